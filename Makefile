@@ -1,0 +1,62 @@
+# Sheaf: `make run` to use it, `make test` to check it. Both set themselves up on a fresh machine.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# The PostgreSQL pass of `make test`: DATABASE_URL if set, else the local default server.
+PG_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/postgres)
+REDIS_TEST_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/15)
+
+.PHONY: install run test test-sqlite test-postgres lint format clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(STAMP)
+
+# Web and worker together in development mode; Ctrl-C stops both.
+run: install
+	DEBUG=1 $(BIN)/python manage.py migrate --no-input
+	DEBUG=1 $(BIN)/python manage.py createcachetable
+	@echo "Sheaf on http://$(HOST):$(PORT)/ (Ctrl-C stops web and worker)"
+	@trap 'kill 0' INT TERM; \
+	DEBUG=1 $(BIN)/python manage.py qcluster & \
+	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT) & \
+	wait
+
+# Every test on SQLite, then again on PostgreSQL (with Redis as the cache) when they answer.
+test: install
+	$(MAKE) --no-print-directory test-sqlite
+	@if $(BIN)/python -c "import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(PG_URL)" 2>/dev/null; then \
+		$(MAKE) --no-print-directory test-postgres; \
+	else \
+		echo "PostgreSQL is not reachable at $(PG_URL): skipped the PostgreSQL pass"; \
+	fi
+
+test-sqlite: install
+	env -u DATABASE_URL -u REDIS_URL $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-postgres: install
+	@if $(BIN)/python -c "import redis, sys; redis.Redis.from_url(sys.argv[1], socket_timeout=2).ping()" "$(REDIS_TEST_URL)" 2>/dev/null; then \
+		echo "PostgreSQL pass (cache: Redis at $(REDIS_TEST_URL))"; \
+		DATABASE_URL="$(PG_URL)" REDIS_URL="$(REDIS_TEST_URL)" $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	else \
+		echo "PostgreSQL pass (cache: database)"; \
+		env -u REDIS_URL DATABASE_URL="$(PG_URL)" $(BIN)/python -m pytest $(PYTEST_ARGS); \
+	fi
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

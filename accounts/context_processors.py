@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+
+from accounts.selectors import user_effective_plan
+
+
+def plan(request: HttpRequest) -> dict[str, Any]:
+    """The signed-in user's effective plan, for the navigation bar (evaluated only when used)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    return {"current_plan": lambda: user_effective_plan(user).plan}

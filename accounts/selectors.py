@@ -1,0 +1,65 @@
+"""Reads about users that every surface shares: the effective plan and this month's usage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from django.conf import settings
+from django.utils import timezone
+
+from accounts.models import MonthlyUsage, Subscription, User
+from accounts.plans import Plan, PlanKey, get_plan
+
+PAID_STATUSES = {Subscription.Status.ACTIVE, Subscription.Status.TRIALING}
+
+
+@dataclass(frozen=True)
+class EffectivePlan:
+    plan: Plan
+    source: str  # "override", "subscription" or "default"
+
+
+def user_effective_plan(user: User, *, now: datetime | None = None) -> EffectivePlan:
+    """Staff override, else the plan of a subscription in good standing, else Free."""
+    if user.plan_override:
+        return EffectivePlan(get_plan(user.plan_override), "override")
+    subscription = Subscription.objects.filter(user=user).first()
+    if subscription is not None and _subscription_entitles(subscription, now or timezone.now()):
+        return EffectivePlan(get_plan(subscription.plan), "subscription")
+    return EffectivePlan(get_plan(PlanKey.FREE), "default")
+
+
+def _subscription_entitles(subscription: Subscription, now: datetime) -> bool:
+    if subscription.status in PAID_STATUSES:
+        return True
+    if subscription.status == Subscription.Status.PAST_DUE and subscription.past_due_since:
+        grace = timedelta(days=getattr(settings, "SHEAF_PAST_DUE_GRACE_DAYS", 7))
+        return now < subscription.past_due_since + grace
+    return False
+
+
+def month_start(now: datetime | None = None) -> date:
+    return (now or timezone.now()).astimezone(UTC).date().replace(day=1)
+
+
+@dataclass(frozen=True)
+class Usage:
+    documents_this_month: int
+    submissions_last_hour: int
+
+
+def user_usage(user: User, *, now: datetime | None = None) -> Usage:
+    """Documents reserved against this month's quota and batches submitted in the last hour."""
+    from batches.models import BatchProcess
+
+    now = now or timezone.now()
+    reserved = (
+        MonthlyUsage.objects.filter(user=user, month=month_start(now))
+        .values_list("documents", flat=True)
+        .first()
+    )
+    submissions = BatchProcess.objects.filter(
+        user=user, created_at__gt=now - timedelta(hours=1)
+    ).count()
+    return Usage(documents_this_month=reserved or 0, submissions_last_hour=submissions)

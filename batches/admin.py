@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from batches.models import BatchProcess
+from documents.models import Document
+
+
+class DocumentInline(admin.TabularInline):
+    model = Document
+    fields = (
+        "original_filename",
+        "status",
+        "attempts",
+        "page_count",
+        "size",
+        "error_code",
+        "error_message",
+    )
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(BatchProcess)
+class BatchProcessAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "status", "plan", "engine", "progress", "created_at")
+    list_filter = ("status", "plan", "engine", "mode", "created_at")
+    search_fields = ("name", "user__email", "documents__original_filename")
+    list_select_related = ("user",)
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "id",
+        "user",
+        "plan",
+        "priority",
+        "engine",
+        "total_documents",
+        "processed_documents",
+        "failed_documents",
+        "created_at",
+        "updated_at",
+        "started_at",
+        "completed_at",
+    )
+    inlines = [DocumentInline]
+
+    @admin.display(description="progress")
+    def progress(self, batch: BatchProcess) -> str:
+        return format_html(
+            '<progress max="100" value="{}"></progress> {}/{}',
+            batch.progress_percent,
+            batch.processed_documents,
+            batch.total_documents,
+        )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[BatchProcess], search_term: str
+    ) -> tuple[QuerySet[BatchProcess], bool]:
+        queryset, _ = super().get_search_results(request, queryset, search_term)
+        return queryset.distinct(), False
+
+
+@admin.register(Document)
+class DocumentAdmin(admin.ModelAdmin):
+    list_display = (
+        "original_filename",
+        "batch",
+        "user",
+        "status",
+        "attempts",
+        "error_code",
+        "created_at",
+    )
+    list_filter = ("status", "error_code", "content_type", "created_at")
+    search_fields = ("original_filename", "sha256", "user__email", "batch__name")
+    list_select_related = ("batch", "user")
+    readonly_fields = [f.name for f in Document._meta.fields]
+    exclude = ("text",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False

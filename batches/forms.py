@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from accounts.plans import Plan
+from batches.fields import FieldSpec, parse_fields
+from batches.models import BatchProcess
+from batchsite.errors import Rejected
+
+# Where each problem code is shown on the upload form; others are shown above it.
+PROBLEM_FIELD = {
+    "unsupported_type": "files",
+    "empty_file": "files",
+    "file_too_large": "files",
+    "too_many_files": "files",
+    "no_files": "files",
+    "invalid_fields": "fields",
+    "invalid_prompt": "prompt",
+    "plan_limit": "mode",
+}
+
+
+class FilesInput(forms.FileInput):
+    """Reads every file sent under the field's name, even when rendered as a single picker, so a
+    second file is reported ("one file too many") instead of silently dropped."""
+
+    allow_multiple_selected = True
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[Any]:
+        return files.getlist(name)
+
+
+class MultipleFileField(forms.FileField):
+    """A file field that returns every file sent under its name; the service validates them."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("widget", FilesInput())
+        kwargs.setdefault("required", False)
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data: Any, initial: Any = None) -> list[Any]:
+        if data is None:
+            return []
+        files = data if isinstance(data, list | tuple) else [data]
+        return [f for f in files if f]
+
+
+class BatchUploadForm(forms.Form):
+    name = forms.CharField(
+        max_length=200, required=False, help_text="Optional; taken from the first file if blank."
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    prompt = forms.CharField(
+        widget=forms.Textarea(
+            attrs={"rows": 3, "placeholder": "invoice number, date, total, supplier"}
+        ),
+        help_text="In plain language, what to pull out of every document.",
+    )
+    fields = forms.CharField(
+        widget=forms.Textarea(
+            attrs={
+                "rows": 4,
+                "placeholder": "invoice number\ndate:date\ntotal:number -- with currency",
+            }
+        ),
+        required=False,
+        help_text="Optional. One per line: name[:type][ -- description]; "
+        "types are string, number, date, boolean, list. Inferred from the prompt if blank.",
+    )
+    mode = forms.ChoiceField(choices=BatchProcess.Mode.choices, initial=BatchProcess.Mode.STANDARD)
+    files = MultipleFileField()
+
+    def __init__(self, *args: Any, plan: Plan, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.plan = plan
+        if not plan.economy_lane:
+            self.fields["mode"].help_text = "The economy lane comes with the Growth plan."
+        # Free renders one picker; the server still reads (and refuses) any extra files.
+        self.fields["files"].widget.allow_multiple_selected = plan.batch_upload
+
+    def clean_fields(self) -> list[FieldSpec]:
+        try:
+            return parse_fields(self.cleaned_data["fields"])
+        except Rejected as exc:
+            raise forms.ValidationError(exc.problems[0].message, code=exc.code) from None
+
+    def add_rejection(self, rejection: Rejected) -> None:
+        for problem in rejection.problems:
+            self.add_error(
+                PROBLEM_FIELD.get(problem.code),
+                forms.ValidationError(problem.message, code=problem.code),
+            )

@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from accounts.plans import PlanKey
+
+
+class BatchStatus(models.TextChoices):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    COMPLETED_WITH_ERRORS = "completed_with_errors", "Completed with errors"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class BatchProcess(models.Model):
+    """A submission of documents with one prompt and one field list."""
+
+    Status = BatchStatus
+
+    class Mode(models.TextChoices):
+        STANDARD = "standard"
+        ECONOMY = "economy"
+
+    class Engine(models.TextChoices):
+        LOCAL = "local", "Offline (local)"
+        ANTHROPIC = "anthropic", "Claude (Anthropic)"
+
+    TERMINAL_STATUSES = (
+        Status.COMPLETED,
+        Status.COMPLETED_WITH_ERRORS,
+        Status.FAILED,
+        Status.CANCELED,
+    )
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches"
+    )
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    extraction_prompt = models.TextField()
+    fields = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='List of {"name", "type", "description"}; inferred from the prompt when empty.',
+    )
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.QUEUED)
+    plan = models.CharField(max_length=16, choices=PlanKey.choices, help_text="At submission.")
+    priority = models.PositiveSmallIntegerField(help_text="From the plan; higher runs first.")
+    mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.STANDARD)
+    engine = models.CharField(max_length=16, choices=Engine.choices)
+    paused_reason = models.CharField(max_length=200, blank=True)
+    # Derived from document states by `batch_refresh_counts`, never incremented blindly.
+    total_documents = models.PositiveIntegerField(default=0)
+    processed_documents = models.PositiveIntegerField(default=0)
+    failed_documents = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "batch"
+        verbose_name_plural = "batches"
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"], name="batch_user_created"),
+            models.Index(fields=["status", "priority"], name="batch_status_priority"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=BatchStatus.values),
+                name="batch_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(processed_documents__lte=models.F("total_documents")),
+                name="batch_processed_within_total",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL_STATUSES
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.total_documents:
+            return 0
+        return round(100 * self.processed_documents / self.total_documents)

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.selectors import user_effective_plan, user_usage
+from batches import selectors, services
+from batches.forms import BatchUploadForm
+from batches.models import BatchProcess
+from batchsite.errors import Rejected
+
+
+@login_required
+@require_GET
+def batch_list(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    if status not in BatchProcess.Status.values:
+        status = ""
+    batches = selectors.batch_list_for_user(user=request.user, status=status or None)
+    page = Paginator(batches, 20).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "batches/batch_list.html",
+        {"page": page, "status": status, "statuses": BatchProcess.Status.choices},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def batch_upload(request: HttpRequest) -> HttpResponse:
+    plan = user_effective_plan(request.user).plan
+    form = BatchUploadForm(request.POST or None, request.FILES or None, plan=plan)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            try:
+                batch = services.batch_create(
+                    user=request.user,
+                    files=form.cleaned_data["files"],
+                    prompt=form.cleaned_data["prompt"],
+                    fields=form.cleaned_data["fields"],
+                    name=form.cleaned_data["name"],
+                    description=form.cleaned_data["description"],
+                    mode=form.cleaned_data["mode"],
+                )
+            except Rejected as rejection:
+                form.add_rejection(rejection)
+            else:
+                messages.success(request, f"Batch “{batch.name}” is queued.")
+                return redirect("batch_detail", batch_id=batch.pk)
+        status = 400
+    context = {"form": form, "plan": plan, "usage": user_usage(request.user)}
+    return render(request, "batches/batch_upload.html", context, status=status)
+
+
+@login_required
+@require_GET
+def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
+    batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+    documents = selectors.batch_documents(batch=batch)
+    return render(request, "batches/batch_detail.html", {"batch": batch, "documents": documents})
+
+
+@login_required
+@require_POST
+def batch_delete(request: HttpRequest, batch_id: str) -> HttpResponse:
+    batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+    name = batch.name
+    services.batch_delete(batch=batch)
+    messages.success(request, f"Batch “{name}” and its files were deleted.")
+    return redirect("dashboard")
+
+
+@login_required
+@require_GET
+def document_original(request: HttpRequest, document_id: str) -> FileResponse:
+    document = selectors.document_get_for_user(user=request.user, document_id=document_id)
+    if not document.file:
+        raise Http404("The original file was removed.")
+    try:
+        handle = document.file.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404("The original file was removed.") from exc
+    return FileResponse(
+        handle,
+        as_attachment=True,
+        filename=document.original_filename,
+        content_type=document.content_type,
+    )

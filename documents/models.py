@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class DocumentStatus(models.TextChoices):
+    QUEUED = "queued"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+
+class Document(models.Model):
+    """One uploaded file and everything Sheaf learns from it. The table is the ledger of work."""
+
+    Status = DocumentStatus
+
+    TERMINAL_STATUSES = (Status.COMPLETED, Status.FAILED, Status.CANCELED)
+    # Documents in these states give their monthly quota back.
+    REFUNDED_STATUSES = (Status.FAILED, Status.CANCELED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    batch = models.ForeignKey(
+        "batches.BatchProcess", on_delete=models.CASCADE, related_name="documents"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="documents"
+    )
+    original_filename = models.CharField(max_length=255, help_text="For display only.")
+    file = models.FileField(max_length=500, blank=True)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    content_type = models.CharField(max_length=100)
+    page_count = models.PositiveIntegerField(null=True, blank=True)
+    text = models.TextField(blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    result = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="document_claimable"),
+            models.Index(fields=["batch", "status"], name="document_batch_status"),
+            models.Index(fields=["user", "created_at"], name="document_user_created"),
+            models.Index(fields=["sha256"], name="document_sha256"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=DocumentStatus.values),
+                name="document_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="processing") | models.Q(lease_token__isnull=False),
+                name="document_processing_has_lease",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_filename
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in self.TERMINAL_STATUSES
+
+    @property
+    def extension(self) -> str:
+        return self.file.name.rsplit(".", 1)[-1] if "." in self.file.name else ""
+
+    @staticmethod
+    def storage_path(*, user_id: int, batch_id: uuid.UUID, document_id: uuid.UUID, ext: str) -> str:
+        """Where an upload is stored: never derived from the client's filename."""
+        return f"uploads/{user_id}/{batch_id}/{document_id}.{ext}"

@@ -1,0 +1,190 @@
+"""Receiving uploaded files: the streaming size cap, display names, and type checks by content.
+
+Every surface (dashboard, API, CLI) hands files to `inspect_upload`; nothing here writes to storage.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.core.files import File
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.template.defaultfilters import filesizeformat
+
+from accounts.plans import largest_file_size
+from batchsite.errors import Problem
+
+MAX_FILENAME_LENGTH = 255
+
+
+@dataclass(frozen=True)
+class FileKind:
+    extension: str
+    content_type: str
+    label: str
+
+
+KINDS = {
+    "pdf": FileKind("pdf", "application/pdf", "PDF"),
+    "csv": FileKind("csv", "text/csv", "CSV"),
+    "xlsx": FileKind(
+        "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "XLSX"
+    ),
+    "txt": FileKind("txt", "text/plain", "TXT"),
+}
+SUPPORTED = "PDF, CSV, XLSX or TXT"
+
+
+class SizeLimitedUploadHandler(TemporaryFileUploadHandler):
+    """Spools every upload to a temporary file, keeping at most the largest plan's size + 1 byte.
+
+    Past that the bytes are read off the socket and dropped, while Django still counts them into
+    `file.size`, so the upload is rejected as too large without ever being held whole.
+    """
+
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        super().new_file(*args, **kwargs)
+        self._kept = 0
+        self._cap = largest_file_size() + 1
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        room = self._cap - self._kept
+        if room > 0:
+            piece = raw_data[:room]
+            self.file.write(piece)
+            self._kept += len(piece)
+
+
+def display_filename(raw: str | None) -> str:
+    """The client's filename reduced to something safe to show: no path, no control characters,
+    at most 255 characters with the extension kept. It is never used as a storage path."""
+    name = unicodedata.normalize("NFC", raw or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if unicodedata.category(ch)[0] != "C").strip()
+    if name in {"", ".", ".."}:
+        name = "document"
+    if len(name) > MAX_FILENAME_LENGTH:
+        stem, dot, ext = name.rpartition(".")
+        if dot and 0 < len(ext) < 16:
+            name = stem[: MAX_FILENAME_LENGTH - len(ext) - 1] + "." + ext
+        else:
+            name = name[:MAX_FILENAME_LENGTH]
+    return name
+
+
+@dataclass(frozen=True)
+class InspectedUpload:
+    file: File
+    filename: str
+    kind: FileKind
+    size: int
+    sha256: str
+
+
+def inspect_upload(upload: File, *, max_size: int) -> InspectedUpload | Problem:
+    """Check one upload's name, size and content; return what was learnt or the problem."""
+    filename = display_filename(upload.name)
+    ext = filename.rpartition(".")[2].lower() if "." in filename else ""
+    kind = KINDS.get(ext)
+    if kind is None:
+        shown = f".{ext} files are" if ext else "Files without an extension are"
+        return Problem(
+            "unsupported_type", f"{filename}: {shown} not supported; upload {SUPPORTED}."
+        )
+    size = upload.size or 0
+    if size == 0:
+        return Problem("empty_file", f"{filename} is empty.")
+    if size > max_size:
+        return Problem(
+            "file_too_large",
+            f"{filename} is {filesizeformat(size)}; your plan allows files up to "
+            f"{filesizeformat(max_size)}.",
+        )
+    sha256, content_ok = _hash_and_check(upload, kind)
+    if not content_ok:
+        return Problem(
+            "unsupported_type",
+            f"{filename} has a .{ext} name but its content is not {kind.label}.",
+        )
+    return InspectedUpload(file=upload, filename=filename, kind=kind, size=size, sha256=sha256)
+
+
+def _hash_and_check(upload: File, kind: FileKind) -> tuple[str, bool]:
+    """One pass over the bytes: SHA-256, and whether the content is what the extension says."""
+    digest = hashlib.sha256()
+    text = _TextSniffer() if kind.extension in {"csv", "txt"} else None
+    head = b""
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+        if len(head) < 1024:
+            head += chunk[: 1024 - len(head)]
+        if text is not None:
+            text.feed(chunk)
+    upload.seek(0)
+    if kind.extension == "pdf":
+        ok = b"%PDF-" in head
+    elif kind.extension == "xlsx":
+        ok = _is_xlsx(upload)
+        upload.seek(0)
+    else:
+        ok = text is not None and text.finish()
+    return digest.hexdigest(), ok
+
+
+def _is_xlsx(stream: IO[bytes]) -> bool:
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return False
+    return "[Content_Types].xml" in names and "xl/workbook.xml" in names
+
+
+# C0 controls other than tab, newline, form feed and carriage return mark binary content.
+_BINARY_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f]")
+
+
+class _TextSniffer:
+    """Decides, incrementally, whether bytes are text: UTF-8 (or UTF-16 with a BOM), else
+    Windows-1252 without binary control characters."""
+
+    def __init__(self) -> None:
+        self._decoders: list[codecs.IncrementalDecoder] | None = None
+        self._alive: list[bool] = []
+        self._started = False
+
+    def _start(self, first: bytes) -> None:
+        if first.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            encodings = ["utf-16"]
+        else:
+            encodings = ["utf-8-sig", "cp1252"]
+        self._decoders = [codecs.getincrementaldecoder(e)(errors="strict") for e in encodings]
+        self._alive = [True] * len(encodings)
+        self._started = True
+
+    def feed(self, chunk: bytes, final: bool = False) -> None:
+        if not self._started:
+            self._start(chunk)
+        assert self._decoders is not None
+        for index, decoder in enumerate(self._decoders):
+            if not self._alive[index]:
+                continue
+            try:
+                decoded = decoder.decode(chunk, final)
+            except UnicodeDecodeError:
+                self._alive[index] = False
+                continue
+            if _BINARY_CONTROLS.search(decoded):
+                self._alive[index] = False
+
+    def finish(self) -> bool:
+        if not self._started:
+            return False
+        self.feed(b"", final=True)
+        return any(self._alive)

@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from accounts.models import User
+from accounts.plans import PlanKey
+from tests.factories import UserFactory
+
+REPO = Path(__file__).resolve().parent.parent
+CORPUS = Path(os.environ.get("SHEAF_CORPUS", REPO.parent / "shared" / "corpus"))
+
+
+def corpus_file(relative: str) -> Path:
+    path = CORPUS / relative
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"corpus file {path} is missing: set SHEAF_CORPUS to the shared corpus folder"
+        )
+    return path
+
+
+def corpus_upload(relative: str, name: str | None = None) -> SimpleUploadedFile:
+    path = corpus_file(relative)
+    return SimpleUploadedFile(name or path.name, path.read_bytes())
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_files(settings) -> None:
+    """Production serves hashed static files after collectstatic; tests use the source files."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path: Path) -> Iterator[Path]:
+    """Every test stores uploads in its own folder, so "no file remains" can be checked."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_ROOT.mkdir()
+    yield settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def media_files(_media_root: Path):
+    def files() -> list[Path]:
+        return sorted(p for p in _media_root.rglob("*") if p.is_file())
+
+    return files
+
+
+def _persona(email: str, plan: str | None) -> User:
+    return UserFactory(email=email, plan_override=plan or "")
+
+
+@pytest.fixture
+def alice(db) -> User:
+    """A Plus subscriber (plan set by staff)."""
+    return _persona("alice@example.com", PlanKey.PLUS)
+
+
+@pytest.fixture
+def bob(db) -> User:
+    """Another Plus user, who must never see Alice's things."""
+    return _persona("bob@example.com", PlanKey.PLUS)
+
+
+@pytest.fixture
+def frank(db) -> User:
+    """A Free user."""
+    return _persona("frank@example.com", None)
+
+
+@pytest.fixture
+def grace(db) -> User:
+    """A Growth user."""
+    return _persona("grace@example.com", PlanKey.GROWTH)
+
+
+@pytest.fixture
+def staff(db) -> User:
+    return User.objects.create_superuser("staff@example.com", "correct horse battery staple")
+
+
+def _client_for(user: User) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def alice_client(alice: User) -> Client:
+    return _client_for(alice)
+
+
+@pytest.fixture
+def bob_client(bob: User) -> Client:
+    return _client_for(bob)
+
+
+@pytest.fixture
+def frank_client(frank: User) -> Client:
+    return _client_for(frank)
+
+
+@pytest.fixture
+def staff_client(staff: User) -> Client:
+    return _client_for(staff)

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import factory
+
+from accounts.models import User
+from accounts.plans import PlanKey, get_plan
+from batches.models import BatchProcess
+from documents.models import Document
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("email",)
+
+    email = factory.Sequence(lambda n: f"user{n}@example.com")
+    password = factory.django.Password("correct horse battery staple")
+
+
+class BatchFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BatchProcess
+
+    user = factory.SubFactory(UserFactory)
+    name = factory.Sequence(lambda n: f"Batch {n}")
+    extraction_prompt = "invoice number, date, total"
+    fields = factory.LazyFunction(
+        lambda: [
+            {"name": "invoice number", "type": "string", "description": ""},
+            {"name": "date", "type": "date", "description": ""},
+            {"name": "total", "type": "number", "description": ""},
+        ]
+    )
+    plan = PlanKey.PLUS
+    priority = factory.LazyAttribute(lambda b: get_plan(b.plan).priority)
+    engine = "local"
+
+
+class DocumentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Document
+
+    batch = factory.SubFactory(BatchFactory)
+    user = factory.SelfAttribute("batch.user")
+    original_filename = factory.Sequence(lambda n: f"invoice-{n}.pdf")
+    size = 1024
+    sha256 = "0" * 64
+    content_type = "application/pdf"
