@@ -114,3 +114,17 @@ class MonthlyUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} {self.month:%Y-%m}: {self.documents}"
+
+
+class Submission(models.Model):
+    """One accepted batch submission, for the hourly rate limit. Kept apart from the batch so
+    that deleting a batch does not give the submission back."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="submissions")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"], name="submission_user_created")]
+
+    def __str__(self) -> str:
+        return f"{self.user} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -104,18 +104,18 @@ _OVERRIDABLE = {
 
 def _apply_overrides(plan: Plan, overrides: object) -> Plan:
     if not isinstance(overrides, dict):
-        raise ImproperlyConfigured(f"SHEAF_PLAN_LIMITS[{plan.key!r}] must be a JSON object")
+        raise ImproperlyConfigured(f"SHEAF_PLAN_LIMITS[{str(plan.key)!r}] must be a JSON object")
     changes: dict[str, object] = {}
     for name, value in overrides.items():
         if name not in _OVERRIDABLE:
             allowed = ", ".join(sorted(_OVERRIDABLE))
             raise ImproperlyConfigured(
-                f"SHEAF_PLAN_LIMITS[{plan.key!r}] has unknown limit {name!r}; known: {allowed}"
+                f"SHEAF_PLAN_LIMITS[{str(plan.key)!r}] has unknown limit {name!r}; known: {allowed}"
             )
         expected = bool if _OVERRIDABLE[name] == "bool" else int
         if type(value) is not expected:
             raise ImproperlyConfigured(
-                f"SHEAF_PLAN_LIMITS[{plan.key!r}][{name!r}] must be {expected.__name__}"
+                f"SHEAF_PLAN_LIMITS[{str(plan.key)!r}][{name!r}] must be {expected.__name__}"
             )
         changes[name] = value
     return dataclasses.replace(plan, **changes)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import MonthlyUsage, Subscription, User
+from accounts.models import MonthlyUsage, Submission, Subscription, User
 from accounts.plans import Plan, PlanKey, get_plan
 
 PAID_STATUSES = {Subscription.Status.ACTIVE, Subscription.Status.TRIALING}
@@ -51,15 +51,13 @@ class Usage:
 
 def user_usage(user: User, *, now: datetime | None = None) -> Usage:
     """Documents reserved against this month's quota and batches submitted in the last hour."""
-    from batches.models import BatchProcess
-
     now = now or timezone.now()
     reserved = (
         MonthlyUsage.objects.filter(user=user, month=month_start(now))
         .values_list("documents", flat=True)
         .first()
     )
-    submissions = BatchProcess.objects.filter(
+    submissions = Submission.objects.filter(
         user=user, created_at__gt=now - timedelta(hours=1)
     ).count()
     return Usage(documents_this_month=reserved or 0, submissions_last_hour=submissions)

@@ -6,10 +6,10 @@ from datetime import date, datetime, timedelta
 
 from django.db import transaction
 from django.db.models import F
-from django.template.defaultfilters import filesizeformat
+from django.template.defaultfilters import filesizeformat, pluralize
 from django.utils import timezone
 
-from accounts.models import MonthlyUsage, User
+from accounts.models import MonthlyUsage, Submission, User
 from accounts.plans import Plan, PlanKey
 from accounts.selectors import month_start, user_usage
 from batchsite.errors import Problem, Rejected
@@ -57,16 +57,13 @@ def limits_max_file_size_message(plan: Plan) -> str:
 
 
 @transaction.atomic
-def limits_reserve_submission(
-    *, user: User, plan: Plan, documents: int, now: datetime | None = None
-) -> date:
-    """Take `documents` from this month's quota and check the hourly submission rate, atomically.
+def quota_reserve(*, user: User, plan: Plan, documents: int, now: datetime | None = None) -> date:
+    """Take `documents` from this month's quota with one conditional UPDATE, or raise Rejected.
 
-    Must run inside the transaction that creates the batch: the conditional UPDATE locks the
-    user's usage row, so concurrent submissions by one user are serialised and cannot pass a
-    limit together. Returns the month the documents were reserved in.
+    The UPDATE locks the user's usage row until the surrounding transaction ends, so concurrent
+    submissions by one user are serialised and cannot pass the quota together. Returns the month
+    the documents were reserved in (a refund goes back to that month).
     """
-    now = now or timezone.now()
     month = month_start(now)
     MonthlyUsage.objects.get_or_create(user=user, month=month)
     reserved = MonthlyUsage.objects.filter(
@@ -77,26 +74,41 @@ def limits_reserve_submission(
         left = max(plan.documents_per_month - used, 0)
         raise Rejected.one(
             "quota_exceeded",
-            f"Your {plan.name} plan includes {plan.documents_per_month} documents a month; "
-            f"{used} are used and {left} left, so these {documents} do not fit. "
+            f"Your {plan.name} plan includes {plan.documents_per_month} "
+            f"document{pluralize(plan.documents_per_month)} a month; {used} are used and {left} "
+            f"left, so these {documents} do not fit. "
             "Upgrade, or wait for next month.",
-        )
-    submissions = user_usage(user, now=now).submissions_last_hour
-    if submissions >= plan.submissions_per_hour:
-        raise Rejected.one(
-            "rate_limited",
-            f"Your {plan.name} plan allows {plan.submissions_per_hour} batch submissions an hour; "
-            "try again later.",
-            retry_after=_seconds_until_a_submission_frees(user, now),
         )
     return month
 
 
-def _seconds_until_a_submission_frees(user: User, now: datetime) -> int:
-    from batches.models import BatchProcess
+@transaction.atomic
+def limits_reserve_submission(
+    *, user: User, plan: Plan, documents: int, now: datetime | None = None
+) -> date:
+    """Reserve a new batch's documents and check the hourly submission rate, atomically.
 
+    Runs inside the transaction that creates the batch: the quota row lock taken first also
+    serialises the hourly count. Returns the month the documents were reserved in.
+    """
+    now = now or timezone.now()
+    month = quota_reserve(user=user, plan=plan, documents=documents, now=now)
+    submissions = user_usage(user, now=now).submissions_last_hour
+    if submissions >= plan.submissions_per_hour:
+        raise Rejected.one(
+            "rate_limited",
+            f"Your {plan.name} plan allows {plan.submissions_per_hour} batch "
+            f"submission{pluralize(plan.submissions_per_hour)} an hour; "
+            "try again later.",
+            retry_after=_seconds_until_a_submission_frees(user, now),
+        )
+    Submission.objects.create(user=user, created_at=now)
+    return month
+
+
+def _seconds_until_a_submission_frees(user: User, now: datetime) -> int:
     oldest = (
-        BatchProcess.objects.filter(user=user, created_at__gt=now - timedelta(hours=1))
+        Submission.objects.filter(user=user, created_at__gt=now - timedelta(hours=1))
         .order_by("created_at")
         .values_list("created_at", flat=True)
         .first()
@@ -111,3 +123,10 @@ def quota_release(*, user_id: int, month: date, documents: int = 1) -> None:
     MonthlyUsage.objects.filter(user_id=user_id, month=month, documents__gte=documents).update(
         documents=F("documents") - documents
     )
+
+
+def submissions_prune(*, now: datetime | None = None) -> int:
+    """Forget submissions older than a day; only the last hour's count for anything."""
+    cutoff = (now or timezone.now()) - timedelta(days=1)
+    deleted, _ = Submission.objects.filter(created_at__lt=cutoff).delete()
+    return deleted

@@ -118,14 +118,3 @@ def fields_from_prompt(prompt: str) -> list[FieldSpec]:
         seen.add(name.casefold())
         fields.append(FieldSpec(name=name, type="string", description=""))
     return fields[:MAX_FIELDS]
-
-
-def fields_as_text(fields: list[FieldSpec]) -> str:
-    """The text syntax for a field list, one per line (the inverse of `parse_fields`)."""
-    lines = []
-    for spec in fields:
-        line = spec["name"] if spec["type"] == "string" else f"{spec['name']}:{spec['type']}"
-        if spec["description"]:
-            line += f" -- {spec['description']}"
-        lines.append(line)
-    return "\n".join(lines)

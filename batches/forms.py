@@ -78,7 +78,10 @@ class BatchUploadForm(forms.Form):
         if not plan.economy_lane:
             self.fields["mode"].help_text = "The economy lane comes with the Growth plan."
         # Free renders one picker; the server still reads (and refuses) any extra files.
-        self.fields["files"].widget.allow_multiple_selected = plan.batch_upload
+        widget = self.fields["files"].widget
+        widget.allow_multiple_selected = plan.batch_upload
+        if not plan.batch_upload:
+            widget.attrs.pop("multiple", None)
 
     def clean_fields(self) -> list[FieldSpec]:
         try:

@@ -64,6 +64,8 @@ class BatchProcess(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # Claims go to the batch served longest ago first: round-robin between batches of a priority.
+    last_claimed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "batch"

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import User
 from batches.models import BatchProcess
@@ -36,3 +39,53 @@ def document_get_for_user(*, user: User, document_id: uuid.UUID | str) -> Docume
 
 def batch_documents(*, batch: BatchProcess) -> QuerySet[Document]:
     return batch.documents.order_by("created_at", "id").defer("text")
+
+
+@dataclass(frozen=True)
+class Progress:
+    total: int
+    queued: int
+    processing: int
+    completed: int
+    failed: int
+    canceled: int
+    percent: int
+    eta_seconds: int | None
+
+    @property
+    def done(self) -> int:
+        return self.completed + self.failed + self.canceled
+
+
+def batch_progress(*, batch: BatchProcess, now: datetime | None = None) -> Progress:
+    """Counts per state from the documents, and an ETA from the throughput observed so far."""
+    counts = {
+        row["status"]: row["n"]
+        for row in batch.documents.order_by().values("status").annotate(n=Count("id"))
+    }
+    total = sum(counts.values())
+    finished = sum(counts.get(s, 0) for s in Document.TERMINAL_STATUSES)
+    remaining = total - finished
+    eta = None
+    if remaining and finished and batch.started_at and not batch.is_terminal:
+        elapsed = ((now or timezone.now()) - batch.started_at).total_seconds()
+        if elapsed > 0:
+            eta = round(remaining * elapsed / finished)
+    return Progress(
+        total=total,
+        queued=counts.get(Document.Status.QUEUED, 0),
+        processing=counts.get(Document.Status.PROCESSING, 0),
+        completed=counts.get(Document.Status.COMPLETED, 0),
+        failed=counts.get(Document.Status.FAILED, 0),
+        canceled=counts.get(Document.Status.CANCELED, 0),
+        percent=round(100 * finished / total) if total else 0,
+        eta_seconds=eta,
+    )
+
+
+def batch_field_names(*, batch: BatchProcess) -> list[str]:
+    """The batch's field names: its field list, else those inferred from the prompt."""
+    from batches.fields import fields_from_prompt
+
+    fields = batch.fields or fields_from_prompt(batch.extraction_prompt)
+    return [spec["name"] for spec in fields]

@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 import logging
+import random
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import user_effective_plan
-from accounts.services import limits_check_files, limits_check_mode, limits_reserve_submission
+from accounts.services import (
+    limits_check_files,
+    limits_check_mode,
+    limits_reserve_submission,
+    quota_release,
+    quota_reserve,
+)
+from batches.extraction import engine_for_new_batch, get_engine
+from batches.extraction.base import ErrorKind, ExtractionError, ExtractionRequest
 from batches.fields import FieldSpec, fields_from_prompt
 from batches.models import BatchProcess
 from batchsite.errors import Problem, Rejected
@@ -26,14 +41,6 @@ logger = logging.getLogger(__name__)
 
 MAX_PROMPT_LENGTH = 10_000
 MAX_NAME_LENGTH = 200
-
-
-def engine_for_new_batch() -> str:
-    """The engine a batch submitted now will use (SHEAF_EXTRACTION_ENGINE; auto = by API key)."""
-    choice = settings.SHEAF_EXTRACTION_ENGINE
-    if choice == "auto":
-        return "anthropic" if settings.ANTHROPIC_API_KEY else "local"
-    return choice
 
 
 def _default_name(uploads: Sequence[InspectedUpload]) -> str:
@@ -93,7 +100,7 @@ def batch_create(
     stored: list[str] = []
     try:
         with transaction.atomic():
-            limits_reserve_submission(user=user, plan=plan, documents=len(uploads))
+            month = limits_reserve_submission(user=user, plan=plan, documents=len(uploads))
             batch = BatchProcess.objects.create(
                 user=user,
                 name=name or _default_name(uploads),
@@ -103,7 +110,9 @@ def batch_create(
                 plan=plan.key,
                 priority=plan.priority,
                 mode=mode,
-                engine=engine_for_new_batch(),
+                engine=engine_for_new_batch(
+                    settings.SHEAF_EXTRACTION_ENGINE, api_key=settings.ANTHROPIC_API_KEY
+                ),
                 total_documents=len(uploads),
             )
             documents = []
@@ -128,30 +137,16 @@ def batch_create(
                         size=upload.size,
                         sha256=upload.sha256,
                         content_type=upload.kind.content_type,
+                        quota_month=month,
                     )
                 )
             Document.objects.bulk_create(documents)
+            transaction.on_commit(kick_workers)
     except BaseException:
         for path in stored:
             default_storage.delete(path)
         raise
     logger.info("batch %s created by user %s with %d documents", batch.pk, user.pk, len(uploads))
-    return batch
-
-
-def batch_refresh_counts(*, batch: BatchProcess) -> BatchProcess:
-    """Recompute the batch's counters from its documents' states."""
-    counts = batch.documents.aggregate(
-        total=Count("id"),
-        processed=Count("id", filter=Q(status__in=Document.TERMINAL_STATUSES)),
-        failed=Count("id", filter=Q(status=Document.Status.FAILED)),
-    )
-    BatchProcess.objects.filter(pk=batch.pk).update(
-        total_documents=counts["total"],
-        processed_documents=counts["processed"],
-        failed_documents=counts["failed"],
-    )
-    batch.refresh_from_db()
     return batch
 
 
@@ -166,3 +161,421 @@ def batch_delete(*, batch: BatchProcess) -> None:
             default_storage.delete(path)
 
     transaction.on_commit(remove_files)
+
+
+# --- The life of a document: claim, read, extract, finish ---------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A document this worker holds under `lease_token` until `document_complete`/`_fail`."""
+
+    document_id: uuid.UUID
+    batch_id: uuid.UUID
+    lease_token: uuid.UUID
+    attempts: int
+
+
+def _claimable(now: datetime) -> QuerySet[Document]:
+    return Document.objects.filter(
+        status=Document.Status.QUEUED,
+        next_attempt_at__lte=now,
+        batch__status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING],
+    )
+
+
+def document_claim(*, now: datetime | None = None) -> Claim | None:
+    """Claim the next eligible document, or None when nothing is due.
+
+    Order: plan priority, then the batch served longest ago (round-robin, so one big batch never
+    starves a small one), then age. The conditional UPDATE is what makes the claim exclusive; on
+    PostgreSQL `SKIP LOCKED` lets concurrent workers pass over each other's candidates instead of
+    queueing on them, and on SQLite the IMMEDIATE transaction serialises claims.
+    """
+    now = now or timezone.now()
+    token = uuid.uuid4()
+    lease = timedelta(seconds=settings.SHEAF_LEASE_SECONDS)
+    for _ in range(5):
+        with transaction.atomic():
+            candidate = (
+                _claimable(now)
+                .order_by(
+                    "-batch__priority",
+                    F("batch__last_claimed_at").asc(nulls_first=True),
+                    "created_at",
+                    "id",
+                )
+                .select_for_update(skip_locked=True, of=("self",))
+                .values_list("pk", "batch_id")
+                .first()
+            )
+            if candidate is None:
+                return None
+            document_id, batch_id = candidate
+            won = Document.objects.filter(pk=document_id, status=Document.Status.QUEUED).update(
+                status=Document.Status.PROCESSING,
+                lease_token=token,
+                lease_expires_at=now + lease,
+                attempts=F("attempts") + 1,
+                started_at=Coalesce(F("started_at"), Value(now)),
+                updated_at=now,
+            )
+            if not won:
+                continue  # another worker took it between our read and our update
+            BatchProcess.objects.filter(pk=batch_id).update(
+                last_claimed_at=now,
+                started_at=Coalesce(F("started_at"), Value(now)),
+            )
+            BatchProcess.objects.filter(pk=batch_id, status=BatchProcess.Status.QUEUED).update(
+                status=BatchProcess.Status.PROCESSING
+            )
+            attempts = Document.objects.values_list("attempts", flat=True).get(pk=document_id)
+            return Claim(document_id, batch_id, token, attempts)
+    return None
+
+
+def document_renew_leases(*, tokens: list[uuid.UUID], now: datetime | None = None) -> int:
+    """Extend the leases this worker still holds (its heartbeat); returns how many it holds."""
+    if not tokens:
+        return 0
+    now = now or timezone.now()
+    return Document.objects.filter(
+        status=Document.Status.PROCESSING, lease_token__in=tokens
+    ).update(lease_expires_at=now + timedelta(seconds=settings.SHEAF_LEASE_SECONDS))
+
+
+def _held(claim: Claim) -> QuerySet[Document]:
+    """The document, only while this worker's lease on it is current."""
+    return Document.objects.filter(
+        pk=claim.document_id, status=Document.Status.PROCESSING, lease_token=claim.lease_token
+    )
+
+
+def document_process(*, claim: Claim) -> str:
+    """Read (once) and extract one claimed document, then record the outcome under the lease.
+
+    Never raises for a document's own failure: that is recorded on the document. Returns the
+    document's new status, or "lost" when the lease was no longer ours.
+    """
+    from documents.readers import read_document
+
+    document = Document.objects.select_related("batch").get(pk=claim.document_id)
+    batch = document.batch
+    try:
+        if document.read_at is None:
+            read = read_document(
+                document.file.path,
+                content_type=document.content_type,
+                filename=document.original_filename,
+            )
+            stored = _held(claim).update(
+                text=read.text,
+                page_count=read.page_count,
+                text_truncated=read.truncated,
+                read_at=timezone.now(),
+            )
+            if not stored:
+                return "lost"
+            document.text, document.page_count = read.text, read.page_count
+        engine = get_engine(batch.engine)
+        outcome = engine.extract(
+            ExtractionRequest(
+                text=document.text,
+                prompt=batch.extraction_prompt,
+                fields=batch.fields or fields_from_prompt(batch.extraction_prompt),
+                filename=document.original_filename,
+                content_type=document.content_type,
+                page_count=document.page_count,
+                document_id=str(document.pk),
+            )
+        )
+    except ExtractionError as error:
+        return document_fail(claim=claim, error=error)
+    except Exception as exc:
+        # A bug, not the document's fault: retry with backoff, bounded by the attempt limit.
+        logger.exception("document %s: unexpected error", claim.document_id)
+        error = ExtractionError(
+            "internal_error",
+            f"{document.original_filename}: an unexpected error stopped processing "
+            f"({type(exc).__name__}); it will be retried.",
+            kind=ErrorKind.TRANSIENT,
+        )
+        return document_fail(claim=claim, error=error)
+    return document_complete(claim=claim, result=outcome.result, cost_usd=outcome.cost_usd)
+
+
+def document_complete(
+    *, claim: Claim, result: dict[str, Any], cost_usd: Decimal | None = None
+) -> str:
+    now = timezone.now()
+    with transaction.atomic():
+        done = _held(claim).update(
+            status=Document.Status.COMPLETED,
+            result=result,
+            cost_usd=cost_usd,
+            error_code="",
+            error_message="",
+            lease_token=None,
+            lease_expires_at=None,
+            completed_at=now,
+            updated_at=now,
+        )
+        if not done:
+            return "lost"
+        batch_refresh(batch_id=claim.batch_id)
+    return Document.Status.COMPLETED
+
+
+def retry_delay(*, attempts: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with full jitter, at least `retry-after` (capped) when one was given."""
+    base = settings.SHEAF_RETRY_BASE_SECONDS
+    cap = settings.SHEAF_RETRY_MAX_SECONDS
+    delay = random.uniform(base, min(cap, base * 2 ** max(attempts - 1, 0)))  # noqa: S311
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, cap))
+    return delay
+
+
+def document_fail(*, claim: Claim, error: ExtractionError) -> str:
+    """Record a failed attempt: requeue a transient failure with backoff while attempts remain,
+    otherwise fail the document for good (and give its quota back)."""
+    now = timezone.now()
+    max_attempts = settings.SHEAF_MAX_ATTEMPTS
+    retry = error.kind != ErrorKind.PERMANENT and claim.attempts < max_attempts
+    with transaction.atomic():
+        if retry:
+            delay = retry_delay(attempts=claim.attempts, retry_after=error.retry_after)
+            changed = _held(claim).update(
+                status=Document.Status.QUEUED,
+                next_attempt_at=now + timedelta(seconds=delay),
+                error_code=error.code,
+                error_message=error.message,
+                lease_token=None,
+                lease_expires_at=None,
+                updated_at=now,
+            )
+            status = Document.Status.QUEUED
+        else:
+            message = error.message
+            if error.kind != ErrorKind.PERMANENT:
+                message = f"{message} (gave up after {claim.attempts} attempts)"
+            changed = _held(claim).update(
+                status=Document.Status.FAILED,
+                error_code=error.code,
+                error_message=message,
+                lease_token=None,
+                lease_expires_at=None,
+                completed_at=now,
+                updated_at=now,
+            )
+            status = Document.Status.FAILED
+        if not changed:
+            return "lost"
+        if status == Document.Status.FAILED:
+            _refund(document_ids=[claim.document_id])
+        batch_refresh(batch_id=claim.batch_id)
+    return status
+
+
+def _refund(*, document_ids: list[uuid.UUID]) -> None:
+    rows = (
+        Document.objects.filter(pk__in=document_ids, quota_month__isnull=False)
+        .values("user_id", "quota_month")
+        .annotate(n=Count("id"))
+    )
+    for row in rows:
+        quota_release(user_id=row["user_id"], month=row["quota_month"], documents=row["n"])
+    Document.objects.filter(pk__in=document_ids).update(quota_month=None)
+
+
+# --- Batch state ---------------------------------------------------------------------------------
+
+
+def batch_refresh(*, batch_id: uuid.UUID) -> BatchProcess | None:
+    """Recompute a batch's counters from its documents, and finish it when nothing is left.
+
+    The move to a terminal status is a conditional UPDATE from a running status, so however many
+    workers call this at once, the batch finishes exactly once and only that caller notifies.
+    """
+    counts = Document.objects.filter(batch_id=batch_id).aggregate(
+        total=Count("id"),
+        open=Count("id", filter=Q(status__in=[Document.Status.QUEUED, Document.Status.PROCESSING])),
+        completed=Count("id", filter=Q(status=Document.Status.COMPLETED)),
+        failed=Count("id", filter=Q(status=Document.Status.FAILED)),
+    )
+    BatchProcess.objects.filter(pk=batch_id).update(
+        total_documents=counts["total"],
+        processed_documents=counts["total"] - counts["open"],
+        failed_documents=counts["failed"],
+    )
+    if counts["open"] == 0 and counts["total"]:
+        if counts["completed"] == counts["total"] - _canceled(counts):
+            final = BatchProcess.Status.COMPLETED
+        elif counts["completed"] == 0:
+            final = BatchProcess.Status.FAILED
+        else:
+            final = BatchProcess.Status.COMPLETED_WITH_ERRORS
+        finished = BatchProcess.objects.filter(
+            pk=batch_id,
+            status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING],
+        ).update(status=final, completed_at=timezone.now(), paused_reason="")
+        if finished:
+            transaction.on_commit(lambda: _batch_finished(batch_id))
+    return BatchProcess.objects.filter(pk=batch_id).first()
+
+
+def _canceled(counts: dict[str, int]) -> int:
+    return counts["total"] - counts["open"] - counts["completed"] - counts["failed"]
+
+
+def _batch_finished(batch_id: uuid.UUID) -> None:
+    """Runs once per finish of a batch (after commit): the place for notifications."""
+    logger.info("batch %s finished", batch_id)
+
+
+def batch_cancel(*, batch: BatchProcess) -> BatchProcess:
+    """Cancel a running batch: queued documents become canceled (quota given back); documents in
+    flight finish but do not reopen it."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = BatchProcess.objects.filter(
+            pk=batch.pk, status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING]
+        ).update(status=BatchProcess.Status.CANCELED, completed_at=now, paused_reason="")
+        if not changed:
+            raise Rejected.one("conflict", f"Batch “{batch.name}” has already finished.")
+        queued = list(
+            batch.documents.filter(status=Document.Status.QUEUED).values_list("pk", flat=True)
+        )
+        Document.objects.filter(pk__in=queued, status=Document.Status.QUEUED).update(
+            status=Document.Status.CANCELED,
+            error_code="canceled",
+            error_message="Canceled before it was processed.",
+            completed_at=now,
+        )
+        _refund(document_ids=queued)
+        batch_refresh(batch_id=batch.pk)
+    batch.refresh_from_db()
+    return batch
+
+
+def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
+    """Put terminal documents back in the queue with fresh attempts, reserving quota again for
+    those that had given it back, and reopen the batch."""
+    plan = user_effective_plan(batch.user).plan
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(documents.values_list("pk", flat=True))
+        if not ids:
+            return 0
+        unreserved = Document.objects.filter(pk__in=ids, quota_month__isnull=True).count()
+        month = None
+        if unreserved:
+            month = quota_reserve(user=batch.user, plan=plan, documents=unreserved)
+        Document.objects.filter(pk__in=ids, quota_month__isnull=True).update(quota_month=month)
+        Document.objects.filter(pk__in=ids).update(
+            status=Document.Status.QUEUED,
+            attempts=0,
+            next_attempt_at=now,
+            error_code="",
+            error_message="",
+            result=None,
+            cost_usd=None,
+            completed_at=None,
+            updated_at=now,
+        )
+        BatchProcess.objects.filter(pk=batch.pk).update(
+            status=BatchProcess.Status.PROCESSING, completed_at=None
+        )
+        batch_refresh(batch_id=batch.pk)
+        transaction.on_commit(kick_workers)
+    return len(ids)
+
+
+def batch_retry_failed(*, batch: BatchProcess) -> int:
+    """Requeue the batch's failed documents; the batch reopens and finishes again, once."""
+    failed = batch.documents.filter(status=Document.Status.FAILED)
+    if not failed.exists():
+        raise Rejected.one("conflict", f"Batch “{batch.name}” has no failed documents to retry.")
+    return _requeue(batch=batch, documents=failed)
+
+
+def document_rerun(*, document: Document) -> Document:
+    """Process one finished document again from scratch (its text is read again too)."""
+    if not document.is_terminal:
+        raise Rejected.one("conflict", f"{document.original_filename} is still being processed.")
+    Document.objects.filter(pk=document.pk).update(read_at=None, text="", page_count=None)
+    _requeue(batch=document.batch, documents=Document.objects.filter(pk=document.pk))
+    document.refresh_from_db()
+    return document
+
+
+# --- Recovery ------------------------------------------------------------------------------------
+
+
+def sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Put expired leases back in the queue (or fail them once attempts are spent, so a document
+    that kills its worker cannot loop), and finish batches left with nothing to do."""
+    now = now or timezone.now()
+    max_attempts = settings.SHEAF_MAX_ATTEMPTS
+    expired = Document.objects.filter(status=Document.Status.PROCESSING, lease_expires_at__lt=now)
+    spent_ids = list(expired.filter(attempts__gte=max_attempts).values_list("pk", flat=True))
+    batch_ids = set(expired.values_list("batch_id", flat=True))
+    with transaction.atomic():
+        failed = Document.objects.filter(
+            pk__in=spent_ids, status=Document.Status.PROCESSING, lease_expires_at__lt=now
+        ).update(
+            status=Document.Status.FAILED,
+            error_code="timeout",
+            error_message=(
+                f"Processing stopped without finishing {max_attempts} times (the worker died "
+                "or was killed); gave up."
+            ),
+            lease_token=None,
+            lease_expires_at=None,
+            completed_at=now,
+        )
+        _refund(document_ids=spent_ids)
+        requeued = expired.filter(attempts__lt=max_attempts).update(
+            status=Document.Status.QUEUED,
+            lease_token=None,
+            lease_expires_at=None,
+            next_attempt_at=now,
+            error_code="timeout",
+            error_message="The worker processing this document stopped; it was requeued.",
+        )
+    stuck = BatchProcess.objects.filter(
+        status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING]
+    ).exclude(documents__status__in=[Document.Status.QUEUED, Document.Status.PROCESSING])
+    batch_ids |= set(stuck.values_list("pk", flat=True))
+    for batch_id in batch_ids:
+        with transaction.atomic():
+            batch_refresh(batch_id=batch_id)
+    return {"requeued": requeued, "failed": failed, "batches": len(batch_ids)}
+
+
+def work_remaining(*, now: datetime | None = None) -> bool:
+    return _claimable(now or timezone.now()).exists()
+
+
+def seconds_until_next_due(*, now: datetime | None = None) -> float | None:
+    """How long until a queued document (a retry in backoff) becomes due; None if none waits."""
+    now = now or timezone.now()
+    due = (
+        Document.objects.filter(
+            status=Document.Status.QUEUED,
+            batch__status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING],
+        )
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    if due is None:
+        return None
+    return max((due - now).total_seconds(), 0.0)
+
+
+def kick_workers() -> None:
+    """Ask the cluster for a drain (called after commit, so workers see the new rows)."""
+    from batches.tasks import enqueue_drain
+
+    enqueue_drain()

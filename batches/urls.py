@@ -9,6 +9,11 @@ urlpatterns = [
     path("batch-upload/", views.batch_upload, name="batch_upload"),
     path("batches/<uuid:batch_id>/", views.batch_detail, name="batch_detail"),
     path("batches/<uuid:batch_id>/delete/", views.batch_delete, name="batch_delete"),
+    path("batches/<uuid:batch_id>/progress/", views.batch_progress, name="batch_progress"),
+    path("batches/<uuid:batch_id>/cancel/", views.batch_cancel, name="batch_cancel"),
+    path("batches/<uuid:batch_id>/retry/", views.batch_retry, name="batch_retry"),
+    path("batches/<uuid:batch_id>/export/<str:fmt>/", views.batch_export, name="batch_export"),
+    path("documents/<uuid:document_id>/rerun/", views.document_rerun, name="document_rerun"),
     path(
         "documents/<uuid:document_id>/original/",
         views.document_original,

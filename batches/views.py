@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.defaultfilters import pluralize
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.selectors import user_effective_plan, user_usage
-from batches import selectors, services
+from batches import exports, selectors, services
+from batches.exports import EXPORT_FORMATS
 from batches.forms import BatchUploadForm
 from batches.models import BatchProcess
 from batchsite.errors import Rejected
@@ -57,12 +62,84 @@ def batch_upload(request: HttpRequest) -> HttpResponse:
     return render(request, "batches/batch_upload.html", context, status=status)
 
 
+def _batch_context(batch: BatchProcess) -> dict[str, object]:
+    return {
+        "batch": batch,
+        "documents": selectors.batch_documents(batch=batch),
+        "progress": selectors.batch_progress(batch=batch),
+        "field_names": selectors.batch_field_names(batch=batch),
+        "export_formats": EXPORT_FORMATS,
+    }
+
+
 @login_required
 @require_GET
 def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
-    documents = selectors.batch_documents(batch=batch)
-    return render(request, "batches/batch_detail.html", {"batch": batch, "documents": documents})
+    return render(request, "batches/batch_detail.html", _batch_context(batch))
+
+
+@login_required
+@require_GET
+def batch_progress(request: HttpRequest, batch_id: str) -> HttpResponse:
+    """The live part of the batch page, polled by htmx until the batch is finished."""
+    batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+    return render(request, "batches/_batch_progress.html", _batch_context(batch))
+
+
+def _control(
+    request: HttpRequest, batch_id: str, action: Callable[[BatchProcess], str]
+) -> HttpResponse:
+    batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+    try:
+        messages.success(request, action(batch))
+    except Rejected as rejection:
+        messages.error(request, rejection.problems[0].message)
+    return redirect("batch_detail", batch_id=batch.pk)
+
+
+@login_required
+@require_POST
+def batch_cancel(request: HttpRequest, batch_id: str) -> HttpResponse:
+    def cancel(batch: BatchProcess) -> str:
+        services.batch_cancel(batch=batch)
+        return "Batch canceled; documents already being processed will finish."
+
+    return _control(request, batch_id, cancel)
+
+
+@login_required
+@require_POST
+def batch_retry(request: HttpRequest, batch_id: str) -> HttpResponse:
+    def retry(batch: BatchProcess) -> str:
+        count = services.batch_retry_failed(batch=batch)
+        return f"{count} failed document{pluralize(count)} queued again."
+
+    return _control(request, batch_id, retry)
+
+
+@login_required
+@require_POST
+def document_rerun(request: HttpRequest, document_id: str) -> HttpResponse:
+    document = selectors.document_get_for_user(user=request.user, document_id=document_id)
+
+    def rerun(batch: BatchProcess) -> str:
+        services.document_rerun(document=document)
+        return f"{document.original_filename} queued again."
+
+    return _control(request, str(document.batch_id), rerun)
+
+
+@login_required
+@require_GET
+def batch_export(request: HttpRequest, batch_id: str, fmt: str) -> HttpResponse:
+    batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+    if fmt not in EXPORT_FORMATS:
+        raise Http404("Unknown export format.")
+    export = exports.batch_export(batch=batch, fmt=fmt)
+    response = HttpResponse(export.content, content_type=export.content_type)
+    response["Content-Disposition"] = content_disposition_header(True, export.filename)
+    return response
 
 
 @login_required

@@ -7,6 +7,7 @@ set, and then SECRET_KEY and ALLOWED_HOSTS are required and cookies are secure.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 
@@ -106,25 +107,31 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------------------------------
 
 DATABASE_URL = env_str("DATABASE_URL")
+SQLITE_OPTIONS = {
+    # IMMEDIATE takes the write lock when a transaction starts, so two writers queue on the busy
+    # timeout instead of one failing with "database is locked" half way through; WAL lets
+    # readers go on while a worker writes.
+    "transaction_mode": "IMMEDIATE",
+    "timeout": 20,
+    "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+}
 if DATABASE_URL:
     try:
         DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        DATABASES["default"].update(CONN_MAX_AGE=0, OPTIONS=SQLITE_OPTIONS)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "sheaf.sqlite3",
-            "OPTIONS": {
-                # IMMEDIATE takes the write lock when a transaction starts, so two writers queue on
-                # busy_timeout instead of one failing with "database is locked" half way through.
-                "transaction_mode": "IMMEDIATE",
-                "timeout": 20,
-                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            },
-            "TEST": {"NAME": VAR_DIR / "test.sqlite3"},
+            "OPTIONS": SQLITE_OPTIONS,
+            # A file (not :memory:) so worker processes started by tests share it; one per test
+            # run so that runs side by side do not trample each other.
+            "TEST": {"NAME": VAR_DIR / f"test-{os.getpid()}.sqlite3"},
         }
     }
 
@@ -246,6 +253,24 @@ REST_FRAMEWORK = {
 
 SHEAF_WORKERS = env_int("SHEAF_WORKERS", 2, minimum=1)
 SHEAF_CONCURRENCY = env_int("SHEAF_CONCURRENCY", 8, minimum=1)
+# A drain stops taking new work after this many seconds, well below the task timeout below.
+SHEAF_DRAIN_SECONDS = env_int("SHEAF_DRAIN_SECONDS", 120, minimum=1)
+# A claimed document is leased for this long and the drain renews the lease every third of it;
+# a lease that runs out (the worker died) sends the document back to the queue.
+SHEAF_LEASE_SECONDS = env_int("SHEAF_LEASE_SECONDS", 60, minimum=2)
+SHEAF_MAX_ATTEMPTS = env_int("SHEAF_MAX_ATTEMPTS", 3, minimum=1)
+SHEAF_RETRY_BASE_SECONDS = env_int("SHEAF_RETRY_BASE_SECONDS", 5, minimum=0)
+SHEAF_RETRY_MAX_SECONDS = env_int("SHEAF_RETRY_MAX_SECONDS", 300, minimum=1)
+
+# Readers: PDFs are parsed in a pool of child processes, each read under these limits.
+SHEAF_READER_PROCESSES = env_int("SHEAF_READER_PROCESSES", 2, minimum=1)
+SHEAF_READER_CPU_SECONDS = env_int("SHEAF_READER_CPU_SECONDS", 30, minimum=1)
+SHEAF_READER_MEMORY_MB = env_int("SHEAF_READER_MEMORY_MB", 1024, minimum=64)
+# Below the lease, so a read that hangs is killed before its lease can run out.
+SHEAF_READER_WALL_SECONDS = env_int("SHEAF_READER_WALL_SECONDS", 45, minimum=1)
+SHEAF_MAX_TEXT_CHARS = env_int("SHEAF_MAX_TEXT_CHARS", 400_000, minimum=1000)
+SHEAF_MAX_PDF_PAGES = env_int("SHEAF_MAX_PDF_PAGES", 2000, minimum=1)
+SHEAF_XLSX_MAX_UNCOMPRESSED_MB = env_int("SHEAF_XLSX_MAX_UNCOMPRESSED_MB", 200, minimum=1)
 Q_CLUSTER = {
     "name": "sheaf",
     "orm": "default",
@@ -267,6 +292,8 @@ SHEAF_PLAN_LIMITS = env_json_object("SHEAF_PLAN_LIMITS")
 SHEAF_EXTRACTION_ENGINE = env_choice(
     "SHEAF_EXTRACTION_ENGINE", "auto", {"auto", "local", "anthropic"}
 )
+# {"name": "dotted.path.Engine"}: extra engines for benchmarks and end-to-end tests.
+SHEAF_EXTRA_ENGINES = env_json_object("SHEAF_EXTRA_ENGINES")
 ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
 ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL")
 SHEAF_ANTHROPIC_MODEL = env_str("SHEAF_ANTHROPIC_MODEL", "claude-haiku-4-5")

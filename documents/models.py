@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class DocumentStatus(models.TextChoices):
@@ -37,14 +38,22 @@ class Document(models.Model):
     content_type = models.CharField(max_length=100)
     page_count = models.PositiveIntegerField(null=True, blank=True)
     text = models.TextField(blank=True)
+    text_truncated = models.BooleanField(default=False)
+    read_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the text was read; a retry does not read again."
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     lease_token = models.UUIDField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(default=timezone.now, null=True, blank=True)
+    quota_month = models.DateField(
+        null=True, blank=True, help_text="The month this document's quota was reserved in."
+    )
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
     result = models.JSONField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)

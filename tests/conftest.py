@@ -112,3 +112,8 @@ def frank_client(frank: User) -> Client:
 @pytest.fixture
 def staff_client(staff: User) -> Client:
     return _client_for(staff)
+
+
+@pytest.fixture
+def grace_client(grace: User) -> Client:
+    return _client_for(grace)

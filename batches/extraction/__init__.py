@@ -1,0 +1,41 @@
+"""Extraction engines by name. A batch records the engine it was submitted with."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from batches.extraction.base import Engine, ErrorKind, ExtractionError
+
+
+def available_engines() -> dict[str, type[Engine]]:
+    from batches.extraction.local import LocalEngine
+
+    engines: dict[str, type[Engine]] = {"local": LocalEngine}
+    # Benchmarks and end-to-end tests plug in instrumented engines (e.g. one that sleeps).
+    for name, path in settings.SHEAF_EXTRA_ENGINES.items():
+        engines[name] = import_string(path)
+    return engines
+
+
+def get_engine(name: str) -> Engine:
+    engines = available_engines()
+    if name not in engines:
+        raise ExtractionError(
+            "provider_error",
+            f"The {name!r} extraction engine is not available on this server.",
+            kind=ErrorKind.CRITICAL,
+        )
+    return engines[name]()
+
+
+def engine_for_new_batch(choice: str, *, api_key: str) -> str:
+    """The engine a new batch uses: SHEAF_EXTRACTION_ENGINE, where auto means Claude when an
+    Anthropic key is set and the engine is installed, else the offline engine."""
+    engines = available_engines()
+    if choice == "auto":
+        return "anthropic" if api_key and "anthropic" in engines else "local"
+    if choice not in engines:
+        raise ImproperlyConfigured(f"SHEAF_EXTRACTION_ENGINE={choice} is not available here")
+    return choice

@@ -1,0 +1,295 @@
+"""Typed normalisation of values read from document text: dates, amounts, booleans and lists.
+
+Pure functions without I/O. The local engine uses them twice: to judge whether a candidate value has
+the shape a field wants, and to turn the chosen value into the result's canonical form.
+
+Dates become ISO 8601 (``YYYY-MM-DD``). Numeric dates are read this way:
+
+- ``2024-03-12`` and ``2024/03/12`` are year-month-day;
+- ``12.03.2024`` (dots) is always day.month.year, the only order in which dotted dates are written;
+- ``12/03/2024`` and ``12-03-2024`` are ambiguous. A part above 12 settles it for that date
+  (``13/03/2024`` is day-first, ``03/13/2024`` month-first). Otherwise the caller's ``order``
+  decides; `date_order_of` derives it from the whole document (month-first only when the
+  document's unambiguous slash dates are all month-first), and the default is day-first, the
+  reading shared by ISO-style and European documents;
+- two-digit years are 20xx below 70 and 19xx from 70.
+
+Amounts become a decimal string (``"1234.50"``, the digits after the decimal point kept as written,
+so nothing is rounded through a float) plus a currency code when a symbol or ISO code is recognised.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+
+class DateOrder(StrEnum):
+    DAY_FIRST = "dmy"
+    MONTH_FIRST = "mdy"
+
+
+_MONTHS: dict[str, int] = {}
+for _number, _names in enumerate(
+    (
+        ("january", "jan", "januar", "janvier", "enero", "jänner"),
+        ("february", "feb", "februar", "février", "fevrier", "febrero"),
+        ("march", "mar", "märz", "maerz", "mars", "marzo"),
+        ("april", "apr", "avril", "abril"),
+        ("may", "mai", "mayo"),
+        ("june", "jun", "juni", "juin", "junio"),
+        ("july", "jul", "juli", "juillet", "julio"),
+        ("august", "aug", "août", "aout", "agosto"),
+        ("september", "sep", "sept", "septembre", "septiembre"),
+        ("october", "oct", "oktober", "okt", "octobre", "octubre"),
+        ("november", "nov", "novembre", "noviembre"),
+        ("december", "dec", "dezember", "dez", "décembre", "decembre", "diciembre"),
+    ),
+    start=1,
+):
+    for _name in _names:
+        _MONTHS[_name] = _number
+
+# Longest names first, so "march" is preferred to "mar" inside the alternation.
+_MONTH = "|".join(sorted((re.escape(name) for name in _MONTHS), key=len, reverse=True))
+_ORDINAL = r"(?:st|nd|rd|th|\.)?"
+
+_DATE = re.compile(
+    rf"""
+    (?<![\d.])(?P<iy>\d{{4}})(?P<isep>[-/.])(?P<im>\d{{1,2}})(?P=isep)(?P<id>\d{{1,2}})(?!\d)
+    | (?<![\d.])(?P<na>\d{{1,2}})(?P<nsep>[-/.])(?P<nb>\d{{1,2}})(?P=nsep)
+      (?P<ny>\d{{4}}|\d{{2}})(?!\d)
+    | (?<![\w])(?P<td>\d{{1,2}}){_ORDINAL}[\s\-/]*(?:of\s+)?(?P<tm>{_MONTH})\b\.?,?[\s\-/]*
+      (?P<ty>\d{{4}}|\d{{2}})(?!\d)
+    | (?<![\w])(?P<mm>{_MONTH})\b\.?\s*(?P<md>\d{{1,2}}){_ORDINAL},?\s*(?P<my>\d{{4}})(?!\d)
+    """,
+    re.IGNORECASE | re.VERBOSE,
+)
+_SLASH_DATE = re.compile(r"(?<![\d.])(\d{1,2})[/-](\d{1,2})[/-](?:\d{4}|\d{2})(?!\d)")
+
+
+def _full_year(text: str) -> int:
+    year = int(text)
+    if len(text) == 2:
+        return year + (2000 if year < 70 else 1900)
+    return year
+
+
+def _iso(year: int, month: int, day: int) -> str | None:
+    try:
+        return date(year, month, day).isoformat()
+    except ValueError:
+        return None
+
+
+def _from_match(match: re.Match[str], order: DateOrder) -> str | None:
+    if match["iy"]:
+        return _iso(int(match["iy"]), int(match["im"]), int(match["id"]))
+    if match["na"]:
+        first, second, year = int(match["na"]), int(match["nb"]), _full_year(match["ny"])
+        if match["nsep"] == ".":
+            return _iso(year, second, first)
+        day_first = _iso(year, second, first)
+        month_first = _iso(year, first, second)
+        if day_first and month_first:
+            return day_first if order is DateOrder.DAY_FIRST else month_first
+        return day_first or month_first
+    if match["td"]:
+        return _iso(_full_year(match["ty"]), _MONTHS[match["tm"].casefold()], int(match["td"]))
+    return _iso(int(match["my"]), _MONTHS[match["mm"].casefold()], int(match["md"]))
+
+
+def parse_date(text: str, order: DateOrder = DateOrder.DAY_FIRST) -> str | None:
+    """The first valid date in `text` as ``YYYY-MM-DD``, or None."""
+    for match in _DATE.finditer(text):
+        iso = _from_match(match, order)
+        if iso:
+            return iso
+    return None
+
+
+def date_spans(text: str) -> list[tuple[int, int]]:
+    """Where valid dates sit in `text`; amounts are not read from inside them."""
+    return [m.span() for m in _DATE.finditer(text) if _from_match(m, DateOrder.DAY_FIRST)]
+
+
+def date_order_of(text: str) -> DateOrder:
+    """Month-first only when the document's unambiguous slash/dash dates are all month-first."""
+    day_first = month_first = 0
+    for match in _SLASH_DATE.finditer(text):
+        first, second = int(match[1]), int(match[2])
+        if first > 12 >= second:
+            day_first += 1
+        elif second > 12 >= first:
+            month_first += 1
+    return DateOrder.MONTH_FIRST if month_first and not day_first else DateOrder.DAY_FIRST
+
+
+_SYMBOLS = {
+    "US$": "USD",
+    "CA$": "CAD",
+    "C$": "CAD",
+    "AU$": "AUD",
+    "A$": "AUD",
+    "NZ$": "NZD",
+    "HK$": "HKD",
+    "S$": "SGD",
+    "R$": "BRL",
+    "$": "USD",
+    "€": "EUR",
+    "£": "GBP",
+    "¥": "JPY",
+    "₹": "INR",
+    "₩": "KRW",
+    "₽": "RUB",
+    "₺": "TRY",
+    "₪": "ILS",
+    "₱": "PHP",
+    "₫": "VND",
+    "zł": "PLN",
+}
+CURRENCY_CODES = frozenset(
+    (
+        *("USD", "EUR", "GBP", "CHF", "JPY", "CNY", "CAD", "AUD", "NZD", "SEK", "NOK", "DKK"),
+        *("PLN", "CZK", "HUF", "RON", "BGN", "INR", "BRL", "MXN", "ZAR", "SGD", "HKD", "KRW"),
+        *("TRY", "RUB", "AED", "SAR", "ILS", "THB", "IDR", "MYR", "PHP", "VND", "TWD", "ARS"),
+        *("CLP", "COP", "PEN", "UAH", "NGN", "KES", "EGP"),
+    )
+)
+_CURRENCY = (
+    "(?:"
+    + "|".join(re.escape(s) for s in sorted(_SYMBOLS, key=len, reverse=True))
+    + r"|(?<![A-Za-z])(?:"
+    + "|".join(sorted(CURRENCY_CODES))
+    + r")(?![A-Za-z]))"
+)
+# A grouped number needs groups of exactly three digits; the group separator must repeat as itself,
+# which is what tells "1.234,50" (dot groups) from "1,234.50" (comma groups). A plain space groups
+# digits only before a decimal comma ("1 234,50"), so "Qty 3 100.00" is not read as 3100.
+_AMOUNT = re.compile(
+    rf"""
+    (?<![\w.,\-\u2212])
+    (?P<open>\()?
+    (?P<sign1>[-\u2212])?
+    (?:(?P<cur1>{_CURRENCY})\s?)?
+    (?P<sign2>[-\u2212])?
+    (?P<num>\d{{1,3}}(?:\ \d{{3}})+,\d+
+           |\d{{1,3}}(?P<grp>[,.'\u2019\u00a0\u202f\u2009])\d{{3}}(?:(?P=grp)\d{{3}})*(?:[.,]\d+)?
+           |\d+(?:[.,]\d+)?)
+    (?!\d|[.,]\d|\s?%)
+    (?:\s?(?P<cur2>{_CURRENCY}))?
+    (?P<close>\))?
+    """,
+    re.VERBOSE,
+)
+_CURRENCY_ALONE = re.compile(_CURRENCY)
+
+
+@dataclass(frozen=True, slots=True)
+class Amount:
+    value: str
+    currency: str | None
+
+
+def currency_in(text: str) -> str | None:
+    """The first currency symbol or ISO code in `text` (used on a value's label and line)."""
+    match = _CURRENCY_ALONE.search(text)
+    if not match:
+        return None
+    token = match.group()
+    return _SYMBOLS.get(token, token)
+
+
+def _digits(match: re.Match[str], has_currency: bool) -> str | None:
+    num, group = match["num"], match["grp"]
+    last = max(num.rfind("."), num.rfind(","))
+    decimal_sep = num[last] if last >= 0 else None
+    if group and decimal_sep == group:
+        single_group = num.count(group) == 1
+        integer_part = num[:last]
+        # "0,500" cannot be grouping; a lone dot group ("1.234") is a decimal point unless a
+        # currency says it is money, since money is almost never written with three decimals.
+        if integer_part == "0" or (group == "." and single_group and not has_currency):
+            decimal_sep = group
+            group = None
+        else:
+            decimal_sep = None
+    if decimal_sep:
+        head, tail = num[:last], num[last + 1 :]
+    else:
+        head, tail = num, ""
+    head = re.sub(r"\D", "", head)
+    text = f"{head}.{tail}" if tail else head
+    try:
+        return format(Decimal(text), "f")
+    except InvalidOperation:
+        return None
+
+
+def parse_amount(text: str, context: str = "") -> Amount | None:
+    """The amount in `text`: the first one written with a currency, else the first number.
+
+    Dates inside `text` are skipped. `context` (the label and the whole line) is searched for a
+    currency when the amount itself carries none, as in "Total (EUR): 1.234,50".
+    """
+    spans = date_spans(text)
+    chosen: re.Match[str] | None = None
+    for match in _AMOUNT.finditer(text):
+        if any(start <= match.start("num") < end for start, end in spans):
+            continue
+        if match["cur1"] or match["cur2"]:
+            chosen = match
+            break
+        if chosen is None:
+            chosen = match
+    if chosen is None:
+        return None
+    token = chosen["cur1"] or chosen["cur2"]
+    currency = _SYMBOLS.get(token, token) if token else currency_in(context)
+    digits = _digits(chosen, currency is not None)
+    if digits is None:
+        return None
+    negative = bool(chosen["sign1"] or chosen["sign2"] or (chosen["open"] and chosen["close"]))
+    if negative and Decimal(digits) != 0:
+        digits = f"-{digits}"
+    return Amount(value=digits, currency=currency)
+
+
+_TRUE = frozenset(
+    {"yes", "y", "true", "t", "x", "checked", "ticked", "on", "1", "[x]", "ja", "oui", "si", "sí"}
+    | {"✓", "✔", "☑", "☒", "[✓]", "[✔]"}
+)
+_FALSE = frozenset(
+    {"no", "n", "false", "f", "unchecked", "unticked", "off", "0", "nein", "non", "none"}
+    | {"☐", "[]", "[ ]"}
+)
+_BOOLEAN_TOKEN = re.compile(r"\[\s*[xX✓✔]?\s*\]|[☐☑☒✓✔]|[^\W_]+")
+
+
+def parse_boolean(text: str) -> bool | None:
+    """yes/no, true/false, x, checked/unchecked and checkbox glyphs; None when it says neither."""
+    folded = text.strip().casefold()
+    if folded in _TRUE or folded.replace(" ", "") in _TRUE:
+        return True
+    if folded in _FALSE or folded.replace(" ", "") in _FALSE:
+        return False
+    match = _BOOLEAN_TOKEN.search(folded)
+    if not match:
+        return None
+    token = re.sub(r"\s+", "", match.group())
+    if token in _TRUE:
+        return True
+    if token in _FALSE:
+        return False
+    return None
+
+
+_LIST_SEPARATOR = re.compile(r"[;,]")
+
+
+def parse_list(text: str) -> list[str]:
+    """Items separated by commas or semicolons, trimmed, empty items dropped."""
+    return [item.strip() for item in _LIST_SEPARATOR.split(text) if item.strip()]

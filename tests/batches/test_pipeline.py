@@ -1,0 +1,317 @@
+"""The ledger of work: claims, leases, finishing, retries and recovery (batches/services.py)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from accounts.models import MonthlyUsage
+from accounts.plans import Priority
+from accounts.selectors import month_start
+from batches import services
+from batches.extraction.base import ErrorKind, ExtractionError
+from batches.models import BatchProcess
+from documents.models import Document
+from tests.factories import BatchFactory, DocumentFactory
+
+RESULT = {"engine": "local", "model": None, "fields": {}}
+
+
+def _queued(batch: BatchProcess, n: int = 1, **kwargs) -> list[Document]:
+    return [
+        DocumentFactory(batch=batch, read_at=timezone.now(), text="Total: 1", **kwargs)
+        for _ in range(n)
+    ]
+
+
+def _reserve(document: Document, month=None) -> None:
+    month = month or month_start()
+    usage, _ = MonthlyUsage.objects.get_or_create(user=document.user, month=month)
+    usage.documents += 1
+    usage.save()
+    Document.objects.filter(pk=document.pk).update(quota_month=month)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_claiming_one_document_exactly_one_wins():
+    document = _queued(BatchFactory())[0]
+    barrier = threading.Barrier(2)
+    claims = []
+
+    def worker() -> None:
+        try:
+            barrier.wait()
+            claims.append(services.document_claim())
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    winners = [c for c in claims if c is not None]
+    assert len(winners) == 1
+    document.refresh_from_db()
+    assert document.status == Document.Status.PROCESSING
+    assert document.attempts == 1
+    assert document.lease_token == winners[0].lease_token
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_workers_share_a_batch_without_claiming_any_document_twice():
+    batch = BatchFactory()
+    documents = _queued(batch, 30)
+    claimed: list = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        try:
+            while (claim := services.document_claim()) is not None:
+                with lock:
+                    claimed.append(claim.document_id)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(claimed) == sorted(d.pk for d in documents)
+
+
+@pytest.mark.django_db
+def test_claims_follow_priority_then_round_robin_between_batches_then_age():
+    big = BatchFactory(priority=Priority.NORMAL)
+    small = BatchFactory(priority=Priority.NORMAL)
+    urgent = BatchFactory(priority=Priority.HIGH)
+    big_docs = _queued(big, 3)
+    small_docs = _queued(small, 1)
+    urgent_docs = _queued(urgent, 1)
+
+    order = []
+    while (claim := services.document_claim()) is not None:
+        order.append(claim.document_id)
+
+    assert order[0] == urgent_docs[0].pk
+    # The small batch is served before the big one's second document: it is not starved.
+    assert order.index(small_docs[0].pk) < order.index(big_docs[1].pk)
+    assert [d for d in order if d in {x.pk for x in big_docs}] == [d.pk for d in big_docs]
+
+
+@pytest.mark.django_db
+def test_a_retry_in_backoff_is_not_claimed_until_it_is_due():
+    document = _queued(BatchFactory())[0]
+    Document.objects.filter(pk=document.pk).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=30)
+    )
+    assert services.document_claim() is None
+    later = timezone.now() + timedelta(seconds=31)
+    assert services.document_claim(now=later).document_id == document.pk
+
+
+@pytest.mark.django_db
+def test_completing_sets_the_result_and_finishes_the_batch_once(
+    django_capture_on_commit_callbacks,
+):
+    batch = BatchFactory()
+    document = _queued(batch)[0]
+    claim = services.document_claim()
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert services.document_complete(claim=claim, result=RESULT) == "completed"
+        services.batch_refresh(batch_id=batch.pk)  # a second finisher changes nothing
+
+    document.refresh_from_db()
+    batch.refresh_from_db()
+    assert document.status == Document.Status.COMPLETED
+    assert document.result == RESULT
+    assert document.lease_token is None
+    assert batch.status == BatchProcess.Status.COMPLETED
+    assert (batch.processed_documents, batch.total_documents) == (1, 1)
+    assert len(callbacks) == 1
+
+
+@pytest.mark.django_db
+def test_an_expired_lease_is_requeued_and_the_stale_workers_late_write_is_refused(settings):
+    batch = BatchFactory()
+    document = _queued(batch)[0]
+    stale = services.document_claim()
+
+    later = timezone.now() + timedelta(seconds=settings.SHEAF_LEASE_SECONDS + 1)
+    swept = services.sweep(now=later)
+    document.refresh_from_db()
+    assert swept["requeued"] == 1
+    assert document.status == Document.Status.QUEUED
+    assert document.error_code == "timeout"
+
+    fresh = services.document_claim(now=later)
+    assert fresh.document_id == document.pk and fresh.attempts == 2
+    assert services.document_complete(claim=stale, result={"stale": True}) == "lost"
+    assert services.document_complete(claim=fresh, result=RESULT) == "completed"
+    document.refresh_from_db()
+    assert document.result == RESULT
+
+
+@pytest.mark.django_db
+def test_a_document_that_keeps_killing_its_worker_fails_after_max_attempts(settings):
+    settings.SHEAF_MAX_ATTEMPTS = 3
+    batch = BatchFactory()
+    document = _queued(batch)[0]
+    _reserve(document)
+    now = timezone.now()
+    for _ in range(3):
+        assert services.document_claim(now=now) is not None
+        now += timedelta(seconds=settings.SHEAF_LEASE_SECONDS + 1)
+        services.sweep(now=now)
+
+    document.refresh_from_db()
+    batch.refresh_from_db()
+    assert document.status == Document.Status.FAILED
+    assert document.error_code == "timeout"
+    assert "3 times" in document.error_message
+    assert document.attempts == 3
+    assert services.document_claim(now=now) is None
+    assert batch.status == BatchProcess.Status.FAILED
+    assert MonthlyUsage.objects.get(user=document.user).documents == 0  # quota given back
+
+
+@pytest.mark.django_db
+def test_a_transient_error_requeues_with_backoff_and_honours_retry_after(settings):
+    settings.SHEAF_RETRY_BASE_SECONDS = 5
+    settings.SHEAF_RETRY_MAX_SECONDS = 300
+    document = _queued(BatchFactory())[0]
+    claim = services.document_claim()
+    before = timezone.now()
+    error = ExtractionError(
+        "provider_error", "overloaded", kind=ErrorKind.TRANSIENT, retry_after=90
+    )
+
+    assert services.document_fail(claim=claim, error=error) == "queued"
+
+    document.refresh_from_db()
+    assert document.status == Document.Status.QUEUED
+    assert document.error_message == "overloaded"
+    assert 90 <= (document.next_attempt_at - before).total_seconds() < 92
+
+
+def test_backoff_grows_exponentially_with_jitter_and_is_capped(settings):
+    settings.SHEAF_RETRY_BASE_SECONDS = 2
+    settings.SHEAF_RETRY_MAX_SECONDS = 60
+    for attempts, ceiling in [(1, 2), (2, 4), (3, 8), (4, 16), (10, 60)]:
+        delays = [services.retry_delay(attempts=attempts) for _ in range(200)]
+        assert all(2 <= d <= ceiling for d in delays)
+    spread = {round(services.retry_delay(attempts=4), 3) for _ in range(50)}
+    assert len(spread) > 10  # jitter: retries of many documents do not arrive together
+    assert services.retry_delay(attempts=1, retry_after=600) == 60
+
+
+@pytest.mark.django_db
+def test_a_transient_error_on_the_last_attempt_fails_the_document(settings):
+    settings.SHEAF_MAX_ATTEMPTS = 1
+    document = _queued(BatchFactory())[0]
+    claim = services.document_claim()
+    error = ExtractionError("provider_error", "overloaded", kind=ErrorKind.TRANSIENT)
+
+    assert services.document_fail(claim=claim, error=error) == "failed"
+    document.refresh_from_db()
+    assert document.error_message == "overloaded (gave up after 1 attempts)"
+
+
+@pytest.mark.django_db
+def test_a_permanent_error_fails_at_once_and_gives_the_quota_back():
+    batch = BatchFactory()
+    document, other = _queued(batch, 2)
+    _reserve(document)
+    _reserve(other)
+    claim = services.document_claim()
+    error = ExtractionError("encrypted", "a.pdf is a password-protected PDF")
+
+    assert services.document_fail(claim=claim, error=error) == "failed"
+
+    failed = Document.objects.get(pk=claim.document_id)
+    assert (failed.error_code, failed.attempts) == ("encrypted", 1)
+    assert MonthlyUsage.objects.get(user=batch.user).documents == 1
+    batch.refresh_from_db()
+    assert batch.status == BatchProcess.Status.PROCESSING
+    assert batch.failed_documents == 1
+
+
+@pytest.mark.django_db
+def test_batch_outcomes_follow_the_documents():
+    def finish(outcomes: list[str]) -> str:
+        batch = BatchFactory()
+        _queued(batch, len(outcomes))
+        for outcome in outcomes:
+            claim = services.document_claim()
+            if outcome == "ok":
+                services.document_complete(claim=claim, result=RESULT)
+            else:
+                services.document_fail(claim=claim, error=ExtractionError("malformed", "bad"))
+        batch.refresh_from_db()
+        return batch.status
+
+    assert finish(["ok", "ok"]) == "completed"
+    assert finish(["ok", "bad"]) == "completed_with_errors"
+    assert finish(["bad", "bad"]) == "failed"
+
+
+@pytest.mark.django_db
+def test_cancel_stops_queued_documents_and_in_flight_ones_do_not_reopen_the_batch():
+    batch = BatchFactory()
+    documents = _queued(batch, 3)
+    for document in documents:
+        _reserve(document)
+    in_flight = services.document_claim()
+
+    services.batch_cancel(batch=batch)
+    assert services.document_claim() is None
+    assert services.document_complete(claim=in_flight, result=RESULT) == "completed"
+
+    batch.refresh_from_db()
+    statuses = sorted(batch.documents.values_list("status", flat=True))
+    assert statuses == ["canceled", "canceled", "completed"]
+    assert batch.status == BatchProcess.Status.CANCELED
+    assert MonthlyUsage.objects.get(user=batch.user).documents == 1
+
+
+@pytest.mark.django_db
+def test_retrying_failed_documents_reopens_the_batch_and_it_finishes_again_once(
+    django_capture_on_commit_callbacks,
+):
+    batch = BatchFactory()
+    _good, bad = _queued(batch, 2)
+    services.document_complete(claim=services.document_claim(), result=RESULT)
+    services.document_fail(claim=services.document_claim(), error=ExtractionError("malformed", "x"))
+    batch.refresh_from_db()
+    assert batch.status == BatchProcess.Status.COMPLETED_WITH_ERRORS
+
+    assert services.batch_retry_failed(batch=batch) == 1
+    batch.refresh_from_db()
+    bad.refresh_from_db()
+    assert batch.status == BatchProcess.Status.PROCESSING
+    assert (bad.status, bad.attempts, bad.error_code) == ("queued", 0, "")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.document_complete(claim=services.document_claim(), result=RESULT)
+    batch.refresh_from_db()
+    assert batch.status == BatchProcess.Status.COMPLETED
+    assert len(callbacks) == 1
+
+
+@pytest.mark.django_db
+def test_the_sweep_finishes_a_batch_left_with_nothing_to_do():
+    batch = BatchFactory(status=BatchProcess.Status.PROCESSING)
+    DocumentFactory(batch=batch, status=Document.Status.COMPLETED, result=RESULT)
+
+    services.sweep()
+
+    batch.refresh_from_db()
+    assert batch.status == BatchProcess.Status.COMPLETED

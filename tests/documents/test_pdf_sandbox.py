@@ -1,0 +1,273 @@
+"""The PDF sandbox: hostile files fail one read, the calling process and the pool carry on."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from documents import pdf_sandbox
+from documents.pdf_sandbox import Limits, SandboxError
+from tests.conftest import REPO, corpus_file
+
+LIMITS = Limits(cpu_seconds=30, memory_mb=1024, wall_seconds=60, max_pages=2000, max_chars=400_000)
+MINIMAL = "sample-files/001-trivial/minimal-document.pdf"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _fresh_pool() -> Iterator[None]:
+    pdf_sandbox.shutdown()
+    yield
+    pdf_sandbox.shutdown()
+
+
+# ---- hand-built PDFs --------------------------------------------------------------------------
+
+
+def build_pdf(objects: list[bytes]) -> bytes:
+    """A PDF whose object n is objects[n - 1]; object 1 is the catalog."""
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1,
+        xref,
+    )
+    return bytes(out)
+
+
+def pdf_stream(data: bytes, entries: bytes = b"") -> bytes:
+    return b"<< /Length %d %s >>\nstream\n%s\nendstream" % (len(data), entries, data)
+
+
+def one_page_pdf(
+    contents: bytes, *, content_entries: bytes = b"", extra: Sequence[bytes] = ()
+) -> bytes:
+    xobjects = b"".join(b"/X%d %d 0 R " % (i, 6 + i) for i in range(len(extra)))
+    return build_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
+            b" /Resources << /Font << /F1 5 0 R >> /XObject << %s>> >> >>" % xobjects,
+            pdf_stream(contents, content_entries),
+            b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+            *extra,
+        ]
+    )
+
+
+def decompression_bomb(gibibytes: int = 4) -> bytes:
+    """A page whose FlateDecode content stream inflates to `gibibytes` GiB of zeros (about 4 MB).
+
+    After a full flush, deflate output for the same input repeats byte for byte, so one compressed
+    mebibyte is repeated instead of compressing gigabytes here (the trailing checksum is wrong,
+    which a reader only notices after inflating everything)."""
+    compressor = zlib.compressobj(9)
+    mebibyte = bytes(2**20)
+    head = compressor.compress(mebibyte) + compressor.flush(zlib.Z_FULL_FLUSH)
+    body = compressor.compress(mebibyte) + compressor.flush(zlib.Z_FULL_FLUSH)
+    data = head + body * (gibibytes * 1024 - 1) + compressor.flush()
+    return one_page_pdf(data, content_entries=b"/Filter /FlateDecode")
+
+
+def cpu_burner() -> bytes:
+    """18 KB that keeps pypdf busy for about ten CPU seconds: the page draws one form XObject 500
+    times, and each drawing re-runs the form's 2,000 text operators."""
+    form = b"BT /F1 12 Tf " + b"(a) Tj " * 2000 + b"ET"
+    form_entries = (
+        b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] /Resources << /Font << /F1 5 0 R >> >>"
+    )
+    return one_page_pdf(b"/X0 Do\n" * 500, extra=[pdf_stream(form, form_entries)])
+
+
+def write(tmp_path: Path, name: str, data: bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return str(path)
+
+
+# ---- observing the children -------------------------------------------------------------------
+
+
+def sandbox_children(parent: int) -> set[int]:
+    """Live (not zombie) pdf_sandbox processes whose parent is `parent`."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        state, ppid = stat.rpartition(")")[2].split()[:2]
+        if int(ppid) == parent and state != "Z" and b"pdf_sandbox.py" in cmdline:
+            found.add(int(entry.name))
+    return found
+
+
+def read_minimal() -> str:
+    return pdf_sandbox.read_pdf(str(corpus_file(MINIMAL)), LIMITS, processes=2).text
+
+
+def assert_pool_still_serves() -> None:
+    assert read_minimal().startswith("Lorem ipsum dolor sit amet")
+    assert len(sandbox_children(os.getpid())) <= 2
+
+
+# ---- tests ------------------------------------------------------------------------------------
+
+
+def test_children_are_reused_between_reads() -> None:
+    read_minimal()
+    before = sandbox_children(os.getpid())
+    for _ in range(5):
+        read_minimal()
+    assert sandbox_children(os.getpid()) == before
+    assert 1 <= len(before) <= 2
+
+
+def test_a_decompression_bomb_stops_at_the_stream_limit(tmp_path: Path) -> None:
+    path = write(tmp_path, "bomb.pdf", decompression_bomb())
+    started = time.monotonic()
+    with pytest.raises(SandboxError) as caught:
+        pdf_sandbox.read_pdf(path, LIMITS, processes=2)
+    assert caught.value.code == "too_large"
+    assert caught.value.reason.startswith("page 1 goes past a safety limit of the PDF reader")
+    assert time.monotonic() - started < 10
+    assert_pool_still_serves()
+
+
+def test_a_decompression_bomb_under_a_small_memory_limit_hits_the_limit(tmp_path: Path) -> None:
+    path = write(tmp_path, "bomb.pdf", decompression_bomb())
+    limits = Limits(30, memory_mb=100, wall_seconds=60, max_pages=2000, max_chars=400_000)
+    with pytest.raises(SandboxError) as caught:
+        pdf_sandbox.read_pdf(path, limits, processes=2)
+    assert (caught.value.code, caught.value.reason) == (
+        "too_large",
+        "reading it needs more than 100 MB of memory",
+    )
+    assert_pool_still_serves()
+
+
+def test_a_pdf_that_burns_cpu_is_killed_at_the_cpu_limit(tmp_path: Path) -> None:
+    path = write(tmp_path, "burner.pdf", cpu_burner())
+    limits = Limits(cpu_seconds=1, memory_mb=1024, wall_seconds=60, max_pages=2000, max_chars=10)
+    read_minimal()
+    before = sandbox_children(os.getpid())
+    started = time.monotonic()
+    with pytest.raises(SandboxError) as caught:
+        pdf_sandbox.read_pdf(path, limits, processes=2)
+    assert (caught.value.code, caught.value.reason) == (
+        "timeout",
+        "it needs more than 1 s of CPU time",
+    )
+    assert time.monotonic() - started < 5
+    assert_pool_still_serves()
+    assert before - sandbox_children(os.getpid()), "the killed child was not replaced"
+
+
+def test_a_read_past_the_wall_clock_is_killed(tmp_path: Path) -> None:
+    path = write(tmp_path, "burner.pdf", cpu_burner())
+    limits = Limits(30, memory_mb=1024, wall_seconds=0.5, max_pages=2000, max_chars=10)
+    started = time.monotonic()
+    with pytest.raises(SandboxError) as caught:
+        pdf_sandbox.read_pdf(path, limits, processes=2)
+    assert (caught.value.code, caught.value.reason) == ("timeout", "it took more than 0.5 s")
+    assert time.monotonic() - started < 2
+    assert_pool_still_serves()
+
+
+def test_an_idle_child_killed_from_outside_fails_no_read() -> None:
+    read_minimal()
+    killed = sandbox_children(os.getpid())
+    for pid in killed:
+        os.kill(pid, signal.SIGKILL)
+    for pid in killed:
+        while _alive(pid):
+            time.sleep(0.01)
+    assert_pool_still_serves()
+    assert not killed & sandbox_children(os.getpid())
+
+
+def test_eight_threads_reading_at_once_get_their_own_pages() -> None:
+    expected = {
+        "sample-files/001-trivial/minimal-document.pdf": 1,
+        "sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf": 4,
+        "sample-files/026-latex-multicolumn/multicolumn.pdf": 3,
+        "sample-files/006-pdflatex-outline/pdflatex-outline.pdf": 4,
+    }
+    jobs = [name for name in expected for _ in range(6)]
+
+    def pages(name: str) -> tuple[str, int]:
+        result = pdf_sandbox.read_pdf(str(corpus_file(name)), LIMITS, processes=2)
+        return name, result.page_count
+
+    with ThreadPoolExecutor(max_workers=8) as threads:
+        results = list(threads.map(pages, jobs))
+    assert results == [(name, expected[name]) for name in jobs]
+    assert len(sandbox_children(os.getpid())) <= 2
+
+
+def test_a_missing_file_is_an_os_error_not_a_pdf_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        pdf_sandbox.read_pdf(str(tmp_path / "gone.pdf"), LIMITS, processes=2)
+    assert_pool_still_serves()
+
+
+def test_shutdown_stops_every_child() -> None:
+    read_minimal()
+    assert sandbox_children(os.getpid())
+    pdf_sandbox.shutdown()
+    assert not sandbox_children(os.getpid())
+    assert read_minimal().strip()
+
+
+def test_children_exit_when_their_parent_is_killed() -> None:
+    script = (
+        "import sys, time\n"
+        "from documents import pdf_sandbox as s\n"
+        "limits = s.Limits(30, 1024, 60, 2000, 1000)\n"
+        "s.read_pdf(sys.argv[1], limits, processes=2)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    parent = subprocess.Popen(  # noqa: S603 (this interpreter, a fixed script)
+        [sys.executable, "-c", script, str(corpus_file(MINIMAL))],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert parent.stdout is not None and parent.stdout.readline() == "ready\n"
+        children = sandbox_children(parent.pid)
+        assert children
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_alive(pid) for pid in children):
+        time.sleep(0.05)
+    assert not any(_alive(pid) for pid in children)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
