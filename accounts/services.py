@@ -56,6 +56,38 @@ def limits_max_file_size_message(plan: Plan) -> str:
     return f"up to {filesizeformat(plan.max_file_size)} per file"
 
 
+def limits_check_submission(
+    *, user: User, plan: Plan, documents: int, now: datetime | None = None
+) -> None:
+    """Refuse a submission that cannot fit the month's quota or the hour's rate, without
+    reserving anything (`limits_reserve_submission` decides, atomically)."""
+    now = now or timezone.now()
+    usage = user_usage(user, now=now)
+    if usage.documents_this_month + documents > plan.documents_per_month:
+        raise _quota_exceeded(plan, used=usage.documents_this_month, documents=documents)
+    if usage.submissions_last_hour >= plan.submissions_per_hour:
+        raise _rate_limited(plan, user, now)
+
+
+def _quota_exceeded(plan: Plan, *, used: int, documents: int) -> Rejected:
+    left = max(plan.documents_per_month - used, 0)
+    return Rejected.one(
+        "quota_exceeded",
+        f"Your {plan.name} plan includes {plan.documents_per_month} "
+        f"document{pluralize(plan.documents_per_month)} a month; {used} are used and {left} "
+        f"left, so these {documents} do not fit. Upgrade, or wait for next month.",
+    )
+
+
+def _rate_limited(plan: Plan, user: User, now: datetime) -> Rejected:
+    return Rejected.one(
+        "rate_limited",
+        f"Your {plan.name} plan allows {plan.submissions_per_hour} batch "
+        f"submission{pluralize(plan.submissions_per_hour)} an hour; try again later.",
+        retry_after=_seconds_until_a_submission_frees(user, now),
+    )
+
+
 @transaction.atomic
 def quota_reserve(*, user: User, plan: Plan, documents: int, now: datetime | None = None) -> date:
     """Take `documents` from this month's quota with one conditional UPDATE, or raise Rejected.
@@ -71,14 +103,7 @@ def quota_reserve(*, user: User, plan: Plan, documents: int, now: datetime | Non
     ).update(documents=F("documents") + documents)
     if not reserved:
         used = user_usage(user, now=now).documents_this_month
-        left = max(plan.documents_per_month - used, 0)
-        raise Rejected.one(
-            "quota_exceeded",
-            f"Your {plan.name} plan includes {plan.documents_per_month} "
-            f"document{pluralize(plan.documents_per_month)} a month; {used} are used and {left} "
-            f"left, so these {documents} do not fit. "
-            "Upgrade, or wait for next month.",
-        )
+        raise _quota_exceeded(plan, used=used, documents=documents)
     return month
 
 
@@ -95,13 +120,7 @@ def limits_reserve_submission(
     month = quota_reserve(user=user, plan=plan, documents=documents, now=now)
     submissions = user_usage(user, now=now).submissions_last_hour
     if submissions >= plan.submissions_per_hour:
-        raise Rejected.one(
-            "rate_limited",
-            f"Your {plan.name} plan allows {plan.submissions_per_hour} batch "
-            f"submission{pluralize(plan.submissions_per_hour)} an hour; "
-            "try again later.",
-            retry_after=_seconds_until_a_submission_frees(user, now),
-        )
+        raise _rate_limited(plan, user, now)
     Submission.objects.create(user=user, created_at=now)
     return month
 

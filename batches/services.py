@@ -25,9 +25,11 @@ from accounts.selectors import user_effective_plan
 from accounts.services import (
     limits_check_files,
     limits_check_mode,
+    limits_check_submission,
     limits_reserve_submission,
     quota_release,
     quota_reserve,
+    submissions_prune,
 )
 from batches.extraction import engine_for_new_batch, get_engine
 from batches.extraction.base import ErrorKind, ExtractionError, ExtractionRequest
@@ -96,12 +98,43 @@ def batch_create(
     if problems:
         raise Rejected(problems)
 
+    # A read-only look at quota and rate first, so a refused submission stores no file at all;
+    # the reservation in the transaction below is what really decides.
+    limits_check_submission(user=user, plan=plan, documents=len(uploads))
+
     fields = fields or fields_from_prompt(prompt)
+    batch_id = uuid.uuid4()
+    documents: list[Document] = []
     stored: list[str] = []
     try:
+        # Files are written before the transaction: on SQLite a transaction holds the database's
+        # write lock, and copying up to 100 large files must not stall every worker.
+        for upload in uploads:
+            document_id = uuid.uuid4()
+            path = Document.storage_path(
+                user_id=user.pk,
+                batch_id=batch_id,
+                document_id=document_id,
+                ext=upload.kind.extension,
+            )
+            upload.file.seek(0)
+            stored.append(default_storage.save(path, upload.file))
+            documents.append(
+                Document(
+                    id=document_id,
+                    batch_id=batch_id,
+                    user=user,
+                    original_filename=upload.filename,
+                    file=stored[-1],
+                    size=upload.size,
+                    sha256=upload.sha256,
+                    content_type=upload.kind.content_type,
+                )
+            )
         with transaction.atomic():
             month = limits_reserve_submission(user=user, plan=plan, documents=len(uploads))
             batch = BatchProcess.objects.create(
+                id=batch_id,
                 user=user,
                 name=name or _default_name(uploads),
                 description=description.strip(),
@@ -115,34 +148,13 @@ def batch_create(
                 ),
                 total_documents=len(uploads),
             )
-            documents = []
-            for upload in uploads:
-                document_id = uuid.uuid4()
-                path = Document.storage_path(
-                    user_id=user.pk,
-                    batch_id=batch.pk,
-                    document_id=document_id,
-                    ext=upload.kind.extension,
-                )
-                upload.file.seek(0)
-                saved = default_storage.save(path, upload.file)
-                stored.append(saved)
-                documents.append(
-                    Document(
-                        id=document_id,
-                        batch=batch,
-                        user=user,
-                        original_filename=upload.filename,
-                        file=saved,
-                        size=upload.size,
-                        sha256=upload.sha256,
-                        content_type=upload.kind.content_type,
-                        quota_month=month,
-                    )
-                )
+            for document in documents:
+                document.quota_month = month
             Document.objects.bulk_create(documents)
             transaction.on_commit(kick_workers)
     except BaseException:
+        # A crash before this line leaves files without rows; they live under the batch's own
+        # folder, which no row points to.
         for path in stored:
             default_storage.delete(path)
         raise
@@ -151,9 +163,14 @@ def batch_create(
 
 
 def batch_delete(*, batch: BatchProcess) -> None:
-    """Delete a batch, its documents and their stored files (files after the rows are gone)."""
+    """Delete a batch, its documents and their stored files (files after the rows are gone).
+
+    A running batch is canceled first, so its queued documents give their quota back.
+    """
     paths = [p for p in batch.documents.values_list("file", flat=True) if p]
     with transaction.atomic():
+        if not batch.is_terminal:
+            batch_cancel(batch=batch)
         batch.delete()
 
     def remove_files() -> None:
@@ -259,7 +276,9 @@ def document_process(*, claim: Claim) -> str:
     """
     from documents.readers import read_document
 
-    document = Document.objects.select_related("batch").get(pk=claim.document_id)
+    document = Document.objects.select_related("batch").filter(pk=claim.document_id).first()
+    if document is None:
+        return "lost"  # the batch was deleted while we held the document
     batch = document.batch
     try:
         if document.read_at is None:
@@ -378,14 +397,15 @@ def document_fail(*, claim: Claim, error: ExtractionError) -> str:
 
 
 def _refund(*, document_ids: list[uuid.UUID]) -> None:
-    rows = (
-        Document.objects.filter(pk__in=document_ids, quota_month__isnull=False)
-        .values("user_id", "quota_month")
-        .annotate(n=Count("id"))
+    # Only documents that really ended failed or canceled: one that completed in the meantime
+    # keeps its reservation.
+    refundable = Document.objects.filter(
+        pk__in=document_ids, status__in=Document.REFUNDED_STATUSES, quota_month__isnull=False
     )
+    rows = refundable.values("user_id", "quota_month").annotate(n=Count("id"))
     for row in rows:
         quota_release(user_id=row["user_id"], month=row["quota_month"], documents=row["n"])
-    Document.objects.filter(pk__in=document_ids).update(quota_month=None)
+    refundable.update(quota_month=None)
 
 
 # --- Batch state ---------------------------------------------------------------------------------
@@ -397,6 +417,7 @@ def batch_refresh(*, batch_id: uuid.UUID) -> BatchProcess | None:
     The move to a terminal status is a conditional UPDATE from a running status, so however many
     workers call this at once, the batch finishes exactly once and only that caller notifies.
     """
+    _cancel_leftovers(batch_id=batch_id)
     counts = Document.objects.filter(batch_id=batch_id).aggregate(
         total=Count("id"),
         open=Count("id", filter=Q(status__in=[Document.Status.QUEUED, Document.Status.PROCESSING])),
@@ -424,6 +445,30 @@ def batch_refresh(*, batch_id: uuid.UUID) -> BatchProcess | None:
     return BatchProcess.objects.filter(pk=batch_id).first()
 
 
+def _cancel_leftovers(*, batch_id: uuid.UUID) -> None:
+    """Documents that went back to the queue after their batch was canceled (a transient error
+    or an expired lease of a document that was in flight) are canceled, not left waiting."""
+    leftovers = list(
+        Document.objects.filter(
+            batch_id=batch_id,
+            status=Document.Status.QUEUED,
+            batch__status=BatchProcess.Status.CANCELED,
+        ).values_list("pk", flat=True)
+    )
+    if leftovers:
+        _cancel_documents(document_ids=leftovers)
+
+
+def _cancel_documents(*, document_ids: list[uuid.UUID]) -> None:
+    Document.objects.filter(pk__in=document_ids, status=Document.Status.QUEUED).update(
+        status=Document.Status.CANCELED,
+        error_code="canceled",
+        error_message="Canceled before it was processed.",
+        completed_at=timezone.now(),
+    )
+    _refund(document_ids=document_ids)
+
+
 def _canceled(counts: dict[str, int]) -> int:
     return counts["total"] - counts["open"] - counts["completed"] - counts["failed"]
 
@@ -443,36 +488,31 @@ def batch_cancel(*, batch: BatchProcess) -> BatchProcess:
         ).update(status=BatchProcess.Status.CANCELED, completed_at=now, paused_reason="")
         if not changed:
             raise Rejected.one("conflict", f"Batch “{batch.name}” has already finished.")
-        queued = list(
-            batch.documents.filter(status=Document.Status.QUEUED).values_list("pk", flat=True)
-        )
-        Document.objects.filter(pk__in=queued, status=Document.Status.QUEUED).update(
-            status=Document.Status.CANCELED,
-            error_code="canceled",
-            error_message="Canceled before it was processed.",
-            completed_at=now,
-        )
-        _refund(document_ids=queued)
-        batch_refresh(batch_id=batch.pk)
+        batch_refresh(batch_id=batch.pk)  # cancels the queued documents and refunds them
     batch.refresh_from_db()
     return batch
 
 
 def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
-    """Put terminal documents back in the queue with fresh attempts, reserving quota again for
-    those that had given it back, and reopen the batch."""
+    """Put finished documents back in the queue with fresh attempts, each reserving quota again,
+    and reopen the batch. A canceled batch stays canceled."""
+    if batch.status == BatchProcess.Status.CANCELED:
+        raise Rejected.one("conflict", f"Batch “{batch.name}” was canceled.")
     plan = user_effective_plan(batch.user).plan
     now = timezone.now()
     with transaction.atomic():
-        ids = list(documents.values_list("pk", flat=True))
+        ids = list(
+            documents.filter(status__in=Document.TERMINAL_STATUSES)
+            .select_for_update()
+            .values_list("pk", flat=True)
+        )
         if not ids:
             return 0
-        unreserved = Document.objects.filter(pk__in=ids, quota_month__isnull=True).count()
-        month = None
-        if unreserved:
-            month = quota_reserve(user=batch.user, plan=plan, documents=unreserved)
-        Document.objects.filter(pk__in=ids, quota_month__isnull=True).update(quota_month=month)
+        # Every re-extraction counts against this month; a completed document's first
+        # reservation was used and stays used.
+        month = quota_reserve(user=batch.user, plan=plan, documents=len(ids))
         Document.objects.filter(pk__in=ids).update(
+            quota_month=month,
             status=Document.Status.QUEUED,
             attempts=0,
             next_attempt_at=now,
@@ -500,10 +540,10 @@ def batch_retry_failed(*, batch: BatchProcess) -> int:
 
 
 def document_rerun(*, document: Document) -> Document:
-    """Process one finished document again from scratch (its text is read again too)."""
+    """Extract one finished document again (its stored text is reused; a failed read is retried
+    because nothing was stored)."""
     if not document.is_terminal:
         raise Rejected.one("conflict", f"{document.original_filename} is still being processed.")
-    Document.objects.filter(pk=document.pk).update(read_at=None, text="", page_count=None)
     _requeue(batch=document.batch, documents=Document.objects.filter(pk=document.pk))
     document.refresh_from_db()
     return document
@@ -518,9 +558,9 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     max_attempts = settings.SHEAF_MAX_ATTEMPTS
     expired = Document.objects.filter(status=Document.Status.PROCESSING, lease_expires_at__lt=now)
-    spent_ids = list(expired.filter(attempts__gte=max_attempts).values_list("pk", flat=True))
     batch_ids = set(expired.values_list("batch_id", flat=True))
     with transaction.atomic():
+        spent_ids = list(expired.filter(attempts__gte=max_attempts).values_list("pk", flat=True))
         failed = Document.objects.filter(
             pk__in=spent_ids, status=Document.Status.PROCESSING, lease_expires_at__lt=now
         ).update(
@@ -550,6 +590,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
     for batch_id in batch_ids:
         with transaction.atomic():
             batch_refresh(batch_id=batch_id)
+    submissions_prune(now=now)
     return {"requeued": requeued, "failed": failed, "batches": len(batch_ids)}
 
 

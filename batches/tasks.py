@@ -22,14 +22,13 @@ from batches import services
 logger = logging.getLogger(__name__)
 
 DRAIN_TASK = "batches.tasks.drain"
+# After an unexpected error (say, SQLite busy past its timeout) a thread waits this long and
+# goes on: one bad moment must not stop a drain, nor its heartbeat.
+ERROR_PAUSE_SECONDS = 1.0
 
 
 def enqueue_drain() -> None:
-    async_task(DRAIN_TASK, task_name="sheaf-drain", q_options={"timeout": drain_timeout()})
-
-
-def drain_timeout() -> int:
-    return int(settings.Q_CLUSTER["timeout"])
+    async_task(DRAIN_TASK, task_name="sheaf-drain")
 
 
 def drain(budget_seconds: float | None = None) -> dict[str, int]:
@@ -41,28 +40,37 @@ def drain(budget_seconds: float | None = None) -> dict[str, int]:
     outcomes: dict[str, int] = {}
     stop = threading.Event()
 
+    def work_one() -> bool:
+        """Claim and process one document; False when nothing is due within the budget."""
+        claim = services.document_claim()
+        if claim is None:
+            # Stay for a retry that falls due within the budget; otherwise we are done.
+            wait = services.seconds_until_next_due()
+            if wait is None or time.monotonic() + wait >= deadline:
+                return False
+            time.sleep(min(max(wait, 0.05), 1.0))
+            return True
+        with lock:
+            held.add(claim.lease_token)
+        try:
+            status = services.document_process(claim=claim)
+        finally:
+            with lock:
+                held.discard(claim.lease_token)
+        with lock:
+            outcomes[status] = outcomes.get(status, 0) + 1
+        return True
+
     def work() -> None:
         try:
             while time.monotonic() < deadline:
-                claim = services.document_claim()
-                if claim is None:
-                    # Stay for a retry that falls due within the budget; otherwise we are done.
-                    wait = services.seconds_until_next_due()
-                    if wait is None or time.monotonic() + wait >= deadline:
-                        return
-                    time.sleep(min(max(wait, 0.05), 1.0))
-                    continue
-                with lock:
-                    held.add(claim.lease_token)
                 try:
-                    status = services.document_process(claim=claim)
-                finally:
-                    with lock:
-                        held.discard(claim.lease_token)
-                with lock:
-                    outcomes[status] = outcomes.get(status, 0) + 1
-        except Exception:
-            logger.exception("drain worker thread stopped")
+                    if not work_one():
+                        return
+                except Exception:
+                    logger.exception("drain: a step failed; going on")
+                    connection.close()
+                    time.sleep(ERROR_PAUSE_SECONDS)
         finally:
             connection.close()
 
@@ -72,7 +80,11 @@ def drain(budget_seconds: float | None = None) -> dict[str, int]:
             while not stop.wait(interval):
                 with lock:
                     tokens = list(held)
-                services.document_renew_leases(tokens=tokens)
+                try:
+                    services.document_renew_leases(tokens=tokens)
+                except Exception:
+                    logger.exception("drain: renewing leases failed; trying again")
+                    connection.close()
         finally:
             connection.close()
 

@@ -275,10 +275,12 @@ Q_CLUSTER = {
     "name": "sheaf",
     "orm": "default",
     "workers": SHEAF_WORKERS,
-    # A task may run `timeout` seconds; django-q2 re-delivers any task not acknowledged within
-    # `retry`, healthy or not, so retry keeps a wide margin above timeout.
-    "timeout": 300,
-    "retry": 420,
+    # A drain takes no new work after SHEAF_DRAIN_SECONDS, and the documents it holds then may
+    # take a reader's wall-clock limit and an engine call more; the task may run `timeout`
+    # seconds. django-q2 re-delivers any task not acknowledged within `retry`, healthy or not,
+    # so retry keeps a wide margin above timeout (a repeated drain is harmless, just wasted).
+    "timeout": SHEAF_DRAIN_SECONDS + 180,
+    "retry": SHEAF_DRAIN_SECONDS + 300,
     "max_attempts": 3,
     "catch_up": False,
     "ack_failures": True,

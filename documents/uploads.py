@@ -42,23 +42,40 @@ SUPPORTED = "PDF, CSV, XLSX or TXT"
 
 
 class SizeLimitedUploadHandler(TemporaryFileUploadHandler):
-    """Spools every upload to a temporary file, keeping at most the largest plan's size + 1 byte.
+    """Spools uploads to temporary files, keeping no more than the sender's plan allows.
 
-    Past that the bytes are read off the socket and dropped, while Django still counts them into
-    `file.size`, so the upload is rejected as too large without ever being held whole.
+    Per file it keeps at most the plan's file size + 1 byte, and per request at most what a
+    full batch of the largest files could hold; past that the bytes are read off the socket
+    and dropped while Django still counts them into `file.size`, so the upload is refused as
+    too large (or as one file too many) without ever being held whole. An anonymous request
+    keeps nothing: CSRF checks read the body before any view can refuse it.
     """
+
+    def handle_raw_input(self, *args: Any, **kwargs: Any) -> None:
+        from accounts.selectors import user_effective_plan
+
+        user = getattr(self.request, "user", None)
+        if user is not None and user.is_authenticated:
+            plan = user_effective_plan(user).plan
+            self._file_cap = plan.max_file_size + 1
+            self._request_room = (plan.files_per_batch + 1) * self._file_cap
+        else:
+            self._file_cap = self._request_room = 0
+        return super().handle_raw_input(*args, **kwargs)
 
     def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
         self._kept = 0
-        self._cap = largest_file_size() + 1
+        if not hasattr(self, "_file_cap"):  # parsed outside a request's usual path
+            self._file_cap = self._request_room = largest_file_size() + 1
 
     def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
-        room = self._cap - self._kept
+        room = min(self._file_cap - self._kept, self._request_room)
         if room > 0:
             piece = raw_data[:room]
             self.file.write(piece)
             self._kept += len(piece)
+            self._request_room -= len(piece)
 
 
 def display_filename(raw: str | None) -> str:

@@ -15,6 +15,7 @@ from accounts.selectors import month_start
 from batches import services
 from batches.extraction.base import ErrorKind, ExtractionError
 from batches.models import BatchProcess
+from batchsite.errors import Rejected
 from documents.models import Document
 from tests.factories import BatchFactory, DocumentFactory
 
@@ -315,3 +316,67 @@ def test_the_sweep_finishes_a_batch_left_with_nothing_to_do():
 
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED
+
+
+@pytest.mark.django_db
+def test_a_transient_failure_after_cancel_cancels_the_document_and_gives_its_quota_back():
+    batch = BatchFactory()
+    document = _queued(batch)[0]
+    _reserve(document)
+    in_flight = services.document_claim()
+    services.batch_cancel(batch=batch)
+
+    error = ExtractionError("provider_error", "overloaded", kind=ErrorKind.TRANSIENT)
+    services.document_fail(claim=in_flight, error=error)
+
+    document.refresh_from_db()
+    batch.refresh_from_db()
+    assert document.status == Document.Status.CANCELED
+    assert batch.status == BatchProcess.Status.CANCELED
+    assert MonthlyUsage.objects.get(user=batch.user).documents == 0
+
+
+@pytest.mark.django_db
+def test_a_canceled_batch_cannot_be_retried_or_rerun():
+    batch = BatchFactory()
+    document = _queued(batch)[0]
+    services.batch_cancel(batch=batch)
+    document.refresh_from_db()
+
+    with pytest.raises(Rejected) as rerun:
+        services.document_rerun(document=document)
+    assert rerun.value.code == "conflict"
+    batch.refresh_from_db()
+    assert batch.status == BatchProcess.Status.CANCELED
+
+
+@pytest.mark.django_db
+def test_rerunning_a_completed_document_counts_against_the_month_again():
+    batch = BatchFactory()
+    document = _queued(batch)[0]
+    _reserve(document)
+    services.document_complete(claim=services.document_claim(), result=RESULT)
+    document.refresh_from_db()
+
+    services.document_rerun(document=document)
+
+    document.refresh_from_db()
+    assert document.status == Document.Status.QUEUED
+    assert MonthlyUsage.objects.get(user=batch.user).documents == 2
+
+
+@pytest.mark.django_db
+def test_deleting_a_running_batch_gives_back_the_quota_of_its_queued_documents(
+    django_capture_on_commit_callbacks,
+):
+    batch = BatchFactory()
+    done, waiting = _queued(batch, 2)
+    _reserve(done)
+    _reserve(waiting)
+    services.document_complete(claim=services.document_claim(), result=RESULT)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.batch_delete(batch=batch)
+
+    assert not BatchProcess.objects.filter(pk=batch.pk).exists()
+    assert MonthlyUsage.objects.get(user=batch.user).documents == 1
