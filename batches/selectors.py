@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Min, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -67,10 +67,8 @@ def batch_progress(*, batch: BatchProcess, now: datetime | None = None) -> Progr
     finished = sum(counts.get(s, 0) for s in Document.TERMINAL_STATUSES)
     remaining = total - finished
     eta = None
-    if remaining and finished and batch.started_at and not batch.is_terminal:
-        elapsed = ((now or timezone.now()) - batch.started_at).total_seconds()
-        if elapsed > 0:
-            eta = round(remaining * elapsed / finished)
+    if remaining and not batch.is_terminal:
+        eta = _eta_seconds(batch=batch, remaining=remaining, now=now or timezone.now())
     return Progress(
         total=total,
         queued=counts.get(Document.Status.QUEUED, 0),
@@ -81,6 +79,23 @@ def batch_progress(*, batch: BatchProcess, now: datetime | None = None) -> Progr
         percent=round(100 * finished / total) if total else 0,
         eta_seconds=eta,
     )
+
+
+ETA_WINDOW = timedelta(minutes=10)
+
+
+def _eta_seconds(*, batch: BatchProcess, remaining: int, now: datetime) -> int | None:
+    """Remaining documents over the throughput of the last ten minutes (not since the batch
+    started, which after a retry of an old batch would be days)."""
+    recent = batch.documents.filter(completed_at__gte=now - ETA_WINDOW).aggregate(
+        n=Count("id"), since=Min("started_at")
+    )
+    if not recent["n"] or recent["since"] is None:
+        return None
+    elapsed = (now - recent["since"]).total_seconds()
+    if elapsed <= 0:
+        return None
+    return round(remaining * elapsed / recent["n"])
 
 
 def batch_field_names(*, batch: BatchProcess) -> list[str]:

@@ -239,15 +239,17 @@ def document_claim(*, now: datetime | None = None) -> Claim | None:
             )
             if not won:
                 continue  # another worker took it between our read and our update
-            BatchProcess.objects.filter(pk=batch_id).update(
-                last_claimed_at=now,
-                started_at=Coalesce(F("started_at"), Value(now)),
-            )
-            BatchProcess.objects.filter(pk=batch_id, status=BatchProcess.Status.QUEUED).update(
-                status=BatchProcess.Status.PROCESSING
-            )
             attempts = Document.objects.values_list("attempts", flat=True).get(pk=document_id)
-            return Claim(document_id, batch_id, token, attempts)
+        # The batch row is touched in its own transaction: holding a document lock while
+        # waiting for the batch lock would deadlock against a cancel, which goes the other way.
+        BatchProcess.objects.filter(pk=batch_id).update(
+            last_claimed_at=now,
+            started_at=Coalesce(F("started_at"), Value(now)),
+        )
+        BatchProcess.objects.filter(pk=batch_id, status=BatchProcess.Status.QUEUED).update(
+            status=BatchProcess.Status.PROCESSING
+        )
+        return Claim(document_id, batch_id, token, attempts)
     return None
 
 
@@ -417,6 +419,10 @@ def batch_refresh(*, batch_id: uuid.UUID) -> BatchProcess | None:
     The move to a terminal status is a conditional UPDATE from a running status, so however many
     workers call this at once, the batch finishes exactly once and only that caller notifies.
     """
+    # Lock the batch first: two workers finishing its last two documents at once would each
+    # count the other's as still open (PostgreSQL), and neither would finish the batch.
+    if not BatchProcess.objects.select_for_update().filter(pk=batch_id).exists():
+        return None
     _cancel_leftovers(batch_id=batch_id)
     counts = Document.objects.filter(batch_id=batch_id).aggregate(
         total=Count("id"),

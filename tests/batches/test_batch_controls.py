@@ -1,0 +1,755 @@
+"""The live part of the batch page and its controls: progress polling, cancel, retry, re-run,
+exports and the results table (batches/views.py)."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import re
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import openpyxl
+import pytest
+from django.utils import timezone
+
+from accounts.models import MonthlyUsage
+from accounts.selectors import month_start
+from batches import services
+from batches.models import BatchProcess
+from documents.models import Document
+from tests.factories import BatchFactory, DocumentFactory
+
+pytestmark = pytest.mark.django_db
+
+BATCH_NAME = "Alice's March invoices"
+
+
+def result(number: str | None, date: str | None, total: str | None, /, **extra: Any) -> dict:
+    def cell(value: str | None) -> dict:
+        if value is None:
+            return {"value": None, "quote": None, "page": None, "verified": False}
+        return {"value": value, "quote": value, "page": 1, "verified": True}
+
+    fields = {
+        "invoice number": cell(number),
+        "date": cell(date),
+        "total": {**cell(total), "currency": "EUR"} if total else cell(None),
+    }
+    fields.update(extra)
+    return {"engine": "local", "model": None, "fields": fields}
+
+
+def add_document(batch: BatchProcess, name: str, status: str, **kwargs: Any) -> Document:
+    now = timezone.now()
+    values: dict[str, Any] = {
+        "original_filename": name,
+        "status": status,
+        "started_at": batch.started_at if status != Document.Status.QUEUED else None,
+    }
+    if status == Document.Status.COMPLETED:
+        values.update(
+            attempts=1,
+            read_at=now,
+            text="Invoice number: INV-001",
+            page_count=1,
+            completed_at=now,
+            result=result("INV-001", "2024-03-01", "120.00"),
+        )
+    elif status == Document.Status.FAILED:
+        values.update(
+            attempts=3,
+            read_at=now,
+            text="Total: 1",
+            page_count=1,
+            completed_at=now,
+            error_code="provider_error",
+            error_message=f"{name}: the extraction service did not answer (gave up after 3 "
+            "attempts)",
+        )
+    elif status == Document.Status.PROCESSING:
+        values.update(
+            attempts=1,
+            lease_token=uuid.uuid4(),
+            lease_expires_at=now + timedelta(minutes=1),
+        )
+    values.update(kwargs)
+    document = DocumentFactory(batch=batch, **values)
+    if status == Document.Status.QUEUED:
+        reserve_quota(document)
+    return document
+
+
+def reserve_quota(document: Document) -> None:
+    usage, _ = MonthlyUsage.objects.get_or_create(user=document.user, month=month_start())
+    usage.documents += 1
+    usage.save()
+    Document.objects.filter(pk=document.pk).update(quota_month=month_start())
+
+
+def documents_used(user) -> int:
+    usage = MonthlyUsage.objects.filter(user=user, month=month_start()).first()
+    return usage.documents if usage else 0
+
+
+@pytest.fixture
+def running_batch(alice) -> BatchProcess:
+    """Alice's batch ten minutes in: 2 of 5 documents done, one in flight, two waiting."""
+    batch = BatchFactory(
+        user=alice,
+        name=BATCH_NAME,
+        status=BatchProcess.Status.PROCESSING,
+        started_at=timezone.now() - timedelta(minutes=10),
+    )
+    add_document(batch, "paid.pdf", "completed")
+    add_document(batch, "scan.pdf", "failed")
+    add_document(batch, "in-flight.pdf", "processing")
+    add_document(batch, "later-1.pdf", "queued")
+    add_document(batch, "later-2.pdf", "queued")
+    services.batch_refresh(batch_id=batch.pk)
+    return batch
+
+
+@pytest.fixture
+def finished_batch(alice) -> BatchProcess:
+    """Alice's batch after the run: one document completed, two failed."""
+    now = timezone.now()
+    batch = BatchFactory(
+        user=alice,
+        name=BATCH_NAME,
+        status=BatchProcess.Status.COMPLETED_WITH_ERRORS,
+        started_at=now - timedelta(minutes=10),
+        completed_at=now - timedelta(minutes=1),
+    )
+    add_document(batch, "march.pdf", "completed")
+    add_document(batch, "timeout.pdf", "failed")
+    add_document(batch, "overloaded.pdf", "failed")
+    services.batch_refresh(batch_id=batch.pk)
+    return batch
+
+
+def document(batch: BatchProcess, name: str) -> Document:
+    return batch.documents.get(original_filename=name)
+
+
+def state_of(batch: BatchProcess) -> dict[str, Any]:
+    """Everything the controls could change: the batch, its documents and the month's quota."""
+    row = BatchProcess.objects.filter(pk=batch.pk).values(
+        "status", "completed_at", "processed_documents", "failed_documents", "updated_at"
+    )
+    documents = Document.objects.filter(batch_id=batch.pk).order_by("pk")
+    return {
+        "batch": row.get(),
+        "documents": list(
+            documents.values(
+                "pk",
+                "status",
+                "attempts",
+                "read_at",
+                "text",
+                "page_count",
+                "result",
+                "error_code",
+                "error_message",
+                "next_attempt_at",
+                "quota_month",
+                "completed_at",
+                "updated_at",
+            )
+        ),
+        "usage": list(MonthlyUsage.objects.order_by("pk").values("user_id", "month", "documents")),
+    }
+
+
+def text_of(response) -> str:
+    text = re.sub(r"<[^>]+>", " ", response.content.decode())
+    return " ".join(html.unescape(text).split())
+
+
+def messages_of(response) -> list[tuple[str, str]]:
+    """(level, text) of each message shown on the page."""
+    found = re.findall(
+        r'<li class="message message-(\w+)[^"]*"[^>]*>(.*?)</li>', response.content.decode(), re.S
+    )
+    return [(level, " ".join(html.unescape(text).split())) for level, text in found]
+
+
+ETA = re.compile(r"about [\w ]+ left")
+
+
+def progress_root(response) -> str:
+    """The opening tag of the element htmx swaps."""
+    match = re.search(r'<div id="batch-progress"[^>]*>', response.content.decode())
+    assert match, response.content.decode()[:500]
+    return match.group(0)
+
+
+# --- Access ---------------------------------------------------------------------------------------
+
+
+def control_urls(batch: BatchProcess) -> dict[str, str]:
+    done = document(batch, "paid.pdf")
+    return {
+        "progress": f"/dashboard/batches/{batch.pk}/progress/",
+        "cancel": f"/dashboard/batches/{batch.pk}/cancel/",
+        "retry": f"/dashboard/batches/{batch.pk}/retry/",
+        "export-csv": f"/dashboard/batches/{batch.pk}/export/csv/",
+        "export-json": f"/dashboard/batches/{batch.pk}/export/json/",
+        "export-md": f"/dashboard/batches/{batch.pk}/export/md/",
+        "export-xlsx": f"/dashboard/batches/{batch.pk}/export/xlsx/",
+        "rerun": f"/dashboard/documents/{done.pk}/rerun/",
+    }
+
+
+CONTROLS = [
+    ("progress", "get"),
+    ("cancel", "post"),
+    ("retry", "post"),
+    ("export-csv", "get"),
+    ("export-json", "get"),
+    ("export-md", "get"),
+    ("export-xlsx", "get"),
+    ("rerun", "post"),
+]
+
+
+@pytest.mark.parametrize(("view", "method"), CONTROLS)
+def test_an_anonymous_visitor_is_sent_to_sign_in_and_nothing_changes(
+    client, running_batch, view, method
+):
+    url = control_urls(running_batch)[view]
+    before = state_of(running_batch)
+
+    response = getattr(client, method)(url)
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={url}"
+    assert state_of(running_batch) == before
+
+
+@pytest.mark.parametrize(("view", "method"), CONTROLS)
+def test_another_user_gets_404_for_alices_batch_and_nothing_changes(
+    bob_client, running_batch, view, method
+):
+    url = control_urls(running_batch)[view]
+    before = state_of(running_batch)
+
+    response = getattr(bob_client, method)(url)
+
+    assert response.status_code == 404
+    assert not response.has_header("Content-Disposition")
+    body = response.content.decode()
+    for leaked in ("INV-001", "paid.pdf", "later-1.pdf", BATCH_NAME, html.escape(BATCH_NAME)):
+        assert leaked not in body
+    assert state_of(running_batch) == before
+
+
+def test_another_users_follow_up_page_shows_no_message_about_alices_batch(
+    bob_client, running_batch
+):
+    bob_client.post(f"/dashboard/batches/{running_batch.pk}/cancel/")
+
+    assert messages_of(bob_client.get("/dashboard/")) == []
+
+
+@pytest.mark.parametrize(
+    ("view", "method"),
+    [
+        ("progress", "post"),
+        ("progress", "delete"),
+        ("cancel", "get"),
+        ("cancel", "put"),
+        ("retry", "get"),
+        ("retry", "delete"),
+        ("export-csv", "post"),
+        ("export-xlsx", "delete"),
+        ("rerun", "get"),
+        ("rerun", "put"),
+    ],
+)
+def test_a_wrong_method_is_405_and_changes_nothing(alice_client, running_batch, view, method):
+    url = control_urls(running_batch)[view]
+    before = state_of(running_batch)
+
+    response = getattr(alice_client, method)(url)
+
+    assert response.status_code == 405
+    assert not response.has_header("Content-Disposition")
+    assert state_of(running_batch) == before
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/dashboard/batches/00000000-0000-0000-0000-000000000000/progress/",
+        "/dashboard/batches/00000000-0000-0000-0000-000000000000/export/csv/",
+    ],
+)
+def test_an_unknown_batch_is_404(alice_client, running_batch, url):
+    assert alice_client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("path", ["cancel", "retry"])
+def test_controls_on_an_unknown_batch_are_404(alice_client, running_batch, path):
+    before = state_of(running_batch)
+
+    response = alice_client.post(f"/dashboard/batches/{uuid.uuid4()}/{path}/")
+
+    assert response.status_code == 404
+    assert state_of(running_batch) == before
+
+
+def test_rerun_of_an_unknown_document_is_404(alice_client, running_batch):
+    before = state_of(running_batch)
+
+    response = alice_client.post(f"/dashboard/documents/{uuid.uuid4()}/rerun/")
+
+    assert response.status_code == 404
+    assert state_of(running_batch) == before
+
+
+# --- Progress ---------------------------------------------------------------------------------
+
+
+def test_the_progress_partial_shows_counts_per_state_percentage_and_eta(
+    alice_client, running_batch
+):
+    response = alice_client.get(f"/dashboard/batches/{running_batch.pk}/progress/")
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    text = text_of(response)
+    assert "<html" not in body  # a fragment for htmx to swap in, not a page
+    for count in ("2 queued", "1 processing", "1 completed", "1 failed"):
+        assert count in text
+    assert "canceled" not in text
+    assert "2 of 5 done" in text
+    assert "40%" in text
+    assert 'aria-valuenow="40"' in body
+    # 2 done in 10 minutes, 3 to go: about 15 minutes more at the same pace.
+    assert ETA.search(text).group(0) == "about 15 min left"
+    for name in ("paid.pdf", "scan.pdf", "in-flight.pdf", "later-1.pdf", "later-2.pdf"):
+        assert name in text
+
+
+def test_the_progress_partial_polls_itself_while_the_batch_runs(alice_client, running_batch):
+    url = f"/dashboard/batches/{running_batch.pk}/progress/"
+
+    root = progress_root(alice_client.get(url))
+
+    assert f'hx-get="{url}"' in root
+    assert 'hx-trigger="every 2s"' in root
+    assert 'hx-swap="outerHTML"' in root
+
+
+def test_the_batch_page_starts_the_polling_too(alice_client, running_batch):
+    response = alice_client.get(f"/dashboard/batches/{running_batch.pk}/")
+
+    root = progress_root(response)
+    assert f'hx-get="/dashboard/batches/{running_batch.pk}/progress/"' in root
+    assert 'hx-trigger="every 2s"' in root
+
+
+def test_no_eta_is_shown_before_any_document_is_done(alice_client, alice):
+    batch = BatchFactory(
+        user=alice,
+        status=BatchProcess.Status.PROCESSING,
+        started_at=timezone.now() - timedelta(minutes=5),
+    )
+    add_document(batch, "one.pdf", "processing")
+    add_document(batch, "two.pdf", "queued")
+
+    text = text_of(alice_client.get(f"/dashboard/batches/{batch.pk}/progress/"))
+
+    assert "0 of 2 done" in text
+    assert "0%" in text
+    assert not ETA.search(text)
+
+
+@pytest.mark.parametrize("page", ["progress/", ""])
+def test_a_finished_batch_stops_polling_and_shows_no_eta(alice_client, finished_batch, page):
+    response = alice_client.get(f"/dashboard/batches/{finished_batch.pk}/{page}")
+
+    assert response.status_code == 200
+    root = progress_root(response)
+    assert "hx-get" not in root
+    assert "hx-trigger" not in root
+    assert "hx-trigger" not in response.content.decode()
+    text = text_of(response)
+    assert "3 of 3 done" in text
+    assert "100%" in text
+    assert not ETA.search(text)
+    assert "Cancel batch" not in text
+    assert "Retry 2 failed" in text
+
+
+# --- Cancel -----------------------------------------------------------------------------------
+
+
+def test_cancel_stops_the_queued_documents_and_the_batch(alice_client, alice, running_batch):
+    assert documents_used(alice) == 2
+
+    response = alice_client.post(f"/dashboard/batches/{running_batch.pk}/cancel/")
+
+    assert response.status_code == 302
+    assert response["Location"] == f"/dashboard/batches/{running_batch.pk}/"
+    running_batch.refresh_from_db()
+    assert running_batch.status == BatchProcess.Status.CANCELED
+    assert running_batch.completed_at is not None
+    statuses = dict(running_batch.documents.values_list("original_filename", "status"))
+    assert statuses == {
+        "paid.pdf": "completed",
+        "scan.pdf": "failed",
+        "in-flight.pdf": "processing",  # finishes on its own; the batch stays canceled
+        "later-1.pdf": "canceled",
+        "later-2.pdf": "canceled",
+    }
+    for name in ("later-1.pdf", "later-2.pdf"):
+        assert document(running_batch, name).error_code == "canceled"
+    assert documents_used(alice) == 0  # canceled documents give their quota back
+
+    page = alice_client.get(response["Location"])
+    assert messages_of(page) == [
+        ("success", "Batch canceled; documents already being processed will finish.")
+    ]
+    text = text_of(page)
+    assert "2 canceled" in text
+    assert "hx-trigger" not in progress_root(page)
+
+
+def test_a_second_cancel_shows_an_error_and_changes_nothing(alice_client, running_batch):
+    alice_client.post(f"/dashboard/batches/{running_batch.pk}/cancel/", follow=True)
+    before = state_of(running_batch)
+
+    response = alice_client.post(f"/dashboard/batches/{running_batch.pk}/cancel/", follow=True)
+
+    assert response.redirect_chain == [(f"/dashboard/batches/{running_batch.pk}/", 302)]
+    assert messages_of(response) == [("error", f"Batch “{BATCH_NAME}” has already finished.")]
+    assert 'role="alert"' in response.content.decode()
+    assert state_of(running_batch) == before
+
+
+def test_cancelling_a_finished_batch_shows_an_error_and_changes_nothing(
+    alice_client, finished_batch
+):
+    before = state_of(finished_batch)
+
+    response = alice_client.post(f"/dashboard/batches/{finished_batch.pk}/cancel/", follow=True)
+
+    assert messages_of(response) == [("error", f"Batch “{BATCH_NAME}” has already finished.")]
+    assert state_of(finished_batch) == before
+
+
+# --- Retry ------------------------------------------------------------------------------------
+
+
+def test_retry_requeues_only_the_failed_documents_and_reopens_the_batch(
+    alice_client, alice, finished_batch
+):
+    assert documents_used(alice) == 0  # failed documents gave their quota back
+    completed_before = (
+        Document.objects.filter(pk=document(finished_batch, "march.pdf").pk).values().get()
+    )
+
+    response = alice_client.post(f"/dashboard/batches/{finished_batch.pk}/retry/", follow=True)
+
+    assert response.redirect_chain == [(f"/dashboard/batches/{finished_batch.pk}/", 302)]
+    assert messages_of(response) == [("success", "2 failed documents queued again.")]
+    for name in ("timeout.pdf", "overloaded.pdf"):
+        retried = document(finished_batch, name)
+        assert retried.status == Document.Status.QUEUED
+        assert retried.attempts == 0
+        assert (retried.error_code, retried.error_message) == ("", "")
+        assert retried.completed_at is None
+        assert retried.next_attempt_at <= timezone.now()
+    assert Document.objects.filter(pk=completed_before["id"]).values().get() == completed_before
+    finished_batch.refresh_from_db()
+    assert finished_batch.status == BatchProcess.Status.PROCESSING
+    assert finished_batch.completed_at is None
+    assert (finished_batch.processed_documents, finished_batch.failed_documents) == (1, 0)
+    root = progress_root(response)
+    assert 'hx-trigger="every 2s"' in root  # the page follows the reopened batch again
+    assert "2 queued" in text_of(response)
+    assert documents_used(alice) == 2  # the retried documents count against the month again
+
+
+def test_retry_with_no_failed_documents_shows_an_error_and_changes_nothing(alice_client, alice):
+    batch = BatchFactory(
+        user=alice,
+        name=BATCH_NAME,
+        status=BatchProcess.Status.COMPLETED,
+        started_at=timezone.now(),
+        completed_at=timezone.now(),
+    )
+    add_document(batch, "march.pdf", "completed")
+    before = state_of(batch)
+
+    response = alice_client.post(f"/dashboard/batches/{batch.pk}/retry/", follow=True)
+
+    assert messages_of(response) == [
+        ("error", f"Batch “{BATCH_NAME}” has no failed documents to retry.")
+    ]
+    assert state_of(batch) == before
+
+
+# --- Re-run -----------------------------------------------------------------------------------
+
+
+def test_rerun_requeues_one_finished_document(alice_client, finished_batch):
+    target = document(finished_batch, "march.pdf")
+    others_before = [row for row in state_of(finished_batch)["documents"] if row["pk"] != target.pk]
+
+    response = alice_client.post(f"/dashboard/documents/{target.pk}/rerun/", follow=True)
+
+    assert response.redirect_chain == [(f"/dashboard/batches/{finished_batch.pk}/", 302)]
+    assert messages_of(response) == [("success", "march.pdf queued again.")]
+    target.refresh_from_db()
+    assert target.status == Document.Status.QUEUED
+    assert target.attempts == 0
+    assert target.result is None
+    assert target.completed_at is None
+    others_after = [row for row in state_of(finished_batch)["documents"] if row["pk"] != target.pk]
+    assert others_after == others_before
+    finished_batch.refresh_from_db()
+    assert finished_batch.status == BatchProcess.Status.PROCESSING
+    assert finished_batch.completed_at is None
+
+
+def test_rerun_of_a_failed_document_clears_its_error(alice_client, finished_batch):
+    target = document(finished_batch, "timeout.pdf")
+
+    alice_client.post(f"/dashboard/documents/{target.pk}/rerun/")
+
+    target.refresh_from_db()
+    assert (target.status, target.attempts, target.error_code) == ("queued", 0, "")
+
+
+def test_rerun_of_a_document_still_in_flight_shows_an_error_and_changes_nothing(
+    alice_client, running_batch
+):
+    target = document(running_batch, "in-flight.pdf")
+    before = state_of(running_batch)
+
+    response = alice_client.post(f"/dashboard/documents/{target.pk}/rerun/", follow=True)
+
+    assert response.redirect_chain == [(f"/dashboard/batches/{running_batch.pk}/", 302)]
+    assert messages_of(response) == [("error", "in-flight.pdf is still being processed.")]
+    assert state_of(running_batch) == before
+
+
+def test_the_batch_page_offers_rerun_only_for_finished_documents(alice_client, running_batch):
+    body = alice_client.get(f"/dashboard/batches/{running_batch.pk}/").content.decode()
+
+    for name, offered in [
+        ("paid.pdf", True),
+        ("scan.pdf", True),
+        ("in-flight.pdf", False),
+        ("later-1.pdf", False),
+    ]:
+        url = f"/dashboard/documents/{document(running_batch, name).pk}/rerun/"
+        assert (url in body) is offered, name
+
+
+# --- Export -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def exported_batch(alice) -> BatchProcess:
+    batch = BatchFactory(
+        user=alice,
+        name=BATCH_NAME,
+        status=BatchProcess.Status.COMPLETED_WITH_ERRORS,
+        started_at=timezone.now(),
+        completed_at=timezone.now(),
+    )
+    add_document(batch, "march.pdf", "completed", result=result("INV-001", "2024-03-01", "120.00"))
+    add_document(batch, "april.pdf", "completed", result=result("INV-002", "2024-04-02", "99.50"))
+    add_document(batch, "scan.pdf", "failed")
+    return batch
+
+
+EXPECTED_ROWS = {
+    "march.pdf": {"invoice number": "INV-001", "date": "2024-03-01", "total": "120.00 EUR"},
+    "april.pdf": {"invoice number": "INV-002", "date": "2024-04-02", "total": "99.50 EUR"},
+    "scan.pdf": {"invoice number": "", "date": "", "total": ""},
+}
+
+
+def rows_from_csv(content: bytes) -> list[dict[str, str]]:
+    assert content.startswith("\ufeff".encode())  # the BOM that tells Excel it is UTF-8
+    return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
+
+
+def rows_from_markdown(content: bytes) -> list[dict[str, str]]:
+    lines = [line for line in content.decode().splitlines() if line.startswith("| ")]
+    # Each line is "| " + " | ".join(cells) + " |"; a "|" inside a cell is escaped as "\\|".
+    header, _rule, *rows = (line[2:-2].split(" | ") for line in lines)
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def rows_from_xlsx(content: bytes) -> list[dict[str, str]]:
+    workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True)
+    header, *rows = (
+        ["" if cell is None else str(cell) for cell in row]
+        for row in workbook["Results"].iter_rows(values_only=True)
+    )
+    return [dict(zip(header, row, strict=True)) for row in rows]
+
+
+def rows_from_json(content: bytes) -> list[dict[str, str]]:
+    rows = []
+    for item in json.loads(content)["documents"]:
+        fields = (item["result"] or {}).get("fields", {})
+        row = {"filename": item["filename"], "status": item["status"]}
+        for name in ("invoice number", "date", "total"):
+            cell = fields.get(name) or {}
+            value = cell.get("value")
+            row[name] = (
+                "" if value is None else " ".join(filter(None, [value, cell.get("currency")]))
+            )
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize(
+    ("fmt", "content_type", "parse"),
+    [
+        ("csv", "text/csv; charset=utf-8", rows_from_csv),
+        ("json", "application/json", rows_from_json),
+        ("md", "text/markdown; charset=utf-8", rows_from_markdown),
+        (
+            "xlsx",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            rows_from_xlsx,
+        ),
+    ],
+)
+def test_the_owner_downloads_the_results_as_an_attachment(
+    alice_client, exported_batch, fmt, content_type, parse
+):
+    response = alice_client.get(f"/dashboard/batches/{exported_batch.pk}/export/{fmt}/")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == content_type
+    assert response["Content-Disposition"] == (
+        f'attachment; filename="alices-march-invoices-results.{fmt}"'
+    )
+    rows = parse(response.content)
+    assert [row["filename"] for row in rows] == ["march.pdf", "april.pdf", "scan.pdf"]
+    assert [row["status"] for row in rows] == ["completed", "completed", "failed"]
+    for row in rows:
+        expected = EXPECTED_ROWS[row["filename"]]
+        assert {name: row[name] for name in expected} == expected, row["filename"]
+
+
+def test_the_json_export_keeps_each_documents_error(alice_client, exported_batch):
+    response = alice_client.get(f"/dashboard/batches/{exported_batch.pk}/export/json/")
+
+    documents = {item["filename"]: item for item in json.loads(response.content)["documents"]}
+    assert documents["scan.pdf"]["error"]["code"] == "provider_error"
+    assert documents["march.pdf"]["error"] is None
+    assert json.loads(response.content)["batch"]["name"] == BATCH_NAME
+
+
+@pytest.mark.parametrize("fmt", ["pdf", "html", "CSV", "xls"])
+def test_an_unknown_export_format_is_404(alice_client, exported_batch, fmt):
+    response = alice_client.get(f"/dashboard/batches/{exported_batch.pk}/export/{fmt}/")
+
+    assert response.status_code == 404
+    assert not response.has_header("Content-Disposition")
+    assert "INV-001" not in response.content.decode()
+
+
+def test_the_batch_page_links_every_export_once_something_completed(alice_client, exported_batch):
+    body = alice_client.get(f"/dashboard/batches/{exported_batch.pk}/").content.decode()
+
+    for fmt in ("csv", "json", "md", "xlsx"):
+        assert f'href="/dashboard/batches/{exported_batch.pk}/export/{fmt}/"' in body
+
+
+# --- Results table ----------------------------------------------------------------------------
+
+
+def results_table(response) -> tuple[list[str], list[list[tuple[str, str]]]]:
+    """The results table's header cells, and each row's cells as (attributes, text)."""
+    match = re.search(
+        r'<table class="table results">(.*?)</table>', response.content.decode(), re.S
+    )
+    assert match, "no results table on the page"
+    table = match.group(1)
+    head, body = table.split("<tbody>")
+    header = [html.unescape(cell).strip() for cell in re.findall(r"<th[^>]*>(.*?)</th>", head)]
+    rows = []
+    for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
+        cells = re.findall(r"<t[hd]([^>]*)>(.*?)</t[hd]>", row, re.S)
+        rows.append(
+            [
+                (attributes, " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split()))
+                for attributes, text in cells
+            ]
+        )
+    return header, rows
+
+
+def test_the_results_table_has_a_column_per_field_and_marks_unverified_values(alice_client, alice):
+    batch = BatchFactory(
+        user=alice,
+        status=BatchProcess.Status.COMPLETED_WITH_ERRORS,
+        started_at=timezone.now(),
+        completed_at=timezone.now(),
+        fields=[
+            {"name": "invoice number", "type": "string", "description": ""},
+            {"name": "date", "type": "date", "description": ""},
+            {"name": "total", "type": "number", "description": ""},
+            {"name": "paid", "type": "boolean", "description": ""},
+        ],
+    )
+    guessed_total = {"value": "99.00", "quote": "99,00", "page": 1, "verified": False}
+    add_document(
+        batch,
+        "march.pdf",
+        "completed",
+        result=result(
+            "INV-001",
+            "2024-03-01",
+            "120.00",
+            paid={"value": True, "quote": "Paid: yes", "page": 1, "verified": True},
+        ),
+    )
+    add_document(
+        batch,
+        "guess.pdf",
+        "completed",
+        result=result("INV-002", None, None, total=guessed_total),  # no "paid" at all
+    )
+    add_document(batch, "scan.pdf", "failed")
+
+    header, rows = results_table(alice_client.get(f"/dashboard/batches/{batch.pk}/"))
+
+    assert header == ["File", "invoice number", "date", "total", "paid"]
+    assert [[text for _attrs, text in row] for row in rows] == [
+        ["march.pdf", "INV-001", "2024-03-01", "120.00 EUR", "yes"],
+        ["guess.pdf", "INV-002", "—", "99.00", "—"],
+    ]
+    unverified = [
+        (row[0][1], header[n])
+        for row in rows
+        for n, (attrs, _text) in enumerate(row)
+        if 'class="unverified"' in attrs
+    ]
+    assert unverified == [("guess.pdf", "total")]
+    guessed_cell = rows[1][3][0]
+    assert 'title="Not found verbatim in the document"' in guessed_cell
+
+
+def test_the_results_table_is_hidden_until_a_document_completes(alice_client, alice):
+    batch = BatchFactory(user=alice, status=BatchProcess.Status.PROCESSING)
+    add_document(batch, "waiting.pdf", "queued")
+
+    body = alice_client.get(f"/dashboard/batches/{batch.pk}/").content.decode()
+
+    assert 'class="table results"' not in body
+    assert "/export/" not in body
