@@ -98,3 +98,17 @@ class BatchProcess(models.Model):
         if not self.total_documents:
             return 0
         return round(100 * self.processed_documents / self.total_documents)
+
+
+class EngineCircuit(models.Model):
+    """An open circuit: dispatch to this engine is paused (bad key, no credit) until a probe
+    succeeds. No row means the engine is healthy."""
+
+    engine = models.CharField(max_length=32, unique=True)
+    reason = models.TextField()
+    opened_at = models.DateTimeField(auto_now_add=True)
+    next_probe_at = models.DateTimeField()
+    probes = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.engine}: {self.reason}"

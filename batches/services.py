@@ -17,7 +17,7 @@ from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Count, F, Q, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from accounts.models import User
@@ -32,9 +32,9 @@ from accounts.services import (
     submissions_prune,
 )
 from batches.extraction import engine_for_new_batch, get_engine
-from batches.extraction.base import ErrorKind, ExtractionError, ExtractionRequest
+from batches.extraction.base import Engine, ErrorKind, ExtractionError, ExtractionRequest
 from batches.fields import FieldSpec, fields_from_prompt
-from batches.models import BatchProcess
+from batches.models import BatchProcess, EngineCircuit
 from batchsite.errors import Problem, Rejected
 from documents.models import Document
 from documents.uploads import InspectedUpload, inspect_upload
@@ -198,7 +198,7 @@ def _claimable(now: datetime) -> QuerySet[Document]:
         status=Document.Status.QUEUED,
         next_attempt_at__lte=now,
         batch__status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING],
-    )
+    ).exclude(batch__engine__in=EngineCircuit.objects.values("engine"))
 
 
 def document_claim(*, now: datetime | None = None) -> Claim | None:
@@ -276,40 +276,19 @@ def document_process(*, claim: Claim) -> str:
     Never raises for a document's own failure: that is recorded on the document. Returns the
     document's new status, or "lost" when the lease was no longer ours.
     """
-    from documents.readers import read_document
-
     document = Document.objects.select_related("batch").filter(pk=claim.document_id).first()
     if document is None:
         return "lost"  # the batch was deleted while we held the document
     batch = document.batch
     try:
-        if document.read_at is None:
-            read = read_document(
-                document.file.path,
-                content_type=document.content_type,
-                filename=document.original_filename,
-            )
-            stored = _held(claim).update(
-                text=read.text,
-                page_count=read.page_count,
-                text_truncated=read.truncated,
-                read_at=timezone.now(),
-            )
-            if not stored:
-                return "lost"
-            document.text, document.page_count = read.text, read.page_count
         engine = get_engine(batch.engine)
-        outcome = engine.extract(
-            ExtractionRequest(
-                text=document.text,
-                prompt=batch.extraction_prompt,
-                fields=batch.fields or fields_from_prompt(batch.extraction_prompt),
-                filename=document.original_filename,
-                content_type=document.content_type,
-                page_count=document.page_count,
-                document_id=str(document.pk),
-            )
-        )
+        request = _extraction_request(document, engine, claim)
+        if request is None:
+            return "lost"
+        twin = _earlier_identical(document, engine)
+        if twin is not None:
+            return document_complete(claim=claim, result=twin.result, reused_from=twin)
+        outcome = engine.extract(request)
     except ExtractionError as error:
         return document_fail(claim=claim, error=error)
     except Exception as exc:
@@ -322,18 +301,108 @@ def document_process(*, claim: Claim) -> str:
             kind=ErrorKind.TRANSIENT,
         )
         return document_fail(claim=claim, error=error)
-    return document_complete(claim=claim, result=outcome.result, cost_usd=outcome.cost_usd)
+    return document_complete(
+        claim=claim, result=outcome.result, cost_usd=outcome.cost_usd, usage=outcome.usage
+    )
+
+
+def _extraction_request(
+    document: Document, engine: Engine, claim: Claim
+) -> ExtractionRequest | None:
+    """The engine's input, reading the file first if it was never read (the text is kept, so
+    a retry does not read again). None when the lease was lost meanwhile."""
+    from documents.readers import read_document
+
+    batch = document.batch
+    fields = batch.fields or fields_from_prompt(batch.extraction_prompt)
+    if document.read_at is None:
+        try:
+            read = read_document(
+                document.file.path,
+                content_type=document.content_type,
+                filename=document.original_filename,
+            )
+            text, pages, truncated = read.text, read.page_count, read.truncated
+        except ExtractionError as error:
+            # Claude reads a scanned PDF itself; other engines fail with the reader's error.
+            if error.code != "no_text_layer" or not getattr(engine, "reads_pdfs", False):
+                raise
+            text, pages, truncated = "", None, False
+        estimate = _estimate(engine, characters=len(text), pages=pages, fields=len(fields))
+        stored = _held(claim).update(
+            text=text,
+            page_count=pages,
+            text_truncated=truncated,
+            read_at=timezone.now(),
+            estimated_cost_usd=estimate,
+        )
+        if not stored:
+            return None
+        document.text, document.page_count = text, pages
+    return ExtractionRequest(
+        text=document.text,
+        prompt=batch.extraction_prompt,
+        fields=fields,
+        filename=document.original_filename,
+        content_type=document.content_type,
+        page_count=document.page_count,
+        document_id=str(document.pk),
+        pdf_path=document.file.path if document.content_type == "application/pdf" else None,
+    )
+
+
+def _estimate(engine: Engine, *, characters: int, pages: int | None, fields: int) -> Decimal:
+    model = getattr(engine, "model", None)
+    if model is None:
+        return Decimal(0)
+    from batches.extraction.anthropic import estimate_cost
+
+    return estimate_cost(characters=characters, pages=pages, fields=fields, model=model)
+
+
+def _earlier_identical(document: Document, engine: Engine) -> Document | None:
+    """A completed document of the same user with the same bytes, prompt, fields and model,
+    whose result can be reused instead of paying for the same extraction twice."""
+    batch = document.batch
+    candidates = (
+        Document.objects.filter(
+            user_id=document.user_id,
+            sha256=document.sha256,
+            status=Document.Status.COMPLETED,
+            batch__extraction_prompt=batch.extraction_prompt,
+            batch__engine=batch.engine,
+        )
+        .exclude(pk=document.pk)
+        .exclude(result=None)
+        .select_related("batch")
+        .order_by("completed_at")
+    )
+    model = getattr(engine, "model", None)
+    for candidate in candidates[:20]:
+        if candidate.batch.fields == batch.fields and candidate.result.get("model") == model:
+            return candidate
+    return None
 
 
 def document_complete(
-    *, claim: Claim, result: dict[str, Any], cost_usd: Decimal | None = None
+    *,
+    claim: Claim,
+    result: dict[str, Any],
+    cost_usd: Decimal | None = None,
+    usage: dict[str, int] | None = None,
+    reused_from: Document | None = None,
 ) -> str:
     now = timezone.now()
+    if reused_from is not None:
+        result = {**result, "reused_from": str(reused_from.pk)}
+        cost_usd, usage = Decimal(0), {}
     with transaction.atomic():
         done = _held(claim).update(
             status=Document.Status.COMPLETED,
             result=result,
             cost_usd=cost_usd,
+            usage=usage or None,
+            reused_from=reused_from,
             error_code="",
             error_message="",
             lease_token=None,
@@ -361,6 +430,8 @@ def document_fail(*, claim: Claim, error: ExtractionError) -> str:
     """Record a failed attempt: requeue a transient failure with backoff while attempts remain,
     otherwise fail the document for good (and give its quota back)."""
     now = timezone.now()
+    if error.kind == ErrorKind.CRITICAL:
+        return _pause_for_provider(claim=claim, error=error, now=now)
     max_attempts = settings.SHEAF_MAX_ATTEMPTS
     retry = error.kind != ErrorKind.PERMANENT and claim.attempts < max_attempts
     with transaction.atomic():
@@ -396,6 +467,79 @@ def document_fail(*, claim: Claim, error: ExtractionError) -> str:
             _refund(document_ids=[claim.document_id])
         batch_refresh(batch_id=claim.batch_id)
     return status
+
+
+PAUSED_REASON = "provider unavailable"
+
+
+def _pause_for_provider(*, claim: Claim, error: ExtractionError, now: datetime) -> str:
+    """A critical error (bad key, no credit) is not the document's fault: put it back without
+    spending an attempt, and open the engine's circuit so nothing more is sent until a probe
+    succeeds. Its batches keep their status and say why they wait."""
+    engine = BatchProcess.objects.values_list("engine", flat=True).get(pk=claim.batch_id)
+    with transaction.atomic():
+        changed = _held(claim).update(
+            status=Document.Status.QUEUED,
+            attempts=Greatest(F("attempts") - 1, Value(0)),
+            next_attempt_at=now,
+            error_code=error.code,
+            error_message=error.message,
+            lease_token=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+        if not changed:
+            return "lost"
+        circuit_open(engine=engine, reason=error.message, now=now)
+    return Document.Status.QUEUED
+
+
+def circuit_open(*, engine: str, reason: str, now: datetime | None = None) -> None:
+    now = now or timezone.now()
+    _, created = EngineCircuit.objects.get_or_create(
+        engine=engine,
+        defaults={"reason": reason, "next_probe_at": now + timedelta(seconds=PROBE_FIRST_SECONDS)},
+    )
+    BatchProcess.objects.filter(
+        engine=engine, status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING]
+    ).update(paused_reason=PAUSED_REASON)
+    if created:
+        logger.error("engine %s paused: %s", engine, reason)
+
+
+PROBE_FIRST_SECONDS = 30
+PROBE_MAX_SECONDS = 600
+
+
+def circuits_probe(*, now: datetime | None = None) -> int:
+    """Try every open circuit that is due; a working provider closes it and resumes its batches.
+    Returns how many circuits closed."""
+    now = now or timezone.now()
+    closed = 0
+    for circuit in EngineCircuit.objects.filter(next_probe_at__lte=now):
+        try:
+            engine = get_engine(circuit.engine)
+            probe = getattr(engine, "probe", None)
+            if probe is not None:
+                probe()
+        except ExtractionError as error:
+            delay = min(PROBE_FIRST_SECONDS * 2 ** (circuit.probes + 1), PROBE_MAX_SECONDS)
+            EngineCircuit.objects.filter(pk=circuit.pk).update(
+                probes=F("probes") + 1,
+                reason=error.message,
+                next_probe_at=now + timedelta(seconds=delay),
+            )
+            continue
+        with transaction.atomic():
+            EngineCircuit.objects.filter(pk=circuit.pk).delete()
+            BatchProcess.objects.filter(engine=circuit.engine, paused_reason=PAUSED_REASON).update(
+                paused_reason=""
+            )
+        logger.info("engine %s resumed after %d probes", circuit.engine, circuit.probes + 1)
+        closed += 1
+    if closed:
+        transaction.on_commit(kick_workers)
+    return closed
 
 
 def _refund(*, document_ids: list[uuid.UUID]) -> None:
@@ -597,7 +741,8 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
         with transaction.atomic():
             batch_refresh(batch_id=batch_id)
     submissions_prune(now=now)
-    return {"requeued": requeued, "failed": failed, "batches": len(batch_ids)}
+    resumed = circuits_probe(now=now)
+    return {"requeued": requeued, "failed": failed, "batches": len(batch_ids), "resumed": resumed}
 
 
 def work_remaining(*, now: datetime | None = None) -> bool:

@@ -299,6 +299,16 @@ SHEAF_EXTRA_ENGINES = env_json_object("SHEAF_EXTRA_ENGINES")
 ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
 ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL")
 SHEAF_ANTHROPIC_MODEL = env_str("SHEAF_ANTHROPIC_MODEL", "claude-haiku-4-5")
+SHEAF_ANTHROPIC_TIMEOUT_SECONDS = env_int("SHEAF_ANTHROPIC_TIMEOUT_SECONDS", 120, minimum=1)
+# Dollars per million tokens by model-name prefix; cache writes cost 1.25x input and cache reads
+# 0.1x unless given; the Message Batches API halves everything. JSON in the environment
+# replaces or adds models, e.g. {"claude-sonnet-4-5": {"input": "3", "output": "15"}}.
+SHEAF_ANTHROPIC_PRICES = {
+    "claude-haiku-4-5": {"input": "1.00", "output": "5.00"},
+    "claude-sonnet-4-5": {"input": "3.00", "output": "15.00"},
+    "claude-opus-4-5": {"input": "5.00", "output": "25.00"},
+    **env_json_object("SHEAF_ANTHROPIC_PRICES"),
+}
 SHEAF_RETENTION_DAYS = env_optional_int("SHEAF_RETENTION_DAYS", minimum=1)
 SHEAF_WEBHOOK_ALLOW_PRIVATE = env_bool("SHEAF_WEBHOOK_ALLOW_PRIVATE", False)
 

@@ -10,9 +10,10 @@ from batches.extraction.base import Engine, ErrorKind, ExtractionError
 
 
 def available_engines() -> dict[str, type[Engine]]:
+    from batches.extraction.anthropic import AnthropicEngine
     from batches.extraction.local import LocalEngine
 
-    engines: dict[str, type[Engine]] = {"local": LocalEngine}
+    engines: dict[str, type[Engine]] = {"local": LocalEngine, "anthropic": AnthropicEngine}
     # Benchmarks and end-to-end tests plug in instrumented engines (e.g. one that sleeps).
     for name, path in settings.SHEAF_EXTRA_ENGINES.items():
         engines[name] = import_string(path)
@@ -21,6 +22,12 @@ def available_engines() -> dict[str, type[Engine]]:
 
 def get_engine(name: str) -> Engine:
     engines = available_engines()
+    if name == "anthropic" and not settings.ANTHROPIC_API_KEY:
+        raise ExtractionError(
+            "provider_error",
+            "The Claude engine has no ANTHROPIC_API_KEY on this server.",
+            kind=ErrorKind.CRITICAL,
+        )
     if name not in engines:
         raise ExtractionError(
             "provider_error",
@@ -32,10 +39,10 @@ def get_engine(name: str) -> Engine:
 
 def engine_for_new_batch(choice: str, *, api_key: str) -> str:
     """The engine a new batch uses: SHEAF_EXTRACTION_ENGINE, where auto means Claude when an
-    Anthropic key is set and the engine is installed, else the offline engine."""
+    Anthropic key is set, else the offline engine."""
     engines = available_engines()
     if choice == "auto":
-        return "anthropic" if api_key and "anthropic" in engines else "local"
+        return "anthropic" if api_key else "local"
     if choice not in engines:
         raise ImproperlyConfigured(f"SHEAF_EXTRACTION_ENGINE={choice} is not available here")
     return choice

@@ -50,6 +50,7 @@ class ExtractionRequest:
     content_type: str
     page_count: int | None = None
     document_id: str = ""  # for logs and idempotency keys; engines must not depend on it
+    pdf_path: str | None = None  # the original, for engines that read scanned PDFs themselves
 
 
 @dataclass(frozen=True)

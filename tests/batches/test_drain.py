@@ -222,7 +222,12 @@ def test_a_second_drain_changes_nothing(drained_corpus):
 
     outcome = drain(budget_seconds=DRAIN_BUDGET)
 
-    assert outcome == {"swept_requeued": 0, "swept_failed": 0, "swept_batches": 0}
+    assert outcome == {
+        "swept_requeued": 0,
+        "swept_failed": 0,
+        "swept_batches": 0,
+        "swept_resumed": 0,
+    }
     assert _ledger(drained_corpus) == before
     batch = BatchProcess.objects.get(pk=drained_corpus.pk)
     assert (batch.status, batch.completed_at) == (
