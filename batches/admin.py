@@ -3,9 +3,10 @@ from __future__ import annotations
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.html import format_html
 
-from batches.models import BatchProcess
+from batches.models import BatchProcess, EngineCircuit
 from documents.models import Document
 
 
@@ -31,7 +32,17 @@ class DocumentInline(admin.TabularInline):
 
 @admin.register(BatchProcess)
 class BatchProcessAdmin(admin.ModelAdmin):
-    list_display = ("name", "user", "status", "plan", "engine", "progress", "created_at")
+    list_display = (
+        "name",
+        "user",
+        "status",
+        "paused_reason",
+        "plan",
+        "engine",
+        "mode",
+        "progress",
+        "created_at",
+    )
     list_filter = ("status", "plan", "engine", "mode", "created_at")
     search_fields = ("name", "user__email", "documents__original_filename")
     list_select_related = ("user",)
@@ -87,3 +98,17 @@ class DocumentAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(EngineCircuit)
+class EngineCircuitAdmin(admin.ModelAdmin):
+    """Open circuits: an engine whose provider refused the account (bad key, no credit).
+    Dispatch to it is paused; the sweep probes it and closes the circuit when it answers."""
+
+    list_display = ("engine", "reason", "opened_at", "probes", "next_probe_at")
+    readonly_fields = ("engine", "reason", "opened_at", "probes")
+    actions = ["probe_now"]
+
+    @admin.action(description="Probe the provider at the next sweep")
+    def probe_now(self, request: HttpRequest, queryset: QuerySet[EngineCircuit]) -> None:
+        queryset.update(next_probe_at=timezone.now())

@@ -1,8 +1,9 @@
 """A batch's results as a file a person downloads: CSV, JSON, Markdown or XLSX.
 
-Every tabular format has the same columns: ``filename, status, error_code, error_message, engine``,
-then for each field a value column and a ``<field> verified`` column, one row per document in upload
-order. JSON keeps each document's raw ``result`` instead of flattening it.
+Every tabular format has the same columns: ``filename, status, error_code, error_message,
+engine, cost_usd``, then for each field a value column and a ``<field> verified`` column, one
+row per document in upload order. JSON keeps each document's raw ``result`` instead of
+flattening it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
 
 EXPORT_FORMATS = ("csv", "json", "md", "xlsx")
 
-FIXED_COLUMNS = ("filename", "status", "error_code", "error_message", "engine")
+FIXED_COLUMNS = ("filename", "status", "error_code", "error_message", "engine", "cost_usd")
 
 # Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -136,6 +137,7 @@ def _row(document: Document, names: list[str]) -> list[str]:
         document.error_code,
         document.error_message,
         engine if isinstance(engine, str) else "",
+        "" if document.cost_usd is None else f"{document.cost_usd:f}",
     ]
     fields = _result_fields(result)
     for name in names:
@@ -185,6 +187,7 @@ def _json(batch: BatchProcess) -> tuple[bytes, str]:
                     else None
                 ),
                 "result": document.result,
+                "cost_usd": document.cost_usd,
             }
             for document in batch_documents(batch=batch).iterator()
         ],

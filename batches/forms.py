@@ -75,8 +75,12 @@ class BatchUploadForm(forms.Form):
     def __init__(self, *args: Any, plan: Plan, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.plan = plan
+        self.fields["mode"].help_text = (
+            "Economy sends documents through Anthropic's batch API: about half the price, "
+            "but results may take hours."
+        )
         if not plan.economy_lane:
-            self.fields["mode"].help_text = "The economy lane comes with the Growth plan."
+            self.fields["mode"].help_text += " It comes with the Growth plan."
         # Free renders one picker; the server still reads (and refuses) any extra files.
         widget = self.fields["files"].widget
         widget.allow_multiple_selected = plan.batch_upload

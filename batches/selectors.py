@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
-from django.db.models import Count, Min, QuerySet
+from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
@@ -104,3 +105,37 @@ def batch_field_names(*, batch: BatchProcess) -> list[str]:
 
     fields = batch.fields or fields_from_prompt(batch.extraction_prompt)
     return [spec["name"] for spec in fields]
+
+
+@dataclass(frozen=True)
+class Costs:
+    actual_usd: Decimal
+    estimated_usd: Decimal | None
+    verified_share: int | None  # percent of found values whose quote was found in the text
+
+
+def batch_costs(*, batch: BatchProcess) -> Costs:
+    """The money spent so far, an estimate of the whole batch (spent + estimates of documents
+    read but not finished, scaled up for those not read yet), and the share of verified values."""
+    documents = batch.documents.exclude(status=Document.Status.CANCELED)
+    totals = documents.aggregate(
+        actual=Sum("cost_usd"),
+        pending=Sum("estimated_cost_usd", filter=Q(cost_usd__isnull=True)),
+        known=Count("id", filter=Q(cost_usd__isnull=False) | Q(estimated_cost_usd__isnull=False)),
+        total=Count("id"),
+    )
+    actual = totals["actual"] or Decimal(0)
+    estimated = None
+    if totals["known"]:
+        known_sum = actual + (totals["pending"] or Decimal(0))
+        estimated = (known_sum * totals["total"] / totals["known"]).quantize(Decimal("0.0001"))
+    found = verified = 0
+    for result in documents.filter(status=Document.Status.COMPLETED).values_list(
+        "result", flat=True
+    ):
+        for cell in (result or {}).get("fields", {}).values():
+            if isinstance(cell, dict) and cell.get("value") is not None:
+                found += 1
+                verified += bool(cell.get("verified"))
+    share = round(100 * verified / found) if found else None
+    return Costs(actual_usd=actual, estimated_usd=estimated, verified_share=share)

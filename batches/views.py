@@ -67,6 +67,7 @@ def _batch_context(batch: BatchProcess) -> dict[str, object]:
         "batch": batch,
         "documents": selectors.batch_documents(batch=batch),
         "progress": selectors.batch_progress(batch=batch),
+        "costs": selectors.batch_costs(batch=batch),
         "field_names": selectors.batch_field_names(batch=batch),
         "export_formats": EXPORT_FORMATS,
     }

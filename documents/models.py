@@ -58,6 +58,12 @@ class Document(models.Model):
         max_digits=12, decimal_places=6, null=True, blank=True, help_text="Set once it is read."
     )
     usage = models.JSONField(null=True, blank=True, help_text="Tokens the engine reported.")
+    provider_batch_id = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Economy lane: the provider's message batch this document was sent in, or "
+        "'fallback' when it returned to the standard path.",
+    )
     reused_from = models.ForeignKey(
         "self",
         on_delete=models.SET_NULL,

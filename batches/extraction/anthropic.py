@@ -555,6 +555,47 @@ class AnthropicEngine:
             )
         return message, Usage.of(message.usage)
 
+    # --- Economy lane: the same requests through the Message Batches API, at half the price.
+
+    def submit_batch(self, requests: list[tuple[str, dict[str, Any]]]) -> str:
+        """Send (custom_id, params) pairs as one message batch; returns the batch id."""
+        try:
+            batch = self.client.messages.batches.create(
+                requests=[{"custom_id": cid, "params": params} for cid, params in requests]
+            )
+        except anthropic.AnthropicError as exc:
+            raise translate(exc, filename="economy batch") from None
+        return batch.id
+
+    def batch_results(self, batch_id: str) -> list[EconomyOutcome] | None:
+        """The outcomes of an ended message batch, or None while it is still running."""
+        try:
+            batch = self.client.messages.batches.retrieve(batch_id)
+            if batch.processing_status != "ended":
+                return None
+            outcomes = []
+            for item in self.client.messages.batches.results(batch_id):
+                result = item.result
+                if result.type == "succeeded":
+                    outcomes.append(EconomyOutcome(item.custom_id, result.message, None))
+                else:
+                    reason = getattr(getattr(result, "error", None), "error", None)
+                    detail = getattr(reason, "message", None) or result.type
+                    outcomes.append(
+                        EconomyOutcome(item.custom_id, None, f"{result.type}: {detail}")
+                    )
+        except anthropic.AnthropicError as exc:
+            raise translate(exc, filename="economy batch") from None
+        return outcomes
+
+    def economy_result(self, message: Any, request: ExtractionRequest) -> ExtractionResult:
+        """A batch answer as a result, priced at the batch discount; ValueError if invalid."""
+        fields = request.fields or fields_from_prompt(request.prompt)
+        cells = parse_answer(_tool_input(message), fields)
+        return self.result(
+            cells, text=request.text, usage=Usage.of(message.usage), batch_discount=True
+        )
+
     def probe(self) -> None:
         """A cheap call that succeeds when the account works again (closes the circuit)."""
         try:
@@ -563,6 +604,13 @@ class AnthropicEngine:
             return  # the key works; the model name is a separate problem
         except anthropic.AnthropicError as exc:
             raise translate(exc, filename="probe") from None
+
+
+@dataclass(frozen=True)
+class EconomyOutcome:
+    custom_id: str
+    message: Any | None  # the Message when the request succeeded
+    error: str | None  # "errored: …", "expired", "canceled" otherwise
 
 
 def _tool_input(message: Any) -> Any:

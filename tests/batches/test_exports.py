@@ -55,6 +55,7 @@ HEADER = [
     "error_code",
     "error_message",
     "engine",
+    "cost_usd",
     "invoice number",
     "invoice number verified",
     "date",
@@ -78,6 +79,7 @@ ROWS = [
         "",
         "",
         "local",
+        "",
         "INV-001",
         "true",
         "2024-03-01",
@@ -91,8 +93,8 @@ ROWS = [
         "",
         "",
     ],
-    ["scan.pdf", "failed", "no_text_layer", NO_TEXT_LAYER, "", *NO_VALUES],
-    ["later.pdf", "queued", "", "", "", *NO_VALUES],
+    ["scan.pdf", "failed", "no_text_layer", NO_TEXT_LAYER, "", "", *NO_VALUES],
+    ["later.pdf", "queued", "", "", "", "", *NO_VALUES],
 ]
 
 ATTACKS = {
@@ -244,7 +246,7 @@ def test_csv_keeps_non_ascii_text_intact(alice: User) -> None:
     rows = csv_rows(batch_export(batch=batch, fmt="csv"))
 
     assert rows[1][0] == "Rechnung-Müller.pdf"
-    assert rows[1][5] == "Müller & Söhne, Zürich"
+    assert rows[1][6] == "Müller & Söhne, Zürich"
 
 
 def test_csv_neutralises_cells_a_spreadsheet_would_run_as_formulas(
@@ -297,6 +299,7 @@ def test_json_carries_the_batch_and_each_documents_raw_result(batch: BatchProces
         "pages": None,
         "error": None,
         "result": None,
+        "cost_usd": None,
     }
 
 
@@ -331,7 +334,7 @@ def test_markdown_escapes_pipes_and_newlines_so_each_document_stays_one_row(
     assert "left \\| right<br>second line<br>third" in text
     assert "| a\\|b | a\\|b verified |" in text
     header, row = markdown_table(export)
-    assert len(header) == len(row) == 7
+    assert len(header) == len(row) == 8
 
 
 def test_markdown_leaves_formula_looking_cells_as_they_are(hostile_batch: BatchProcess) -> None:
@@ -392,8 +395,8 @@ def test_xlsx_drops_control_characters_before_checking_for_formulas(alice: User)
 
     sheet = workbook(batch_export(batch=batch, fmt="xlsx"))["Results"]
 
-    assert sheet["F2"].data_type != "f"
-    assert sheet["F2"].value == "'=1+1"
+    assert sheet["G2"].data_type != "f"
+    assert sheet["G2"].value == "'=1+1"
 
 
 def test_a_batch_without_fields_uses_its_prompt_then_other_names_found_in_results(
@@ -416,7 +419,7 @@ def test_a_batch_without_fields_uses_its_prompt_then_other_names_found_in_result
 
     header, first, failed, last = csv_rows(batch_export(batch=batch, fmt="csv"))
 
-    assert header[5:] == [
+    assert header[6:] == [
         "vendor",
         "vendor verified",
         "total",
@@ -424,6 +427,6 @@ def test_a_batch_without_fields_uses_its_prompt_then_other_names_found_in_result
         "due date",
         "due date verified",
     ]
-    assert first[4:] == ["local", "ACME", "false", "10.00", "false", "", ""]
-    assert failed[4:] == ["", "", "", "", "", "", ""]
-    assert last[4:] == ["anthropic", "", "", "20.00", "false", "2024-04-01", "false"]
+    assert first[4:] == ["local", "", "ACME", "false", "10.00", "false", "", ""]
+    assert failed[4:] == ["", "", "", "", "", "", "", ""]
+    assert last[4:] == ["anthropic", "", "", "", "20.00", "false", "2024-04-01", "false"]

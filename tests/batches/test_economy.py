@@ -1,0 +1,109 @@
+"""The economy lane: Growth batches sent through Anthropic's Message Batches API (the fake)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.core.files.base import ContentFile
+
+from batches import services
+from batches.extraction.anthropic import Usage, cost_of
+from batches.models import BatchProcess
+from documents.models import Document
+from tests.support.fake_anthropic import FAKE_API_KEY, FakeAnthropic
+
+
+@pytest.fixture
+def claude(settings):
+    with FakeAnthropic() as fake:
+        settings.ANTHROPIC_API_KEY = FAKE_API_KEY
+        settings.ANTHROPIC_BASE_URL = fake.base_url
+        settings.SHEAF_EXTRACTION_ENGINE = "anthropic"
+        settings.SHEAF_RETRY_BASE_SECONDS = 0
+        yield fake
+
+
+def _economy_batch(user, count: int) -> BatchProcess:
+    files = [
+        ContentFile(f"Invoice number: INV-{n}\nTotal: {n}0.00 EUR\n".encode(), name=f"inv-{n}.txt")
+        for n in range(count)
+    ]
+    return services.batch_create(
+        user=user,
+        files=files,
+        prompt="invoice number, total",
+        fields=[
+            {"name": "invoice number", "type": "string", "description": ""},
+            {"name": "total", "type": "number", "description": ""},
+        ],
+        mode="economy",
+    )
+
+
+def _process_all() -> None:
+    while (claim := services.document_claim()) is not None:
+        services.document_process(claim=claim)
+
+
+@pytest.mark.django_db
+def test_an_economy_batch_completes_through_message_batches_at_half_the_price(grace, claude):
+    batch = _economy_batch(grace, 3)
+
+    _process_all()  # read, then wait for the message batch
+    assert set(batch.documents.values_list("status", flat=True)) == {"processing"}
+    services.sweep()  # submits, and (the fake ends batches at once) collects
+
+    assert claude.count("/v1/messages") == 0
+    assert claude.count("/v1/messages/batches", method="POST") == 1
+    sent = claude.requests[0].body["requests"]
+    assert {r["custom_id"] for r in sent} == {d.pk.hex for d in batch.documents.all()}
+    batch.refresh_from_db()
+    assert batch.status == BatchProcess.Status.COMPLETED
+    for document in batch.documents.all():
+        number = document.original_filename.removeprefix("inv-").removesuffix(".txt")
+        assert document.result["fields"]["invoice number"]["value"] == f"INV-{number}"
+        assert document.result["fields"]["total"]["verified"] is True
+        usage = Usage(**document.usage)
+        assert document.cost_usd == cost_of(usage, model="claude-haiku-4-5", batch_discount=True)
+        assert document.cost_usd < cost_of(usage, model="claude-haiku-4-5")
+
+
+@pytest.mark.django_db
+def test_errored_and_expired_economy_results_fall_back_to_the_standard_path(grace, claude):
+    batch = _economy_batch(grace, 3)
+    first, second, third = batch.documents.order_by("original_filename")
+    claude.batch_outcomes = {first.pk.hex: "expired", second.pk.hex: "errored"}
+
+    _process_all()
+    services.sweep()
+
+    first.refresh_from_db()
+    assert first.status == Document.Status.QUEUED
+    assert "Economy lane: expired" in first.error_message
+    _process_all()  # the standard path, one Messages call each
+
+    assert claude.count("/v1/messages") == 2
+    statuses = dict(batch.documents.values_list("original_filename", "status"))
+    assert set(statuses.values()) == {"completed"}
+    third.refresh_from_db()
+    assert third.cost_usd < Decimal(1)
+    first.refresh_from_db()
+    assert first.attempts == 1  # the economy round trip spent no attempt
+
+
+@pytest.mark.django_db
+def test_the_economy_lane_waits_while_the_provider_batch_is_running(grace, claude):
+    claude.batch_polls = 5  # "in_progress" for the next five looks
+    batch = _economy_batch(grace, 2)
+
+    _process_all()
+    services.sweep()
+    services.sweep()
+
+    assert claude.count("/v1/messages/batches", method="POST") == 1  # sent once, not again
+    assert set(batch.documents.values_list("status", flat=True)) == {"processing"}
+    for _ in range(5):
+        services.sweep()
+    batch.refresh_from_db()
+    assert batch.status == BatchProcess.Status.COMPLETED
