@@ -290,6 +290,8 @@ def document_process(*, claim: Claim) -> str:
             return document_complete(claim=claim, result=twin.result, reused_from=twin)
         if _economy(document, engine):
             return _defer_to_economy(claim=claim)
+        if not _held(claim).exists():
+            return "lost"  # never pay for a call whose result could not be stored
         outcome = engine.extract(request)
     except ExtractionError as error:
         return document_fail(claim=claim, error=error)
@@ -329,7 +331,7 @@ def _extraction_request(
             # Claude reads a scanned PDF itself; other engines fail with the reader's error.
             if error.code != "no_text_layer" or not getattr(engine, "reads_pdfs", False):
                 raise
-            text, pages, truncated = "", None, False
+            text, pages, truncated = "", error.page_count, False
         estimate = _estimate(engine, characters=len(text), pages=pages, fields=len(fields))
         stored = _held(claim).update(
             text=text,
@@ -910,6 +912,7 @@ def seconds_until_next_due(*, now: datetime | None = None) -> float | None:
             status=Document.Status.QUEUED,
             batch__status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING],
         )
+        .exclude(batch__engine__in=EngineCircuit.objects.values("engine"))
         .order_by("next_attempt_at")
         .values_list("next_attempt_at", flat=True)
         .first()

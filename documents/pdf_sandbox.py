@@ -57,10 +57,11 @@ class SandboxError(Exception):
     """A read that failed because of the file: code is one of encrypted, no_text_layer, malformed,
     too_large, timeout; reason completes "<file> is ...: <reason>" where the code needs one."""
 
-    def __init__(self, code: str, reason: str = "") -> None:
+    def __init__(self, code: str, reason: str = "", page_count: int | None = None) -> None:
         super().__init__(f"{code}: {reason}")
         self.code = code
         self.reason = reason
+        self.page_count = page_count  # known for no_text_layer: the pages are there, as images
 
 
 def read_pdf(path: str, limits: Limits, *, processes: int) -> PdfText:
@@ -78,7 +79,7 @@ def read_pdf(path: str, limits: Limits, *, processes: int) -> PdfText:
         return PdfText(reply["text"], reply["page_count"], reply["truncated"])
     if reply["code"] == "os_error":
         raise OSError(reply["errno"], reply["reason"], path)
-    raise SandboxError(reply["code"], reply["reason"])
+    raise SandboxError(reply["code"], reply["reason"], reply.get("page_count"))
 
 
 def shutdown() -> None:
@@ -356,7 +357,7 @@ def _extract(path: str, max_pages: int, max_chars: int) -> dict[str, Any]:
         reason = f"page {page_number}: {_short(error)}" if page_number else _short(error)
         return {"ok": False, "code": "malformed", "reason": reason}
     if not any(text.strip() for text in texts):
-        return {"ok": False, "code": "no_text_layer", "reason": ""}
+        return {"ok": False, "code": "no_text_layer", "reason": "", "page_count": page_count}
     text = "\f".join(texts)
     return {
         "ok": True,

@@ -106,7 +106,7 @@ def _read_pdf(path: str | Path, filename: str, max_chars: int) -> ReadResult:
         pdf = pdf_sandbox.read_pdf(os.path.abspath(path), limits, processes=processes)
     except pdf_sandbox.SandboxError as error:
         message = _PDF_MESSAGES[error.code].format(file=filename, reason=error.reason)
-        raise ExtractionError(error.code, message) from None
+        raise ExtractionError(error.code, message, page_count=error.page_count) from None
     return ReadResult(pdf.text, pdf.page_count, pdf.truncated)
 
 

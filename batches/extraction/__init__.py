@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
@@ -34,7 +36,22 @@ def get_engine(name: str) -> Engine:
             f"The {name!r} extraction engine is not available on this server.",
             kind=ErrorKind.CRITICAL,
         )
-    return engines[name]()
+    # One instance per configuration and process, so an engine's HTTP client (and its pooled
+    # connections) serves every document instead of being built for each.
+    key = (
+        name,
+        settings.ANTHROPIC_API_KEY,
+        settings.ANTHROPIC_BASE_URL,
+        settings.SHEAF_ANTHROPIC_MODEL,
+    )
+    with _instances_lock:
+        if key not in _instances:
+            _instances[key] = engines[name]()
+        return _instances[key]
+
+
+_instances: dict[tuple[str, ...], Engine] = {}
+_instances_lock = threading.Lock()
 
 
 def engine_for_new_batch(choice: str, *, api_key: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -373,6 +374,13 @@ def translate(exc: anthropic.AnthropicError, *, filename: str) -> ExtractionErro
             kind=ErrorKind.TRANSIENT,
             retry_after=_retry_after(exc),
         )
+    if isinstance(exc, anthropic.RequestTimeoutError):
+        return ExtractionError(
+            "provider_error",
+            f"{filename}: Claude timed out (408); will retry.",
+            kind=ErrorKind.TRANSIENT,
+            retry_after=_retry_after(exc),
+        )
     if isinstance(exc, anthropic.InternalServerError) or exc.status_code >= 500:
         if exc.response.headers.get("x-should-retry", "").lower() == "false":
             return ExtractionError(
@@ -424,7 +432,8 @@ class AnthropicEngine:
         if request.text.strip():
             document: dict[str, Any] = {
                 "type": "text",
-                "text": f'<document name="{_attr(request.filename)}">\n{request.text}\n</document>',
+                "text": f'<document name="{_attr(request.filename)}">\n'
+                f"{_fenced(request.text)}\n</document>",
             }
         else:
             document = self._pdf_block(request)
@@ -625,6 +634,11 @@ def _tool_use_id(message: Any) -> str:
         if block.type == "tool_use":
             return block.id
     return "missing"
+
+
+def _fenced(text: str) -> str:
+    """The document text with its own fence tags defused, so it cannot close the fence."""
+    return re.sub(r"<(/?)document", r"<\1document-text", text, flags=re.IGNORECASE)
 
 
 def _attr(value: str) -> str:

@@ -33,12 +33,14 @@ class ExtractionError(Exception):
         *,
         kind: ErrorKind = ErrorKind.PERMANENT,
         retry_after: float | None = None,
+        page_count: int | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
         self.kind = kind
         self.retry_after = retry_after
+        self.page_count = page_count  # when a reader counted the pages before failing
 
 
 @dataclass(frozen=True)
