@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Count, F, Q, QuerySet, Value
+from django.db.models import Case, Count, F, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -223,33 +223,36 @@ def document_claim(*, now: datetime | None = None) -> Claim | None:
                     "id",
                 )
                 .select_for_update(skip_locked=True, of=("self",))
-                .values_list("pk", "batch_id")
+                .values_list("pk", "batch_id", "attempts")
                 .first()
             )
             if candidate is None:
                 return None
-            document_id, batch_id = candidate
-            won = Document.objects.filter(pk=document_id, status=Document.Status.QUEUED).update(
+            document_id, batch_id, attempts = candidate
+            # The attempt count is part of the condition, so `attempts + 1` below is exact.
+            won = Document.objects.filter(
+                pk=document_id, status=Document.Status.QUEUED, attempts=attempts
+            ).update(
                 status=Document.Status.PROCESSING,
                 lease_token=token,
                 lease_expires_at=now + lease,
-                attempts=F("attempts") + 1,
+                attempts=attempts + 1,
                 started_at=Coalesce(F("started_at"), Value(now)),
                 updated_at=now,
             )
             if not won:
                 continue  # another worker took it between our read and our update
-            attempts = Document.objects.values_list("attempts", flat=True).get(pk=document_id)
         # The batch row is touched in its own transaction: holding a document lock while
         # waiting for the batch lock would deadlock against a cancel, which goes the other way.
         BatchProcess.objects.filter(pk=batch_id).update(
             last_claimed_at=now,
             started_at=Coalesce(F("started_at"), Value(now)),
+            status=Case(
+                When(status=BatchProcess.Status.QUEUED, then=Value(BatchProcess.Status.PROCESSING)),
+                default=F("status"),
+            ),
         )
-        BatchProcess.objects.filter(pk=batch_id, status=BatchProcess.Status.QUEUED).update(
-            status=BatchProcess.Status.PROCESSING
-        )
-        return Claim(document_id, batch_id, token, attempts)
+        return Claim(document_id, batch_id, token, attempts + 1)
     return None
 
 
@@ -285,13 +288,15 @@ def document_process(*, claim: Claim) -> str:
         request = _extraction_request(document, engine, claim)
         if request is None:
             return "lost"
-        twin = _earlier_identical(document, engine)
-        if twin is not None:
-            return document_complete(claim=claim, result=twin.result, reused_from=twin)
-        if _economy(document, engine):
-            return _defer_to_economy(claim=claim)
-        if not _held(claim).exists():
-            return "lost"  # never pay for a call whose result could not be stored
+        # A free engine is cheaper to run again than these two checks.
+        if getattr(engine, "costs_money", False):
+            twin = _earlier_identical(document, engine)
+            if twin is not None:
+                return document_complete(claim=claim, result=twin.result, reused_from=twin)
+            if _economy(document, engine):
+                return _defer_to_economy(claim=claim)
+            if not _held(claim).exists():
+                return "lost"  # never pay for a call whose result could not be stored
         outcome = engine.extract(request)
     except ExtractionError as error:
         return document_fail(claim=claim, error=error)
@@ -709,7 +714,7 @@ def _refund(*, document_ids: list[uuid.UUID]) -> None:
 # --- Batch state ---------------------------------------------------------------------------------
 
 
-def batch_refresh(*, batch_id: uuid.UUID) -> BatchProcess | None:
+def batch_refresh(*, batch_id: uuid.UUID) -> str | None:
     """Recompute a batch's counters from its documents, and finish it when nothing is left.
 
     The move to a terminal status is a conditional UPDATE from a running status, so however many
@@ -717,34 +722,41 @@ def batch_refresh(*, batch_id: uuid.UUID) -> BatchProcess | None:
     """
     # Lock the batch first: two workers finishing its last two documents at once would each
     # count the other's as still open (PostgreSQL), and neither would finish the batch.
-    if not BatchProcess.objects.select_for_update().filter(pk=batch_id).exists():
+    status = (
+        BatchProcess.objects.select_for_update()
+        .filter(pk=batch_id)
+        .values_list("status", flat=True)
+        .first()
+    )
+    if status is None:
         return None
-    _cancel_leftovers(batch_id=batch_id)
+    if status == BatchProcess.Status.CANCELED:
+        _cancel_leftovers(batch_id=batch_id)
     counts = Document.objects.filter(batch_id=batch_id).aggregate(
         total=Count("id"),
         open=Count("id", filter=Q(status__in=[Document.Status.QUEUED, Document.Status.PROCESSING])),
         completed=Count("id", filter=Q(status=Document.Status.COMPLETED)),
         failed=Count("id", filter=Q(status=Document.Status.FAILED)),
     )
-    BatchProcess.objects.filter(pk=batch_id).update(
-        total_documents=counts["total"],
-        processed_documents=counts["total"] - counts["open"],
-        failed_documents=counts["failed"],
-    )
-    if counts["open"] == 0 and counts["total"]:
+    changes: dict[str, Any] = {
+        "total_documents": counts["total"],
+        "processed_documents": counts["total"] - counts["open"],
+        "failed_documents": counts["failed"],
+    }
+    running = status in (BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING)
+    if running and counts["open"] == 0 and counts["total"]:
         if counts["completed"] == counts["total"] - _canceled(counts):
-            final = BatchProcess.Status.COMPLETED
+            changes["status"] = BatchProcess.Status.COMPLETED
         elif counts["completed"] == 0:
-            final = BatchProcess.Status.FAILED
+            changes["status"] = BatchProcess.Status.FAILED
         else:
-            final = BatchProcess.Status.COMPLETED_WITH_ERRORS
-        finished = BatchProcess.objects.filter(
-            pk=batch_id,
-            status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING],
-        ).update(status=final, completed_at=timezone.now(), paused_reason="")
-        if finished:
-            transaction.on_commit(lambda: _batch_finished(batch_id))
-    return BatchProcess.objects.filter(pk=batch_id).first()
+            changes["status"] = BatchProcess.Status.COMPLETED_WITH_ERRORS
+        changes.update(completed_at=timezone.now(), paused_reason="")
+    # The status condition keeps "finished exactly once" even without the row lock (SQLite).
+    updated = BatchProcess.objects.filter(pk=batch_id, status=status).update(**changes)
+    if updated and "status" in changes:
+        transaction.on_commit(lambda: _batch_finished(batch_id))
+    return changes.get("status", status)
 
 
 def _cancel_leftovers(*, batch_id: uuid.UUID) -> None:

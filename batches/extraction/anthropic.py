@@ -406,6 +406,7 @@ def translate(exc: anthropic.AnthropicError, *, filename: str) -> ExtractionErro
 class AnthropicEngine:
     name = "anthropic"
     reads_pdfs = True  # a PDF with no text layer is sent as a native document
+    costs_money = True  # worth a check for an identical earlier result before each call
 
     def __init__(self) -> None:
         self.model = settings.SHEAF_ANTHROPIC_MODEL
