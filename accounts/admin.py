@@ -2,8 +2,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
 
-from accounts.models import MonthlyUsage, Subscription, User
+from accounts.billing.services import event_process
+from accounts.models import MonthlyUsage, StripeEvent, Subscription, User
 from accounts.selectors import user_effective_plan
 
 
@@ -61,3 +64,26 @@ class MonthlyUsageAdmin(admin.ModelAdmin):
     list_filter = ("month",)
     search_fields = ("user__email",)
     list_select_related = ("user",)
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    list_display = ("event_id", "type", "status", "received_at", "processed_at")
+    list_filter = ("status", "type")
+    search_fields = ("event_id",)
+    readonly_fields = (
+        "event_id",
+        "type",
+        "status",
+        "error",
+        "payload",
+        "received_at",
+        "processed_at",
+    )
+    actions = ["process_again"]
+
+    @admin.action(description="Process again (re-reads the subscription from Stripe)")
+    def process_again(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:
+        for event in queryset.exclude(status=StripeEvent.Status.IGNORED):
+            StripeEvent.objects.filter(pk=event.pk).update(status=StripeEvent.Status.RECEIVED)
+            event_process(event_pk=event.pk)

@@ -4,6 +4,7 @@ from typing import Any
 
 from django.http import HttpRequest
 
+from accounts.models import Subscription
 from accounts.selectors import user_effective_plan
 
 
@@ -12,4 +13,9 @@ def plan(request: HttpRequest) -> dict[str, Any]:
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
-    return {"current_plan": lambda: user_effective_plan(user).plan}
+    return {
+        "current_plan": lambda: user_effective_plan(user).plan,
+        "billing_past_due": lambda: Subscription.objects.filter(
+            user=user, status=Subscription.Status.PAST_DUE
+        ).exists(),
+    }

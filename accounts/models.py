@@ -38,6 +38,7 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone.now)
+    stripe_customer_id = models.CharField(max_length=255, blank=True)
     plan_override = models.CharField(
         max_length=16,
         choices=PlanKey.choices,
@@ -128,3 +129,27 @@ class Submission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class StripeEvent(models.Model):
+    """Every Stripe webhook event, stored once by its id, with what became of it."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received"
+        PROCESSED = "processed"
+        IGNORED = "ignored"
+        FAILED = "failed"
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    error = models.TextField(blank=True)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id} ({self.status})"

@@ -34,7 +34,7 @@ def _subscription_entitles(subscription: Subscription, now: datetime) -> bool:
     if subscription.status in PAID_STATUSES:
         return True
     if subscription.status == Subscription.Status.PAST_DUE and subscription.past_due_since:
-        grace = timedelta(days=getattr(settings, "SHEAF_PAST_DUE_GRACE_DAYS", 7))
+        grace = timedelta(days=settings.SHEAF_PAST_DUE_GRACE_DAYS)
         return now < subscription.past_due_since + grace
     return False
 

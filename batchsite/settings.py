@@ -317,3 +317,5 @@ STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
 STRIPE_PRICE_PLUS = env_str("STRIPE_PRICE_PLUS")
 STRIPE_PRICE_GROWTH = env_str("STRIPE_PRICE_GROWTH")
 STRIPE_API_BASE = env_str("STRIPE_API_BASE")
+# A past_due subscription keeps its plan this long (with a banner) before falling back to Free.
+SHEAF_PAST_DUE_GRACE_DAYS = env_int("SHEAF_PAST_DUE_GRACE_DAYS", 7, minimum=0)

@@ -10,6 +10,7 @@ urlpatterns = [
     path("pricing/", account_views.pricing, name="pricing"),
     path("settings/", account_views.account_settings, name="settings"),
     path("dashboard/", include("batches.urls")),
+    path("billing/", include("accounts.billing.urls")),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -1,0 +1,106 @@
+"""The only module that imports `stripe`. Its errors become BillingError at this border.
+
+Every POST carries an idempotency key chosen by the caller, stable across re-runs of the same
+work, so a retried task or a double click never creates a second customer or session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import stripe
+from django.conf import settings
+
+
+class BillingError(Exception):
+    """Stripe refused or could not be reached; the message is safe to show staff."""
+
+
+class InvalidSignature(BillingError):
+    """A webhook whose signature does not verify against STRIPE_WEBHOOK_SECRET."""
+
+
+def _client() -> stripe.StripeClient:
+    options: dict[str, Any] = {"max_network_retries": 2}
+    if settings.STRIPE_API_BASE:
+        options["base_addresses"] = {"api": settings.STRIPE_API_BASE}
+    return stripe.StripeClient(settings.STRIPE_SECRET_KEY, **options)
+
+
+def _call(method: Any, params: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+    options = {"idempotency_key": idempotency_key} if idempotency_key else {}
+    try:
+        return method(params=params, options=options)
+    except stripe.StripeError as exc:
+        raise BillingError(exc.user_message or str(exc)) from None
+
+
+def create_customer(*, email: str, user_id: int) -> str:
+    customer = _call(
+        _client().v1.customers.create,
+        {"email": email, "metadata": {"user_id": str(user_id)}},
+        idempotency_key=f"sheaf-customer-{user_id}",
+    )
+    return customer.id
+
+
+def create_checkout_session(
+    *,
+    customer_id: str,
+    user_id: int,
+    price_id: str,
+    success_url: str,
+    cancel_url: str,
+    idempotency_key: str,
+) -> str:
+    """A subscription-mode Checkout session; returns the URL to send the user to."""
+    session = _call(
+        _client().v1.checkout.sessions.create,
+        {
+            "mode": "subscription",
+            "customer": customer_id,
+            "client_reference_id": str(user_id),
+            "line_items": [{"price": price_id, "quantity": 1}],
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "metadata": {"user_id": str(user_id)},
+            "subscription_data": {"metadata": {"user_id": str(user_id)}},
+        },
+        idempotency_key=idempotency_key,
+    )
+    return session.url
+
+
+def create_portal_session(*, customer_id: str, return_url: str, idempotency_key: str) -> str:
+    session = _call(
+        _client().v1.billing_portal.sessions.create,
+        {"customer": customer_id, "return_url": return_url},
+        idempotency_key=idempotency_key,
+    )
+    return session.url
+
+
+def retrieve_subscription(subscription_id: str) -> dict[str, Any]:
+    """The subscription as Stripe has it now, as plain data."""
+    try:
+        subscription = _client().v1.subscriptions.retrieve(subscription_id)
+    except stripe.StripeError as exc:
+        raise BillingError(exc.user_message or str(exc)) from None
+    return subscription.to_dict()
+
+
+def retrieve_checkout_session(session_id: str) -> dict[str, Any]:
+    try:
+        session = _client().v1.checkout.sessions.retrieve(session_id)
+    except stripe.StripeError as exc:
+        raise BillingError(exc.user_message or str(exc)) from None
+    return session.to_dict()
+
+
+def verify_event(payload: bytes, signature: str) -> dict[str, Any]:
+    """The event in a webhook request, after checking its signature on the raw bytes."""
+    try:
+        event = stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
+    except (ValueError, stripe.SignatureVerificationError) as exc:
+        raise InvalidSignature(str(exc)) from None
+    return event.to_dict()
