@@ -15,7 +15,9 @@ def plan(request: HttpRequest) -> dict[str, Any]:
         return {}
     return {
         "current_plan": lambda: user_effective_plan(user).plan,
-        "billing_past_due": lambda: Subscription.objects.filter(
-            user=user, status=Subscription.Status.PAST_DUE
-        ).exists(),
+        # Only while the grace period keeps the plan; after it the user is simply on Free.
+        "billing_past_due": lambda: (
+            user_effective_plan(user).source == "subscription"
+            and Subscription.objects.filter(user=user, status=Subscription.Status.PAST_DUE).exists()
+        ),
     }

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import Case, Count, F, Q, QuerySet, Value, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
@@ -553,23 +553,22 @@ def document_complete(
     if reused_from is not None:
         result = {**result, "reused_from": str(reused_from.pk)}
         cost_usd, usage = Decimal(0), {}
-    with transaction.atomic():
-        done = _held(claim).update(
-            status=Document.Status.COMPLETED,
-            result=result,
-            cost_usd=cost_usd,
-            usage=usage or None,
-            reused_from=reused_from,
-            error_code="",
-            error_message="",
-            lease_token=None,
-            lease_expires_at=None,
-            completed_at=now,
-            updated_at=now,
-        )
-        if not done:
-            return "lost"
-        batch_refresh(batch_id=claim.batch_id)
+    done = _held(claim).update(
+        status=Document.Status.COMPLETED,
+        result=result,
+        cost_usd=cost_usd,
+        usage=usage or None,
+        reused_from=reused_from,
+        error_code="",
+        error_message="",
+        lease_token=None,
+        lease_expires_at=None,
+        completed_at=now,
+        updated_at=now,
+    )
+    if not done:
+        return "lost"
+    _settle_batch(batch_id=claim.batch_id, now=now)
     return Document.Status.COMPLETED
 
 
@@ -622,7 +621,7 @@ def document_fail(*, claim: Claim, error: ExtractionError) -> str:
             return "lost"
         if status == Document.Status.FAILED:
             _refund(document_ids=[claim.document_id])
-        batch_refresh(batch_id=claim.batch_id)
+    _settle_batch(batch_id=claim.batch_id, now=now)
     return status
 
 
@@ -714,6 +713,38 @@ def _refund(*, document_ids: list[uuid.UUID]) -> None:
 # --- Batch state ---------------------------------------------------------------------------------
 
 
+OPEN_STATUSES = (Document.Status.QUEUED, Document.Status.PROCESSING)
+COUNTERS_EVERY = timedelta(seconds=1)
+
+
+def _settle_batch(*, batch_id: uuid.UUID, now: datetime) -> None:
+    """After one of its documents changed state: finish the batch when nothing is left open,
+    else refresh its counters at most once a second (a full refresh per document serialised
+    busy batches on the batch row).
+
+    This runs after the document's own commit, so when two workers finish a batch's last two
+    documents at once, the later of the two checks sees both and finishes the batch.
+    """
+    row = (
+        BatchProcess.objects.filter(pk=batch_id)
+        .annotate(
+            open=Exists(Document.objects.filter(batch_id=OuterRef("pk"), status__in=OPEN_STATUSES))
+        )
+        .values_list("open", "status", "updated_at")
+        .first()
+    )
+    if row is None:
+        return
+    open_documents, status, updated_at = row
+    if (
+        not open_documents
+        or status == BatchProcess.Status.CANCELED
+        or updated_at < now - COUNTERS_EVERY
+    ):
+        with transaction.atomic():
+            batch_refresh(batch_id=batch_id)
+
+
 def batch_refresh(*, batch_id: uuid.UUID) -> str | None:
     """Recompute a batch's counters from its documents, and finish it when nothing is left.
 
@@ -739,6 +770,7 @@ def batch_refresh(*, batch_id: uuid.UUID) -> str | None:
         failed=Count("id", filter=Q(status=Document.Status.FAILED)),
     )
     changes: dict[str, Any] = {
+        "updated_at": timezone.now(),
         "total_documents": counts["total"],
         "processed_documents": counts["total"] - counts["open"],
         "failed_documents": counts["failed"],
@@ -938,4 +970,5 @@ def kick_workers() -> None:
     """Ask the cluster for a drain (called after commit, so workers see the new rows)."""
     from batches.tasks import enqueue_drain
 
-    enqueue_drain()
+    # One drain per worker process, so a new batch is spread over all of them at once.
+    enqueue_drain(settings.SHEAF_WORKERS)

@@ -27,8 +27,9 @@ DRAIN_TASK = "batches.tasks.drain"
 ERROR_PAUSE_SECONDS = 1.0
 
 
-def enqueue_drain() -> None:
-    async_task(DRAIN_TASK, task_name="sheaf-drain")
+def enqueue_drain(count: int = 1) -> None:
+    for _ in range(count):
+        async_task(DRAIN_TASK, task_name="sheaf-drain")
 
 
 def drain(budget_seconds: float | None = None) -> dict[str, int]:

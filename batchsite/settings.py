@@ -284,18 +284,19 @@ Q_CLUSTER = {
     "max_attempts": 3,
     "catch_up": False,
     "ack_failures": True,
-    "save_limit": 1000,
+    # django-q2's monitor reads every stored result when it saves one, so keep few.
+    "save_limit": 100,
     "poll": 0.5,
 }
 
 # --- Sheaf ----------------------------------------------------------------------------------------
 
 SHEAF_PLAN_LIMITS = env_json_object("SHEAF_PLAN_LIMITS")
-SHEAF_EXTRACTION_ENGINE = env_choice(
-    "SHEAF_EXTRACTION_ENGINE", "auto", {"auto", "local", "anthropic"}
-)
 # {"name": "dotted.path.Engine"}: extra engines for benchmarks and end-to-end tests.
 SHEAF_EXTRA_ENGINES = env_json_object("SHEAF_EXTRA_ENGINES")
+SHEAF_EXTRACTION_ENGINE = env_choice(
+    "SHEAF_EXTRACTION_ENGINE", "auto", {"auto", "local", "anthropic", *SHEAF_EXTRA_ENGINES}
+)
 ANTHROPIC_API_KEY = env_str("ANTHROPIC_API_KEY")
 ANTHROPIC_BASE_URL = env_str("ANTHROPIC_BASE_URL")
 SHEAF_ANTHROPIC_MODEL = env_str("SHEAF_ANTHROPIC_MODEL", "claude-haiku-4-5")

@@ -71,15 +71,22 @@ def checkout_start(*, user: User, plan_key: str, now: datetime | None = None) ->
     """
     if plan_key not in (PlanKey.PLUS, PlanKey.GROWTH):
         raise BillingError(f"{plan_key!r} is not a plan you can subscribe to.")
+    current = Subscription.objects.filter(user=user).first()
+    if current is not None and current.status in GOOD_STANDING:
+        raise BillingError(
+            "You already have a subscription; change plan in the billing portal instead."
+        )
     customer_id = customer_ensure(user=user)
     hour = (now or timezone.now()).astimezone(UTC).strftime("%Y%m%d%H")
+    # After a subscription ends, the next checkout is a new one, not a replay of the last.
+    previous = current.stripe_subscription_id if current is not None else "none"
     return stripe_client.create_checkout_session(
         customer_id=customer_id,
         user_id=user.pk,
         price_id=_price_for(plan_key),
         success_url=f"{settings.SITE_URL}/billing/?checkout=success",
         cancel_url=f"{settings.SITE_URL}/billing/?checkout=canceled",
-        idempotency_key=f"sheaf-checkout-{user.pk}-{plan_key}-{hour}",
+        idempotency_key=f"sheaf-checkout-{user.pk}-{plan_key}-{hour}-{previous}",
     )
 
 

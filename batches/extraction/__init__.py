@@ -10,16 +10,17 @@ from django.utils.module_loading import import_string
 
 from batches.extraction.base import Engine, ErrorKind, ExtractionError
 
+BUILT_IN_ENGINES = {
+    "local": "batches.extraction.local.LocalEngine",
+    "anthropic": "batches.extraction.anthropic.AnthropicEngine",
+}
 
-def available_engines() -> dict[str, type[Engine]]:
-    from batches.extraction.anthropic import AnthropicEngine
-    from batches.extraction.local import LocalEngine
 
-    engines: dict[str, type[Engine]] = {"local": LocalEngine, "anthropic": AnthropicEngine}
+def available_engines() -> dict[str, str]:
+    """Engine names with the dotted path of their class. Imported only when used: the Claude
+    engine's SDK alone costs a worker about 50 MB."""
     # Benchmarks and end-to-end tests plug in instrumented engines (e.g. one that sleeps).
-    for name, path in settings.SHEAF_EXTRA_ENGINES.items():
-        engines[name] = import_string(path)
-    return engines
+    return {**BUILT_IN_ENGINES, **settings.SHEAF_EXTRA_ENGINES}
 
 
 def get_engine(name: str) -> Engine:
@@ -46,7 +47,7 @@ def get_engine(name: str) -> Engine:
     )
     with _instances_lock:
         if key not in _instances:
-            _instances[key] = engines[name]()
+            _instances[key] = import_string(engines[name])()
         return _instances[key]
 
 

@@ -604,7 +604,9 @@ class _Wanted:
         return True
 
 
+@lru_cache(maxsize=4096)
 def _group_of(key: str) -> int | None:
+    """The synonym group of a label (fuzzy); cached, since field names repeat per document."""
     if key in _KNOWN_KEYS:
         return _KNOWN_KEYS[key]
     best: tuple[float, int] | None = None

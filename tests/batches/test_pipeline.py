@@ -12,7 +12,7 @@ from django.utils import timezone
 from accounts.models import MonthlyUsage
 from accounts.plans import Priority
 from accounts.selectors import month_start
-from batches import services
+from batches import selectors, services
 from batches.extraction.base import ErrorKind, ExtractionError
 from batches.models import BatchProcess
 from batchsite.errors import Rejected
@@ -242,7 +242,7 @@ def test_a_permanent_error_fails_at_once_and_gives_the_quota_back():
     assert MonthlyUsage.objects.get(user=batch.user).documents == 1
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.PROCESSING
-    assert batch.failed_documents == 1
+    assert selectors.batch_progress(batch=batch).failed == 1
 
 
 @pytest.mark.django_db
