@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.db.models import QuerySet
+from django.db.models import QuerySet, Sum
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.html import format_html
@@ -41,6 +41,7 @@ class BatchProcessAdmin(admin.ModelAdmin):
         "engine",
         "mode",
         "progress",
+        "cost",
         "created_at",
     )
     list_filter = ("status", "plan", "engine", "mode", "created_at")
@@ -62,6 +63,13 @@ class BatchProcessAdmin(admin.ModelAdmin):
         "completed_at",
     )
     inlines = [DocumentInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[BatchProcess]:
+        return super().get_queryset(request).annotate(cost_usd=Sum("documents__cost_usd"))
+
+    @admin.display(description="cost (USD)", ordering="cost_usd")
+    def cost(self, batch: BatchProcess) -> str:
+        return "—" if batch.cost_usd is None else f"${batch.cost_usd:.4f}"
 
     @admin.display(description="progress")
     def progress(self, batch: BatchProcess) -> str:
