@@ -106,6 +106,25 @@ _LEAD = re.compile(
 _SPLIT = re.compile(r",|;|\band\b|\n", re.IGNORECASE)
 
 
+_DATE_NAME = re.compile(r"\b(date|dated|day)\b", re.IGNORECASE)
+_AMOUNT_NAME = re.compile(
+    r"\b(total|amount|price|cost|subtotal|sum|balance|fee|net|gross)\b", re.IGNORECASE
+)
+_IDENTIFIER_NAME = re.compile(r"\b(id|number|no|code|reference|ref)\b", re.IGNORECASE)
+
+
+def _type_from_name(name: str) -> str:
+    """A type guessed from a field's name, so "issue date" comes back as an ISO date and "total
+    with currency" as a decimal with its currency."""
+    if _IDENTIFIER_NAME.search(name):
+        return "string"
+    if _DATE_NAME.search(name):
+        return "date"
+    if _AMOUNT_NAME.search(name):
+        return "number"
+    return "string"
+
+
 def fields_from_prompt(prompt: str) -> list[FieldSpec]:
     """Infer a field list from a plain-language prompt: "invoice number, date and total"."""
     text = _LEAD.sub("", prompt.strip().rstrip("."))
@@ -116,5 +135,5 @@ def fields_from_prompt(prompt: str) -> list[FieldSpec]:
         if not name or len(name) > MAX_NAME_LENGTH or name.casefold() in seen:
             continue
         seen.add(name.casefold())
-        fields.append(FieldSpec(name=name, type="string", description=""))
+        fields.append(FieldSpec(name=name, type=_type_from_name(name), description=""))
     return fields[:MAX_FIELDS]

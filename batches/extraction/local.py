@@ -645,9 +645,19 @@ def _shape_from_name(key: str) -> _Shape:
     return _Shape.ANY
 
 
+# "total with currency", "total including VAT": the label to look for is what comes before.
+_NAME_QUALIFIER = re.compile(
+    r"\s+(?:with|including|incl\.?|excluding|excl\.?|in|as)\s+.*$", re.IGNORECASE
+)
+
+
 def _wanted(spec: FieldSpec) -> _Wanted:
     name_key = _label_key(spec["name"])
     group = _group_of(name_key) if name_key else None
+    base = _NAME_QUALIFIER.sub("", spec["name"])
+    base_key = _label_key(base) if base != spec["name"] else ""
+    if group is None and base_key:
+        group = _group_of(base_key)
     field_type = spec.get("type") or "string"
     if field_type in _TYPE_SHAPES:
         shape, strict = _TYPE_SHAPES[field_type], True
@@ -657,6 +667,8 @@ def _wanted(spec: FieldSpec) -> _Wanted:
     wanted = _Wanted(spec=spec, shape=shape, strict=strict)
     if name_key:
         wanted.keys[name_key] = _EXACT
+    if base_key:
+        wanted.keys.setdefault(base_key, _EXACT)
     if group is not None:
         for phrase in _GROUPS[group][1]:
             wanted.keys.setdefault(_label_key(phrase), _SYNONYM)

@@ -150,4 +150,19 @@ def test_fields_are_inferred_from_a_plain_language_prompt():
 def test_prompt_inference_drops_the_leading_verb_articles_and_repeats():
     fields = fields_from_prompt("Please extract the invoice number; the date, a total and Date.")
 
-    assert fields == [spec("invoice number"), spec("date"), spec("total")]
+    assert fields == [spec("invoice number"), spec("date", "date"), spec("total", "number")]
+
+
+def test_inferred_fields_get_a_type_from_their_name():
+    fields = fields_from_prompt(
+        "invoice number, issue date, total with currency, supplier VAT id, due date, notes"
+    )
+
+    assert [(f["name"], f["type"]) for f in fields] == [
+        ("invoice number", "string"),
+        ("issue date", "date"),
+        ("total with currency", "number"),
+        ("supplier VAT id", "string"),
+        ("due date", "date"),
+        ("notes", "string"),
+    ]

@@ -456,10 +456,11 @@ def test_fields_are_inferred_from_the_prompt_when_none_are_given() -> None:
     result = extract(GAP_LAYOUT, prompt="Extract the invoice number, date and total.")
 
     assert list(result["fields"]) == ["invoice number", "date", "total"]
-    # Inferred fields are strings, so values stay as written; their names still ask for a shape.
+    # Inferred fields take their type from the name, so values come back normalised.
     assert result["fields"]["invoice number"]["value"] == NUMBER
-    assert result["fields"]["date"]["value"] == "12 March 2024"
-    assert result["fields"]["total"]["value"] == "$1,234.50"
+    assert result["fields"]["date"]["value"] == "2024-03-12"
+    assert result["fields"]["total"]["value"] == "1234.50"
+    assert result["fields"]["total"]["currency"] == "USD"
 
 
 def test_the_result_has_the_exact_shape() -> None:
@@ -735,3 +736,27 @@ def test_a_field_description_is_used_as_a_label() -> None:
     text = "Customer reference: ABC-77\n"
 
     assert values(text, "ref -- customer reference") == {"ref": "ABC-77"}
+
+
+def test_the_design_example_prompt_finds_every_field_with_types_inferred_from_the_names() -> None:
+    text = (
+        "Invoice number: INV-7\nIssue date: 12 March 2024\n"
+        "Supplier VAT ID: DE123456789\nTotal: 101.01 EUR\n"
+    )
+    request = ExtractionRequest(
+        text=text,
+        prompt="invoice number, issue date, total with currency, supplier VAT id",
+        fields=[],
+        filename="a.txt",
+        content_type="text/plain",
+    )
+
+    fields = LocalEngine().extract(request).result["fields"]
+
+    assert fields["invoice number"]["value"] == "INV-7"
+    assert fields["issue date"]["value"] == "2024-03-12"
+    assert (fields["total with currency"]["value"], fields["total with currency"]["currency"]) == (
+        "101.01",
+        "EUR",
+    )
+    assert fields["supplier VAT id"]["value"] == "DE123456789"
