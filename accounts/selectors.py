@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
+from django.db.models import QuerySet
+from django.http import Http404
 from django.utils import timezone
 
-from accounts.models import MonthlyUsage, Submission, Subscription, User
+from accounts.models import ApiKey, MonthlyUsage, Submission, Subscription, User
 from accounts.plans import Plan, PlanKey, get_plan
 
 PAID_STATUSES = {Subscription.Status.ACTIVE, Subscription.Status.TRIALING}
@@ -61,3 +63,15 @@ def user_usage(user: User, *, now: datetime | None = None) -> Usage:
         user=user, created_at__gt=now - timedelta(hours=1)
     ).count()
     return Usage(documents_this_month=reserved or 0, submissions_last_hour=submissions)
+
+
+def api_key_list_for_user(*, user: User) -> QuerySet[ApiKey]:
+    return ApiKey.objects.filter(user=user).order_by("-created_at", "-id")
+
+
+def api_key_get_for_user(*, user: User, key_id: int | str) -> ApiKey:
+    """The user's key, or Http404 (another user's key does not exist for them)."""
+    try:
+        return ApiKey.objects.get(pk=key_id, user=user)
+    except (ApiKey.DoesNotExist, ValueError) as exc:
+        raise Http404("No such API key.") from exc

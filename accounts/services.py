@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 from datetime import date, datetime, timedelta
 
-from django.db import transaction
-from django.db.models import F
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
 from django.template.defaultfilters import filesizeformat, pluralize
 from django.utils import timezone
 
-from accounts.models import MonthlyUsage, Submission, User
+from accounts.models import ApiKey, MonthlyUsage, Submission, User
 from accounts.plans import Plan, PlanKey
-from accounts.selectors import month_start, user_usage
+from accounts.selectors import api_key_get_for_user, month_start, user_usage
 from batchsite.errors import Problem, Rejected
 
 
@@ -149,3 +152,68 @@ def submissions_prune(*, now: datetime | None = None) -> int:
     cutoff = (now or timezone.now()) - timedelta(days=1)
     deleted, _ = Submission.objects.filter(created_at__lt=cutoff).delete()
     return deleted
+
+
+# --- API keys ------------------------------------------------------------------------------------
+
+API_KEY_PREFIX = "sk_sheaf_"
+API_KEY_LOOKUP_LENGTH = 8
+API_KEY_TOUCH_EVERY = timedelta(minutes=1)
+
+
+def _api_key_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_create(*, user: User, name: str) -> tuple[ApiKey, str]:
+    """Make a key for `user`. Returns the key and its secret, which is not stored and cannot be
+    shown again: only its first characters (to find it) and a hash are kept."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise Rejected.one("invalid", "Give the key a name, e.g. the program that will use it.")
+    if len(name) > ApiKey._meta.get_field("name").max_length:
+        raise Rejected.one("invalid", "The key's name is longer than 100 characters.")
+    for _ in range(5):
+        secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
+        prefix = secret[len(API_KEY_PREFIX) :][:API_KEY_LOOKUP_LENGTH]
+        try:
+            with transaction.atomic():
+                key = ApiKey.objects.create(
+                    user=user, name=name, prefix=prefix, hashed_secret=_api_key_hash(secret)
+                )
+        except IntegrityError:
+            continue  # a prefix already taken: draw another key
+        return key, secret
+    raise RuntimeError("could not draw an unused API key prefix")
+
+
+def api_key_revoke(*, user: User, key_id: int) -> ApiKey:
+    """Revoke one of the user's keys (Http404 for anyone else's); revoking twice is harmless."""
+    key = api_key_get_for_user(user=user, key_id=key_id)
+    ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    key.refresh_from_db()
+    return key
+
+
+class ApiKeyInvalid(Exception):
+    """The presented API key is unknown, revoked, or belongs to a deactivated account."""
+
+
+def api_key_authenticate(*, secret: str, now: datetime | None = None) -> ApiKey:
+    """The active key whose secret this is, or ApiKeyInvalid. Notes the time of use, at most
+    once a minute, so a busy client does not turn every request into a write."""
+    now = now or timezone.now()
+    if not secret.startswith(API_KEY_PREFIX):
+        raise ApiKeyInvalid("This is not a Sheaf API key (they start with sk_sheaf_).")
+    prefix = secret[len(API_KEY_PREFIX) :][:API_KEY_LOOKUP_LENGTH]
+    key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
+    if key is None or not hmac.compare_digest(key.hashed_secret, _api_key_hash(secret)):
+        raise ApiKeyInvalid("Unknown API key.")
+    if key.revoked_at is not None:
+        raise ApiKeyInvalid("This API key was revoked.")
+    if not key.user.is_active:
+        raise ApiKeyInvalid("This account is deactivated.")
+    ApiKey.objects.filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - API_KEY_TOUCH_EVERY), pk=key.pk
+    ).update(last_used_at=now)
+    return key

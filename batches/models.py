@@ -66,6 +66,8 @@ class BatchProcess(models.Model):
     completed_at = models.DateTimeField(null=True, blank=True)
     # Claims go to the batch served longest ago first: round-robin between batches of a priority.
     last_claimed_at = models.DateTimeField(null=True, blank=True)
+    # An API client's Idempotency-Key: the same key from the same user returns this batch again.
+    idempotency_key = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         verbose_name = "batch"
@@ -83,6 +85,11 @@ class BatchProcess(models.Model):
             models.CheckConstraint(
                 condition=models.Q(processed_documents__lte=models.F("total_documents")),
                 name="batch_processed_within_total",
+            ),
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="batch_user_idempotency_key",
             ),
         ]
 

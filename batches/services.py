@@ -15,7 +15,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
@@ -60,6 +60,7 @@ def batch_create(
     name: str = "",
     description: str = "",
     mode: str = BatchProcess.Mode.STANDARD,
+    idempotency_key: str = "",
 ) -> BatchProcess:
     """Validate a submission against the user's plan and store it whole, or store nothing.
 
@@ -147,6 +148,7 @@ def batch_create(
                     settings.SHEAF_EXTRACTION_ENGINE, api_key=settings.ANTHROPIC_API_KEY
                 ),
                 total_documents=len(uploads),
+                idempotency_key=idempotency_key,
             )
             for document in documents:
                 document.quota_month = month
@@ -160,6 +162,29 @@ def batch_create(
         raise
     logger.info("batch %s created by user %s with %d documents", batch.pk, user.pk, len(uploads))
     return batch
+
+
+def batch_create_once(
+    *, user: User, idempotency_key: str, **submission: Any
+) -> tuple[BatchProcess, bool]:
+    """`batch_create` for a client that may send the same request twice: the same key from the
+    same user returns the batch the first request made. Returns (batch, created).
+
+    A repeat is answered before any limit is checked, so a retry after a lost response is never
+    rate limited. Two requests racing with one key both get past that look-up; the unique
+    constraint on (user, idempotency_key) lets exactly one insert win, the loser's transaction
+    (quota, files) is undone by `batch_create`, and it answers with the winner's batch.
+    """
+    existing = BatchProcess.objects.filter(user=user, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing, False
+    try:
+        return batch_create(user=user, idempotency_key=idempotency_key, **submission), True
+    except IntegrityError:
+        existing = BatchProcess.objects.filter(user=user, idempotency_key=idempotency_key).first()
+        if existing is None:
+            raise
+        return existing, False
 
 
 def batch_delete(*, batch: BatchProcess) -> None:

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+
+class PlanOutputSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+    source = serializers.ChoiceField(choices=["override", "subscription", "default"])
+
+
+class LimitsOutputSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+    price_usd_month = serializers.IntegerField()
+    tagline = serializers.CharField()
+    batch_upload = serializers.BooleanField()
+    files_per_batch = serializers.IntegerField()
+    max_file_size = serializers.IntegerField(help_text="Bytes.")
+    documents_per_month = serializers.IntegerField()
+    submissions_per_hour = serializers.IntegerField()
+    priority = serializers.IntegerField()
+    economy_lane = serializers.BooleanField()
+    webhooks = serializers.BooleanField()
+
+
+class UsageOutputSerializer(serializers.Serializer):
+    documents_this_month = serializers.IntegerField()
+    submissions_last_hour = serializers.IntegerField()
+
+
+class MeOutputSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    plan = PlanOutputSerializer()
+    limits = LimitsOutputSerializer()
+    usage = UsageOutputSerializer()
+
+
+class ApiKeyOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    prefix = serializers.CharField(help_text="The key starts with sk_sheaf_ and these characters.")
+    created_at = serializers.DateTimeField()
+    last_used_at = serializers.DateTimeField(allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
+    key = serializers.CharField(help_text="The secret. Shown this once; Sheaf keeps only a hash.")
+
+
+class ApiKeyCreateInputSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)

@@ -1,0 +1,168 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from batches.fields import FIELD_TYPES, FieldSpec, fields_from_json, parse_fields
+from batches.models import BatchProcess
+from batches.selectors import Costs, Progress, batch_costs, batch_documents, batch_progress
+from batchsite.errors import Rejected
+from documents.models import Document
+
+
+class BatchCreateInputSerializer(serializers.Serializer):
+    # Lenient on purpose: `batch_create` checks files, prompt and name, so the API answers with
+    # the same codes and messages as the dashboard.
+    files = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True, use_url=False),
+        required=False,
+        default=list,
+        help_text="Repeat the part once per file: PDF, CSV, XLSX or TXT.",
+    )
+    prompt = serializers.CharField(
+        required=False, allow_blank=True, default="", help_text="What to extract, in words."
+    )
+    name = serializers.CharField(required=False, allow_blank=True, default="")
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    fields = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="One per line (or comma-separated): name[:type][ -- description]; or a JSON "
+        'list of {"name", "type", "description"}. Inferred from the prompt when empty.',
+    )
+    mode = serializers.ChoiceField(
+        choices=BatchProcess.Mode.choices, default=BatchProcess.Mode.STANDARD
+    )
+
+    def validate_fields(self, value: str) -> list[FieldSpec]:
+        try:
+            if value.lstrip().startswith("["):
+                try:
+                    parsed = json.loads(value)
+                except json.JSONDecodeError as exc:
+                    raise Rejected.one(
+                        "invalid_fields", f"Fields look like JSON but do not parse: {exc.msg}."
+                    ) from exc
+                return fields_from_json(parsed)
+            return parse_fields(value)
+        except Rejected as rejection:
+            raise serializers.ValidationError(str(rejection), code=rejection.code) from rejection
+
+
+class BatchListInputSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=BatchProcess.Status.choices, required=False)
+
+
+class ResultsInputSerializer(serializers.Serializer):
+    format = serializers.CharField(required=False, default="json")
+
+
+class FieldSpecSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=FIELD_TYPES)
+    description = serializers.CharField(allow_blank=True)
+
+
+class CountsSerializer(serializers.Serializer):
+    total = serializers.IntegerField()
+    queued = serializers.IntegerField()
+    processing = serializers.IntegerField()
+    completed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    canceled = serializers.IntegerField()
+
+
+class CostSerializer(serializers.Serializer):
+    estimated_usd = serializers.DecimalField(max_digits=14, decimal_places=4, allow_null=True)
+    actual_usd = serializers.DecimalField(max_digits=14, decimal_places=6)
+
+
+class DocumentErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class DocumentOutputSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    filename = serializers.CharField(source="original_filename")
+    status = serializers.ChoiceField(choices=Document.Status.choices)
+    attempts = serializers.IntegerField()
+    pages = serializers.IntegerField(source="page_count", allow_null=True)
+    error = serializers.SerializerMethodField()
+    result = serializers.JSONField(
+        allow_null=True,
+        help_text='{"engine", "model", "fields": {"<name>": {"value", "quote", "page", '
+        '"verified"}}}',
+    )
+    cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True)
+
+    @extend_schema_field(DocumentErrorSerializer(allow_null=True))
+    def get_error(self, document: Document) -> dict[str, str] | None:
+        if not document.error_code:
+            return None
+        return {"code": document.error_code, "message": document.error_message}
+
+
+class DocumentDetailOutputSerializer(DocumentOutputSerializer):
+    batch = serializers.UUIDField(source="batch_id")
+    content_type = serializers.CharField()
+    size = serializers.IntegerField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class BatchSummaryOutputSerializer(serializers.Serializer):
+    """A batch without its documents (the list)."""
+
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=BatchProcess.Status.choices)
+    mode = serializers.ChoiceField(choices=BatchProcess.Mode.choices)
+    engine = serializers.ChoiceField(choices=BatchProcess.Engine.choices)
+    prompt = serializers.CharField(source="extraction_prompt")
+    fields = FieldSpecSerializer(many=True)
+    paused_reason = serializers.CharField()
+    counts = serializers.SerializerMethodField()
+    progress_percent = serializers.SerializerMethodField()
+    eta_seconds = serializers.SerializerMethodField()
+    cost = serializers.SerializerMethodField()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+    def _progress(self, batch: BatchProcess) -> Progress:
+        cache: dict[Any, Progress] = self.context.setdefault("progress", {})
+        if batch.pk not in cache:
+            cache[batch.pk] = batch_progress(batch=batch)
+        return cache[batch.pk]
+
+    @extend_schema_field(CountsSerializer)
+    def get_counts(self, batch: BatchProcess) -> dict[str, int]:
+        return CountsSerializer(self._progress(batch)).data
+
+    def get_progress_percent(self, batch: BatchProcess) -> int:
+        return self._progress(batch).percent
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_eta_seconds(self, batch: BatchProcess) -> int | None:
+        return self._progress(batch).eta_seconds
+
+    @extend_schema_field(CostSerializer)
+    def get_cost(self, batch: BatchProcess) -> dict[str, Any]:
+        costs: Costs = batch_costs(batch=batch)
+        return CostSerializer(costs).data
+
+
+class BatchOutputSerializer(BatchSummaryOutputSerializer):
+    """A batch with its documents, in upload order."""
+
+    documents = serializers.SerializerMethodField()
+
+    @extend_schema_field(DocumentOutputSerializer(many=True))
+    def get_documents(self, batch: BatchProcess) -> list[dict[str, Any]]:
+        return DocumentOutputSerializer(batch_documents(batch=batch), many=True).data

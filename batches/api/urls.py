@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from batches.api import views
+
+urlpatterns = [
+    path("batches/", views.BatchListCreateApi.as_view(), name="api_batches"),
+    path("batches/<uuid:batch_id>/", views.BatchDetailApi.as_view(), name="api_batch"),
+    path("batches/<uuid:batch_id>/retry/", views.BatchRetryApi.as_view(), name="api_batch_retry"),
+    path(
+        "batches/<uuid:batch_id>/cancel/", views.BatchCancelApi.as_view(), name="api_batch_cancel"
+    ),
+    path(
+        "batches/<uuid:batch_id>/results/",
+        views.BatchResultsApi.as_view(),
+        name="api_batch_results",
+    ),
+    path("documents/<uuid:document_id>/", views.DocumentDetailApi.as_view(), name="api_document"),
+]

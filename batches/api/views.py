@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponse
+from django.utils.http import content_disposition_header
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import BaseRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from batches import exports, selectors, services
+from batches.api.serializers import (
+    BatchCreateInputSerializer,
+    BatchListInputSerializer,
+    BatchOutputSerializer,
+    BatchSummaryOutputSerializer,
+    DocumentDetailOutputSerializer,
+    ResultsInputSerializer,
+)
+from batches.exports import EXPORT_FORMATS
+from batchsite.api import error_responses, paginate, paginated
+from batchsite.errors import Rejected
+
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="Send the same key again (after a timeout, say) to get the batch the first "
+    "request created, with 200, instead of a second batch.",
+)
+
+
+class BatchListCreateApi(APIView):
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        operation_id="batches_list",
+        parameters=[BatchListInputSerializer],
+        responses={
+            200: paginated("PaginatedBatchList", BatchSummaryOutputSerializer),
+            **error_responses(400, 401, 405),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        filters = BatchListInputSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        batches = selectors.batch_list_for_user(
+            user=request.user, status=filters.validated_data.get("status")
+        )
+        return paginate(request, self, batches, BatchSummaryOutputSerializer)
+
+    @extend_schema(
+        operation_id="batches_create",
+        parameters=[IDEMPOTENCY_KEY],
+        request={"multipart/form-data": BatchCreateInputSerializer},
+        responses={
+            201: BatchOutputSerializer,
+            200: OpenApiResponse(BatchOutputSerializer, description="Repeated Idempotency-Key."),
+            **error_responses(400, 401, 403, 405, 429),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        serializer = BatchCreateInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        submission = {"user": request.user, **serializer.validated_data}
+        key = request.headers.get("Idempotency-Key", "").strip()
+        if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+            raise Rejected.one(
+                "invalid",
+                f"Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY_LENGTH} characters.",
+            )
+        if key:
+            batch, created = services.batch_create_once(idempotency_key=key, **submission)
+        else:
+            batch, created = services.batch_create(**submission), True
+        return Response(
+            BatchOutputSerializer(batch).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )
+
+
+class BatchDetailApi(APIView):
+    @extend_schema(
+        operation_id="batches_retrieve",
+        responses={200: BatchOutputSerializer, **error_responses(401, 404, 405)},
+    )
+    def get(self, request: Request, batch_id: str) -> Response:
+        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+        return Response(BatchOutputSerializer(batch).data)
+
+
+class BatchRetryApi(APIView):
+    @extend_schema(
+        operation_id="batches_retry",
+        request=None,
+        responses={200: BatchOutputSerializer, **error_responses(401, 403, 404, 405, 409)},
+    )
+    def post(self, request: Request, batch_id: str) -> Response:
+        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+        services.batch_retry_failed(batch=batch)
+        batch.refresh_from_db()
+        return Response(BatchOutputSerializer(batch).data)
+
+
+class BatchCancelApi(APIView):
+    @extend_schema(
+        operation_id="batches_cancel",
+        request=None,
+        responses={200: BatchOutputSerializer, **error_responses(401, 404, 405, 409)},
+    )
+    def post(self, request: Request, batch_id: str) -> Response:
+        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+        batch = services.batch_cancel(batch=batch)
+        return Response(BatchOutputSerializer(batch).data)
+
+
+class _AnyAccept(BaseContentNegotiation):
+    """The results endpoint answers with the file the `format` parameter names, whatever the
+    Accept header says (curl and browsers send */*, a client may send text/csv)."""
+
+    def select_renderer(
+        self, request: Request, renderers: list[BaseRenderer], format_suffix: Any = None
+    ) -> tuple[BaseRenderer, str]:
+        return renderers[0], renderers[0].media_type
+
+    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+        return parsers[0] if parsers else None
+
+
+class BatchResultsApi(APIView):
+    content_negotiation_class = _AnyAccept
+
+    @extend_schema(
+        operation_id="batches_results",
+        parameters=[
+            OpenApiParameter("format", OpenApiTypes.STR, enum=list(EXPORT_FORMATS), default="json")
+        ],
+        responses={
+            (200, "text/csv"): OpenApiTypes.BINARY,
+            (200, "application/json"): OpenApiTypes.BINARY,
+            (200, "text/markdown"): OpenApiTypes.BINARY,
+            (
+                200,
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            ): OpenApiTypes.BINARY,
+            **error_responses(400, 401, 404, 405),
+        },
+    )
+    def get(self, request: Request, batch_id: str) -> HttpResponse:
+        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+        params = ResultsInputSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        fmt = params.validated_data["format"]
+        if fmt not in EXPORT_FORMATS:
+            raise Rejected.one(
+                "invalid_format",
+                f"Unknown results format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}.",
+            )
+        export = exports.batch_export(batch=batch, fmt=fmt)
+        response = HttpResponse(export.content, content_type=export.content_type)
+        response["Content-Disposition"] = content_disposition_header(True, export.filename)
+        return response
+
+
+class DocumentDetailApi(APIView):
+    @extend_schema(
+        operation_id="documents_retrieve",
+        responses={200: DocumentDetailOutputSerializer, **error_responses(401, 404, 405)},
+    )
+    def get(self, request: Request, document_id: str) -> Response:
+        document = selectors.document_get_for_user(user=request.user, document_id=document_id)
+        return Response(DocumentDetailOutputSerializer(document).data)

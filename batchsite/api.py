@@ -1,0 +1,130 @@
+"""What every API endpoint shares: the error shape ``{"code": "...", "detail": "..."}`` and the
+exception handler that turns DRF's exceptions and Sheaf's `Rejected` into it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404
+from drf_spectacular.utils import OpenApiResponse, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from batchsite.errors import HTTP_STATUS, Rejected
+
+# DRF's exceptions in Sheaf's vocabulary (DESIGN.md, "Errors"); a failed key and a missing one
+# are both `not_authenticated` to the client.
+DRF_CODES: dict[type[exceptions.APIException], str] = {
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.AuthenticationFailed: "not_authenticated",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.Throttled: "rate_limited",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.ParseError: "parse_error",
+}
+
+
+class ProblemSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ErrorSerializer(serializers.Serializer):
+    """Every error the API answers with."""
+
+    code = serializers.CharField(help_text="Stable, e.g. not_found, too_many_files, rate_limited.")
+    detail = serializers.CharField(help_text="What went wrong, for a person.")
+    problems = ProblemSerializer(
+        many=True, required=False, help_text="Every problem found, when there were several."
+    )
+    errors = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="Messages per input field, for validation errors.",
+    )
+
+
+def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
+    """Schema entries for the error statuses an endpoint can answer with."""
+    return {code: OpenApiResponse(ErrorSerializer, description="Error") for code in statuses}
+
+
+def _rejected(exc: Rejected) -> Response:
+    body: dict[str, Any] = {"code": exc.code, "detail": str(exc)}
+    if len(exc.problems) > 1:
+        body["problems"] = [{"code": p.code, "message": p.message} for p in exc.problems]
+    response = Response(body, status=exc.http_status)
+    if exc.retry_after is not None:
+        response["Retry-After"] = str(exc.retry_after)
+    return response
+
+
+def _validation_code(codes: Any) -> str:
+    """The first error's code when it is one of Sheaf's (invalid_fields, ...), else "invalid"."""
+    while isinstance(codes, dict | list) and codes:
+        codes = next(iter(codes.values())) if isinstance(codes, dict) else codes[0]
+    return codes if isinstance(codes, str) and codes in HTTP_STATUS else "invalid"
+
+
+def _validation(exc: exceptions.ValidationError) -> Response:
+    detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+    errors = {
+        field: [str(m) for m in (messages if isinstance(messages, list) else [messages])]
+        for field, messages in detail.items()
+    }
+    summary = "; ".join(
+        message if field == "non_field_errors" else f"{field}: {message}"
+        for field, messages in errors.items()
+        for message in messages
+    )
+    body = {"code": _validation_code(exc.get_codes()), "detail": summary, "errors": errors}
+    return Response(body, status=status.HTTP_400_BAD_REQUEST)
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, Rejected):
+        return _rejected(exc)
+    if isinstance(exc, exceptions.ValidationError):
+        return _validation(exc)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound(*exc.args)
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied(*exc.args)
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None  # a bug: Django's 500 handling and logging take over
+    code = next(
+        (c for cls, c in DRF_CODES.items() if isinstance(exc, cls)),
+        getattr(exc, "default_code", "error"),
+    )
+    detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
+    response.data = {"code": code, "detail": str(detail)}
+    return response
+
+
+def paginated(name: str, item: type[serializers.Serializer]) -> serializers.Serializer:
+    """The schema of a page: ``{"count", "next", "previous", "results"}``."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": item(many=True),
+        },
+    )
+
+
+def paginate(request: Request, view: APIView, queryset: Any, item: Any) -> Response:
+    """One page of `queryset`, each row through the output serializer `item`."""
+    paginator = PageNumberPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(item(page, many=True).data)
