@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.plans import all_plans
-from accounts.selectors import user_effective_plan, user_usage
+from accounts.selectors import api_key_list_for_user, user_effective_plan, user_usage
+from accounts.services import api_key_create, api_key_revoke
+from batchsite.errors import Rejected
 
 
 @require_GET
@@ -22,12 +25,40 @@ def pricing(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/pricing.html", {"plans": all_plans(), "current": current})
 
 
+def _settings_page(
+    request: HttpRequest, *, new_key: str = "", error: str = "", status: int = 200
+) -> HttpResponse:
+    context = {
+        "effective": user_effective_plan(request.user),
+        "usage": user_usage(request.user),
+        "api_keys": api_key_list_for_user(user=request.user),
+        "new_key": new_key,
+        "key_error": error,
+    }
+    return render(request, "accounts/settings.html", context, status=status)
+
+
 @login_required
 @require_GET
 def account_settings(request: HttpRequest) -> HttpResponse:
-    effective = user_effective_plan(request.user)
-    return render(
-        request,
-        "accounts/settings.html",
-        {"effective": effective, "usage": user_usage(request.user)},
-    )
+    return _settings_page(request)
+
+
+@login_required
+@require_POST
+def api_key_new(request: HttpRequest) -> HttpResponse:
+    """Create a key and show its secret on this one response only (never stored, never sent
+    again, so it does not go through messages or a redirect)."""
+    try:
+        _, secret = api_key_create(user=request.user, name=request.POST.get("name", ""))
+    except Rejected as rejection:
+        return _settings_page(request, error=rejection.problems[0].message, status=400)
+    return _settings_page(request, new_key=secret)
+
+
+@login_required
+@require_POST
+def api_key_delete(request: HttpRequest, key_id: int) -> HttpResponse:
+    key = api_key_revoke(user=request.user, key_id=key_id)
+    messages.success(request, f"API key “{key.name}” revoked.")
+    return redirect("settings")

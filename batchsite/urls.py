@@ -10,6 +10,12 @@ urlpatterns = [
     path("", account_views.home, name="home"),
     path("pricing/", account_views.pricing, name="pricing"),
     path("settings/", account_views.account_settings, name="settings"),
+    path("settings/keys/", account_views.api_key_new, name="settings_key_new"),
+    path(
+        "settings/keys/<int:key_id>/revoke/",
+        account_views.api_key_delete,
+        name="settings_key_revoke",
+    ),
     path("dashboard/", include("batches.urls")),
     path("billing/", include("accounts.billing.urls")),
     path("accounts/", include("allauth.urls")),
