@@ -768,6 +768,11 @@ def _settle_batch(*, batch_id: uuid.UUID, now: datetime) -> None:
     ):
         with transaction.atomic():
             batch_refresh(batch_id=batch_id)
+    if open_documents and transaction.get_connection().in_atomic_block:
+        # Called inside a caller's transaction, our document is not committed yet: another
+        # worker finishing the last document now would count ours as open. Look again once
+        # ours is committed.
+        transaction.on_commit(lambda: _settle_batch(batch_id=batch_id, now=timezone.now()))
 
 
 def batch_refresh(*, batch_id: uuid.UUID) -> str | None:
