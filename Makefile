@@ -9,7 +9,7 @@ PORT ?= 8000
 PG_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/postgres)
 REDIS_TEST_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/15)
 
-.PHONY: install run test test-sqlite test-postgres lint format clean
+.PHONY: install run test test-sqlite test-postgres lint format clean bench
 
 install: $(STAMP)
 
@@ -49,6 +49,11 @@ test-postgres: install
 		echo "PostgreSQL pass (cache: database)"; \
 		env -u REDIS_URL DATABASE_URL="$(PG_URL)" $(BIN)/python -m pytest $(PYTEST_ARGS); \
 	fi
+
+# Pipeline benchmarks on a fresh SQLite database in a temporary directory; writes BENCHMARKS.md.
+# `$(BIN)/python bench/run.py --help` for PostgreSQL (--database postgres) and other options.
+bench: install
+	$(BIN)/python bench/run.py
 
 lint: install
 	$(BIN)/ruff check .

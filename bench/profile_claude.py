@@ -1,0 +1,153 @@
+"""The Claude path drained in this process against a rate-limited FakeAnthropic (no cluster).
+
+    .venv/bin/python bench/profile_claude.py                      # N=16, L=0.5 s, 600/min, 5 s
+    .venv/bin/python bench/profile_claude.py --burst 1 --variant paced-governor
+
+Same measure as `bench/run.py --only claude` (steady = least-squares slope of the completions
+between 20% and 80%, against min(N / L, R / 60); 429s among the batch's requests), but in one
+process, so that an experiment can replace a piece of the app here. The variant is an
+experiment that says how much a suspected cost weighs; it is not a fix:
+
+- paced-governor: `RateGovernor` keeps a client-side bucket from the last answer's
+  `anthropic-ratelimit-requests-remaining` and `-limit` (refilled at limit / 60 a second) and
+  lets a request go whenever the bucket holds one, instead of pausing everyone until the
+  `-reset` time (when the provider's bucket is full again) once `remaining` is low.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import run
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--database", choices=["sqlite", "postgres"], default="sqlite")
+    parser.add_argument("--postgres-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("-n", "--concurrency", type=int, default=16)
+    parser.add_argument("--latency", type=float, default=0.5)
+    parser.add_argument("--rpm", type=int, default=600)
+    parser.add_argument("--burst", type=float, default=5.0, help="seconds of the limit")
+    parser.add_argument("--documents", type=int, default=250)
+    parser.add_argument("--variant", action="append", default=[], choices=["paced-governor"])
+    args = parser.parse_args()
+    from tests.support.fake_anthropic import FakeAnthropic
+
+    tmp = Path(tempfile.mkdtemp(prefix="sheaf-profile-"))
+    fake = FakeAnthropic(latency=args.latency).start()
+    try:
+        with run.database(args.database, tmp, args.postgres_url) as (url, description):
+            env = run.base_env(tmp, url)
+            env.update(
+                SHEAF_CONCURRENCY=str(args.concurrency),
+                SHEAF_RETRY_BASE_SECONDS="1",
+                SHEAF_EXTRACTION_ENGINE="anthropic",
+                ANTHROPIC_API_KEY="any",
+                ANTHROPIC_BASE_URL=fake.base_url,
+            )
+            bench = run.Bench(args=args, tmp=tmp, env=env, database=description)
+            run.setup_django(bench)
+            try:
+                report(bench, args, fake)
+            finally:
+                from django.db import connections
+
+                connections.close_all()
+    finally:
+        fake.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def report(bench: run.Bench, args: argparse.Namespace, fake) -> None:
+    from batches import tasks
+    from batches.extraction import anthropic
+    from documents.models import Document
+
+    if "paced-governor" in args.variant:
+        anthropic.RateGovernor = paced_governor(anthropic)
+        anthropic._governors.clear()
+    warm = run.create_batch(bench, documents=1, engine="anthropic", name="warm-up")
+    tasks.drain(budget_seconds=10)
+    assert Document.objects.filter(batch=warm, status="completed").exists()
+    fake.rate_limit(requests_per_minute=args.rpm, burst_seconds=args.burst)
+    before = len(fake.requests)
+    batch = run.create_batch(bench, documents=args.documents, engine="anthropic", name="profile")
+    deadline = time.monotonic() + 600
+    open_ = Document.objects.filter(batch=batch, status__in=["queued", "processing"])
+    while open_.exists() and time.monotonic() < deadline:
+        tasks.drain(budget_seconds=60)
+    rows = list(
+        Document.objects.filter(batch=batch).values_list("status", "completed_at", "attempts")
+    )
+    done = run.seconds([stamp for status, stamp, _ in rows if status == "completed"])
+    fit, ends = run.window_rates(done)
+    calls = [r for r in fake.requests[before:] if r.path == run.MESSAGES_PATH]
+    statuses = Counter(r.status for r in calls)
+    middle = (calls[0].at + calls[-1].at) / 2
+    late = Counter(r.status for r in calls if r.at >= middle)
+    bound = min(args.concurrency / args.latency, args.rpm / 60)
+    variant = ", ".join(args.variant) or "as is"
+    print(
+        f"\n{bench.database}, N={args.concurrency}, L={args.latency:g} s, "
+        f"R={args.rpm}/min, B={args.burst:g} s, {variant}:"
+    )
+    print(f"  {len(done)} of {args.documents} documents completed")
+    print(f"  steady {fit:.1f} docs/s (ends {ends:.1f}) of {bound:.1f} ({fit / bound:.1%})")
+    print(
+        f"  requests {dict(sorted(statuses.items()))}, 429 share {statuses[429] / len(calls):.1%}"
+        f", after settling {late[429] / max(sum(late.values()), 1):.1%}"
+    )
+    pause = max(b.at - a.at for a, b in itertools.pairwise(calls))
+    print(f"  longest pause between requests {pause:.1f} s")
+    print(f"  documents by attempts {dict(sorted(Counter(a for _, _, a in rows).items()))}")
+
+
+def paced_governor(anthropic):
+    class PacedGovernor(anthropic.RateGovernor):
+        rate: float | None = None
+
+        def acquire(self) -> None:
+            with self._cond:
+                while True:
+                    now = time.monotonic()
+                    if now < self.paused_until:
+                        self._cond.wait(self.paused_until - now)
+                        continue
+                    if self.in_flight >= int(self.allowed):
+                        self._cond.wait(1.0)
+                        continue
+                    if self.rate:
+                        level = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
+                        if level < 1:
+                            self._cond.wait((1 - level) / self.rate)
+                            continue
+                        self.tokens, self.stamp = level - 1, now
+                    self.in_flight += 1
+                    return
+
+        def _respect(self, headers, now: float) -> None:
+            remaining = anthropic._header_int(headers, "anthropic-ratelimit-requests-remaining")
+            limit = anthropic._header_int(headers, "anthropic-ratelimit-requests-limit")
+            if remaining is None or not limit:
+                return
+            self.rate, self.capacity = limit / 60.0, float(limit)
+            self.tokens, self.stamp = float(remaining), now
+
+    return PacedGovernor
+
+
+if __name__ == "__main__":
+    sys.exit(main())
