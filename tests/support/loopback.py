@@ -1,0 +1,42 @@
+"""The HTTP plumbing shared by the loopback fakes (Anthropic, Stripe)."""
+
+from __future__ import annotations
+
+import sys
+from http.server import BaseHTTPRequestHandler
+from typing import Any
+
+
+class LoopbackHandler(BaseHTTPRequestHandler):
+    """Hands every request to `server.fake._handle`; reads plain and chunked bodies."""
+
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes; do not delay the second
+    label = "fake"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.fake.verbose:  # type: ignore[attr-defined]
+            sys.stderr.write(f"{self.label}: " + (format % args) + "\n")
+
+    def do_GET(self) -> None:
+        self.server.fake._handle(self)  # type: ignore[attr-defined]
+
+    def do_POST(self) -> None:
+        self.server.fake._handle(self)  # type: ignore[attr-defined]
+
+    def do_DELETE(self) -> None:
+        self.server.fake._handle(self)  # type: ignore[attr-defined]
+
+    def read_body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
