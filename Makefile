@@ -25,7 +25,7 @@ run: install
 	DEBUG=1 $(BIN)/python manage.py createcachetable
 	@echo "Sheaf on http://$(HOST):$(PORT)/ (Ctrl-C stops web and worker)"
 	@trap 'kill 0' INT TERM; \
-	DEBUG=1 $(BIN)/python manage.py qcluster & \
+	DEBUG=1 $(BIN)/python manage.py qcluster --skip-checks & \
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT) & \
 	wait
 

@@ -48,7 +48,7 @@ class Cluster:
     def start(self) -> None:
         with open(self.log, "ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "qcluster"],
+                [sys.executable, "manage.py", "qcluster", "--skip-checks"],
                 cwd=REPO,
                 env=self.env,
                 stdout=out,
