@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -37,32 +39,37 @@ def billing(request: HttpRequest) -> HttpResponse:
     )
 
 
-@login_required
-@require_POST
-def billing_checkout(request: HttpRequest) -> HttpResponse:
+def _to_stripe(request: HttpRequest, start: Callable[[], str], failure: str) -> HttpResponse:
+    """Redirect to a Stripe page made by `start`, or back to /billing/ with a message."""
     if not services.billing_enabled():
         messages.error(request, "Billing is off on this server; staff set plans in the admin.")
         return redirect("billing")
     try:
-        url = services.checkout_start(user=request.user, plan_key=request.POST.get("plan", ""))
+        return HttpResponseRedirect(start())
     except BillingError as exc:
-        messages.error(request, f"Could not start Checkout: {exc}")
+        messages.error(request, f"{failure}: {exc}")
         return redirect("billing")
-    return HttpResponseRedirect(url)
+
+
+@login_required
+@require_POST
+def billing_checkout(request: HttpRequest) -> HttpResponse:
+    plan_key = request.POST.get("plan", "")
+    return _to_stripe(
+        request,
+        lambda: services.checkout_start(user=request.user, plan_key=plan_key),
+        "Could not start Checkout",
+    )
 
 
 @login_required
 @require_POST
 def billing_portal(request: HttpRequest) -> HttpResponse:
-    if not services.billing_enabled():
-        messages.error(request, "Billing is off on this server; staff set plans in the admin.")
-        return redirect("billing")
-    try:
-        url = services.portal_start(user=request.user)
-    except BillingError as exc:
-        messages.error(request, f"Could not open the billing portal: {exc}")
-        return redirect("billing")
-    return HttpResponseRedirect(url)
+    return _to_stripe(
+        request,
+        lambda: services.portal_start(user=request.user),
+        "Could not open the billing portal",
+    )
 
 
 @csrf_exempt

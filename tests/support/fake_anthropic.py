@@ -46,7 +46,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.loopback import LoopbackHandler
+from tests.support.loopback import LoopbackHandler, serve
 
 __all__ = [
     "ERROR_TYPES",
@@ -621,17 +621,7 @@ class FakeAnthropic:
     def start(self) -> FakeAnthropic:
         if self._server is not None:
             return self
-        server = _Server((self.host, self.port), _Handler)
-        server.fake = self
-        self._server = server
-        self.port = server.server_address[1]
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"fake-anthropic-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._server, self._thread = serve(self, _Server, _Handler)
         return self
 
     def stop(self) -> None:

@@ -60,7 +60,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-from tests.support.loopback import LoopbackHandler
+from tests.support.loopback import LoopbackHandler, serve
 
 __all__ = [
     "API_VERSION",
@@ -447,17 +447,7 @@ class FakeStripe:
     def start(self) -> FakeStripe:
         if self._server is not None:
             return self
-        server = _Server((self.host, self.port), _Handler)
-        server.fake = self
-        self._server = server
-        self.port = server.server_address[1]
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"fake-stripe-{self.port}",
-            daemon=True,
-        )
-        self._thread.start()
+        self._server, self._thread = serve(self, _Server, _Handler)
         return self
 
     def stop(self) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from http.server import BaseHTTPRequestHandler
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
@@ -40,3 +41,20 @@ class LoopbackHandler(BaseHTTPRequestHandler):
                 self.rfile.readline()
         length = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(length) if length else b""
+
+
+def serve(
+    fake: Any, server_class: type[ThreadingHTTPServer], handler: type[LoopbackHandler]
+) -> tuple[ThreadingHTTPServer, threading.Thread]:
+    """Bind `fake.host`:`fake.port` (0 picks a free port, written back) and serve on a thread."""
+    server = server_class((fake.host, fake.port), handler)
+    server.fake = fake  # type: ignore[attr-defined]
+    fake.port = server.server_address[1]
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.05},
+        name=f"{handler.label}-{fake.port}",
+        daemon=True,
+    )
+    thread.start()
+    return server, thread
