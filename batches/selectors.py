@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, Min, Q, QuerySet, Sum
+from django.db.models import Count, F, Min, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from batches.models import BatchProcess
+from batches.models import BatchProcess, EngineCircuit
 from documents.models import Document
 
 
@@ -38,6 +39,47 @@ def document_get_for_user(*, user: User, document_id: uuid.UUID | str) -> Docume
         raise Http404("No such document.") from exc
 
 
+def batch_get(*, batch_id: uuid.UUID) -> BatchProcess | None:
+    """Any user's batch, for operator surfaces (the `batch` command); None when there is none."""
+    return BatchProcess.objects.select_related("user").filter(pk=batch_id).first()
+
+
+def batches_running() -> QuerySet[BatchProcess]:
+    """Every user's batches that still have work, highest priority and oldest first."""
+    return (
+        BatchProcess.objects.filter(
+            status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING]
+        )
+        .select_related("user")
+        .order_by("-priority", "created_at", "id")
+    )
+
+
+def documents_waiting(
+    *, batch_id: uuid.UUID | None = None, document_ids: Collection[uuid.UUID] | None = None
+) -> QuerySet[Document]:
+    """Queued documents a worker will take, due now or once their backoff ends, in the order
+    workers claim them: plan priority, then the batch served longest ago (round-robin), then
+    age. Documents of a paused engine (open circuit) are not waiting for a worker.
+
+    `batch_id` and `document_ids` narrow the queue to one batch or to given documents.
+    """
+    waiting = Document.objects.filter(
+        status=Document.Status.QUEUED,
+        batch__status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING],
+    ).exclude(batch__engine__in=EngineCircuit.objects.values("engine"))
+    if batch_id is not None:
+        waiting = waiting.filter(batch_id=batch_id)
+    if document_ids is not None:
+        waiting = waiting.filter(pk__in=document_ids)
+    return waiting.order_by(
+        "-batch__priority",
+        F("batch__last_claimed_at").asc(nulls_first=True),
+        "created_at",
+        "id",
+    )
+
+
 def batch_documents(*, batch: BatchProcess) -> QuerySet[Document]:
     return batch.documents.order_by("created_at", "id").defer("text")
 
@@ -52,6 +94,8 @@ class Progress:
     canceled: int
     percent: int
     eta_seconds: int | None
+    # Documents finished per minute over the last ten minutes; None when none finished then.
+    per_minute: float | None = None
 
     @property
     def done(self) -> int:
@@ -59,7 +103,8 @@ class Progress:
 
 
 def batch_progress(*, batch: BatchProcess, now: datetime | None = None) -> Progress:
-    """Counts per state from the documents, and an ETA from the throughput observed so far."""
+    """Counts per state from the documents, and the throughput of the last ten minutes with
+    the ETA it gives, while the batch runs."""
     counts = {
         row["status"]: row["n"]
         for row in batch.documents.order_by().values("status").annotate(n=Count("id"))
@@ -67,9 +112,14 @@ def batch_progress(*, batch: BatchProcess, now: datetime | None = None) -> Progr
     total = sum(counts.values())
     finished = sum(counts.get(s, 0) for s in Document.TERMINAL_STATUSES)
     remaining = total - finished
-    eta = None
-    if remaining and not batch.is_terminal:
-        eta = _eta_seconds(batch=batch, remaining=remaining, now=now or timezone.now())
+    eta = per_minute = None
+    if not batch.is_terminal:
+        recent = _recent_throughput(batch=batch, now=now or timezone.now())
+        if recent is not None:
+            finished_recently, elapsed = recent
+            per_minute = 60 * finished_recently / elapsed
+            if remaining:
+                eta = round(remaining * elapsed / finished_recently)
     return Progress(
         total=total,
         queued=counts.get(Document.Status.QUEUED, 0),
@@ -79,15 +129,17 @@ def batch_progress(*, batch: BatchProcess, now: datetime | None = None) -> Progr
         canceled=counts.get(Document.Status.CANCELED, 0),
         percent=round(100 * finished / total) if total else 0,
         eta_seconds=eta,
+        per_minute=per_minute,
     )
 
 
 ETA_WINDOW = timedelta(minutes=10)
 
 
-def _eta_seconds(*, batch: BatchProcess, remaining: int, now: datetime) -> int | None:
-    """Remaining documents over the throughput of the last ten minutes (not since the batch
-    started, which after a retry of an old batch would be days)."""
+def _recent_throughput(*, batch: BatchProcess, now: datetime) -> tuple[int, float] | None:
+    """Documents finished in the last ten minutes and the seconds they took, from the earliest
+    start among them (not since the batch started, which after a retry of an old batch would
+    be days); None when none finished then."""
     recent = batch.documents.filter(completed_at__gte=now - ETA_WINDOW).aggregate(
         n=Count("id"), since=Min("started_at")
     )
@@ -96,7 +148,7 @@ def _eta_seconds(*, batch: BatchProcess, remaining: int, now: datetime) -> int |
     elapsed = (now - recent["since"]).total_seconds()
     if elapsed <= 0:
         return None
-    return round(remaining * elapsed / recent["n"])
+    return recent["n"], elapsed
 
 
 def batch_field_names(*, batch: BatchProcess) -> list[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -35,6 +35,7 @@ from batches.extraction import engine_for_new_batch, get_engine
 from batches.extraction.base import Engine, ErrorKind, ExtractionError, ExtractionRequest
 from batches.fields import FieldSpec, fields_from_prompt
 from batches.models import BatchProcess, EngineCircuit
+from batches.selectors import documents_waiting
 from batchsite.errors import Problem, Rejected
 from documents.models import Document
 from documents.uploads import InspectedUpload, inspect_upload
@@ -218,16 +219,14 @@ class Claim:
     attempts: int
 
 
-def _claimable(now: datetime) -> QuerySet[Document]:
-    return Document.objects.filter(
-        status=Document.Status.QUEUED,
-        next_attempt_at__lte=now,
-        batch__status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING],
-    ).exclude(batch__engine__in=EngineCircuit.objects.values("engine"))
-
-
-def document_claim(*, now: datetime | None = None) -> Claim | None:
-    """Claim the next eligible document, or None when nothing is due.
+def document_claim(
+    *,
+    now: datetime | None = None,
+    batch_id: uuid.UUID | None = None,
+    document_ids: Collection[uuid.UUID] | None = None,
+) -> Claim | None:
+    """Claim the next eligible document (of one batch, or among `document_ids`, when given),
+    or None when nothing is due.
 
     Order: plan priority, then the batch served longest ago (round-robin, so one big batch never
     starves a small one), then age. The conditional UPDATE is what makes the claim exclusive; on
@@ -235,19 +234,15 @@ def document_claim(*, now: datetime | None = None) -> Claim | None:
     queueing on them, and on SQLite the IMMEDIATE transaction serialises claims.
     """
     now = now or timezone.now()
+    due = documents_waiting(batch_id=batch_id, document_ids=document_ids).filter(
+        next_attempt_at__lte=now
+    )
     token = uuid.uuid4()
     lease = timedelta(seconds=settings.SHEAF_LEASE_SECONDS)
     for _ in range(5):
         with transaction.atomic():
             candidate = (
-                _claimable(now)
-                .order_by(
-                    "-batch__priority",
-                    F("batch__last_claimed_at").asc(nulls_first=True),
-                    "created_at",
-                    "id",
-                )
-                .select_for_update(skip_locked=True, of=("self",))
+                due.select_for_update(skip_locked=True, of=("self",))
                 .values_list("pk", "batch_id", "attempts")
                 .first()
             )
@@ -298,11 +293,12 @@ def _held(claim: Claim) -> QuerySet[Document]:
     )
 
 
-def document_process(*, claim: Claim) -> str:
+def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
     """Read (once) and extract one claimed document, then record the outcome under the lease.
 
     Never raises for a document's own failure: that is recorded on the document. Returns the
-    document's new status, or "lost" when the lease was no longer ours.
+    document's new status, or "lost" when the lease was no longer ours. `max_attempts`
+    overrides SHEAF_MAX_ATTEMPTS for this document's transient failures (see `document_fail`).
     """
     document = Document.objects.select_related("batch").filter(pk=claim.document_id).first()
     if document is None:
@@ -324,7 +320,7 @@ def document_process(*, claim: Claim) -> str:
                 return "lost"  # never pay for a call whose result could not be stored
         outcome = engine.extract(request)
     except ExtractionError as error:
-        return document_fail(claim=claim, error=error)
+        return document_fail(claim=claim, error=error, max_attempts=max_attempts)
     except Exception as exc:
         # A bug, not the document's fault: retry with backoff, bounded by the attempt limit.
         logger.exception("document %s: unexpected error", claim.document_id)
@@ -334,7 +330,7 @@ def document_process(*, claim: Claim) -> str:
             f"({type(exc).__name__}); it will be retried.",
             kind=ErrorKind.TRANSIENT,
         )
-        return document_fail(claim=claim, error=error)
+        return document_fail(claim=claim, error=error, max_attempts=max_attempts)
     return document_complete(
         claim=claim, result=outcome.result, cost_usd=outcome.cost_usd, usage=outcome.usage
     )
@@ -607,13 +603,14 @@ def retry_delay(*, attempts: int, retry_after: float | None = None) -> float:
     return delay
 
 
-def document_fail(*, claim: Claim, error: ExtractionError) -> str:
-    """Record a failed attempt: requeue a transient failure with backoff while attempts remain,
+def document_fail(*, claim: Claim, error: ExtractionError, max_attempts: int | None = None) -> str:
+    """Record a failed attempt: requeue a transient failure with backoff while attempts remain
+    (the document's attempts in all, against `max_attempts`, by default SHEAF_MAX_ATTEMPTS),
     otherwise fail the document for good (and give its quota back)."""
     now = timezone.now()
     if error.kind == ErrorKind.CRITICAL:
         return _pause_for_provider(claim=claim, error=error, now=now)
-    max_attempts = settings.SHEAF_MAX_ATTEMPTS
+    max_attempts = max_attempts or settings.SHEAF_MAX_ATTEMPTS
     retry = error.kind != ErrorKind.PERMANENT and claim.attempts < max_attempts
     with transaction.atomic():
         if retry:
@@ -975,18 +972,20 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
 
 
 def work_remaining(*, now: datetime | None = None) -> bool:
-    return _claimable(now or timezone.now()).exists()
+    return documents_waiting().filter(next_attempt_at__lte=now or timezone.now()).exists()
 
 
-def seconds_until_next_due(*, now: datetime | None = None) -> float | None:
-    """How long until a queued document (a retry in backoff) becomes due; None if none waits."""
+def seconds_until_next_due(
+    *,
+    now: datetime | None = None,
+    batch_id: uuid.UUID | None = None,
+    document_ids: Collection[uuid.UUID] | None = None,
+) -> float | None:
+    """How long until a queued document (a retry in backoff) becomes due; None if none waits.
+    `batch_id` and `document_ids` narrow it as in `document_claim`."""
     now = now or timezone.now()
     due = (
-        Document.objects.filter(
-            status=Document.Status.QUEUED,
-            batch__status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING],
-        )
-        .exclude(batch__engine__in=EngineCircuit.objects.values("engine"))
+        documents_waiting(batch_id=batch_id, document_ids=document_ids)
         .order_by("next_attempt_at")
         .values_list("next_attempt_at", flat=True)
         .first()
