@@ -41,6 +41,11 @@ def _subscription_entitles(subscription: Subscription, now: datetime) -> bool:
     return False
 
 
+def user_get_by_email(*, email: str) -> User | None:
+    """The user with this email (case-insensitive), for operator commands; None when none."""
+    return User.objects.filter(email__iexact=email.strip()).first()
+
+
 def month_start(now: datetime | None = None) -> date:
     return (now or timezone.now()).astimezone(UTC).date().replace(day=1)
 

@@ -44,6 +44,11 @@ def batch_get(*, batch_id: uuid.UUID) -> BatchProcess | None:
     return BatchProcess.objects.select_related("user").filter(pk=batch_id).first()
 
 
+def document_get(*, document_id: uuid.UUID) -> Document | None:
+    """Any user's document (without its text), for operator surfaces; None when there is none."""
+    return Document.objects.defer("text").filter(pk=document_id).first()
+
+
 def batches_running() -> QuerySet[BatchProcess]:
     """Every user's batches that still have work, highest priority and oldest first."""
     return (

@@ -4,9 +4,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from accounts.models import User
 from accounts.plans import PlanKey
-from accounts.selectors import user_effective_plan
+from accounts.selectors import user_effective_plan, user_get_by_email
 from accounts.services import user_set_plan_override
 
 
@@ -18,10 +17,9 @@ class Command(BaseCommand):
         parser.add_argument("plan", nargs="?", choices=[*PlanKey.values, "auto"])
 
     def handle(self, *args: Any, email: str, plan: str | None, **options: Any) -> None:
-        try:
-            user = User.objects.get(email__iexact=email.strip())
-        except User.DoesNotExist:
-            raise CommandError(f"No user with email {email}") from None
+        user = user_get_by_email(email=email)
+        if user is None:
+            raise CommandError(f"No user with email {email}")
         if plan is not None:
             user_set_plan_override(user=user, plan_key=None if plan == "auto" else plan)
         effective = user_effective_plan(user)

@@ -1,0 +1,601 @@
+"""`manage.py batch …`, the operator's terminal: process, report, monitor, retry, cancel, create
+(batches/management/commands/batch.py), run with call_command against the real services."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import openpyxl
+import pytest
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from accounts.models import MonthlyUsage
+from accounts.selectors import month_start
+from batches import services
+from batches.models import BatchProcess
+from documents.models import Document
+from tests.batches.test_batch_controls import add_document, state_of
+from tests.batches.test_drain import INVOICES
+from tests.conftest import corpus_file, corpus_upload
+from tests.factories import BatchFactory
+from tests.support.flaky import FlakyEngine
+
+READABLE_PDFS = (
+    "pypdf-resources/resources/crazyones.pdf",
+    "sample-files/001-trivial/minimal-document.pdf",
+    "sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf",
+    "sample-files/011-google-doc-document/google-doc-document.pdf",
+)
+ENCRYPTED_PDF = "pypdf-resources/resources/encrypted-file.pdf"  # its user password is "test"
+
+
+@dataclass
+class Output:
+    stdout: str
+    stderr: str
+
+
+def batch(*args: str) -> Output:
+    """Run `manage.py batch ARGS`; CommandError and SystemExit propagate to the test."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    call_command("batch", *args, stdout=stdout, stderr=stderr)
+    return Output(stdout.getvalue(), stderr.getvalue())
+
+
+def batch_failing(*args: str) -> tuple[int, Output]:
+    """Run a command expected to exit non-zero without a CommandError: (status, output)."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("batch", *args, stdout=stdout, stderr=stderr)
+    return exit_info.value.code, Output(stdout.getvalue(), stderr.getvalue())
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def generated_invoices(count: int) -> list[ContentFile]:
+    return [
+        ContentFile(
+            f"Supplier {n}\nInvoice number: GEN-{n:04d}\nDate: 2024-03-{n % 28 + 1:02d}\n"
+            f"Total: {100 + n}.50 EUR\n".encode(),
+            name=f"generated-{n:02d}.txt",
+        )
+        for n in range(count)
+    ]
+
+
+def ledger() -> list[dict[str, Any]]:
+    """Everything a run could change about any document or batch."""
+    documents = Document.objects.order_by("pk").values(
+        "pk",
+        "status",
+        "attempts",
+        "lease_token",
+        "lease_expires_at",
+        "next_attempt_at",
+        "read_at",
+        "result",
+        "error_code",
+        "updated_at",
+    )
+    batches = BatchProcess.objects.order_by("pk").values(
+        "pk", "status", "started_at", "last_claimed_at", "updated_at"
+    )
+    return [*documents, *batches]
+
+
+def queued_batch(user, *files: Any, prompt: str = "invoice number, date, total") -> BatchProcess:
+    return services.batch_create(user=user, files=list(files), prompt=prompt)
+
+
+@pytest.fixture(autouse=True)
+def _local_engine(settings) -> None:
+    settings.SHEAF_EXTRACTION_ENGINE = "local"
+
+
+# --- process ----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_process_all_in_parallel_completes_a_batch_and_exits_zero(grace):
+    created = queued_batch(
+        grace, *generated_invoices(12), *(corpus_upload(path) for path in READABLE_PDFS)
+    )
+
+    output = batch("process", "--all", "--parallel", "8")
+
+    created.refresh_from_db()
+    assert created.status == BatchProcess.Status.COMPLETED
+    documents = list(created.documents.all())
+    assert len(documents) == 16
+    assert {d.status for d in documents} == {Document.Status.COMPLETED}
+    assert all(d.attempts == 1 and d.lease_token is None for d in documents)
+    invoice = created.documents.get(original_filename="generated-07.txt")
+    assert invoice.result["fields"]["invoice number"]["value"] == "GEN-0007"
+    assert summary_row(output, created.pk)[-4:] == ["completed", "16", "0", "0"]
+    assert "Done in" in output.stdout and "16 completed." in one_line(output.stdout)
+    assert "failed" not in output.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_process_exits_one_and_lists_the_encrypted_pdf_with_its_error_code(grace):
+    created = queued_batch(grace, *generated_invoices(3), corpus_upload(ENCRYPTED_PDF))
+
+    status, output = batch_failing("process", "--all", "--parallel", "8")
+
+    assert status == 1
+    failed = created.documents.get(original_filename="encrypted-file.pdf")
+    assert (failed.status, failed.error_code) == (Document.Status.FAILED, "encrypted")
+    assert created.documents.filter(status=Document.Status.COMPLETED).count() == 3
+    created.refresh_from_db()
+    assert created.status == BatchProcess.Status.COMPLETED_WITH_ERRORS
+    assert "Failed documents" in output.stdout
+    failure_row = next(line for line in output.stdout.splitlines() if "encrypted-file.pdf" in line)
+    assert str(failed.pk) in failure_row and "encrypted" in failure_row.split("encrypted-file")[1]
+    assert "password-protected" in one_line(output.stdout)
+    assert "1 document failed." in output.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+def test_process_verbose_prints_each_documents_outcome(alice):
+    created = queued_batch(alice, *generated_invoices(2), corpus_upload(ENCRYPTED_PDF))
+    ids = {d.original_filename: d.pk for d in created.documents.all()}
+
+    _, output = batch_failing("process", "--batch", str(created.pk), "-v")
+
+    lines = output.stdout.splitlines()
+    for name in ("generated-00.txt", "generated-01.txt"):
+        assert f"completed {name} ({ids[name]})" in lines
+    assert any(
+        line.startswith(f"failed    encrypted-file.pdf ({ids['encrypted-file.pdf']}): encrypted:")
+        for line in lines
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_process_batch_leaves_other_batches_alone(alice, bob):
+    mine = services.batch_create(user=alice, files=generated_invoices(3), prompt="total")
+    other = services.batch_create(user=bob, files=generated_invoices(2), prompt="total")
+    before = ledger()
+
+    batch("process", "--batch", str(mine.pk), "--parallel", "2")
+
+    assert set(mine.documents.values_list("status", flat=True)) == {Document.Status.COMPLETED}
+    untouched = {other.pk, *other.documents.values_list("pk", flat=True)}
+    assert [row for row in ledger() if row["pk"] in untouched] == [
+        row for row in before if row["pk"] in untouched
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_process_limit_takes_that_many_documents_in_queue_order(alice):
+    created = services.batch_create(user=alice, files=generated_invoices(5), prompt="total")
+
+    output = batch("process", "--limit", "2", "--parallel", "4")
+
+    statuses = list(created.documents.order_by("created_at", "id").values_list("status", flat=True))
+    assert statuses == ["completed"] * 2 + ["queued"] * 3
+    assert "Done in" in output.stdout and "2 completed" in one_line(output.stdout)
+    # The summary counts what is left of the batch.
+    assert summary_row(output, created.pk)[-3:] == ["2", "0", "3"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_process_retries_transient_failures_in_process_with_the_backoff(alice, settings):
+    settings.SHEAF_EXTRA_ENGINES = {"flaky": "tests.support.flaky.FlakyEngine"}
+    settings.SHEAF_EXTRACTION_ENGINE = "flaky"
+    settings.SHEAF_RETRY_BASE_SECONDS = 0
+    settings.SHEAF_RETRY_MAX_SECONDS = 1
+    FlakyEngine.reset()
+    created = services.batch_create(user=alice, files=generated_invoices(3), prompt="total")
+
+    output = batch("process", "--batch", str(created.pk), "--retries", "1", "-v")
+
+    documents = list(created.documents.all())
+    assert {(d.status, d.attempts) for d in documents} == {(Document.Status.COMPLETED, 2)}
+    assert sum(FlakyEngine.calls.values()) == 6
+    assert one_line(output.stdout).count("retry generated-") == 3
+    FlakyEngine.reset()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_process_retries_zero_fails_a_transient_failure_at_once(alice, settings):
+    settings.SHEAF_EXTRA_ENGINES = {"flaky": "tests.support.flaky.FlakyEngine"}
+    settings.SHEAF_EXTRACTION_ENGINE = "flaky"
+    settings.SHEAF_MAX_ATTEMPTS = 3
+    FlakyEngine.reset()
+    created = services.batch_create(user=alice, files=generated_invoices(2), prompt="total")
+
+    status, output = batch_failing("process", "--all", "--retries", "0")
+
+    assert status == 1
+    for document in created.documents.all():
+        assert (document.status, document.attempts) == (Document.Status.FAILED, 1)
+        assert document.error_code == "provider_error"
+        assert "gave up after 1 attempts" in document.error_message
+    assert "2 documents failed." in output.stderr
+    FlakyEngine.reset()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_dry_run_lists_the_queue_and_changes_nothing(alice, bob):
+    first = services.batch_create(user=alice, files=generated_invoices(2), prompt="total")
+    services.batch_create(user=bob, files=generated_invoices(1), prompt="total")
+    before = ledger()
+    usage = list(MonthlyUsage.objects.order_by("pk").values("user_id", "documents"))
+
+    output = batch("process", "--all", "--dry-run", "--parallel", "8")
+    limited = batch("process", "--batch", str(first.pk), "--dry-run", "--limit", "1")
+
+    assert ledger() == before
+    assert list(MonthlyUsage.objects.order_by("pk").values("user_id", "documents")) == usage
+    for document in Document.objects.all():
+        assert f"{document.original_filename} ({document.pk})" in output.stdout
+    assert "3 documents would be processed." in output.stdout
+    assert "1 document would be processed of 2 waiting." in limited.stdout
+    assert "generated-00.txt" in limited.stdout and "generated-01.txt" not in limited.stdout
+
+
+@pytest.mark.django_db
+def test_dry_run_shows_when_a_retry_in_backoff_falls_due(alice):
+    waiting = BatchFactory(user=alice, status=BatchProcess.Status.PROCESSING)
+    add_document(
+        waiting, "later.pdf", "queued", next_attempt_at=timezone.now() + timedelta(minutes=5)
+    )
+    before = ledger()
+
+    output = batch("process", "--dry-run")
+
+    row = next(line for line in output.stdout.splitlines() if "later.pdf" in line)
+    assert "in 4m 5" in row or "in 5m 00s" in row
+    assert ledger() == before
+
+
+@pytest.mark.django_db(transaction=True)
+def test_process_with_nothing_to_do_says_so_and_exits_zero(alice):
+    output = batch("process")
+    assert "nothing to process" in output.stdout
+
+
+# --- unknown ids --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("report",),
+        ("retry",),
+        ("cancel",),
+        ("process", "--batch"),
+        ("process", "--dry-run", "--batch"),
+    ],
+)
+def test_an_unknown_or_malformed_batch_id_is_a_clear_command_error(args):
+    unknown = str(uuid.uuid4())
+    with pytest.raises(CommandError, match=f"No batch with id {unknown}"):
+        batch(*args, unknown)
+    with pytest.raises(CommandError, match="'not-a-uuid' is not a batch id"):
+        batch(*args, "not-a-uuid")
+
+
+# --- report -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def reported(alice) -> BatchProcess:
+    finished = BatchFactory(
+        user=alice, name="March invoices", status=BatchProcess.Status.COMPLETED_WITH_ERRORS
+    )
+    add_document(finished, "paid.pdf", "completed")
+    add_document(finished, "lost.pdf", "failed")
+    services.batch_refresh(batch_id=finished.pk)
+    return finished
+
+
+@pytest.mark.django_db
+def test_report_json_is_the_dashboards_export(reported):
+    output = batch("report", str(reported.pk), "--format", "json")
+
+    payload = json.loads(output.stdout)
+    assert payload["batch"]["id"] == str(reported.pk)
+    documents = {d["filename"]: d for d in payload["documents"]}
+    assert documents["paid.pdf"]["result"]["fields"]["invoice number"]["value"] == "INV-001"
+    assert documents["lost.pdf"]["error"]["code"] == "provider_error"
+
+
+@pytest.mark.django_db
+def test_report_csv_has_a_row_per_document_and_a_column_per_field(reported):
+    output = batch("report", str(reported.pk), "--format", "csv")
+
+    rows = list(csv.DictReader(io.StringIO(output.stdout.removeprefix("\ufeff"))))
+    assert [row["filename"] for row in rows] == ["paid.pdf", "lost.pdf"]
+    assert rows[0]["invoice number"] == "INV-001" and rows[0]["total"] == "120.00 EUR"
+    assert rows[1]["error_code"] == "provider_error"
+
+
+@pytest.mark.django_db
+def test_report_md_is_a_markdown_table(reported):
+    output = batch("report", str(reported.pk), "--format", "md")
+
+    assert output.stdout.startswith("# March invoices")
+    assert "| filename | status |" in output.stdout
+    assert "| paid.pdf | completed |" in output.stdout
+
+
+@pytest.mark.django_db
+def test_report_writes_a_file_with_the_format_from_its_extension(reported, tmp_path):
+    target = tmp_path / "results.xlsx"
+
+    output = batch("report", str(reported.pk), "-o", str(target))
+
+    sheet = openpyxl.load_workbook(target).active
+    values = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert values[0][0] == "filename"
+    assert [row[0] for row in values[1:3]] == ["paid.pdf", "lost.pdf"]
+    assert f"Wrote {target} (xlsx" in output.stdout
+
+
+@pytest.mark.django_db
+def test_report_xlsx_to_the_terminal_is_refused(reported):
+    with pytest.raises(CommandError, match="-o FILE"):
+        batch("report", str(reported.pk), "--format", "xlsx")
+
+
+# --- monitor ------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_monitor_once_shows_running_batches_with_counts_rate_and_eta(alice, bob):
+    now = timezone.now()
+    running = BatchFactory(
+        user=alice,
+        name="Running",
+        status=BatchProcess.Status.PROCESSING,
+        started_at=now - timedelta(minutes=4),
+    )
+    for n in range(4):
+        add_document(running, f"done-{n}.pdf", "completed", started_at=now - timedelta(minutes=4))
+    add_document(running, "busy.pdf", "processing")
+    for n in range(3):
+        add_document(running, f"waiting-{n}.pdf", "queued")
+    finished = BatchFactory(user=bob, name="Finished", status=BatchProcess.Status.COMPLETED)
+
+    output = batch("monitor", "--once")
+
+    row = next(line for line in output.stdout.splitlines() if str(running.pk) in line)
+    cells = [cell.strip() for cell in row.strip("│ ").split("│")]
+    # name, owner, status, queued, processing, completed, failed; canceled, total, done, rate
+    assert cells[1:8] == ["Running", "alice@example.com", "processing", "3", "1", "4", "0"]
+    assert cells[8:12] == ["0", "8", "50%", "1.0/min"]
+    assert cells[12] in ("4m 00s", "3m 59s", "4m 01s")  # 4 left at 1 a minute
+    assert str(finished.pk) not in output.stdout
+
+
+@pytest.mark.django_db
+def test_monitor_once_with_nothing_running_says_so(alice):
+    BatchFactory(user=alice, status=BatchProcess.Status.COMPLETED)
+    assert "No batch is running." in batch("monitor", "--once").stdout
+
+
+# --- retry and cancel ---------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_retry_requeues_the_failed_documents_and_says_so(
+    reported, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        output = batch("retry", str(reported.pk))
+
+    lost = reported.documents.get(original_filename="lost.pdf")
+    assert (lost.status, lost.attempts, lost.error_code) == (Document.Status.QUEUED, 0, "")
+    reported.refresh_from_db()
+    assert reported.status == BatchProcess.Status.PROCESSING
+    assert output.stdout.strip() == (
+        f"Batch {reported.pk} (March invoices): 1 failed document queued again; "
+        "status completed_with_errors -> processing."
+    )
+    assert OrmQ.objects.count() >= 1  # workers were kicked
+
+
+@pytest.mark.django_db
+def test_retry_with_nothing_failed_is_refused_and_changes_nothing(alice):
+    done = BatchFactory(user=alice, name="All good", status=BatchProcess.Status.COMPLETED)
+    add_document(done, "paid.pdf", "completed")
+    before = state_of(done)
+
+    with pytest.raises(CommandError, match="has no failed documents to retry"):
+        batch("retry", str(done.pk))
+
+    assert state_of(done) == before
+
+
+@pytest.mark.django_db
+def test_cancel_cancels_the_queued_documents_and_says_so(alice):
+    running = BatchFactory(user=alice, name="Running", status=BatchProcess.Status.PROCESSING)
+    add_document(running, "busy.pdf", "processing")
+    add_document(running, "later-1.pdf", "queued")
+    add_document(running, "later-2.pdf", "queued")
+    used = MonthlyUsage.objects.get(user=alice, month=month_start()).documents
+
+    output = batch("cancel", str(running.pk))
+
+    running.refresh_from_db()
+    assert running.status == BatchProcess.Status.CANCELED
+    statuses = dict(running.documents.values_list("original_filename", "status"))
+    assert statuses == {
+        "busy.pdf": "processing",
+        "later-1.pdf": "canceled",
+        "later-2.pdf": "canceled",
+    }
+    assert MonthlyUsage.objects.get(user=alice, month=month_start()).documents == used - 2
+    assert output.stdout.strip() == (
+        f"Batch {running.pk} (Running): canceled; 2 documents canceled before processing, "
+        "1 in flight will finish."
+    )
+
+
+@pytest.mark.django_db
+def test_cancelling_a_finished_batch_is_refused_and_changes_nothing(reported):
+    before = state_of(reported)
+
+    with pytest.raises(CommandError, match="has already finished"):
+        batch("cancel", str(reported.pk))
+
+    assert state_of(reported) == before
+
+
+# --- create -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def folder(tmp_path) -> Path:
+    """A folder of documents as an operator would have it: nested, with things to leave out."""
+    root = tmp_path / "inbox"
+    (root / "march" / "scans").mkdir(parents=True)
+    for name, text in INVOICES.items():
+        (root / "march" / name).write_text(text)
+    (root / "march" / "scans" / "crazyones.pdf").write_bytes(
+        corpus_file("pypdf-resources/resources/crazyones.pdf").read_bytes()
+    )
+    (root / "notes.md").write_text("not a document")
+    (root / ".hidden.txt").write_text("left out")
+    return root
+
+
+def summary_row(output: Output, batch_id: uuid.UUID) -> list[str]:
+    """The cells of the summary table's row for this batch."""
+    row = next(line for line in output.stdout.splitlines() if line.startswith(f"│ {batch_id}"))
+    return [cell.strip() for cell in row.strip("│ ").split("│")]
+
+
+@pytest.mark.django_db
+def test_create_walks_folders_and_queues_a_batch(
+    alice, folder, tmp_path, media_files, django_capture_on_commit_callbacks
+):
+    extra = tmp_path / "single.txt"
+    extra.write_text("Invoice number: S-1\nTotal: 5.00 EUR\n")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        output = batch(
+            "create",
+            "--user",
+            "ALICE@example.com",
+            "--prompt",
+            "invoice number, date, total",
+            "--fields",
+            "invoice number, date:date, total:number -- amount due",
+            "--name",
+            "March from the CLI",
+            str(folder),
+            str(extra),
+        )
+
+    created = BatchProcess.objects.get(pk=uuid.UUID(output.stdout.strip()))
+    assert (created.user, created.name, created.status) == (alice, "March from the CLI", "queued")
+    assert created.fields == [
+        {"name": "invoice number", "type": "string", "description": ""},
+        {"name": "date", "type": "date", "description": ""},
+        {"name": "total", "type": "number", "description": "amount due"},
+    ]
+    names = sorted(created.documents.values_list("original_filename", flat=True))
+    assert names == sorted([*INVOICES, "crazyones.pdf", "single.txt"])
+    assert len(media_files()) == len(names)
+    assert "left out 2 files" in output.stderr
+    assert f"queued for alice@example.com: {len(names)} documents" in output.stderr
+    assert OrmQ.objects.count() == settings.SHEAF_WORKERS  # one drain per worker, after commit
+
+
+@pytest.mark.django_db(transaction=True)
+def test_create_then_process_runs_the_new_batch(alice, folder):
+    created = batch("create", "--user", alice.email, "--prompt", "invoice number", str(folder))
+    batch_id = uuid.UUID(created.stdout.strip())
+
+    output = batch("process", "--batch", str(batch_id))
+
+    assert summary_row(output, batch_id)[-4:] == ["completed", "5", "0", "0"]
+
+
+@pytest.mark.django_db
+def test_create_for_a_free_user_with_two_files_is_refused_and_stores_nothing(
+    frank, folder, media_files
+):
+    march = folder / "march"
+    with pytest.raises(CommandError) as refused:
+        batch(
+            "create",
+            "--user",
+            frank.email,
+            "--prompt",
+            "total",
+            str(march / "hooli.csv"),
+            str(march / "initech.txt"),
+        )
+
+    message = str(refused.value)
+    assert "too_many_files: Your Free plan allows 1 file per batch; this submission has 2" in (
+        message
+    )
+    assert not BatchProcess.objects.exists()
+    assert not Document.objects.exists()
+    assert media_files() == []
+    assert not MonthlyUsage.objects.filter(user=frank, documents__gt=0).exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        (("--mode", "economy"), "plan_limit: The economy lane is part of the Growth plan"),
+        (("--fields", "total:money"), "invalid_fields: Field 'total': unknown type 'money'"),
+        (("--prompt", " "), "invalid_prompt: Say what to extract"),
+    ],
+)
+def test_create_refusals_carry_the_services_code_and_message(
+    alice, folder, media_files, extra, expected
+):
+    with pytest.raises(CommandError, match=expected):
+        batch("create", "--user", alice.email, "--prompt", "total", *extra, str(folder))
+
+    assert not BatchProcess.objects.exists()
+    assert media_files() == []
+
+
+@pytest.mark.django_db
+def test_create_refuses_a_file_whose_content_is_not_its_type(alice, tmp_path, media_files):
+    fake = tmp_path / "invoice.pdf"
+    fake.write_text("<html><body>not a pdf</body></html>")
+
+    with pytest.raises(CommandError, match=r"unsupported_type: invoice\.pdf has a \.pdf name"):
+        batch("create", "--user", alice.email, "--prompt", "total", str(fake))
+
+    assert not BatchProcess.objects.exists()
+    assert media_files() == []
+
+
+@pytest.mark.django_db
+def test_create_with_an_empty_folder_has_no_files(alice, tmp_path):
+    with pytest.raises(CommandError, match="no_files: Choose at least one file"):
+        batch("create", "--user", alice.email, "--prompt", "total", str(tmp_path))
+
+
+@pytest.mark.django_db
+def test_create_for_an_unknown_user_or_a_missing_path_is_a_command_error(alice, folder):
+    with pytest.raises(CommandError, match=r"No user with email nobody@example\.com"):
+        batch("create", "--user", "nobody@example.com", "--prompt", "total", str(folder))
+    with pytest.raises(CommandError, match="No such file or folder: /no/such/place"):
+        batch("create", "--user", alice.email, "--prompt", "total", "/no/such/place")
+    assert not BatchProcess.objects.exists()
