@@ -242,6 +242,7 @@ def test_a_new_user_signs_up_upgrades_runs_a_batch_retries_and_reads_the_api_doc
     expect(scan_row.locator("[data-label=Status]")).to_have_text("Failed")
     expect(scan_row.locator("[data-label=Attempts]")).to_have_text("1")
     expect(scan_row.locator("[data-label=Error]")).to_contain_text("no_text_layer")
+    expect(page.locator("h1 #batch-status")).to_have_text("Completed with errors")
     shots("retry-finished")
     assert page.evaluate("window.sheafNoReload") is True
     scan.refresh_from_db()
