@@ -83,9 +83,10 @@ def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
 @login_required
 @require_GET
 def batch_progress(request: HttpRequest, batch_id: str) -> HttpResponse:
-    """The live part of the batch page, polled by htmx until the batch is finished."""
+    """The live part of the batch page, polled by htmx until the batch is finished, with the
+    status badge and dates of the page header swapped out of band."""
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
-    return render(request, "batches/_batch_progress.html", _batch_context(batch))
+    return render(request, "batches/_batch_progress.html", {**_batch_context(batch), "oob": True})
 
 
 def _control(
