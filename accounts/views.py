@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -8,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.plans import all_plans
 from accounts.selectors import api_key_list_for_user, user_effective_plan, user_usage
-from accounts.services import api_key_create, api_key_revoke
+from accounts.services import api_key_create, api_key_revoke, user_delete
 from batchsite.errors import Rejected
 
 
@@ -26,7 +27,12 @@ def pricing(request: HttpRequest) -> HttpResponse:
 
 
 def _settings_page(
-    request: HttpRequest, *, new_key: str = "", error: str = "", status: int = 200
+    request: HttpRequest,
+    *,
+    new_key: str = "",
+    error: str = "",
+    delete_error: str = "",
+    status: int = 200,
 ) -> HttpResponse:
     context = {
         "effective": user_effective_plan(request.user),
@@ -34,6 +40,7 @@ def _settings_page(
         "api_keys": api_key_list_for_user(user=request.user),
         "new_key": new_key,
         "key_error": error,
+        "delete_error": delete_error,
     }
     return render(request, "accounts/settings.html", context, status=status)
 
@@ -62,3 +69,16 @@ def api_key_delete(request: HttpRequest, key_id: int) -> HttpResponse:
     key = api_key_revoke(user=request.user, key_id=key_id)
     messages.success(request, f"API key “{key.name}” revoked.")
     return redirect("settings")
+
+
+@login_required
+@require_POST
+def account_delete(request: HttpRequest) -> HttpResponse:
+    try:
+        user_delete(user=request.user, confirm_email=request.POST.get("email", ""))
+    except Rejected as rejection:
+        problem = rejection.problems[0]
+        return _settings_page(request, delete_error=problem.message, status=problem.http_status)
+    logout(request)
+    messages.success(request, "Your account, its batches and its files were deleted.")
+    return redirect("home")

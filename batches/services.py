@@ -384,6 +384,12 @@ def _extraction_request(
     batch = document.batch
     fields = batch.fields or fields_from_prompt(batch.extraction_prompt)
     if document.read_at is None:
+        if not document.file:
+            raise ExtractionError(
+                "file_removed",
+                f"{document.original_filename} cannot be read: "
+                f"{document.original_removed_notice or 'the original was removed'}.",
+            )
         try:
             read = read_document(
                 document.file.path,
@@ -417,7 +423,9 @@ def _extraction_request(
         content_type=document.content_type,
         page_count=document.page_count,
         document_id=str(document.pk),
-        pdf_path=document.file.path if document.content_type == "application/pdf" else None,
+        pdf_path=document.file.path
+        if document.file and document.content_type == "application/pdf"
+        else None,
     )
 
 
@@ -700,7 +708,9 @@ def _pause_for_provider(*, claim: Claim, error: ExtractionError, now: datetime) 
     """A critical error (bad key, no credit) is not the document's fault: put it back without
     spending an attempt, and open the engine's circuit so nothing more is sent until a probe
     succeeds. Its batches keep their status and say why they wait."""
-    engine = BatchProcess.objects.values_list("engine", flat=True).get(pk=claim.batch_id)
+    engine = BatchProcess.objects.values_list("engine", flat=True).filter(pk=claim.batch_id).first()
+    if engine is None:
+        return "lost"  # the batch was deleted (with its account, say) while we held it
     with transaction.atomic():
         changed = _held(claim).update(
             status=Document.Status.QUEUED,

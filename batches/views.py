@@ -156,8 +156,11 @@ def batch_delete(request: HttpRequest, batch_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def document_original(request: HttpRequest, document_id: str) -> FileResponse:
+def document_original(request: HttpRequest, document_id: str) -> HttpResponse:
     document = selectors.document_get_for_user(user=request.user, document_id=document_id)
+    if document.file_removed_at is not None:
+        context = {"document": document}
+        return render(request, "batches/original_removed.html", context, status=410)
     if not document.file:
         raise Http404("The original file was removed.")
     try:

@@ -16,6 +16,7 @@ urlpatterns = [
         account_views.api_key_delete,
         name="settings_key_revoke",
     ),
+    path("settings/delete/", account_views.account_delete, name="settings_account_delete"),
     path("dashboard/", include("batches.urls")),
     path("billing/", include("accounts.billing.urls")),
     path("accounts/", include("allauth.urls")),
