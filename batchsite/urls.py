@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as account_views
+from batchsite import views as site_views
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -20,7 +21,9 @@ urlpatterns = [
     path("dashboard/", include("batches.urls")),
     path("billing/", include("accounts.billing.urls")),
     path("accounts/", include("allauth.urls")),
+    path("admin/overview/", site_views.staff_overview, name="staff_overview"),
     path("admin/", admin.site.urls),
+    path("healthz", site_views.healthz, name="healthz"),
     path("api/v1/", include("batches.api.urls")),
     path("api/v1/", include("accounts.api.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api_schema"),
