@@ -22,6 +22,13 @@ from batchsite.errors import Problem, Rejected
 from documents.models import Document
 
 
+def user_set_notify_batch_email(*, user: User, enabled: bool) -> User:
+    """Turn the email sent when one of the user's batches finishes on or off."""
+    user.notify_batch_email = enabled
+    user.save(update_fields=["notify_batch_email"])
+    return user
+
+
 def user_set_plan_override(*, user: User, plan_key: str | None) -> User:
     """Set the staff override (a plan key), or clear it with None so the plan is automatic."""
     if plan_key is not None and plan_key not in PlanKey.values:

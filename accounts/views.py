@@ -9,8 +9,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.plans import all_plans
 from accounts.selectors import api_key_list_for_user, user_effective_plan, user_usage
-from accounts.services import api_key_create, api_key_revoke, user_delete
+from accounts.services import (
+    api_key_create,
+    api_key_revoke,
+    user_delete,
+    user_set_notify_batch_email,
+)
 from batchsite.errors import Rejected
+from notifications.models import EventKind
+from notifications.selectors import webhook_delivery_list_for_user, webhook_endpoint_list_for_user
+from notifications.services import webhook_endpoint_create, webhook_endpoint_delete
 
 
 @require_GET
@@ -33,6 +41,7 @@ def _settings_page(
     error: str = "",
     delete_error: str = "",
     status: int = 200,
+    webhooks: dict[str, object] | None = None,
 ) -> HttpResponse:
     context = {
         "effective": user_effective_plan(request.user),
@@ -41,6 +50,11 @@ def _settings_page(
         "new_key": new_key,
         "key_error": error,
         "delete_error": delete_error,
+        "webhook_endpoints": webhook_endpoint_list_for_user(user=request.user),
+        "webhook_deliveries": webhook_delivery_list_for_user(user=request.user),
+        "webhook_events": EventKind.values,
+        "webhook_form": {"url": "", "events": EventKind.values},
+        **(webhooks or {}),
     }
     return render(request, "accounts/settings.html", context, status=status)
 
@@ -82,3 +96,41 @@ def account_delete(request: HttpRequest) -> HttpResponse:
     logout(request)
     messages.success(request, "Your account, its batches and its files were deleted.")
     return redirect("home")
+
+
+@login_required
+@require_POST
+def notifications_update(request: HttpRequest) -> HttpResponse:
+    enabled = request.POST.get("notify_batch_email") == "on"
+    user_set_notify_batch_email(user=request.user, enabled=enabled)
+    messages.success(
+        request,
+        "You will get an email when a batch finishes."
+        if enabled
+        else "No more emails when batches finish.",
+    )
+    return redirect("settings")
+
+
+@login_required
+@require_POST
+def webhook_new(request: HttpRequest) -> HttpResponse:
+    """Register an endpoint and show its signing secret on this one response only."""
+    url = request.POST.get("url", "")
+    events = request.POST.getlist("events")
+    try:
+        endpoint = webhook_endpoint_create(user=request.user, url=url, events=events)
+    except Rejected as rejection:
+        form = {"url": url, "events": events}
+        webhooks = {"webhook_error": rejection.problems[0].message, "webhook_form": form}
+        return _settings_page(request, status=rejection.http_status, webhooks=webhooks)
+    webhooks = {"new_webhook_secret": endpoint.secret, "new_webhook_url": endpoint.url}
+    return _settings_page(request, webhooks=webhooks)
+
+
+@login_required
+@require_POST
+def webhook_delete(request: HttpRequest, endpoint_id: int) -> HttpResponse:
+    endpoint = webhook_endpoint_delete(user=request.user, endpoint_id=endpoint_id)
+    messages.success(request, f"Webhook endpoint {endpoint.url} deleted.")
+    return redirect("settings")

@@ -38,6 +38,7 @@ from batches.models import BatchProcess, EngineCircuit
 from batchsite.errors import Problem, Rejected
 from documents.models import Document
 from documents.uploads import InspectedUpload, inspect_upload
+from notifications.services import outbox_batch_finished, outbox_documents_failed
 
 logger = logging.getLogger(__name__)
 
@@ -697,6 +698,7 @@ def document_fail(
             return "lost"
         if status == Document.Status.FAILED:
             _refund(document_ids=[claim.document_id])
+            outbox_documents_failed(document_ids=[claim.document_id], failed_at=now)
     _settle_batch(batch_id=claim.batch_id, now=now)
     return status
 
@@ -866,11 +868,13 @@ def batch_refresh(*, batch_id: uuid.UUID) -> str | None:
             changes["status"] = BatchProcess.Status.FAILED
         else:
             changes["status"] = BatchProcess.Status.COMPLETED_WITH_ERRORS
-        changes.update(completed_at=timezone.now(), paused_reason="")
+        changes.update(
+            completed_at=timezone.now(), paused_reason="", finish_seq=F("finish_seq") + 1
+        )
     # The status condition keeps "finished exactly once" even without the row lock (SQLite).
     updated = BatchProcess.objects.filter(pk=batch_id, status=status).update(**changes)
     if updated and "status" in changes:
-        transaction.on_commit(lambda: _batch_finished(batch_id))
+        outbox_batch_finished(batch_id=batch_id)  # in this transaction; dispatched after commit
     return changes.get("status", status)
 
 
@@ -900,11 +904,6 @@ def _cancel_documents(*, document_ids: list[uuid.UUID]) -> None:
 
 def _canceled(counts: dict[str, int]) -> int:
     return counts["total"] - counts["open"] - counts["completed"] - counts["failed"]
-
-
-def _batch_finished(batch_id: uuid.UUID) -> None:
-    """Runs once per finish of a batch (after commit): the place for notifications."""
-    logger.info("batch %s finished", batch_id)
 
 
 def batch_cancel(*, batch: BatchProcess) -> BatchProcess:
@@ -1004,6 +1003,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
             completed_at=now,
         )
         _refund(document_ids=spent_ids)
+        outbox_documents_failed(document_ids=spent_ids, failed_at=now)
         requeued = expired.filter(attempts__lt=max_attempts).update(
             status=Document.Status.QUEUED,
             lease_token=None,

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "accounts",
     "documents",
     "batches",
+    "notifications",
 ]
 
 MIDDLEWARE = [

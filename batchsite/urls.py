@@ -18,6 +18,17 @@ urlpatterns = [
         name="settings_key_revoke",
     ),
     path("settings/delete/", account_views.account_delete, name="settings_account_delete"),
+    path(
+        "settings/notifications/",
+        account_views.notifications_update,
+        name="settings_notifications",
+    ),
+    path("settings/webhooks/", account_views.webhook_new, name="settings_webhook_new"),
+    path(
+        "settings/webhooks/<int:endpoint_id>/delete/",
+        account_views.webhook_delete,
+        name="settings_webhook_delete",
+    ),
     path("dashboard/", include("batches.urls")),
     path("billing/", include("accounts.billing.urls")),
     path("accounts/", include("allauth.urls")),
@@ -26,6 +37,7 @@ urlpatterns = [
     path("healthz", site_views.healthz, name="healthz"),
     path("api/v1/", include("batches.api.urls")),
     path("api/v1/", include("accounts.api.urls")),
+    path("api/v1/", include("notifications.api.urls")),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api_schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api_schema"), name="api_docs"),
 ]
