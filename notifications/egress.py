@@ -41,8 +41,9 @@ class Target:
 
 
 def _why_not_public(address: IPAddress) -> str | None:
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
+    if isinstance(address, ipaddress.IPv6Address):
+        # An IPv4 address inside an IPv6 one (mapped, 6to4) is judged as itself.
+        address = address.ipv4_mapped or address.sixtofour or address
     checks = [
         (address.is_unspecified, "an unspecified address"),
         (address.is_loopback, "a loopback address"),

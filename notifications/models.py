@@ -60,7 +60,7 @@ class WebhookEndpoint(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_endpoints"
     )
-    url = models.URLField(max_length=500)
+    url = models.CharField(max_length=500, help_text="http(s), public addresses only.")
     events = models.JSONField(default=list, help_text="Event kinds, e.g. ['batch.completed'].")
     # Kept in clear: it signs every delivery. Shown to the user once, when created.
     secret = models.CharField(max_length=100)

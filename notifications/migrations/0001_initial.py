@@ -39,7 +39,7 @@ class Migration(migrations.Migration):
             name='WebhookEndpoint',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('url', models.URLField(max_length=500)),
+                ('url', models.CharField(help_text='http(s), public addresses only.', max_length=500)),
                 ('events', models.JSONField(default=list, help_text="Event kinds, e.g. ['batch.completed'].")),
                 ('secret', models.CharField(max_length=100)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),

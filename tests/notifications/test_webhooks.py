@@ -260,6 +260,7 @@ def test_events_go_only_to_endpoints_subscribed_to_them_and_only_on_paid_plans(
         ("http://224.0.0.1/", "224.0.0.1 is a multicast address"),
         ("http://240.0.0.1/", "240.0.0.1 is a reserved address"),
         ("http://[::ffff:127.0.0.1]/", "::ffff:127.0.0.1 is a loopback address"),
+        ("http://[2002:a00:1::]/", "2002:a00:1:: is a private address"),
         ("http://localhost/hook", "localhost resolves to"),
     ],
 )
@@ -290,3 +291,20 @@ def test_urls_that_are_not_http_or_do_not_resolve_are_refused(alice, url, messag
 
     assert str(refused.value) == message
     assert not WebhookEndpoint.objects.exists()
+
+
+def test_staff_see_events_and_deliveries_in_the_admin_without_secrets(
+    alice, staff_client, receiver, finished_batch
+):
+    endpoint = webhook_endpoint_create(user=alice, url=receiver.url())
+    finished_batch(alice, ["ok"])
+    run_queued_notifications()
+
+    deliveries = staff_client.get("/admin/notifications/webhookdelivery/").content.decode()
+    events = staff_client.get("/admin/notifications/event/").content.decode()
+    endpoints = staff_client.get(f"/admin/notifications/webhookendpoint/{endpoint.pk}/change/")
+
+    assert receiver.url() in deliveries and "delivered" in deliveries
+    assert "batch.completed" in events and "alice@example.com" in events
+    assert endpoints.status_code == 200
+    assert endpoint.secret not in endpoints.content.decode()
