@@ -9,6 +9,7 @@ answer that changes between check and connect (rebinding) cannot reach an intern
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -25,6 +26,10 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 class Refused(Exception):
     """The URL may not be called; the message says why, for the user."""
+
+
+class Unresolved(Refused):
+    """The host name has no address (now)."""
 
 
 class SendFailed(Exception):
@@ -70,7 +75,7 @@ def _addresses(host: str, port: int) -> list[IPAddress]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise Refused(f"The host {host} could not be resolved.") from None
+        raise Unresolved(f"The host {host} could not be resolved.") from None
     # Strip an IPv6 zone ("fe80::1%eth0") before parsing.
     return list(dict.fromkeys(ipaddress.ip_address(str(i[4][0]).split("%")[0]) for i in infos))
 
@@ -92,7 +97,7 @@ def target_check(url: str) -> Target:
     port = port or (443 if parts.scheme == "https" else 80)
     addresses = _addresses(host, port)
     if not addresses:
-        raise Refused(f"The host {host} could not be resolved.")
+        raise Unresolved(f"The host {host} could not be resolved.")
     if not settings.SHEAF_WEBHOOK_ALLOW_PRIVATE:
         for address in addresses:
             reason = _why_not_public(address)
@@ -100,6 +105,14 @@ def target_check(url: str) -> Target:
                 subject = host if _literal(host) else f"{host} resolves to {address}, which"
                 raise Refused(f"{subject} is {reason}; webhooks may only reach public addresses.")
     return Target(parts.scheme, host, port, addresses[0], urlunsplit(parts))
+
+
+def url_check(url: str) -> None:
+    """Refused unless `url` may be registered: http(s), no credentials, and every address the
+    host has now is public. A name that does not resolve yet is accepted (its DNS may come
+    later): each delivery checks again and refuses it then."""
+    with contextlib.suppress(Unresolved):
+        target_check(url)
 
 
 def post(url: str, *, body: bytes, headers: dict[str, str]) -> int:

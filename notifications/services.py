@@ -293,7 +293,11 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
     ).update(attempts=F("attempts") + 1, next_attempt_at=now + DELIVERY_LEASE)
     if not claimed:
         return None
-    delivery = WebhookDelivery.objects.select_related("endpoint", "event").get(pk=delivery_id)
+    delivery = (
+        WebhookDelivery.objects.select_related("endpoint", "event").filter(pk=delivery_id).first()
+    )
+    if delivery is None:
+        return None  # its endpoint was deleted a moment ago
     body = webhook_body(delivery.event)
     headers = {
         "Content-Type": "application/json",
@@ -393,7 +397,7 @@ def webhook_endpoint_create(
         raise Rejected.one("invalid_url", "The URL is longer than 500 characters.")
     events = _events_check(events)
     try:
-        egress.target_check(url)
+        egress.url_check(url)
     except egress.Refused as exc:
         raise Rejected.one("invalid_url", str(exc)) from None
     if WebhookEndpoint.objects.filter(user=user).count() >= MAX_ENDPOINTS:

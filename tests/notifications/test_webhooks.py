@@ -281,7 +281,6 @@ def test_private_addresses_are_refused_at_registration(alice, url, message):
         ("file:///etc/passwd", "Webhook URLs must start with http:// or https://."),
         ("http://user:pw@example.com/", "Webhook URLs may not carry a user name or password."),
         ("http://:80/", "The URL has no host name."),
-        ("http://no-such-host.invalid/", "The host no-such-host.invalid could not be resolved."),
         ("", "Give the URL that should receive the webhooks."),
     ],
 )
@@ -308,3 +307,16 @@ def test_staff_see_events_and_deliveries_in_the_admin_without_secrets(
     assert "batch.completed" in events and "alice@example.com" in events
     assert endpoints.status_code == 200
     assert endpoint.secret not in endpoints.content.decode()
+
+
+def test_a_host_that_does_not_resolve_yet_is_accepted_and_each_delivery_checks_again(
+    alice, finished_batch
+):
+    endpoint = webhook_endpoint_create(user=alice, url="https://no-such-host.invalid/hook")
+    finished_batch(alice, ["ok"])
+
+    run_queued_notifications()
+
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert (delivery.status, delivery.attempts, delivery.response_status) == ("pending", 1, None)
+    assert delivery.error == "The host no-such-host.invalid could not be resolved."
