@@ -103,6 +103,7 @@ def outbox_batch_finished(*, batch_id: uuid.UUID) -> Event | None:
             "completed_at": _iso(batch.completed_at),
         }
     }
+    logger.info("batch %s finished (%s, finish %d)", batch.pk, batch.status, batch.finish_seq)
     return _record(
         kind=kind,
         key=f"batch:{batch.pk}:finish:{batch.finish_seq}",
