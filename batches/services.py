@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import uuid
@@ -37,6 +38,7 @@ from batches.fields import FieldSpec, fields_from_prompt
 from batches.models import BatchProcess, EngineCircuit
 from batchsite.errors import Problem, Rejected
 from documents.models import Document
+from documents.storage import local_path, read_bytes
 from documents.uploads import InspectedUpload, inspect_upload
 from notifications.services import outbox_batch_finished, outbox_documents_failed
 
@@ -392,11 +394,10 @@ def _extraction_request(
                 f"{document.original_removed_notice or 'the original was removed'}.",
             )
         try:
-            read = read_document(
-                document.file.path,
-                content_type=document.content_type,
-                filename=document.original_filename,
-            )
+            with local_path(document.file) as path:
+                read = read_document(
+                    path, content_type=document.content_type, filename=document.original_filename
+                )
             text, pages, truncated = read.text, read.page_count, read.truncated
         except ExtractionError as error:
             # Claude reads a scanned PDF itself; other engines fail with the reader's error.
@@ -424,7 +425,7 @@ def _extraction_request(
         content_type=document.content_type,
         page_count=document.page_count,
         document_id=str(document.pk),
-        pdf_path=document.file.path
+        read_original=functools.partial(read_bytes, document.file)
         if document.file and document.content_type == "application/pdf"
         else None,
     )

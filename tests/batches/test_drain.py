@@ -325,6 +325,42 @@ def test_a_transient_engine_failure_is_retried_and_every_document_completes(
     assert len(flaky_engine.calls) == len(INVOICES)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_originals_on_a_storage_without_local_paths_are_read_and_downloaded(
+    grace, grace_client, settings
+):
+    # Remote storages (S3 and the like) have no `path()`: readers get a temporary copy.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "tests.support.storage.NoLocalPathStorage"},
+    }
+    settings.SHEAF_EXTRACTION_ENGINE = "local"
+    name, text = next(iter(INVOICES.items()))
+    batch = services.batch_create(
+        user=grace,
+        files=[
+            ContentFile(text.encode(), name=name),
+            corpus_upload("pypdf-resources/resources/crazyones.pdf"),
+        ],
+        prompt="invoice number, total",
+    )
+
+    drain(budget_seconds=DRAIN_BUDGET)
+
+    documents = _documents(batch)
+    assert documents[name].status == Document.Status.COMPLETED
+    assert documents[name].result["fields"]["invoice number"]["value"] == "INV-2024-0001"
+    pdf = documents["crazyones.pdf"]
+    assert pdf.status == Document.Status.COMPLETED
+    expected = (CORPUS / "pypdf-resources" / "resources" / "crazyones.txt").read_text()
+    assert _normalised(pdf.text) == _normalised(expected)
+    response = grace_client.get(f"/dashboard/documents/{pdf.pk}/original/")
+    assert (
+        b"".join(response.streaming_content)
+        == corpus_file("pypdf-resources/resources/crazyones.pdf").read_bytes()
+    )
+
+
 @pytest.mark.django_db
 def test_a_free_engine_failing_once_keeps_the_text_so_the_retry_does_not_read_again(
     grace, flaky_engine
