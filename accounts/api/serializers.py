@@ -19,6 +19,9 @@ class LimitsOutputSerializer(serializers.Serializer):
     max_file_size = serializers.IntegerField(help_text="Bytes.")
     documents_per_month = serializers.IntegerField()
     submissions_per_hour = serializers.IntegerField()
+    api_requests_per_minute = serializers.IntegerField(
+        help_text="Requests to /api/v1/ per minute for this user; over it, 429 rate_limited."
+    )
     priority = serializers.IntegerField()
     economy_lane = serializers.BooleanField()
     webhooks = serializers.BooleanField()
