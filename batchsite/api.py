@@ -6,16 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from batchsite.errors import HTTP_STATUS, Rejected
+
+API_PREFIX = "/api/v1/"
 
 # DRF's exceptions in Sheaf's vocabulary (DESIGN.md, "Errors"); a failed key and a missing one
 # are both `not_authenticated` to the client.
@@ -90,6 +94,16 @@ def _validation(exc: exceptions.ValidationError) -> Response:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    response = _error_response(exc, context)
+    request = context.get("request")
+    if response is not None and request is not None:
+        # Errors are JSON whatever was negotiated for success (the schema's YAML, say).
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+    return response
+
+
+def _error_response(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, Rejected):
         return _rejected(exc)
     if isinstance(exc, exceptions.ValidationError):
@@ -128,3 +142,35 @@ def paginate(request: Request, view: APIView, queryset: Any, item: Any) -> Respo
     paginator = PageNumberPagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(item(page, many=True).data)
+
+
+# Django's own error views, for what never reaches a DRF view (an unknown path or a malformed id
+# under /api/v1/, an unhandled exception): JSON in the API's error shape there, HTML elsewhere.
+
+
+def _api_error(status_code: int, code: str, detail: str) -> JsonResponse:
+    return JsonResponse({"code": code, "detail": detail}, status=status_code)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return _api_error(404, "not_found", f"Nothing at {request.path}; see {API_PREFIX}docs/.")
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return _api_error(400, "invalid", "The request could not be read.")
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return _api_error(403, "permission_denied", str(exception) or "Not allowed.")
+    return defaults.permission_denied(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return _api_error(500, "server_error", "Sheaf failed to answer; the error was logged.")
+    return defaults.server_error(request)

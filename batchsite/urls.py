@@ -5,6 +5,12 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as account_views
+from batchsite import api
+
+handler400 = api.bad_request
+handler403 = api.permission_denied
+handler404 = api.page_not_found
+handler500 = api.server_error
 
 urlpatterns = [
     path("", account_views.home, name="home"),
