@@ -36,6 +36,16 @@ DRF_CODES: dict[type[exceptions.APIException], str] = {
 }
 
 
+class StrictCharField(serializers.CharField):
+    """A string and only a string: DRF's CharField would store JSON ``0`` as ``"0"``, which the
+    schema (type string) says is refused."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ProblemSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
@@ -57,8 +67,12 @@ class ErrorSerializer(serializers.Serializer):
 
 
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
-    """Schema entries for the error statuses an endpoint can answer with."""
-    return {code: OpenApiResponse(ErrorSerializer, description="Error") for code in statuses}
+    """Schema entries for the error statuses an endpoint can answer with; every endpoint is
+    throttled (accounts.api.throttling), so 429 is always one."""
+    return {
+        code: OpenApiResponse(ErrorSerializer, description="Error")
+        for code in sorted({*statuses, 429})
+    }
 
 
 def _rejected(exc: Rejected) -> Response:

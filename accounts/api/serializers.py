@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
+
+from batchsite.api import StrictCharField
 
 
 class PlanOutputSerializer(serializers.Serializer):
@@ -53,4 +56,5 @@ class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
 
 
 class ApiKeyCreateInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    # Surrounding whitespace is trimmed, so the schema says "some non-space character".
+    name = StrictCharField(max_length=100, validators=[RegexValidator(r"\S")])
