@@ -6,6 +6,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError
 from django.test import Client
@@ -597,6 +598,17 @@ def test_the_docs_page_uses_only_local_assets(db):
     assert assets
     assert not [a for a in assets if a.startswith(("http:", "https:", "//"))]
     assert "cdn" not in html.lower()
+
+
+def test_every_docs_asset_is_a_static_file_installed_here(db, settings):
+    html = Client().get("/api/v1/docs/").content.decode()
+
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+
+    assert {a.rsplit("/", 1)[-1] for a in assets} >= {"swagger-ui-bundle.js", "swagger-ui.css"}
+    for asset in assets:
+        assert asset.startswith(settings.STATIC_URL), asset
+        assert finders.find(asset.removeprefix(settings.STATIC_URL)), asset
 
 
 def test_the_loser_of_an_idempotency_race_stores_nothing(alice, media_files):
