@@ -18,9 +18,10 @@ WINDOW_SECONDS = 60
 class PlanRateThrottle(BaseThrottle):
     """Counts each user's API requests per clock minute in the cache (database or Redis).
 
-    A fixed window with an atomic ``incr``: concurrent workers can never let more than the plan's
-    number through in one minute, which a read-modify-write request log could. Anonymous requests
-    are not counted: authentication runs first and answers them 401.
+    A fixed window counted with ``incr``, which Redis does atomically, so web processes sharing it
+    never let more than the plan's number through in a minute. (The database cache's ``incr`` is
+    a read then a write: under concurrency a few extra requests can pass, as with DRF's own
+    throttles.) Anonymous requests are not counted: authentication runs first and answers 401.
     """
 
     def allow_request(self, request: Request, view: Any) -> bool:
