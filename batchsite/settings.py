@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "accounts",
     "documents",
     "batches",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -216,6 +217,8 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 1000
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Load balancers probe /healthz over plain HTTP; a redirect would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = 0 if DEBUG else env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
@@ -293,6 +296,8 @@ SHEAF_DRAIN_SECONDS = env_int("SHEAF_DRAIN_SECONDS", 120, minimum=1)
 # a lease that runs out (the worker died) sends the document back to the queue.
 SHEAF_LEASE_SECONDS = env_int("SHEAF_LEASE_SECONDS", 60, minimum=2)
 SHEAF_MAX_ATTEMPTS = env_int("SHEAF_MAX_ATTEMPTS", 3, minimum=1)
+# /healthz fails (503) when a due document has waited longer than this for a worker.
+SHEAF_HEALTH_MAX_QUEUE_AGE = env_int("SHEAF_HEALTH_MAX_QUEUE_AGE", 900, minimum=1)
 SHEAF_RETRY_BASE_SECONDS = env_int("SHEAF_RETRY_BASE_SECONDS", 5, minimum=0)
 SHEAF_RETRY_MAX_SECONDS = env_int("SHEAF_RETRY_MAX_SECONDS", 300, minimum=1)
 

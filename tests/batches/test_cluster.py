@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 
 import pytest
@@ -12,18 +11,7 @@ from batches import services
 from batches.models import BatchProcess
 from batches.tasks import enqueue_drain
 from documents.models import Document
-from tests.support.cluster import Cluster
-
-
-def _wait_for(predicate, *, timeout: float, step: float = 0.2, tick=None) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        if tick is not None:
-            tick()
-        time.sleep(step)
-    return predicate()
+from tests.support.cluster import Cluster, wait_for
 
 
 @pytest.mark.django_db(transaction=True)
@@ -52,7 +40,7 @@ def test_a_killed_cluster_loses_no_document_and_extracts_none_twice(alice, setti
     try:
         cluster.start()
         enqueue_drain()
-        assert _wait_for(lambda: documents.filter(status="completed").count() >= 10, timeout=60), (
+        assert wait_for(lambda: documents.filter(status="completed").count() >= 10, timeout=60), (
             tmp_path / "cluster.log"
         ).read_text()[-3000:]
         cluster.kill()
@@ -60,7 +48,7 @@ def test_a_killed_cluster_loses_no_document_and_extracts_none_twice(alice, setti
 
         cluster.start()
         # The schedule's job (a drain every minute), at test speed.
-        finished = _wait_for(
+        finished = wait_for(
             lambda: not documents.exclude(status__in=Document.TERMINAL_STATUSES).exists(),
             timeout=120,
             step=1.0,

@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
@@ -67,3 +69,21 @@ class Cluster:
 
     def stop(self) -> None:
         self.kill()
+
+
+def wait_for(
+    predicate: Callable[[], bool],
+    *,
+    timeout: float,
+    step: float = 0.2,
+    tick: Callable[[], object] | None = None,
+) -> bool:
+    """Poll ``predicate`` (calling ``tick`` between tries) until it holds or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if tick is not None:
+            tick()
+        time.sleep(step)
+    return predicate()
