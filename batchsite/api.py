@@ -92,12 +92,23 @@ def _validation_code(codes: Any) -> str:
     return codes if isinstance(codes, str) and codes in HTTP_STATUS else "invalid"
 
 
+def _messages(detail: Any) -> list[str]:
+    """The messages of one field, nested ones (a list's items, a nested object's fields) prefixed
+    with where they are: ``item 0: This field may not be blank.``"""
+    if isinstance(detail, dict):
+        return [
+            f"{'item ' if isinstance(key, int) else ''}{key}: {message}"
+            for key, value in detail.items()
+            for message in _messages(value)
+        ]
+    if isinstance(detail, list):
+        return [message for item in detail for message in _messages(item)]
+    return [str(detail)]
+
+
 def _validation(exc: exceptions.ValidationError) -> Response:
     detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-    errors = {
-        field: [str(m) for m in (messages if isinstance(messages, list) else [messages])]
-        for field, messages in detail.items()
-    }
+    errors = {field: _messages(messages) for field, messages in detail.items()}
     summary = "; ".join(
         message if field == "non_field_errors" else f"{field}: {message}"
         for field, messages in errors.items()

@@ -89,6 +89,22 @@ def test_an_error_is_json_even_when_a_browser_asks_for_html(alice):
     assert response.json() == {"code": "not_found", "detail": "No such batch."}
 
 
+def test_a_bad_list_item_is_named_in_plain_words(alice, settings):
+    settings.SHEAF_WEBHOOK_ALLOW_PRIVATE = True
+
+    response = bearer(alice).post(
+        "/api/v1/webhooks/", {"url": "http://127.0.0.1:9/hook", "events": ["batch.failed", ""]}
+    )
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "code": "invalid",
+        "detail": "events: item 1: This field may not be blank.",
+        "errors": {"events": ["item 1: This field may not be blank."]},
+    }
+    assert not alice.webhook_endpoints.exists()
+
+
 @pytest.mark.urls(__name__)
 def test_a_crash_under_the_api_is_a_json_500(alice):
     response = bearer(alice).get("/api/v1/broken/")
