@@ -5,7 +5,13 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as account_views
+from batchsite import api
 from batchsite import views as site_views
+
+handler400 = api.bad_request
+handler403 = api.permission_denied
+handler404 = api.page_not_found
+handler500 = api.server_error
 
 urlpatterns = [
     path("", account_views.home, name="home"),

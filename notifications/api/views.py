@@ -33,7 +33,7 @@ class WebhookListCreateApi(APIView):
         request=WebhookEndpointCreateInputSerializer,
         responses={
             201: WebhookEndpointCreatedOutputSerializer,
-            **error_responses(400, 401, 403, 405),
+            **error_responses(400, 401, 403, 405, 415),
         },
     )
     def post(self, request: Request) -> Response:
