@@ -1556,6 +1556,13 @@ class HttpCase:
     queries: int = 0  # per request, in the bench's own process after the run
     in_process_ms: float = 0.0  # median time of the view in the bench's own process
     others_cpus: float = 0.0
+    web_cpu_ms: float = 0.0  # CPU of gunicorn's processes per request under the load
+
+    @property
+    def cpu_bound_rate(self) -> float:
+        """Requests a second the machine's CPUs could serve at this CPU cost, nothing else."""
+        cpus = len(os.sched_getaffinity(0))
+        return cpus * 1000 / self.web_cpu_ms if self.web_cpu_ms else 0.0
 
     @property
     def rate(self) -> float:
@@ -1588,12 +1595,12 @@ def wrk_version(wrk: str) -> str:
     return (out.stdout + out.stderr).splitlines()[0].split(" Copyright")[0].strip()
 
 
-def run_wrk(bench: Bench, wrk: str, url: str, header: str) -> dict[str, Any]:
+def run_wrk(bench: Bench, wrk: str, url: str, header: str, seconds: float) -> dict[str, Any]:
     argv = [
         wrk,
         f"-t{bench.args.http_threads}",
         f"-c{bench.args.http_connections}",
-        f"-d{bench.args.http_seconds:g}s",
+        f"-d{seconds:g}s",
         "--timeout",
         "10s",
         "-s",
@@ -1602,7 +1609,7 @@ def run_wrk(bench: Bench, wrk: str, url: str, header: str) -> dict[str, Any]:
         header,
         url,
     ]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=bench.args.http_seconds + 60)  # noqa: S603
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)  # noqa: S603
     for line in out.stdout.splitlines():
         if line.startswith("BENCH-JSON "):
             return json.loads(line.removeprefix("BENCH-JSON "))
@@ -1642,7 +1649,8 @@ def bench_http(bench: Bench) -> HttpResult:
     args = bench.args
     n, documents = args.http_concurrency, args.http_documents
     endpoints_count = 4
-    latency = round(n * endpoints_count * (args.http_seconds + 3) * 1.3 / documents, 2)
+    seconds = endpoints_count * (args.http_warmup_seconds + args.http_seconds + 3)
+    latency = round(n * seconds * 1.3 / documents, 2)
     wrk = shutil.which("wrk")
     if wrk is None:
         log("http: wrk is not installed (Debian: apt-get install wrk); skipped")
@@ -1675,9 +1683,11 @@ def bench_http(bench: Bench) -> HttpResult:
             check = http(base_url, path, headers={header_name: header_value})
             if check.status != 200:
                 raise RuntimeError(f"{path} answered {check.status}: {check.body[:300]!r}")
+            # Every gunicorn worker's first requests load templates and code: not measured.
+            run_wrk(bench, wrk, base_url + path, headers[auth], args.http_warmup_seconds)
             before = done.count()
-            with CpuMeter([web.pid, cluster.pid]) as cpu:
-                summary = run_wrk(bench, wrk, base_url + path, headers[auth])
+            with CpuMeter([web.pid, cluster.pid]) as cpu, CpuMeter([web.pid]) as web_cpu:
+                summary = run_wrk(bench, wrk, base_url + path, headers[auth], args.http_seconds)
             batch.refresh_from_db()
             errors = sum(
                 summary[key]
@@ -1703,6 +1713,7 @@ def bench_http(bench: Bench) -> HttpResult:
                 completed_during=done.count() - before,
                 batch_running=not batch.is_terminal,
                 others_cpus=cpu.others,
+                web_cpu_ms=web_cpu.seconds / max(summary["requests"], 1) * 1000,
             )
             cases.append(case)
             log(
@@ -1948,12 +1959,18 @@ def http_report(bench: Bench, result: HttpResult) -> list[str]:
         f"{result.latency:g} s, chosen so the batch lasts through every endpoint's run: the "
         "pages show a batch whose documents change state while they are loaded. wrk is a "
         "closed loop: the rate is what the server gives its connections. Errors = socket "
-        "errors, timeouts and non-2xx answers. Queries and view time: the same request in the "
-        "bench's own process (Django's test client, no network), after the run.",
+        "errors, timeouts and non-2xx answers. Each endpoint first gets an unmeasured "
+        f"{bench.args.http_warmup_seconds:g} s run, so that every gunicorn worker has loaded "
+        "its templates and code. Web CPU per request = CPU of gunicorn's processes during the "
+        "run / requests; CPU-bound req/s = CPUs / that, the most this machine could serve with "
+        "nothing else running (wrk, the cluster and other people's processes take their share "
+        "first). Queries and view time: the same request in the bench's own process (Django's "
+        "test client, no network), after the run.",
         "",
         "| endpoint | req/s | p50 | p95 | p99 | max | errors | target | result | queries "
-        "| view time in process | documents completed meanwhile | other processes' CPUs |",
-        "|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|",
+        "| view time in process | web CPU per request | CPU-bound req/s "
+        "| documents completed meanwhile | other processes' CPUs |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for case in result.cases:
         lines.append(
@@ -1962,6 +1979,7 @@ def http_report(bench: Bench, result: HttpResult) -> list[str]:
             f"| {case.p99_ms:.1f} ms | {case.max_ms:.0f} ms | {case.errors} "
             f"| p95 <= {HTTP_P95_TARGET_MS:g} ms at >= {HTTP_RATE_TARGET:g} req/s "
             f"| {verdict(case.passed)} | {case.queries} | {case.in_process_ms:.1f} ms "
+            f"| {case.web_cpu_ms:.1f} ms | {case.cpu_bound_rate:.0f} "
             f"| {case.completed_during}{'' if case.batch_running else ' (finished)'} "
             f"| {case.others_cpus:.2f} |"
         )
@@ -2397,6 +2415,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--rss-concurrency", type=int, default=8, help="SHEAF_CONCURRENCY in the rss benchmark"
     )
     parser.add_argument("--http-seconds", type=float, default=10.0, help="wrk run per endpoint")
+    parser.add_argument(
+        "--http-warmup-seconds",
+        type=float,
+        default=2.0,
+        help="an unmeasured wrk run per endpoint first, so every gunicorn worker is warm",
+    )
     parser.add_argument("--http-connections", type=int, default=8, help="wrk connections")
     parser.add_argument("--http-threads", type=int, default=2, help="wrk threads")
     parser.add_argument(
