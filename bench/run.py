@@ -1739,7 +1739,7 @@ class ReadBench:
     skipped: dict[str, str]  # corpus file -> why it is not counted
     raw: list[float]  # pages/s per round
     sheaf: list[float]
-    raw_cpu_ms: float  # CPU per page (this process)
+    raw_cpu_ms: float  # CPU per page (the fresh interpreter)
     sheaf_cpu_ms: float  # CPU per page (this process and the reader children)
     sheaf_parallel: float  # pages/s with the pool's size of reads at once
     processes: int
@@ -1757,6 +1757,45 @@ def raw_pypdf_pages(path: Path) -> list[str]:
     if reader.is_encrypted:
         reader.decrypt("")
     return [page.extract_text() for page in reader.pages]
+
+
+# Raw pypdf in a fresh interpreter, like the reader's child (`python -I`, only pypdf imported):
+# in the bench's own process Django's heap makes every garbage collection slower, which would
+# handicap pypdf. One warm-up pass, then `passes` timed ones; prints seconds and CPU seconds.
+RAW_PYPDF = """
+import json, logging, resource, sys, time, warnings
+from pypdf import PdfReader
+logging.disable(logging.CRITICAL)
+warnings.simplefilter("ignore")
+paths, passes = json.loads(sys.argv[1]), int(sys.argv[2])
+def read(path):
+    reader = PdfReader(path)
+    if reader.is_encrypted:
+        reader.decrypt("")
+    return [page.extract_text() for page in reader.pages]
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+for path in paths:
+    read(path)
+cpu_before, started = cpu(), time.perf_counter()
+for _ in range(passes):
+    for path in paths:
+        read(path)
+print(json.dumps({"seconds": time.perf_counter() - started, "cpu": cpu() - cpu_before}))
+"""
+
+
+def raw_pypdf_pass(files: list[Path], passes: int) -> tuple[float, float]:
+    """(seconds, CPU seconds) of `passes` raw pypdf reads of every file, in a fresh interpreter."""
+    out = subprocess.run(  # noqa: S603 (our own interpreter and script)
+        [PYTHON, "-I", "-c", RAW_PYPDF, json.dumps([str(path) for path in files]), str(passes)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    timing = json.loads(out.stdout.strip().splitlines()[-1])
+    return timing["seconds"], timing["cpu"]
 
 
 def sheaf_read(path: Path) -> int:
@@ -1803,20 +1842,24 @@ def bench_read(bench: Bench) -> ReadBench:
         f"{rounds} rounds of {passes} passes"
     )
 
-    def timed(read: Callable[[Path], Any]) -> tuple[float, float]:
+    def timed_sheaf() -> tuple[float, float]:
         cpu = tree_cpu_seconds([os.getpid()])
         started = time.perf_counter()
         for _ in range(passes):
             for path in files:
-                read(path)
+                sheaf_read(path)
         elapsed = time.perf_counter() - started
-        return pages * passes / elapsed, tree_cpu_seconds([os.getpid()]) - cpu
+        return elapsed, tree_cpu_seconds([os.getpid()]) - cpu
+
+    def timed_raw() -> tuple[float, float]:
+        return raw_pypdf_pass(files, passes)
 
     raw, sheaf, raw_cpu, sheaf_cpu = [], [], 0.0, 0.0
     for round_ in range(rounds):
-        order = [("raw", raw_pypdf_pages), ("sheaf", sheaf_read)]
-        for kind, read in order if round_ % 2 == 0 else order[::-1]:
-            rate, cpu = timed(read)
+        order = [("raw", timed_raw), ("sheaf", timed_sheaf)]
+        for kind, timed in order if round_ % 2 == 0 else order[::-1]:
+            elapsed, cpu = timed()
+            rate = pages * passes / elapsed
             if kind == "raw":
                 raw.append(rate)
                 raw_cpu += cpu
@@ -1995,11 +2038,14 @@ def read_report(bench: Bench, result: ReadBench) -> list[str]:
         "",
         f"The {len(result.files)} corpus PDFs that both read ({result.pages} pages); raw pypdf "
         '= `PdfReader(path)`, `decrypt("")` when encrypted, `extract_text()` of every page, in '
-        "the bench's process; Sheaf = `documents.readers.read_document` (the sandboxed child "
+        "a fresh `python -I` that imports only pypdf, like the reader's child (in the bench's "
+        "own process Django's heap slows pypdf's garbage collections), after one untimed pass; "
+        "Sheaf = `documents.readers.read_document` (the sandboxed child "
         "pool of `documents/pdf_sandbox.py`, warm, one read at a time). Each round reads every "
         f"file {bench.args.read_passes} times with each, alternating which goes first; median "
-        f"of {len(result.raw)} rounds, each round's rate in brackets. CPU per page counts the "
-        "bench's process and the reader's children, so it does not depend on other load.",
+        f"of {len(result.raw)} rounds, each round's rate in brackets. CPU per page: pypdf's "
+        "interpreter; for Sheaf the bench's process and the reader's children; it does not "
+        "depend on other load.",
         "",
         "| reader | pages/s | CPU per page | target | result |",
         "|---|---:|---:|---|---|",
