@@ -270,7 +270,11 @@ def api_key_authenticate(*, secret: str, now: datetime | None = None) -> ApiKey:
         raise ApiKeyInvalid("This API key was revoked.")
     if not key.user.is_active:
         raise ApiKeyInvalid("This account is deactivated.")
-    ApiKey.objects.filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - API_KEY_TOUCH_EVERY), pk=key.pk
-    ).update(last_used_at=now)
+    stale = now - API_KEY_TOUCH_EVERY
+    # Checked here first: an UPDATE that matches no row still takes SQLite's write lock, which
+    # every API request would then queue for behind the workers' writes.
+    if key.last_used_at is None or key.last_used_at < stale:
+        ApiKey.objects.filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=key.pk
+        ).update(last_used_at=now)
     return key

@@ -4,11 +4,13 @@ import hashlib
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from accounts.services import api_key_create, api_key_revoke
+from accounts.services import api_key_authenticate, api_key_create, api_key_revoke
 
 
 def bearer(secret: str) -> Client:
@@ -49,6 +51,21 @@ def test_a_bearer_key_authenticates_and_notes_last_use_at_most_once_a_minute(ali
     bearer(secret).get("/api/v1/me/")
     key.refresh_from_db()
     assert key.last_used_at > first_use - timedelta(minutes=2)
+
+
+def test_a_key_used_within_the_minute_authenticates_without_writing(alice, alice_key):
+    key, secret = alice_key
+    api_key_authenticate(secret=secret)
+    key.refresh_from_db()
+    first_use = key.last_used_at
+
+    with CaptureQueriesContext(connection) as queries:
+        authenticated = api_key_authenticate(secret=secret)
+
+    assert authenticated.pk == key.pk
+    assert [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("SELECT")] == []
+    key.refresh_from_db()
+    assert key.last_used_at == first_use
 
 
 @pytest.mark.parametrize(
