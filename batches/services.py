@@ -37,7 +37,7 @@ from batches.extraction.base import Engine, ErrorKind, ExtractionError, Extracti
 from batches.fields import FieldSpec, fields_from_prompt
 from batches.models import BatchProcess, EngineCircuit
 from batchsite.errors import Problem, Rejected
-from documents.models import Document
+from documents.models import Document, result_value_counts
 from documents.storage import local_path, read_bytes
 from documents.uploads import InspectedUpload, inspect_upload
 from notifications.services import outbox_batch_finished, outbox_documents_failed
@@ -626,9 +626,12 @@ def document_complete(
     if reused_from is not None:
         result = {**result, "reused_from": str(reused_from.pk)}
         cost_usd, usage = Decimal(0), {}
+    found, verified = result_value_counts(result)
     done = _held(claim).update(
         status=Document.Status.COMPLETED,
         result=result,
+        values_found=found,
+        values_verified=verified,
         cost_usd=cost_usd,
         usage=usage or None,
         reused_from=reused_from,
@@ -948,6 +951,8 @@ def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
             error_code="",
             error_message="",
             result=None,
+            values_found=None,
+            values_verified=None,
             cost_usd=None,
             completed_at=None,
             updated_at=now,

@@ -62,10 +62,16 @@ def batch_upload(request: HttpRequest) -> HttpResponse:
     return render(request, "batches/batch_upload.html", context, status=status)
 
 
-def _batch_context(batch: BatchProcess) -> dict[str, object]:
+# The batch page (and each 2-second poll of its live part) draws one page of documents: a
+# 1,000-document batch redrawn whole took 0.4 s of server time per poll.
+DOCUMENTS_PER_PAGE = 50
+
+
+def _batch_context(request: HttpRequest, batch: BatchProcess) -> dict[str, object]:
+    documents = Paginator(selectors.batch_documents(batch=batch), DOCUMENTS_PER_PAGE)
     return {
         "batch": batch,
-        "documents": selectors.batch_documents(batch=batch),
+        "documents": documents.get_page(request.GET.get("page")),
         "progress": selectors.batch_progress(batch=batch),
         "costs": selectors.batch_costs(batch=batch),
         "field_names": selectors.batch_field_names(batch=batch),
@@ -77,7 +83,7 @@ def _batch_context(batch: BatchProcess) -> dict[str, object]:
 @require_GET
 def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
-    return render(request, "batches/batch_detail.html", _batch_context(batch))
+    return render(request, "batches/batch_detail.html", _batch_context(request, batch))
 
 
 @login_required
@@ -86,7 +92,9 @@ def batch_progress(request: HttpRequest, batch_id: str) -> HttpResponse:
     """The live part of the batch page, polled by htmx until the batch is finished, with the
     status badge and dates of the page header swapped out of band."""
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
-    return render(request, "batches/_batch_progress.html", {**_batch_context(batch), "oob": True})
+    return render(
+        request, "batches/_batch_progress.html", {**_batch_context(request, batch), "oob": True}
+    )
 
 
 def _control(

@@ -60,6 +60,14 @@ class Document(models.Model):
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
     result = models.JSONField(null=True, blank=True)
+    # Kept with the result so that the batch page's "verified" share is a SUM, not a read of
+    # every result on each poll.
+    values_found = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Fields of the result with a value."
+    )
+    values_verified = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Of those, values whose quote was found in the text."
+    )
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     estimated_cost_usd = models.DecimalField(
         max_digits=12, decimal_places=6, null=True, blank=True, help_text="Set once it is read."
@@ -129,3 +137,13 @@ class Document(models.Model):
     def storage_path(*, user_id: int, batch_id: uuid.UUID, document_id: uuid.UUID, ext: str) -> str:
         """Where an upload is stored: never derived from the client's filename."""
         return f"uploads/{user_id}/{batch_id}/{document_id}.{ext}"
+
+
+def result_value_counts(result: dict | None) -> tuple[int, int]:
+    """(values found, values verified) of a result in the shape of DESIGN.md "Results"."""
+    found = verified = 0
+    for cell in (result or {}).get("fields", {}).values():
+        if isinstance(cell, dict) and cell.get("value") is not None:
+            found += 1
+            verified += bool(cell.get("verified"))
+    return found, verified
