@@ -8,10 +8,15 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+from django.db.models import QuerySet
+
+from documents.models import Document
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -56,14 +61,52 @@ class Cluster:
                 start_new_session=True,
             )
 
-    def kill(self) -> None:
-        """kill -9 the cluster and every process it started, as a crash would."""
+    @property
+    def process_group(self) -> int | None:
+        """The cluster runs in its own session: its pid is the group id of all its processes."""
+        return self.process.pid if self.process is not None else None
+
+    def kill(self) -> int | None:
+        """kill -9 the cluster and every process it started, as a crash would; returns the
+        process group that was killed."""
         if self.process is None:
-            return
+            return None
+        group = self.process.pid
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+            os.killpg(group, signal.SIGKILL)
         self.process.wait(timeout=30)
         self.process = None
+        return group
 
     def stop(self) -> None:
         self.kill()
+
+
+def wait_for(
+    predicate: Callable[[], bool],
+    *,
+    timeout: float,
+    step: float = 0.2,
+    tick: Callable[[], object] | None = None,
+) -> bool:
+    """Poll `predicate` until it holds or `timeout` seconds pass, calling `tick` between polls."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if tick is not None:
+            tick()
+        time.sleep(step)
+    return predicate()
+
+
+def wait_until_finished(
+    documents: QuerySet[Document], *, timeout: float, tick: Callable[[], object]
+) -> bool:
+    """Wait until none of `documents` is queued or processing, ticking while it waits."""
+    return wait_for(
+        lambda: not documents.exclude(status__in=Document.TERMINAL_STATUSES).exists(),
+        timeout=timeout,
+        step=0.5,
+        tick=tick,
+    )
