@@ -42,7 +42,7 @@ def test_a_killed_cluster_loses_no_document_and_extracts_none_twice(alice, setti
         assert wait_for(lambda: documents.filter(status="completed").count() >= 10, timeout=60), (
             tmp_path / "cluster.log"
         ).read_text()[-3000:]
-        killed = cluster.kill()
+        cluster.kill()
         interrupted = documents.filter(status="processing").count()
 
         cluster.start()
@@ -60,4 +60,4 @@ def test_a_killed_cluster_loses_no_document_and_extracts_none_twice(alice, setti
     for document in documents:
         assert document.status == Document.Status.COMPLETED
         assert document.result["engine"] == "counting"
-        assert_called_once_but_for_kills(document, calls[str(document.pk)], killed={killed})
+        assert_called_once_but_for_kills(document, calls[str(document.pk)], killed=cluster.killed)

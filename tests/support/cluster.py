@@ -49,6 +49,7 @@ class Cluster:
         self.log = log
         self.env = cluster_env(**env)
         self.process: subprocess.Popen[bytes] | None = None
+        self.killed: dict[int, float] = {}  # process group -> time.time() of its kill
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
@@ -66,9 +67,17 @@ class Cluster:
         """The cluster runs in its own session: its pid is the group id of all its processes."""
         return self.process.pid if self.process is not None else None
 
-    def kill(self) -> int | None:
-        """kill -9 the cluster and every process it started, as a crash would; returns the
-        process group that was killed."""
+    def kill(self) -> None:
+        """kill -9 the cluster and every process it started, as a crash would (recorded in
+        `killed`)."""
+        group = self._end()
+        if group is not None:
+            self.killed[group] = time.time()
+
+    def stop(self) -> None:
+        self._end()
+
+    def _end(self) -> int | None:
         if self.process is None:
             return None
         group = self.process.pid
@@ -77,9 +86,6 @@ class Cluster:
         self.process.wait(timeout=30)
         self.process = None
         return group
-
-    def stop(self) -> None:
-        self.kill()
 
 
 def wait_for(

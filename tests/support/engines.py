@@ -6,6 +6,7 @@ test can prove that no document was extracted twice.
 
 from __future__ import annotations
 
+import itertools
 import os
 import random
 import time
@@ -22,11 +23,13 @@ from documents.models import Document
 class EngineCall:
     attempt: int  # the document's attempt that made the call
     process_group: int  # of the worker: a cluster started in its own session is one group
+    started: float  # time.time() when the call began
 
 
 class CountingEngine:
     """Sleeps a random latency (SHEAF_TEST_LATENCY="min,max" seconds) and appends one line per
-    call, "<document id> <attempt> <process group>", to the file named by SHEAF_TEST_ENGINE_LOG.
+    call, "<document id> <attempt> <process group> <time>", to the file named by
+    SHEAF_TEST_ENGINE_LOG.
 
     The line is written when the call starts, in one `write` to a file opened for appending: a
     call cut off by a kill -9 is still counted (the kernel keeps what was written), and lines
@@ -41,7 +44,7 @@ class CountingEngine:
             attempt = Document.objects.values_list("attempts", flat=True).get(
                 pk=request.document_id
             )
-            line = f"{request.document_id} {attempt} {os.getpgrp()}\n".encode()
+            line = f"{request.document_id} {attempt} {os.getpgrp()} {time.time()}\n".encode()
             fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
             try:
                 os.write(fd, line)
@@ -62,19 +65,22 @@ def engine_calls(log: Path) -> dict[str, list[EngineCall]]:
     """The calls a CountingEngine recorded in `log`, by document id, in the order they started."""
     calls: dict[str, list[EngineCall]] = defaultdict(list)
     for line in log.read_text().splitlines():
-        document_id, attempt, group = line.split()
-        calls[document_id].append(EngineCall(int(attempt), int(group)))
+        document_id, attempt, group, started = line.split()
+        calls[document_id].append(EngineCall(int(attempt), int(group), float(started)))
     return calls
 
 
 def assert_called_once_but_for_kills(
-    document: Document, calls: list[EngineCall], *, killed: set[int | None]
+    document: Document, calls: list[EngineCall], *, killed: dict[int, float]
 ) -> None:
     """A completed document's engine was called by its completing attempt, at most once per
-    attempt, and any other call was made by a worker that was killed (an attempt cut off)."""
+    attempt, and any other call was cut off by a kill: its worker's process group was killed
+    (`killed`: group -> time.time() of the kill) before the document's next call began."""
+    context = (document.pk, document.attempts, calls, killed)
     attempts = [call.attempt for call in calls]
-    assert document.attempts in attempts, (document.pk, document.attempts, calls)
-    assert len(attempts) == len(set(attempts)), (document.pk, calls)
-    assert max(attempts) == document.attempts, (document.pk, document.attempts, calls)
-    cut_off = [call for call in calls if call.attempt != document.attempts]
-    assert all(call.process_group in killed for call in cut_off), (document.pk, calls, killed)
+    assert len(attempts) == len(set(attempts)), context
+    assert max(attempts) == document.attempts, context
+    ordered = sorted(calls, key=lambda call: call.started)
+    for call, after in itertools.pairwise(ordered):
+        assert call.process_group in killed, context
+        assert call.started < killed[call.process_group] <= after.started, context
