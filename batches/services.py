@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -37,7 +38,9 @@ from batches.fields import FieldSpec, fields_from_prompt
 from batches.models import BatchProcess, EngineCircuit
 from batchsite.errors import Problem, Rejected
 from documents.models import Document
+from documents.storage import local_path, read_bytes
 from documents.uploads import InspectedUpload, inspect_upload
+from notifications.services import outbox_batch_finished, outbox_documents_failed
 
 logger = logging.getLogger(__name__)
 
@@ -210,12 +213,17 @@ def batch_delete(*, batch: BatchProcess) -> None:
 
 @dataclass(frozen=True)
 class Claim:
-    """A document this worker holds under `lease_token` until `document_complete`/`_fail`."""
+    """A document this worker holds under `lease_token` until `document_complete`/`_fail`.
+
+    `document` is the row (with its batch) as the claim read it, so that processing does not
+    read it again; code that builds a claim from elsewhere may leave it out.
+    """
 
     document_id: uuid.UUID
     batch_id: uuid.UUID
     lease_token: uuid.UUID
     attempts: int
+    document: Document | None = field(default=None, compare=False, repr=False)
 
 
 def _claimable(now: datetime) -> QuerySet[Document]:
@@ -224,6 +232,12 @@ def _claimable(now: datetime) -> QuerySet[Document]:
         next_attempt_at__lte=now,
         batch__status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING],
     ).exclude(batch__engine__in=EngineCircuit.objects.values("engine"))
+
+
+# Round-robin between batches orders claims by the batch's `last_claimed_at`. Stamping it on
+# every claim cost a write transaction per document; stamping it when it is older than this
+# keeps the rotation (at this granularity) for a fraction of the writes.
+ROUND_ROBIN_TICK = timedelta(milliseconds=250)
 
 
 def document_claim(*, now: datetime | None = None) -> Claim | None:
@@ -239,8 +253,9 @@ def document_claim(*, now: datetime | None = None) -> Claim | None:
     lease = timedelta(seconds=settings.SHEAF_LEASE_SECONDS)
     for _ in range(5):
         with transaction.atomic():
-            candidate = (
+            document = (
                 _claimable(now)
+                .select_related("batch")
                 .order_by(
                     "-batch__priority",
                     F("batch__last_claimed_at").asc(nulls_first=True),
@@ -248,36 +263,44 @@ def document_claim(*, now: datetime | None = None) -> Claim | None:
                     "id",
                 )
                 .select_for_update(skip_locked=True, of=("self",))
-                .values_list("pk", "batch_id", "attempts")
                 .first()
             )
-            if candidate is None:
+            if document is None:
                 return None
-            document_id, batch_id, attempts = candidate
             # The attempt count is part of the condition, so `attempts + 1` below is exact.
             won = Document.objects.filter(
-                pk=document_id, status=Document.Status.QUEUED, attempts=attempts
+                pk=document.pk, status=Document.Status.QUEUED, attempts=document.attempts
             ).update(
                 status=Document.Status.PROCESSING,
                 lease_token=token,
                 lease_expires_at=now + lease,
-                attempts=attempts + 1,
+                attempts=document.attempts + 1,
                 started_at=Coalesce(F("started_at"), Value(now)),
                 updated_at=now,
             )
             if not won:
                 continue  # another worker took it between our read and our update
-        # The batch row is touched in its own transaction: holding a document lock while
-        # waiting for the batch lock would deadlock against a cancel, which goes the other way.
-        BatchProcess.objects.filter(pk=batch_id).update(
-            last_claimed_at=now,
-            started_at=Coalesce(F("started_at"), Value(now)),
-            status=Case(
-                When(status=BatchProcess.Status.QUEUED, then=Value(BatchProcess.Status.PROCESSING)),
-                default=F("status"),
-            ),
-        )
-        return Claim(document_id, batch_id, token, attempts + 1)
+        document.status, document.lease_token = Document.Status.PROCESSING, token
+        document.attempts += 1
+        batch = document.batch
+        stamped = batch.last_claimed_at
+        if batch.status == BatchProcess.Status.QUEUED or (
+            stamped is None or stamped < now - ROUND_ROBIN_TICK
+        ):
+            # The batch row is touched in its own transaction: holding a document lock while
+            # waiting for the batch lock would deadlock against a cancel, which goes the other way.
+            BatchProcess.objects.filter(pk=batch.pk).update(
+                last_claimed_at=now,
+                started_at=Coalesce(F("started_at"), Value(now)),
+                status=Case(
+                    When(
+                        status=BatchProcess.Status.QUEUED,
+                        then=Value(BatchProcess.Status.PROCESSING),
+                    ),
+                    default=F("status"),
+                ),
+            )
+        return Claim(document.pk, batch.pk, token, document.attempts, document)
     return None
 
 
@@ -304,17 +327,22 @@ def document_process(*, claim: Claim) -> str:
     Never raises for a document's own failure: that is recorded on the document. Returns the
     document's new status, or "lost" when the lease was no longer ours.
     """
-    document = Document.objects.select_related("batch").filter(pk=claim.document_id).first()
+    document = claim.document
+    if document is None:
+        document = Document.objects.select_related("batch").filter(pk=claim.document_id).first()
     if document is None:
         return "lost"  # the batch was deleted while we held the document
     batch = document.batch
+    # What the reader found, stored with the outcome when the engine costs nothing.
+    read: dict[str, Any] = {}
     try:
         engine = get_engine(batch.engine)
-        request = _extraction_request(document, engine, claim)
+        paid = getattr(engine, "costs_money", False)
+        request = _extraction_request(document, engine, claim, pending=None if paid else read)
         if request is None:
             return "lost"
         # A free engine is cheaper to run again than these two checks.
-        if getattr(engine, "costs_money", False):
+        if paid:
             twin = _earlier_identical(document, engine)
             if twin is not None:
                 return document_complete(claim=claim, result=twin.result, reused_from=twin)
@@ -324,7 +352,7 @@ def document_process(*, claim: Claim) -> str:
                 return "lost"  # never pay for a call whose result could not be stored
         outcome = engine.extract(request)
     except ExtractionError as error:
-        return document_fail(claim=claim, error=error)
+        return document_fail(claim=claim, error=error, read=read)
     except Exception as exc:
         # A bug, not the document's fault: retry with backoff, bounded by the attempt limit.
         logger.exception("document %s: unexpected error", claim.document_id)
@@ -334,28 +362,42 @@ def document_process(*, claim: Claim) -> str:
             f"({type(exc).__name__}); it will be retried.",
             kind=ErrorKind.TRANSIENT,
         )
-        return document_fail(claim=claim, error=error)
+        return document_fail(claim=claim, error=error, read=read)
     return document_complete(
-        claim=claim, result=outcome.result, cost_usd=outcome.cost_usd, usage=outcome.usage
+        claim=claim,
+        result=outcome.result,
+        cost_usd=outcome.cost_usd,
+        usage=outcome.usage,
+        read=read,
     )
 
 
 def _extraction_request(
-    document: Document, engine: Engine, claim: Claim
+    document: Document, engine: Engine, claim: Claim, *, pending: dict[str, Any] | None = None
 ) -> ExtractionRequest | None:
     """The engine's input, reading the file first if it was never read (the text is kept, so
-    a retry does not read again). None when the lease was lost meanwhile."""
+    a retry does not read again). None when the lease was lost meanwhile.
+
+    The read is stored under the lease before the engine runs, or, with `pending`, added to it
+    for the caller to store together with the outcome (one write instead of two, for an engine
+    whose call costs nothing; every outcome stores it, so a retry still does not read again).
+    """
     from documents.readers import read_document
 
     batch = document.batch
     fields = batch.fields or fields_from_prompt(batch.extraction_prompt)
     if document.read_at is None:
-        try:
-            read = read_document(
-                document.file.path,
-                content_type=document.content_type,
-                filename=document.original_filename,
+        if not document.file:
+            raise ExtractionError(
+                "file_removed",
+                f"{document.original_filename} cannot be read: "
+                f"{document.original_removed_notice or 'the original was removed'}.",
             )
+        try:
+            with local_path(document.file) as path:
+                read = read_document(
+                    path, content_type=document.content_type, filename=document.original_filename
+                )
             text, pages, truncated = read.text, read.page_count, read.truncated
         except ExtractionError as error:
             # Claude reads a scanned PDF itself; other engines fail with the reader's error.
@@ -363,14 +405,16 @@ def _extraction_request(
                 raise
             text, pages, truncated = "", error.page_count, False
         estimate = _estimate(engine, characters=len(text), pages=pages, fields=len(fields))
-        stored = _held(claim).update(
-            text=text,
-            page_count=pages,
-            text_truncated=truncated,
-            read_at=timezone.now(),
-            estimated_cost_usd=estimate,
-        )
-        if not stored:
+        read = {
+            "text": text,
+            "page_count": pages,
+            "text_truncated": truncated,
+            "read_at": timezone.now(),
+            "estimated_cost_usd": estimate,
+        }
+        if pending is not None:
+            pending.update(read)
+        elif not _held(claim).update(**read):
             return None
         document.text, document.page_count = text, pages
     return ExtractionRequest(
@@ -381,7 +425,9 @@ def _extraction_request(
         content_type=document.content_type,
         page_count=document.page_count,
         document_id=str(document.pk),
-        pdf_path=document.file.path if document.content_type == "application/pdf" else None,
+        read_original=functools.partial(read_bytes, document.file)
+        if document.file and document.content_type == "application/pdf"
+        else None,
     )
 
 
@@ -573,7 +619,9 @@ def document_complete(
     cost_usd: Decimal | None = None,
     usage: dict[str, int] | None = None,
     reused_from: Document | None = None,
+    read: dict[str, Any] | None = None,
 ) -> str:
+    """Store a result under the lease (with the read, when it was not stored before)."""
     now = timezone.now()
     if reused_from is not None:
         result = {**result, "reused_from": str(reused_from.pk)}
@@ -590,6 +638,7 @@ def document_complete(
         lease_expires_at=None,
         completed_at=now,
         updated_at=now,
+        **(read or {}),
     )
     if not done:
         return "lost"
@@ -607,7 +656,9 @@ def retry_delay(*, attempts: int, retry_after: float | None = None) -> float:
     return delay
 
 
-def document_fail(*, claim: Claim, error: ExtractionError) -> str:
+def document_fail(
+    *, claim: Claim, error: ExtractionError, read: dict[str, Any] | None = None
+) -> str:
     """Record a failed attempt: requeue a transient failure with backoff while attempts remain,
     otherwise fail the document for good (and give its quota back)."""
     now = timezone.now()
@@ -626,6 +677,7 @@ def document_fail(*, claim: Claim, error: ExtractionError) -> str:
                 lease_token=None,
                 lease_expires_at=None,
                 updated_at=now,
+                **(read or {}),
             )
             status = Document.Status.QUEUED
         else:
@@ -640,12 +692,14 @@ def document_fail(*, claim: Claim, error: ExtractionError) -> str:
                 lease_expires_at=None,
                 completed_at=now,
                 updated_at=now,
+                **(read or {}),
             )
             status = Document.Status.FAILED
         if not changed:
             return "lost"
         if status == Document.Status.FAILED:
             _refund(document_ids=[claim.document_id])
+            outbox_documents_failed(document_ids=[claim.document_id], failed_at=now)
     _settle_batch(batch_id=claim.batch_id, now=now)
     return status
 
@@ -657,7 +711,9 @@ def _pause_for_provider(*, claim: Claim, error: ExtractionError, now: datetime) 
     """A critical error (bad key, no credit) is not the document's fault: put it back without
     spending an attempt, and open the engine's circuit so nothing more is sent until a probe
     succeeds. Its batches keep their status and say why they wait."""
-    engine = BatchProcess.objects.values_list("engine", flat=True).get(pk=claim.batch_id)
+    engine = BatchProcess.objects.values_list("engine", flat=True).filter(pk=claim.batch_id).first()
+    if engine is None:
+        return "lost"  # the batch was deleted (with its account, say) while we held it
     with transaction.atomic():
         changed = _held(claim).update(
             status=Document.Status.QUEUED,
@@ -813,11 +869,13 @@ def batch_refresh(*, batch_id: uuid.UUID) -> str | None:
             changes["status"] = BatchProcess.Status.FAILED
         else:
             changes["status"] = BatchProcess.Status.COMPLETED_WITH_ERRORS
-        changes.update(completed_at=timezone.now(), paused_reason="")
+        changes.update(
+            completed_at=timezone.now(), paused_reason="", finish_seq=F("finish_seq") + 1
+        )
     # The status condition keeps "finished exactly once" even without the row lock (SQLite).
     updated = BatchProcess.objects.filter(pk=batch_id, status=status).update(**changes)
     if updated and "status" in changes:
-        transaction.on_commit(lambda: _batch_finished(batch_id))
+        outbox_batch_finished(batch_id=batch_id)  # in this transaction; dispatched after commit
     return changes.get("status", status)
 
 
@@ -847,11 +905,6 @@ def _cancel_documents(*, document_ids: list[uuid.UUID]) -> None:
 
 def _canceled(counts: dict[str, int]) -> int:
     return counts["total"] - counts["open"] - counts["completed"] - counts["failed"]
-
-
-def _batch_finished(batch_id: uuid.UUID) -> None:
-    """Runs once per finish of a batch (after commit): the place for notifications."""
-    logger.info("batch %s finished", batch_id)
 
 
 def batch_cancel(*, batch: BatchProcess) -> BatchProcess:
@@ -951,6 +1004,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
             completed_at=now,
         )
         _refund(document_ids=spent_ids)
+        outbox_documents_failed(document_ids=spent_ids, failed_at=now)
         requeued = expired.filter(attempts__lt=max_attempts).update(
             status=Document.Status.QUEUED,
             lease_token=None,

@@ -83,9 +83,10 @@ def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
 @login_required
 @require_GET
 def batch_progress(request: HttpRequest, batch_id: str) -> HttpResponse:
-    """The live part of the batch page, polled by htmx until the batch is finished."""
+    """The live part of the batch page, polled by htmx until the batch is finished, with the
+    status badge and dates of the page header swapped out of band."""
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
-    return render(request, "batches/_batch_progress.html", _batch_context(batch))
+    return render(request, "batches/_batch_progress.html", {**_batch_context(batch), "oob": True})
 
 
 def _control(
@@ -155,8 +156,11 @@ def batch_delete(request: HttpRequest, batch_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def document_original(request: HttpRequest, document_id: str) -> FileResponse:
+def document_original(request: HttpRequest, document_id: str) -> HttpResponse:
     document = selectors.document_get_for_user(user=request.user, document_id=document_id)
+    if document.file_removed_at is not None:
+        context = {"document": document}
+        return render(request, "batches/original_removed.html", context, status=410)
     if not document.file:
         raise Http404("The original file was removed.")
     try:

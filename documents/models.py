@@ -4,7 +4,9 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
+from django.utils.formats import date_format
 
 
 class DocumentStatus(models.TextChoices):
@@ -33,6 +35,11 @@ class Document(models.Model):
     )
     original_filename = models.CharField(max_length=255, help_text="For display only.")
     file = models.FileField(max_length=500, blank=True)
+    file_removed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the original file was deleted (retention); text and result are kept.",
+    )
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     content_type = models.CharField(max_length=100)
@@ -102,6 +109,17 @@ class Document(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL_STATUSES
+
+    @property
+    def original_removed_notice(self) -> str:
+        """Why an original is gone, e.g. "original removed after 30 days, on Nov. 24, 2026"
+        ("" while it is kept)."""
+        if self.file_removed_at is None:
+            return ""
+        days = settings.SHEAF_RETENTION_DAYS
+        after = f" after {days} day{pluralize(days)}" if days else ""
+        on = date_format(timezone.localtime(self.file_removed_at), "DATE_FORMAT")
+        return f"original removed{after}, on {on}"
 
     @property
     def extension(self) -> str:

@@ -136,6 +136,15 @@ def test_a_key_needs_a_name(alice_client):
     assert "name" in response.json()["errors"]
 
 
+@pytest.mark.parametrize("name", [0, "\u00a0 ", None])
+def test_a_key_name_must_be_text_with_a_visible_character(alice, alice_client, name):
+    response = alice_client.post("/api/v1/keys/", {"name": name}, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert not ApiKey.objects.filter(user=alice).exists()
+
+
 def test_the_key_list_shows_only_the_users_own_keys(alice, bob, alice_client):
     api_key_create(user=alice, name="mine")
     api_key_create(user=bob, name="bobs")

@@ -369,6 +369,32 @@ def test_no_eta_is_shown_before_any_document_is_done(alice_client, alice):
     assert not ETA.search(text)
 
 
+def test_the_progress_partial_brings_the_page_headers_status_and_dates_along(
+    alice_client, finished_batch
+):
+    """The title badge and the Started/Completed dates sit outside the polled block; the partial
+    sends them out of band, so a batch that finishes while watched does not read "Processing"."""
+    body = alice_client.get(f"/dashboard/batches/{finished_batch.pk}/progress/").content.decode()
+
+    badge = re.search(r'<span id="batch-status"[^>]*hx-swap-oob="true"[^>]*>([^<]+)<', body)
+    assert badge and badge.group(1) == "Completed with errors"
+    details = re.search(
+        r'<dl[^>]*id="batch-details"[^>]*hx-swap-oob="true"[^>]*>(.*?)</dl>', body, re.S
+    )
+    assert details
+    dates = re.findall(r"<dt>(Started|Completed)</dt><dd><time", details.group(1))
+    assert dates == ["Started", "Completed"]
+
+
+def test_the_batch_page_renders_its_header_in_place_not_out_of_band(alice_client, running_batch):
+    body = alice_client.get(f"/dashboard/batches/{running_batch.pk}/").content.decode()
+
+    assert re.search(r'<h1 class="batch-title">[^<]*<span id="batch-status"[^>]*>Processing<', body)
+    assert body.count('id="batch-status"') == 1
+    assert body.count('id="batch-details"') == 1
+    assert "hx-swap-oob" not in body
+
+
 @pytest.mark.parametrize("page", ["progress/", ""])
 def test_a_finished_batch_stops_polling_and_shows_no_eta(alice_client, finished_batch, page):
     response = alice_client.get(f"/dashboard/batches/{finished_batch.pk}/{page}")

@@ -47,7 +47,7 @@ def test_a_killed_cluster_loses_no_document_and_extracts_none_twice(alice, setti
 
         cluster.start()
         # The schedule's job (a drain every minute), at test speed.
-        finished = wait_until_finished(documents, timeout=120, tick=enqueue_drain)
+        finished = wait_until_finished(batch, timeout=120, tick=enqueue_drain)
     finally:
         cluster.stop()
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import random
-import re
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from batches import services
 from batches.models import BatchProcess
 from batches.tasks import enqueue_drain
 from documents.models import Document
+from notifications.models import Event
 from tests.support.audit import Change, transitions_audit
 from tests.support.cluster import Cluster, wait_for, wait_until_finished
 from tests.support.engines import assert_called_once_but_for_kills, engine_calls
@@ -99,7 +99,7 @@ def test_two_clusters_killed_at_random_lose_nothing_and_repeat_nothing(alice, se
                 victim.kill()
                 time.sleep(chance.uniform(0, 1))
                 victim.start()
-            finished = wait_until_finished(documents, timeout=150, tick=tick)
+            finished = wait_until_finished(batch, timeout=150, tick=tick)
         finally:
             for cluster in clusters:
                 cluster.stop()
@@ -125,9 +125,7 @@ def test_two_clusters_killed_at_random_lose_nothing_and_repeat_nothing(alice, se
         assert batch.processed_documents == DOCUMENTS and batch.failed_documents == 0, context
         assert batch.completed_at is not None, context
         assert audit.finishes(batch.pk) == [Change("processing", "completed")], context
-        finish_lines = re.findall(rf"batch {batch.pk} finished", _all_logs(logs))
-        assert len(finish_lines) == 1, context
-
-
-def _all_logs(paths: list[Path]) -> str:
-    return "".join(p.read_text() for p in paths)
+        assert batch.finish_seq == 1, context
+        # ... and notified once.
+        assert Event.objects.filter(batch=batch).count() == 1, context
+        assert Event.objects.get(batch=batch).kind == Event.Kind.BATCH_COMPLETED, context

@@ -18,6 +18,7 @@ from batches import services
 from batches.models import BatchProcess
 from batches.tasks import enqueue_drain
 from documents.models import Document
+from notifications.models import Event
 from tests.support.cluster import Cluster, wait_for, wait_until_finished
 from tests.support.pdfs import (
     cpu_burner,
@@ -77,13 +78,13 @@ def test_poison_pdfs_fail_alone_and_the_workers_survive(alice, settings, tmp_pat
         workers = _workers(cluster)
         batch = services.batch_create(user=alice, files=files, prompt="invoice number, total")
         documents = Document.objects.filter(batch=batch)
-        finished = wait_until_finished(documents, timeout=150, tick=enqueue_drain)
+        finished = wait_until_finished(batch, timeout=150, tick=enqueue_drain)
         assert finished, log.read_text()[-3000:]
         survivors = _workers(cluster)
 
         # The same cluster, with the same processes, still reads and extracts a second batch.
         again = services.batch_create(user=alice, files=[_invoice(99)], prompt="invoice number")
-        assert wait_until_finished(again.documents.all(), timeout=60, tick=enqueue_drain)
+        assert wait_until_finished(again, timeout=60, tick=enqueue_drain)
     finally:
         cluster.stop()
 
@@ -103,6 +104,10 @@ def test_poison_pdfs_fail_alone_and_the_workers_survive(alice, settings, tmp_pat
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED_WITH_ERRORS
     assert (batch.processed_documents, batch.failed_documents) == (GOOD + len(POISON), 4)
+    # One notification for each document that failed, one for the batch.
+    failed_events = Event.objects.filter(kind=Event.Kind.DOCUMENT_FAILED, document__batch=batch)
+    assert sorted(e.document.original_filename for e in failed_events) == sorted(POISON)
+    assert Event.objects.filter(kind=Event.Kind.BATCH_COMPLETED, batch=batch).count() == 1
     second = again.documents.get()
     assert second.status == Document.Status.COMPLETED
     assert second.result["fields"]["invoice number"]["value"] == "INV-099"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import QuerySet
 
+from batches.models import BatchProcess
 from documents.models import Document
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,7 +95,7 @@ def wait_for(
     step: float = 0.2,
     tick: Callable[[], object] | None = None,
 ) -> bool:
-    """Poll `predicate` until it holds or `timeout` seconds pass, calling `tick` between polls."""
+    """Poll ``predicate`` (calling ``tick`` between tries) until it holds or ``timeout`` passes."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -106,12 +106,16 @@ def wait_for(
     return predicate()
 
 
-def wait_until_finished(
-    documents: QuerySet[Document], *, timeout: float, tick: Callable[[], object]
-) -> bool:
-    """Wait until none of `documents` is queued or processing, ticking while it waits."""
+def wait_until_finished(batch: BatchProcess, *, timeout: float, tick: Callable[[], object]) -> bool:
+    """Wait until none of the batch's documents is queued or processing and the batch itself
+    has finished (a separate commit, just after its last document's), ticking while it waits."""
     return wait_for(
-        lambda: not documents.exclude(status__in=Document.TERMINAL_STATUSES).exists(),
+        lambda: (
+            not batch.documents.exclude(status__in=Document.TERMINAL_STATUSES).exists()
+            and BatchProcess.objects.filter(
+                pk=batch.pk, status__in=BatchProcess.TERMINAL_STATUSES
+            ).exists()
+        ),
         timeout=timeout,
         step=0.5,
         tick=tick,
