@@ -30,7 +30,7 @@ from tests.support.engines import assert_called_once_but_for_kills, engine_calls
 
 DOCUMENTS = 300
 KILLS = 5
-# Fast enough to finish in about a minute, slow enough that every kill finds work in flight.
+# Fast enough to finish in well under a minute, slow enough that every kill finds work in flight.
 CLUSTER_ENV = {
     "SHEAF_TEST_LATENCY": "0.02,0.25",
     "SHEAF_WORKERS": "2",
