@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
-
 import pytest
 from django.core.files.base import ContentFile
 
@@ -11,7 +9,8 @@ from batches import services
 from batches.models import BatchProcess
 from batches.tasks import enqueue_drain
 from documents.models import Document
-from tests.support.cluster import Cluster, wait_for
+from tests.support.cluster import Cluster, wait_for, wait_until_finished
+from tests.support.engines import assert_called_once_but_for_kills, engine_calls
 
 
 @pytest.mark.django_db(transaction=True)
@@ -48,12 +47,7 @@ def test_a_killed_cluster_loses_no_document_and_extracts_none_twice(alice, setti
 
         cluster.start()
         # The schedule's job (a drain every minute), at test speed.
-        finished = wait_for(
-            lambda: not documents.exclude(status__in=Document.TERMINAL_STATUSES).exists(),
-            timeout=120,
-            step=1.0,
-            tick=enqueue_drain,
-        )
+        finished = wait_until_finished(batch, timeout=120, tick=enqueue_drain)
     finally:
         cluster.stop()
 
@@ -62,11 +56,8 @@ def test_a_killed_cluster_loses_no_document_and_extracts_none_twice(alice, setti
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED
     assert batch.processed_documents == 50
-    calls = Counter(calls_log.read_text().split())
+    calls = engine_calls(calls_log)
     for document in documents:
         assert document.status == Document.Status.COMPLETED
         assert document.result["engine"] == "counting"
-        # A document's engine call is repeated only when an attempt was cut off by the kill.
-        assert 1 <= calls[str(document.pk)] <= document.attempts
-        if document.attempts == 1:
-            assert calls[str(document.pk)] == 1
+        assert_called_once_but_for_kills(document, calls[str(document.pk)], killed=cluster.killed)
