@@ -41,7 +41,7 @@ class UserAdmin(BaseUserAdmin):
     readonly_fields = ("date_joined", "last_login", "effective_plan")
     fieldsets = (
         (None, {"fields": ("email", "password")}),
-        ("Profile", {"fields": ("full_name",)}),
+        ("Profile", {"fields": ("full_name", "notify_batch_email")}),
         ("Plan", {"fields": ("plan_override", "effective_plan")}),
         (
             "Permissions",

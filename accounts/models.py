@@ -45,6 +45,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         blank=True,
         help_text="Set by staff; wins over any subscription. Blank means automatic.",
     )
+    notify_batch_email = models.BooleanField(
+        "email me when a batch finishes",
+        default=True,
+        help_text="An email when a batch completes or fails (not when it is canceled).",
+    )
 
     objects = UserManager()
 

@@ -41,6 +41,7 @@ class Plan:
     max_file_size: int
     documents_per_month: int
     submissions_per_hour: int
+    api_requests_per_minute: int
     priority: int
     economy_lane: bool
     webhooks: bool
@@ -61,6 +62,7 @@ _DEFAULTS: dict[str, Plan] = {
         max_file_size=10 * MB,
         documents_per_month=50,
         submissions_per_hour=3,
+        api_requests_per_minute=60,
         priority=Priority.LOW,
         economy_lane=False,
         webhooks=False,
@@ -75,6 +77,7 @@ _DEFAULTS: dict[str, Plan] = {
         max_file_size=25 * MB,
         documents_per_month=1_000,
         submissions_per_hour=10,
+        api_requests_per_minute=300,
         priority=Priority.NORMAL,
         economy_lane=False,
         webhooks=True,
@@ -89,6 +92,7 @@ _DEFAULTS: dict[str, Plan] = {
         max_file_size=50 * MB,
         documents_per_month=10_000,
         submissions_per_hour=30,
+        api_requests_per_minute=1_200,
         priority=Priority.HIGH,
         economy_lane=True,
         webhooks=True,

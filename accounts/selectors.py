@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.http import Http404
 from django.utils import timezone
 
@@ -44,6 +44,25 @@ def _subscription_entitles(subscription: Subscription, now: datetime) -> bool:
 def user_get_by_email(*, email: str) -> User | None:
     """The user with this email (case-insensitive), for operator commands; None when none."""
     return User.objects.filter(email__iexact=email.strip()).first()
+
+
+def effective_plan_expression(*, user: str = "user", now: datetime | None = None) -> Case:
+    """`user_effective_plan` as SQL, for filtering and annotating many rows at once; `user` is
+    the path from the queried model to its User. Keep the two in step (a test compares them)."""
+    now = now or timezone.now()
+    subscription = f"{user}__subscription"
+    grace_start = now - timedelta(days=settings.SHEAF_PAST_DUE_GRACE_DAYS)
+    entitled = Q(**{f"{subscription}__status__in": PAID_STATUSES}) | Q(
+        **{
+            f"{subscription}__status": Subscription.Status.PAST_DUE,
+            f"{subscription}__past_due_since__gt": grace_start,
+        }
+    )
+    return Case(
+        When(~Q(**{f"{user}__plan_override": ""}), then=F(f"{user}__plan_override")),
+        When(entitled, then=F(f"{subscription}__plan")),
+        default=Value(PlanKey.FREE.value),
+    )
 
 
 def month_start(now: datetime | None = None) -> date:

@@ -7,15 +7,26 @@ import hmac
 import secrets
 from datetime import date, datetime, timedelta
 
+from django.core.files.storage import Storage, default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.template.defaultfilters import filesizeformat, pluralize
 from django.utils import timezone
 
+from accounts.billing.services import subscription_cancel_now
+from accounts.billing.stripe_client import BillingError
 from accounts.models import ApiKey, MonthlyUsage, Submission, User
 from accounts.plans import Plan, PlanKey
 from accounts.selectors import api_key_get_for_user, month_start, user_usage
 from batchsite.errors import Problem, Rejected
+from documents.models import Document
+
+
+def user_set_notify_batch_email(*, user: User, enabled: bool) -> User:
+    """Turn the email sent when one of the user's batches finishes on or off."""
+    user.notify_batch_email = enabled
+    user.save(update_fields=["notify_batch_email"])
+    return user
 
 
 def user_set_plan_override(*, user: User, plan_key: str | None) -> User:
@@ -25,6 +36,52 @@ def user_set_plan_override(*, user: User, plan_key: str | None) -> User:
     user.plan_override = plan_key or ""
     user.save(update_fields=["plan_override"])
     return user
+
+
+def user_delete(*, user: User, confirm_email: str) -> None:
+    """Delete an account and everything it owns, once the user has typed their email address.
+
+    A live Stripe subscription is canceled first; if Stripe refuses, nothing is deleted. Then,
+    in one transaction, the rows go (the user, and by cascade their batches, documents, API
+    keys, subscription, usage and submissions) and their uploaded files are deleted from
+    storage: a storage error rolls the rows back, and the user can simply try again. Workers
+    holding one of the documents find it gone and drop their result (their updates are
+    conditional on the row).
+    """
+    if " ".join(confirm_email.split()).lower() != user.email.lower():
+        raise Rejected.one(
+            "invalid", "Type your email address exactly as shown to confirm the deletion."
+        )
+    try:
+        subscription_cancel_now(user=user)
+    except BillingError as exc:
+        raise Rejected.one(
+            "conflict",
+            f"Your subscription could not be canceled, so nothing was deleted ({exc}). Try "
+            "again, or cancel it from the billing page first.",
+        ) from None
+    folder = f"uploads/{user.pk}"
+    with transaction.atomic():
+        paths = set(
+            Document.objects.filter(user=user).exclude(file="").values_list("file", flat=True)
+        )
+        User.objects.filter(pk=user.pk).delete()
+        # Files left by an upload or a batch deletion that died half-way are not on any row.
+        paths.update(_stored_files(default_storage, folder))
+        for path in sorted(paths):
+            default_storage.delete(path)
+
+
+def _stored_files(storage: Storage, folder: str) -> list[str]:
+    """Every file under `folder`, for storages that can list (FileSystemStorage, S3...)."""
+    try:
+        folders, files = storage.listdir(folder)
+    except (FileNotFoundError, NotImplementedError):
+        return []
+    found = [f"{folder}/{name}" for name in files]
+    for name in folders:
+        found.extend(_stored_files(storage, f"{folder}/{name}"))
+    return found
 
 
 def limits_check_files(*, plan: Plan, filenames: list[str]) -> list[Problem]:
@@ -213,7 +270,11 @@ def api_key_authenticate(*, secret: str, now: datetime | None = None) -> ApiKey:
         raise ApiKeyInvalid("This API key was revoked.")
     if not key.user.is_active:
         raise ApiKeyInvalid("This account is deactivated.")
-    ApiKey.objects.filter(
-        Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - API_KEY_TOUCH_EVERY), pk=key.pk
-    ).update(last_used_at=now)
+    stale = now - API_KEY_TOUCH_EVERY
+    # Checked here first: an UPDATE that matches no row still takes SQLite's write lock, which
+    # every API request would then queue for behind the workers' writes.
+    if key.last_used_at is None or key.last_used_at < stale:
+        ApiKey.objects.filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=key.pk
+        ).update(last_used_at=now)
     return key

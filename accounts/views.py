@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -8,8 +9,16 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.plans import all_plans
 from accounts.selectors import api_key_list_for_user, user_effective_plan, user_usage
-from accounts.services import api_key_create, api_key_revoke
+from accounts.services import (
+    api_key_create,
+    api_key_revoke,
+    user_delete,
+    user_set_notify_batch_email,
+)
 from batchsite.errors import Rejected
+from notifications.models import EventKind
+from notifications.selectors import webhook_delivery_list_for_user, webhook_endpoint_list_for_user
+from notifications.services import webhook_endpoint_create, webhook_endpoint_delete
 
 
 @require_GET
@@ -26,7 +35,13 @@ def pricing(request: HttpRequest) -> HttpResponse:
 
 
 def _settings_page(
-    request: HttpRequest, *, new_key: str = "", error: str = "", status: int = 200
+    request: HttpRequest,
+    *,
+    new_key: str = "",
+    error: str = "",
+    delete_error: str = "",
+    status: int = 200,
+    webhooks: dict[str, object] | None = None,
 ) -> HttpResponse:
     context = {
         "effective": user_effective_plan(request.user),
@@ -34,6 +49,12 @@ def _settings_page(
         "api_keys": api_key_list_for_user(user=request.user),
         "new_key": new_key,
         "key_error": error,
+        "delete_error": delete_error,
+        "webhook_endpoints": webhook_endpoint_list_for_user(user=request.user),
+        "webhook_deliveries": webhook_delivery_list_for_user(user=request.user),
+        "webhook_events": EventKind.values,
+        "webhook_form": {"url": "", "events": EventKind.values},
+        **(webhooks or {}),
     }
     return render(request, "accounts/settings.html", context, status=status)
 
@@ -61,4 +82,55 @@ def api_key_new(request: HttpRequest) -> HttpResponse:
 def api_key_delete(request: HttpRequest, key_id: int) -> HttpResponse:
     key = api_key_revoke(user=request.user, key_id=key_id)
     messages.success(request, f"API key “{key.name}” revoked.")
+    return redirect("settings")
+
+
+@login_required
+@require_POST
+def account_delete(request: HttpRequest) -> HttpResponse:
+    try:
+        user_delete(user=request.user, confirm_email=request.POST.get("email", ""))
+    except Rejected as rejection:
+        problem = rejection.problems[0]
+        return _settings_page(request, delete_error=problem.message, status=problem.http_status)
+    logout(request)
+    messages.success(request, "Your account, its batches and its files were deleted.")
+    return redirect("home")
+
+
+@login_required
+@require_POST
+def notifications_update(request: HttpRequest) -> HttpResponse:
+    enabled = request.POST.get("notify_batch_email") == "on"
+    user_set_notify_batch_email(user=request.user, enabled=enabled)
+    messages.success(
+        request,
+        "You will get an email when a batch finishes."
+        if enabled
+        else "No more emails when batches finish.",
+    )
+    return redirect("settings")
+
+
+@login_required
+@require_POST
+def webhook_new(request: HttpRequest) -> HttpResponse:
+    """Register an endpoint and show its signing secret on this one response only."""
+    url = request.POST.get("url", "")
+    events = request.POST.getlist("events")
+    try:
+        endpoint = webhook_endpoint_create(user=request.user, url=url, events=events)
+    except Rejected as rejection:
+        form = {"url": url, "events": events}
+        webhooks = {"webhook_error": rejection.problems[0].message, "webhook_form": form}
+        return _settings_page(request, status=rejection.http_status, webhooks=webhooks)
+    webhooks = {"new_webhook_secret": endpoint.secret, "new_webhook_url": endpoint.url}
+    return _settings_page(request, webhooks=webhooks)
+
+
+@login_required
+@require_POST
+def webhook_delete(request: HttpRequest, endpoint_id: int) -> HttpResponse:
+    endpoint = webhook_endpoint_delete(user=request.user, endpoint_id=endpoint_id)
+    messages.success(request, f"Webhook endpoint {endpoint.url} deleted.")
     return redirect("settings")

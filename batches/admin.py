@@ -1,12 +1,27 @@
 from __future__ import annotations
 
-from django.contrib import admin
-from django.db.models import QuerySet, Sum
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Q, QuerySet, Sum
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
+from accounts.plans import PlanKey
+from batches.health import (
+    batch_health_problems,
+    batch_top_error_codes,
+    batches_with_health,
+    unhealthy_condition,
+    with_owner_plan,
+)
 from batches.models import BatchProcess, EngineCircuit
+from batches.services import batch_cancel, batch_retry_failed
+from batchsite.errors import Rejected
 from documents.models import Document
 
 
@@ -30,22 +45,95 @@ class DocumentInline(admin.TabularInline):
         return False
 
 
+def _metric(field: str, description: str) -> Callable[[Any, BatchProcess], object]:
+    """A sortable column showing one annotation of `batches_with_health`."""
+
+    @admin.display(description=description, ordering=field)
+    def show(self: Any, batch: BatchProcess) -> object:
+        return getattr(batch, field)
+
+    return show
+
+
+def _duration(value: timedelta | None) -> str:
+    if value is None:
+        return "—"
+    seconds = round(value.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m {seconds:02d}s" if hours else f"{minutes}m {seconds:02d}s"
+
+
+class HealthFilter(admin.SimpleListFilter):
+    title = "health"
+    parameter_name = "health"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("unhealthy", "Unhealthy"), ("healthy", "Healthy")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[BatchProcess]) -> QuerySet:
+        if self.value() == "unhealthy":
+            return queryset.filter(unhealthy_condition())
+        if self.value() == "healthy":
+            return queryset.exclude(unhealthy_condition())
+        return queryset
+
+
+class OwnerPlanFilter(admin.SimpleListFilter):
+    """The owner's effective plan now (override, else subscription, else Free); the `plan`
+    filter is the plan the batch was submitted under."""
+
+    title = "owner's plan now"
+    parameter_name = "owner_plan"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(PlanKey.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[BatchProcess]) -> QuerySet:
+        if self.value() in PlanKey.values:
+            return queryset.filter(owner_plan=self.value())
+        return queryset
+
+
 @admin.register(BatchProcess)
 class BatchProcessAdmin(admin.ModelAdmin):
+    """Batch history with health metrics, all computed in the changelist's one query (see
+    `batches.health` for the definitions)."""
+
     list_display = (
         "name",
         "user",
         "status",
-        "paused_reason",
+        "health",
+        "computed",
         "plan",
+        "owner_plan_now",
         "engine",
-        "mode",
-        "progress",
+        "total",
+        "completed",
+        "failed",
+        "permanent",
+        "in_progress",
+        "queued",
+        "max_attempts",
+        "error_rate_percent",
+        "processing_time",
+        "latest_error_at",
+        "top_errors",
         "cost",
         "created_at",
     )
-    list_filter = ("status", "plan", "engine", "mode", "created_at")
+    list_filter = (
+        "status",
+        HealthFilter,
+        OwnerPlanFilter,
+        "plan",
+        "engine",
+        "mode",
+        "created_at",
+    )
     search_fields = ("name", "user__email", "documents__original_filename")
+    search_help_text = "Batch name, owner's email or a document's filename."
     list_select_related = ("user",)
     date_hierarchy = "created_at"
     readonly_fields = (
@@ -54,6 +142,10 @@ class BatchProcessAdmin(admin.ModelAdmin):
         "plan",
         "priority",
         "engine",
+        "health",
+        "computed",
+        "top_errors",
+        "processing_time",
         "total_documents",
         "processed_documents",
         "failed_documents",
@@ -63,28 +155,88 @@ class BatchProcessAdmin(admin.ModelAdmin):
         "completed_at",
     )
     inlines = [DocumentInline]
+    actions = ["retry_failed", "cancel"]
+
+    total = _metric("n_total", "total")
+    completed = _metric("n_completed", "completed")
+    failed = _metric("n_failed", "failed")
+    permanent = _metric("n_permanent", "permanent failures")
+    in_progress = _metric("n_processing", "in progress")
+    queued = _metric("n_queued", "queued")
+    max_attempts = _metric("max_attempts_used", "highest attempt")
+    latest_error_at = _metric("latest_error_at", "latest error")
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[BatchProcess]:
-        return super().get_queryset(request).annotate(cost_usd=Sum("documents__cost_usd"))
+        batches = super().get_queryset(request).annotate(cost_usd=Sum("documents__cost_usd"))
+        return batches_with_health(with_owner_plan(batches))
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[BatchProcess], search_term: str
+    ) -> tuple[QuerySet[BatchProcess], bool]:
+        # A join on documents for the filename would multiply the health counts.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        by_filename = Document.objects.filter(original_filename__icontains=term)
+        return queryset.filter(
+            Q(name__icontains=term)
+            | Q(user__email__icontains=term)
+            | Q(pk__in=by_filename.values("batch_id"))
+        ), False
+
+    @admin.display(description="health")
+    def health(self, batch: BatchProcess) -> str:
+        problems = batch_health_problems(batch)
+        if not problems:
+            return mark_safe('<span class="sheaf-healthy">✔ healthy</span>')
+        return format_html(
+            '<strong class="sheaf-unhealthy">✖ unhealthy</strong><ul>{}</ul>',
+            format_html_join("", "<li>{}</li>", ((problem,) for problem in problems)),
+        )
+
+    @admin.display(description="computed status", ordering="computed_status")
+    def computed(self, batch: BatchProcess) -> str:
+        return batch.computed_status
+
+    @admin.display(description="owner's plan now", ordering="owner_plan")
+    def owner_plan_now(self, batch: BatchProcess) -> str:
+        return batch.owner_plan
+
+    @admin.display(description="error rate", ordering="error_rate")
+    def error_rate_percent(self, batch: BatchProcess) -> str:
+        return "—" if batch.error_rate is None else f"{batch.error_rate:.1f}%"
+
+    @admin.display(description="processing time", ordering="processing_time")
+    def processing_time(self, batch: BatchProcess) -> str:
+        return _duration(batch.processing_time)
+
+    @admin.display(description="top errors")
+    def top_errors(self, batch: BatchProcess) -> str:
+        return ", ".join(batch_top_error_codes(batch)) or "—"
 
     @admin.display(description="cost (USD)", ordering="cost_usd")
     def cost(self, batch: BatchProcess) -> str:
         return "—" if batch.cost_usd is None else f"${batch.cost_usd:.4f}"
 
-    @admin.display(description="progress")
-    def progress(self, batch: BatchProcess) -> str:
-        return format_html(
-            '<progress max="100" value="{}"></progress> {}/{}',
-            batch.progress_percent,
-            batch.processed_documents,
-            batch.total_documents,
-        )
+    @admin.action(description="Retry failed documents of the selected batches")
+    def retry_failed(self, request: HttpRequest, queryset: QuerySet[BatchProcess]) -> None:
+        for batch in queryset:
+            try:
+                count = batch_retry_failed(batch=batch)
+            except Rejected as rejection:
+                self.message_user(request, str(rejection), messages.WARNING)
+            else:
+                self.message_user(request, f"{batch.name}: {count} document(s) requeued.")
 
-    def get_search_results(
-        self, request: HttpRequest, queryset: QuerySet[BatchProcess], search_term: str
-    ) -> tuple[QuerySet[BatchProcess], bool]:
-        queryset, _ = super().get_search_results(request, queryset, search_term)
-        return queryset.distinct(), False
+    @admin.action(description="Cancel the selected batches")
+    def cancel(self, request: HttpRequest, queryset: QuerySet[BatchProcess]) -> None:
+        for batch in queryset:
+            try:
+                batch_cancel(batch=batch)
+            except Rejected as rejection:
+                self.message_user(request, str(rejection), messages.WARNING)
+            else:
+                self.message_user(request, f"{batch.name}: canceled.")
 
 
 @admin.register(Document)

@@ -68,6 +68,9 @@ class BatchProcess(models.Model):
     last_claimed_at = models.DateTimeField(null=True, blank=True)
     # An API client's Idempotency-Key: the same key from the same user returns this batch again.
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    # How many times the batch has finished (a retry reopens it): names each finish once, so
+    # its notification cannot be recorded twice.
+    finish_seq = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = "batch"

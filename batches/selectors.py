@@ -180,19 +180,14 @@ def batch_costs(*, batch: BatchProcess) -> Costs:
         pending=Sum("estimated_cost_usd", filter=Q(cost_usd__isnull=True)),
         known=Count("id", filter=Q(cost_usd__isnull=False) | Q(estimated_cost_usd__isnull=False)),
         total=Count("id"),
+        found=Sum("values_found", filter=Q(status=Document.Status.COMPLETED)),
+        verified=Sum("values_verified", filter=Q(status=Document.Status.COMPLETED)),
     )
     actual = totals["actual"] or Decimal(0)
     estimated = None
     if totals["known"]:
         known_sum = actual + (totals["pending"] or Decimal(0))
         estimated = (known_sum * totals["total"] / totals["known"]).quantize(Decimal("0.0001"))
-    found = verified = 0
-    for result in documents.filter(status=Document.Status.COMPLETED).values_list(
-        "result", flat=True
-    ):
-        for cell in (result or {}).get("fields", {}).values():
-            if isinstance(cell, dict) and cell.get("value") is not None:
-                found += 1
-                verified += bool(cell.get("verified"))
+    found, verified = totals["found"], totals["verified"] or 0
     share = round(100 * verified / found) if found else None
     return Costs(actual_usd=actual, estimated_usd=estimated, verified_share=share)

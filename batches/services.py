@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import random
 import uuid
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -37,8 +38,10 @@ from batches.fields import FieldSpec, fields_from_prompt
 from batches.models import BatchProcess, EngineCircuit
 from batches.selectors import documents_waiting
 from batchsite.errors import Problem, Rejected
-from documents.models import Document
+from documents.models import Document, result_value_counts
+from documents.storage import local_path, read_bytes
 from documents.uploads import InspectedUpload, inspect_upload
+from notifications.services import outbox_batch_finished, outbox_documents_failed
 
 logger = logging.getLogger(__name__)
 
@@ -211,12 +214,23 @@ def batch_delete(*, batch: BatchProcess) -> None:
 
 @dataclass(frozen=True)
 class Claim:
-    """A document this worker holds under `lease_token` until `document_complete`/`_fail`."""
+    """A document this worker holds under `lease_token` until `document_complete`/`_fail`.
+
+    `document` is the row (with its batch) as the claim read it, so that processing does not
+    read it again; code that builds a claim from elsewhere may leave it out.
+    """
 
     document_id: uuid.UUID
     batch_id: uuid.UUID
     lease_token: uuid.UUID
     attempts: int
+    document: Document | None = field(default=None, compare=False, repr=False)
+
+
+# Round-robin between batches orders claims by the batch's `last_claimed_at`. Stamping it on
+# every claim cost a write transaction per document; stamping it when it is older than this
+# keeps the rotation (at this granularity) for a fraction of the writes.
+ROUND_ROBIN_TICK = timedelta(milliseconds=250)
 
 
 def document_claim(
@@ -241,38 +255,47 @@ def document_claim(
     lease = timedelta(seconds=settings.SHEAF_LEASE_SECONDS)
     for _ in range(5):
         with transaction.atomic():
-            candidate = (
-                due.select_for_update(skip_locked=True, of=("self",))
-                .values_list("pk", "batch_id", "attempts")
+            document = (
+                due.select_related("batch")
+                .select_for_update(skip_locked=True, of=("self",))
                 .first()
             )
-            if candidate is None:
+            if document is None:
                 return None
-            document_id, batch_id, attempts = candidate
             # The attempt count is part of the condition, so `attempts + 1` below is exact.
             won = Document.objects.filter(
-                pk=document_id, status=Document.Status.QUEUED, attempts=attempts
+                pk=document.pk, status=Document.Status.QUEUED, attempts=document.attempts
             ).update(
                 status=Document.Status.PROCESSING,
                 lease_token=token,
                 lease_expires_at=now + lease,
-                attempts=attempts + 1,
+                attempts=document.attempts + 1,
                 started_at=Coalesce(F("started_at"), Value(now)),
                 updated_at=now,
             )
             if not won:
                 continue  # another worker took it between our read and our update
-        # The batch row is touched in its own transaction: holding a document lock while
-        # waiting for the batch lock would deadlock against a cancel, which goes the other way.
-        BatchProcess.objects.filter(pk=batch_id).update(
-            last_claimed_at=now,
-            started_at=Coalesce(F("started_at"), Value(now)),
-            status=Case(
-                When(status=BatchProcess.Status.QUEUED, then=Value(BatchProcess.Status.PROCESSING)),
-                default=F("status"),
-            ),
-        )
-        return Claim(document_id, batch_id, token, attempts + 1)
+        document.status, document.lease_token = Document.Status.PROCESSING, token
+        document.attempts += 1
+        batch = document.batch
+        stamped = batch.last_claimed_at
+        if batch.status == BatchProcess.Status.QUEUED or (
+            stamped is None or stamped < now - ROUND_ROBIN_TICK
+        ):
+            # The batch row is touched in its own transaction: holding a document lock while
+            # waiting for the batch lock would deadlock against a cancel, which goes the other way.
+            BatchProcess.objects.filter(pk=batch.pk).update(
+                last_claimed_at=now,
+                started_at=Coalesce(F("started_at"), Value(now)),
+                status=Case(
+                    When(
+                        status=BatchProcess.Status.QUEUED,
+                        then=Value(BatchProcess.Status.PROCESSING),
+                    ),
+                    default=F("status"),
+                ),
+            )
+        return Claim(document.pk, batch.pk, token, document.attempts, document)
     return None
 
 
@@ -300,17 +323,22 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
     document's new status, or "lost" when the lease was no longer ours. `max_attempts`
     overrides SHEAF_MAX_ATTEMPTS for this document's transient failures (see `document_fail`).
     """
-    document = Document.objects.select_related("batch").filter(pk=claim.document_id).first()
+    document = claim.document
+    if document is None:
+        document = Document.objects.select_related("batch").filter(pk=claim.document_id).first()
     if document is None:
         return "lost"  # the batch was deleted while we held the document
     batch = document.batch
+    # What the reader found, stored with the outcome when the engine costs nothing.
+    read: dict[str, Any] = {}
     try:
         engine = get_engine(batch.engine)
-        request = _extraction_request(document, engine, claim)
+        paid = getattr(engine, "costs_money", False)
+        request = _extraction_request(document, engine, claim, pending=None if paid else read)
         if request is None:
             return "lost"
         # A free engine is cheaper to run again than these two checks.
-        if getattr(engine, "costs_money", False):
+        if paid:
             twin = _earlier_identical(document, engine)
             if twin is not None:
                 return document_complete(claim=claim, result=twin.result, reused_from=twin)
@@ -320,7 +348,7 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
                 return "lost"  # never pay for a call whose result could not be stored
         outcome = engine.extract(request)
     except ExtractionError as error:
-        return document_fail(claim=claim, error=error, max_attempts=max_attempts)
+        return document_fail(claim=claim, error=error, read=read, max_attempts=max_attempts)
     except Exception as exc:
         # A bug, not the document's fault: retry with backoff, bounded by the attempt limit.
         logger.exception("document %s: unexpected error", claim.document_id)
@@ -330,28 +358,42 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
             f"({type(exc).__name__}); it will be retried.",
             kind=ErrorKind.TRANSIENT,
         )
-        return document_fail(claim=claim, error=error, max_attempts=max_attempts)
+        return document_fail(claim=claim, error=error, read=read, max_attempts=max_attempts)
     return document_complete(
-        claim=claim, result=outcome.result, cost_usd=outcome.cost_usd, usage=outcome.usage
+        claim=claim,
+        result=outcome.result,
+        cost_usd=outcome.cost_usd,
+        usage=outcome.usage,
+        read=read,
     )
 
 
 def _extraction_request(
-    document: Document, engine: Engine, claim: Claim
+    document: Document, engine: Engine, claim: Claim, *, pending: dict[str, Any] | None = None
 ) -> ExtractionRequest | None:
     """The engine's input, reading the file first if it was never read (the text is kept, so
-    a retry does not read again). None when the lease was lost meanwhile."""
+    a retry does not read again). None when the lease was lost meanwhile.
+
+    The read is stored under the lease before the engine runs, or, with `pending`, added to it
+    for the caller to store together with the outcome (one write instead of two, for an engine
+    whose call costs nothing; every outcome stores it, so a retry still does not read again).
+    """
     from documents.readers import read_document
 
     batch = document.batch
     fields = batch.fields or fields_from_prompt(batch.extraction_prompt)
     if document.read_at is None:
-        try:
-            read = read_document(
-                document.file.path,
-                content_type=document.content_type,
-                filename=document.original_filename,
+        if not document.file:
+            raise ExtractionError(
+                "file_removed",
+                f"{document.original_filename} cannot be read: "
+                f"{document.original_removed_notice or 'the original was removed'}.",
             )
+        try:
+            with local_path(document.file) as path:
+                read = read_document(
+                    path, content_type=document.content_type, filename=document.original_filename
+                )
             text, pages, truncated = read.text, read.page_count, read.truncated
         except ExtractionError as error:
             # Claude reads a scanned PDF itself; other engines fail with the reader's error.
@@ -359,14 +401,16 @@ def _extraction_request(
                 raise
             text, pages, truncated = "", error.page_count, False
         estimate = _estimate(engine, characters=len(text), pages=pages, fields=len(fields))
-        stored = _held(claim).update(
-            text=text,
-            page_count=pages,
-            text_truncated=truncated,
-            read_at=timezone.now(),
-            estimated_cost_usd=estimate,
-        )
-        if not stored:
+        read = {
+            "text": text,
+            "page_count": pages,
+            "text_truncated": truncated,
+            "read_at": timezone.now(),
+            "estimated_cost_usd": estimate,
+        }
+        if pending is not None:
+            pending.update(read)
+        elif not _held(claim).update(**read):
             return None
         document.text, document.page_count = text, pages
     return ExtractionRequest(
@@ -377,7 +421,9 @@ def _extraction_request(
         content_type=document.content_type,
         page_count=document.page_count,
         document_id=str(document.pk),
-        pdf_path=document.file.path if document.content_type == "application/pdf" else None,
+        read_original=functools.partial(read_bytes, document.file)
+        if document.file and document.content_type == "application/pdf"
+        else None,
     )
 
 
@@ -569,14 +615,19 @@ def document_complete(
     cost_usd: Decimal | None = None,
     usage: dict[str, int] | None = None,
     reused_from: Document | None = None,
+    read: dict[str, Any] | None = None,
 ) -> str:
+    """Store a result under the lease (with the read, when it was not stored before)."""
     now = timezone.now()
     if reused_from is not None:
         result = {**result, "reused_from": str(reused_from.pk)}
         cost_usd, usage = Decimal(0), {}
+    found, verified = result_value_counts(result)
     done = _held(claim).update(
         status=Document.Status.COMPLETED,
         result=result,
+        values_found=found,
+        values_verified=verified,
         cost_usd=cost_usd,
         usage=usage or None,
         reused_from=reused_from,
@@ -586,6 +637,7 @@ def document_complete(
         lease_expires_at=None,
         completed_at=now,
         updated_at=now,
+        **(read or {}),
     )
     if not done:
         return "lost"
@@ -603,7 +655,13 @@ def retry_delay(*, attempts: int, retry_after: float | None = None) -> float:
     return delay
 
 
-def document_fail(*, claim: Claim, error: ExtractionError, max_attempts: int | None = None) -> str:
+def document_fail(
+    *,
+    claim: Claim,
+    error: ExtractionError,
+    read: dict[str, Any] | None = None,
+    max_attempts: int | None = None,
+) -> str:
     """Record a failed attempt: requeue a transient failure with backoff while attempts remain
     (the document's attempts in all, against `max_attempts`, by default SHEAF_MAX_ATTEMPTS),
     otherwise fail the document for good (and give its quota back)."""
@@ -623,6 +681,7 @@ def document_fail(*, claim: Claim, error: ExtractionError, max_attempts: int | N
                 lease_token=None,
                 lease_expires_at=None,
                 updated_at=now,
+                **(read or {}),
             )
             status = Document.Status.QUEUED
         else:
@@ -637,12 +696,14 @@ def document_fail(*, claim: Claim, error: ExtractionError, max_attempts: int | N
                 lease_expires_at=None,
                 completed_at=now,
                 updated_at=now,
+                **(read or {}),
             )
             status = Document.Status.FAILED
         if not changed:
             return "lost"
         if status == Document.Status.FAILED:
             _refund(document_ids=[claim.document_id])
+            outbox_documents_failed(document_ids=[claim.document_id], failed_at=now)
     _settle_batch(batch_id=claim.batch_id, now=now)
     return status
 
@@ -654,7 +715,9 @@ def _pause_for_provider(*, claim: Claim, error: ExtractionError, now: datetime) 
     """A critical error (bad key, no credit) is not the document's fault: put it back without
     spending an attempt, and open the engine's circuit so nothing more is sent until a probe
     succeeds. Its batches keep their status and say why they wait."""
-    engine = BatchProcess.objects.values_list("engine", flat=True).get(pk=claim.batch_id)
+    engine = BatchProcess.objects.values_list("engine", flat=True).filter(pk=claim.batch_id).first()
+    if engine is None:
+        return "lost"  # the batch was deleted (with its account, say) while we held it
     with transaction.atomic():
         changed = _held(claim).update(
             status=Document.Status.QUEUED,
@@ -810,11 +873,13 @@ def batch_refresh(*, batch_id: uuid.UUID) -> str | None:
             changes["status"] = BatchProcess.Status.FAILED
         else:
             changes["status"] = BatchProcess.Status.COMPLETED_WITH_ERRORS
-        changes.update(completed_at=timezone.now(), paused_reason="")
+        changes.update(
+            completed_at=timezone.now(), paused_reason="", finish_seq=F("finish_seq") + 1
+        )
     # The status condition keeps "finished exactly once" even without the row lock (SQLite).
     updated = BatchProcess.objects.filter(pk=batch_id, status=status).update(**changes)
     if updated and "status" in changes:
-        transaction.on_commit(lambda: _batch_finished(batch_id))
+        outbox_batch_finished(batch_id=batch_id)  # in this transaction; dispatched after commit
     return changes.get("status", status)
 
 
@@ -844,11 +909,6 @@ def _cancel_documents(*, document_ids: list[uuid.UUID]) -> None:
 
 def _canceled(counts: dict[str, int]) -> int:
     return counts["total"] - counts["open"] - counts["completed"] - counts["failed"]
-
-
-def _batch_finished(batch_id: uuid.UUID) -> None:
-    """Runs once per finish of a batch (after commit): the place for notifications."""
-    logger.info("batch %s finished", batch_id)
 
 
 def batch_cancel(*, batch: BatchProcess) -> BatchProcess:
@@ -892,6 +952,8 @@ def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
             error_code="",
             error_message="",
             result=None,
+            values_found=None,
+            values_verified=None,
             cost_usd=None,
             completed_at=None,
             updated_at=now,
@@ -948,6 +1010,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
             completed_at=now,
         )
         _refund(document_ids=spent_ids)
+        outbox_documents_failed(document_ids=spent_ids, failed_at=now)
         requeued = expired.filter(attempts__lt=max_attempts).update(
             status=Document.Status.QUEUED,
             lease_token=None,

@@ -62,10 +62,16 @@ def batch_upload(request: HttpRequest) -> HttpResponse:
     return render(request, "batches/batch_upload.html", context, status=status)
 
 
-def _batch_context(batch: BatchProcess) -> dict[str, object]:
+# The batch page (and each 2-second poll of its live part) draws one page of documents: a
+# 1,000-document batch redrawn whole took 0.4 s of server time per poll.
+DOCUMENTS_PER_PAGE = 50
+
+
+def _batch_context(request: HttpRequest, batch: BatchProcess) -> dict[str, object]:
+    documents = Paginator(selectors.batch_documents(batch=batch), DOCUMENTS_PER_PAGE)
     return {
         "batch": batch,
-        "documents": selectors.batch_documents(batch=batch),
+        "documents": documents.get_page(request.GET.get("page")),
         "progress": selectors.batch_progress(batch=batch),
         "costs": selectors.batch_costs(batch=batch),
         "field_names": selectors.batch_field_names(batch=batch),
@@ -77,15 +83,18 @@ def _batch_context(batch: BatchProcess) -> dict[str, object]:
 @require_GET
 def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
-    return render(request, "batches/batch_detail.html", _batch_context(batch))
+    return render(request, "batches/batch_detail.html", _batch_context(request, batch))
 
 
 @login_required
 @require_GET
 def batch_progress(request: HttpRequest, batch_id: str) -> HttpResponse:
-    """The live part of the batch page, polled by htmx until the batch is finished."""
+    """The live part of the batch page, polled by htmx until the batch is finished, with the
+    status badge and dates of the page header swapped out of band."""
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
-    return render(request, "batches/_batch_progress.html", _batch_context(batch))
+    return render(
+        request, "batches/_batch_progress.html", {**_batch_context(request, batch), "oob": True}
+    )
 
 
 def _control(
@@ -155,8 +164,11 @@ def batch_delete(request: HttpRequest, batch_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def document_original(request: HttpRequest, document_id: str) -> FileResponse:
+def document_original(request: HttpRequest, document_id: str) -> HttpResponse:
     document = selectors.document_get_for_user(user=request.user, document_id=document_id)
+    if document.file_removed_at is not None:
+        context = {"document": document}
+        return render(request, "batches/original_removed.html", context, status=410)
     if not document.file:
         raise Http404("The original file was removed.")
     try:

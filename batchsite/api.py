@@ -6,16 +6,20 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from batchsite.errors import HTTP_STATUS, Rejected
+
+API_PREFIX = "/api/v1/"
 
 # DRF's exceptions in Sheaf's vocabulary (DESIGN.md, "Errors"); a failed key and a missing one
 # are both `not_authenticated` to the client.
@@ -30,6 +34,16 @@ DRF_CODES: dict[type[exceptions.APIException], str] = {
     exceptions.NotAcceptable: "not_acceptable",
     exceptions.ParseError: "parse_error",
 }
+
+
+class StrictCharField(serializers.CharField):
+    """A string and only a string: DRF's CharField would store JSON ``0`` as ``"0"``, which the
+    schema (type string) says is refused."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class ProblemSerializer(serializers.Serializer):
@@ -53,8 +67,12 @@ class ErrorSerializer(serializers.Serializer):
 
 
 def error_responses(*statuses: int) -> dict[int, OpenApiResponse]:
-    """Schema entries for the error statuses an endpoint can answer with."""
-    return {code: OpenApiResponse(ErrorSerializer, description="Error") for code in statuses}
+    """Schema entries for the error statuses an endpoint can answer with; every endpoint is
+    throttled (accounts.api.throttling), so 429 is always one."""
+    return {
+        code: OpenApiResponse(ErrorSerializer, description="Error")
+        for code in sorted({*statuses, 429})
+    }
 
 
 def _rejected(exc: Rejected) -> Response:
@@ -74,12 +92,23 @@ def _validation_code(codes: Any) -> str:
     return codes if isinstance(codes, str) and codes in HTTP_STATUS else "invalid"
 
 
+def _messages(detail: Any) -> list[str]:
+    """The messages of one field, nested ones (a list's items, a nested object's fields) prefixed
+    with where they are: ``item 0: This field may not be blank.``"""
+    if isinstance(detail, dict):
+        return [
+            f"{'item ' if isinstance(key, int) else ''}{key}: {message}"
+            for key, value in detail.items()
+            for message in _messages(value)
+        ]
+    if isinstance(detail, list):
+        return [message for item in detail for message in _messages(item)]
+    return [str(detail)]
+
+
 def _validation(exc: exceptions.ValidationError) -> Response:
     detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
-    errors = {
-        field: [str(m) for m in (messages if isinstance(messages, list) else [messages])]
-        for field, messages in detail.items()
-    }
+    errors = {field: _messages(messages) for field, messages in detail.items()}
     summary = "; ".join(
         message if field == "non_field_errors" else f"{field}: {message}"
         for field, messages in errors.items()
@@ -90,6 +119,16 @@ def _validation(exc: exceptions.ValidationError) -> Response:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    response = _error_response(exc, context)
+    request = context.get("request")
+    if response is not None and request is not None:
+        # Errors are JSON whatever was negotiated for success (the schema's YAML, say).
+        request.accepted_renderer = JSONRenderer()
+        request.accepted_media_type = JSONRenderer.media_type
+    return response
+
+
+def _error_response(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, Rejected):
         return _rejected(exc)
     if isinstance(exc, exceptions.ValidationError):
@@ -128,3 +167,35 @@ def paginate(request: Request, view: APIView, queryset: Any, item: Any) -> Respo
     paginator = PageNumberPagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(item(page, many=True).data)
+
+
+# Django's own error views, for what never reaches a DRF view (an unknown path or a malformed id
+# under /api/v1/, an unhandled exception): JSON in the API's error shape there, HTML elsewhere.
+
+
+def _api_error(status_code: int, code: str, detail: str) -> JsonResponse:
+    return JsonResponse({"code": code, "detail": detail}, status=status_code)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return _api_error(404, "not_found", f"Nothing at {request.path}; see {API_PREFIX}docs/.")
+    return defaults.page_not_found(request, exception)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return _api_error(400, "invalid", "The request could not be read.")
+    return defaults.bad_request(request, exception)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return _api_error(403, "permission_denied", str(exception) or "Not allowed.")
+    return defaults.permission_denied(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    if request.path.startswith(API_PREFIX):
+        return _api_error(500, "server_error", "Sheaf failed to answer; the error was logged.")
+    return defaults.server_error(request)

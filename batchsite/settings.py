@@ -72,6 +72,7 @@ INSTALLED_APPS = [
     "accounts",
     "documents",
     "batches",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -194,7 +195,12 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Originals: the local MEDIA_ROOT, or any Django storage (e.g. django-storages' S3) that
+    # every web and worker node reaches.
+    "default": {
+        "BACKEND": env_str("SHEAF_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": env_json_object("SHEAF_STORAGE_OPTIONS"),
+    },
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
@@ -216,6 +222,8 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 1000
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+# Load balancers probe /healthz over plain HTTP; a redirect would read as "down".
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = 0 if DEBUG else env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
@@ -254,6 +262,8 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Requests per minute from the caller's plan, counted in CACHES["default"].
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.api.throttling.PlanRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "EXCEPTION_HANDLER": "batchsite.api.exception_handler",
@@ -291,6 +301,8 @@ SHEAF_DRAIN_SECONDS = env_int("SHEAF_DRAIN_SECONDS", 120, minimum=1)
 # a lease that runs out (the worker died) sends the document back to the queue.
 SHEAF_LEASE_SECONDS = env_int("SHEAF_LEASE_SECONDS", 60, minimum=2)
 SHEAF_MAX_ATTEMPTS = env_int("SHEAF_MAX_ATTEMPTS", 3, minimum=1)
+# /healthz fails (503) when a due document has waited longer than this for a worker.
+SHEAF_HEALTH_MAX_QUEUE_AGE = env_int("SHEAF_HEALTH_MAX_QUEUE_AGE", 900, minimum=1)
 SHEAF_RETRY_BASE_SECONDS = env_int("SHEAF_RETRY_BASE_SECONDS", 5, minimum=0)
 SHEAF_RETRY_MAX_SECONDS = env_int("SHEAF_RETRY_MAX_SECONDS", 300, minimum=1)
 

@@ -3,7 +3,7 @@
     make bench                          # SQLite in a temporary directory
     .venv/bin/python bench/run.py --database postgres
     .venv/bin/python bench/run.py --only overhead      # partial runs print only
-    .venv/bin/python bench/run.py --only claude
+    .venv/bin/python bench/run.py --only claude        # or upload, rss, http, read
 
 What is measured (targets from the pipeline and Claude engine issues):
 
@@ -28,6 +28,21 @@ What is measured (targets from the pipeline and Claude engine issues):
    80% of the completions) against min(N / L, R / 60), target >= 0.95 x that, and the share of
    requests answered 429, overall and in the second half of the run (after the adaptive
    concurrency has settled).
+5. `upload`: a 50-file batch of corpus PDFs posted to gunicorn through `POST /api/v1/batches/`
+   (Bearer key) and through the dashboard's upload form (session, CSRF), until the answer is
+   read (the batch and its documents are committed by then); median and p95 over the runs.
+6. `rss`: peak RSS (and PSS) of web + workers while one batch of 50, then of 1,000 corpus PDFs
+   is processed on the `local` engine (fresh processes per size, the batch page polled), and
+   then while the finished batch's page, exports and API batch are fetched. Target: the
+   1,000-document peak <= 1.1 x the 50-document peak.
+7. `http`: wrk (Debian package `wrk`; `bench/wrk_report.lua` prints its percentiles) against
+   `gunicorn --workers 4` on `/dashboard/`, the batch page, its progress partial (session
+   cookie) and `GET /api/v1/batches/<id>/` (Bearer key), while a 100-document batch runs on the
+   sleep engine. req/s, p50/p95/p99; target p95 <= 50 ms at >= 500 req/s. Queries per request
+   and the view's own time are measured afterwards in this process.
+8. `read`: pages/s of Sheaf's PDF reader (`documents.readers.read_document`, the sandboxed
+   child pool) against raw pypdf `extract_text` in this process, over the corpus PDFs that
+   both read. Target: Sheaf >= 0.9 x pypdf.
 
 A full run replaces its database's block of results in BENCHMARKS.md and keeps the rest of
 the file (the analysis written around it).
@@ -80,6 +95,11 @@ OVERHEAD_TARGET_MS = 3.0
 THROUGHPUT_TARGET = 0.95
 RSS_TARGET_MB = 512.0
 RSS_TARGET_CONCURRENCY = 64
+RSS_GROWTH_TARGET = 1.1  # peak at 1,000 documents over the peak at 50
+HTTP_P95_TARGET_MS = 50.0
+HTTP_RATE_TARGET = 500.0
+READ_TARGET = 0.9  # Sheaf's reader over raw pypdf, pages per second
+BENCHMARKS = ("overhead", "throughput", "claude", "upload", "rss", "http", "read")
 SAMPLE_SECONDS = 0.1
 CLAUDE_CASES = "16:0.5:600:5,32:0.5:1200:5,16:0.5:600:1"
 SHORT_CASE_SECONDS = 10.0  # throughput cases with less work than this run several times
@@ -450,6 +470,24 @@ def wait_for(
         time.sleep(step)
 
 
+def bench_plan_limits() -> dict[str, int]:
+    """Growth's limits, raised so that one batch holds a whole case, and (where plans have an
+    API request rate) so that the http benchmark measures the API rather than its throttle,
+    whose counting still runs on every request."""
+    import dataclasses
+
+    from accounts.plans import Plan
+
+    limits = {
+        "files_per_batch": 100_000,
+        "documents_per_month": 10_000_000,
+        "submissions_per_hour": 10_000,
+    }
+    if "api_requests_per_minute" in {field.name for field in dataclasses.fields(Plan)}:
+        limits["api_requests_per_minute"] = 10_000_000
+    return limits
+
+
 def base_env(tmp: Path, database_url: str) -> dict[str, str]:
     """Production-like settings (DEBUG off) for the bench and every process it starts."""
     env = {
@@ -471,15 +509,7 @@ def base_env(tmp: Path, database_url: str) -> dict[str, str]:
         MEDIA_ROOT=str(tmp / "media"),
         SHEAF_EXTRA_ENGINES=json.dumps({"sleep": "bench.engines.SleepEngine"}),
         # One batch holds all of a case's documents; the plan must let it.
-        SHEAF_PLAN_LIMITS=json.dumps(
-            {
-                "growth": {
-                    "files_per_batch": 100_000,
-                    "documents_per_month": 10_000_000,
-                    "submissions_per_hour": 10_000,
-                }
-            }
-        ),
+        SHEAF_PLAN_LIMITS=json.dumps({"growth": bench_plan_limits()}),
         SHEAF_WORKERS="1",
         SHEAF_CONCURRENCY="1",
         PYTHONUNBUFFERED="1",
@@ -886,7 +916,7 @@ def run_case(
     return case
 
 
-def web_argv(bench: Bench, port: int) -> list[str]:
+def web_argv(bench: Bench, port: int, workers: int | None = None) -> list[str]:
     """The production WSGI server (README: gunicorn batchsite.wsgi), or runserver without it."""
     if bench.args.web == "runserver":
         return [PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
@@ -898,14 +928,14 @@ def web_argv(bench: Bench, port: int) -> list[str]:
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
-        str(bench.args.web_workers),
+        str(workers or bench.args.web_workers),
     ]
 
 
-def web_description(bench: Bench) -> str:
+def web_description(bench: Bench, workers: int | None = None) -> str:
     if bench.args.web == "runserver":
         return "`manage.py runserver --noreload` (one process)"
-    workers = bench.args.web_workers
+    workers = workers or bench.args.web_workers
     return (
         f"`gunicorn batchsite.wsgi --workers {workers}` (the master and {workers} sync worker"
         + ("s" if workers > 1 else "")
@@ -913,12 +943,10 @@ def web_description(bench: Bench) -> str:
     )
 
 
-def bench_throughput(bench: Bench) -> tuple[list[ThroughputCase], PagePoller]:
-    from django.conf import settings
-    from django.test import Client
-
+def start_web(bench: Bench, *, workers: int | None = None) -> tuple[Process, str]:
+    """The web server on a free port, once it answers: (process, base URL)."""
     port = free_port()
-    web = Process("web", web_argv(bench, port), bench.env, bench.tmp / "web.log")
+    web = Process("web", web_argv(bench, port, workers), bench.env, bench.tmp / "web.log")
     base_url = f"http://127.0.0.1:{port}"
 
     def web_up() -> bool:
@@ -931,9 +959,22 @@ def bench_throughput(bench: Bench) -> tuple[list[ThroughputCase], PagePoller]:
             return False
 
     wait_for(web_up, timeout=60, what="the web server", process=web, step=0.2)
+    return web, base_url
+
+
+def session_cookie(bench: Bench) -> str:
+    """A `Cookie` header value for a logged-in session of the bench user."""
+    from django.conf import settings
+    from django.test import Client
+
     client = Client()
     client.force_login(bench.user)
-    cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+    return f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+
+def bench_throughput(bench: Bench) -> tuple[list[ThroughputCase], PagePoller]:
+    web, base_url = start_web(bench)
+    cookie = session_cookie(bench)
     sampler, poller = MemorySampler(), PagePoller(base_url, cookie)
     sampler.start()
     poller.start()
@@ -1134,6 +1175,913 @@ def bench_claude(bench: Bench) -> list[ClaudeCase]:
         sampler.stop()
 
 
+# --- Shared by upload, rss, http and read ---------------------------------------------------------
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-th percentile (0-100), linear between the closest ranks."""
+    ordered = sorted(values)
+    if not ordered:
+        return math.nan
+    rank = (len(ordered) - 1) * q / 100
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def default_corpus() -> Path:
+    """SHEAF_CORPUS, else the first `shared/corpus` beside the checkout or one of its parents
+    (a worktree under /work/wt/<name> finds /work/shared/corpus)."""
+    if os.environ.get("SHEAF_CORPUS"):
+        return Path(os.environ["SHEAF_CORPUS"])
+    for parent in REPO.parents:
+        if (parent / "shared" / "corpus").is_dir():
+            return parent / "shared" / "corpus"
+    return REPO.parent / "shared" / "corpus"
+
+
+def corpus_pdfs(bench: Bench) -> list[Path]:
+    """Every PDF of the corpus (by content: it starts with %PDF-), in a fixed order."""
+    paths = [
+        path
+        for path in sorted(bench.args.corpus.rglob("*"))
+        if path.is_file() and path.read_bytes()[:5] == b"%PDF-"
+    ]
+    if not paths:
+        raise RuntimeError(f"no PDF in {bench.args.corpus}: pass --corpus or set SHEAF_CORPUS")
+    return paths
+
+
+def corpus_mix(pdfs: list[Path], count: int) -> list[tuple[str, bytes]]:
+    """`count` uploads cycling through the corpus PDFs, each with different bytes (a comment
+    after the last %%EOF, which PDF readers skip), so no document reuses another's result."""
+    uploads = []
+    for n in range(count):
+        path = pdfs[n % len(pdfs)]
+        serial = next(_INVOICES)
+        uploads.append((path.name, path.read_bytes() + f"\n% sheaf-bench {serial}\n".encode()))
+    return uploads
+
+
+def multipart(
+    fields: list[tuple[str, str]], files: list[tuple[str, str, bytes]]
+) -> tuple[bytes, str]:
+    """A multipart/form-data body as a browser or an API client sends it: (body, content type)."""
+    boundary = f"----sheafbench{uuid.uuid4().hex}"
+    body = bytearray()
+    for name, value in fields:
+        body += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'
+        ).encode()
+    for name, filename, data in files:
+        body += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: application/pdf\r\n\r\n'
+        ).encode()
+        body += data + b"\r\n"
+    body += f"--{boundary}--\r\n".encode()
+    return bytes(body), f"multipart/form-data; boundary={boundary}"
+
+
+@dataclass
+class Answer:
+    status: int
+    body: bytes
+    headers: dict[str, str]
+    seconds: float
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None  # the bench reads the 302 itself, as the timing ends there
+
+
+_OPENER = urllib.request.build_opener(_NoRedirect)
+
+
+def http(
+    base_url: str,
+    path: str,
+    *,
+    headers: dict[str, str] | None = None,
+    data: bytes | None = None,
+    timeout: float = 120,
+) -> Answer:
+    """One request to our loopback server; the time runs until the whole answer is read."""
+    request = urllib.request.Request(  # noqa: S310 (our own loopback server)
+        base_url + path, data=data, headers=headers or {}, method="POST" if data else "GET"
+    )
+    started = time.perf_counter()
+    try:
+        with _OPENER.open(request, timeout=timeout) as response:
+            body = response.read()
+            status = response.status
+            answer_headers = dict(response.headers.items())
+    except urllib.error.HTTPError as exc:
+        body, status, answer_headers = exc.read(), exc.code, dict(exc.headers.items())
+    return Answer(status, body, answer_headers, time.perf_counter() - started)
+
+
+def api_key(bench: Bench) -> str:
+    from accounts.services import api_key_create
+
+    _, secret = api_key_create(user=bench.user, name=f"bench {secrets.token_hex(4)}")
+    return secret
+
+
+def forget_batches(batches: list[Any]) -> None:
+    """Delete batches the bench made only to time something (their files too), and the drains
+    their creation enqueued, so that no later cluster works on them."""
+    from django_q.models import OrmQ
+
+    from batches import services
+
+    for batch in batches:
+        services.batch_delete(batch=batch)
+    OrmQ.objects.all().delete()
+
+
+# --- 5. Upload of a 50-file batch -----------------------------------------------------------------
+
+
+@dataclass
+class UploadPath:
+    name: str  # "API" / "dashboard form"
+    request: str
+    seconds: list[float]
+    megabytes: float  # body size of one upload
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def p95(self) -> float:
+        return percentile(self.seconds, 95)
+
+
+@dataclass
+class UploadResult:
+    files: int
+    corpus_files: int
+    paths: list[UploadPath]
+    others_cpus: float
+
+
+def _csrf(base_url: str, cookie: str) -> tuple[str, str]:
+    """(csrftoken cookie, form token) from the upload page, as a browser gets them."""
+    import re
+
+    page = http(base_url, "/dashboard/batch-upload/", headers={"Cookie": cookie})
+    if page.status != 200:
+        raise RuntimeError(f"GET /dashboard/batch-upload/ answered {page.status}")
+    set_cookie = page.headers.get("Set-Cookie", "")
+    token_cookie = re.search(r"csrftoken=([^;]+)", set_cookie)
+    form_token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page.body)
+    if not token_cookie or not form_token:
+        raise RuntimeError("the upload page set no CSRF cookie or token")
+    return token_cookie.group(1), form_token.group(1).decode()
+
+
+def _upload_api(
+    base_url: str, bearer: str, files: list[tuple[str, str, bytes]], name: str
+) -> tuple[Answer, str, int]:
+    body, content_type = multipart([("prompt", PROMPT), ("name", name)], files)
+    answer = http(
+        base_url,
+        "/api/v1/batches/",
+        headers={"Authorization": f"Bearer {bearer}", "Content-Type": content_type},
+        data=body,
+    )
+    if answer.status != 201:
+        raise RuntimeError(f"API upload answered {answer.status}: {answer.body[:500]!r}")
+    return answer, json.loads(answer.body)["id"], len(body)
+
+
+def _upload_form(
+    base_url: str, cookie: str, files: list[tuple[str, str, bytes]], name: str
+) -> tuple[Answer, str, int]:
+    token_cookie, token = _csrf(base_url, cookie)
+    fields = [
+        ("csrfmiddlewaretoken", token),
+        ("name", name),
+        ("prompt", PROMPT),
+        ("fields", ""),
+        ("description", ""),
+        ("mode", "standard"),
+    ]
+    body, content_type = multipart(fields, files)
+    answer = http(
+        base_url,
+        "/dashboard/batch-upload/",
+        headers={"Cookie": f"{cookie}; csrftoken={token_cookie}", "Content-Type": content_type},
+        data=body,
+    )
+    location = answer.headers.get("Location", "")
+    if answer.status != 302 or "/dashboard/batches/" not in location:
+        raise RuntimeError(f"form upload answered {answer.status}: {answer.body[:500]!r}")
+    return answer, location.rstrip("/").rsplit("/", 1)[1], len(body)
+
+
+def bench_upload(bench: Bench) -> UploadResult:
+    """POST /api/v1/batches/ and the dashboard's upload form, 50 corpus PDFs each time, on
+    gunicorn; no cluster runs (the drains the uploads enqueue are deleted with the batches).
+    The time runs from the request's first byte until the whole answer is read: the batch and
+    its documents are committed by then (the API's 201 carries the batch; the form redirects)."""
+    from batches.models import BatchProcess
+
+    count, runs = bench.args.upload_files, bench.args.upload_runs
+    pdfs = corpus_pdfs(bench)
+    log(f"upload: {count} corpus PDFs per batch ({len(pdfs)} distinct files), {runs} runs a path")
+    web, base_url = start_web(bench)
+    credentials = {"API": api_key(bench), "dashboard form": session_cookie(bench)}
+    senders = {"API": _upload_api, "dashboard form": _upload_form}
+    paths = [
+        UploadPath("API", "`POST /api/v1/batches/` (Bearer key)", [], 0.0),
+        UploadPath("dashboard form", "`POST /dashboard/batch-upload/` (session, CSRF)", [], 0.0),
+    ]
+    created: list[Any] = []
+    try:
+        with CpuMeter([web.pid]) as cpu:
+            for run in range(runs + 1):  # run 0 warms each path and is not counted
+                timings = []
+                for path in paths:
+                    files = [("files", name, data) for name, data in corpus_mix(pdfs, count)]
+                    answer, batch_id, size = senders[path.name](
+                        base_url, credentials[path.name], files, f"upload {path.name} {run}"
+                    )
+                    batch = BatchProcess.objects.get(pk=batch_id)
+                    if batch.documents.count() != count:
+                        raise RuntimeError(
+                            f"{path.name} upload made {batch.documents.count()} documents"
+                        )
+                    created.append(batch)
+                    path.megabytes = size / 2**20
+                    if run:
+                        path.seconds.append(answer.seconds)
+                    timings.append(f"{path.name} {answer.seconds:.3f} s")
+                log(f"  run {run}{' (warm-up)' if not run else ''}: {', '.join(timings)}")
+    finally:
+        web.stop()
+        forget_batches(created)
+    return UploadResult(count, len(pdfs), paths, cpu.others)
+
+
+# --- 6. Peak memory at 50 and 1,000 documents -----------------------------------------------------
+
+
+def create_pdf_batch(bench: Bench, pdfs: list[Path], *, documents: int, name: str) -> Any:
+    """A batch of corpus PDFs on the `local` engine, through the real service."""
+    from django.conf import settings
+    from django.core.files.base import ContentFile
+
+    from batches import services
+
+    settings.SHEAF_EXTRACTION_ENGINE = "local"
+    files = [ContentFile(data, name=filename) for filename, data in corpus_mix(pdfs, documents)]
+    return services.batch_create(user=bench.user, files=files, prompt=PROMPT, name=name)
+
+
+def finished_pages(batch_id: str) -> list[str]:
+    """What a user opens once a batch is done: its page, the partial, every export, the API."""
+    from batches.exports import EXPORT_FORMATS
+
+    return [
+        f"/dashboard/batches/{batch_id}/",
+        f"/dashboard/batches/{batch_id}/progress/",
+        *(f"/dashboard/batches/{batch_id}/export/{fmt}/" for fmt in EXPORT_FORMATS),
+        f"/api/v1/batches/{batch_id}/",
+    ]
+
+
+@dataclass
+class RssCase:
+    documents: int
+    processing: MemoryPeak  # from the batch's creation to its last document
+    finished: MemoryPeak  # then: the batch page, the partial, every export, the API batch
+    web_hwm_kb: int  # the web processes' own peaks (VmHWM), summed: spikes between samples
+    seconds: float
+    outcome: Counter[str]  # documents by status (and error code)
+    cpu_ms: float  # cluster CPU per document
+    others_cpus: float
+    statuses: Counter[int | str]
+
+
+def run_rss_case(bench: Bench, documents: int, pdfs: list[Path]) -> RssCase:
+    """A fresh web server and cluster for one batch size (a process's RSS rarely shrinks, so the
+    sizes must not share processes), both warmed on a 5-document batch, pages and exports."""
+    from batches.models import BatchProcess
+    from documents.models import Document
+
+    allowed = (BatchProcess.Status.COMPLETED_WITH_ERRORS,)
+    web, base_url = start_web(bench)
+    sampler, poller = MemorySampler(), PagePoller(base_url, session_cookie(bench))
+    sampler.start()
+    poller.start()
+    try:
+        cluster = bench.start_cluster(
+            SHEAF_WORKERS=str(bench.args.workers),
+            SHEAF_CONCURRENCY=str(bench.args.rss_concurrency),
+        )
+        try:
+            warm = create_pdf_batch(bench, pdfs, documents=5, name=f"warm-up rss {documents}")
+            wait_batch(warm, timeout=120, cluster=cluster, allowed=allowed)
+            for path in finished_pages(str(warm.pk)):
+                poller.get(path)
+            roots = {"web": web.pid, "cluster": cluster.pid}
+            sampler.watch(roots)
+            started = time.monotonic()
+            with CpuMeter([cluster.pid, web.pid]) as cpu, CpuMeter([cluster.pid]) as cluster_cpu:
+                batch = create_pdf_batch(bench, pdfs, documents=documents, name=f"rss {documents}")
+                poller.watch(str(batch.pk))
+                wait_batch(batch, timeout=120 + documents * 0.5, cluster=cluster, allowed=allowed)
+            poller.watch(None)
+            elapsed = time.monotonic() - started
+            processing = sampler.peak()
+            sampler.watch(roots)
+            for path in finished_pages(str(batch.pk)):
+                poller.get(path)
+            time.sleep(SAMPLE_SECONDS * 3)
+            finished = sampler.peak()
+            web_hwm = sum(
+                _kb_field(f"/proc/{pid}/status", "VmHWM:")
+                for pid in process_tree(web.pid, _children_map())
+            )
+            sampler.watch({})
+        finally:
+            cluster.stop()
+    finally:
+        poller.stop()
+        sampler.stop()
+        web.stop()
+    outcome = Counter(
+        f"{status} ({code})" if code else status
+        for status, code in Document.objects.filter(batch=batch).values_list("status", "error_code")
+    )
+    case = RssCase(
+        documents=documents,
+        processing=processing,
+        finished=finished,
+        web_hwm_kb=web_hwm,
+        seconds=elapsed,
+        outcome=outcome,
+        cpu_ms=cluster_cpu.seconds / documents * 1000,
+        others_cpus=cpu.others,
+        statuses=poller.statuses,
+    )
+    log(
+        f"  {documents} documents in {elapsed:.1f} s: peak RSS {processing.rss_kb / 1024:.0f} MB "
+        f"(web {processing.by_tree_kb.get('web', 0) / 1024:.0f}, cluster "
+        f"{processing.by_tree_kb.get('cluster', 0) / 1024:.0f}), PSS {processing.pss_kb / 1024:.0f}"
+        f" MB; with pages and exports {finished.rss_kb / 1024:.0f} MB; others used "
+        f"{cpu.others:.2f} CPUs"
+    )
+    return case
+
+
+def bench_rss(bench: Bench) -> list[RssCase]:
+    pdfs = corpus_pdfs(bench)
+    sizes = bench.args.rss_documents
+    log(f"rss: batches of {' and '.join(map(str, sizes))} corpus PDFs, local engine")
+    return [run_rss_case(bench, documents, pdfs) for documents in sizes]
+
+
+# --- 7. Dashboard and API under load while a batch runs -------------------------------------------
+
+
+@dataclass
+class HttpCase:
+    name: str
+    path: str
+    auth: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int  # socket errors, timeouts and non-2xx answers
+    completed_during: int  # documents the batch completed while this endpoint was loaded
+    batch_running: bool  # the batch was still processing when the load stopped
+    queries: int = 0  # per request, in the bench's own process after the run
+    in_process_ms: float = 0.0  # median time of the view in the bench's own process
+    others_cpus: float = 0.0
+    web_cpu_ms: float = 0.0  # CPU of gunicorn's processes per request under the load
+
+    @property
+    def cpu_bound_rate(self) -> float:
+        """Requests a second the machine's CPUs could serve at this CPU cost, nothing else."""
+        cpus = len(os.sched_getaffinity(0))
+        return cpus * 1000 / self.web_cpu_ms if self.web_cpu_ms else 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def shown_path(self) -> str:
+        import re
+
+        return re.sub(r"[0-9a-f]{8}-[0-9a-f-]{27}", "<id>", self.path)
+
+    @property
+    def passed(self) -> bool:
+        return (
+            self.p95_ms <= HTTP_P95_TARGET_MS and self.rate >= HTTP_RATE_TARGET and self.errors == 0
+        )
+
+
+@dataclass
+class HttpResult:
+    cases: list[HttpCase]
+    documents: int
+    latency: float
+    web_workers: int
+    wrk: str  # wrk's version, or why it did not run
+
+
+def wrk_version(wrk: str) -> str:
+    out = subprocess.run([wrk, "--version"], capture_output=True, text=True)  # noqa: S603
+    return (out.stdout + out.stderr).splitlines()[0].split(" Copyright")[0].strip()
+
+
+def run_wrk(bench: Bench, wrk: str, url: str, header: str, seconds: float) -> dict[str, Any]:
+    argv = [
+        wrk,
+        f"-t{bench.args.http_threads}",
+        f"-c{bench.args.http_connections}",
+        f"-d{seconds:g}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(REPO / "bench" / "wrk_report.lua"),
+        "-H",
+        header,
+        url,
+    ]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60)  # noqa: S603
+    for line in out.stdout.splitlines():
+        if line.startswith("BENCH-JSON "):
+            return json.loads(line.removeprefix("BENCH-JSON "))
+    raise RuntimeError(f"wrk printed no summary:\n{out.stdout}\n{out.stderr}")
+
+
+def profile_views(bench: Bench, cases: list[HttpCase], headers: dict[str, dict[str, str]]) -> None:
+    """Queries per request and the view's own time, in this process (Django's test client,
+    no network, no gunicorn): what a request costs before any waiting."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.force_login(bench.user)
+    for case in cases:
+        extra = headers[case.auth]
+        client.get(case.path, **extra)  # warm
+        with CaptureQueriesContext(connection) as queries:
+            client.get(case.path, **extra)
+        case.queries = len(queries.captured_queries)
+        times = []
+        for _ in range(20):
+            started = time.perf_counter()
+            response = client.get(case.path, **extra)
+            times.append(time.perf_counter() - started)
+            if response.status_code != 200:
+                raise RuntimeError(f"{case.path} answered {response.status_code} in process")
+        case.in_process_ms = statistics.median(times) * 1000
+
+
+def bench_http(bench: Bench) -> HttpResult:
+    """wrk against gunicorn on each page in turn while one batch of Growth's largest size runs
+    on the sleep engine, slow enough to last through every endpoint's load."""
+    from documents.models import Document
+
+    args = bench.args
+    n, documents = args.http_concurrency, args.http_documents
+    endpoints_count = 4
+    seconds = endpoints_count * (args.http_warmup_seconds + args.http_seconds + 3)
+    latency = round(n * seconds * 1.3 / documents, 2)
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        log("http: wrk is not installed (Debian: apt-get install wrk); skipped")
+        return HttpResult([], documents, latency, args.http_web_workers, "not installed")
+    log(
+        f"http: wrk -t{args.http_threads} -c{args.http_connections} -d{args.http_seconds:g}s per "
+        f"endpoint, gunicorn --workers {args.http_web_workers}; a batch of {documents} documents "
+        f"runs meanwhile (sleep engine, N={n}, L={latency:g} s)"
+    )
+    web, base_url = start_web(bench, workers=args.http_web_workers)
+    cookie, key = session_cookie(bench), api_key(bench)
+    cluster = bench.start_cluster(
+        SHEAF_WORKERS="1", SHEAF_CONCURRENCY=str(n), SHEAF_BENCH_LATENCY=str(latency)
+    )
+    cases: list[HttpCase] = []
+    try:
+        warm = create_batch(bench, documents=1, engine="sleep", name="warm-up http")
+        wait_batch(warm, timeout=60 + latency * 4, cluster=cluster)
+        batch = create_batch(bench, documents=documents, engine="sleep", name="http load")
+        endpoints = [
+            ("dashboard (batch list)", "/dashboard/", "cookie"),
+            ("batch page", f"/dashboard/batches/{batch.pk}/", "cookie"),
+            ("progress partial", f"/dashboard/batches/{batch.pk}/progress/", "cookie"),
+            ("API batch", f"/api/v1/batches/{batch.pk}/", "bearer"),
+        ]
+        headers = {"cookie": f"Cookie: {cookie}", "bearer": f"Authorization: Bearer {key}"}
+        done = Document.objects.filter(batch=batch, status=Document.Status.COMPLETED)
+        for name, path, auth in endpoints:
+            header_name, _, header_value = headers[auth].partition(": ")
+            check = http(base_url, path, headers={header_name: header_value})
+            if check.status != 200:
+                raise RuntimeError(f"{path} answered {check.status}: {check.body[:300]!r}")
+            # Every gunicorn worker's first requests load templates and code: not measured.
+            run_wrk(bench, wrk, base_url + path, headers[auth], args.http_warmup_seconds)
+            before = done.count()
+            with CpuMeter([web.pid, cluster.pid]) as cpu, CpuMeter([web.pid]) as web_cpu:
+                summary = run_wrk(bench, wrk, base_url + path, headers[auth], args.http_seconds)
+            batch.refresh_from_db()
+            errors = sum(
+                summary[key]
+                for key in (
+                    "connect_errors",
+                    "read_errors",
+                    "write_errors",
+                    "status_errors",
+                    "timeouts",
+                )
+            )
+            case = HttpCase(
+                name=name,
+                path=path,
+                auth=auth,
+                requests=summary["requests"],
+                seconds=summary["duration_us"] / 1e6,
+                p50_ms=summary["p50_us"] / 1000,
+                p95_ms=summary["p95_us"] / 1000,
+                p99_ms=summary["p99_us"] / 1000,
+                max_ms=summary["max_us"] / 1000,
+                errors=errors,
+                completed_during=done.count() - before,
+                batch_running=not batch.is_terminal,
+                others_cpus=cpu.others,
+                web_cpu_ms=web_cpu.seconds / max(summary["requests"], 1) * 1000,
+            )
+            cases.append(case)
+            log(
+                f"  {name:<24} {case.rate:7.1f} req/s, p50 {case.p50_ms:6.1f} ms, p95 "
+                f"{case.p95_ms:6.1f} ms, p99 {case.p99_ms:6.1f} ms, {errors} errors; "
+                f"{case.completed_during} documents completed meanwhile"
+                + ("" if case.batch_running else " (the batch had finished)")
+            )
+    finally:
+        cluster.stop()
+        web.stop()
+    profile_views(bench, cases, {"cookie": {}, "bearer": {"HTTP_AUTHORIZATION": f"Bearer {key}"}})
+    return HttpResult(cases, documents, latency, args.http_web_workers, wrk_version(wrk))
+
+
+# --- 8. Reading PDFs: Sheaf's sandboxed reader against pypdf in-process ---------------------------
+
+
+@dataclass
+class ReadBench:
+    files: list[Path]
+    pages: int
+    skipped: dict[str, str]  # corpus file -> why it is not counted
+    raw: list[float]  # pages/s per round
+    sheaf: list[float]
+    raw_cpu_ms: float  # CPU per page (the fresh interpreter)
+    sheaf_cpu_ms: float  # CPU per page (this process and the reader children)
+    sheaf_parallel: float  # pages/s with the pool's size of reads at once
+    processes: int
+
+    @property
+    def ratios(self) -> list[float]:
+        """Sheaf over pypdf in each round: the two ran back to back, under the same load."""
+        return [sheaf / raw for sheaf, raw in zip(self.sheaf, self.raw, strict=True)]
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+
+def raw_pypdf_pages(path: Path) -> list[str]:
+    """What pypdf alone does: open, try the empty password, extract every page's text."""
+    from pypdf import PdfReader
+
+    reader = PdfReader(path)
+    if reader.is_encrypted:
+        reader.decrypt("")
+    return [page.extract_text() for page in reader.pages]
+
+
+# Raw pypdf in a fresh interpreter, like the reader's child (`python -I`, only pypdf imported):
+# in the bench's own process Django's heap makes every garbage collection slower, which would
+# handicap pypdf. One warm-up pass, then `passes` timed ones; prints seconds and CPU seconds.
+RAW_PYPDF = """
+import json, logging, resource, sys, time, warnings
+from pypdf import PdfReader
+logging.disable(logging.CRITICAL)
+warnings.simplefilter("ignore")
+paths, passes = json.loads(sys.argv[1]), int(sys.argv[2])
+def read(path):
+    reader = PdfReader(path)
+    if reader.is_encrypted:
+        reader.decrypt("")
+    return [page.extract_text() for page in reader.pages]
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+for path in paths:
+    read(path)
+cpu_before, started = cpu(), time.perf_counter()
+for _ in range(passes):
+    for path in paths:
+        read(path)
+print(json.dumps({"seconds": time.perf_counter() - started, "cpu": cpu() - cpu_before}))
+"""
+
+
+def raw_pypdf_pass(files: list[Path], passes: int) -> tuple[float, float]:
+    """(seconds, CPU seconds) of `passes` raw pypdf reads of every file, in a fresh interpreter."""
+    out = subprocess.run(  # noqa: S603 (our own interpreter and script)
+        [PYTHON, "-I", "-c", RAW_PYPDF, json.dumps([str(path) for path in files]), str(passes)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    timing = json.loads(out.stdout.strip().splitlines()[-1])
+    return timing["seconds"], timing["cpu"]
+
+
+def sheaf_read(path: Path) -> int:
+    from documents.readers import read_document
+
+    return read_document(path, content_type="application/pdf", filename=path.name).page_count or 0
+
+
+def bench_read(bench: Bench) -> ReadBench:
+    """Every readable corpus PDF, `passes` times a round, raw pypdf and Sheaf's reader one
+    after the other (alternating which goes first); pages/s per round, median of the rounds."""
+    import logging
+    import warnings
+    from concurrent.futures import ThreadPoolExecutor
+
+    from batches.extraction.base import ExtractionError
+    from documents import pdf_sandbox
+
+    logging.getLogger("pypdf").setLevel(logging.CRITICAL)
+    warnings.simplefilter("ignore")
+    files, skipped, pages = [], {}, 0
+    for path in corpus_pdfs(bench):
+        name = str(path.relative_to(bench.args.corpus))
+        try:
+            texts = raw_pypdf_pages(path)
+            if not any(text.strip() for text in texts):
+                skipped[name] = "no text layer"
+                continue
+            sheaf_pages = sheaf_read(path)
+        except ExtractionError as error:
+            skipped[name] = f"Sheaf: {error.code}"
+            continue
+        except Exception as error:  # what pypdf raises for a closed or broken file
+            skipped[name] = f"pypdf: {type(error).__name__}"
+            continue
+        if sheaf_pages != len(texts):
+            skipped[name] = f"pages differ: pypdf {len(texts)}, Sheaf {sheaf_pages}"
+            continue
+        files.append(path)
+        pages += len(texts)
+    rounds, passes = bench.args.read_rounds, bench.args.read_passes
+    log(
+        f"read: {len(files)} readable corpus PDFs ({pages} pages), "
+        f"{rounds} rounds of {passes} passes"
+    )
+
+    def timed_sheaf() -> tuple[float, float]:
+        cpu = tree_cpu_seconds([os.getpid()])
+        started = time.perf_counter()
+        for _ in range(passes):
+            for path in files:
+                sheaf_read(path)
+        elapsed = time.perf_counter() - started
+        return elapsed, tree_cpu_seconds([os.getpid()]) - cpu
+
+    def timed_raw() -> tuple[float, float]:
+        return raw_pypdf_pass(files, passes)
+
+    raw, sheaf, raw_cpu, sheaf_cpu = [], [], 0.0, 0.0
+    for round_ in range(rounds):
+        order = [("raw", timed_raw), ("sheaf", timed_sheaf)]
+        for kind, timed in order if round_ % 2 == 0 else order[::-1]:
+            elapsed, cpu = timed()
+            rate = pages * passes / elapsed
+            if kind == "raw":
+                raw.append(rate)
+                raw_cpu += cpu
+            else:
+                sheaf.append(rate)
+                sheaf_cpu += cpu
+        log(f"  round {round_ + 1}: pypdf {raw[-1]:.0f} pages/s, Sheaf {sheaf[-1]:.0f} pages/s")
+    from django.conf import settings
+
+    processes = min(os.cpu_count() or 1, getattr(settings, "SHEAF_READER_PROCESSES", 2))
+    started = time.perf_counter()
+    with ThreadPoolExecutor(processes) as pool:
+        for _ in range(passes):
+            list(pool.map(sheaf_read, files))
+    parallel = pages * passes / (time.perf_counter() - started)
+    pdf_sandbox.shutdown()
+    total_pages = pages * passes * rounds
+    return ReadBench(
+        files=files,
+        pages=pages,
+        skipped=skipped,
+        raw=raw,
+        sheaf=sheaf,
+        raw_cpu_ms=raw_cpu / total_pages * 1000,
+        sheaf_cpu_ms=sheaf_cpu / total_pages * 1000,
+        sheaf_parallel=parallel,
+        processes=processes,
+    )
+
+
+# --- Report of 5-8 --------------------------------------------------------------------------------
+
+
+def _mb(kb: int) -> str:
+    return f"{kb / 1024:.0f} MB"
+
+
+def upload_report(bench: Bench, result: UploadResult) -> list[str]:
+    runs = len(result.paths[0].seconds)
+    lines = [
+        f"### 5. Upload of a {result.files}-file batch",
+        "",
+        f"{result.files} PDFs cycled from the corpus's {result.corpus_files} (every one with "
+        f"different bytes), posted as one multipart request to {web_description(bench)} "
+        "(no cluster runs); the time runs from the request until its whole answer is read, "
+        "when the batch and its documents are committed and stored (the API answers 201 with "
+        "the batch, the form 302 to the batch page; the form's time leaves out the GET of the "
+        f"page that gives its CSRF token). {runs} runs a path after one warm-up run; p95 is "
+        "interpolated between the two slowest runs. The issue gives no number for it; it is "
+        "reported as measured.",
+        "",
+        "| path | request | body | median | p95 | fastest | slowest |",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for path in result.paths:
+        lines.append(
+            f"| {path.name} | {path.request} | {path.megabytes:.1f} MB | {path.median:.3f} s "
+            f"| {path.p95:.3f} s | {min(path.seconds):.3f} s | {max(path.seconds):.3f} s |"
+        )
+    lines += ["", f"CPUs used by other processes meanwhile: {result.others_cpus:.2f}.", ""]
+    return lines
+
+
+def rss_report(bench: Bench, cases: list[RssCase]) -> list[str]:
+    lines = [
+        "### 6. Peak memory at 50 and 1,000 documents, `local` engine",
+        "",
+        f"For each size a fresh {web_description(bench)} and cluster ({_workers(bench)}, "
+        f"SHEAF_CONCURRENCY={bench.args.rss_concurrency}, the PDF reader's child processes "
+        "included), both warmed on a 5-document batch (its page, partial, exports and API "
+        "batch fetched once); then one batch of corpus PDFs cycled (encrypted, image-only and "
+        "broken ones fail as they should, so the batch ends completed_with_errors), while the "
+        f"web server is polled on the progress partial every {POLL_PAGE_SECONDS:g} s as the "
+        'batch page does. Memory as in section 3. "Then" = the peak again while the '
+        "finished batch's page, partial, every export and `GET /api/v1/batches/<id>/` are "
+        "fetched once each. Web VmHWM = the web processes' own high-water marks at the end, "
+        "summed (it catches a spike between two samples).",
+        "",
+        "| documents | time | peak RSS sum | web | cluster | processes | largest process "
+        "| peak PSS sum | then: RSS (web) | web VmHWM | cluster CPU per document | outcome |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for case in cases:
+        memory, then = case.processing, case.finished
+        outcome = ", ".join(f"{k}: {v}" for k, v in sorted(case.outcome.items()))
+        lines.append(
+            f"| {case.documents} | {case.seconds:.1f} s | {_mb(memory.rss_kb)} "
+            f"| {_mb(memory.by_tree_kb.get('web', 0))} "
+            f"| {_mb(memory.by_tree_kb.get('cluster', 0))} "
+            f"| {memory.processes} | {_mb(memory.largest_kb)} | {_mb(memory.pss_kb)} "
+            f"| {_mb(then.rss_kb)} ({_mb(then.by_tree_kb.get('web', 0))}) "
+            f"| {_mb(case.web_hwm_kb)} "
+            f"| {case.cpu_ms:.1f} ms | {outcome} |"
+        )
+    if len(cases) >= 2:
+        small, large = cases[0], cases[-1]
+        lines += ["", "| figure | ratio | target | result |", "|---|---:|---|---|"]
+        for label, attr in (("RSS", "rss_kb"), ("PSS", "pss_kb")):
+            ratio = getattr(large.processing, attr) / max(getattr(small.processing, attr), 1)
+            target = label == "RSS"
+            lines.append(
+                f"| peak {label}, {large.documents} / {small.documents} documents | {ratio:.2f} "
+                f"| {f'<= {RSS_GROWTH_TARGET:g}' if target else ''} "
+                f"| {verdict(ratio <= RSS_GROWTH_TARGET) if target else ''} |"
+            )
+        ratio = large.finished.rss_kb / max(small.finished.rss_kb, 1)
+        lines.append(
+            f"| peak RSS with pages and exports, {large.documents} / {small.documents} "
+            f"| {ratio:.2f} | | |"
+        )
+    statuses: Counter[int | str] = Counter()
+    for case in cases:
+        statuses.update(case.statuses)
+    others = ", ".join(f"{case.others_cpus:.2f}" for case in cases)
+    lines += [
+        "",
+        "Web requests: "
+        + ", ".join(f"{code}: {n}" for code, n in sorted(statuses.items(), key=str))
+        + f". CPUs used by other processes meanwhile, by size: {others}.",
+        "",
+    ]
+    return lines
+
+
+def http_report(bench: Bench, result: HttpResult) -> list[str]:
+    lines = [
+        "### 7. Dashboard and API under load while a batch runs",
+        "",
+    ]
+    if not result.cases:
+        return [*lines, f"Not run: wrk {result.wrk} (Debian: `apt-get install wrk`).", ""]
+    lines += [
+        f"{result.wrk} on this machine (`wrk -t{bench.args.http_threads} "
+        f"-c{bench.args.http_connections} -d{bench.args.http_seconds:g}s`, "
+        "`bench/wrk_report.lua` prints its percentiles; the session cookie or `Authorization: "
+        f"Bearer` key as `-H`) against `gunicorn batchsite.wsgi --workers {result.web_workers}` "
+        "(README's production command), one endpoint after the other, while a cluster (1 worker "
+        f"process, SHEAF_CONCURRENCY={bench.args.http_concurrency}) works one batch of "
+        f"{result.documents} documents (Growth's files per batch) on the sleep engine with L = "
+        f"{result.latency:g} s, chosen so the batch lasts through every endpoint's run: the "
+        "pages show a batch whose documents change state while they are loaded. wrk is a "
+        "closed loop: the rate is what the server gives its connections. Errors = socket "
+        "errors, timeouts and non-2xx answers. Each endpoint first gets an unmeasured "
+        f"{bench.args.http_warmup_seconds:g} s run, so that every gunicorn worker has loaded "
+        "its templates and code. Web CPU per request = CPU of gunicorn's processes during the "
+        "run / requests; CPU-bound req/s = CPUs / that, the most this machine could serve with "
+        "nothing else running (wrk, the cluster and other people's processes take their share "
+        "first). Queries and view time: the same request in the bench's own process (Django's "
+        "test client, no network), after the run.",
+        "",
+        "| endpoint | req/s | p50 | p95 | p99 | max | errors | target | result | queries "
+        "| view time in process | web CPU per request | CPU-bound req/s "
+        "| documents completed meanwhile | other processes' CPUs |",
+        "|---|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for case in result.cases:
+        lines.append(
+            f"| {case.name} `{case.shown_path}` "
+            f"| {case.rate:.0f} | {case.p50_ms:.1f} ms | {case.p95_ms:.1f} ms "
+            f"| {case.p99_ms:.1f} ms | {case.max_ms:.0f} ms | {case.errors} "
+            f"| p95 <= {HTTP_P95_TARGET_MS:g} ms at >= {HTTP_RATE_TARGET:g} req/s "
+            f"| {verdict(case.passed)} | {case.queries} | {case.in_process_ms:.1f} ms "
+            f"| {case.web_cpu_ms:.1f} ms | {case.cpu_bound_rate:.0f} "
+            f"| {case.completed_during}{'' if case.batch_running else ' (finished)'} "
+            f"| {case.others_cpus:.2f} |"
+        )
+    lines.append("")
+    return lines
+
+
+def read_report(bench: Bench, result: ReadBench) -> list[str]:
+    raw, sheaf = statistics.median(result.raw), statistics.median(result.sheaf)
+    skipped = "; ".join(f"`{name}` ({why})" for name, why in sorted(result.skipped.items()))
+    return [
+        "### 8. Reading PDFs: Sheaf's reader against pypdf",
+        "",
+        f"The {len(result.files)} corpus PDFs that both read ({result.pages} pages); raw pypdf "
+        '= `PdfReader(path)`, `decrypt("")` when encrypted, `extract_text()` of every page, in '
+        "a fresh `python -I` that imports only pypdf, like the reader's child (in the bench's "
+        "own process Django's heap slows pypdf's garbage collections), after one untimed pass; "
+        "Sheaf = `documents.readers.read_document` (the sandboxed child "
+        "pool of `documents/pdf_sandbox.py`, warm, one read at a time). Each round reads every "
+        f"file {bench.args.read_passes} times with each, alternating which goes first; median "
+        f"of {len(result.raw)} rounds, each round's rate in brackets; the result is the median "
+        "of each round's Sheaf / pypdf, the two having run back to back. CPU per page: pypdf's "
+        "interpreter; for Sheaf the bench's process and the reader's children; it does not "
+        "depend on other load.",
+        "",
+        "| reader | pages/s | CPU per page | target | result |",
+        "|---|---:|---:|---|---|",
+        f"| raw pypdf `extract_text` | {raw:.0f} [{' '.join(f'{r:.0f}' for r in result.raw)}] "
+        f"| {result.raw_cpu_ms:.2f} ms | | |",
+        f"| Sheaf, one read at a time | {sheaf:.0f} "
+        f"[{' '.join(f'{r:.0f}' for r in result.sheaf)}] | {result.sheaf_cpu_ms:.2f} ms "
+        f"| >= {READ_TARGET:g} x pypdf "
+        f"| {verdict(result.ratio >= READ_TARGET)} ({result.ratio:.2f} x "
+        f"[{' '.join(f'{r:.2f}' for r in result.ratios)}]) |",
+        f"| Sheaf, {result.processes} reads at once (the pool's size) "
+        f"| {result.sheaf_parallel:.0f} | | | |",
+        "",
+        f"CPU per page, Sheaf / pypdf: {result.sheaf_cpu_ms / result.raw_cpu_ms:.2f}.",
+        "",
+        f"Not counted: {skipped or 'none'}.",
+        "",
+    ]
+
+
 # --- Report ---------------------------------------------------------------------------------------
 
 
@@ -1209,6 +2157,7 @@ def report(
     poller: PagePoller | None,
     claude: list[ClaudeCase] | None,
     elapsed: float,
+    more: dict[str, Any] | None = None,
 ) -> str:
     lines = [f"## Results on {bench.database}", ""]
     lines += ["| | |", "|---|---|"]
@@ -1333,6 +2282,15 @@ def report(
         lines.append("")
     if claude:
         lines += claude_report(bench, claude)
+    more = more or {}
+    if more.get("upload"):
+        lines += upload_report(bench, more["upload"])
+    if more.get("rss"):
+        lines += rss_report(bench, more["rss"])
+    if more.get("http"):
+        lines += http_report(bench, more["http"])
+    if more.get("read"):
+        lines += read_report(bench, more["read"])
     return "\n".join(lines)
 
 
@@ -1451,7 +2409,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         or "postgres://postgres@127.0.0.1:5432/postgres",
         help="server to create the bench database on (its own database is left alone)",
     )
-    parser.add_argument("--only", choices=["overhead", "throughput", "claude"])
+    parser.add_argument("--only", choices=BENCHMARKS, help="run one benchmark, print only")
     parser.add_argument("-k", "--k", type=int, default=300, help="tasks and documents per run")
     parser.add_argument("--repeats", type=int, default=5, help="overhead runs (median reported)")
     parser.add_argument("--concurrency", type=_numbers(int), default=[8, 32, 64])
@@ -1504,6 +2462,49 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="documents per Claude case: this many seconds of work at the bound (default 25)",
     )
     parser.add_argument(
+        "--corpus",
+        type=Path,
+        default=default_corpus(),
+        help="the shared PDF corpus (default SHEAF_CORPUS, else shared/corpus beside the "
+        "checkout or a parent of it)",
+    )
+    parser.add_argument("--upload-files", type=int, default=50, help="PDFs per uploaded batch")
+    parser.add_argument("--upload-runs", type=int, default=10, help="timed uploads a path")
+    parser.add_argument(
+        "--rss-documents",
+        type=_numbers(int),
+        default=[50, 1000],
+        help="batch sizes of the rss benchmark (the first and last are compared)",
+    )
+    parser.add_argument(
+        "--rss-concurrency", type=int, default=8, help="SHEAF_CONCURRENCY in the rss benchmark"
+    )
+    parser.add_argument("--http-seconds", type=float, default=10.0, help="wrk run per endpoint")
+    parser.add_argument(
+        "--http-warmup-seconds",
+        type=float,
+        default=2.0,
+        help="an unmeasured wrk run per endpoint first, so every gunicorn worker is warm",
+    )
+    parser.add_argument("--http-connections", type=int, default=8, help="wrk connections")
+    parser.add_argument("--http-threads", type=int, default=2, help="wrk threads")
+    parser.add_argument(
+        "--http-web-workers",
+        type=int,
+        default=4,
+        help="gunicorn workers in the http benchmark (default 4, README's production command)",
+    )
+    parser.add_argument(
+        "--http-documents", type=int, default=100, help="documents of the batch running meanwhile"
+    )
+    parser.add_argument(
+        "--http-concurrency", type=int, default=4, help="SHEAF_CONCURRENCY of that batch"
+    )
+    parser.add_argument("--read-rounds", type=int, default=5, help="rounds of the read benchmark")
+    parser.add_argument(
+        "--read-passes", type=int, default=10, help="reads of every corpus PDF per round and reader"
+    )
+    parser.add_argument(
         "--code-label", help="what code is measured, when not a git checkout (git describe)"
     )
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
@@ -1545,10 +2546,19 @@ def main(argv: list[str] | None = None) -> int:
                 bench_throughput(bench) if args.only in (None, "throughput") else (None, None)
             )
             claude = bench_claude(bench) if args.only in (None, "claude") else None
+            more: dict[str, Any] = {}
+            for name, run in (
+                ("upload", bench_upload),
+                ("rss", bench_rss),
+                ("http", bench_http),
+                ("read", bench_read),
+            ):
+                if args.only in (None, name):
+                    more[name] = run(bench)
             from django.db import connections
 
             connections.close_all()
-        results = report(bench, overhead, cases, poller, claude, time.monotonic() - started)
+        results = report(bench, overhead, cases, poller, claude, time.monotonic() - started, more)
         print()
         print(results)
         if args.no_write or args.only:

@@ -4,7 +4,9 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
+from django.utils.formats import date_format
 
 
 class DocumentStatus(models.TextChoices):
@@ -33,6 +35,11 @@ class Document(models.Model):
     )
     original_filename = models.CharField(max_length=255, help_text="For display only.")
     file = models.FileField(max_length=500, blank=True)
+    file_removed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the original file was deleted (retention); text and result are kept.",
+    )
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     content_type = models.CharField(max_length=100)
@@ -53,6 +60,14 @@ class Document(models.Model):
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
     result = models.JSONField(null=True, blank=True)
+    # Kept with the result so that the batch page's "verified" share is a SUM, not a read of
+    # every result on each poll.
+    values_found = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Fields of the result with a value."
+    )
+    values_verified = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Of those, values whose quote was found in the text."
+    )
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     estimated_cost_usd = models.DecimalField(
         max_digits=12, decimal_places=6, null=True, blank=True, help_text="Set once it is read."
@@ -104,6 +119,17 @@ class Document(models.Model):
         return self.status in self.TERMINAL_STATUSES
 
     @property
+    def original_removed_notice(self) -> str:
+        """Why an original is gone, e.g. "original removed after 30 days, on Nov. 24, 2026"
+        ("" while it is kept)."""
+        if self.file_removed_at is None:
+            return ""
+        days = settings.SHEAF_RETENTION_DAYS
+        after = f" after {days} day{pluralize(days)}" if days else ""
+        on = date_format(timezone.localtime(self.file_removed_at), "DATE_FORMAT")
+        return f"original removed{after}, on {on}"
+
+    @property
     def extension(self) -> str:
         return self.file.name.rsplit(".", 1)[-1] if "." in self.file.name else ""
 
@@ -111,3 +137,13 @@ class Document(models.Model):
     def storage_path(*, user_id: int, batch_id: uuid.UUID, document_id: uuid.UUID, ext: str) -> str:
         """Where an upload is stored: never derived from the client's filename."""
         return f"uploads/{user_id}/{batch_id}/{document_id}.{ext}"
+
+
+def result_value_counts(result: dict | None) -> tuple[int, int]:
+    """(values found, values verified) of a result in the shape of DESIGN.md "Results"."""
+    found = verified = 0
+    for cell in (result or {}).get("fields", {}).values():
+        if isinstance(cell, dict) and cell.get("value") is not None:
+            found += 1
+            verified += bool(cell.get("verified"))
+    return found, verified

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
+
+from batchsite.api import StrictCharField
 
 
 class PlanOutputSerializer(serializers.Serializer):
@@ -19,6 +22,9 @@ class LimitsOutputSerializer(serializers.Serializer):
     max_file_size = serializers.IntegerField(help_text="Bytes.")
     documents_per_month = serializers.IntegerField()
     submissions_per_hour = serializers.IntegerField()
+    api_requests_per_minute = serializers.IntegerField(
+        help_text="Requests to /api/v1/ per minute for this user; over it, 429 rate_limited."
+    )
     priority = serializers.IntegerField()
     economy_lane = serializers.BooleanField()
     webhooks = serializers.BooleanField()
@@ -50,4 +56,5 @@ class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
 
 
 class ApiKeyCreateInputSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
+    # Surrounding whitespace is trimmed, so the schema says "some non-space character".
+    name = StrictCharField(max_length=100, validators=[RegexValidator(r"\S")])

@@ -50,7 +50,7 @@ class ApiKeyListCreateApi(APIView):
     @extend_schema(
         operation_id="keys_create",
         request=ApiKeyCreateInputSerializer,
-        responses={201: ApiKeyCreatedOutputSerializer, **error_responses(400, 401, 405)},
+        responses={201: ApiKeyCreatedOutputSerializer, **error_responses(400, 401, 405, 415)},
     )
     def post(self, request: Request) -> Response:
         serializer = ApiKeyCreateInputSerializer(data=request.data)

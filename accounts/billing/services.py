@@ -102,6 +102,23 @@ def portal_start(*, user: User, now: datetime | None = None) -> str:
     )
 
 
+def subscription_cancel_now(*, user: User) -> bool:
+    """Cancel the user's subscription in Stripe at once (before their account is deleted, so
+    nobody is billed for an account that no longer exists). False when there was nothing to
+    cancel: billing off, no subscription, or one that already ended. Raises BillingError."""
+    subscription = Subscription.objects.filter(user=user).first()
+    if (
+        not billing_enabled()
+        or subscription is None
+        or not subscription.stripe_subscription_id
+        or subscription.status in ENDED
+    ):
+        return False
+    stripe_client.cancel_subscription(subscription.stripe_subscription_id)
+    Subscription.objects.filter(pk=subscription.pk).update(status=Subscription.Status.CANCELED)
+    return True
+
+
 # --- Webhooks ----------------------------------------------------------------------------------
 
 
@@ -213,6 +230,9 @@ def subscription_sync(*, subscription_id: str, user_hint: str | None = None) -> 
         )
     return subscription
 
+
+# Stripe bills nothing more for these; any other status may still charge (unpaid retries too).
+ENDED = {Subscription.Status.CANCELED, Subscription.Status.INCOMPLETE_EXPIRED}
 
 GOOD_STANDING = {
     Subscription.Status.ACTIVE,

@@ -89,6 +89,18 @@ def retrieve_subscription(subscription_id: str) -> dict[str, Any]:
     return subscription.to_dict()
 
 
+def cancel_subscription(subscription_id: str) -> None:
+    """End a subscription now (no refund, no proration). One that Stripe has already canceled,
+    or does not know, needs nothing more, so a retry after a half-finished run succeeds."""
+    try:
+        _client().v1.subscriptions.cancel(subscription_id)
+    except stripe.InvalidRequestError as exc:
+        if exc.code != "resource_missing":
+            raise BillingError(exc.user_message or str(exc)) from None
+    except stripe.StripeError as exc:
+        raise BillingError(exc.user_message or str(exc)) from None
+
+
 def retrieve_checkout_session(session_id: str) -> dict[str, Any]:
     try:
         session = _client().v1.checkout.sessions.retrieve(session_id)

@@ -3,12 +3,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from drf_spectacular.utils import extend_schema_field
+from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
 from batches.fields import FIELD_TYPES, FieldSpec, fields_from_json, parse_fields
 from batches.models import BatchProcess
 from batches.selectors import Costs, Progress, batch_costs, batch_documents, batch_progress
+from batches.services import MAX_NAME_LENGTH, MAX_PROMPT_LENGTH
 from batchsite.errors import Rejected
 from documents.models import Document
 
@@ -53,12 +54,35 @@ class BatchCreateInputSerializer(serializers.Serializer):
             raise serializers.ValidationError(str(rejection), code=rejection.code) from rejection
 
 
+@extend_schema_serializer(component_name="BatchCreateInput")
+class BatchCreateDocumentedSerializer(BatchCreateInputSerializer):
+    """The upload as the schema documents it: at least one file and a prompt are required. The
+    input serializer leaves them to `batch_create`, which answers `no_files` / `invalid_prompt`."""
+
+    files = serializers.ListField(
+        child=serializers.FileField(use_url=False),
+        min_length=1,
+        help_text="Repeat the part once per file: PDF, CSV, XLSX or TXT.",
+    )
+    prompt = serializers.CharField(max_length=MAX_PROMPT_LENGTH, help_text="What to extract.")
+    name = serializers.CharField(required=False, allow_blank=True, max_length=MAX_NAME_LENGTH)
+
+
 class BatchListInputSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=BatchProcess.Status.choices, required=False)
 
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        # A form-style serializer reads `?status=` as "not sent"; the schema promises a status.
+        if self.initial_data.get("status") == "":
+            raise serializers.ValidationError(
+                {"status": "Give a status, or leave the parameter out."}, code="invalid"
+            )
+        return attrs
+
 
 class ResultsInputSerializer(serializers.Serializer):
-    format = serializers.CharField(required=False, default="json")
+    # Blank allowed so that `?format=` reaches the view's invalid_format rather than the default.
+    format = serializers.CharField(required=False, allow_blank=True, default="json")
 
 
 class FieldSpecSerializer(serializers.Serializer):
@@ -166,3 +190,21 @@ class BatchOutputSerializer(BatchSummaryOutputSerializer):
     @extend_schema_field(DocumentOutputSerializer(many=True))
     def get_documents(self, batch: BatchProcess) -> list[dict[str, Any]]:
         return DocumentOutputSerializer(batch_documents(batch=batch), many=True).data
+
+
+class ResultsBatchSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    status = serializers.ChoiceField(choices=BatchProcess.Status.choices)
+    engine = serializers.ChoiceField(choices=BatchProcess.Engine.choices)
+    prompt = serializers.CharField()
+    fields = FieldSpecSerializer(many=True)
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class ResultsJsonSerializer(serializers.Serializer):
+    """The schema of the `format=json` results file (written by `batches.exports`)."""
+
+    batch = ResultsBatchSerializer()
+    documents = DocumentOutputSerializer(many=True)

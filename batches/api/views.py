@@ -16,12 +16,14 @@ from rest_framework.views import APIView
 
 from batches import exports, selectors, services
 from batches.api.serializers import (
+    BatchCreateDocumentedSerializer,
     BatchCreateInputSerializer,
     BatchListInputSerializer,
     BatchOutputSerializer,
     BatchSummaryOutputSerializer,
     DocumentDetailOutputSerializer,
     ResultsInputSerializer,
+    ResultsJsonSerializer,
 )
 from batches.exports import EXPORT_FORMATS
 from batchsite.api import error_responses, paginate, paginated
@@ -60,11 +62,11 @@ class BatchListCreateApi(APIView):
     @extend_schema(
         operation_id="batches_create",
         parameters=[IDEMPOTENCY_KEY],
-        request={"multipart/form-data": BatchCreateInputSerializer},
+        request={"multipart/form-data": BatchCreateDocumentedSerializer},
         responses={
             201: BatchOutputSerializer,
             200: OpenApiResponse(BatchOutputSerializer, description="Repeated Idempotency-Key."),
-            **error_responses(400, 401, 403, 405, 429),
+            **error_responses(400, 401, 403, 405, 415),
         },
     )
     def post(self, request: Request) -> Response:
@@ -145,7 +147,7 @@ class BatchResultsApi(APIView):
         ],
         responses={
             (200, "text/csv"): OpenApiTypes.BINARY,
-            (200, "application/json"): OpenApiTypes.BINARY,
+            (200, "application/json"): ResultsJsonSerializer,
             (200, "text/markdown"): OpenApiTypes.BINARY,
             (
                 200,

@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -461,11 +460,11 @@ class AnthropicEngine:
         }
 
     def _pdf_block(self, request: ExtractionRequest) -> dict[str, Any]:
-        if not request.pdf_path:
+        if request.read_original is None:
             raise ExtractionError(
                 "no_text_layer", f"{request.filename} has no text to extract from (no text layer)."
             )
-        data = Path(request.pdf_path).read_bytes()
+        data = request.read_original()
         if len(data) > PDF_MAX_BYTES:
             raise ExtractionError(
                 "too_large",

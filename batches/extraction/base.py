@@ -7,6 +7,7 @@ Document text separates pages with a form feed (``\\f``), so page numbers can be
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -52,7 +53,8 @@ class ExtractionRequest:
     content_type: str
     page_count: int | None = None
     document_id: str = ""  # for logs and idempotency keys; engines must not depend on it
-    pdf_path: str | None = None  # the original, for engines that read scanned PDFs themselves
+    # The original's bytes, for engines that read scanned PDFs themselves.
+    read_original: Callable[[], bytes] | None = None
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,13 @@ import hashlib
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from accounts.services import api_key_create, api_key_revoke
+from accounts.services import api_key_authenticate, api_key_create, api_key_revoke
 
 
 def bearer(secret: str) -> Client:
@@ -49,6 +51,21 @@ def test_a_bearer_key_authenticates_and_notes_last_use_at_most_once_a_minute(ali
     bearer(secret).get("/api/v1/me/")
     key.refresh_from_db()
     assert key.last_used_at > first_use - timedelta(minutes=2)
+
+
+def test_a_key_used_within_the_minute_authenticates_without_writing(alice, alice_key):
+    key, secret = alice_key
+    api_key_authenticate(secret=secret)
+    key.refresh_from_db()
+    first_use = key.last_used_at
+
+    with CaptureQueriesContext(connection) as queries:
+        authenticated = api_key_authenticate(secret=secret)
+
+    assert authenticated.pk == key.pk
+    assert [q["sql"] for q in queries.captured_queries if not q["sql"].startswith("SELECT")] == []
+    key.refresh_from_db()
+    assert key.last_used_at == first_use
 
 
 @pytest.mark.parametrize(
@@ -134,6 +151,15 @@ def test_a_key_needs_a_name(alice_client):
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
     assert "name" in response.json()["errors"]
+
+
+@pytest.mark.parametrize("name", [0, "\u00a0 ", None])
+def test_a_key_name_must_be_text_with_a_visible_character(alice, alice_client, name):
+    response = alice_client.post("/api/v1/keys/", {"name": name}, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert not ApiKey.objects.filter(user=alice).exists()
 
 
 def test_the_key_list_shows_only_the_users_own_keys(alice, bob, alice_client):

@@ -347,6 +347,7 @@ def plan_section(body: str, key: str) -> str:
                 "Queue priority Low",
                 "Economy lane No",
                 "Outgoing webhooks No",
+                "API requests per minute 60 ",
             ],
         ),
         (
@@ -361,6 +362,7 @@ def plan_section(body: str, key: str) -> str:
                 "Queue priority Normal",
                 "Economy lane No",
                 "Outgoing webhooks Yes",
+                "API requests per minute 300 ",
             ],
         ),
         (
@@ -375,6 +377,7 @@ def plan_section(body: str, key: str) -> str:
                 "Queue priority High",
                 "Economy lane Yes",
                 "Outgoing webhooks Yes",
+                "API requests per minute 1,200 ",
             ],
         ),
     ],

@@ -6,6 +6,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
+from django.contrib.staticfiles import finders
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError
 from django.test import Client
@@ -418,6 +419,15 @@ def test_an_unknown_status_filter_is_400(api):
     assert response.json()["detail"].startswith("status:")
 
 
+def test_an_empty_status_filter_is_400_not_every_batch(alice, api):
+    BatchFactory(user=alice)
+
+    response = api.get("/api/v1/batches/?status=")
+
+    assert response.status_code == 400
+    assert response.json()["detail"] == "status: Give a status, or leave the parameter out."
+
+
 def test_a_document_has_its_result_with_quotes(api, finished_batch):
     document = finished_batch.documents.get(original_filename="a.pdf")
 
@@ -526,6 +536,13 @@ def test_an_unknown_results_format_is_400_invalid_format(api, finished_batch):
     }
 
 
+def test_an_empty_results_format_is_400_not_json(api, finished_batch):
+    response = api.get(f"/api/v1/batches/{finished_batch.pk}/results/?format=")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_format"
+
+
 # --- Schema and docs -----------------------------------------------------------------------------
 
 
@@ -556,6 +573,12 @@ def test_the_schema_is_openapi_3_listing_every_path(db):
         "/Error"
     )
     assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+    operations = [op for item in schema["paths"].values() for op in item.values()]
+    assert all("429" in op["responses"] for op in operations)  # every endpoint is throttled
+    upload_required = schema["components"]["schemas"]["BatchCreateInputRequest"]["required"]
+    assert set(upload_required) == {"files", "prompt"}
+    results = schema["paths"]["/api/v1/batches/{batch_id}/results/"]["get"]["responses"]["200"]
+    assert results["content"]["application/json"]["schema"]["$ref"].endswith("/ResultsJson")
 
 
 def test_the_schema_is_yaml_by_default(db):
@@ -575,6 +598,17 @@ def test_the_docs_page_uses_only_local_assets(db):
     assert assets
     assert not [a for a in assets if a.startswith(("http:", "https:", "//"))]
     assert "cdn" not in html.lower()
+
+
+def test_every_docs_asset_is_a_static_file_installed_here(db, settings):
+    html = Client().get("/api/v1/docs/").content.decode()
+
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html)
+
+    assert {a.rsplit("/", 1)[-1] for a in assets} >= {"swagger-ui-bundle.js", "swagger-ui.css"}
+    for asset in assets:
+        assert asset.startswith(settings.STATIC_URL), asset
+        assert finders.find(asset.removeprefix(settings.STATIC_URL)), asset
 
 
 def test_the_loser_of_an_idempotency_race_stores_nothing(alice, media_files):

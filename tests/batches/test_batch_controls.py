@@ -353,6 +353,55 @@ def test_the_batch_page_starts_the_polling_too(alice_client, running_batch):
     assert 'hx-trigger="every 2s"' in root
 
 
+def test_a_long_batch_shows_its_documents_a_page_at_a_time_and_polls_the_page_shown(
+    alice_client, alice
+):
+    batch = BatchFactory(user=alice, status=BatchProcess.Status.PROCESSING)
+    for n in range(60):
+        add_document(batch, f"doc-{n:02}.pdf", "completed" if n < 55 else "queued")
+    page_url = f"/dashboard/batches/{batch.pk}/"
+
+    first = text_of(alice_client.get(page_url))
+    assert "Documents 1–50 of 60" in first
+    assert "55 of 60 done" in first  # counts cover the whole batch
+    assert "doc-49.pdf" in first
+    assert "doc-50.pdf" not in first
+
+    second = alice_client.get(f"{page_url}?page=2")
+    assert f'hx-get="{page_url}progress/?page=2"' in progress_root(second)
+    text = text_of(second)
+    assert "Documents 51–60 of 60" in text
+    assert "doc-50.pdf" in text and "doc-59.pdf" in text
+    assert "doc-49.pdf" not in text
+
+    polled = text_of(alice_client.get(f"{page_url}progress/?page=2"))
+    assert "doc-59.pdf" in polled and "doc-00.pdf" not in polled
+
+
+def test_the_batch_page_shows_the_share_of_values_verified_against_the_documents(
+    alice_client, alice
+):
+    def cell(value, verified):
+        return {"value": value, "quote": value, "page": 1, "verified": verified}
+
+    batch = BatchFactory(user=alice, status=BatchProcess.Status.PROCESSING)
+    answers = [
+        {"number": cell("INV-1", True), "total": cell("10.00", True)},
+        {"number": cell("INV-2", True), "total": cell("99.00", False), "date": cell(None, False)},
+    ]
+    for n, _ in enumerate(answers):
+        DocumentFactory(batch=batch, read_at=timezone.now(), text=f"Invoice INV-{n + 1}")
+    for fields in answers:
+        claim = services.document_claim()
+        result = {"engine": "local", "model": None, "fields": fields}
+        assert services.document_complete(claim=claim, result=result) == "completed"
+
+    text = text_of(alice_client.get(f"/dashboard/batches/{batch.pk}/"))
+
+    # 4 values found (the missing date is not one), 3 of them verified.
+    assert "75% of values verified against the document" in text
+
+
 def test_no_eta_is_shown_before_any_document_is_done(alice_client, alice):
     batch = BatchFactory(
         user=alice,
@@ -367,6 +416,32 @@ def test_no_eta_is_shown_before_any_document_is_done(alice_client, alice):
     assert "0 of 2 done" in text
     assert "0%" in text
     assert not ETA.search(text)
+
+
+def test_the_progress_partial_brings_the_page_headers_status_and_dates_along(
+    alice_client, finished_batch
+):
+    """The title badge and the Started/Completed dates sit outside the polled block; the partial
+    sends them out of band, so a batch that finishes while watched does not read "Processing"."""
+    body = alice_client.get(f"/dashboard/batches/{finished_batch.pk}/progress/").content.decode()
+
+    badge = re.search(r'<span id="batch-status"[^>]*hx-swap-oob="true"[^>]*>([^<]+)<', body)
+    assert badge and badge.group(1) == "Completed with errors"
+    details = re.search(
+        r'<dl[^>]*id="batch-details"[^>]*hx-swap-oob="true"[^>]*>(.*?)</dl>', body, re.S
+    )
+    assert details
+    dates = re.findall(r"<dt>(Started|Completed)</dt><dd><time", details.group(1))
+    assert dates == ["Started", "Completed"]
+
+
+def test_the_batch_page_renders_its_header_in_place_not_out_of_band(alice_client, running_batch):
+    body = alice_client.get(f"/dashboard/batches/{running_batch.pk}/").content.decode()
+
+    assert re.search(r'<h1 class="batch-title">[^<]*<span id="batch-status"[^>]*>Processing<', body)
+    assert body.count('id="batch-status"') == 1
+    assert body.count('id="batch-details"') == 1
+    assert "hx-swap-oob" not in body
 
 
 @pytest.mark.parametrize("page", ["progress/", ""])

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections import Counter
-
 import pytest
 from django.core.files.base import ContentFile
 
@@ -12,18 +9,8 @@ from batches import services
 from batches.models import BatchProcess
 from batches.tasks import enqueue_drain
 from documents.models import Document
-from tests.support.cluster import Cluster
-
-
-def _wait_for(predicate, *, timeout: float, step: float = 0.2, tick=None) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        if tick is not None:
-            tick()
-        time.sleep(step)
-    return predicate()
+from tests.support.cluster import Cluster, wait_for, wait_until_finished
+from tests.support.engines import assert_called_once_but_for_kills, engine_calls
 
 
 @pytest.mark.django_db(transaction=True)
@@ -52,7 +39,7 @@ def test_a_killed_cluster_loses_no_document_and_extracts_none_twice(alice, setti
     try:
         cluster.start()
         enqueue_drain()
-        assert _wait_for(lambda: documents.filter(status="completed").count() >= 10, timeout=60), (
+        assert wait_for(lambda: documents.filter(status="completed").count() >= 10, timeout=60), (
             tmp_path / "cluster.log"
         ).read_text()[-3000:]
         cluster.kill()
@@ -60,12 +47,7 @@ def test_a_killed_cluster_loses_no_document_and_extracts_none_twice(alice, setti
 
         cluster.start()
         # The schedule's job (a drain every minute), at test speed.
-        finished = _wait_for(
-            lambda: not documents.exclude(status__in=Document.TERMINAL_STATUSES).exists(),
-            timeout=120,
-            step=1.0,
-            tick=enqueue_drain,
-        )
+        finished = wait_until_finished(batch, timeout=120, tick=enqueue_drain)
     finally:
         cluster.stop()
 
@@ -74,11 +56,8 @@ def test_a_killed_cluster_loses_no_document_and_extracts_none_twice(alice, setti
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED
     assert batch.processed_documents == 50
-    calls = Counter(calls_log.read_text().split())
+    calls = engine_calls(calls_log)
     for document in documents:
         assert document.status == Document.Status.COMPLETED
         assert document.result["engine"] == "counting"
-        # A document's engine call is repeated only when an attempt was cut off by the kill.
-        assert 1 <= calls[str(document.pk)] <= document.attempts
-        if document.attempts == 1:
-            assert calls[str(document.pk)] == 1
+        assert_called_once_but_for_kills(document, calls[str(document.pk)], killed=cluster.killed)

@@ -8,6 +8,7 @@ import io
 import json
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -322,6 +323,69 @@ def test_a_transient_engine_failure_is_retried_and_every_document_completes(
         assert document.result["engine"] == "flaky"
         assert flaky_engine.calls[str(document.pk)] == 2
     assert len(flaky_engine.calls) == len(INVOICES)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_originals_on_a_storage_without_local_paths_are_read_and_downloaded(
+    grace, grace_client, settings
+):
+    # Remote storages (S3 and the like) have no `path()`: readers get a temporary copy.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "tests.support.storage.NoLocalPathStorage"},
+    }
+    settings.SHEAF_EXTRACTION_ENGINE = "local"
+    name, text = next(iter(INVOICES.items()))
+    batch = services.batch_create(
+        user=grace,
+        files=[
+            ContentFile(text.encode(), name=name),
+            corpus_upload("pypdf-resources/resources/crazyones.pdf"),
+        ],
+        prompt="invoice number, total",
+    )
+
+    drain(budget_seconds=DRAIN_BUDGET)
+
+    documents = _documents(batch)
+    assert documents[name].status == Document.Status.COMPLETED
+    assert documents[name].result["fields"]["invoice number"]["value"] == "INV-2024-0001"
+    pdf = documents["crazyones.pdf"]
+    assert pdf.status == Document.Status.COMPLETED
+    expected = (CORPUS / "pypdf-resources" / "resources" / "crazyones.txt").read_text()
+    assert _normalised(pdf.text) == _normalised(expected)
+    response = grace_client.get(f"/dashboard/documents/{pdf.pk}/original/")
+    assert (
+        b"".join(response.streaming_content)
+        == corpus_file("pypdf-resources/resources/crazyones.pdf").read_bytes()
+    )
+
+
+@pytest.mark.django_db
+def test_a_free_engine_failing_once_keeps_the_text_so_the_retry_does_not_read_again(
+    grace, flaky_engine
+):
+    # A free engine stores what the reader found with the outcome, not before the call: a
+    # transient failure must still keep it.
+    name, text = next(iter(INVOICES.items()))
+    batch = services.batch_create(
+        user=grace, files=[ContentFile(text.encode(), name=name)], prompt="total"
+    )
+    document = batch.documents.get()
+
+    assert services.document_process(claim=services.document_claim()) == "queued"
+    document.refresh_from_db()
+    first_read = document.read_at
+    assert first_read is not None
+    assert "Total" in document.text
+    assert document.error_code == "provider_error"
+
+    later = timezone.now() + timedelta(hours=1)
+    assert services.document_process(claim=services.document_claim(now=later)) == "completed"
+    document.refresh_from_db()
+    assert document.read_at == first_read
+    assert document.attempts == 2
+    assert flaky_engine.calls[str(document.pk)] == 2
 
 
 # --- Documents finishing together -------------------------------------------------------------

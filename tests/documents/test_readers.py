@@ -20,7 +20,7 @@ from batches.extraction.base import ExtractionError
 from documents import pdf_sandbox
 from documents.readers import ReadResult, read_document
 from tests.conftest import CORPUS, corpus_file
-from tests.documents.test_pdf_sandbox import cpu_burner, decompression_bomb
+from tests.support.pdfs import cpu_burner, decompression_bomb
 
 PDF = "application/pdf"
 CSV = "text/csv"

@@ -8,10 +8,15 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from django.conf import settings
 from django.db import connection
+
+from batches.models import BatchProcess
+from documents.models import Document
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -44,6 +49,7 @@ class Cluster:
         self.log = log
         self.env = cluster_env(**env)
         self.process: subprocess.Popen[bytes] | None = None
+        self.killed: dict[int, float] = {}  # process group -> time.time() of its kill
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
@@ -56,14 +62,61 @@ class Cluster:
                 start_new_session=True,
             )
 
+    @property
+    def process_group(self) -> int | None:
+        """The cluster runs in its own session: its pid is the group id of all its processes."""
+        return self.process.pid if self.process is not None else None
+
     def kill(self) -> None:
-        """kill -9 the cluster and every process it started, as a crash would."""
-        if self.process is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait(timeout=30)
-        self.process = None
+        """kill -9 the cluster and every process it started, as a crash would (recorded in
+        `killed`)."""
+        group = self._end()
+        if group is not None:
+            self.killed[group] = time.time()
 
     def stop(self) -> None:
-        self.kill()
+        self._end()
+
+    def _end(self) -> int | None:
+        if self.process is None:
+            return None
+        group = self.process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        self.process.wait(timeout=30)
+        self.process = None
+        return group
+
+
+def wait_for(
+    predicate: Callable[[], bool],
+    *,
+    timeout: float,
+    step: float = 0.2,
+    tick: Callable[[], object] | None = None,
+) -> bool:
+    """Poll ``predicate`` (calling ``tick`` between tries) until it holds or ``timeout`` passes."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if tick is not None:
+            tick()
+        time.sleep(step)
+    return predicate()
+
+
+def wait_until_finished(batch: BatchProcess, *, timeout: float, tick: Callable[[], object]) -> bool:
+    """Wait until none of the batch's documents is queued or processing and the batch itself
+    has finished (a separate commit, just after its last document's), ticking while it waits."""
+    return wait_for(
+        lambda: (
+            not batch.documents.exclude(status__in=Document.TERMINAL_STATUSES).exists()
+            and BatchProcess.objects.filter(
+                pk=batch.pk, status__in=BatchProcess.TERMINAL_STATUSES
+            ).exists()
+        ),
+        timeout=timeout,
+        step=0.5,
+        tick=tick,
+    )

@@ -1,0 +1,93 @@
+"""Site-wide operations views: the staff overview page and the health check."""
+
+from __future__ import annotations
+
+import logging
+from time import perf_counter
+
+from django.conf import settings
+from django.contrib import admin
+from django.contrib.admin.views.decorators import staff_member_required
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from batches.health import daily_throughput, open_circuits, queue_state
+from batchsite.charts import percent_line, stacked_bars
+
+logger = logging.getLogger(__name__)
+
+OVERVIEW_DAYS = 14
+
+
+@staff_member_required
+@require_safe
+def staff_overview(request: HttpRequest) -> HttpResponse:
+    """Throughput and error rate per day, the queue, and open engine circuits."""
+    now = timezone.now()
+    days = daily_throughput(days=OVERVIEW_DAYS, now=now)
+    labels = [f"{day.day:%m-%d}" for day in days]
+    titles = [
+        f"{day.day:%Y-%m-%d}: {day.completed} completed, {day.failed} failed"
+        + ("" if day.error_rate is None else f", {day.error_rate:g}% errors")
+        for day in days
+    ]
+    throughput = stacked_bars(
+        labels,
+        [("completed", [d.completed for d in days]), ("failed", [d.failed for d in days])],
+        titles,
+    )
+    error_rate = percent_line(labels, [d.error_rate for d in days], titles)
+    context = {
+        **admin.site.each_context(request),
+        "title": "Operations overview",
+        "days": days,
+        "throughput": throughput,
+        "error_rate": error_rate,
+        "queue": queue_state(now=now),
+        "circuits": list(open_circuits()),
+        "max_queue_age": settings.SHEAF_HEALTH_MAX_QUEUE_AGE,
+    }
+    return render(request, "admin/overview.html", context)
+
+
+@require_safe
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """For load balancers and monitors: no authentication, two cheap queries.
+
+    503 when the database does not answer, or when a document that is due has waited for a
+    worker longer than `SHEAF_HEALTH_MAX_QUEUE_AGE` seconds (workers are down or overwhelmed).
+    """
+    max_age = settings.SHEAF_HEALTH_MAX_QUEUE_AGE
+    started = perf_counter()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        latency_ms = round((perf_counter() - started) * 1000, 1)
+        queue = queue_state()
+    except DatabaseError as error:
+        logger.error("healthz: the database did not answer: %s", error)
+        body = {
+            "status": "fail",
+            "database": {"status": "fail", "error": type(error).__name__},
+            "queue": None,
+        }
+        return JsonResponse(body, status=503)
+    late = queue.oldest_due_seconds is not None and queue.oldest_due_seconds > max_age
+    body = {
+        "status": "fail" if late else "ok",
+        "database": {"status": "ok", "vendor": connection.vendor, "latency_ms": latency_ms},
+        "queue": {
+            "status": "fail" if late else "ok",
+            "depth": queue.depth,
+            "due": queue.due,
+            "paused": queue.paused,
+            "oldest_due_seconds": queue.oldest_due_seconds,
+            "max_age_seconds": max_age,
+        },
+    }
+    return JsonResponse(body, status=503 if late else 200)

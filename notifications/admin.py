@@ -1,0 +1,48 @@
+"""Staff see the outbox, the endpoints and every delivery; none of it is edited by hand."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from notifications.models import Event, WebhookDelivery, WebhookEndpoint
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Event)
+class EventAdmin(ReadOnlyAdmin):
+    list_display = ("kind", "key", "user", "created_at", "emailed_at", "dispatched_at")
+    list_filter = ("kind",)
+    search_fields = ("key", "user__email")
+    list_select_related = ("user",)
+
+
+@admin.register(WebhookEndpoint)
+class WebhookEndpointAdmin(ReadOnlyAdmin):
+    list_display = ("url", "user", "events", "created_at")
+    search_fields = ("url", "user__email")
+    list_select_related = ("user",)
+    exclude = ("secret",)
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(ReadOnlyAdmin):
+    list_display = (
+        "event",
+        "endpoint",
+        "status",
+        "attempts",
+        "response_status",
+        "next_attempt_at",
+        "delivered_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("endpoint__url", "endpoint__user__email")
+    list_select_related = ("event", "endpoint")

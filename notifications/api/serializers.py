@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from notifications.models import EventKind
+
+
+class WebhookEndpointOutputSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    url = serializers.URLField()
+    events = serializers.ListField(child=serializers.ChoiceField(choices=EventKind.values))
+    created_at = serializers.DateTimeField()
+
+
+class WebhookEndpointCreatedOutputSerializer(WebhookEndpointOutputSerializer):
+    secret = serializers.CharField(
+        help_text="Signs every delivery (Sheaf-Signature). Shown this once."
+    )
+
+
+@extend_schema_field({"type": "string", "enum": EventKind.values})
+class EventNameField(serializers.CharField):
+    """Documented as the event names; any string reaches the service, whose message lists them."""
+
+
+class WebhookEndpointCreateInputSerializer(serializers.Serializer):
+    # A plain string: the service says what is wrong with it (scheme, private address, ...).
+    url = serializers.CharField(max_length=500, help_text="http:// or https://, a public address.")
+    events = serializers.ListField(
+        child=EventNameField(),
+        required=False,
+        help_text=f"Any of {', '.join(EventKind.values)}; all of them when left out.",
+    )

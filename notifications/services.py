@@ -1,0 +1,417 @@
+"""Notifications when batches finish: a transactional outbox, owner emails, outgoing webhooks.
+
+The outbox functions (`outbox_batch_finished`, `outbox_documents_failed`) are called inside the
+transaction that changes the state, so an event exists exactly when the change committed; the
+event's unique key makes a second write of the same finish impossible. After commit a task
+dispatches the event (email, one delivery row per subscribed endpoint), and a schedule sweeps up
+any event or delivery a crashed worker left behind. Dispatch and delivery claim their row with a
+conditional UPDATE, so running either twice sends nothing twice.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import time
+import uuid
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.db import IntegrityError, transaction
+from django.db.models import Count, F, Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.selectors import user_effective_plan
+from batches.models import BatchProcess
+from batchsite.errors import Rejected
+from documents.models import Document
+from notifications import egress
+from notifications.models import Event, EventKind, WebhookDelivery, WebhookEndpoint
+from notifications.selectors import webhook_endpoint_get_for_user
+from notifications.signing import signature_header
+
+logger = logging.getLogger(__name__)
+
+EMAIL_KINDS = (EventKind.BATCH_COMPLETED, EventKind.BATCH_FAILED)
+# A dispatcher that died holding an event lets it go after this; the sweep then retries it.
+DISPATCH_CLAIM = timedelta(minutes=5)
+DELIVERY_LEASE = timedelta(seconds=60)
+MAX_DELIVERY_ATTEMPTS = 6
+RETRY_BASE_SECONDS = 30
+RETRY_MAX_SECONDS = 3600
+MAX_ENDPOINTS = 10
+SWEEP_EVENTS = 100
+SWEEP_DELIVERIES = 500
+
+
+def batch_url(batch_id: uuid.UUID | str) -> str:
+    return settings.SITE_URL + reverse("batch_detail", kwargs={"batch_id": batch_id})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+# --- Outbox --------------------------------------------------------------------------------------
+
+
+def outbox_batch_finished(*, batch_id: uuid.UUID) -> Event | None:
+    """Record that a batch has just finished; call it in the transaction that finished it.
+
+    `completed` and `completed_with_errors` are `batch.completed` (the counts show the failures),
+    `failed` is `batch.failed`; a canceled batch notifies nobody. The event's key is the batch's
+    finish number, so the same finish cannot be recorded twice.
+    """
+    batch = BatchProcess.objects.filter(pk=batch_id).first()
+    if batch is None or batch.status not in (
+        BatchProcess.Status.COMPLETED,
+        BatchProcess.Status.COMPLETED_WITH_ERRORS,
+        BatchProcess.Status.FAILED,
+    ):
+        return None
+    kind = (
+        EventKind.BATCH_FAILED
+        if batch.status == BatchProcess.Status.FAILED
+        else EventKind.BATCH_COMPLETED
+    )
+    by_status = dict(
+        Document.objects.filter(batch_id=batch_id)
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    counts = {
+        "total": sum(by_status.values()),
+        **{s: by_status.get(s, 0) for s in ("completed", "failed", "canceled")},
+    }
+    data = {
+        "batch": {
+            "id": str(batch.pk),
+            "name": batch.name,
+            "status": batch.status,
+            "finish": batch.finish_seq,
+            "counts": counts,
+            "url": batch_url(batch.pk),
+            "created_at": _iso(batch.created_at),
+            "completed_at": _iso(batch.completed_at),
+        }
+    }
+    logger.info("batch %s finished (%s, finish %d)", batch.pk, batch.status, batch.finish_seq)
+    return _record(
+        kind=kind,
+        key=f"batch:{batch.pk}:finish:{batch.finish_seq}",
+        user_id=batch.user_id,
+        batch_id=batch.pk,
+        document_id=None,
+        data=data,
+    )
+
+
+def outbox_documents_failed(*, document_ids: list[uuid.UUID], failed_at: datetime) -> int:
+    """Record `document.failed` for those of `document_ids` that failed for good at `failed_at`;
+    call it in the transaction that failed them. Returns how many events were recorded."""
+    documents = Document.objects.filter(
+        pk__in=document_ids, status=Document.Status.FAILED, completed_at=failed_at
+    ).select_related("batch")
+    recorded = 0
+    for document in documents:
+        data = {
+            "document": {
+                "id": str(document.pk),
+                "filename": document.original_filename,
+                "status": document.status,
+                "attempts": document.attempts,
+                "error": {"code": document.error_code, "message": document.error_message},
+                "failed_at": _iso(document.completed_at),
+            },
+            "batch": {
+                "id": str(document.batch_id),
+                "name": document.batch.name,
+                "url": batch_url(document.batch_id),
+            },
+        }
+        event = _record(
+            kind=EventKind.DOCUMENT_FAILED,
+            key=f"document:{document.pk}:failed:{failed_at.isoformat()}",
+            user_id=document.user_id,
+            batch_id=document.batch_id,
+            document_id=document.pk,
+            data=data,
+        )
+        recorded += event is not None
+    return recorded
+
+
+def _record(
+    *,
+    kind: str,
+    key: str,
+    user_id: int,
+    batch_id: uuid.UUID,
+    document_id: uuid.UUID | None,
+    data: dict[str, Any],
+) -> Event | None:
+    payload = {"type": kind, "created_at": timezone.now().isoformat(), "data": data}
+    try:
+        with transaction.atomic():  # a savepoint: a duplicate must not spoil the caller's work
+            event = Event.objects.create(
+                kind=kind,
+                key=key,
+                user_id=user_id,
+                batch_id=batch_id,
+                document_id=document_id,
+                payload=payload,
+            )
+    except IntegrityError:
+        logger.warning("notification %s was already recorded", key)
+        return None
+    transaction.on_commit(partial(_enqueue_dispatch, event.pk))
+    return event
+
+
+def _enqueue_dispatch(event_id: int) -> None:
+    from notifications.tasks import enqueue_event_dispatch
+
+    enqueue_event_dispatch(event_id)
+
+
+def _enqueue_delivery(delivery_id: int) -> None:
+    from notifications.tasks import enqueue_webhook_delivery
+
+    enqueue_webhook_delivery(delivery_id)
+
+
+# --- Dispatch ------------------------------------------------------------------------------------
+
+
+def _claimable_events(now: datetime) -> Any:
+    return Event.objects.filter(dispatched_at__isnull=True).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    )
+
+
+def event_dispatch(*, event_id: int, now: datetime | None = None) -> bool:
+    """Send an event's email and create its webhook deliveries, once. False when another
+    dispatcher holds it or it was dispatched already.
+
+    A failure to send the email (SMTP down) raises; the claim then runs out and the sweep
+    tries again. Only a crash between sending and noting it can repeat the email.
+    """
+    now = now or timezone.now()
+    if not _claimable_events(now).filter(pk=event_id).update(claimed_until=now + DISPATCH_CLAIM):
+        return False
+    event = Event.objects.select_related("user").get(pk=event_id)
+    if event.kind in EMAIL_KINDS and event.emailed_at is None and _email_owner(event):
+        Event.objects.filter(pk=event.pk).update(emailed_at=timezone.now())
+    deliveries = _deliveries_create(event, now=now)
+    Event.objects.filter(pk=event.pk).update(dispatched_at=timezone.now(), claimed_until=None)
+    for delivery_id in deliveries:
+        _enqueue_delivery(delivery_id)
+    return True
+
+
+def _email_owner(event: Event) -> bool:
+    """Tell the batch's owner it finished (unless they turned it off). True when sent."""
+    user: User = event.user
+    if not user.is_active or not user.notify_batch_email:
+        return False
+    batch = event.payload["data"]["batch"]
+    counts = batch["counts"]
+    name = batch["name"]
+    if batch["status"] == BatchProcess.Status.FAILED:
+        outcome = "failed"
+    elif counts["failed"]:
+        outcome = f"completed with errors ({counts['failed']} of {counts['total']} failed)"
+    else:
+        outcome = "completed"
+    subject = f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}Batch “{name}” {outcome}"
+    body = render_to_string(
+        "notifications/batch_finished_email.txt",
+        {"batch": batch, "counts": counts, "outcome": outcome, "settings_url": _settings_url()},
+    )
+    message = EmailMessage(
+        subject=subject,
+        body=body,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[user.email],
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    message.send()
+    return True
+
+
+def _settings_url() -> str:
+    return settings.SITE_URL + reverse("settings") + "#notifications"
+
+
+def _deliveries_create(event: Event, *, now: datetime) -> list[int]:
+    """One pending delivery per endpoint of the owner subscribed to the event (Plus and Growth
+    only); the unique (endpoint, event) pair keeps a repeat from adding any."""
+    if not user_effective_plan(event.user).plan.webhooks:
+        return []
+    endpoints = [
+        e for e in WebhookEndpoint.objects.filter(user_id=event.user_id) if event.kind in e.events
+    ]
+    WebhookDelivery.objects.bulk_create(
+        [WebhookDelivery(endpoint=e, event=event, next_attempt_at=now) for e in endpoints],
+        ignore_conflicts=True,
+    )
+    return list(
+        WebhookDelivery.objects.filter(
+            event=event, status=WebhookDelivery.Status.PENDING
+        ).values_list("pk", flat=True)
+    )
+
+
+# --- Webhook deliveries --------------------------------------------------------------------------
+
+
+def webhook_body(event: Event) -> bytes:
+    """What a receiver gets: ``{"id", "type", "created_at", "data"}`` as compact JSON."""
+    body = {"id": str(event.pk), **event.payload}
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """30 s after the first failed attempt, doubling, at most an hour."""
+    return timedelta(seconds=min(RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), RETRY_MAX_SECONDS))
+
+
+def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> str | None:
+    """Try one due delivery: a 2xx marks it delivered; anything else is recorded and retried
+    with backoff until MAX_DELIVERY_ATTEMPTS. None when it was not due or someone else holds it.
+    """
+    now = now or timezone.now()
+    claimed = WebhookDelivery.objects.filter(
+        pk=delivery_id, status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
+    ).update(attempts=F("attempts") + 1, next_attempt_at=now + DELIVERY_LEASE)
+    if not claimed:
+        return None
+    delivery = (
+        WebhookDelivery.objects.select_related("endpoint", "event").filter(pk=delivery_id).first()
+    )
+    if delivery is None:
+        return None  # its endpoint was deleted a moment ago
+    body = webhook_body(delivery.event)
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "Sheaf-Webhooks/1",
+        "Sheaf-Event": delivery.event.kind,
+        "Sheaf-Delivery": str(delivery.pk),
+        "Sheaf-Signature": signature_header(
+            secret=delivery.endpoint.secret, timestamp=int(time.time()), body=body
+        ),
+    }
+    response_status: int | None = None
+    error = ""
+    try:
+        response_status = egress.post(delivery.endpoint.url, body=body, headers=headers)
+    except (egress.Refused, egress.SendFailed) as exc:
+        error = str(exc)
+    held = WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.PENDING)
+    if response_status is not None and 200 <= response_status < 300:
+        held.update(
+            status=WebhookDelivery.Status.DELIVERED,
+            response_status=response_status,
+            error="",
+            next_attempt_at=None,
+            delivered_at=timezone.now(),
+        )
+        return WebhookDelivery.Status.DELIVERED
+    if response_status is not None:
+        error = f"The endpoint answered HTTP {response_status}" + (
+            " (redirects are not followed)." if 300 <= response_status < 400 else "."
+        )
+    give_up = delivery.attempts >= MAX_DELIVERY_ATTEMPTS
+    status = WebhookDelivery.Status.FAILED if give_up else WebhookDelivery.Status.PENDING
+    held.update(
+        status=status,
+        response_status=response_status,
+        error=error,
+        next_attempt_at=None if give_up else now + retry_delay(delivery.attempts),
+    )
+    return status
+
+
+# --- Recovery ------------------------------------------------------------------------------------
+
+
+def notifications_sweep(*, now: datetime | None = None) -> dict[str, int]:
+    """Dispatch events nobody dispatched (the worker died after commit, or the email server was
+    down) and queue deliveries whose retry is due."""
+    now = now or timezone.now()
+    dispatched = 0
+    pending = _claimable_events(now).order_by("created_at").values_list("pk", flat=True)
+    for event_id in list(pending[:SWEEP_EVENTS]):
+        try:
+            dispatched += event_dispatch(event_id=event_id, now=now)
+        except Exception:
+            logger.exception("notification %s: dispatch failed; the sweep will try again", event_id)
+    due = WebhookDelivery.objects.filter(
+        status=WebhookDelivery.Status.PENDING, next_attempt_at__lte=now
+    ).order_by("next_attempt_at")
+    due_ids = list(due.values_list("pk", flat=True)[:SWEEP_DELIVERIES])
+    for delivery_id in due_ids:
+        _enqueue_delivery(delivery_id)
+    return {"events": dispatched, "deliveries": len(due_ids)}
+
+
+# --- Endpoints -----------------------------------------------------------------------------------
+
+
+def _events_check(events: list[str] | None) -> list[str]:
+    if events is None:
+        return list(EventKind.values)
+    unknown = [e for e in events if e not in EventKind.values]
+    if unknown:
+        raise Rejected.one(
+            "invalid",
+            f"Unknown event {unknown[0]!r}; choose from {', '.join(EventKind.values)}.",
+        )
+    if not events:
+        raise Rejected.one("invalid", "Choose at least one event to send.")
+    return [e for e in EventKind.values if e in events]
+
+
+def webhook_endpoint_create(
+    *, user: User, url: str, events: list[str] | None = None
+) -> WebhookEndpoint:
+    """Register a URL for the user's events (all of them when `events` is None). The URL must be
+    http(s) and reach only public addresses. The endpoint's signing `secret` is shown once."""
+    plan = user_effective_plan(user).plan
+    if not plan.webhooks:
+        raise Rejected.one(
+            "plan_limit",
+            f"Outgoing webhooks are part of the Plus and Growth plans; your plan is {plan.name}.",
+        )
+    url = (url or "").strip()
+    if not url:
+        raise Rejected.one("invalid_url", "Give the URL that should receive the webhooks.")
+    if len(url) > WebhookEndpoint._meta.get_field("url").max_length:
+        raise Rejected.one("invalid_url", "The URL is longer than 500 characters.")
+    events = _events_check(events)
+    try:
+        egress.url_check(url)
+    except egress.Refused as exc:
+        raise Rejected.one("invalid_url", str(exc)) from None
+    if WebhookEndpoint.objects.filter(user=user).count() >= MAX_ENDPOINTS:
+        raise Rejected.one(
+            "invalid", f"You have {MAX_ENDPOINTS} webhook endpoints, the most allowed."
+        )
+    return WebhookEndpoint.objects.create(
+        user=user, url=url, events=events, secret="whsec_" + secrets.token_urlsafe(32)
+    )
+
+
+def webhook_endpoint_delete(*, user: User, endpoint_id: int) -> WebhookEndpoint:
+    """Delete one of the user's endpoints (Http404 for anyone else's) and its deliveries."""
+    endpoint = webhook_endpoint_get_for_user(user=user, endpoint_id=endpoint_id)
+    endpoint.delete()
+    return endpoint

@@ -1,0 +1,66 @@
+"""The benchmark's own helpers: what it uploads must be what a browser or client would send, and
+the PDFs it makes distinct must still read like the corpus files they come from."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.test import RequestFactory
+from pypdf import PdfReader
+
+from bench import run
+from tests.conftest import corpus_file
+
+
+def test_corpus_mix_makes_every_upload_distinct_and_still_the_same_pdf():
+    original = corpus_file("pypdf-resources/resources/crazyones.pdf")
+
+    uploads = run.corpus_mix([original], 3)
+
+    assert [name for name, _ in uploads] == ["crazyones.pdf"] * 3
+    assert len({data for _, data in uploads}) == 3
+    expected = PdfReader(original).pages[0].extract_text()
+    for _, data in uploads:
+        reader = PdfReader(io.BytesIO(data))
+        assert len(reader.pages) == 1
+        assert reader.pages[0].extract_text() == expected
+
+
+def test_multipart_body_arrives_as_the_form_fields_and_files_a_view_reads(alice):
+    body, content_type = run.multipart(
+        [("prompt", "invoice number"), ("name", "Ünïcode batch")],
+        [("files", "a.pdf", b"%PDF-1.4 one"), ("files", "b.pdf", b"%PDF-1.4 two\r\n--x")],
+    )
+
+    request = RequestFactory().post("/api/v1/batches/", data=body, content_type=content_type)
+    request.user = alice  # the upload handler keeps files only for a signed-in sender
+
+    assert request.POST["prompt"] == "invoice number"
+    assert request.POST["name"] == "Ünïcode batch"
+    files = request.FILES.getlist("files")
+    assert [(f.name, b"".join(f.chunks())) for f in files] == [
+        ("a.pdf", b"%PDF-1.4 one"),
+        ("b.pdf", b"%PDF-1.4 two\r\n--x"),
+    ]
+
+
+@pytest.mark.parametrize(("q", "expected"), [(0, 1.0), (50, 2.5), (95, 3.85), (100, 4.0)])
+def test_percentile_interpolates_between_the_closest_ranks(q, expected):
+    assert run.percentile([4.0, 1.0, 3.0, 2.0], q) == pytest.approx(expected)
+
+
+def test_a_full_run_replaces_only_its_own_database_block(tmp_path):
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text(
+        "# Benchmarks\n\nintro\n\n<!-- bench:sqlite:start -->\nold\n<!-- bench:sqlite:end -->\n"
+        "\n## Analysis\nkept\n"
+    )
+
+    run.write_report(path, "new results", "sqlite")
+    run.write_report(path, "pg results", "postgres")
+
+    text = path.read_text()
+    assert "old" not in text
+    assert "<!-- bench:sqlite:start -->\nnew results\n<!-- bench:sqlite:end -->" in text
+    assert text.index("## Analysis\nkept") < text.index("<!-- bench:postgres:start -->\npg results")

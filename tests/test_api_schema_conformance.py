@@ -1,0 +1,121 @@
+"""Schemathesis drives every operation in /api/v1/schema/ against the WSGI app, as a Plus user
+with a real API key: no 5xx, every status and body as the schema documents them."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
+
+from accounts.models import ApiKey
+from accounts.services import api_key_create
+from batches.models import BatchProcess
+from batchsite.wsgi import application
+from documents.models import Document
+from tests.factories import BatchFactory, DocumentFactory
+
+CONTENT_CHECKED_BY_SERVICES = {"POST /api/v1/batches/", "POST /api/v1/webhooks/"}
+WEBHOOK_URL_MAX_LENGTH = 500
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+# Enough to reach every documented status of every operation; the whole run stays near a minute.
+EXAMPLES_PER_OPERATION = 50
+
+
+@pytest.fixture
+def open_connection():
+    """The WSGI app closes the database connection around each request, which would end the test's
+    transaction; Django's test client keeps it open the same way."""
+    for signal in (request_started, request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (request_started, request_finished):
+        signal.connect(close_old_connections)
+
+
+@pytest.fixture
+def api_key(alice, settings, open_connection) -> tuple[ApiKey, str]:
+    # Generated requests come faster than any plan's rate; the throttle has its own tests.
+    settings.SHEAF_PLAN_LIMITS = {"plus": {"api_requests_per_minute": 1_000_000}}
+    settings.SHEAF_EXTRACTION_ENGINE = "local"
+    settings.SHEAF_WEBHOOK_ALLOW_PRIVATE = True  # see adapt_webhook_registration
+    return api_key_create(user=alice, name="schemathesis")
+
+
+@pytest.fixture
+def alices_batch(alice) -> BatchProcess:
+    """Finished with one result and one failure, so retry and every results format answer 200."""
+    batch = BatchFactory(user=alice, status=BatchProcess.Status.COMPLETED_WITH_ERRORS)
+    result = {"engine": "local", "model": None, "fields": {}}
+    DocumentFactory(batch=batch, status=Document.Status.COMPLETED, result=result)
+    DocumentFactory(batch=batch, status=Document.Status.FAILED, error_code="malformed")
+    return batch
+
+
+def point_half_the_ids_at(case, batch: BatchProcess) -> None:
+    """Random UUIDs only ever find nothing (404); about half the generated ids are swapped for
+    Alice's batch and document, so the 200s (detail, results files, retry, cancel) are checked too.
+    """
+    params = case.path_parameters or {}
+    real = {"batch_id": batch.pk, "document_id": batch.documents.first().pk}
+    for name, value in real.items():
+        generated = str(params.get(name, ""))
+        # Only well-formed ids: a malformed one is the point of a negative case.
+        if re.fullmatch(UUID, generated) and generated[0] in "01234567":
+            params[name] = str(value)
+
+
+def adapt_webhook_registration(case) -> None:
+    """Registering a webhook resolves its host, so generated host names would send DNS queries
+    off this machine: a loopback address literal resolves without any. And Werkzeug's multipart
+    encoder loses an empty part, which would turn the negative case `events=[""]` into "no events
+    sent" (all events, rightly accepted): an unknown name keeps the case negative."""
+    body = case.body
+    if case.operation.label != "POST /api/v1/webhooks/" or not isinstance(body, dict):
+        return
+    url = body.get("url")
+    if isinstance(url, str) and len(url) <= WEBHOOK_URL_MAX_LENGTH:  # longer is a negative case
+        body["url"] = "http://127.0.0.1:9/sheaf-hook"
+    events = body.get("events")
+    if "multipart" in (case.media_type or "") and isinstance(events, list) and "" in events:
+        body["events"] = [event or "no-such-event" for event in events]
+
+
+# Loaded at collection: the schema view needs no database. (`schemathesis.pytest.from_fixture`
+# would load it per test, but does not work with pytest 9.)
+schema = schemathesis.openapi.from_wsgi("/api/v1/schema/", application)
+schema.config.generation.update(
+    max_examples=EXAMPLES_PER_OPERATION,
+    # The same cases on every run, so the suite cannot pass or fail by chance. (Unseeded runs with
+    # max_examples=100 found the problems fixed alongside this test; run them after API changes.)
+    deterministic=True,
+    # DRF refuses NUL in any text ("Null characters are not allowed"): PostgreSQL cannot store it.
+    allow_x00=False,
+    # Unknown query parameters are ignored, as most HTTP APIs do, rather than refused.
+    allow_extra_parameters=False,
+)
+
+
+@schema.parametrize()
+@hypothesis_settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
+def test_every_operation_answers_as_the_schema_documents(case, api_key, alices_batch):
+    _, secret = api_key
+    point_half_the_ids_at(case, alices_batch)
+    adapt_webhook_registration(case)
+    excluded = []
+    if case.operation.label in CONTENT_CHECKED_BY_SERVICES:
+        # A schema cannot say "a real PDF" or "a public address": such generated input is refused
+        # (unsupported_type, invalid), which is right. The 400s must still be documented and
+        # shaped as the schema says.
+        excluded.append(positive_data_acceptance)
+    case.call_and_validate(headers={"Authorization": f"Bearer {secret}"}, excluded_checks=excluded)
