@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from datetime import date, datetime, timedelta
 
@@ -20,6 +21,8 @@ from accounts.plans import Plan, PlanKey
 from accounts.selectors import api_key_get_for_user, month_start, user_usage
 from batchsite.errors import Problem, Rejected
 from documents.models import Document
+
+logger = logging.getLogger(__name__)
 
 
 def user_set_notify_batch_email(*, user: User, enabled: bool) -> User:
@@ -41,12 +44,14 @@ def user_set_plan_override(*, user: User, plan_key: str | None) -> User:
 def user_delete(*, user: User, confirm_email: str) -> None:
     """Delete an account and everything it owns, once the user has typed their email address.
 
-    A live Stripe subscription is canceled first; if Stripe refuses, nothing is deleted. Then,
-    in one transaction, the rows go (the user, and by cascade their batches, documents, API
-    keys, subscription, usage and submissions) and their uploaded files are deleted from
-    storage: a storage error rolls the rows back, and the user can simply try again. Workers
-    holding one of the documents find it gone and drop their result (their updates are
-    conditional on the row).
+    A live Stripe subscription is canceled first; if Stripe refuses, nothing is deleted. Then
+    the account is deactivated (its sessions and API keys stop working, so nothing new is
+    added while it goes), the rows go in one transaction (the user, and by cascade their
+    batches, documents, API keys, subscription, usage and submissions), and once that has
+    committed their uploaded files are deleted from storage. Deleting files only after the
+    commit means a rolled-back deletion never loses files; a storage error leaves an
+    unreachable file behind, logged. Workers holding one of the documents find it gone and
+    drop their result (their updates are conditional on the row).
     """
     if " ".join(confirm_email.split()).lower() != user.email.lower():
         raise Rejected.one(
@@ -60,16 +65,23 @@ def user_delete(*, user: User, confirm_email: str) -> None:
             f"Your subscription could not be canceled, so nothing was deleted ({exc}). Try "
             "again, or cancel it from the billing page first.",
         ) from None
+    User.objects.filter(pk=user.pk).update(is_active=False)
     folder = f"uploads/{user.pk}"
     with transaction.atomic():
         paths = set(
             Document.objects.filter(user=user).exclude(file="").values_list("file", flat=True)
         )
         User.objects.filter(pk=user.pk).delete()
-        # Files left by an upload or a batch deletion that died half-way are not on any row.
-        paths.update(_stored_files(default_storage, folder))
-        for path in sorted(paths):
+        transaction.on_commit(lambda: _files_delete(paths=paths, folder=folder))
+
+
+def _files_delete(*, paths: set[str], folder: str) -> None:
+    # Files left by an upload or a batch deletion that died half-way are not on any row.
+    for path in sorted(paths | set(_stored_files(default_storage, folder))):
+        try:
             default_storage.delete(path)
+        except Exception:
+            logger.exception("account deletion: could not delete %s; it is unreachable", path)
 
 
 def _stored_files(storage: Storage, folder: str) -> list[str]:

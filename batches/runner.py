@@ -79,11 +79,17 @@ class Run:
         """Claim and process one document; False when nothing in scope is due (or will be
         within the deadline)."""
         reserved, only = self._scope()
+        claim = None
         try:
             claim = services.document_claim(batch_id=self.batch_id, document_ids=only)
         finally:
+            # Release the place and record the document in one step, so that no other thread
+            # sees neither and takes one document more than the limit.
             with self._lock:
                 self._reserved -= reserved
+                if claim is not None:
+                    self.taken.add(claim.document_id)
+                    self._held.add(claim.lease_token)
         if claim is None:
             # Stay for a retry that falls due in time; otherwise this thread is done.
             wait = services.seconds_until_next_due(batch_id=self.batch_id, document_ids=only)
@@ -91,9 +97,6 @@ class Run:
                 return False
             self.stop.wait(min(max(wait, 0.05), WAIT_STEP_SECONDS))
             return True
-        with self._lock:
-            self.taken.add(claim.document_id)
-            self._held.add(claim.lease_token)
         try:
             status = services.document_process(claim=claim, max_attempts=self.max_attempts)
         finally:

@@ -152,6 +152,9 @@ else:
         "default": {
             "BACKEND": "django.core.cache.backends.db.DatabaseCache",
             "LOCATION": "sheaf_cache",
+            # Django's default of 300 entries would cull sign-in rate limits and API throttle
+            # counters (live entries) once a few dozen users are active.
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
     }
 
@@ -183,6 +186,8 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Sheaf] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 
 globals().update(email_settings(env_str("EMAIL_URL")))
+# A mail server that hangs must not hold a notification (or a worker) for long.
+EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Sheaf <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import smtplib
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -41,8 +42,10 @@ logger = logging.getLogger(__name__)
 
 EMAIL_KINDS = (EventKind.BATCH_COMPLETED, EventKind.BATCH_FAILED)
 # A dispatcher that died holding an event lets it go after this; the sweep then retries it.
-DISPATCH_CLAIM = timedelta(minutes=5)
-DELIVERY_LEASE = timedelta(seconds=60)
+# Longer than a django-q2 task may run (its timeout), so a live dispatcher is never overtaken.
+DISPATCH_CLAIM = timedelta(minutes=10)
+# One delivery attempt (DNS, connect, a slow answer) ends long before this.
+DELIVERY_LEASE = timedelta(minutes=3)
 MAX_DELIVERY_ATTEMPTS = 6
 RETRY_BASE_SECONDS = 30
 RETRY_MAX_SECONDS = 3600
@@ -201,19 +204,26 @@ def event_dispatch(*, event_id: int, now: datetime | None = None) -> bool:
     """Send an event's email and create its webhook deliveries, once. False when another
     dispatcher holds it or it was dispatched already.
 
-    A failure to send the email (SMTP down) raises; the claim then runs out and the sweep
-    tries again. Only a crash between sending and noting it can repeat the email.
+    Webhooks go first, so a mail server that is down or refuses the owner never holds them
+    back. A mail server that is down raises; the claim then runs out and the sweep tries
+    again (the deliveries are not created twice). A refused recipient is final. Only a crash
+    between sending and noting it can repeat the email.
     """
     now = now or timezone.now()
     if not _claimable_events(now).filter(pk=event_id).update(claimed_until=now + DISPATCH_CLAIM):
         return False
     event = Event.objects.select_related("user").get(pk=event_id)
-    if event.kind in EMAIL_KINDS and event.emailed_at is None and _email_owner(event):
-        Event.objects.filter(pk=event.pk).update(emailed_at=timezone.now())
-    deliveries = _deliveries_create(event, now=now)
-    Event.objects.filter(pk=event.pk).update(dispatched_at=timezone.now(), claimed_until=None)
-    for delivery_id in deliveries:
+    for delivery_id in _deliveries_create(event, now=now):
         _enqueue_delivery(delivery_id)
+    if event.kind in EMAIL_KINDS and event.emailed_at is None:
+        try:
+            sent = _email_owner(event)
+        except smtplib.SMTPRecipientsRefused:
+            logger.warning("notification %s: the mail server refused %s", event.pk, event.user)
+            sent = True  # asking again would be refused again
+        if sent:
+            Event.objects.filter(pk=event.pk).update(emailed_at=timezone.now())
+    Event.objects.filter(pk=event.pk).update(dispatched_at=timezone.now(), claimed_until=None)
     return True
 
 
@@ -315,7 +325,10 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
         response_status = egress.post(delivery.endpoint.url, body=body, headers=headers)
     except (egress.Refused, egress.SendFailed) as exc:
         error = str(exc)
-    held = WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.PENDING)
+    # Under this attempt only: a stale attempt must not overwrite a later one's outcome.
+    held = WebhookDelivery.objects.filter(
+        pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=delivery.attempts
+    )
     if response_status is not None and 200 <= response_status < 300:
         held.update(
             status=WebhookDelivery.Status.DELIVERED,
@@ -351,7 +364,9 @@ def notifications_sweep(*, now: datetime | None = None) -> dict[str, int]:
     pending = _claimable_events(now).order_by("created_at").values_list("pk", flat=True)
     for event_id in list(pending[:SWEEP_EVENTS]):
         try:
-            dispatched += event_dispatch(event_id=event_id, now=now)
+            # Claims start now, not when this sweep started: a slow sweep (the mail server
+            # crawling) must not hand out claims that have already run out.
+            dispatched += event_dispatch(event_id=event_id, now=max(now, timezone.now()))
         except Exception:
             logger.exception("notification %s: dispatch failed; the sweep will try again", event_id)
     due = WebhookDelivery.objects.filter(

@@ -42,11 +42,14 @@ def test_an_empty_queue_is_healthy(client, db):
     assert body["queue"]["oldest_due_seconds"] is None
 
 
-def test_it_fails_when_a_due_document_waited_longer_than_the_limit(client, alice, settings):
+@pytest.fixture
+def late_queue(alice, settings) -> None:
+    """A due document that has waited six minutes, one more than the limit."""
     settings.SHEAF_HEALTH_MAX_QUEUE_AGE = 300
-    batch = BatchFactory(user=alice, status="processing")
-    _queued(batch, due_in=-timedelta(minutes=6))
+    _queued(BatchFactory(user=alice, status="processing"), due_in=-timedelta(minutes=6))
 
+
+def test_it_fails_when_a_due_document_waited_longer_than_the_limit(client, late_queue):
     response = client.get("/healthz")
 
     body = response.json()
@@ -55,6 +58,24 @@ def test_it_fails_when_a_due_document_waited_longer_than_the_limit(client, alice
     assert body["database"]["status"] == "ok"
     assert body["queue"]["status"] == "fail"
     assert body["queue"]["oldest_due_seconds"] >= 360
+
+
+def test_a_load_balancer_probe_asks_only_about_the_database(client, late_queue):
+    """A queue that is behind is shared by every web node: it must not take them all out."""
+    response = client.get("/healthz?check=database")
+
+    body = response.json()
+    assert response.status_code == 200
+    assert body["status"] == "ok"
+    assert body["queue"]["status"] == "fail"  # still reported
+
+
+def test_a_load_balancer_probe_fails_without_a_database(client, db):
+    def unreachable(execute, sql, params, many, context):
+        raise OperationalError("could not connect to server: Connection refused")
+
+    with connection.execute_wrapper(unreachable):
+        assert client.get("/healthz?check=database").status_code == 503
 
 
 def test_documents_of_a_paused_engine_do_not_fail_it(client, alice, settings):

@@ -59,13 +59,15 @@ def accounts(alice, bob, alice_client, bob_client, _media_root) -> dict[str, obj
 
 
 def test_deleting_my_account_removes_everything_i_own_and_logs_me_out(
-    alice, bob, alice_client, accounts, _media_root, client
+    alice, bob, alice_client, accounts, _media_root, client, django_capture_on_commit_callbacks
 ):
     alice_id = alice.pk
     assert MonthlyUsage.objects.filter(user_id=alice_id).exists()
     assert Submission.objects.filter(user_id=alice_id).exists()
 
-    response = alice_client.post(DELETE_URL, {"email": "Alice@Example.com "}, follow=True)
+    # Files go once the rows' deletion has committed.
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice_client.post(DELETE_URL, {"email": "Alice@Example.com "}, follow=True)
 
     assert response.redirect_chain == [("/", 302)]
     assert "Your account, its batches and its files were deleted." in response.content.decode()

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import smtplib
 from datetime import timedelta
 
 import pytest
 from django.core import mail
+from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 
 from batches import services
 from batches.models import BatchProcess
 from notifications.models import Event
-from notifications.services import event_dispatch, notifications_sweep
+from notifications.services import DISPATCH_CLAIM, event_dispatch, notifications_sweep
 from tests.notifications.conftest import (
     add_documents,
     discard_queued_notifications,
@@ -135,8 +137,26 @@ def test_an_email_server_that_is_down_is_tried_again_by_the_sweep(alice, finishe
     assert Event.objects.get(batch=batch).dispatched_at is None
 
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    notifications_sweep(now=timezone.now() + timedelta(minutes=6))
+    notifications_sweep(now=timezone.now() + DISPATCH_CLAIM + timedelta(seconds=1))
     assert len(mail.outbox) == 1
+
+
+class RefusingBackend(BaseEmailBackend):
+    """A mail server that refuses the recipient (a mailbox that no longer exists)."""
+
+    def send_messages(self, messages):
+        raise smtplib.SMTPRecipientsRefused({m.to[0]: (550, b"no such user") for m in messages})
+
+
+def test_a_refused_recipient_is_final_and_does_not_hold_the_event(alice, finished_batch, settings):
+    batch = finished_batch(alice, ["ok"])
+    settings.EMAIL_BACKEND = "tests.notifications.test_email.RefusingBackend"
+
+    run_queued_notifications()
+
+    event = Event.objects.get(batch=batch)
+    assert event.dispatched_at is not None
+    assert notifications_sweep(now=timezone.now() + DISPATCH_CLAIM * 2)["events"] == 0
 
 
 def test_a_retry_reopens_the_batch_and_its_new_finish_notifies_again(

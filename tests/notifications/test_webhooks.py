@@ -74,6 +74,23 @@ def test_batch_completed_is_received_once_signed_with_the_endpoints_secret(
     assert delivery.delivered_at is not None
 
 
+def test_a_mail_server_that_is_down_does_not_hold_back_the_webhook(
+    alice, receiver, finished_batch, settings
+):
+    webhook_endpoint_create(user=alice, url=receiver.url(), events=["batch.completed"])
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 1  # nothing listens there
+    finished_batch(alice, ["ok"])
+
+    with pytest.raises(OSError):
+        run_queued_notifications()
+    run_queued_notifications()  # the delivery the dispatcher queued before the mail failed
+
+    [request] = receiver.requests
+    assert request.headers["Sheaf-Event"] == "batch.completed"
+    assert WebhookDelivery.objects.get().status == "delivered"
+
+
 def test_the_delivery_connects_to_the_checked_address_and_keeps_the_host_name(
     alice, receiver, finished_batch
 ):

@@ -310,6 +310,14 @@ class Command(BaseCommand):
             except KeyboardInterrupt:
                 interrupted = True
         self._process_summary(console, tally, seconds=time.monotonic() - started)
+        deferred = tally.counts.get("deferred", 0)
+        if deferred:
+            # The economy lane sends documents in provider message batches that a sweep
+            # submits and collects later; that is the cluster's work, not this run's.
+            self.stderr.write(
+                f"{_documents(deferred)} went to the economy lane: a running worker cluster "
+                "(manage.py qcluster) submits them and collects their results, within 24 hours."
+            )
         if interrupted:
             self.stderr.write(
                 "Interrupted: the documents in flight were finished; the rest stay queued."
