@@ -15,7 +15,6 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx2
 from django.conf import settings
 
 CONNECT_TIMEOUT_SECONDS = 3.0
@@ -118,6 +117,8 @@ def url_check(url: str) -> None:
 def post(url: str, *, body: bytes, headers: dict[str, str]) -> int:
     """POST `body` to `url` after checking it again, connecting to the checked address; no
     redirects followed, short timeouts, the answer's body is not read. Returns the status."""
+    import httpx2  # 13 MB: only the processes that deliver webhooks pay for it
+
     target = target_check(url)
     parts = urlsplit(target.url)
     literal = str(target.address)

@@ -6,10 +6,12 @@ work, so a retried task or a double click never creates a second customer or ses
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import stripe
 from django.conf import settings
+
+if TYPE_CHECKING:
+    import stripe
 
 
 class BillingError(Exception):
@@ -21,6 +23,8 @@ class InvalidSignature(BillingError):
 
 
 def _client() -> stripe.StripeClient:
+    import stripe  # 20 MB: only the processes that call Stripe pay for it
+
     options: dict[str, Any] = {"max_network_retries": 2}
     if settings.STRIPE_API_BASE:
         options["base_addresses"] = {"api": settings.STRIPE_API_BASE}
@@ -28,6 +32,8 @@ def _client() -> stripe.StripeClient:
 
 
 def _call(method: Any, params: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+    import stripe  # 20 MB: only the processes that call Stripe pay for it
+
     options = {"idempotency_key": idempotency_key} if idempotency_key else {}
     try:
         return method(params=params, options=options)
@@ -82,6 +88,8 @@ def create_portal_session(*, customer_id: str, return_url: str, idempotency_key:
 
 def retrieve_subscription(subscription_id: str) -> dict[str, Any]:
     """The subscription as Stripe has it now, as plain data."""
+    import stripe  # 20 MB: only the processes that call Stripe pay for it
+
     try:
         subscription = _client().v1.subscriptions.retrieve(subscription_id)
     except stripe.StripeError as exc:
@@ -92,6 +100,8 @@ def retrieve_subscription(subscription_id: str) -> dict[str, Any]:
 def cancel_subscription(subscription_id: str) -> None:
     """End a subscription now (no refund, no proration). One that Stripe has already canceled,
     or does not know, needs nothing more, so a retry after a half-finished run succeeds."""
+    import stripe  # 20 MB: only the processes that call Stripe pay for it
+
     try:
         _client().v1.subscriptions.cancel(subscription_id)
     except stripe.InvalidRequestError as exc:
@@ -102,6 +112,8 @@ def cancel_subscription(subscription_id: str) -> None:
 
 
 def retrieve_checkout_session(session_id: str) -> dict[str, Any]:
+    import stripe  # 20 MB: only the processes that call Stripe pay for it
+
     try:
         session = _client().v1.checkout.sessions.retrieve(session_id)
     except stripe.StripeError as exc:
@@ -111,6 +123,8 @@ def retrieve_checkout_session(session_id: str) -> dict[str, Any]:
 
 def verify_event(payload: bytes, signature: str) -> dict[str, Any]:
     """The event in a webhook request, after checking its signature on the raw bytes."""
+    import stripe  # 20 MB: only the processes that call Stripe pay for it
+
     try:
         event = stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
     except (ValueError, stripe.SignatureVerificationError) as exc:
