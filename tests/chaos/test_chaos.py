@@ -2,7 +2,8 @@
 
 A batch of 300 documents goes through an engine of random latency that records every call
 (`tests.support.engines.CountingEngine`). A driver kills one of the two clusters, chosen at
-random, with its whole process group, five times at random moments, and restarts it each time.
+random among those working at that moment, with its whole process group, five times at random
+moments, and restarts it each time.
 Database triggers (`tests.support.audit`) witness every write, whichever process makes it.
 
 Run it alone: `.venv/bin/python -m pytest tests/chaos/test_chaos.py`. SHEAF_CHAOS_SEED replays a
@@ -57,6 +58,19 @@ class Ticker:
             self.last = time.monotonic()
 
 
+def _working(clusters: list[Cluster], calls_log: Path, within: float = 1.0) -> list[Cluster]:
+    """The clusters that called the engine in the last `within` seconds (else all of them): a
+    kill should find work in flight, and a cluster waiting for its next drain holds none."""
+    now = time.time()
+    recent = {
+        call.process_group
+        for calls in engine_calls(calls_log).values()
+        for call in calls
+        if now - call.started < within
+    }
+    return [c for c in clusters if c.process_group in recent] or clusters
+
+
 def _logs(paths: list[Path]) -> str:
     return "\n".join(f"--- {p.name}\n{p.read_text()[-2000:]}" for p in paths if p.exists())
 
@@ -95,7 +109,7 @@ def test_two_clusters_killed_at_random_lose_nothing_and_repeat_nothing(alice, se
                 )
                 assert reached, f"seed {seed}: stalled before {point} done\n{_logs(logs)}"
                 time.sleep(chance.uniform(0, 0.5))
-                victim = chance.choice(clusters)
+                victim = chance.choice(_working(clusters, calls_log))
                 victim.kill()
                 time.sleep(chance.uniform(0, 1))
                 victim.start()
