@@ -20,7 +20,7 @@ from batches.extraction.base import ErrorKind, ExtractionError
 from batches.models import BatchProcess
 from documents.models import Document
 from tests.factories import BatchFactory, DocumentFactory
-from tests.support.loopback import LoopbackHandler, serve
+from tests.support.loopback import LoopbackHandler, LoopbackServer
 
 RESULT = {"engine": "local", "model": None, "fields": {}}
 
@@ -37,7 +37,7 @@ class _Handler(LoopbackHandler):
 
 
 @dataclass
-class Receiver:
+class Receiver(LoopbackServer):
     """Answers each POST with the next of `statuses` (then 200) and records it."""
 
     host: str = "127.0.0.1"
@@ -55,20 +55,19 @@ class Receiver:
         handler.end_headers()
         handler.wfile.write(b"ok")
 
+    def _server_classes(self) -> tuple[type[ThreadingHTTPServer], type[_Handler]]:
+        return ThreadingHTTPServer, _Handler
+
     def url(self, path: str = "/hooks/sheaf") -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        return super().url(path)
 
 
 @pytest.fixture
 def receiver(settings) -> Iterator[Receiver]:
     """A receiver on loopback, which webhooks may reach only with SHEAF_WEBHOOK_ALLOW_PRIVATE."""
     settings.SHEAF_WEBHOOK_ALLOW_PRIVATE = True
-    fake = Receiver()
-    server, thread = serve(fake, ThreadingHTTPServer, _Handler)
-    yield fake
-    server.shutdown()
-    server.server_close()
-    thread.join()
+    with Receiver() as fake:
+        yield fake
 
 
 def verify_signature(*, secret: str, header: str, body: bytes) -> bool:

@@ -46,7 +46,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.support.loopback import LoopbackHandler, serve
+from tests.support.loopback import LoopbackHandler, LoopbackServer
 
 __all__ = [
     "ERROR_TYPES",
@@ -560,7 +560,7 @@ class _Reply:
         self.content_type = content_type
 
 
-class FakeAnthropic:
+class FakeAnthropic(LoopbackServer):
     """A loopback Anthropic API. Use as a context manager (or ``start()``/``stop()``).
 
     Knobs (plain attributes, safe to change while running):
@@ -613,38 +613,11 @@ class FakeAnthropic:
         self._errors: list[str] = []
         self._buckets: dict[str, _Bucket] = {}
         self.rate_limit()
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> FakeAnthropic:
-        if self._server is not None:
-            return self
-        self._server, self._thread = serve(self, _Server, _Handler)
-        return self
-
-    def stop(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeAnthropic:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
+    def _server_classes(self) -> tuple[type[_Server], type[_Handler]]:
+        return _Server, _Handler
 
     # -- configuration --------------------------------------------------------------------------
 

@@ -60,7 +60,7 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, parse_qsl, urlsplit
 
-from tests.support.loopback import LoopbackHandler, serve
+from tests.support.loopback import LoopbackHandler, LoopbackServer
 
 __all__ = [
     "API_VERSION",
@@ -387,7 +387,7 @@ class _Answer:
 # -- the fake -------------------------------------------------------------------------------------
 
 
-class FakeStripe:
+class FakeStripe(LoopbackServer):
     """The fake Stripe server. Start it with ``with FakeStripe() as fake:`` (or ``start()``).
 
     Settable attributes: ``webhook_url`` (None: events are recorded in ``events`` but not sent),
@@ -439,39 +439,15 @@ class FakeStripe:
         self._senders: list[threading.Thread] = []
         for i, (price_id, nickname) in enumerate((prices or DEFAULT_PRICES).items()):
             self.add_price(price_id, nickname, unit_amount=1900 + 3000 * i)
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------
 
-    def start(self) -> FakeStripe:
-        if self._server is not None:
-            return self
-        self._server, self._thread = serve(self, _Server, _Handler)
-        return self
+    def _server_classes(self) -> tuple[type[_Server], type[_Handler]]:
+        return _Server, _Handler
 
     def stop(self) -> None:
         self.flush()
-        server, self._server = self._server, None
-        if server is not None:
-            server.shutdown()
-            server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
-
-    def __enter__(self) -> FakeStripe:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
-
-    def url(self, path: str) -> str:
-        return self.base_url + path
+        super().stop()
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait for webhooks the API sends in the background (``api_webhooks``) to be delivered."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 
 
 class LoopbackHandler(BaseHTTPRequestHandler):
@@ -58,3 +58,43 @@ def serve(
     )
     thread.start()
     return server, thread
+
+
+class LoopbackServer:
+    """Start, stop and address of a fake served on loopback by `serve`. A subclass sets `host`
+    and `port` and names its server and handler classes in `_server_classes`."""
+
+    host: str
+    port: int
+    _server: ThreadingHTTPServer | None = None
+    _thread: threading.Thread | None = None
+
+    def _server_classes(self) -> tuple[type[ThreadingHTTPServer], type[LoopbackHandler]]:
+        raise NotImplementedError
+
+    def start(self) -> Self:
+        if self._server is None:
+            self._server, self._thread = serve(self, *self._server_classes())
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
