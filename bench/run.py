@@ -89,6 +89,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from tests.support.corpus import find_corpus  # noqa: E402
+
 PYTHON = sys.executable
 PROMPT = "invoice number, issue date, total with currency, supplier VAT id"
 OVERHEAD_TARGET_MS = 3.0
@@ -1187,17 +1189,6 @@ def percentile(values: list[float], q: float) -> float:
     low = math.floor(rank)
     high = min(low + 1, len(ordered) - 1)
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-
-
-def default_corpus() -> Path:
-    """SHEAF_CORPUS, else the first `shared/corpus` beside the checkout or one of its parents
-    (a worktree under /work/wt/<name> finds /work/shared/corpus)."""
-    if os.environ.get("SHEAF_CORPUS"):
-        return Path(os.environ["SHEAF_CORPUS"])
-    for parent in REPO.parents:
-        if (parent / "shared" / "corpus").is_dir():
-            return parent / "shared" / "corpus"
-    return REPO.parent / "shared" / "corpus"
 
 
 def corpus_pdfs(bench: Bench) -> list[Path]:
@@ -2464,7 +2455,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--corpus",
         type=Path,
-        default=default_corpus(),
+        default=find_corpus(),
         help="the shared PDF corpus (default SHEAF_CORPUS, else shared/corpus beside the "
         "checkout or a parent of it)",
     )

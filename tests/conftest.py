@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,9 +10,10 @@ from django.test import Client
 from accounts.models import User
 from accounts.plans import PlanKey
 from tests.factories import UserFactory
+from tests.support.corpus import find_corpus
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = Path(os.environ.get("SHEAF_CORPUS", REPO.parent / "shared" / "corpus"))
+CORPUS = find_corpus()
 
 
 def corpus_file(relative: str) -> Path:
