@@ -34,27 +34,21 @@ def pricing(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/pricing.html", {"plans": all_plans(), "current": current})
 
 
-def _settings_page(
-    request: HttpRequest,
-    *,
-    new_key: str = "",
-    error: str = "",
-    delete_error: str = "",
-    status: int = 200,
-    webhooks: dict[str, object] | None = None,
-) -> HttpResponse:
+def _settings_page(request: HttpRequest, *, status: int = 200, **shown: object) -> HttpResponse:
+    """The settings page; `shown` adds what one response shows once (a new secret, an error
+    next to its form, a form to fill again)."""
     context = {
         "effective": user_effective_plan(request.user),
         "usage": user_usage(request.user),
         "api_keys": api_key_list_for_user(user=request.user),
-        "new_key": new_key,
-        "key_error": error,
-        "delete_error": delete_error,
+        "new_key": "",
+        "key_error": "",
+        "delete_error": "",
         "webhook_endpoints": webhook_endpoint_list_for_user(user=request.user),
         "webhook_deliveries": webhook_delivery_list_for_user(user=request.user),
         "webhook_events": EventKind.values,
         "webhook_form": {"url": "", "events": EventKind.values},
-        **(webhooks or {}),
+        **shown,
     }
     return render(request, "accounts/settings.html", context, status=status)
 
@@ -73,7 +67,7 @@ def api_key_new(request: HttpRequest) -> HttpResponse:
     try:
         _, secret = api_key_create(user=request.user, name=request.POST.get("name", ""))
     except Rejected as rejection:
-        return _settings_page(request, error=rejection.problems[0].message, status=400)
+        return _settings_page(request, key_error=rejection.problems[0].message, status=400)
     return _settings_page(request, new_key=secret)
 
 
@@ -121,11 +115,13 @@ def webhook_new(request: HttpRequest) -> HttpResponse:
     try:
         endpoint = webhook_endpoint_create(user=request.user, url=url, events=events)
     except Rejected as rejection:
-        form = {"url": url, "events": events}
-        webhooks = {"webhook_error": rejection.problems[0].message, "webhook_form": form}
-        return _settings_page(request, status=rejection.http_status, webhooks=webhooks)
-    webhooks = {"new_webhook_secret": endpoint.secret, "new_webhook_url": endpoint.url}
-    return _settings_page(request, webhooks=webhooks)
+        return _settings_page(
+            request,
+            status=rejection.http_status,
+            webhook_error=rejection.problems[0].message,
+            webhook_form={"url": url, "events": events},
+        )
+    return _settings_page(request, new_webhook_secret=endpoint.secret, new_webhook_url=endpoint.url)
 
 
 @login_required
