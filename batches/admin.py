@@ -7,7 +7,6 @@ from typing import Any
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet, Sum
 from django.http import HttpRequest
-from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -20,7 +19,7 @@ from batches.health import (
     with_owner_plan,
 )
 from batches.models import BatchProcess, EngineCircuit
-from batches.services import batch_cancel, batch_retry_failed
+from batches.services import batch_cancel, batch_retry_failed, circuits_probe_soon
 from batchsite.errors import Rejected
 from documents.models import Document
 
@@ -271,4 +270,4 @@ class EngineCircuitAdmin(admin.ModelAdmin):
 
     @admin.action(description="Probe the provider at the next sweep")
     def probe_now(self, request: HttpRequest, queryset: QuerySet[EngineCircuit]) -> None:
-        queryset.update(next_probe_at=timezone.now())
+        circuits_probe_soon(engines=list(queryset.values_list("engine", flat=True)))

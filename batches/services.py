@@ -752,6 +752,11 @@ PROBE_FIRST_SECONDS = 30
 PROBE_MAX_SECONDS = 600
 
 
+def circuits_probe_soon(*, engines: Collection[str]) -> int:
+    """Make these open circuits due for a probe at the next sweep (staff asked for one)."""
+    return EngineCircuit.objects.filter(engine__in=engines).update(next_probe_at=timezone.now())
+
+
 def circuits_probe(*, now: datetime | None = None) -> int:
     """Try every open circuit that is due; a working provider closes it and resumes its batches.
     Returns how many circuits closed."""
