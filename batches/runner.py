@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection
 
 from batches import services
+from batches.models import BatchProcess
 from batches.services import Claim
 
 logger = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class Run:
     stop: threading.Event = field(default_factory=threading.Event, init=False)
     outcomes: Counter[str] = field(default_factory=Counter, init=False)
     taken: set[uuid.UUID] = field(default_factory=set, init=False)
+    # The batches of the documents claimed so far (see `services.document_claim`'s `known`).
+    _batches: dict[uuid.UUID, BatchProcess] = field(default_factory=dict, init=False)
     _held: set[uuid.UUID] = field(default_factory=set, init=False)
     _reserved: int = field(default=0, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
@@ -81,7 +84,9 @@ class Run:
         reserved, only = self._scope()
         claim = None
         try:
-            claim = services.document_claim(batch_id=self.batch_id, document_ids=only)
+            claim = services.document_claim(
+                batch_id=self.batch_id, document_ids=only, known=self._batches
+            )
         finally:
             # Release the place and record the document in one step, so that no other thread
             # sees neither and takes one document more than the limit.

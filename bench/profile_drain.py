@@ -32,6 +32,7 @@ from bench import run
 
 TIMED = [
     "document_claim",
+    "_lease_first",
     "document_process",
     "document_complete",
     "_settle_batch",
@@ -92,14 +93,18 @@ def report(bench: run.Bench, args: argparse.Namespace, documents: int) -> None:
     original_extract = local.LocalEngine.extract
     local.LocalEngine.extract = _timed(original_extract, times["local extract"])
     batch = run.create_batch(bench, documents=documents, engine=engine, name="profile")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     tasks.drain()
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     rows = list(Document.objects.filter(batch=batch).values_list("completed_at", flat=True))
     completed = run.seconds([stamp for stamp in rows if stamp is not None])
     variant = ", ".join(args.variant) or "as is"
     print(f"\n{bench.database}, N={args.concurrency}, {engine} engine, {variant}:")
-    print(f"  {len(completed)} of {documents} documents in {elapsed:.2f} s")
+    print(
+        f"  {len(completed)} of {documents} documents in {elapsed:.2f} s, "
+        f"{cpu / documents * 1000:.2f} ms of this process's CPU a document "
+        f"({cpu / elapsed:.2f} CPUs)"
+    )
     if args.latency is not None and len(completed) >= 3 * args.concurrency:
         rate = run.steady_rate(completed, args.concurrency)
         bound = args.concurrency / args.latency
@@ -110,7 +115,7 @@ def report(bench: run.Bench, args: argparse.Namespace, documents: int) -> None:
         if values:
             values.sort()
             print(
-                f"  {name:18} mean {statistics.fmean(values) * 1000:8.2f} ms   "
+                f"  {name:18} n {len(values):5}  mean {statistics.fmean(values) * 1000:8.2f} ms   "
                 f"p50 {values[len(values) // 2] * 1000:8.2f}   "
                 f"p90 {values[int(len(values) * 0.9)] * 1000:8.2f}   "
                 f"max {values[-1] * 1000:8.2f}"

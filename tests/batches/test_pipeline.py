@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from accounts.models import MonthlyUsage
@@ -138,6 +140,61 @@ def test_completing_sets_the_result_and_finishes_the_batch_once(
     assert batch.status == BatchProcess.Status.COMPLETED
     assert (batch.processed_documents, batch.total_documents) == (1, 1)
     assert len(callbacks) == 1
+
+
+@pytest.mark.django_db
+def test_a_document_of_a_batch_the_worker_knows_costs_three_statements():
+    """What a worker's throughput rests on: claiming, completing and checking the batch, with
+    the batch not read again for every document (its counters and round-robin stamp are not due
+    here: both were just written)."""
+    batch = BatchFactory(status=BatchProcess.Status.PROCESSING)
+    _queued(batch, 3)
+    just_now = timezone.now() + timedelta(minutes=1)
+    BatchProcess.objects.filter(pk=batch.pk).update(updated_at=just_now, last_claimed_at=just_now)
+    known: dict = {}
+    services.document_process(claim=services.document_claim(known=known))
+
+    with CaptureQueriesContext(connection) as queries:
+        claim = services.document_claim(known=known)
+        assert services.document_process(claim=claim) == "completed"
+
+    statements = [query["sql"].split()[0] for query in queries]
+    assert statements == ["UPDATE", "UPDATE", "SELECT"], queries.captured_queries
+    assert Document.objects.get(pk=claim.document_id).result["engine"] == "local"
+
+
+@pytest.mark.skipif(
+    connection.vendor == "sqlite",
+    reason="SQLite has no row locks: its writers queue on the database's one write lock",
+)
+@pytest.mark.django_db(transaction=True)
+def test_a_counter_refresh_does_not_wait_for_a_batch_another_worker_holds():
+    batch = BatchFactory(status=BatchProcess.Status.PROCESSING)
+    _queued(batch, 2)
+    holding, release = threading.Event(), threading.Event()
+
+    def other_worker() -> None:
+        try:
+            with transaction.atomic():
+                BatchProcess.objects.select_for_update().get(pk=batch.pk)
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        started = time.monotonic()
+        with transaction.atomic():
+            skipped = services.batch_refresh(batch_id=batch.pk, unless_busy=True)
+        waited = time.monotonic() - started
+    finally:
+        release.set()
+        thread.join()
+    assert skipped is None
+    assert waited < 5
 
 
 @pytest.mark.django_db
