@@ -3,16 +3,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 register = template.Library()
-
-
-@register.filter
-def get_item(mapping: Any, key: str) -> Any:
-    """A result field by name (names may contain spaces, which template lookups cannot)."""
-    if not isinstance(mapping, dict):
-        return None
-    return mapping.get(key) or {}
 
 
 @register.filter
@@ -28,6 +22,31 @@ def field_value(cell: dict[str, Any]) -> str:
     if cell.get("currency"):
         text = f"{text} {cell['currency']}"
     return text
+
+
+@register.simple_tag
+def result_cells(result: dict[str, Any] | None, field_names: list[str]) -> SafeString:
+    """A results-table row's cells, one per field: "—" when there is no value, and values not
+    found verbatim in the document marked. Built here rather than in the template: the template
+    loop took a third of the batch page's render time."""
+    fields = (result or {}).get("fields") or {}
+    cells = []
+    for name in field_names:
+        cell = fields.get(name) or {}
+        if cell.get("value") is None:
+            cells.append(format_html('<td data-label="{}"><span class="muted">—</span></td>', name))
+        elif cell.get("verified"):
+            cells.append(format_html('<td data-label="{}">{}</td>', name, field_value(cell)))
+        else:
+            cells.append(
+                format_html(
+                    '<td data-label="{}" class="unverified" '
+                    'title="Not found verbatim in the document">{}</td>',
+                    name,
+                    field_value(cell),
+                )
+            )
+    return SafeString("".join(cells))
 
 
 @register.filter
