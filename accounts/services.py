@@ -14,7 +14,7 @@ from django.db.models import F, Q
 from django.template.defaultfilters import filesizeformat, pluralize
 from django.utils import timezone
 
-from accounts.billing.services import subscription_cancel_now
+from accounts.billing.services import customer_forget, subscription_cancel_now
 from accounts.billing.stripe_client import BillingError
 from accounts.models import ApiKey, MonthlyUsage, Submission, User
 from accounts.plans import Plan, PlanKey
@@ -44,11 +44,12 @@ def user_set_plan_override(*, user: User, plan_key: str | None) -> User:
 def user_delete(*, user: User, confirm_email: str) -> None:
     """Delete an account and everything it owns, once the user has typed their email address.
 
-    A live Stripe subscription is canceled first; if Stripe refuses, nothing is deleted. Then
-    the account is deactivated (its sessions and API keys stop working, so nothing new is
-    added while it goes), the rows go in one transaction (the user, and by cascade their
-    batches, documents, API keys, subscription, usage and submissions), and once that has
-    committed their uploaded files are deleted from storage. Deleting files only after the
+    A live Stripe subscription is canceled first, and the Stripe customer deleted (which also
+    cancels a subscription whose webhook has not arrived yet); if Stripe refuses, nothing is
+    deleted. Then the account is deactivated (its sessions and API keys stop working, so
+    nothing new is added while it goes), the rows go in one transaction (the user, and by
+    cascade their batches, documents, API keys, subscription, usage and submissions), and once
+    that has committed their uploaded files are deleted from storage. Deleting files only after the
     commit means a rolled-back deletion never loses files; a storage error leaves an
     unreachable file behind, logged. Workers holding one of the documents find it gone and
     drop their result (their updates are conditional on the row).
@@ -59,6 +60,7 @@ def user_delete(*, user: User, confirm_email: str) -> None:
         )
     try:
         subscription_cancel_now(user=user)
+        customer_forget(user=user)
     except BillingError as exc:
         raise Rejected.one(
             "conflict",

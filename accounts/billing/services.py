@@ -119,6 +119,14 @@ def subscription_cancel_now(*, user: User) -> bool:
     return True
 
 
+def customer_forget(*, user: User) -> None:
+    """Delete the user's Stripe customer (their account is being deleted). Stripe cancels
+    every subscription the customer still has, including one a Checkout created moments ago
+    whose webhook has not arrived, so no subscription is left to bill. Raises BillingError."""
+    if billing_enabled() and user.stripe_customer_id:
+        stripe_client.delete_customer(user.stripe_customer_id)
+
+
 # --- Webhooks ----------------------------------------------------------------------------------
 
 

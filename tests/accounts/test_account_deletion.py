@@ -171,13 +171,31 @@ def test_deleting_a_paying_account_cancels_its_stripe_subscription_first(
     assert not Subscription.objects.filter(stripe_subscription_id=subscription_id).exists()
 
 
+def test_a_subscription_stripe_made_moments_before_the_deletion_is_canceled_too(
+    frank, frank_client, fake
+):
+    """Checkout finished seconds ago: Stripe has the subscription, its webhook has not reached
+    Sheaf yet, so Sheaf has no subscription row to cancel. Deleting the customer cancels it."""
+    customer = customer_ensure(user=frank)
+    subscription = fake.subscription(
+        customer=customer, price="price_plus", metadata={"user_id": str(frank.pk)}
+    )
+    assert not Subscription.objects.filter(user=frank).exists()
+
+    response = frank_client.post(DELETE_URL, {"email": frank.email})
+
+    assert response.status_code == 302
+    assert fake.subscriptions[subscription["id"]]["status"] == "canceled"
+    assert customer not in fake.customers
+    assert not User.objects.filter(pk=frank.pk).exists()
+
+
 def test_stripes_cancellation_webhook_for_a_deleted_account_is_harmless(
     subscribed_frank, frank_client, fake, client, django_capture_on_commit_callbacks
 ):
     frank, _ = subscribed_frank
     frank_client.post(DELETE_URL, {"email": frank.email})
-    event = fake.events[-1]
-    assert event["type"] == "customer.subscription.deleted"
+    (event,) = [e for e in fake.events if e["type"] == "customer.subscription.deleted"]
 
     body, header = signed_payload(event, fake.webhook_secret)
     with django_capture_on_commit_callbacks(execute=True):

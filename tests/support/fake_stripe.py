@@ -14,7 +14,7 @@ library is pointed at it unchanged, either per client or globally::
         assert fake.idempotency_keys["/v1/checkout/sessions"] == ["checkout-7", "checkout-7"]
 
 API (``Authorization: Bearer sk_test_...`` or ``rk_test_...`` required, form-encoded bodies):
-``POST|GET /v1/customers``, ``GET|POST /v1/customers/{id}``, ``POST /v1/checkout/sessions``,
+``POST|GET /v1/customers``, ``GET|POST|DELETE /v1/customers/{id}``, ``POST /v1/checkout/sessions``,
 ``GET /v1/checkout/sessions/{id}``, ``POST /v1/checkout/sessions/{id}/expire``,
 ``POST /v1/billing_portal/sessions``, ``GET /v1/subscriptions``,
 ``GET|POST|DELETE /v1/subscriptions/{id}``, ``GET /v1/prices/{id}``, ``GET /v1/events/{id}``.
@@ -1267,6 +1267,16 @@ class FakeStripe(LoopbackServer):
             self._check_params(p, _LIST_PARAMS | {"email", "created", "test_clock"})
             found = [c for c in self._customers.values() if p.get("email") in (None, c["email"])]
             return 200, self._list(found, "/v1/customers", p)
+        if len(parts) == 2 and parts[0] == "customers" and m == "DELETE":
+            # Stripe: deleting a customer cancels its subscriptions at once; it is then gone.
+            cus = self._get_customer(parts[1], status=404, param="id")
+            for sub in self._subscriptions.values():
+                if sub["customer"] == cus["id"] and sub["status"] != "canceled":
+                    self._set_status(sub, "canceled")
+                    later.append(self._event("customer.subscription.deleted", sub, request=r))
+            del self._customers[cus["id"]]
+            later.append(self._event("customer.deleted", cus, request=r))
+            return 200, {"id": cus["id"], "object": "customer", "deleted": True}
         if len(parts) == 2 and parts[0] == "customers" and m in ("GET", "POST"):
             cus = self._get_customer(parts[1], status=404, param="id")
             if m == "POST":
