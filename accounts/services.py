@@ -64,8 +64,8 @@ def user_delete(*, user: User, confirm_email: str) -> None:
     except BillingError as exc:
         raise Rejected.one(
             "conflict",
-            f"Your subscription could not be canceled, so nothing was deleted ({exc}). Try "
-            "again, or cancel it from the billing page first.",
+            "Stripe could not cancel your subscription or delete your billing record, so "
+            f"nothing was deleted ({exc}). Try again, or cancel it from the billing page first.",
         ) from None
     User.objects.filter(pk=user.pk).update(is_active=False)
     folder = f"uploads/{user.pk}"

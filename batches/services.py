@@ -254,6 +254,8 @@ def document_claim(
     batch (engine, fields, prompt, mode) never changes once it is created, and a known batch's
     `last_claimed_at` is this caller's own last stamp.
     """
+    if document_ids is not None and not document_ids:
+        return None  # narrowed to nothing (a runner whose limit is reserved by other threads)
     now = now or timezone.now()
     token = uuid.uuid4()
     if batch_id is None and document_ids is None:

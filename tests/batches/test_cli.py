@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -180,7 +181,7 @@ def test_process_batch_leaves_other_batches_alone(alice, bob):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_process_limit_takes_that_many_documents_in_queue_order(alice):
+def test_process_limit_takes_that_many_documents_in_queue_order(alice, caplog):
     created = services.batch_create(user=alice, files=generated_invoices(5), prompt="total")
 
     output = batch("process", "--limit", "2", "--parallel", "4")
@@ -190,6 +191,8 @@ def test_process_limit_takes_that_many_documents_in_queue_order(alice):
     assert "Done in" in output.stdout and "2 completed" in one_line(output.stdout)
     # The summary counts what is left of the batch.
     assert summary_row(output, created.pk)[-3:] == ["2", "0", "3"]
+    # The threads beyond the limit find nothing to take; none of them fails.
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 @pytest.mark.django_db(transaction=True)
