@@ -6,6 +6,8 @@ work, so a retried task or a double click never creates a second customer or ses
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -31,14 +33,26 @@ def _client() -> stripe.StripeClient:
     return stripe.StripeClient(settings.STRIPE_SECRET_KEY, **options)
 
 
-def _call(method: Any, params: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+@contextlib.contextmanager
+def _billing_errors(*, missing_ok: bool = False) -> Iterator[None]:
+    """Stripe's errors become BillingError. With `missing_ok`, an object Stripe does not know
+    (`resource_missing`) is no error: there is nothing left to do to it, so a retry after a
+    half-finished run succeeds."""
     import stripe  # 20 MB: only the processes that call Stripe pay for it
 
-    options = {"idempotency_key": idempotency_key} if idempotency_key else {}
     try:
-        return method(params=params, options=options)
+        yield
+    except stripe.InvalidRequestError as exc:
+        if not (missing_ok and exc.code == "resource_missing"):
+            raise BillingError(exc.user_message or str(exc)) from None
     except stripe.StripeError as exc:
         raise BillingError(exc.user_message or str(exc)) from None
+
+
+def _call(method: Any, params: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+    options = {"idempotency_key": idempotency_key} if idempotency_key else {}
+    with _billing_errors():
+        return method(params=params, options=options)
 
 
 def create_customer(*, email: str, user_id: int) -> str:
@@ -88,51 +102,27 @@ def create_portal_session(*, customer_id: str, return_url: str, idempotency_key:
 
 def retrieve_subscription(subscription_id: str) -> dict[str, Any]:
     """The subscription as Stripe has it now, as plain data."""
-    import stripe  # 20 MB: only the processes that call Stripe pay for it
-
-    try:
-        subscription = _client().v1.subscriptions.retrieve(subscription_id)
-    except stripe.StripeError as exc:
-        raise BillingError(exc.user_message or str(exc)) from None
-    return subscription.to_dict()
+    with _billing_errors():
+        return _client().v1.subscriptions.retrieve(subscription_id).to_dict()
 
 
 def cancel_subscription(subscription_id: str) -> None:
-    """End a subscription now (no refund, no proration). One that Stripe has already canceled,
-    or does not know, needs nothing more, so a retry after a half-finished run succeeds."""
-    import stripe  # 20 MB: only the processes that call Stripe pay for it
-
-    try:
+    """End a subscription now (no refund, no proration); one Stripe has already canceled, or
+    does not know, needs nothing more."""
+    with _billing_errors(missing_ok=True):
         _client().v1.subscriptions.cancel(subscription_id)
-    except stripe.InvalidRequestError as exc:
-        if exc.code != "resource_missing":
-            raise BillingError(exc.user_message or str(exc)) from None
-    except stripe.StripeError as exc:
-        raise BillingError(exc.user_message or str(exc)) from None
 
 
 def delete_customer(customer_id: str) -> None:
-    """Delete a customer, which in Stripe also cancels every subscription it still has at once.
-    One that Stripe no longer knows needs nothing more, so a retry succeeds."""
-    import stripe  # 20 MB: only the processes that call Stripe pay for it
-
-    try:
+    """Delete a customer, which in Stripe also cancels every subscription it still has at once;
+    one Stripe no longer knows needs nothing more."""
+    with _billing_errors(missing_ok=True):
         _client().v1.customers.delete(customer_id)
-    except stripe.InvalidRequestError as exc:
-        if exc.code != "resource_missing":
-            raise BillingError(exc.user_message or str(exc)) from None
-    except stripe.StripeError as exc:
-        raise BillingError(exc.user_message or str(exc)) from None
 
 
 def retrieve_checkout_session(session_id: str) -> dict[str, Any]:
-    import stripe  # 20 MB: only the processes that call Stripe pay for it
-
-    try:
-        session = _client().v1.checkout.sessions.retrieve(session_id)
-    except stripe.StripeError as exc:
-        raise BillingError(exc.user_message or str(exc)) from None
-    return session.to_dict()
+    with _billing_errors():
+        return _client().v1.checkout.sessions.retrieve(session_id).to_dict()
 
 
 def verify_event(payload: bytes, signature: str) -> dict[str, Any]:
