@@ -19,7 +19,8 @@ from batches.health import (
     with_owner_plan,
 )
 from batches.models import BatchProcess, EngineCircuit
-from batches.services import batch_cancel, batch_retry_failed, circuits_probe_soon
+from batches.pipeline import circuits_probe_soon
+from batches.services import batch_cancel, batch_retry_failed
 from batchsite.errors import Rejected
 from documents.models import Document
 

@@ -5,9 +5,9 @@ from typing import Any
 from django import forms
 
 from accounts.plans import Plan
-from batches.fields import FieldSpec, parse_fields
 from batches.models import BatchProcess
 from batchsite.errors import Rejected
+from extraction.fields import FieldSpec, InvalidFields, parse_fields
 
 # Where each problem code is shown on the upload form; others are shown above it.
 PROBLEM_FIELD = {
@@ -90,8 +90,8 @@ class BatchUploadForm(forms.Form):
     def clean_fields(self) -> list[FieldSpec]:
         try:
             return parse_fields(self.cleaned_data["fields"])
-        except Rejected as exc:
-            raise forms.ValidationError(exc.problems[0].message, code=exc.code) from None
+        except InvalidFields as problem:
+            raise forms.ValidationError(str(problem), code="invalid_fields") from None
 
     def add_rejection(self, rejection: Rejected) -> None:
         for problem in rejection.problems:

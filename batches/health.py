@@ -54,7 +54,7 @@ from documents.models import Document
 
 Status = Document.Status
 
-# Codes that readers and engines only ever raise as permanent errors (see batches/extraction/).
+# Codes that readers and engines only ever raise as permanent errors (see extraction/).
 PERMANENT_ERROR_CODES = (
     "encrypted",
     "no_text_layer",
@@ -157,7 +157,7 @@ def batches_with_health(
 
 
 def _computed_status() -> Case:
-    """The batch status its documents imply, by the rules of `services.batch_refresh`."""
+    """The batch status its documents imply, by the rules of `pipeline.batch_refresh`."""
     S = BatchProcess.Status
     return Case(
         When(n_total=0, then=F("status")),

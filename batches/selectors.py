@@ -158,7 +158,7 @@ def _recent_throughput(*, batch: BatchProcess, now: datetime) -> tuple[int, floa
 
 def batch_field_names(*, batch: BatchProcess) -> list[str]:
     """The batch's field names: its field list, else those inferred from the prompt."""
-    from batches.fields import fields_from_prompt
+    from extraction.fields import fields_from_prompt
 
     fields = batch.fields or fields_from_prompt(batch.extraction_prompt)
     return [spec["name"] for spec in fields]

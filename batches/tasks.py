@@ -1,9 +1,10 @@
 """django-q2 tasks. Thin: they take ids, call services, and are enqueued after commit.
 
 The drain is how work gets done: it sweeps, then keeps up to SHEAF_CONCURRENCY documents in
-flight on threads (`batches.runner`, which renews their leases as a heartbeat), stops taking work
-when its time budget is spent (well below django-q2's `timeout`), and enqueues a successor while
-due work remains. A schedule runs a drain every minute so that nothing depends on a kick.
+flight on threads (`batches.pipeline.runner`, which renews their leases as a heartbeat), stops
+taking work when its time budget is spent (well below django-q2's `timeout`), and enqueues a
+successor while due work remains. A schedule runs a drain every minute so that nothing depends on
+a kick.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from django_q.tasks import async_task
 
-from batches import services
-from batches.runner import Run
+from batches import pipeline
+from batches.pipeline.runner import Run
 
 logger = logging.getLogger(__name__)
 
@@ -31,10 +32,10 @@ def enqueue_drain(count: int = 1) -> None:
 def drain(budget_seconds: float | None = None) -> dict[str, int]:
     budget = budget_seconds if budget_seconds is not None else settings.SHEAF_DRAIN_SECONDS
     deadline = time.monotonic() + budget
-    swept = services.sweep()
+    swept = pipeline.sweep()
     outcomes = Run(threads=settings.SHEAF_CONCURRENCY, deadline=deadline).run()
     close_old_connections()
-    if time.monotonic() >= deadline and services.work_remaining():
+    if time.monotonic() >= deadline and pipeline.work_remaining():
         enqueue_drain()
     logger.info("drain finished: %s (sweep %s)", dict(outcomes), swept)
     return {**outcomes, **{f"swept_{k}": v for k, v in swept.items()}}

@@ -11,10 +11,10 @@ import os
 import time
 from decimal import Decimal
 
-from batches.extraction.base import ExtractionRequest, ExtractionResult
+from extraction.contract import Engine, ExtractionRequest, ExtractionResult
 
 
-class SleepEngine:
+class SleepEngine(Engine):
     name = "sleep"
 
     def extract(self, request: ExtractionRequest) -> ExtractionResult:

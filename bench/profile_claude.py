@@ -73,8 +73,8 @@ def main() -> int:
 
 def report(bench: run.Bench, args: argparse.Namespace, fake) -> None:
     from batches import tasks
-    from batches.extraction import anthropic
     from documents.models import Document
+    from extraction.claude import engine as anthropic
 
     if "paced-governor" in args.variant:
         anthropic.RateGovernor = paced_governor(anthropic)

@@ -8,7 +8,7 @@ No cluster: this process is the worker, on a fresh database in a temporary direc
 PostgreSQL database it creates and drops). Variants change the app in this process only, as
 experiments that say how much a suspected cost weighs; they are not fixes:
 
-- no-refresh: `services.batch_refresh` does nothing (batch counters are not kept, batches never
+- no-refresh: `pipeline.batch_refresh` does nothing (batch counters are not kept, batches never
   finish), to weigh the per-document batch bookkeeping in the completion transaction.
 - cache-group-of: `extraction.local._group_of` memoised, to weigh the local engine's fuzzy
   label matching, which depends only on the field names.
@@ -74,9 +74,11 @@ def main() -> int:
 
 
 def report(bench: run.Bench, args: argparse.Namespace, documents: int) -> None:
-    from batches import services, tasks
-    from batches.extraction import local
+    import batches.pipeline
+    from batches import tasks
+    from batches.pipeline import claims, finishing, processing, runner
     from documents.models import Document
+    from extraction.local import engine as local
 
     engine = "local" if args.latency is None else "sleep"
     tasks.drain()  # nothing to do yet: warms the imports
@@ -84,10 +86,16 @@ def report(bench: run.Bench, args: argparse.Namespace, documents: int) -> None:
     tasks.drain()
     assert Document.objects.filter(batch=warm, status="completed").count() == 3
     times: dict[str, list[float]] = defaultdict(list)
+    # A function is looked up in each module that imported it: wrap it everywhere it is bound.
+    modules = [batches.pipeline, claims, finishing, processing, runner]
     for name in TIMED:
-        setattr(services, name, _timed(getattr(services, name), times[name]))
+        original = next(getattr(m, name) for m in modules if hasattr(m, name))
+        timed = _timed(original, times[name])
+        for module in modules:
+            if getattr(module, name, None) is original:
+                setattr(module, name, timed)
     if "no-refresh" in args.variant:
-        services.batch_refresh = lambda **kwargs: None
+        finishing.batch_refresh = lambda **kwargs: None
     if "cache-group-of" in args.variant:
         local._group_of = functools.lru_cache(maxsize=1024)(local._group_of)
     original_extract = local.LocalEngine.extract

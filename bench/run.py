@@ -1818,8 +1818,8 @@ def bench_read(bench: Bench) -> ReadBench:
     import warnings
     from concurrent.futures import ThreadPoolExecutor
 
-    from batches.extraction.base import ExtractionError
     from documents import pdf_sandbox
+    from extraction.contract import ExtractionError
 
     logging.getLogger("pypdf").setLevel(logging.CRITICAL)
     warnings.simplefilter("ignore")

@@ -27,9 +27,9 @@ from typing import Any
 
 from django.conf import settings
 
-from batches.extraction.base import PAGE_BREAK, ExtractionError
 from documents import pdf_sandbox
 from documents.uploads import KINDS, SUPPORTED
+from extraction.contract import PAGE_BREAK, ExtractionError
 
 _SNIFF_CHARS = 16_384
 

@@ -6,12 +6,11 @@ from typing import Any
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
 
-from batches.fields import FIELD_TYPES, FieldSpec, fields_from_json, parse_fields
 from batches.models import BatchProcess
 from batches.selectors import Costs, Progress, batch_costs, batch_documents, batch_progress
 from batches.services import MAX_NAME_LENGTH, MAX_PROMPT_LENGTH
-from batchsite.errors import Rejected
 from documents.models import Document
+from extraction.fields import FIELD_TYPES, FieldSpec, InvalidFields, fields_from_json, parse_fields
 
 
 class BatchCreateInputSerializer(serializers.Serializer):
@@ -45,13 +44,13 @@ class BatchCreateInputSerializer(serializers.Serializer):
                 try:
                     parsed = json.loads(value)
                 except json.JSONDecodeError as exc:
-                    raise Rejected.one(
-                        "invalid_fields", f"Fields look like JSON but do not parse: {exc.msg}."
+                    raise InvalidFields(
+                        f"Fields look like JSON but do not parse: {exc.msg}."
                     ) from exc
                 return fields_from_json(parsed)
             return parse_fields(value)
-        except Rejected as rejection:
-            raise serializers.ValidationError(str(rejection), code=rejection.code) from rejection
+        except InvalidFields as problem:
+            raise serializers.ValidationError(str(problem), code="invalid_fields") from problem
 
 
 @extend_schema_serializer(component_name="BatchCreateInput")

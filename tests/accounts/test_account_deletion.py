@@ -14,10 +14,10 @@ from django.test import Client
 from accounts.billing.services import customer_ensure, subscription_sync
 from accounts.models import ApiKey, MonthlyUsage, Submission, Subscription, User
 from accounts.services import api_key_create
-from batches import services as batch_services
-from batches.extraction.base import ErrorKind, ExtractionError
+from batches import pipeline
 from batches.models import BatchProcess
 from documents.models import Document
+from extraction.contract import ErrorKind, ExtractionError
 from tests.support.billing import run_queued_stripe_events
 from tests.support.fake_stripe import (
     FakeStripe,
@@ -241,7 +241,7 @@ def test_a_subscription_already_canceled_in_stripe_does_not_block_deletion(
 
 
 def test_a_worker_finishing_a_deleted_document_does_nothing(alice, alice_client, bob, accounts):
-    claims = [batch_services.document_claim() for _ in range(4)]
+    claims = [pipeline.document_claim() for _ in range(4)]
     alice_claims = [c for c in claims if c and c.batch_id == accounts["alice_batch"].pk]
     assert len(alice_claims) == 2
     bob_before = list(Document.objects.filter(user=bob).values_list("pk", "status"))
@@ -249,10 +249,10 @@ def test_a_worker_finishing_a_deleted_document_does_nothing(alice, alice_client,
     alice_client.post(DELETE_URL, {"email": alice.email})
 
     first, second = alice_claims
-    assert batch_services.document_process(claim=first) == "lost"
-    assert batch_services.document_complete(claim=first, result={"fields": {}}) == "lost"
+    assert pipeline.document_process(claim=first) == "lost"
+    assert pipeline.document_complete(claim=first, result={"fields": {}}) == "lost"
     transient = ExtractionError("provider_error", "overloaded", kind=ErrorKind.TRANSIENT)
-    assert batch_services.document_fail(claim=second, error=transient) == "lost"
+    assert pipeline.document_fail(claim=second, error=transient) == "lost"
     critical = ExtractionError("provider_error", "bad key", kind=ErrorKind.CRITICAL)
-    assert batch_services.document_fail(claim=second, error=critical) == "lost"
+    assert pipeline.document_fail(claim=second, error=critical) == "lost"
     assert list(Document.objects.filter(user=bob).values_list("pk", "status")) == bob_before

@@ -26,12 +26,12 @@ from django.utils import timezone
 from accounts.billing.services import customer_ensure
 from accounts.models import MonthlyUsage, StripeEvent, Subscription, User
 from accounts.selectors import user_effective_plan, user_usage
-from batches import services as batch_services
-from batches.extraction.base import ErrorKind, ExtractionError
+from batches import pipeline
 from batches.models import BatchProcess
 from batches.services import batch_create
 from batchsite.errors import Rejected
 from documents.models import Document
+from extraction.contract import ErrorKind, ExtractionError
 from tests.batches.test_upload import (
     MINIMAL_PDF,
     PROMPT,
@@ -987,9 +987,7 @@ def test_a_document_that_fails_permanently_gives_its_quota_back(alice, settings)
     )
     assert user_usage(alice).documents_this_month == 2
 
-    outcomes = [
-        batch_services.document_process(claim=batch_services.document_claim()) for _ in range(2)
-    ]
+    outcomes = [pipeline.document_process(claim=pipeline.document_claim()) for _ in range(2)]
 
     assert sorted(outcomes) == ["completed", "failed"]
     failed = batch.documents.get(status="failed")
@@ -1000,20 +998,20 @@ def test_a_document_that_fails_permanently_gives_its_quota_back(alice, settings)
 def test_a_document_that_gives_up_after_its_last_attempt_gives_its_quota_back(alice, settings):
     settings.SHEAF_MAX_ATTEMPTS = 1
     batch_create(user=alice, files=_readable(2)(), prompt=PROMPT)
-    claim = batch_services.document_claim()
+    claim = pipeline.document_claim()
     overloaded = ExtractionError(
         "provider_error", "the extraction service is overloaded", kind=ErrorKind.TRANSIENT
     )
 
-    assert batch_services.document_fail(claim=claim, error=overloaded) == "failed"
+    assert pipeline.document_fail(claim=claim, error=overloaded) == "failed"
 
     assert user_usage(alice).documents_this_month == 1
 
 
 def test_canceling_a_batch_gives_back_the_quota_of_its_waiting_documents(alice, alice_client):
     batch = batch_create(user=alice, files=_readable(3)(), prompt=PROMPT)
-    claim = batch_services.document_claim()
-    batch_services.document_complete(claim=claim, result={"engine": "local", "fields": {}})
+    claim = pipeline.document_claim()
+    pipeline.document_complete(claim=claim, result={"engine": "local", "fields": {}})
     assert user_usage(alice).documents_this_month == 3
 
     response = alice_client.post(f"/dashboard/batches/{batch.pk}/cancel/")

@@ -1,4 +1,4 @@
-"""The Claude engine (batches/extraction/anthropic.py) through the real pipeline.
+"""The Claude engine (extraction/claude/engine.py) through the real pipeline.
 
 The SDK is used unchanged: it talks HTTP to the fake Anthropic server on loopback
 (tests/support/fake_anthropic.py), reached through settings.ANTHROPIC_BASE_URL. What is checked
@@ -21,21 +21,16 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from accounts.models import User
-from batches import services
-from batches.extraction import anthropic as claude
-from batches.extraction.anthropic import (
-    AnthropicEngine,
-    Usage,
-    cost_of,
-    estimate_cost,
-    price_of,
-    translate,
-)
-from batches.extraction.base import ErrorKind, ExtractionError, ExtractionRequest
-from batches.fields import parse_fields
+from batches import pipeline, services
 from batches.models import BatchProcess, EngineCircuit
 from batches.tasks import drain
 from documents.models import Document
+from extraction.claude import engine as claude
+from extraction.claude import governor
+from extraction.claude.engine import AnthropicEngine, translate
+from extraction.claude.pricing import Usage, cost_of, estimate_cost, price_of
+from extraction.contract import ErrorKind, ExtractionError, ExtractionRequest
+from extraction.fields import parse_fields
 from tests.conftest import corpus_file, corpus_upload
 from tests.support.fake_anthropic import FAKE_API_KEY, FakeAnthropic
 
@@ -81,7 +76,7 @@ def fake(settings) -> Iterator[FakeAnthropic]:
 def _fresh_rate_governor(monkeypatch) -> None:
     """The rate governor lives as long as the process, like a worker's; a 429 answered with
     `retry-after: 30` in one test must not hold every request of the next one for 30 s."""
-    monkeypatch.setattr(claude, "_governors", {})
+    monkeypatch.setattr(governor, "_governors", {})
 
 
 def _batch(user: User, files: dict[str, str | bytes], *, fields: str = FIELDS) -> BatchProcess:
@@ -96,11 +91,11 @@ def _batch(user: User, files: dict[str, str | bytes], *, fields: str = FIELDS) -
     )
 
 
-def _run_one(now=None) -> tuple[services.Claim, str]:
+def _run_one(now=None) -> tuple[pipeline.Claim, str]:
     """What one drain thread does for one document: claim it, then process it."""
-    claim = services.document_claim(now=now)
+    claim = pipeline.document_claim(now=now)
     assert claim is not None, "no document was due"
-    return claim, services.document_process(claim=claim)
+    return claim, pipeline.document_process(claim=claim)
 
 
 def _document(batch: BatchProcess, name: str | None = None) -> Document:
@@ -142,7 +137,7 @@ def test_invoices_complete_with_values_verified_quotes_and_a_cost_from_their_tok
     assert status == Document.Status.COMPLETED
     second, status = _run_one()
     assert status == Document.Status.COMPLETED
-    assert services.document_claim() is None
+    assert pipeline.document_claim() is None
 
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED
@@ -251,7 +246,7 @@ def test_a_rate_limited_document_waits_at_least_the_retry_after(alice, fake):
     assert document.error_code == "provider_error"
     assert "rate limit" in document.error_message
     assert document.next_attempt_at >= before + timedelta(seconds=30)
-    assert services.document_claim() is None  # not due yet
+    assert pipeline.document_claim() is None  # not due yet
     assert fake.count(MESSAGES) == 1
 
 
@@ -344,16 +339,16 @@ def test_an_account_refusal_pauses_the_engine_until_a_probe_succeeds(alice, fake
     assert circuit.reason == document.error_message
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.PROCESSING
-    assert batch.paused_reason == services.PAUSED_REASON == "provider unavailable"
+    assert batch.paused_reason == pipeline.PAUSED_REASON == "provider unavailable"
 
     # Nothing more is sent while the circuit is open.
-    assert services.document_claim() is None
-    assert services.circuits_probe() == 0  # the first probe is not due yet
+    assert pipeline.document_claim() is None
+    assert pipeline.circuits_probe() == 0  # the first probe is not due yet
     assert fake.count(None) == 1
 
     # The provider answers again: a due probe closes the circuit and the batch resumes.
-    later = timezone.now() + timedelta(seconds=services.PROBE_FIRST_SECONDS + 1)
-    assert services.circuits_probe(now=later) == 1
+    later = timezone.now() + timedelta(seconds=pipeline.PROBE_FIRST_SECONDS + 1)
+    assert pipeline.circuits_probe(now=later) == 1
     assert fake.count(f"/v1/models/{MODEL}", method="GET") == 1
     assert not EngineCircuit.objects.exists()
     batch.refresh_from_db()
@@ -376,13 +371,13 @@ def test_a_probe_that_is_refused_again_keeps_the_circuit_open_and_backs_off(alic
     fake.script(status=401)
     _run_one()
     fake.script(status=401, path=f"/v1/models/{MODEL}", method="GET")
-    later = timezone.now() + timedelta(seconds=services.PROBE_FIRST_SECONDS + 1)
+    later = timezone.now() + timedelta(seconds=pipeline.PROBE_FIRST_SECONDS + 1)
 
-    assert services.circuits_probe(now=later) == 0
+    assert pipeline.circuits_probe(now=later) == 0
 
     circuit = EngineCircuit.objects.get(engine="anthropic")
     assert circuit.probes == 1
-    assert circuit.next_probe_at > later + timedelta(seconds=services.PROBE_FIRST_SECONDS)
+    assert circuit.next_probe_at > later + timedelta(seconds=pipeline.PROBE_FIRST_SECONDS)
     batch.refresh_from_db()
     assert batch.paused_reason == "provider unavailable"
     assert _document(batch).status == Document.Status.QUEUED
@@ -409,8 +404,8 @@ def test_a_drain_sends_nothing_while_the_engine_is_paused_and_finishes_once_it_r
         "provider unavailable",
     )
 
-    later = timezone.now() + timedelta(seconds=services.PROBE_FIRST_SECONDS + 1)
-    assert services.circuits_probe(now=later) == 1
+    later = timezone.now() + timedelta(seconds=pipeline.PROBE_FIRST_SECONDS + 1)
+    assert pipeline.circuits_probe(now=later) == 1
     drain(budget_seconds=DRAIN_BUDGET)
 
     batch.refresh_from_db()
@@ -429,9 +424,9 @@ def test_no_document_is_reported_due_while_its_engine_is_paused(alice, fake):
     fake.script(status=401)
     _run_one()
     assert _document(batch).status == Document.Status.QUEUED
-    assert services.work_remaining() is False
+    assert pipeline.work_remaining() is False
 
-    assert services.seconds_until_next_due() is None
+    assert pipeline.seconds_until_next_due() is None
 
 
 # --- Quotes ---------------------------------------------------------------------------------------
@@ -677,7 +672,7 @@ def test_processing_again_after_the_result_was_stored_never_calls_the_provider(a
     assert status == Document.Status.COMPLETED
     stored = _document(batch)
 
-    assert services.document_process(claim=claim) == "lost"
+    assert pipeline.document_process(claim=claim) == "lost"
 
     assert fake.count(MESSAGES) == 1
     after = _document(batch)

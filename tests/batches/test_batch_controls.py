@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import MonthlyUsage
 from accounts.selectors import month_start
-from batches import services
+from batches import pipeline
 from batches.models import BatchProcess
 from documents.models import Document
 from tests.factories import BatchFactory, DocumentFactory
@@ -109,7 +109,7 @@ def running_batch(alice) -> BatchProcess:
     add_document(batch, "in-flight.pdf", "processing")
     add_document(batch, "later-1.pdf", "queued")
     add_document(batch, "later-2.pdf", "queued")
-    services.batch_refresh(batch_id=batch.pk)
+    pipeline.batch_refresh(batch_id=batch.pk)
     return batch
 
 
@@ -127,7 +127,7 @@ def finished_batch(alice) -> BatchProcess:
     add_document(batch, "march.pdf", "completed")
     add_document(batch, "timeout.pdf", "failed")
     add_document(batch, "overloaded.pdf", "failed")
-    services.batch_refresh(batch_id=batch.pk)
+    pipeline.batch_refresh(batch_id=batch.pk)
     return batch
 
 
@@ -392,9 +392,9 @@ def test_the_batch_page_shows_the_share_of_values_verified_against_the_documents
     for n, _ in enumerate(answers):
         DocumentFactory(batch=batch, read_at=timezone.now(), text=f"Invoice INV-{n + 1}")
     for fields in answers:
-        claim = services.document_claim()
+        claim = pipeline.document_claim()
         result = {"engine": "local", "model": None, "fields": fields}
-        assert services.document_complete(claim=claim, result=result) == "completed"
+        assert pipeline.document_complete(claim=claim, result=result) == "completed"
 
     text = text_of(alice_client.get(f"/dashboard/batches/{batch.pk}/"))
 

@@ -23,7 +23,7 @@ from django_q.models import OrmQ
 
 from accounts.models import MonthlyUsage
 from accounts.selectors import month_start
-from batches import services
+from batches import pipeline, services
 from batches.models import BatchProcess
 from documents.models import Document
 from tests.batches.test_batch_controls import add_document, state_of
@@ -304,7 +304,7 @@ def reported(alice) -> BatchProcess:
     )
     add_document(finished, "paid.pdf", "completed")
     add_document(finished, "lost.pdf", "failed")
-    services.batch_refresh(batch_id=finished.pk)
+    pipeline.batch_refresh(batch_id=finished.pk)
     return finished
 
 

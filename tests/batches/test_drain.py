@@ -18,11 +18,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.plans import PlanKey, get_plan
-from batches import services
-from batches.fields import parse_fields
+from batches import pipeline, services
 from batches.models import BatchProcess
 from batches.tasks import drain
 from documents.models import Document
+from extraction.fields import parse_fields
 from tests.conftest import CORPUS, corpus_file, corpus_upload
 from tests.factories import BatchFactory, DocumentFactory
 from tests.support.flaky import FlakyEngine
@@ -373,7 +373,7 @@ def test_a_free_engine_failing_once_keeps_the_text_so_the_retry_does_not_read_ag
     )
     document = batch.documents.get()
 
-    assert services.document_process(claim=services.document_claim()) == "queued"
+    assert pipeline.document_process(claim=pipeline.document_claim()) == "queued"
     document.refresh_from_db()
     first_read = document.read_at
     assert first_read is not None
@@ -381,7 +381,7 @@ def test_a_free_engine_failing_once_keeps_the_text_so_the_retry_does_not_read_ag
     assert document.error_code == "provider_error"
 
     later = timezone.now() + timedelta(hours=1)
-    assert services.document_process(claim=services.document_claim(now=later)) == "completed"
+    assert pipeline.document_process(claim=pipeline.document_claim(now=later)) == "completed"
     document.refresh_from_db()
     assert document.read_at == first_read
     assert document.attempts == 2
@@ -413,7 +413,7 @@ def test_the_last_two_documents_finishing_together_still_finish_the_batch(alice)
     batch = BatchFactory(user=alice)
     for _ in range(2):
         DocumentFactory(batch=batch, read_at=timezone.now(), text="Total: 1")
-    first, second = services.document_claim(), services.document_claim()
+    first, second = pipeline.document_claim(), pipeline.document_claim()
     result = {"engine": "local", "model": None, "fields": {}}
     first_written, release_first = threading.Event(), threading.Event()
     outcomes: dict[str, str] = {}
@@ -421,7 +421,7 @@ def test_the_last_two_documents_finishing_together_still_finish_the_batch(alice)
     def finish_first() -> None:
         try:
             with transaction.atomic():
-                outcomes["first"] = services.document_complete(claim=first, result=result)
+                outcomes["first"] = pipeline.document_complete(claim=first, result=result)
                 first_written.set()
                 release_first.wait(timeout=60)
         finally:
@@ -431,7 +431,7 @@ def test_the_last_two_documents_finishing_together_still_finish_the_batch(alice)
     def finish_second() -> None:
         try:
             first_written.wait(timeout=60)
-            outcomes["second"] = services.document_complete(claim=second, result=result)
+            outcomes["second"] = pipeline.document_complete(claim=second, result=result)
         finally:
             connection.close()
 

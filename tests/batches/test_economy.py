@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 from django.core.files.base import ContentFile
 
-from batches import services
-from batches.extraction.anthropic import Usage, cost_of
+from batches import pipeline, services
 from batches.models import BatchProcess
 from documents.models import Document
+from extraction.claude.pricing import Usage, cost_of
 from tests.support.fake_anthropic import FAKE_API_KEY, FakeAnthropic
 
 
@@ -42,8 +42,8 @@ def _economy_batch(user, count: int) -> BatchProcess:
 
 
 def _process_all() -> None:
-    while (claim := services.document_claim()) is not None:
-        services.document_process(claim=claim)
+    while (claim := pipeline.document_claim()) is not None:
+        pipeline.document_process(claim=claim)
 
 
 @pytest.mark.django_db
@@ -52,7 +52,7 @@ def test_an_economy_batch_completes_through_message_batches_at_half_the_price(gr
 
     _process_all()  # read, then wait for the message batch
     assert set(batch.documents.values_list("status", flat=True)) == {"processing"}
-    services.sweep()  # submits, and (the fake ends batches at once) collects
+    pipeline.sweep()  # submits, and (the fake ends batches at once) collects
 
     assert claude.count("/v1/messages") == 0
     assert claude.count("/v1/messages/batches", method="POST") == 1
@@ -76,7 +76,7 @@ def test_errored_and_expired_economy_results_fall_back_to_the_standard_path(grac
     claude.batch_outcomes = {first.pk.hex: "expired", second.pk.hex: "errored"}
 
     _process_all()
-    services.sweep()
+    pipeline.sweep()
 
     first.refresh_from_db()
     assert first.status == Document.Status.QUEUED
@@ -98,12 +98,12 @@ def test_the_economy_lane_waits_while_the_provider_batch_is_running(grace, claud
     batch = _economy_batch(grace, 2)
 
     _process_all()
-    services.sweep()
-    services.sweep()
+    pipeline.sweep()
+    pipeline.sweep()
 
     assert claude.count("/v1/messages/batches", method="POST") == 1  # sent once, not again
     assert set(batch.documents.values_list("status", flat=True)) == {"processing"}
     for _ in range(5):
-        services.sweep()
+        pipeline.sweep()
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED

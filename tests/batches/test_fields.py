@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from batches.fields import (
+from extraction.fields import (
     MAX_FIELDS,
+    InvalidFields,
     fields_from_json,
     fields_from_prompt,
     parse_fields,
 )
-from batchsite.errors import Rejected
 
 
 def spec(name: str, type_: str = "string", description: str = "") -> dict[str, str]:
@@ -16,11 +16,9 @@ def spec(name: str, type_: str = "string", description: str = "") -> dict[str, s
 
 
 def rejection_message(text: str) -> str:
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(InvalidFields) as caught:
         parse_fields(text)
-    assert caught.value.code == "invalid_fields"
-    assert caught.value.http_status == 400
-    return caught.value.problems[0].message
+    return str(caught.value)
 
 
 def test_an_empty_text_means_no_fields_so_they_come_from_the_prompt():
@@ -134,11 +132,10 @@ def test_a_json_list_of_objects_gives_the_same_specs_as_the_text_syntax():
     ],
 )
 def test_a_malformed_json_field_list_is_refused_with_a_specific_message(value, message):
-    with pytest.raises(Rejected) as caught:
+    with pytest.raises(InvalidFields) as caught:
         fields_from_json(value)
 
-    assert caught.value.code == "invalid_fields"
-    assert caught.value.problems[0].message.startswith(message)
+    assert str(caught.value).startswith(message)
 
 
 def test_fields_are_inferred_from_a_plain_language_prompt():

@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from pypdf import PdfReader
 
-from batches.extraction.base import ErrorKind, ExtractionError, ExtractionRequest
-from batches.extraction.local import LocalEngine
-from batches.extraction.normalise import DateOrder, parse_amount, parse_date
-from batches.fields import parse_fields
+from extraction.contract import ErrorKind, ExtractionError, ExtractionRequest
+from extraction.fields import parse_fields
+from extraction.local.engine import LocalEngine
+from extraction.normalise import DateOrder, parse_amount, parse_date
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -14,11 +14,11 @@ from django.utils import timezone
 from accounts.models import MonthlyUsage
 from accounts.plans import Priority
 from accounts.selectors import month_start
-from batches import selectors, services
-from batches.extraction.base import ErrorKind, ExtractionError
+from batches import pipeline, selectors, services
 from batches.models import BatchProcess
 from batchsite.errors import Rejected
 from documents.models import Document
+from extraction.contract import ErrorKind, ExtractionError
 from tests.factories import BatchFactory, DocumentFactory
 
 RESULT = {"engine": "local", "model": None, "fields": {}}
@@ -48,7 +48,7 @@ def test_two_workers_claiming_one_document_exactly_one_wins():
     def worker() -> None:
         try:
             barrier.wait()
-            claims.append(services.document_claim())
+            claims.append(pipeline.document_claim())
         finally:
             connection.close()
 
@@ -75,7 +75,7 @@ def test_many_workers_share_a_batch_without_claiming_any_document_twice():
 
     def worker() -> None:
         try:
-            while (claim := services.document_claim()) is not None:
+            while (claim := pipeline.document_claim()) is not None:
                 with lock:
                     claimed.append(claim.document_id)
         finally:
@@ -100,7 +100,7 @@ def test_claims_follow_priority_then_round_robin_between_batches_then_age():
     urgent_docs = _queued(urgent, 1)
 
     order = []
-    while (claim := services.document_claim()) is not None:
+    while (claim := pipeline.document_claim()) is not None:
         order.append(claim.document_id)
 
     assert order[0] == urgent_docs[0].pk
@@ -115,9 +115,9 @@ def test_a_retry_in_backoff_is_not_claimed_until_it_is_due():
     Document.objects.filter(pk=document.pk).update(
         next_attempt_at=timezone.now() + timedelta(seconds=30)
     )
-    assert services.document_claim() is None
+    assert pipeline.document_claim() is None
     later = timezone.now() + timedelta(seconds=31)
-    assert services.document_claim(now=later).document_id == document.pk
+    assert pipeline.document_claim(now=later).document_id == document.pk
 
 
 @pytest.mark.django_db
@@ -126,11 +126,11 @@ def test_completing_sets_the_result_and_finishes_the_batch_once(
 ):
     batch = BatchFactory()
     document = _queued(batch)[0]
-    claim = services.document_claim()
+    claim = pipeline.document_claim()
 
     with django_capture_on_commit_callbacks() as callbacks:
-        assert services.document_complete(claim=claim, result=RESULT) == "completed"
-        services.batch_refresh(batch_id=batch.pk)  # a second finisher changes nothing
+        assert pipeline.document_complete(claim=claim, result=RESULT) == "completed"
+        pipeline.batch_refresh(batch_id=batch.pk)  # a second finisher changes nothing
 
     document.refresh_from_db()
     batch.refresh_from_db()
@@ -152,11 +152,11 @@ def test_a_document_of_a_batch_the_worker_knows_costs_three_statements():
     just_now = timezone.now() + timedelta(minutes=1)
     BatchProcess.objects.filter(pk=batch.pk).update(updated_at=just_now, last_claimed_at=just_now)
     known: dict = {}
-    services.document_process(claim=services.document_claim(known=known))
+    pipeline.document_process(claim=pipeline.document_claim(known=known))
 
     with CaptureQueriesContext(connection) as queries:
-        claim = services.document_claim(known=known)
-        assert services.document_process(claim=claim) == "completed"
+        claim = pipeline.document_claim(known=known)
+        assert pipeline.document_process(claim=claim) == "completed"
 
     statements = [query["sql"].split()[0] for query in queries]
     assert statements == ["UPDATE", "UPDATE", "SELECT"], queries.captured_queries
@@ -188,7 +188,7 @@ def test_a_counter_refresh_does_not_wait_for_a_batch_another_worker_holds():
         assert holding.wait(10)
         started = time.monotonic()
         with transaction.atomic():
-            skipped = services.batch_refresh(batch_id=batch.pk, unless_busy=True)
+            skipped = pipeline.batch_refresh(batch_id=batch.pk, unless_busy=True)
         waited = time.monotonic() - started
     finally:
         release.set()
@@ -201,19 +201,19 @@ def test_a_counter_refresh_does_not_wait_for_a_batch_another_worker_holds():
 def test_an_expired_lease_is_requeued_and_the_stale_workers_late_write_is_refused(settings):
     batch = BatchFactory()
     document = _queued(batch)[0]
-    stale = services.document_claim()
+    stale = pipeline.document_claim()
 
     later = timezone.now() + timedelta(seconds=settings.SHEAF_LEASE_SECONDS + 1)
-    swept = services.sweep(now=later)
+    swept = pipeline.sweep(now=later)
     document.refresh_from_db()
     assert swept["requeued"] == 1
     assert document.status == Document.Status.QUEUED
     assert document.error_code == "timeout"
 
-    fresh = services.document_claim(now=later)
+    fresh = pipeline.document_claim(now=later)
     assert fresh.document_id == document.pk and fresh.attempts == 2
-    assert services.document_complete(claim=stale, result={"stale": True}) == "lost"
-    assert services.document_complete(claim=fresh, result=RESULT) == "completed"
+    assert pipeline.document_complete(claim=stale, result={"stale": True}) == "lost"
+    assert pipeline.document_complete(claim=fresh, result=RESULT) == "completed"
     document.refresh_from_db()
     assert document.result == RESULT
 
@@ -226,9 +226,9 @@ def test_a_document_that_keeps_killing_its_worker_fails_after_max_attempts(setti
     _reserve(document)
     now = timezone.now()
     for _ in range(3):
-        assert services.document_claim(now=now) is not None
+        assert pipeline.document_claim(now=now) is not None
         now += timedelta(seconds=settings.SHEAF_LEASE_SECONDS + 1)
-        services.sweep(now=now)
+        pipeline.sweep(now=now)
 
     document.refresh_from_db()
     batch.refresh_from_db()
@@ -236,7 +236,7 @@ def test_a_document_that_keeps_killing_its_worker_fails_after_max_attempts(setti
     assert document.error_code == "timeout"
     assert "3 times" in document.error_message
     assert document.attempts == 3
-    assert services.document_claim(now=now) is None
+    assert pipeline.document_claim(now=now) is None
     assert batch.status == BatchProcess.Status.FAILED
     assert MonthlyUsage.objects.get(user=document.user).documents == 0  # quota given back
 
@@ -246,13 +246,13 @@ def test_a_transient_error_requeues_with_backoff_and_honours_retry_after(setting
     settings.SHEAF_RETRY_BASE_SECONDS = 5
     settings.SHEAF_RETRY_MAX_SECONDS = 300
     document = _queued(BatchFactory())[0]
-    claim = services.document_claim()
+    claim = pipeline.document_claim()
     before = timezone.now()
     error = ExtractionError(
         "provider_error", "overloaded", kind=ErrorKind.TRANSIENT, retry_after=90
     )
 
-    assert services.document_fail(claim=claim, error=error) == "queued"
+    assert pipeline.document_fail(claim=claim, error=error) == "queued"
 
     document.refresh_from_db()
     assert document.status == Document.Status.QUEUED
@@ -264,21 +264,21 @@ def test_backoff_grows_exponentially_with_jitter_and_is_capped(settings):
     settings.SHEAF_RETRY_BASE_SECONDS = 2
     settings.SHEAF_RETRY_MAX_SECONDS = 60
     for attempts, ceiling in [(1, 2), (2, 4), (3, 8), (4, 16), (10, 60)]:
-        delays = [services.retry_delay(attempts=attempts) for _ in range(200)]
+        delays = [pipeline.retry_delay(attempts=attempts) for _ in range(200)]
         assert all(2 <= d <= ceiling for d in delays)
-    spread = {round(services.retry_delay(attempts=4), 3) for _ in range(50)}
+    spread = {round(pipeline.retry_delay(attempts=4), 3) for _ in range(50)}
     assert len(spread) > 10  # jitter: retries of many documents do not arrive together
-    assert services.retry_delay(attempts=1, retry_after=600) == 60
+    assert pipeline.retry_delay(attempts=1, retry_after=600) == 60
 
 
 @pytest.mark.django_db
 def test_a_transient_error_on_the_last_attempt_fails_the_document(settings):
     settings.SHEAF_MAX_ATTEMPTS = 1
     document = _queued(BatchFactory())[0]
-    claim = services.document_claim()
+    claim = pipeline.document_claim()
     error = ExtractionError("provider_error", "overloaded", kind=ErrorKind.TRANSIENT)
 
-    assert services.document_fail(claim=claim, error=error) == "failed"
+    assert pipeline.document_fail(claim=claim, error=error) == "failed"
     document.refresh_from_db()
     assert document.error_message == "overloaded (gave up after 1 attempts)"
 
@@ -289,10 +289,10 @@ def test_a_permanent_error_fails_at_once_and_gives_the_quota_back():
     document, other = _queued(batch, 2)
     _reserve(document)
     _reserve(other)
-    claim = services.document_claim()
+    claim = pipeline.document_claim()
     error = ExtractionError("encrypted", "a.pdf is a password-protected PDF")
 
-    assert services.document_fail(claim=claim, error=error) == "failed"
+    assert pipeline.document_fail(claim=claim, error=error) == "failed"
 
     failed = Document.objects.get(pk=claim.document_id)
     assert (failed.error_code, failed.attempts) == ("encrypted", 1)
@@ -308,11 +308,11 @@ def test_batch_outcomes_follow_the_documents():
         batch = BatchFactory()
         _queued(batch, len(outcomes))
         for outcome in outcomes:
-            claim = services.document_claim()
+            claim = pipeline.document_claim()
             if outcome == "ok":
-                services.document_complete(claim=claim, result=RESULT)
+                pipeline.document_complete(claim=claim, result=RESULT)
             else:
-                services.document_fail(claim=claim, error=ExtractionError("malformed", "bad"))
+                pipeline.document_fail(claim=claim, error=ExtractionError("malformed", "bad"))
         batch.refresh_from_db()
         return batch.status
 
@@ -327,11 +327,11 @@ def test_cancel_stops_queued_documents_and_in_flight_ones_do_not_reopen_the_batc
     documents = _queued(batch, 3)
     for document in documents:
         _reserve(document)
-    in_flight = services.document_claim()
+    in_flight = pipeline.document_claim()
 
     services.batch_cancel(batch=batch)
-    assert services.document_claim() is None
-    assert services.document_complete(claim=in_flight, result=RESULT) == "completed"
+    assert pipeline.document_claim() is None
+    assert pipeline.document_complete(claim=in_flight, result=RESULT) == "completed"
 
     batch.refresh_from_db()
     statuses = sorted(batch.documents.values_list("status", flat=True))
@@ -346,8 +346,8 @@ def test_retrying_failed_documents_reopens_the_batch_and_it_finishes_again_once(
 ):
     batch = BatchFactory()
     _good, bad = _queued(batch, 2)
-    services.document_complete(claim=services.document_claim(), result=RESULT)
-    services.document_fail(claim=services.document_claim(), error=ExtractionError("malformed", "x"))
+    pipeline.document_complete(claim=pipeline.document_claim(), result=RESULT)
+    pipeline.document_fail(claim=pipeline.document_claim(), error=ExtractionError("malformed", "x"))
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED_WITH_ERRORS
 
@@ -358,7 +358,7 @@ def test_retrying_failed_documents_reopens_the_batch_and_it_finishes_again_once(
     assert (bad.status, bad.attempts, bad.error_code) == ("queued", 0, "")
 
     with django_capture_on_commit_callbacks() as callbacks:
-        services.document_complete(claim=services.document_claim(), result=RESULT)
+        pipeline.document_complete(claim=pipeline.document_claim(), result=RESULT)
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED
     assert len(callbacks) == 1
@@ -369,7 +369,7 @@ def test_the_sweep_finishes_a_batch_left_with_nothing_to_do():
     batch = BatchFactory(status=BatchProcess.Status.PROCESSING)
     DocumentFactory(batch=batch, status=Document.Status.COMPLETED, result=RESULT)
 
-    services.sweep()
+    pipeline.sweep()
 
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED
@@ -380,11 +380,11 @@ def test_a_transient_failure_after_cancel_cancels_the_document_and_gives_its_quo
     batch = BatchFactory()
     document = _queued(batch)[0]
     _reserve(document)
-    in_flight = services.document_claim()
+    in_flight = pipeline.document_claim()
     services.batch_cancel(batch=batch)
 
     error = ExtractionError("provider_error", "overloaded", kind=ErrorKind.TRANSIENT)
-    services.document_fail(claim=in_flight, error=error)
+    pipeline.document_fail(claim=in_flight, error=error)
 
     document.refresh_from_db()
     batch.refresh_from_db()
@@ -412,7 +412,7 @@ def test_rerunning_a_completed_document_counts_against_the_month_again():
     batch = BatchFactory()
     document = _queued(batch)[0]
     _reserve(document)
-    services.document_complete(claim=services.document_claim(), result=RESULT)
+    pipeline.document_complete(claim=pipeline.document_claim(), result=RESULT)
     document.refresh_from_db()
 
     services.document_rerun(document=document)
@@ -430,7 +430,7 @@ def test_deleting_a_running_batch_gives_back_the_quota_of_its_queued_documents(
     done, waiting = _queued(batch, 2)
     _reserve(done)
     _reserve(waiting)
-    services.document_complete(claim=services.document_claim(), result=RESULT)
+    pipeline.document_complete(claim=pipeline.document_claim(), result=RESULT)
 
     with django_capture_on_commit_callbacks(execute=True):
         services.batch_delete(batch=batch)

@@ -10,11 +10,11 @@ from django.core.files.storage import FileSystemStorage
 from accounts.models import MonthlyUsage, Subscription
 from accounts.selectors import month_start, user_usage
 from accounts.services import quota_release
-from batches.fields import fields_from_prompt, parse_fields
 from batches.models import BatchProcess
 from batches.services import batch_create
 from batchsite.errors import Rejected
 from documents.models import Document
+from extraction.fields import fields_from_prompt, parse_fields
 from tests.conftest import corpus_file, corpus_upload
 from tests.factories import UserFactory
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from batches.extraction.base import ExtractionError
 from documents import pdf_sandbox
 from documents.readers import ReadResult, read_document
+from extraction.contract import ExtractionError
 from tests.conftest import CORPUS, corpus_file
 from tests.support.pdfs import cpu_burner, decompression_bomb
 

@@ -16,6 +16,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from django_q.models import Schedule
 
+from batches import pipeline
 from batches import services as batch_services
 from batches.models import BatchProcess
 from documents.models import Document
@@ -201,10 +202,10 @@ def test_a_rerun_after_removal_reuses_the_kept_text(documents, settings):
     document = Document.objects.get(pk=documents["completed"].pk)
 
     batch_services.document_rerun(document=document)
-    claim = batch_services.document_claim()
+    claim = pipeline.document_claim()
     assert claim is not None and claim.document_id == document.pk
 
-    assert batch_services.document_process(claim=claim) == Document.Status.COMPLETED
+    assert pipeline.document_process(claim=claim) == Document.Status.COMPLETED
     document.refresh_from_db()
     assert document.result["fields"]["invoice number"]["value"] == "INV-7"
 
@@ -219,10 +220,10 @@ def test_a_never_read_document_whose_original_was_removed_fails_with_a_clear_err
     originals_expire()
 
     batch_services.document_rerun(document=Document.objects.get(pk=unread.pk))
-    claim = batch_services.document_claim()
+    claim = pipeline.document_claim()
     assert claim is not None and claim.document_id == unread.pk
 
-    assert batch_services.document_process(claim=claim) == Document.Status.FAILED
+    assert pipeline.document_process(claim=claim) == Document.Status.FAILED
     unread.refresh_from_db()
     assert unread.error_code == "file_removed"
     assert "original removed after 30 days" in unread.error_message

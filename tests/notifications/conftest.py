@@ -15,10 +15,10 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_q.models import OrmQ
 
-from batches import services
-from batches.extraction.base import ErrorKind, ExtractionError
+from batches import pipeline
 from batches.models import BatchProcess
 from documents.models import Document
+from extraction.contract import ErrorKind, ExtractionError
 from tests.factories import BatchFactory, DocumentFactory
 from tests.support.loopback import LoopbackHandler, LoopbackServer
 
@@ -109,15 +109,15 @@ def add_documents(batch: BatchProcess, n: int) -> list[Document]:
 def run_documents(outcomes: list[str]) -> None:
     """Claim and finish queued documents in turn: "ok" completes one, "fail" fails it for good."""
     for outcome in outcomes:
-        claim = services.document_claim()
+        claim = pipeline.document_claim()
         assert claim is not None
         if outcome == "ok":
-            services.document_complete(claim=claim, result=RESULT)
+            pipeline.document_complete(claim=claim, result=RESULT)
         else:
             error = ExtractionError(
                 "malformed", "invoice.pdf is not a readable PDF.", kind=ErrorKind.PERMANENT
             )
-            services.document_fail(claim=claim, error=error)
+            pipeline.document_fail(claim=claim, error=error)
 
 
 @pytest.fixture

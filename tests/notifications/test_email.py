@@ -10,7 +10,7 @@ from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 
-from batches import services
+from batches import pipeline, services
 from batches.models import BatchProcess
 from notifications.models import Event
 from notifications.services import DISPATCH_CLAIM, event_dispatch, notifications_sweep
@@ -87,8 +87,8 @@ def test_finishing_and_dispatching_twice_sends_one_email(alice, django_capture_o
     add_documents(batch, 1)
     with django_capture_on_commit_callbacks(execute=True):
         run_documents(["ok"])
-        services.batch_refresh(batch_id=batch.pk)  # a second finisher
-        services.sweep()  # and the sweep's look at stuck batches
+        pipeline.batch_refresh(batch_id=batch.pk)  # a second finisher
+        pipeline.sweep()  # and the sweep's look at stuck batches
     event = Event.objects.get(batch=batch)
 
     run_queued_notifications()

@@ -11,7 +11,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.plans import PlanKey
-from batches import services
+from batches import pipeline
 from batchsite.errors import Rejected
 from notifications.models import Event, WebhookDelivery, WebhookEndpoint
 from notifications.services import (
@@ -138,7 +138,7 @@ def test_a_poison_document_failed_by_the_sweep_is_sent_as_document_failed(
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.sweep()
+        pipeline.sweep()
     run_queued_notifications()
 
     [request] = receiver.requests

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from batches.extraction.base import ExtractionRequest, ExtractionResult
 from documents.models import Document
+from extraction.contract import Engine, ExtractionRequest, ExtractionResult
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class EngineCall:
     started: float  # time.time() when the call began
 
 
-class CountingEngine:
+class CountingEngine(Engine):
     """Sleeps a random latency (SHEAF_TEST_LATENCY="min,max" seconds) and appends one line per
     call, "<document id> <attempt> <process group> <time>", to the file named by
     SHEAF_TEST_ENGINE_LOG.

@@ -10,11 +10,17 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from batches.extraction.base import ErrorKind, ExtractionError, ExtractionRequest, ExtractionResult
-from batches.extraction.local import LocalEngine
+from extraction.contract import (
+    Engine,
+    ErrorKind,
+    ExtractionError,
+    ExtractionRequest,
+    ExtractionResult,
+)
+from extraction.local.engine import LocalEngine
 
 
-class FlakyEngine:
+class FlakyEngine(Engine):
     name = "flaky"
 
     # The pipeline builds a new engine for every document, so what it remembers is per class.

@@ -2,7 +2,7 @@
 
 Every subcommand goes through the services and selectors the dashboard and the workers use
 (`batch_create` with the plan limits, `batch_retry_failed`, `batch_cancel`, `batch_export`,
-`batch_progress`, and the drain's thread loop in `batches.runner`); this module parses
+`batch_progress`, and the drain's thread loop in `batches.pipeline.runner`); this module parses
 arguments and renders.
 """
 
@@ -35,15 +35,15 @@ from rich.progress import (
 from rich.table import Table
 
 from accounts.selectors import user_get_by_email
-from batches import exports, selectors, services
+from batches import exports, pipeline, selectors, services
 from batches.exports import EXPORT_FORMATS
-from batches.fields import parse_fields
 from batches.models import BatchProcess
-from batches.runner import Run
-from batches.services import Claim
+from batches.pipeline import Claim
+from batches.pipeline.runner import Run
 from batchsite.errors import Rejected
 from documents.models import Document
 from documents.uploads import KINDS
+from extraction.fields import InvalidFields, parse_fields
 
 # A table written to a file or a pipe is laid out this wide (a terminal uses its own width).
 PLAIN_WIDTH = 200
@@ -274,7 +274,7 @@ class Command(BaseCommand):
         if dry_run:
             self._process_dry_run(console, batch_id=batch_id, limit=limit)
             return
-        services.sweep()  # as every drain starts: expired leases back to the queue
+        pipeline.sweep()  # as every drain starts: expired leases back to the queue
         waiting = selectors.documents_waiting(batch_id=batch_id).count()
         total = min(waiting, limit) if limit else waiting
         progress = Progress(
@@ -508,8 +508,8 @@ class Command(BaseCommand):
             raise CommandError(f"No user with email {user}.")
         try:
             field_list = parse_fields(fields)
-        except Rejected as rejection:
-            raise self._refusal(rejection) from None
+        except InvalidFields as problem:
+            raise self._refusal(Rejected.one("invalid_fields", str(problem))) from None
         files = self._collect(paths)
         with ExitStack() as stack:
             uploads = [File(stack.enter_context(path.open("rb")), name=path.name) for path in files]

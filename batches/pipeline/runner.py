@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connection
 
-from batches import services
+from batches import pipeline
 from batches.models import BatchProcess
-from batches.services import Claim
+from batches.pipeline import Claim
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Run:
     documents. `limit`: at most this many distinct documents; once it is reached, only retries
     of those documents are taken. `max_attempts` overrides SHEAF_MAX_ATTEMPTS for transient
     failures. `on_outcome` is called (from the worker thread) with each claim and the status
-    it ended in: a document status, "lost" or "deferred" (see `services.document_process`).
+    it ended in: a document status, "lost" or "deferred" (see `pipeline.document_process`).
     """
 
     threads: int
@@ -58,7 +58,7 @@ class Run:
     stop: threading.Event = field(default_factory=threading.Event, init=False)
     outcomes: Counter[str] = field(default_factory=Counter, init=False)
     taken: set[uuid.UUID] = field(default_factory=set, init=False)
-    # The batches of the documents claimed so far (see `services.document_claim`'s `known`).
+    # The batches of the documents claimed so far (see `pipeline.document_claim`'s `known`).
     _batches: dict[uuid.UUID, BatchProcess] = field(default_factory=dict, init=False)
     _held: set[uuid.UUID] = field(default_factory=set, init=False)
     _reserved: int = field(default=0, init=False)
@@ -84,7 +84,7 @@ class Run:
         reserved, only = self._scope()
         claim = None
         try:
-            claim = services.document_claim(
+            claim = pipeline.document_claim(
                 batch_id=self.batch_id, document_ids=only, known=self._batches
             )
         finally:
@@ -97,13 +97,13 @@ class Run:
                     self._held.add(claim.lease_token)
         if claim is None:
             # Stay for a retry that falls due in time; otherwise this thread is done.
-            wait = services.seconds_until_next_due(batch_id=self.batch_id, document_ids=only)
+            wait = pipeline.seconds_until_next_due(batch_id=self.batch_id, document_ids=only)
             if wait is None or self._past_deadline(wait):
                 return False
             self.stop.wait(min(max(wait, 0.05), WAIT_STEP_SECONDS))
             return True
         try:
-            status = services.document_process(claim=claim, max_attempts=self.max_attempts)
+            status = pipeline.document_process(claim=claim, max_attempts=self.max_attempts)
         finally:
             with self._lock:
                 self._held.discard(claim.lease_token)
@@ -133,7 +133,7 @@ class Run:
                 with self._lock:
                     tokens = list(self._held)
                 try:
-                    services.document_renew_leases(tokens=tokens)
+                    pipeline.document_renew_leases(tokens=tokens)
                 except Exception:
                     logger.exception("runner: renewing leases failed; trying again")
                     connection.close()

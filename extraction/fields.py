@@ -10,8 +10,6 @@ from __future__ import annotations
 import re
 from typing import Any, TypedDict
 
-from batchsite.errors import Rejected
-
 FIELD_TYPES = ("string", "number", "date", "boolean", "list")
 MAX_FIELDS = 50
 MAX_NAME_LENGTH = 100
@@ -24,8 +22,13 @@ class FieldSpec(TypedDict):
     description: str
 
 
-def _invalid(message: str) -> Rejected:
-    return Rejected.one("invalid_fields", message)
+class InvalidFields(ValueError):
+    """A field list that does not parse; the message says which field and why. Surfaces turn it
+    into their own refusal (code `invalid_fields`)."""
+
+
+def _invalid(message: str) -> InvalidFields:
+    return InvalidFields(message)
 
 
 def _field(name: Any, type_: Any, description: Any, *, where: str) -> FieldSpec:

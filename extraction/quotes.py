@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from batches.extraction.base import PAGE_BREAK, page_of
+from extraction.contract import PAGE_BREAK, page_of
 
 _SPACE = re.compile(r"\s+")
 

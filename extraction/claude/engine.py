@@ -13,26 +13,26 @@ import base64
 import json
 import logging
 import re
-import threading
-import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import anthropic
 from django.conf import settings
-from pydantic import BaseModel, ValidationError
 
-from batches.extraction.base import (
+from extraction.claude.answers import output_schema, parse_answer
+from extraction.claude.governor import MAX_RETRY_AFTER, governor
+from extraction.claude.pricing import Usage, cost_of, estimate_cost
+from extraction.contract import (
+    EconomyLane,
+    EconomyOutcome,
+    Engine,
     ErrorKind,
     ExtractionError,
     ExtractionRequest,
     ExtractionResult,
 )
-from batches.extraction.normalise import parse_amount, parse_date
-from batches.extraction.quotes import QuoteChecker
-from batches.fields import FieldSpec, fields_from_prompt
+from extraction.fields import fields_from_prompt
+from extraction.quotes import QuoteChecker
 
 logger = logging.getLogger(__name__)
 
@@ -62,265 +62,16 @@ SPEND_LIMIT_CODES = {
     "contract_spend_limit_reached",
     "linked_organization_spend_limit_reached",
 }
-MAX_RETRY_AFTER = 300.0
-
-_VALUE_SCHEMA: dict[str, dict[str, Any]] = {
-    "string": {"type": ["string", "null"]},
-    "number": {"type": ["string", "null"], "description": "a decimal such as 1234.50"},
-    "date": {"type": ["string", "null"], "description": "YYYY-MM-DD"},
-    "boolean": {"type": ["boolean", "null"]},
-    "list": {"type": ["array", "null"], "items": {"type": "string"}},
-}
 
 
-def output_schema(fields: list[FieldSpec]) -> dict[str, Any]:
-    """The tool's input schema: one object per field with value, quote and page."""
-    properties = {}
-    for spec in fields:
-        cell: dict[str, Any] = {
-            "type": "object",
-            "properties": {
-                "value": dict(_VALUE_SCHEMA[spec["type"]]),
-                "quote": {"type": ["string", "null"]},
-                "page": {"type": ["integer", "null"]},
-            },
-            "required": ["value", "quote", "page"],
-        }
-        if spec["description"]:
-            cell["description"] = spec["description"]
-        if spec["type"] == "number":
-            cell["properties"]["currency"] = {"type": ["string", "null"]}
-        properties[spec["name"]] = cell
-    return {
-        "type": "object",
-        "properties": {
-            "fields": {
-                "type": "object",
-                "properties": properties,
-                "required": [spec["name"] for spec in fields],
-            }
-        },
-        "required": ["fields"],
-    }
-
-
-class _Cell(BaseModel):
-    value: Any = None
-    quote: str | None = None
-    page: int | None = None
-    currency: str | None = None
-
-
-class _Answer(BaseModel):
-    fields: dict[str, _Cell]
-
-
-def _typed(spec: FieldSpec, cell: _Cell) -> dict[str, Any]:
-    """The answer's value in Sheaf's canonical form for the field's type; raises ValueError."""
-    value = cell.value
-    out: dict[str, Any] = {"value": None, "quote": cell.quote, "page": cell.page}
-    if value is None or value == "" or value == []:
-        out["quote"] = None
-        return out
-    kind = spec["type"]
-    if kind == "number":
-        amount = parse_amount(str(value), context=cell.currency or "")
-        if amount is None:
-            raise ValueError(f"{spec['name']}: {value!r} is not a number")
-        out["value"] = amount.value
-        currency = (cell.currency or amount.currency or "").upper() or None
-        if currency:
-            out["currency"] = currency
-    elif kind == "date":
-        iso = parse_date(str(value))
-        if iso is None:
-            raise ValueError(f"{spec['name']}: {value!r} is not a date (YYYY-MM-DD)")
-        out["value"] = iso
-    elif kind == "boolean":
-        if not isinstance(value, bool):
-            raise ValueError(f"{spec['name']}: {value!r} is not true or false")
-        out["value"] = value
-    elif kind == "list":
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ValueError(f"{spec['name']}: expected a list of strings")
-        out["value"] = value
-    else:
-        out["value"] = str(value)
-    return out
-
-
-def parse_answer(tool_input: Any, fields: list[FieldSpec]) -> dict[str, dict[str, Any]]:
-    """Validate the model's tool input against the fields; raises ValueError with the reason."""
-    try:
-        answer = _Answer.model_validate(tool_input)
-    except ValidationError as exc:
-        raise ValueError(f"the answer does not match the schema: {exc.errors()[:3]}") from None
-    missing = [spec["name"] for spec in fields if spec["name"] not in answer.fields]
-    if missing:
-        raise ValueError(f"fields missing from the answer: {', '.join(missing)}")
-    return {spec["name"]: _typed(spec, answer.fields[spec["name"]]) for spec in fields}
-
-
-# --- Prices
-
-
-@dataclass(frozen=True)
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_creation_input_tokens: int = 0
-    cache_read_input_tokens: int = 0
-
-    def __add__(self, other: Usage) -> Usage:
-        return Usage(
-            self.input_tokens + other.input_tokens,
-            self.output_tokens + other.output_tokens,
-            self.cache_creation_input_tokens + other.cache_creation_input_tokens,
-            self.cache_read_input_tokens + other.cache_read_input_tokens,
-        )
-
-    @classmethod
-    def of(cls, usage: Any) -> Usage:
-        return cls(
-            input_tokens=usage.input_tokens or 0,
-            output_tokens=usage.output_tokens or 0,
-            cache_creation_input_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,
-            cache_read_input_tokens=getattr(usage, "cache_read_input_tokens", 0) or 0,
-        )
-
-    def as_dict(self) -> dict[str, int]:
-        return {
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cache_creation_input_tokens": self.cache_creation_input_tokens,
-            "cache_read_input_tokens": self.cache_read_input_tokens,
-        }
-
-
-MILLION = Decimal(1_000_000)
-
-
-def price_of(model: str) -> dict[str, Decimal]:
-    """Dollars per million tokens for a model, from SHEAF_ANTHROPIC_PRICES (the longest matching
-    model-name prefix wins, so dated model ids find their family)."""
-    table = settings.SHEAF_ANTHROPIC_PRICES
-    names = sorted((name for name in table if model.startswith(name)), key=len, reverse=True)
-    if not names:
-        raise ExtractionError(
-            "provider_error",
-            f"No price is configured for model {model!r} (SHEAF_ANTHROPIC_PRICES).",
-            kind=ErrorKind.CRITICAL,
-        )
-    row = {key: Decimal(str(value)) for key, value in table[names[0]].items()}
-    row.setdefault("cache_write", row["input"] * Decimal("1.25"))
-    row.setdefault("cache_read", row["input"] * Decimal("0.1"))
-    return row
-
-
-def cost_of(usage: Usage, *, model: str, batch_discount: bool = False) -> Decimal:
-    """The dollar cost of a call; the Message Batches API costs half."""
-    price = price_of(model)
-    cost = (
-        usage.input_tokens * price["input"]
-        + usage.output_tokens * price["output"]
-        + usage.cache_creation_input_tokens * price["cache_write"]
-        + usage.cache_read_input_tokens * price["cache_read"]
-    ) / MILLION
-    if batch_discount:
-        cost /= 2
-    return cost.quantize(Decimal("0.000001"))
-
-
-def estimate_cost(*, characters: int, pages: int | None, fields: int, model: str) -> Decimal:
-    """What a document will probably cost before it is sent: ~4 characters a token for text,
-    ~1,500 tokens a page for a scanned PDF, ~100 output tokens a field."""
-    input_tokens = characters // 4 if characters else (pages or 1) * 1500
-    usage = Usage(input_tokens=input_tokens + 600, output_tokens=100 * fields + 50)
-    return cost_of(usage, model=model)
-
-
-# --- Staying under the account's rate limits
-
-
-class RateGovernor:
-    """Keeps in-flight requests under what Anthropic's rate-limit headers allow.
-
-    Additive increase, multiplicative decrease: a 429 halves the allowed concurrency and pauses
-    everyone until `retry-after`; each success adds a little back. When the headers say the
-    requests or input tokens left in this window are nearly spent, new calls wait for the reset.
-    """
-
-    def __init__(self, ceiling: int) -> None:
-        self.ceiling = max(ceiling, 1)
-        self.allowed = float(self.ceiling)
-        self.in_flight = 0
-        self.paused_until = 0.0
-        self._cond = threading.Condition()
-
-    def acquire(self) -> None:
-        with self._cond:
-            while True:
-                now = time.monotonic()
-                if now < self.paused_until:
-                    self._cond.wait(self.paused_until - now)
-                elif self.in_flight >= int(self.allowed):
-                    self._cond.wait(1.0)
-                else:
-                    self.in_flight += 1
-                    return
-
-    def release(self, *, headers: Any = None, throttled_for: float | None = None) -> None:
-        with self._cond:
-            self.in_flight -= 1
-            now = time.monotonic()
-            if throttled_for is not None:
-                self.allowed = max(1.0, self.allowed / 2)
-                self.paused_until = max(self.paused_until, now + throttled_for)
-            else:
-                self.allowed = min(float(self.ceiling), self.allowed + 1 / max(self.allowed, 1))
-            if headers is not None:
-                self._respect(headers, now)
-            self._cond.notify_all()
-
-    def _respect(self, headers: Any, now: float) -> None:
-        for kind in ("requests", "input-tokens", "tokens"):
-            remaining = _header_int(headers, f"anthropic-ratelimit-{kind}-remaining")
-            limit = _header_int(headers, f"anthropic-ratelimit-{kind}-limit")
-            if remaining is None or limit is None:
-                continue
-            # Keep a margin for the requests already in flight.
-            if remaining <= max(self.in_flight, limit // 50):
-                wait = _seconds_until(headers.get(f"anthropic-ratelimit-{kind}-reset"))
-                if wait:
-                    self.paused_until = max(self.paused_until, now + min(wait, MAX_RETRY_AFTER))
-
-
-def _header_int(headers: Any, name: str) -> int | None:
-    try:
-        return int(headers.get(name))
-    except (TypeError, ValueError):
-        return None
-
-
-def _seconds_until(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    try:
-        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return max((when - datetime.now(UTC)).total_seconds(), 0.0)
-
-
-_governors: dict[int, RateGovernor] = {}
-_governors_lock = threading.Lock()
-
-
-def governor() -> RateGovernor:
-    """One governor per process (and ceiling), shared by every drain thread."""
-    ceiling = settings.SHEAF_CONCURRENCY * settings.SHEAF_WORKERS
-    with _governors_lock:
-        return _governors.setdefault(ceiling, RateGovernor(ceiling))
+def _usage(usage: Any) -> Usage:
+    """The SDK's usage object in Sheaf's terms (the cache counts are absent on older models)."""
+    return Usage(
+        input_tokens=usage.input_tokens or 0,
+        output_tokens=usage.output_tokens or 0,
+        cache_creation_input_tokens=getattr(usage, "cache_creation_input_tokens", 0) or 0,
+        cache_read_input_tokens=getattr(usage, "cache_read_input_tokens", 0) or 0,
+    )
 
 
 # --- Errors
@@ -402,13 +153,13 @@ def translate(exc: anthropic.AnthropicError, *, filename: str) -> ExtractionErro
 # --- The engine
 
 
-class AnthropicEngine:
+class AnthropicEngine(Engine, EconomyLane):
     name = "anthropic"
     reads_pdfs = True  # a PDF with no text layer is sent as a native document
     costs_money = True  # worth a check for an identical earlier result before each call
 
     def __init__(self) -> None:
-        self.model = settings.SHEAF_ANTHROPIC_MODEL
+        self._model: str = settings.SHEAF_ANTHROPIC_MODEL
         self.client = anthropic.Anthropic(
             api_key=settings.ANTHROPIC_API_KEY,
             base_url=settings.ANTHROPIC_BASE_URL or None,
@@ -416,6 +167,17 @@ class AnthropicEngine:
             max_retries=0,
             timeout=settings.SHEAF_ANTHROPIC_TIMEOUT_SECONDS,
         )
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def economy(self) -> EconomyLane:
+        return self
+
+    def estimate(self, *, characters: int, pages: int | None, fields: int) -> Decimal:
+        return estimate_cost(characters=characters, pages=pages, fields=fields, model=self.model)
 
     def params(self, request: ExtractionRequest) -> dict[str, Any]:
         """The Messages API parameters for one document (also used for Message Batches)."""
@@ -562,7 +324,7 @@ class AnthropicEngine:
             raise ExtractionError(
                 "invalid_output", f"{filename}: Claude's answer was cut off (too many fields?)."
             )
-        return message, Usage.of(message.usage)
+        return message, _usage(message.usage)
 
     # --- Economy lane: the same requests through the Message Batches API, at half the price.
 
@@ -602,7 +364,7 @@ class AnthropicEngine:
         fields = request.fields or fields_from_prompt(request.prompt)
         cells = parse_answer(_tool_input(message), fields)
         return self.result(
-            cells, text=request.text, usage=Usage.of(message.usage), batch_discount=True
+            cells, text=request.text, usage=_usage(message.usage), batch_discount=True
         )
 
     def probe(self) -> None:
@@ -613,13 +375,6 @@ class AnthropicEngine:
             return  # the key works; the model name is a separate problem
         except anthropic.AnthropicError as exc:
             raise translate(exc, filename="probe") from None
-
-
-@dataclass(frozen=True)
-class EconomyOutcome:
-    custom_id: str
-    message: Any | None  # the Message when the request succeeded
-    error: str | None  # "errored: …", "expired", "canceled" otherwise
 
 
 def _tool_input(message: Any) -> Any:

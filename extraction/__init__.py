@@ -8,11 +8,11 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
-from batches.extraction.base import Engine, ErrorKind, ExtractionError
+from extraction.contract import Engine, ErrorKind, ExtractionError
 
 BUILT_IN_ENGINES = {
-    "local": "batches.extraction.local.LocalEngine",
-    "anthropic": "batches.extraction.anthropic.AnthropicEngine",
+    "local": "extraction.local.engine.LocalEngine",
+    "anthropic": "extraction.claude.engine.AnthropicEngine",
 }
 
 

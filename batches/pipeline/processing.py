@@ -1,0 +1,92 @@
+"""Processing one claimed document: read, extract (or reuse an identical earlier result, or hand
+it to the economy lane), and record the outcome under the lease."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from batches.pipeline.claims import Claim, held
+from batches.pipeline.economy import defer_to_economy, wants_economy
+from batches.pipeline.finishing import document_complete, document_fail
+from batches.pipeline.reading import extraction_request
+from documents.models import Document
+from extraction import get_engine
+from extraction.contract import Engine, ErrorKind, ExtractionError
+
+logger = logging.getLogger(__name__)
+
+
+def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
+    """Read (once) and extract one claimed document, then record the outcome under the lease.
+
+    Never raises for a document's own failure: that is recorded on the document. Returns the
+    document's new status, or "lost" when the lease was no longer ours. `max_attempts`
+    overrides SHEAF_MAX_ATTEMPTS for this document's transient failures (see `document_fail`).
+    """
+    document = claim.document
+    if document is None:
+        document = Document.objects.select_related("batch").filter(pk=claim.document_id).first()
+    if document is None:
+        return "lost"  # the batch was deleted while we held the document
+    batch = document.batch
+    # What the reader found, stored with the outcome when the engine costs nothing.
+    read: dict[str, Any] = {}
+    try:
+        engine = get_engine(batch.engine)
+        paid = engine.costs_money
+        request = extraction_request(document, engine, claim, pending=None if paid else read)
+        if request is None:
+            return "lost"
+        # A free engine is cheaper to run again than these two checks.
+        if paid:
+            twin = _earlier_identical(document, engine)
+            if twin is not None:
+                return document_complete(claim=claim, result=twin.result, reused_from=twin)
+            if wants_economy(document, engine):
+                return defer_to_economy(claim=claim)
+            if not held(claim).exists():
+                return "lost"  # never pay for a call whose result could not be stored
+        outcome = engine.extract(request)
+    except ExtractionError as error:
+        return document_fail(claim=claim, error=error, read=read, max_attempts=max_attempts)
+    except Exception as exc:
+        # A bug, not the document's fault: retry with backoff, bounded by the attempt limit.
+        logger.exception("document %s: unexpected error", claim.document_id)
+        error = ExtractionError(
+            "internal_error",
+            f"{document.original_filename}: an unexpected error stopped processing "
+            f"({type(exc).__name__}); it will be retried.",
+            kind=ErrorKind.TRANSIENT,
+        )
+        return document_fail(claim=claim, error=error, read=read, max_attempts=max_attempts)
+    return document_complete(
+        claim=claim,
+        result=outcome.result,
+        cost_usd=outcome.cost_usd,
+        usage=outcome.usage,
+        read=read,
+    )
+
+
+def _earlier_identical(document: Document, engine: Engine) -> Document | None:
+    """A completed document of the same user with the same bytes, prompt, fields and model,
+    whose result can be reused instead of paying for the same extraction twice."""
+    batch = document.batch
+    candidates = (
+        Document.objects.filter(
+            user_id=document.user_id,
+            sha256=document.sha256,
+            status=Document.Status.COMPLETED,
+            batch__extraction_prompt=batch.extraction_prompt,
+            batch__engine=batch.engine,
+        )
+        .exclude(pk=document.pk)
+        .exclude(result=None)
+        .select_related("batch")
+        .order_by("completed_at")
+    )
+    for candidate in candidates[:20]:
+        if candidate.batch.fields == batch.fields and candidate.result.get("model") == engine.model:
+            return candidate
+    return None

@@ -1,0 +1,77 @@
+"""Reading a claimed document once, and the engine request built from what was read (the text is
+kept on the document, so a retry never reads again)."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from django.utils import timezone
+
+from batches.pipeline.claims import Claim, held
+from documents.models import Document
+from documents.storage import local_path, read_bytes
+from extraction.contract import Engine, ExtractionError, ExtractionRequest
+from extraction.fields import fields_from_prompt
+
+logger = logging.getLogger(__name__)
+
+
+def extraction_request(
+    document: Document, engine: Engine, claim: Claim, *, pending: dict[str, Any] | None = None
+) -> ExtractionRequest | None:
+    """The engine's input, reading the file first if it was never read (the text is kept, so
+    a retry does not read again). None when the lease was lost meanwhile.
+
+    The read is stored under the lease before the engine runs, or, with `pending`, added to it
+    for the caller to store together with the outcome (one write instead of two, for an engine
+    whose call costs nothing; every outcome stores it, so a retry still does not read again).
+    """
+    from documents.readers import read_document
+
+    batch = document.batch
+    fields = batch.fields or fields_from_prompt(batch.extraction_prompt)
+    if document.read_at is None:
+        if not document.file:
+            raise ExtractionError(
+                "file_removed",
+                f"{document.original_filename} cannot be read: "
+                f"{document.original_removed_notice or 'the original was removed'}.",
+            )
+        try:
+            with local_path(document.file) as path:
+                read = read_document(
+                    path, content_type=document.content_type, filename=document.original_filename
+                )
+            text, pages, truncated = read.text, read.page_count, read.truncated
+        except ExtractionError as error:
+            # Claude reads a scanned PDF itself; other engines fail with the reader's error.
+            if error.code != "no_text_layer" or not engine.reads_pdfs:
+                raise
+            text, pages, truncated = "", error.page_count, False
+        estimate = engine.estimate(characters=len(text), pages=pages, fields=len(fields))
+        read = {
+            "text": text,
+            "page_count": pages,
+            "text_truncated": truncated,
+            "read_at": timezone.now(),
+            "estimated_cost_usd": estimate,
+        }
+        if pending is not None:
+            pending.update(read)
+        elif not held(claim).update(**read):
+            return None
+        document.text, document.page_count = text, pages
+    return ExtractionRequest(
+        text=document.text,
+        prompt=batch.extraction_prompt,
+        fields=fields,
+        filename=document.original_filename,
+        content_type=document.content_type,
+        page_count=document.page_count,
+        document_id=str(document.pk),
+        read_original=functools.partial(read_bytes, document.file)
+        if document.file and document.content_type == "application/pdf"
+        else None,
+    )

@@ -1,0 +1,79 @@
+"""What Claude calls cost, in dollars, from their token usage and SHEAF_ANTHROPIC_PRICES.
+
+Kept apart from the border module (`engine.py`), so pricing an estimate never loads the SDK.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.conf import settings
+
+from extraction.contract import ErrorKind, ExtractionError
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.output_tokens + other.output_tokens,
+            self.cache_creation_input_tokens + other.cache_creation_input_tokens,
+            self.cache_read_input_tokens + other.cache_read_input_tokens,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_creation_input_tokens": self.cache_creation_input_tokens,
+            "cache_read_input_tokens": self.cache_read_input_tokens,
+        }
+
+
+MILLION = Decimal(1_000_000)
+
+
+def price_of(model: str) -> dict[str, Decimal]:
+    """Dollars per million tokens for a model, from SHEAF_ANTHROPIC_PRICES (the longest matching
+    model-name prefix wins, so dated model ids find their family)."""
+    table = settings.SHEAF_ANTHROPIC_PRICES
+    names = sorted((name for name in table if model.startswith(name)), key=len, reverse=True)
+    if not names:
+        raise ExtractionError(
+            "provider_error",
+            f"No price is configured for model {model!r} (SHEAF_ANTHROPIC_PRICES).",
+            kind=ErrorKind.CRITICAL,
+        )
+    row = {key: Decimal(str(value)) for key, value in table[names[0]].items()}
+    row.setdefault("cache_write", row["input"] * Decimal("1.25"))
+    row.setdefault("cache_read", row["input"] * Decimal("0.1"))
+    return row
+
+
+def cost_of(usage: Usage, *, model: str, batch_discount: bool = False) -> Decimal:
+    """The dollar cost of a call; the Message Batches API costs half."""
+    price = price_of(model)
+    cost = (
+        usage.input_tokens * price["input"]
+        + usage.output_tokens * price["output"]
+        + usage.cache_creation_input_tokens * price["cache_write"]
+        + usage.cache_read_input_tokens * price["cache_read"]
+    ) / MILLION
+    if batch_discount:
+        cost /= 2
+    return cost.quantize(Decimal("0.000001"))
+
+
+def estimate_cost(*, characters: int, pages: int | None, fields: int, model: str) -> Decimal:
+    """What a document will probably cost before it is sent: ~4 characters a token for text,
+    ~1,500 tokens a page for a scanned PDF, ~100 output tokens a field."""
+    input_tokens = characters // 4 if characters else (pages or 1) * 1500
+    usage = Usage(input_tokens=input_tokens + 600, output_tokens=100 * fields + 50)
+    return cost_of(usage, model=model)

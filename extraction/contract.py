@@ -1,0 +1,138 @@
+"""The contract every extraction engine follows, and the one error type engines and readers raise.
+
+An engine turns a document's text, the batch's prompt and its field list into a result of the
+shape ``{"engine", "model", "fields": {name: {"value", "quote", "page", "verified"}}}``.
+Document text separates pages with a form feed (``\\f``), so page numbers can be recovered.
+
+The pipeline asks an engine what it can do through the attributes of `Engine`; it never probes
+for methods. An engine that subclasses `Engine` inherits the answers of a free, offline engine
+and overrides what differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from extraction.fields import FieldSpec
+
+PAGE_BREAK = "\f"
+
+
+class ErrorKind(StrEnum):
+    TRANSIENT = "transient"  # retry later with backoff (network, 429, 529)
+    PERMANENT = "permanent"  # fail this document only (bad file, refused content)
+    CRITICAL = "critical"  # stop dispatching for this engine (bad key, no credit)
+
+
+class ExtractionError(Exception):
+    """Raised by readers and engines; the pipeline decides what to do from `kind`."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        kind: ErrorKind = ErrorKind.PERMANENT,
+        retry_after: float | None = None,
+        page_count: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.kind = kind
+        self.retry_after = retry_after
+        self.page_count = page_count  # when a reader counted the pages before failing
+
+
+@dataclass(frozen=True)
+class ExtractionRequest:
+    text: str
+    prompt: str
+    fields: list[FieldSpec]
+    filename: str
+    content_type: str
+    page_count: int | None = None
+    document_id: str = ""  # for logs and idempotency keys; engines must not depend on it
+    # The original's bytes, for engines that read scanned PDFs themselves.
+    read_original: Callable[[], bytes] | None = None
+
+
+@dataclass(frozen=True)
+class ExtractionResult:
+    result: dict[str, Any]
+    cost_usd: Decimal | None = None
+    usage: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EconomyOutcome:
+    """One request's outcome in a provider's batch of requests."""
+
+    custom_id: str
+    message: Any | None  # the provider's answer when the request succeeded
+    error: str | None  # "errored: …", "expired", "canceled" otherwise
+
+
+@runtime_checkable
+class EconomyLane(Protocol):
+    """The same requests sent in bulk to a provider's batch API: cheaper, answered within a day."""
+
+    def params(self, request: ExtractionRequest) -> dict[str, Any]:
+        """The provider's request parameters for one document."""
+        ...
+
+    def submit_batch(self, requests: list[tuple[str, dict[str, Any]]]) -> str:
+        """Send (custom_id, params) pairs as one provider batch; returns the provider's id."""
+        ...
+
+    def batch_results(self, batch_id: str) -> list[EconomyOutcome] | None:
+        """The outcomes of an ended provider batch, or None while it still runs."""
+        ...
+
+    def economy_result(self, message: Any, request: ExtractionRequest) -> ExtractionResult:
+        """A batch answer as a result, at the batch price; ValueError when it does not fit."""
+        ...
+
+
+class Engine(Protocol):
+    """An extraction engine. The defaults describe a free engine that runs in the worker."""
+
+    name: ClassVar[str]
+    # Reads a PDF's pages itself, so a scan without a text layer can still be sent.
+    reads_pdfs: ClassVar[bool] = False
+    # Each call is paid: worth checking for an identical earlier result before calling.
+    costs_money: ClassVar[bool] = False
+
+    @property
+    def model(self) -> str | None:
+        """The provider's model, recorded with results (None for an engine without one)."""
+        return None
+
+    @property
+    def economy(self) -> EconomyLane | None:
+        """The engine's batch lane, when it has one."""
+        return None
+
+    def extract(self, request: ExtractionRequest) -> ExtractionResult:
+        """Extract the request's fields; raise ExtractionError on failure."""
+        ...
+
+    def estimate(self, *, characters: int, pages: int | None, fields: int) -> Decimal:
+        """What a document of this size will probably cost, before it is sent."""
+        return Decimal(0)
+
+    def probe(self) -> None:
+        """Succeed when the provider works again (closes an open circuit); raise
+        ExtractionError while it does not."""
+        return None
+
+
+def page_of(text: str, offset: int) -> int | None:
+    """1-based page number of a character offset in page-separated text (None if no pages)."""
+    if offset < 0:
+        return None
+    return text.count(PAGE_BREAK, 0, offset) + 1

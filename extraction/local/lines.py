@@ -1,0 +1,408 @@
+"""The offline engine's index of a document: its lines, the label/value pairs they hold, filed
+under canonical labels, and the words of those labels for near matches."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import cached_property, lru_cache
+
+from extraction.contract import (
+    page_of,
+)
+from extraction.local.vocabulary import CANON, GROUPS, LINE_ITEM_WORDS, STOP
+from extraction.normalise import (
+    CURRENCY_CODES,
+    DateOrder,
+    date_order_of,
+)
+
+# How explicitly a pair is written; added to the label score and used to break ties.
+COLON = 10
+_CHECKBOX = 10
+_GAP = 8
+PREFIX = 6
+_NEXT_LINE = 5
+_TABLE = 3
+_LINE_ITEMS = -15  # a header over several rows is a line-item table, not the document's own value
+# Loosely delimited pairs are only trusted when the value has the wanted shape.
+LOOSE = frozenset({PREFIX, _NEXT_LINE, _TABLE, _LINE_ITEMS})
+
+FUZZY_CUTOFF = 0.8
+_FUZZY_BUCKET = 500
+_FUZZY_MIN_WORD = 4  # "ut" is not a misspelt "ust": short words only ever match exactly
+
+_LINE = re.compile(r"[^\n\r\f\v\x1c\x1d\x1e\x85\u2028\u2029]+")
+_CELL_SPLIT = re.compile(r"\s*\|\s*|\s*\t\s*|\s{2,}")
+_COLON_PAIR = re.compile(r"(?P<label>[^:]{1,60}?)\s*:(?!//)\s*(?P<value>.*)")
+_INLINE_COLON = re.compile(r":(?:\s|$)")
+_LABEL_WORD = re.compile(r"\(?[^\W\d_][^\W\d_'\u2019.-]*\.?\)?|#|№")
+_TOKEN = re.compile(r"[^\W_]+|[#№]")
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_QUALIFIER = re.compile(r"\([^()]*\)|\[[^\[\]]*\]")
+_CURRENCY_WORDS = frozenset(code.casefold() for code in CURRENCY_CODES)
+LETTER = re.compile(r"[^\W\d_]")
+DIGIT = re.compile(r"\d")
+_CHECKBOX_LINE = re.compile(
+    r"(?P<box>\[\s*[xX✓✔]?\s*\]|[☐☑☒])\s*(?P<label>[^\[\]☐☑☒]+?)"
+    r"|(?P<label2>[^\[\]☐☑☒]+?)\s*(?P<box2>\[\s*[xX✓✔]?\s*\]|[☐☑☒])"
+)
+_VALUE_LEAD = " \t.:#=>°º"
+# "Total - 5.00": a dash and a space separate label and value; in "-5.00" the dash is a sign.
+_DASH_LEAD = re.compile(r"^[-\u2013\u2014]\s+")
+
+
+def clean_value(value: str) -> str:
+    return _DASH_LEAD.sub("", value.strip().lstrip(_VALUE_LEAD)).strip()
+
+
+@lru_cache(maxsize=8192)
+def label_key(text: str) -> str:
+    """Canonical form of a label: folded abbreviations, no filler words, words sorted.
+
+    A parenthesised qualifier and a currency code are left out ("Total (EUR)" is "total"), unless
+    nothing else is left.
+    """
+    spaced = _CAMEL.sub(" ", text)
+    key = {_word(w) for w in _TOKEN.findall(spaced)} - STOP
+    core = key
+    if "(" in spaced or "[" in spaced:
+        core = {_word(w) for w in _TOKEN.findall(_QUALIFIER.sub(" ", spaced))} - STOP
+    return " ".join(sorted((core - _CURRENCY_WORDS) or key))
+
+
+@lru_cache(maxsize=8192)
+def _word(token: str) -> str:
+    """A word as labels are compared: case and accents folded, abbreviations expanded."""
+    folded = token.casefold()
+    if not folded.isascii():
+        folded = unicodedata.normalize("NFKD", folded)
+        folded = "".join(char for char in folded if not unicodedata.combining(char))
+    return CANON.get(folded, folded)
+
+
+def _is_label(text: str) -> bool:
+    return (
+        0 < len(text) <= 60
+        and len(text.split()) <= 6
+        and LETTER.search(text) is not None
+        and label_key(text) != ""
+    )
+
+
+def _is_heading(text: str) -> bool:
+    """A line that can be a label whose value is on the next line."""
+    return len(text) <= 40 and _is_label(text) and not DIGIT.search(text)
+
+
+def _split_colon(cell: str) -> tuple[str, str] | None:
+    match = _COLON_PAIR.match(cell)
+    if not match:
+        return None
+    label, value = match["label"].strip(), match["value"].strip()
+    if not _is_label(label):
+        return None
+    if label[-1].isdigit() and value[:1].isdigit():  # a time such as 10:30, not a label
+        return None
+    return label, value
+
+
+KNOWN_KEYS: dict[str, int] = {}
+for _index, (_shape, _phrases) in enumerate(GROUPS):
+    for _phrase in _phrases:
+        KNOWN_KEYS.setdefault(label_key(_phrase), _index)
+
+
+def _inline_pairs(label: str, value: str) -> list[tuple[str, str, int]]:
+    """Split "Invoice No: 123 Date: 12/03/2024", where single spaces hide the second label.
+
+    The words before each further colon that form a known label are taken as that label (the
+    longest known one); with no known label, the last word is.
+    """
+    pairs: list[tuple[str, str, int]] = []
+    while True:
+        match = _INLINE_COLON.search(value)
+        if not match:
+            break
+        words = value[: match.start()].split()
+        run = 0
+        while run < min(3, len(words) - 1) and _LABEL_WORD.fullmatch(words[-1 - run]):
+            run += 1
+        if run == 0:
+            break
+        take = 1
+        for size in range(1, run + 1):
+            if label_key(" ".join(words[-size:])) in KNOWN_KEYS:
+                take = size
+        head = " ".join(words[:-take])
+        pairs.append((label, head, COLON))
+        label, value = " ".join(words[-take:]), value[match.end() :].strip()
+    pairs.append((label, value, COLON))
+    return pairs
+
+
+def _cells(line: str) -> list[str]:
+    if "|" not in line and "\t" not in line and "  " not in line:
+        return [line]
+    return [cell for cell in _CELL_SPLIT.split(line) if cell]
+
+
+@dataclass(frozen=True, slots=True)
+class _Line:
+    """One distinct line, parsed: its cells, the pairs it holds, and where a label may start."""
+
+    cells: list[str]
+    pairs: list[tuple[str, str, int]]
+    pending: str | None  # a trailing label whose value is on the next line
+    starts: list[tuple[str, int]]  # (first word, cell number) of cells without a colon label
+
+
+def _parse_line(line: str) -> _Line:
+    cells = _cells(line)
+    pairs: list[tuple[str, str, int]] = []
+    pending: str | None = None
+    delimited: set[int] = set()
+    index = 0
+    while index < len(cells):
+        split = _split_colon(cells[index])
+        if split is None:
+            index += 1
+            continue
+        delimited.add(index)
+        label, value = split
+        if value:
+            pairs.extend(_inline_pairs(label, value))
+        elif index + 1 < len(cells) and _split_colon(cells[index + 1]) is None:
+            pairs.append((label, cells[index + 1], COLON))
+            delimited.add(index + 1)
+            index += 1
+        elif index == len(cells) - 1:
+            pending = label
+        index += 1
+    if not pairs and pending is None:
+        if len(cells) == 2 and _is_label(cells[0]):
+            pairs.append((cells[0], cells[1], _GAP))
+        elif len(cells) == 1:
+            box = _CHECKBOX_LINE.fullmatch(cells[0]) if _maybe_checkbox(cells[0]) else None
+            if box:
+                label = (box["label"] or box["label2"]).strip()
+                if _is_label(label):
+                    pairs.append((label, box["box"] or box["box2"], _CHECKBOX))
+            elif _is_heading(cells[0]):
+                pending = cells[0]
+    # A cell with a colon label is read above; the others may start with a label followed by
+    # its value after a space ("Invoice No. INV-001").
+    starts = []
+    for number, cell in enumerate(cells):
+        if number not in delimited:
+            first = _first_word(cell)
+            if first:
+                starts.append((first, number))
+    return _Line(cells, pairs, pending, starts)
+
+
+def _is_line_item_header(cells: list[str]) -> bool:
+    """A table of goods or services: its "Total" column is per line, not the document's total."""
+    return any(LINE_ITEM_WORDS & set(label_key(cell).split()) for cell in cells)
+
+
+def _maybe_checkbox(line: str) -> bool:
+    return "[" in line or "☐" in line or "☑" in line or "☒" in line
+
+
+def _is_header_row(cells: list[str]) -> bool:
+    return len(cells) >= 2 and all(_is_heading(cell) and ":" not in cell for cell in cells)
+
+
+@dataclass(frozen=True, slots=True)
+class _Pair:
+    label: str  # as written, for currency hints such as "Total (EUR)"
+    value: str
+    line: int  # the line quoted: the one holding the value
+    kind: int
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    score: int
+    line: int
+    kind: int
+    label: str
+    value: str
+
+    def order(self) -> tuple[int, int, int]:
+        return (-self.score, self.line, -self.kind)
+
+
+class DocumentIndex:
+    """Lines, their offsets and the label/value pairs they hold, built in one pass."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines: list[str] = []
+        self.offsets: list[int] = []
+        for match in _LINE.finditer(text):
+            raw = match.group()
+            stripped = raw.strip()
+            if stripped:
+                self.lines.append(stripped)
+                self.offsets.append(match.start() + len(raw) - len(raw.lstrip()))
+        self.pairs: dict[str, list[_Pair]] = {}
+        self.cells: list[list[str]] = []
+        # Where cells start with a word: "Invoice No. INV-001" is read from the cell's start.
+        self.by_first_word: dict[str, list[tuple[int, int]]] = {}
+        self._head_keys: dict[str, list[tuple[str, int]]] = {}
+        self._explicit: set[str] = set()  # labels written with a delimiter, for fuzzy matching
+        self._close: dict[str, list[str]] = {}
+        self._index()
+
+    def _add(self, label: str, value: str, line: int, kind: int) -> None:
+        value = value.strip() if kind == _CHECKBOX else clean_value(value)
+        if value:
+            key = label_key(label)
+            self.pairs.setdefault(key, []).append(_Pair(label, value, line, kind))
+            if kind != _NEXT_LINE:
+                self._explicit.add(key)
+
+    def _index(self) -> None:
+        # Page headers, footers and repeated rows are parsed once per distinct line.
+        seen: dict[str, _Line] = {}
+        for line in self.lines:
+            if line not in seen:
+                seen[line] = _parse_line(line)
+        parsed = [seen[line] for line in self.lines]
+        self.cells = [line.cells for line in parsed]
+        count = len(parsed)
+        for number, line in enumerate(parsed):
+            for label, value, kind in line.pairs:
+                self._add(label, value, number, kind)
+            following = number + 1
+            after = parsed[following] if following < count else None
+            if after is not None and line.pending is not None and not after.pairs:
+                self._add(line.pending, after.cells[0], following, _NEXT_LINE)
+            header = line.cells
+            if (
+                after is not None
+                and len(after.cells) == len(header)
+                and not after.pairs
+                and _is_header_row(header)
+            ):
+                several = following + 1 < count and len(parsed[following + 1].cells) == len(header)
+                kind = _LINE_ITEMS if several or _is_line_item_header(header) else _TABLE
+                for label, value in zip(header, after.cells, strict=True):
+                    self._add(label, value, following, kind)
+            for first, cell_number in line.starts:
+                self.by_first_word.setdefault(first, []).append((number, cell_number))
+
+    def head_keys(self, text: str) -> list[tuple[str, int]]:
+        """Label keys of the cell's first 1, 2, ... words, each with the offset where it ends."""
+        keys = self._head_keys.get(text)
+        if keys is None:
+            words = _head(text)
+            keys = [
+                (" ".join(sorted({word for word, _ in words[:size]})), words[size - 1][1])
+                for size in range(1, len(words) + 1)
+            ]
+            self._head_keys[text] = keys
+        return keys
+
+    @cached_property
+    def labels_by_word(self) -> dict[str, list[str]]:
+        """Delimited label keys by each word in them, built only when a fuzzy search needs it.
+
+        A heading followed by a line is too weak a sign of a label to be matched fuzzily, and
+        leaving headings out keeps the vocabulary of a long text small.
+        """
+        found: dict[str, list[str]] = {}
+        for key in self.pairs:
+            if key in self._explicit and key not in KNOWN_KEYS:
+                for word in key.split():
+                    if not DIGIT.search(word):
+                        found.setdefault(word, []).append(key)
+        return found
+
+    @cached_property
+    def words_by_length(self) -> dict[tuple[int, str], list[str]]:
+        """Label words by length, and by length and first letter ("" for all first letters)."""
+        found: dict[tuple[int, str], list[str]] = {}
+        for word in self.labels_by_word:
+            found.setdefault((len(word), ""), []).append(word)
+            found.setdefault((len(word), word[0]), []).append(word)
+        return found
+
+    def close_words(self, word: str) -> list[str]:
+        """Label words within difflib distance of `word`, remembered for the other fields.
+
+        Only lengths that could reach the cutoff are tried. Where one length holds very many
+        words, only those with the same first letter are, which bounds the cost on long texts.
+        """
+        close = self._close.get(word)
+        if close is not None:
+            return close
+        close = [word] if word in self.labels_by_word else []
+        if len(word) < _FUZZY_MIN_WORD:
+            self._close[word] = close
+            return close
+        matcher = difflib.SequenceMatcher(None, b=word)
+        size = len(word)
+        for length in range(int(size * 2 / 3), int(size * 3 / 2) + 1):
+            bucket = self.words_by_length.get((length, ""), [])
+            if len(bucket) > _FUZZY_BUCKET:
+                bucket = self.words_by_length.get((length, word[0]), [])
+            for candidate in bucket:
+                if candidate == word:
+                    continue
+                matcher.set_seq1(candidate)
+                if (
+                    matcher.real_quick_ratio() >= FUZZY_CUTOFF
+                    and matcher.quick_ratio() >= FUZZY_CUTOFF
+                    and matcher.ratio() >= FUZZY_CUTOFF
+                ):
+                    close.append(candidate)
+        self._close[word] = close
+        return close
+
+    @cached_property
+    def date_order(self) -> DateOrder:
+        return date_order_of(self.text)
+
+    def page(self, line: int) -> int | None:
+        return page_of(self.text, self.offsets[line])
+
+
+HEAD_WORDS = 6  # the longest label looked for (4 words) plus two to see what follows it
+
+
+def _head(line: str) -> list[tuple[str, int]]:
+    """The first canonical words of a line and the offset where each ends."""
+    words: list[tuple[str, int]] = []
+    # Folding word by word keeps the offsets true to the original line ("ß" folds to "ss").
+    for match in _TOKEN.finditer(line):
+        word = _word(match.group())
+        if word in STOP:
+            continue
+        words.append((word, match.end()))
+        if len(words) >= HEAD_WORDS:
+            break
+    return words
+
+
+def _first_word(cell: str) -> str | None:
+    """The cell's first canonical word, unless it is joined to a value ("INV-0042")."""
+    match = _TOKEN.search(cell)
+    if match is None:
+        return None
+    word = _word(match.group())
+    if word in STOP:
+        words = _head(cell)
+        return words[0][0] if words else None
+    if joined(cell, match.end()):
+        return None
+    return word
+
+
+def joined(cell: str, end: int) -> bool:
+    """'INV-0042' and 'Total/net' continue the word: it is part of a value, not a label."""
+    return cell[end : end + 1] in ("-", "/", "_", "'") and cell[end + 1 : end + 2].isalnum()
