@@ -22,7 +22,6 @@ $(STAMP): pyproject.toml
 # Web and worker together in development mode; Ctrl-C stops both.
 run: install
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
-	DEBUG=1 $(BIN)/python manage.py createcachetable
 	@echo "Sheaf on http://$(HOST):$(PORT)/ (Ctrl-C stops web and worker)"
 	@trap 'kill 0' INT TERM; \
 	DEBUG=1 $(BIN)/python manage.py qcluster --skip-checks & \
