@@ -8,6 +8,11 @@ PORT ?= 8000
 # The PostgreSQL pass of `make test`: DATABASE_URL if set, else the local default server.
 PG_URL ?= $(or $(DATABASE_URL),postgres://postgres@127.0.0.1:5432/postgres)
 REDIS_TEST_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/15)
+# Tests that start django-q2 clusters or a browser (markers in pyproject.toml) run in the SQLite
+# pass only: what they check does not depend on the database, and they are the slowest tests.
+# The chaos test (tests/chaos/test_chaos.py) starts clusters too but carries no marker: it checks
+# claims and finishes under concurrent processes, which each database's locking decides.
+PG_MARKERS := not cluster and not browser
 
 .PHONY: install run test test-sqlite test-postgres lint format clean bench
 
@@ -22,14 +27,14 @@ $(STAMP): pyproject.toml
 # Web and worker together in development mode; Ctrl-C stops both.
 run: install
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
-	DEBUG=1 $(BIN)/python manage.py createcachetable
 	@echo "Sheaf on http://$(HOST):$(PORT)/ (Ctrl-C stops web and worker)"
 	@trap 'kill 0' INT TERM; \
 	DEBUG=1 $(BIN)/python manage.py qcluster --skip-checks & \
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT) & \
 	wait
 
-# Every test on SQLite, then again on PostgreSQL (with Redis as the cache) when they answer.
+# Every test on SQLite, then again on PostgreSQL (with Redis as the cache) when they answer,
+# but for the cluster and browser tests (PG_MARKERS).
 test: install
 	$(MAKE) --no-print-directory test-sqlite
 	@if $(BIN)/python -c "import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(PG_URL)" 2>/dev/null; then \
@@ -44,10 +49,10 @@ test-sqlite: install
 test-postgres: install
 	@if $(BIN)/python -c "import redis, sys; redis.Redis.from_url(sys.argv[1], socket_timeout=2).ping()" "$(REDIS_TEST_URL)" 2>/dev/null; then \
 		echo "PostgreSQL pass (cache: Redis at $(REDIS_TEST_URL))"; \
-		DATABASE_URL="$(PG_URL)" REDIS_URL="$(REDIS_TEST_URL)" $(BIN)/python -m pytest $(PYTEST_ARGS); \
+		DATABASE_URL="$(PG_URL)" REDIS_URL="$(REDIS_TEST_URL)" $(BIN)/python -m pytest -m '$(PG_MARKERS)' $(PYTEST_ARGS); \
 	else \
 		echo "PostgreSQL pass (cache: database)"; \
-		env -u REDIS_URL DATABASE_URL="$(PG_URL)" $(BIN)/python -m pytest $(PYTEST_ARGS); \
+		env -u REDIS_URL DATABASE_URL="$(PG_URL)" $(BIN)/python -m pytest -m '$(PG_MARKERS)' $(PYTEST_ARGS); \
 	fi
 
 # Pipeline benchmarks on a fresh SQLite database in a temporary directory; writes BENCHMARKS.md.

@@ -59,7 +59,6 @@ class BatchProcess(models.Model):
     total_documents = models.PositiveIntegerField(default=0)
     processed_documents = models.PositiveIntegerField(default=0)
     failed_documents = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)

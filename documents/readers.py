@@ -5,9 +5,9 @@ here, in the worker, with bounded input: at most what the character cap can use,
 check of the zip's declared uncompressed size before anything is inflated. Every failure caused by
 the file is an `ExtractionError` with a stable code and a message naming the file.
 
-Limits (Django settings, defaults here): SHEAF_READER_CPU_SECONDS, SHEAF_READER_MEMORY_MB,
-SHEAF_READER_WALL_SECONDS, SHEAF_READER_PROCESSES, SHEAF_MAX_TEXT_CHARS, SHEAF_MAX_PDF_PAGES,
-SHEAF_XLSX_MAX_UNCOMPRESSED_MB.
+Limits, Django settings whose defaults live in batchsite/settings.py only:
+SHEAF_READER_CPU_SECONDS, SHEAF_READER_MEMORY_MB, SHEAF_READER_WALL_SECONDS, SHEAF_READER_PROCESSES,
+SHEAF_MAX_TEXT_CHARS, SHEAF_MAX_PDF_PAGES, SHEAF_XLSX_MAX_UNCOMPRESSED_MB.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def read_document(path: str | Path, *, content_type: str, filename: str) -> Read
     Raises ExtractionError (permanent) with code encrypted, no_text_layer, malformed, too_large,
     timeout or unsupported_type; OSError if the stored file itself cannot be opened.
     """
-    max_chars = _setting("SHEAF_MAX_TEXT_CHARS", 400_000)
-    deadline = time.monotonic() + _setting("SHEAF_READER_WALL_SECONDS", 60)
+    max_chars = settings.SHEAF_MAX_TEXT_CHARS
+    deadline = time.monotonic() + settings.SHEAF_READER_WALL_SECONDS
     if content_type == KINDS["pdf"].content_type:
         return _read_pdf(path, filename, max_chars)
     if content_type == KINDS["xlsx"].content_type:
@@ -61,10 +61,6 @@ def read_document(path: str | Path, *, content_type: str, filename: str) -> Read
     raise ExtractionError(
         "unsupported_type", f"{filename}: {content_type} files cannot be read; use {SUPPORTED}."
     )
-
-
-def _setting(name: str, default: Any) -> Any:
-    return getattr(settings, name, default)
 
 
 def _reason(error: Exception) -> str:
@@ -95,13 +91,13 @@ _PDF_MESSAGES = {
 
 def _read_pdf(path: str | Path, filename: str, max_chars: int) -> ReadResult:
     limits = pdf_sandbox.Limits(
-        cpu_seconds=_setting("SHEAF_READER_CPU_SECONDS", 30),
-        memory_mb=_setting("SHEAF_READER_MEMORY_MB", 1024),
-        wall_seconds=_setting("SHEAF_READER_WALL_SECONDS", 60),
-        max_pages=_setting("SHEAF_MAX_PDF_PAGES", 2000),
+        cpu_seconds=settings.SHEAF_READER_CPU_SECONDS,
+        memory_mb=settings.SHEAF_READER_MEMORY_MB,
+        wall_seconds=settings.SHEAF_READER_WALL_SECONDS,
+        max_pages=settings.SHEAF_MAX_PDF_PAGES,
         max_chars=max_chars,
     )
-    processes = min(os.cpu_count() or 1, _setting("SHEAF_READER_PROCESSES", 2))
+    processes = min(os.cpu_count() or 1, settings.SHEAF_READER_PROCESSES)
     try:
         pdf = pdf_sandbox.read_pdf(os.path.abspath(path), limits, processes=processes)
     except pdf_sandbox.SandboxError as error:
@@ -165,7 +161,7 @@ def _read_csv(path: Path, filename: str, max_chars: int, deadline: float) -> Rea
 def _read_xlsx(path: Path, filename: str, max_chars: int, deadline: float) -> ReadResult:
     from openpyxl import load_workbook
 
-    limit_mb = _setting("SHEAF_XLSX_MAX_UNCOMPRESSED_MB", 200)
+    limit_mb = settings.SHEAF_XLSX_MAX_UNCOMPRESSED_MB
     try:
         with zipfile.ZipFile(path) as archive:
             # zipfile never inflates an entry past its declared size, so the declared total bounds
@@ -271,7 +267,7 @@ def _table_lines(rows: Iterable[list[str]], filename: str, deadline: float) -> I
 
 
 def _took_too_long(filename: str) -> str:
-    seconds = _setting("SHEAF_READER_WALL_SECONDS", 60)
+    seconds = settings.SHEAF_READER_WALL_SECONDS
     return f"{filename} took too long to read: it took more than {seconds:g} s."
 
 

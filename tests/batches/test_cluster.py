@@ -12,6 +12,8 @@ from documents.models import Document
 from tests.support.cluster import Cluster, wait_for, wait_until_finished
 from tests.support.engines import assert_called_once_but_for_kills, engine_calls
 
+pytestmark = pytest.mark.cluster
+
 
 @pytest.mark.django_db(transaction=True)
 def test_a_killed_cluster_loses_no_document_and_extracts_none_twice(alice, settings, tmp_path):

@@ -29,6 +29,8 @@ from tests.support.pdfs import (
 )
 from tests.support.processes import live_processes
 
+pytestmark = pytest.mark.cluster
+
 GOOD = 20
 CLUSTER_ENV = {
     "SHEAF_WORKERS": "2",

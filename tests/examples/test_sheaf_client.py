@@ -14,6 +14,8 @@ from accounts.services import api_key_create
 from batches.models import BatchProcess
 from tests.support.cluster import REPO, Cluster
 
+pytestmark = pytest.mark.cluster
+
 INVOICES = {
     "acme-0001.txt": (
         "ACME Supplies Ltd\n12 Harbour Road, Bristol\n\n"

@@ -14,6 +14,8 @@ from notifications.services import webhook_endpoint_create
 from tests.notifications.conftest import verify_signature
 from tests.support.cluster import Cluster
 
+pytestmark = pytest.mark.cluster
+
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_delivers_batch_completed_once(alice, receiver, settings, tmp_path):
