@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from batches.extraction.base import ExtractionError
 from documents import readers
+from extraction.contract import ExtractionError
 
 
 def test_a_csv_read_that_outlasts_the_default_limit_names_45_seconds(
