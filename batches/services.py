@@ -48,7 +48,7 @@ def _default_name(uploads: Sequence[InspectedUpload]) -> str:
 def batch_create(
     *,
     user: User,
-    files: Sequence[File],
+    files: Sequence[File[bytes]],
     prompt: str,
     fields: list[FieldSpec] | None = None,
     name: str = "",
@@ -84,8 +84,8 @@ def batch_create(
     problems += limits_check_files(plan=plan, filenames=[f.name or "" for f in files])
     uploads: list[InspectedUpload] = []
     if not problems:
-        for upload in files:
-            inspected = inspect_upload(upload, max_size=plan.max_file_size)
+        for given in files:
+            inspected = inspect_upload(given, max_size=plan.max_file_size)
             if isinstance(inspected, Problem):
                 problems.append(inspected)
             else:

@@ -40,6 +40,14 @@ class Claim:
     attempts: int
     document: Document | None = field(default=None, compare=False, repr=False)
 
+    @classmethod
+    def of_held(cls, document: Document) -> Claim:
+        """The claim a document in `processing` is held under (the economy lane keeps its
+        documents leased while the provider works on them)."""
+        if document.lease_token is None:
+            raise ValueError(f"document {document.pk} is not held under a lease")
+        return cls(document.pk, document.batch_id, document.lease_token, document.attempts)
+
 
 # Round-robin between batches orders claims by the batch's `last_claimed_at`. Stamping it on
 # every claim cost a write transaction per document; stamping it when it is older than this
@@ -159,11 +167,12 @@ def _lease_first(
     sql = _LEASE_FIRST_SQL.format(
         documents=documents,
         candidate=candidate,
-        columns=", ".join(ops.quote_name(f.column) for f in meta.concrete_fields),
+        columns=", ".join(ops.quote_name(f.column) for f in meta.concrete_fields if f.column),
     )
+    fields = {f.name: f for f in meta.concrete_fields}
 
     def prep(name: str, value: Any) -> Any:
-        return meta.get_field(name).get_db_prep_save(value, connection)
+        return fields[name].get_db_prep_save(value, connection)
 
     params = (
         prep("status", Document.Status.PROCESSING),

@@ -90,7 +90,7 @@ def economy_submit(*, now: datetime | None = None) -> int:
         engine, lane = _lane(engine_name)
         requests = []
         for document in marked:
-            claim = Claim(document.pk, document.batch_id, document.lease_token, document.attempts)
+            claim = Claim.of_held(document)
             request = extraction_request(document, engine, claim)
             if request is not None:
                 requests.append((document.pk.hex, lane.params(request)))
@@ -139,7 +139,7 @@ def economy_collect(*, now: datetime | None = None) -> int:
             if document is None:
                 continue
             ended += 1
-            claim = Claim(document.pk, document.batch_id, document.lease_token, document.attempts)
+            claim = Claim.of_held(document)
             if outcome.message is not None:
                 request = extraction_request(document, engine, claim)
                 if request is None:
@@ -155,7 +155,7 @@ def economy_collect(*, now: datetime | None = None) -> int:
             else:
                 _economy_fallback(claim=claim, reason=outcome.error or "no result", now=now)
         for document in documents.values():  # the provider returned nothing for these
-            claim = Claim(document.pk, document.batch_id, document.lease_token, document.attempts)
+            claim = Claim.of_held(document)
             _economy_fallback(claim=claim, reason="missing from the batch results", now=now)
     return ended
 

@@ -136,7 +136,9 @@ def refund(*, document_ids: list[uuid.UUID]) -> None:
     )
     rows = refundable.values("user_id", "quota_month").annotate(n=Count("id"))
     for row in rows:
-        quota_release(user_id=row["user_id"], month=row["quota_month"], documents=row["n"])
+        month = row["quota_month"]
+        if month is not None:  # always, by the filter; the row's type cannot say so
+            quota_release(user_id=row["user_id"], month=month, documents=row["n"])
     refundable.update(quota_month=None)
 
 
@@ -234,7 +236,8 @@ def batch_refresh(*, batch_id: uuid.UUID, unless_busy: bool = False) -> str | No
     updated = BatchProcess.objects.filter(pk=batch_id, status=status).update(**changes)
     if updated and "status" in changes:
         outbox_batch_finished(batch_id=batch_id)  # in this transaction; dispatched after commit
-    return changes.get("status", status)
+    outcome: str = changes.get("status", status)
+    return outcome
 
 
 def _cancel_leftovers(*, batch_id: uuid.UUID) -> None:

@@ -41,7 +41,7 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
         # A free engine is cheaper to run again than these two checks.
         if paid:
             twin = _earlier_identical(document, engine)
-            if twin is not None:
+            if twin is not None and twin.result is not None:
                 return document_complete(claim=claim, result=twin.result, reused_from=twin)
             if wants_economy(document, engine):
                 return defer_to_economy(claim=claim)
@@ -53,13 +53,13 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
     except Exception as exc:
         # A bug, not the document's fault: retry with backoff, bounded by the attempt limit.
         logger.exception("document %s: unexpected error", claim.document_id)
-        error = ExtractionError(
+        bug = ExtractionError(
             "internal_error",
             f"{document.original_filename}: an unexpected error stopped processing "
             f"({type(exc).__name__}); it will be retried.",
             kind=ErrorKind.TRANSIENT,
         )
-        return document_fail(claim=claim, error=error, read=read, max_attempts=max_attempts)
+        return document_fail(claim=claim, error=bug, read=read, max_attempts=max_attempts)
     return document_complete(
         claim=claim,
         result=outcome.result,
@@ -87,6 +87,7 @@ def _earlier_identical(document: Document, engine: Engine) -> Document | None:
         .order_by("completed_at")
     )
     for candidate in candidates[:20]:
-        if candidate.batch.fields == batch.fields and candidate.result.get("model") == engine.model:
+        result = candidate.result or {}
+        if candidate.batch.fields == batch.fields and result.get("model") == engine.model:
             return candidate
     return None

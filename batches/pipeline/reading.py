@@ -41,17 +41,17 @@ def extraction_request(
             )
         try:
             with local_path(document.file) as path:
-                read = read_document(
+                outcome = read_document(
                     path, content_type=document.content_type, filename=document.original_filename
                 )
-            text, pages, truncated = read.text, read.page_count, read.truncated
+            text, pages, truncated = outcome.text, outcome.page_count, outcome.truncated
         except ExtractionError as error:
             # Claude reads a scanned PDF itself; other engines fail with the reader's error.
             if error.code != "no_text_layer" or not engine.reads_pdfs:
                 raise
             text, pages, truncated = "", error.page_count, False
         estimate = engine.estimate(characters=len(text), pages=pages, fields=len(fields))
-        read = {
+        read: dict[str, Any] = {
             "text": text,
             "page_count": pages,
             "text_truncated": truncated,

@@ -14,9 +14,11 @@ import json
 import logging
 import re
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import anthropic
+from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
+from anthropic.types.messages.batch_create_params import Request
 from django.conf import settings
 
 from extraction.claude.answers import output_schema, parse_answer
@@ -81,8 +83,8 @@ def _retry_after(exc: anthropic.APIStatusError) -> float | None:
     headers = exc.response.headers
     for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
         try:
-            return min(float(headers.get(name)) / scale, MAX_RETRY_AFTER)
-        except (TypeError, ValueError):
+            return min(float(headers.get(name, "")) / scale, MAX_RETRY_AFTER)
+        except ValueError:
             continue
     return None
 
@@ -332,7 +334,10 @@ class AnthropicEngine(Engine, EconomyLane):
         """Send (custom_id, params) pairs as one message batch; returns the batch id."""
         try:
             batch = self.client.messages.batches.create(
-                requests=[{"custom_id": cid, "params": params} for cid, params in requests]
+                requests=[
+                    Request(custom_id=cid, params=cast("MessageCreateParamsNonStreaming", params))
+                    for cid, params in requests
+                ]
             )
         except anthropic.AnthropicError as exc:
             raise translate(exc, filename="economy batch") from None
@@ -387,7 +392,7 @@ def _tool_input(message: Any) -> Any:
 def _tool_use_id(message: Any) -> str:
     for block in message.content:
         if block.type == "tool_use":
-            return block.id
+            return str(block.id)
     return "missing"
 
 

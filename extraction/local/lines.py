@@ -269,10 +269,10 @@ class DocumentIndex:
     def _index(self) -> None:
         # Page headers, footers and repeated rows are parsed once per distinct line.
         seen: dict[str, _Line] = {}
-        for line in self.lines:
-            if line not in seen:
-                seen[line] = _parse_line(line)
-        parsed = [seen[line] for line in self.lines]
+        for text in self.lines:
+            if text not in seen:
+                seen[text] = _parse_line(text)
+        parsed = [seen[text] for text in self.lines]
         self.cells = [line.cells for line in parsed]
         count = len(parsed)
         for number, line in enumerate(parsed):
