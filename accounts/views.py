@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.forms import AccountDeleteForm, ApiKeyForm, NotificationsForm
 from accounts.plans import all_plans
 from accounts.selectors import api_key_list_for_user, user_effective_plan, user_usage
 from accounts.services import (
@@ -64,8 +65,9 @@ def account_settings(request: HttpRequest) -> HttpResponse:
 def api_key_new(request: HttpRequest) -> HttpResponse:
     """Create a key and show its secret on this one response only (never stored, never sent
     again, so it does not go through messages or a redirect)."""
+    sent = ApiKeyForm(request.POST).sent()
     try:
-        _, secret = api_key_create(user=request.user, name=request.POST.get("name", ""))
+        _, secret = api_key_create(user=request.user, name=sent["name"])
     except Rejected as rejection:
         return _settings_page(request, key_error=rejection.problems[0].message, status=400)
     return _settings_page(request, new_key=secret)
@@ -82,8 +84,9 @@ def api_key_delete(request: HttpRequest, key_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def account_delete(request: HttpRequest) -> HttpResponse:
+    sent = AccountDeleteForm(request.POST).sent()
     try:
-        user_delete(user=request.user, confirm_email=request.POST.get("email", ""))
+        user_delete(user=request.user, confirm_email=sent["email"])
     except Rejected as rejection:
         problem = rejection.problems[0]
         return _settings_page(request, delete_error=problem.message, status=problem.http_status)
@@ -95,7 +98,7 @@ def account_delete(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def notifications_update(request: HttpRequest) -> HttpResponse:
-    enabled = request.POST.get("notify_batch_email") == "on"
+    enabled = NotificationsForm(request.POST).sent()["notify_batch_email"]
     user_set_notify_batch_email(user=request.user, enabled=enabled)
     messages.success(
         request,
