@@ -14,10 +14,4 @@ urlpatterns = [
     path("settings/keys/<int:key_id>/revoke/", views.api_key_delete, name="settings_key_revoke"),
     path("settings/delete/", views.account_delete, name="settings_account_delete"),
     path("settings/notifications/", views.notifications_update, name="settings_notifications"),
-    path("settings/webhooks/", views.webhook_new, name="settings_webhook_new"),
-    path(
-        "settings/webhooks/<int:endpoint_id>/delete/",
-        views.webhook_delete,
-        name="settings_webhook_delete",
-    ),
 ]

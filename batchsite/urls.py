@@ -14,6 +14,7 @@ handler500 = api.server_error
 
 urlpatterns = [
     path("", include("accounts.urls")),
+    path("settings/webhooks/", include("notifications.urls")),
     path("dashboard/", include("batches.urls")),
     path("billing/", include("accounts.billing.urls")),
     path("accounts/", include("allauth.urls")),
