@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.forms import AccountDeleteForm, ApiKeyForm, NotificationsForm
 from accounts.plans import all_plans
 from accounts.selectors import api_key_list_for_user, user_effective_plan, user_usage
 from accounts.services import (
@@ -16,9 +17,9 @@ from accounts.services import (
     user_set_notify_batch_email,
 )
 from batchsite.errors import Rejected
+from notifications.forms import WebhookEndpointForm
 from notifications.models import EventKind
 from notifications.selectors import webhook_delivery_list_for_user, webhook_endpoint_list_for_user
-from notifications.services import webhook_endpoint_create, webhook_endpoint_delete
 
 
 @require_GET
@@ -34,9 +35,10 @@ def pricing(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/pricing.html", {"plans": all_plans(), "current": current})
 
 
-def _settings_page(request: HttpRequest, *, status: int = 200, **shown: object) -> HttpResponse:
-    """The settings page; `shown` adds what one response shows once (a new secret, an error
-    next to its form, a form to fill again)."""
+def settings_page(request: HttpRequest, *, status: int = 200, **shown: object) -> HttpResponse:
+    """The settings page, with the sections other apps keep there (webhooks); a section's POST
+    view answers with it when it has something to show once (a new secret, an error next to its
+    form, a form to fill again), passed as `shown`."""
     context = {
         "effective": user_effective_plan(request.user),
         "usage": user_usage(request.user),
@@ -47,7 +49,7 @@ def _settings_page(request: HttpRequest, *, status: int = 200, **shown: object) 
         "webhook_endpoints": webhook_endpoint_list_for_user(user=request.user),
         "webhook_deliveries": webhook_delivery_list_for_user(user=request.user),
         "webhook_events": EventKind.values,
-        "webhook_form": {"url": "", "events": EventKind.values},
+        "webhook_form": WebhookEndpointForm(),
         **shown,
     }
     return render(request, "accounts/settings.html", context, status=status)
@@ -56,7 +58,7 @@ def _settings_page(request: HttpRequest, *, status: int = 200, **shown: object) 
 @login_required
 @require_GET
 def account_settings(request: HttpRequest) -> HttpResponse:
-    return _settings_page(request)
+    return settings_page(request)
 
 
 @login_required
@@ -64,11 +66,12 @@ def account_settings(request: HttpRequest) -> HttpResponse:
 def api_key_new(request: HttpRequest) -> HttpResponse:
     """Create a key and show its secret on this one response only (never stored, never sent
     again, so it does not go through messages or a redirect)."""
+    sent = ApiKeyForm(request.POST).sent()
     try:
-        _, secret = api_key_create(user=request.user, name=request.POST.get("name", ""))
+        _, secret = api_key_create(user=request.user, name=sent["name"])
     except Rejected as rejection:
-        return _settings_page(request, key_error=rejection.problems[0].message, status=400)
-    return _settings_page(request, new_key=secret)
+        return settings_page(request, key_error=rejection.problems[0].message, status=400)
+    return settings_page(request, new_key=secret)
 
 
 @login_required
@@ -82,11 +85,12 @@ def api_key_delete(request: HttpRequest, key_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def account_delete(request: HttpRequest) -> HttpResponse:
+    sent = AccountDeleteForm(request.POST).sent()
     try:
-        user_delete(user=request.user, confirm_email=request.POST.get("email", ""))
+        user_delete(user=request.user, confirm_email=sent["email"])
     except Rejected as rejection:
         problem = rejection.problems[0]
-        return _settings_page(request, delete_error=problem.message, status=problem.http_status)
+        return settings_page(request, delete_error=problem.message, status=problem.http_status)
     logout(request)
     messages.success(request, "Your account, its batches and its files were deleted.")
     return redirect("home")
@@ -95,7 +99,7 @@ def account_delete(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def notifications_update(request: HttpRequest) -> HttpResponse:
-    enabled = request.POST.get("notify_batch_email") == "on"
+    enabled = NotificationsForm(request.POST).sent()["notify_batch_email"]
     user_set_notify_batch_email(user=request.user, enabled=enabled)
     messages.success(
         request,
@@ -103,30 +107,4 @@ def notifications_update(request: HttpRequest) -> HttpResponse:
         if enabled
         else "No more emails when batches finish.",
     )
-    return redirect("settings")
-
-
-@login_required
-@require_POST
-def webhook_new(request: HttpRequest) -> HttpResponse:
-    """Register an endpoint and show its signing secret on this one response only."""
-    url = request.POST.get("url", "")
-    events = request.POST.getlist("events")
-    try:
-        endpoint = webhook_endpoint_create(user=request.user, url=url, events=events)
-    except Rejected as rejection:
-        return _settings_page(
-            request,
-            status=rejection.http_status,
-            webhook_error=rejection.problems[0].message,
-            webhook_form={"url": url, "events": events},
-        )
-    return _settings_page(request, new_webhook_secret=endpoint.secret, new_webhook_url=endpoint.url)
-
-
-@login_required
-@require_POST
-def webhook_delete(request: HttpRequest, endpoint_id: int) -> HttpResponse:
-    endpoint = webhook_endpoint_delete(user=request.user, endpoint_id=endpoint_id)
-    messages.success(request, f"Webhook endpoint {endpoint.url} deleted.")
     return redirect("settings")

@@ -1,70 +1,40 @@
 """`manage.py batch …`: the operator's terminal onto batches.
 
-Every subcommand goes through the services and selectors the dashboard and the workers use
-(`batch_create` with the plan limits, `batch_retry_failed`, `batch_cancel`, `batch_export`,
-`batch_progress`, and the drain's thread loop in `batches.pipeline.runner`); this module parses
-arguments and renders.
+Every action parses its arguments, calls the services and selectors the dashboard and the
+workers use (`batch_create` with the plan limits, `batch_retry_failed`, `batch_cancel`,
+`batch_export`, `batch_progress`, and the drain's thread loop in `batches.pipeline.runner`),
+and hands what they return to `batches.console` to show.
 """
 
 from __future__ import annotations
 
-import io
-import threading
 import time
 import uuid
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.files import File
-from django.core.management.base import BaseCommand, CommandError, CommandParser, OutputWrapper
-from django.template.defaultfilters import filesizeformat, pluralize
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 from rich.console import Console
 from rich.live import Live
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
 from accounts.selectors import user_get_by_email
-from batches import exports, pipeline, selectors, services
+from batches import console, exports, pipeline, selectors, services
 from batches.exports import EXPORT_FORMATS
 from batches.models import BatchProcess
 from batches.pipeline import Claim
 from batches.pipeline.runner import Run
+from batches.selectors import Progress
 from batchsite.errors import Rejected
-from documents.models import Document
 from documents.uploads import KINDS
 from extraction.fields import InvalidFields, parse_fields
 
-# A table written to a file or a pipe is laid out this wide (a terminal uses its own width).
-PLAIN_WIDTH = 200
 EXIT_INTERRUPTED = 130
-
-
-class _Stream(io.TextIOBase):
-    """A command's output as rich writes it: as given (OutputWrapper would add line ends)."""
-
-    def __init__(self, wrapper: OutputWrapper) -> None:
-        self._wrapper = wrapper
-
-    def write(self, text: str) -> int:
-        self._wrapper.write(text, ending="")
-        return len(text)
-
-    def flush(self) -> None:
-        self._wrapper.flush()
-
-    def isatty(self) -> bool:
-        return self._wrapper.isatty()
 
 
 def _positive(value: str) -> int:
@@ -81,70 +51,14 @@ def _non_negative(value: str) -> int:
     return number
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = round(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, seconds = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
+def _refusal(rejection: Rejected) -> CommandError:
+    return CommandError(console.refusal(rejection))
 
 
-def _documents(count: int) -> str:
-    return f"{count} document{pluralize(count)}"
-
-
-@dataclass
-class _Tally:
-    """What a `process` run saw, filled in from the worker threads."""
-
-    verbose: bool
-    console: Console
-    progress: Progress
-    task: Any
-    total: int
-    batch_ids: list[uuid.UUID] = field(default_factory=list)
-    failed: list[Document] = field(default_factory=list)
-    counts: dict[str, int] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def outcome(self, claim: Claim, status: str) -> None:
-        document = selectors.document_get(document_id=claim.document_id)
-        with self.lock:
-            self.counts[status] = self.counts.get(status, 0) + 1
-            if claim.batch_id not in self.batch_ids:
-                self.batch_ids.append(claim.batch_id)
-            if status == Document.Status.FAILED and document is not None:
-                self.failed.append(document)
-            finished = sum(n for s, n in self.counts.items() if s != Document.Status.QUEUED)
-            self.total = max(self.total, finished)
-        if status != Document.Status.QUEUED:  # a requeued retry is not done yet
-            self.progress.update(
-                self.task,
-                advance=1,
-                total=self.total,
-                completed_n=self.counts.get(Document.Status.COMPLETED, 0),
-                failed_n=self.counts.get(Document.Status.FAILED, 0),
-            )
-        if self.verbose and document is not None:
-            self.console.print(self._line(claim, status, document), highlight=False)
-
-    @staticmethod
-    def _line(claim: Claim, status: str, document: Document) -> str:
-        name = f"{document.original_filename} ({document.pk})"
-        if status == Document.Status.COMPLETED:
-            return f"[green]completed[/] {name}"
-        if status == Document.Status.FAILED:
-            return f"[red]failed[/]    {name}: {document.error_code}: {document.error_message}"
-        if status == Document.Status.QUEUED:
-            due = _duration((document.next_attempt_at - timezone.now()).total_seconds())
-            return (
-                f"[yellow]retry[/]     {name}: {document.error_code}: {document.error_message} "
-                f"(attempt {claim.attempts}; next in {due})"
-            )
-        return f"{status:<9} {name}"
+def _with_progress(
+    batches: list[BatchProcess], now: datetime | None = None
+) -> list[tuple[BatchProcess, Progress]]:
+    return [(batch, selectors.batch_progress(batch=batch, now=now)) for batch in batches]
 
 
 class Command(BaseCommand):
@@ -233,12 +147,6 @@ class Command(BaseCommand):
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         getattr(self, f"_{action}")(**options)
 
-    # --- helpers ----------------------------------------------------------------------------
-
-    def _console(self) -> Console:
-        tty = self.stdout.isatty()
-        return Console(file=_Stream(self.stdout), width=None if tty else PLAIN_WIDTH)
-
     def _batch(self, value: str) -> BatchProcess:
         try:
             batch_id = uuid.UUID(value)
@@ -248,11 +156,6 @@ class Command(BaseCommand):
         if batch is None:
             raise CommandError(f"No batch with id {batch_id}.")
         return batch
-
-    @staticmethod
-    def _refusal(rejection: Rejected) -> CommandError:
-        lines = "\n".join(f"  {p.code}: {p.message}" for p in rejection.problems)
-        return CommandError(f"Refused:\n{lines}")
 
     # --- process ----------------------------------------------------------------------------
 
@@ -268,125 +171,59 @@ class Command(BaseCommand):
         verbosity: int,
         **_: Any,
     ) -> None:
-        target = self._batch(batch) if batch else None
-        batch_id = target.pk if target else None
-        console = self._console()
+        batch_id = self._batch(batch).pk if batch else None
+        out = console.rich_console(self.stdout)
         if dry_run:
-            self._process_dry_run(console, batch_id=batch_id, limit=limit)
+            self._process_dry_run(out, batch_id=batch_id, limit=limit)
             return
         pipeline.sweep()  # as every drain starts: expired leases back to the queue
         waiting = selectors.documents_waiting(batch_id=batch_id).count()
-        total = min(waiting, limit) if limit else waiting
-        progress = Progress(
-            TextColumn("[bold]Processing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("[green]{task.fields[completed_n]} completed[/] "),
-            TextColumn("[red]{task.fields[failed_n]} failed[/]"),
-            TimeElapsedColumn(),
-            console=console,
-        )
-        task = progress.add_task("process", total=total, completed_n=0, failed_n=0)
-        tally = _Tally(
+        tally = console.ProcessTally(
+            console=out,
+            total=min(waiting, limit) if limit else waiting,
             verbose=verbose or verbosity >= 2,
-            console=console,
-            progress=progress,
-            task=task,
-            total=total,
             batch_ids=[batch_id] if batch_id else [],
         )
+
+        def on_outcome(claim: Claim, status: str) -> None:
+            tally.outcome(claim, status, selectors.document_get(document_id=claim.document_id))
+
         run = Run(
             threads=parallel or settings.SHEAF_CONCURRENCY,
             batch_id=batch_id,
             limit=limit,
             max_attempts=None if retries is None else retries + 1,
-            on_outcome=tally.outcome,
+            on_outcome=on_outcome,
         )
         started = time.monotonic()
         interrupted = False
-        with progress:
+        with tally.progress:
             try:
                 run.run()
             except KeyboardInterrupt:
                 interrupted = True
-        self._process_summary(console, tally, seconds=time.monotonic() - started)
+        self._process_summary(out, tally, seconds=time.monotonic() - started)
         deferred = tally.counts.get("deferred", 0)
         if deferred:
-            # The economy lane sends documents in provider message batches that a sweep
-            # submits and collects later; that is the cluster's work, not this run's.
-            self.stderr.write(
-                f"{_documents(deferred)} went to the economy lane: a running worker cluster "
-                "(manage.py qcluster) submits them and collects their results, within 24 hours."
-            )
+            self.stderr.write(console.economy_lane_note(deferred))
         if interrupted:
-            self.stderr.write(
-                "Interrupted: the documents in flight were finished; the rest stay queued."
-            )
+            self.stderr.write(console.INTERRUPTED)
             raise SystemExit(EXIT_INTERRUPTED)
         if tally.failed:
-            self.stderr.write(f"{_documents(len(tally.failed))} failed.")
+            self.stderr.write(console.failed_note(len(tally.failed)))
             raise SystemExit(1)
 
-    def _process_dry_run(
-        self, console: Console, *, batch_id: uuid.UUID | None, limit: int | None
-    ) -> None:
+    @staticmethod
+    def _process_dry_run(out: Console, *, batch_id: uuid.UUID | None, limit: int | None) -> None:
         waiting = selectors.documents_waiting(batch_id=batch_id)
-        count = waiting.count()
         chosen = list(waiting.select_related("batch").defer("text", "result")[:limit])
-        now = timezone.now()
-        table = Table(title="Would process (dry run: nothing was changed)")
-        for column in ("#", "Batch", "Document", "Attempts", "Due"):
-            table.add_column(column, no_wrap=True)
-        for number, document in enumerate(chosen, start=1):
-            wait = (document.next_attempt_at - now).total_seconds()
-            table.add_row(
-                str(number),
-                f"{document.batch.name} ({document.batch_id})",
-                f"{document.original_filename} ({document.pk})",
-                str(document.attempts),
-                "now" if wait <= 0 else f"in {_duration(wait)}",
-            )
-        console.print(table)
-        more = f" of {count} waiting" if len(chosen) < count else ""
-        console.print(f"{_documents(len(chosen))} would be processed{more}.", highlight=False)
+        console.print_dry_run(out, chosen, waiting=waiting.count(), now=timezone.now())
 
-    def _process_summary(self, console: Console, tally: _Tally, *, seconds: float) -> None:
-        table = Table(title="Batches")
-        table.add_column("Batch", no_wrap=True)
-        for column in ("Name", "Status", "Completed", "Failed", "Remaining"):
-            table.add_column(column, justify="right" if column[0] in "CFR" else "left")
-        for batch_id in tally.batch_ids:
-            batch = selectors.batch_get(batch_id=batch_id)
-            if batch is None:
-                continue  # deleted meanwhile
-            progress = selectors.batch_progress(batch=batch)
-            status = batch.status + (f" ({batch.paused_reason})" if batch.paused_reason else "")
-            table.add_row(
-                str(batch.pk),
-                batch.name,
-                status,
-                str(progress.completed),
-                str(progress.failed),
-                str(progress.queued + progress.processing),
-            )
-        console.print(table)
-        if tally.failed:
-            failures = Table(title="Failed documents")
-            for column in ("Document", "Batch", "Error code"):
-                failures.add_column(column, no_wrap=True)
-            failures.add_column("Message")
-            for document in tally.failed:
-                failures.add_row(
-                    f"{document.original_filename} ({document.pk})",
-                    str(document.batch_id),
-                    document.error_code,
-                    document.error_message,
-                )
-            console.print(failures)
-        counts = ", ".join(f"{n} {status}" for status, n in sorted(tally.counts.items()))
-        console.print(
-            f"Done in {_duration(seconds)}: {counts or 'nothing to process'}.", highlight=False
-        )
+    @staticmethod
+    def _process_summary(out: Console, tally: console.ProcessTally, *, seconds: float) -> None:
+        found = [selectors.batch_get(batch_id=pk) for pk in tally.batch_ids]
+        batches = _with_progress([each for each in found if each is not None])  # not deleted
+        console.print_process_summary(out, tally, batches, seconds=seconds)
 
     # --- report -----------------------------------------------------------------------------
 
@@ -405,18 +242,22 @@ class Command(BaseCommand):
         except OSError as error:
             raise CommandError(f"Cannot write {output}: {error.strerror}.") from None
         self.stdout.write(
-            f"Wrote {output} ({fmt}, {filesizeformat(len(export.content))}, "
-            f"{_documents(target.documents.count())})."
+            console.report_written(
+                output,
+                fmt=fmt,
+                size=len(export.content),
+                document_count=target.documents.count(),
+            )
         )
 
     # --- monitor ----------------------------------------------------------------------------
 
     def _monitor(self, *, interval: float, once: bool, **_: Any) -> None:
-        console = self._console()
+        out = console.rich_console(self.stdout)
         if once:
-            console.print(self._monitor_table())
+            out.print(self._monitor_table())
             return
-        with Live(self._monitor_table(), console=console, auto_refresh=False) as live:
+        with Live(self._monitor_table(), console=out, auto_refresh=False) as live:
             try:
                 while True:
                     time.sleep(max(interval, 0.1))
@@ -425,40 +266,10 @@ class Command(BaseCommand):
                 pass
 
     @staticmethod
-    def _monitor_table(now: datetime | None = None) -> Table:
-        now = now or timezone.now()
-        table = Table(title=f"Running batches at {now:%Y-%m-%d %H:%M:%S} UTC")
-        columns = ("Batch", "Name", "Owner", "Status", "Queued", "Processing", "Completed")
-        # Ids and emails are for copying: whole, on one line; a long name wraps instead.
-        table.add_column("Batch", no_wrap=True, min_width=36)
-        table.add_column("Name", overflow="fold")
-        table.add_column("Owner", no_wrap=True)
-        table.add_column("Status", no_wrap=True)
-        for column in (*columns[4:], "Failed", "Canceled", "Total", "Done", "Rate", "ETA"):
-            table.add_column(column, justify="right")
-        running = list(selectors.batches_running())
-        for batch in running:
-            progress = selectors.batch_progress(batch=batch, now=now)
-            rate = progress.per_minute
-            status = batch.status + (f" ({batch.paused_reason})" if batch.paused_reason else "")
-            table.add_row(
-                str(batch.pk),
-                batch.name,
-                batch.user.email,
-                status,
-                str(progress.queued),
-                str(progress.processing),
-                str(progress.completed),
-                str(progress.failed),
-                str(progress.canceled),
-                str(progress.total),
-                f"{progress.percent}%",
-                "—" if rate is None else f"{rate:.1f}/min",
-                _duration(progress.eta_seconds),
-            )
-        if not running:
-            table.caption = "No batch is running."
-        return table
+    def _monitor_table() -> Table:
+        now = timezone.now()
+        running = _with_progress(list(selectors.batches_running()), now=now)
+        return console.monitor_table(running, now=now)
 
     # --- retry and cancel -------------------------------------------------------------------
 
@@ -468,12 +279,9 @@ class Command(BaseCommand):
         try:
             count = services.batch_retry_failed(batch=target)
         except Rejected as rejection:
-            raise self._refusal(rejection) from None
+            raise _refusal(rejection) from None
         target.refresh_from_db()
-        self.stdout.write(
-            f"Batch {target.pk} ({target.name}): {count} failed document{pluralize(count)} "
-            f"queued again; status {before} -> {target.status}."
-        )
+        self.stdout.write(console.batch_retried(target, count=count, before=before))
 
     def _cancel(self, *, batch: str, **_: Any) -> None:
         target = self._batch(batch)
@@ -481,13 +289,9 @@ class Command(BaseCommand):
         try:
             services.batch_cancel(batch=target)
         except Rejected as rejection:
-            raise self._refusal(rejection) from None
+            raise _refusal(rejection) from None
         after = selectors.batch_progress(batch=target)
-        self.stdout.write(
-            f"Batch {target.pk} ({target.name}): canceled; "
-            f"{_documents(after.canceled - before.canceled)} canceled before processing, "
-            f"{after.processing} in flight will finish."
-        )
+        self.stdout.write(console.batch_canceled(target, before=before, after=after))
 
     # --- create -----------------------------------------------------------------------------
 
@@ -509,7 +313,7 @@ class Command(BaseCommand):
         try:
             field_list = parse_fields(fields)
         except InvalidFields as problem:
-            raise self._refusal(Rejected.one("invalid_fields", str(problem))) from None
+            raise _refusal(Rejected.one("invalid_fields", str(problem))) from None
         files = self._collect(paths)
         with ExitStack() as stack:
             uploads = [File(stack.enter_context(path.open("rb")), name=path.name) for path in files]
@@ -524,12 +328,9 @@ class Command(BaseCommand):
                     mode=mode,
                 )
             except Rejected as rejection:
-                raise self._refusal(rejection) from None
+                raise _refusal(rejection) from None
         self.stdout.write(str(batch.pk))
-        self.stderr.write(
-            f"Batch “{batch.name}” queued for {owner.email}: {_documents(batch.total_documents)}, "
-            f"engine {batch.engine}."
-        )
+        self.stderr.write(console.batch_created(batch, owner_email=owner.email))
 
     def _collect(self, paths: list[str]) -> list[Path]:
         """The files named, and those in the folders named (recursively, supported extensions
@@ -548,12 +349,7 @@ class Command(BaseCommand):
                 ]
                 kept = [p for p in visible if p.suffix.lower().lstrip(".") in KINDS]
                 if len(kept) < len(inside):
-                    self.stderr.write(
-                        f"{path}: left out {len(inside) - len(kept)} file"
-                        f"{pluralize(len(inside) - len(kept))} that are hidden or not "
-                        + "/".join(f".{ext}" for ext in KINDS)
-                        + "."
-                    )
+                    self.stderr.write(console.left_out_note(path, len(inside) - len(kept)))
                 found.extend(kept)
             else:
                 raise CommandError(f"No such file or folder: {raw}")

@@ -1,0 +1,297 @@
+"""What `manage.py batch` shows: rich tables, the live progress of a run, and the one-line
+reports of the other actions.
+
+Nothing here reads the database or changes anything: the command gathers what the services and
+selectors return and hands it over, so the command reads as parse, call, show.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import OutputWrapper
+from django.template.defaultfilters import filesizeformat, pluralize
+from django.utils import timezone
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from batches.models import BatchProcess
+from batches.pipeline import Claim
+from batches.selectors import Progress as BatchProgress
+from batchsite.errors import Rejected
+from documents.models import Document
+from documents.uploads import KINDS
+
+# A table written to a file or a pipe is laid out this wide (a terminal uses its own width).
+PLAIN_WIDTH = 200
+
+INTERRUPTED = "Interrupted: the documents in flight were finished; the rest stay queued."
+
+
+class _Stream(io.TextIOBase):
+    """A command's output as rich writes it: as given (OutputWrapper would add line ends)."""
+
+    def __init__(self, wrapper: OutputWrapper) -> None:
+        self._wrapper = wrapper
+
+    def write(self, text: str) -> int:
+        self._wrapper.write(text, ending="")
+        return len(text)
+
+    def flush(self) -> None:
+        self._wrapper.flush()
+
+    def isatty(self) -> bool:
+        return self._wrapper.isatty()
+
+
+def rich_console(out: OutputWrapper) -> Console:
+    """A rich console onto a command's output, as wide as the terminal or PLAIN_WIDTH."""
+    return Console(file=_Stream(out), width=None if out.isatty() else PLAIN_WIDTH)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = round(seconds)
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    return f"{minutes}m {seconds:02d}s" if minutes else f"{seconds}s"
+
+
+def documents(count: int) -> str:
+    return f"{count} document{pluralize(count)}"
+
+
+def _status(batch: BatchProcess) -> str:
+    return batch.status + (f" ({batch.paused_reason})" if batch.paused_reason else "")
+
+
+def refusal(rejection: Rejected) -> str:
+    lines = "\n".join(f"  {p.code}: {p.message}" for p in rejection.problems)
+    return f"Refused:\n{lines}"
+
+
+# --- process ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ProcessTally:
+    """What a `process` run saw, filled in from the worker threads, and its live display: a
+    progress bar, and one line per outcome when `verbose`."""
+
+    console: Console
+    total: int
+    verbose: bool
+    batch_ids: list[uuid.UUID] = field(default_factory=list)
+    failed: list[Document] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    progress: Progress = field(init=False)
+    task: Any = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.progress = Progress(
+            TextColumn("[bold]Processing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("[green]{task.fields[completed_n]} completed[/] "),
+            TextColumn("[red]{task.fields[failed_n]} failed[/]"),
+            TimeElapsedColumn(),
+            console=self.console,
+        )
+        self.task = self.progress.add_task("process", total=self.total, completed_n=0, failed_n=0)
+
+    def outcome(self, claim: Claim, status: str, document: Document | None) -> None:
+        """Count one claim's outcome (`document` is None when it was deleted meanwhile)."""
+        with self.lock:
+            self.counts[status] = self.counts.get(status, 0) + 1
+            if claim.batch_id not in self.batch_ids:
+                self.batch_ids.append(claim.batch_id)
+            if status == Document.Status.FAILED and document is not None:
+                self.failed.append(document)
+            finished = sum(n for s, n in self.counts.items() if s != Document.Status.QUEUED)
+            self.total = max(self.total, finished)
+        if status != Document.Status.QUEUED:  # a requeued retry is not done yet
+            self.progress.update(
+                self.task,
+                advance=1,
+                total=self.total,
+                completed_n=self.counts.get(Document.Status.COMPLETED, 0),
+                failed_n=self.counts.get(Document.Status.FAILED, 0),
+            )
+        if self.verbose and document is not None:
+            self.console.print(_outcome_line(claim, status, document), highlight=False)
+
+
+def _outcome_line(claim: Claim, status: str, document: Document) -> str:
+    name = f"{document.original_filename} ({document.pk})"
+    if status == Document.Status.COMPLETED:
+        return f"[green]completed[/] {name}"
+    if status == Document.Status.FAILED:
+        return f"[red]failed[/]    {name}: {document.error_code}: {document.error_message}"
+    if status == Document.Status.QUEUED:
+        due = duration((document.next_attempt_at - timezone.now()).total_seconds())
+        return (
+            f"[yellow]retry[/]     {name}: {document.error_code}: {document.error_message} "
+            f"(attempt {claim.attempts}; next in {due})"
+        )
+    return f"{status:<9} {name}"
+
+
+def print_dry_run(
+    console: Console, chosen: Sequence[Document], *, waiting: int, now: datetime
+) -> None:
+    """The documents a run would take (`chosen`, their batches selected), of `waiting`."""
+    table = Table(title="Would process (dry run: nothing was changed)")
+    for column in ("#", "Batch", "Document", "Attempts", "Due"):
+        table.add_column(column, no_wrap=True)
+    for number, document in enumerate(chosen, start=1):
+        wait = (document.next_attempt_at - now).total_seconds()
+        table.add_row(
+            str(number),
+            f"{document.batch.name} ({document.batch_id})",
+            f"{document.original_filename} ({document.pk})",
+            str(document.attempts),
+            "now" if wait <= 0 else f"in {duration(wait)}",
+        )
+    console.print(table)
+    more = f" of {waiting} waiting" if len(chosen) < waiting else ""
+    console.print(f"{documents(len(chosen))} would be processed{more}.", highlight=False)
+
+
+def print_process_summary(
+    console: Console,
+    tally: ProcessTally,
+    batches: Sequence[tuple[BatchProcess, BatchProgress]],
+    *,
+    seconds: float,
+) -> None:
+    """The end of a run: where its batches stand now, the documents that failed, the counts."""
+    table = Table(title="Batches")
+    table.add_column("Batch", no_wrap=True)
+    for column in ("Name", "Status", "Completed", "Failed", "Remaining"):
+        table.add_column(column, justify="right" if column[0] in "CFR" else "left")
+    for batch, progress in batches:
+        table.add_row(
+            str(batch.pk),
+            batch.name,
+            _status(batch),
+            str(progress.completed),
+            str(progress.failed),
+            str(progress.queued + progress.processing),
+        )
+    console.print(table)
+    if tally.failed:
+        failures = Table(title="Failed documents")
+        for column in ("Document", "Batch", "Error code"):
+            failures.add_column(column, no_wrap=True)
+        failures.add_column("Message")
+        for document in tally.failed:
+            failures.add_row(
+                f"{document.original_filename} ({document.pk})",
+                str(document.batch_id),
+                document.error_code,
+                document.error_message,
+            )
+        console.print(failures)
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(tally.counts.items()))
+    console.print(
+        f"Done in {duration(seconds)}: {counts or 'nothing to process'}.", highlight=False
+    )
+
+
+def economy_lane_note(deferred: int) -> str:
+    # The economy lane sends documents in provider message batches that a sweep submits and
+    # collects later; that is the cluster's work, not this run's.
+    return (
+        f"{documents(deferred)} went to the economy lane: a running worker cluster "
+        "(manage.py qcluster) submits them and collects their results, within 24 hours."
+    )
+
+
+def failed_note(failed: int) -> str:
+    return f"{documents(failed)} failed."
+
+
+# --- monitor ----------------------------------------------------------------------------------
+
+
+def monitor_table(running: Sequence[tuple[BatchProcess, BatchProgress]], *, now: datetime) -> Table:
+    """The running batches (their owners selected) and their progress at `now`."""
+    table = Table(title=f"Running batches at {now:%Y-%m-%d %H:%M:%S} UTC")
+    columns = ("Batch", "Name", "Owner", "Status", "Queued", "Processing", "Completed")
+    # Ids and emails are for copying: whole, on one line; a long name wraps instead.
+    table.add_column("Batch", no_wrap=True, min_width=36)
+    table.add_column("Name", overflow="fold")
+    table.add_column("Owner", no_wrap=True)
+    table.add_column("Status", no_wrap=True)
+    for column in (*columns[4:], "Failed", "Canceled", "Total", "Done", "Rate", "ETA"):
+        table.add_column(column, justify="right")
+    for batch, progress in running:
+        rate = progress.per_minute
+        table.add_row(
+            str(batch.pk),
+            batch.name,
+            batch.user.email,
+            _status(batch),
+            str(progress.queued),
+            str(progress.processing),
+            str(progress.completed),
+            str(progress.failed),
+            str(progress.canceled),
+            str(progress.total),
+            f"{progress.percent}%",
+            "—" if rate is None else f"{rate:.1f}/min",
+            duration(progress.eta_seconds),
+        )
+    if not running:
+        table.caption = "No batch is running."
+    return table
+
+
+# --- report, retry, cancel, create ------------------------------------------------------------
+
+
+def report_written(output: str, *, fmt: str, size: int, document_count: int) -> str:
+    return f"Wrote {output} ({fmt}, {filesizeformat(size)}, {documents(document_count)})."
+
+
+def batch_retried(batch: BatchProcess, *, count: int, before: str) -> str:
+    return (
+        f"Batch {batch.pk} ({batch.name}): {count} failed document{pluralize(count)} "
+        f"queued again; status {before} -> {batch.status}."
+    )
+
+
+def batch_canceled(batch: BatchProcess, *, before: BatchProgress, after: BatchProgress) -> str:
+    return (
+        f"Batch {batch.pk} ({batch.name}): canceled; "
+        f"{documents(after.canceled - before.canceled)} canceled before processing, "
+        f"{after.processing} in flight will finish."
+    )
+
+
+def batch_created(batch: BatchProcess, *, owner_email: str) -> str:
+    return (
+        f"Batch “{batch.name}” queued for {owner_email}: {documents(batch.total_documents)}, "
+        f"engine {batch.engine}."
+    )
+
+
+def left_out_note(folder: Path, count: int) -> str:
+    return (
+        f"{folder}: left out {count} file{pluralize(count)} that are hidden or not "
+        + "/".join(f".{ext}" for ext in KINDS)
+        + "."
+    )
