@@ -9,14 +9,17 @@ import pytest
 from django.test import RequestFactory
 from pypdf import PdfReader
 
-from bench import run
+from bench.inputs import corpus_mix
+from bench.measurement import percentile
+from bench.report import write_report
+from bench.web import multipart
 from tests.conftest import corpus_file
 
 
 def test_corpus_mix_makes_every_upload_distinct_and_still_the_same_pdf():
     original = corpus_file("pypdf-resources/resources/crazyones.pdf")
 
-    uploads = run.corpus_mix([original], 3)
+    uploads = corpus_mix([original], 3)
 
     assert [name for name, _ in uploads] == ["crazyones.pdf"] * 3
     assert len({data for _, data in uploads}) == 3
@@ -28,7 +31,7 @@ def test_corpus_mix_makes_every_upload_distinct_and_still_the_same_pdf():
 
 
 def test_multipart_body_arrives_as_the_form_fields_and_files_a_view_reads(alice):
-    body, content_type = run.multipart(
+    body, content_type = multipart(
         [("prompt", "invoice number"), ("name", "Ünïcode batch")],
         [("files", "a.pdf", b"%PDF-1.4 one"), ("files", "b.pdf", b"%PDF-1.4 two\r\n--x")],
     )
@@ -47,7 +50,7 @@ def test_multipart_body_arrives_as_the_form_fields_and_files_a_view_reads(alice)
 
 @pytest.mark.parametrize(("q", "expected"), [(0, 1.0), (50, 2.5), (95, 3.85), (100, 4.0)])
 def test_percentile_interpolates_between_the_closest_ranks(q, expected):
-    assert run.percentile([4.0, 1.0, 3.0, 2.0], q) == pytest.approx(expected)
+    assert percentile([4.0, 1.0, 3.0, 2.0], q) == pytest.approx(expected)
 
 
 def test_a_full_run_replaces_only_its_own_database_block(tmp_path):
@@ -57,8 +60,8 @@ def test_a_full_run_replaces_only_its_own_database_block(tmp_path):
         "\n## Analysis\nkept\n"
     )
 
-    run.write_report(path, "new results", "sqlite")
-    run.write_report(path, "pg results", "postgres")
+    write_report(path, "new results", "sqlite")
+    write_report(path, "pg results", "postgres")
 
     text = path.read_text()
     assert "old" not in text
