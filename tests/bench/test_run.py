@@ -1,19 +1,23 @@
 """The benchmark's own helpers: what it uploads must be what a browser or client would send, and
-the PDFs it makes distinct must still read like the corpus files they come from."""
+the PDFs it makes distinct must still read like the corpus files they come from. Its commands
+start as the README and BENCHMARKS.md run them: as scripts in bench/."""
 
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
 
 import pytest
 from django.test import RequestFactory
 from pypdf import PdfReader
 
+from bench.benchmarks import BENCHMARKS
 from bench.inputs import corpus_mix
 from bench.measurement import percentile
 from bench.report import write_report
 from bench.web import multipart
-from tests.conftest import corpus_file
+from tests.conftest import REPO, corpus_file
 
 
 def test_corpus_mix_makes_every_upload_distinct_and_still_the_same_pdf():
@@ -67,3 +71,29 @@ def test_a_full_run_replaces_only_its_own_database_block(tmp_path):
     assert "old" not in text
     assert "<!-- bench:sqlite:start -->\nnew results\n<!-- bench:sqlite:end -->" in text
     assert text.index("## Analysis\nkept") < text.index("<!-- bench:postgres:start -->\npg results")
+
+
+def _help(script: str) -> subprocess.CompletedProcess[str]:
+    """`bench/<script> --help` as the README runs it: a script, from the checkout."""
+    return subprocess.run(  # noqa: S603 (our own interpreter and scripts)
+        [sys.executable, f"bench/{script}", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("script", ["run.py", "profile_drain.py", "profile_claude.py"])
+def test_each_bench_command_starts_as_a_script(script):
+    # A script's own folder comes first on sys.path: a bench module named like a standard
+    # library module (http, site, ...) would be imported in its place.
+    out = _help(script)
+
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage:")
+
+
+def test_the_command_offers_every_benchmark_alone():
+    assert "--only {" + ",".join(BENCHMARKS) + "}" in _help("run.py").stdout
