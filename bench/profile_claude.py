@@ -27,7 +27,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import run
+from bench.benchmarks.claude import MESSAGES_PATH, window_rates
+from bench.harness import Bench, base_env, create_batch, database, setup_django
+from bench.inputs import invoices
+from bench.measurement import seconds
 
 
 def main() -> int:
@@ -48,8 +51,8 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="sheaf-profile-"))
     fake = FakeAnthropic(latency=args.latency).start()
     try:
-        with run.database(args.database, tmp, args.postgres_url) as (url, description):
-            env = run.base_env(tmp, url)
+        with database(args.database, tmp, args.postgres_url) as (url, description):
+            env = base_env(tmp, url)
             env.update(
                 SHEAF_CONCURRENCY=str(args.concurrency),
                 SHEAF_RETRY_BASE_SECONDS="1",
@@ -57,8 +60,8 @@ def main() -> int:
                 ANTHROPIC_API_KEY="any",
                 ANTHROPIC_BASE_URL=fake.base_url,
             )
-            bench = run.Bench(args=args, tmp=tmp, env=env, database=description)
-            run.setup_django(bench)
+            bench = Bench(args=args, tmp=tmp, env=env, database=description)
+            setup_django(bench)
             try:
                 report(bench, args, fake)
             finally:
@@ -71,20 +74,20 @@ def main() -> int:
     return 0
 
 
-def report(bench: run.Bench, args: argparse.Namespace, fake) -> None:
+def report(bench: Bench, args: argparse.Namespace, fake) -> None:
     from batches import tasks
     from documents.models import Document
-    from extraction.claude import engine as anthropic
+    from extraction.claude import governor
 
     if "paced-governor" in args.variant:
-        anthropic.RateGovernor = paced_governor(anthropic)
-        anthropic._governors.clear()
-    warm = run.create_batch(bench, documents=1, engine="anthropic", name="warm-up")
+        governor.RateGovernor = paced_governor(governor)
+        governor._governors.clear()
+    warm = create_batch(bench, invoices(1), engine="anthropic", name="warm-up")
     tasks.drain(budget_seconds=10)
     assert Document.objects.filter(batch=warm, status="completed").exists()
     fake.rate_limit(requests_per_minute=args.rpm, burst_seconds=args.burst)
     before = len(fake.requests)
-    batch = run.create_batch(bench, documents=args.documents, engine="anthropic", name="profile")
+    batch = create_batch(bench, invoices(args.documents), engine="anthropic", name="profile")
     deadline = time.monotonic() + 600
     open_ = Document.objects.filter(batch=batch, status__in=["queued", "processing"])
     while open_.exists() and time.monotonic() < deadline:
@@ -92,9 +95,9 @@ def report(bench: run.Bench, args: argparse.Namespace, fake) -> None:
     rows = list(
         Document.objects.filter(batch=batch).values_list("status", "completed_at", "attempts")
     )
-    done = run.seconds([stamp for status, stamp, _ in rows if status == "completed"])
-    fit, ends = run.window_rates(done)
-    calls = [r for r in fake.requests[before:] if r.path == run.MESSAGES_PATH]
+    done = seconds([stamp for status, stamp, _ in rows if status == "completed"])
+    fit, ends = window_rates(done)
+    calls = [r for r in fake.requests[before:] if r.path == MESSAGES_PATH]
     statuses = Counter(r.status for r in calls)
     middle = (calls[0].at + calls[-1].at) / 2
     late = Counter(r.status for r in calls if r.at >= middle)
@@ -115,8 +118,8 @@ def report(bench: run.Bench, args: argparse.Namespace, fake) -> None:
     print(f"  documents by attempts {dict(sorted(Counter(a for _, _, a in rows).items()))}")
 
 
-def paced_governor(anthropic):
-    class PacedGovernor(anthropic.RateGovernor):
+def paced_governor(governor):
+    class PacedGovernor(governor.RateGovernor):
         rate: float | None = None
 
         def acquire(self) -> None:
@@ -139,8 +142,8 @@ def paced_governor(anthropic):
                     return
 
         def _respect(self, headers, now: float) -> None:
-            remaining = anthropic._header_int(headers, "anthropic-ratelimit-requests-remaining")
-            limit = anthropic._header_int(headers, "anthropic-ratelimit-requests-limit")
+            remaining = governor._header_int(headers, "anthropic-ratelimit-requests-remaining")
+            limit = governor._header_int(headers, "anthropic-ratelimit-requests-limit")
             if remaining is None or not limit:
                 return
             self.rate, self.capacity = limit / 60.0, float(limit)

@@ -28,7 +28,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import run
+from bench.benchmarks.throughput import steady_rate
+from bench.harness import Bench, base_env, create_batch, database, setup_django
+from bench.inputs import invoices
+from bench.measurement import seconds
 
 TIMED = [
     "document_claim",
@@ -56,12 +59,12 @@ def main() -> int:
     documents = args.documents or (300 if args.latency is None else 10 * args.concurrency)
     tmp = Path(tempfile.mkdtemp(prefix="sheaf-profile-"))
     try:
-        with run.database(args.database, tmp, args.postgres_url) as (url, description):
-            env = run.base_env(tmp, url)
+        with database(args.database, tmp, args.postgres_url) as (url, description):
+            env = base_env(tmp, url)
             env["SHEAF_CONCURRENCY"] = str(args.concurrency)
             env["SHEAF_BENCH_LATENCY"] = str(args.latency or 0)
-            bench = run.Bench(args=args, tmp=tmp, env=env, database=description)
-            run.setup_django(bench)
+            bench = Bench(args=args, tmp=tmp, env=env, database=description)
+            setup_django(bench)
             try:
                 report(bench, args, documents)
             finally:
@@ -73,7 +76,7 @@ def main() -> int:
     return 0
 
 
-def report(bench: run.Bench, args: argparse.Namespace, documents: int) -> None:
+def report(bench: Bench, args: argparse.Namespace, documents: int) -> None:
     import batches.pipeline
     from batches import tasks
     from batches.pipeline import claims, finishing, processing, runner
@@ -82,7 +85,7 @@ def report(bench: run.Bench, args: argparse.Namespace, documents: int) -> None:
 
     engine = "local" if args.latency is None else "sleep"
     tasks.drain()  # nothing to do yet: warms the imports
-    warm = run.create_batch(bench, documents=3, engine=engine, name="warm-up")
+    warm = create_batch(bench, invoices(3), engine=engine, name="warm-up")
     tasks.drain()
     assert Document.objects.filter(batch=warm, status="completed").count() == 3
     times: dict[str, list[float]] = defaultdict(list)
@@ -100,12 +103,12 @@ def report(bench: run.Bench, args: argparse.Namespace, documents: int) -> None:
         local._group_of = functools.lru_cache(maxsize=1024)(local._group_of)
     original_extract = local.LocalEngine.extract
     local.LocalEngine.extract = _timed(original_extract, times["local extract"])
-    batch = run.create_batch(bench, documents=documents, engine=engine, name="profile")
+    batch = create_batch(bench, invoices(documents), engine=engine, name="profile")
     started, cpu = time.perf_counter(), time.process_time()
     tasks.drain()
     elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     rows = list(Document.objects.filter(batch=batch).values_list("completed_at", flat=True))
-    completed = run.seconds([stamp for stamp in rows if stamp is not None])
+    completed = seconds([stamp for stamp in rows if stamp is not None])
     variant = ", ".join(args.variant) or "as is"
     print(f"\n{bench.database}, N={args.concurrency}, {engine} engine, {variant}:")
     print(
@@ -114,7 +117,7 @@ def report(bench: run.Bench, args: argparse.Namespace, documents: int) -> None:
         f"({cpu / elapsed:.2f} CPUs)"
     )
     if args.latency is not None and len(completed) >= 3 * args.concurrency:
-        rate = run.steady_rate(completed, args.concurrency)
+        rate = steady_rate(completed, args.concurrency)
         bound = args.concurrency / args.latency
         print(f"  steady {rate:.1f} docs/s of {bound:.1f} ({rate / bound:.1%})")
     else:
