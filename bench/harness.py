@@ -144,9 +144,8 @@ def setup_django(bench: Bench) -> None:
     for key in list(os.environ):
         if key not in bench.env and (key.startswith("SHEAF_") or key in {"REDIS_URL"}):
             del os.environ[key]
-    log("migrate, createcachetable, collectstatic")
+    log("migrate, collectstatic")
     manage(bench.env, "migrate", "--no-input")
-    manage(bench.env, "createcachetable")
     manage(bench.env, "collectstatic", "--no-input")
 
     import django

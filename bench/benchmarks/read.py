@@ -161,7 +161,7 @@ def measure(bench: Bench) -> ReadBench:
         log(f"  round {round_ + 1}: pypdf {raw[-1]:.0f} pages/s, Sheaf {sheaf[-1]:.0f} pages/s")
     from django.conf import settings
 
-    processes = min(os.cpu_count() or 1, getattr(settings, "SHEAF_READER_PROCESSES", 2))
+    processes = min(os.cpu_count() or 1, settings.SHEAF_READER_PROCESSES)
     started = time.perf_counter()
     with ThreadPoolExecutor(processes) as pool:
         for _ in range(passes):
