@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from batches import exports, selectors, services
 from batches.api.serializers import (
     BatchCreateDocumentedSerializer,
@@ -51,7 +52,7 @@ class BatchListCreateApi(APIView):
             **error_responses(400, 401, 405),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         filters = BatchListInputSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         batches = selectors.batch_list_for_user(
@@ -69,7 +70,7 @@ class BatchListCreateApi(APIView):
             **error_responses(400, 401, 403, 405, 415),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         serializer = BatchCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         submission = {"user": request.user, **serializer.validated_data}
@@ -94,7 +95,7 @@ class BatchDetailApi(APIView):
         operation_id="batches_retrieve",
         responses={200: BatchOutputSerializer, **error_responses(401, 404, 405)},
     )
-    def get(self, request: Request, batch_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, batch_id: str) -> Response:
         batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
         return Response(BatchOutputSerializer(batch).data)
 
@@ -105,7 +106,7 @@ class BatchRetryApi(APIView):
         request=None,
         responses={200: BatchOutputSerializer, **error_responses(401, 403, 404, 405, 409)},
     )
-    def post(self, request: Request, batch_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, batch_id: str) -> Response:
         batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
         services.batch_retry_failed(batch=batch)
         batch.refresh_from_db()
@@ -118,7 +119,7 @@ class BatchCancelApi(APIView):
         request=None,
         responses={200: BatchOutputSerializer, **error_responses(401, 404, 405, 409)},
     )
-    def post(self, request: Request, batch_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, batch_id: str) -> Response:
         batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
         batch = services.batch_cancel(batch=batch)
         return Response(BatchOutputSerializer(batch).data)
@@ -156,7 +157,7 @@ class BatchResultsApi(APIView):
             **error_responses(400, 401, 404, 405),
         },
     )
-    def get(self, request: Request, batch_id: str) -> HttpResponse:
+    def get(self, request: AuthenticatedRequest, batch_id: str) -> HttpResponse:
         batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
         params = ResultsInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -177,6 +178,6 @@ class DocumentDetailApi(APIView):
         operation_id="documents_retrieve",
         responses={200: DocumentDetailOutputSerializer, **error_responses(401, 404, 405)},
     )
-    def get(self, request: Request, document_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, document_id: str) -> Response:
         document = selectors.document_get_for_user(user=request.user, document_id=document_id)
         return Response(DocumentDetailOutputSerializer(document).data)
