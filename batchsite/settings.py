@@ -12,6 +12,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from batchsite.env import (
@@ -24,6 +25,9 @@ from batchsite.env import (
     env_optional_int,
     env_str,
 )
+
+# Lets generic Django classes take type arguments at runtime (`ModelAdmin[Batch]`), as mypy wants.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SHEAF_VAR_DIR", str(BASE_DIR / "var")))
