@@ -56,8 +56,9 @@ class ApiKeyListCreateApi(APIView):
         serializer = ApiKeyCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         key, secret = api_key_create(user=request.user, name=serializer.validated_data["name"])
-        key.key = secret  # type: ignore[attr-defined]  # returned once, never stored
-        return Response(ApiKeyCreatedOutputSerializer(key).data, status=status.HTTP_201_CREATED)
+        # The secret is returned this once and never stored: it is no attribute of the key.
+        data = {**ApiKeyOutputSerializer(key).data, "key": secret}
+        return Response(data, status=status.HTTP_201_CREATED)
 
 
 class ApiKeyRevokeApi(APIView):
