@@ -10,7 +10,7 @@ from accounts.models import MonthlyUsage, StripeEvent, Subscription, User
 from accounts.selectors import user_effective_plan
 
 
-class SubscriptionInline(admin.StackedInline):
+class SubscriptionInline(admin.StackedInline[Subscription, User]):
     model = Subscription
     extra = 0
     can_delete = False
@@ -26,7 +26,7 @@ class SubscriptionInline(admin.StackedInline):
 
 
 @admin.register(User)
-class UserAdmin(BaseUserAdmin):
+class UserAdmin(BaseUserAdmin[User]):
     ordering = ("email",)
     list_display = (
         "email",
@@ -59,7 +59,7 @@ class UserAdmin(BaseUserAdmin):
 
 
 @admin.register(MonthlyUsage)
-class MonthlyUsageAdmin(admin.ModelAdmin):
+class MonthlyUsageAdmin(admin.ModelAdmin[MonthlyUsage]):
     list_display = ("user", "month", "documents")
     list_filter = ("month",)
     search_fields = ("user__email",)
@@ -67,7 +67,7 @@ class MonthlyUsageAdmin(admin.ModelAdmin):
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):
+class StripeEventAdmin(admin.ModelAdmin[StripeEvent]):
     list_display = ("event_id", "type", "status", "received_at", "processed_at")
     list_filter = ("status", "type")
     search_fields = ("event_id",)

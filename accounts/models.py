@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
 from django.db import models
@@ -55,7 +55,7 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
-    REQUIRED_FIELDS: list[str] = []
+    REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     class Meta:
         ordering = ["email"]
@@ -164,8 +164,10 @@ class ApiKey(models.Model):
     """A key for the REST API. Only its prefix (for lookup) and a hash of the whole key are kept;
     the secret is shown once, when the key is created."""
 
+    NAME_MAX_LENGTH = 100
+
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=100)
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
     prefix = models.CharField(max_length=16, unique=True)
     # SHA-256 without salt or stretching is enough here: a key carries 256 random bits, so there
     # is no dictionary to guess from, and a slow hash would make every API request slow.

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -109,7 +110,7 @@ _OVERRIDABLE = {
 def _apply_overrides(plan: Plan, overrides: object) -> Plan:
     if not isinstance(overrides, dict):
         raise ImproperlyConfigured(f"SHEAF_PLAN_LIMITS[{str(plan.key)!r}] must be a JSON object")
-    changes: dict[str, object] = {}
+    changes: dict[str, Any] = {}  # each value checked against its field's type below
     for name, value in overrides.items():
         if name not in _OVERRIDABLE:
             allowed = ", ".join(sorted(_OVERRIDABLE))

@@ -242,8 +242,10 @@ def api_key_create(*, user: User, name: str) -> tuple[ApiKey, str]:
     name = " ".join((name or "").split())
     if not name:
         raise Rejected.one("invalid", "Give the key a name, e.g. the program that will use it.")
-    if len(name) > ApiKey._meta.get_field("name").max_length:
-        raise Rejected.one("invalid", "The key's name is longer than 100 characters.")
+    if len(name) > ApiKey.NAME_MAX_LENGTH:
+        raise Rejected.one(
+            "invalid", f"The key's name is longer than {ApiKey.NAME_MAX_LENGTH} characters."
+        )
     for _ in range(5):
         secret = API_KEY_PREFIX + secrets.token_urlsafe(32)
         prefix = secret[len(API_KEY_PREFIX) :][:API_KEY_LOOKUP_LENGTH]

@@ -8,6 +8,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.forms import AccountDeleteForm, ApiKeyForm, NotificationsForm
+from accounts.http import AuthenticatedHttpRequest
 from accounts.plans import all_plans
 from accounts.selectors import api_key_list_for_user, user_effective_plan, user_usage
 from accounts.services import (
@@ -35,7 +36,9 @@ def pricing(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/pricing.html", {"plans": all_plans(), "current": current})
 
 
-def settings_page(request: HttpRequest, *, status: int = 200, **shown: object) -> HttpResponse:
+def settings_page(
+    request: AuthenticatedHttpRequest, *, status: int = 200, **shown: object
+) -> HttpResponse:
     """The settings page, with the sections other apps keep there (webhooks); a section's POST
     view answers with it when it has something to show once (a new secret, an error next to its
     form, a form to fill again), passed as `shown`."""
@@ -57,13 +60,13 @@ def settings_page(request: HttpRequest, *, status: int = 200, **shown: object) -
 
 @login_required
 @require_GET
-def account_settings(request: HttpRequest) -> HttpResponse:
+def account_settings(request: AuthenticatedHttpRequest) -> HttpResponse:
     return settings_page(request)
 
 
 @login_required
 @require_POST
-def api_key_new(request: HttpRequest) -> HttpResponse:
+def api_key_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Create a key and show its secret on this one response only (never stored, never sent
     again, so it does not go through messages or a redirect)."""
     sent = ApiKeyForm(request.POST).sent()
@@ -76,7 +79,7 @@ def api_key_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def api_key_delete(request: HttpRequest, key_id: int) -> HttpResponse:
+def api_key_delete(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     key = api_key_revoke(user=request.user, key_id=key_id)
     messages.success(request, f"API key “{key.name}” revoked.")
     return redirect("settings")
@@ -84,7 +87,7 @@ def api_key_delete(request: HttpRequest, key_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def account_delete(request: HttpRequest) -> HttpResponse:
+def account_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
     sent = AccountDeleteForm(request.POST).sent()
     try:
         user_delete(user=request.user, confirm_email=sent["email"])
@@ -98,7 +101,7 @@ def account_delete(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def notifications_update(request: HttpRequest) -> HttpResponse:
+def notifications_update(request: AuthenticatedHttpRequest) -> HttpResponse:
     enabled = NotificationsForm(request.POST).sent()["notify_batch_email"]
     user_set_notify_batch_email(user=request.user, enabled=enabled)
     messages.success(

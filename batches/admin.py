@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
 from django.db.models import Q, QuerySet, Sum
@@ -24,8 +25,21 @@ from batches.services import batch_cancel, batch_retry_failed
 from batchsite.errors import Rejected
 from documents.models import Document
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 
-class DocumentInline(admin.TabularInline):
+    from batches.health import Health
+
+    class Changelist(Health):
+        """What the batch changelist's queryset annotates on each batch."""
+
+        owner_plan: str
+        cost_usd: Decimal | None
+
+    ChangelistBatch = WithAnnotations[BatchProcess, Changelist]
+
+
+class DocumentInline(admin.TabularInline[Document, BatchProcess]):
     model = Document
     fields = (
         "original_filename",
@@ -71,7 +85,9 @@ class HealthFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return [("unhealthy", "Unhealthy"), ("healthy", "Healthy")]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet[BatchProcess]) -> QuerySet:
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[ChangelistBatch]
+    ) -> QuerySet[ChangelistBatch]:
         if self.value() == "unhealthy":
             return queryset.filter(unhealthy_condition())
         if self.value() == "healthy":
@@ -89,14 +105,17 @@ class OwnerPlanFilter(admin.SimpleListFilter):
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
         return list(PlanKey.choices)
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet[BatchProcess]) -> QuerySet:
-        if self.value() in PlanKey.values:
-            return queryset.filter(owner_plan=self.value())
+    def queryset(
+        self, request: HttpRequest, queryset: QuerySet[ChangelistBatch]
+    ) -> QuerySet[ChangelistBatch]:
+        plan = self.value()
+        if plan in PlanKey.values:
+            return queryset.filter(owner_plan=plan)
         return queryset
 
 
 @admin.register(BatchProcess)
-class BatchProcessAdmin(admin.ModelAdmin):
+class BatchProcessAdmin(admin.ModelAdmin[BatchProcess]):
     """Batch history with health metrics, all computed in the changelist's one query (see
     `batches.health` for the definitions)."""
 
@@ -185,7 +204,7 @@ class BatchProcessAdmin(admin.ModelAdmin):
         ), False
 
     @admin.display(description="health")
-    def health(self, batch: BatchProcess) -> str:
+    def health(self, batch: ChangelistBatch) -> str:
         problems = batch_health_problems(batch)
         if not problems:
             return mark_safe('<span class="sheaf-healthy">✔ healthy</span>')
@@ -195,27 +214,27 @@ class BatchProcessAdmin(admin.ModelAdmin):
         )
 
     @admin.display(description="computed status", ordering="computed_status")
-    def computed(self, batch: BatchProcess) -> str:
+    def computed(self, batch: ChangelistBatch) -> str:
         return batch.computed_status
 
     @admin.display(description="owner's plan now", ordering="owner_plan")
-    def owner_plan_now(self, batch: BatchProcess) -> str:
+    def owner_plan_now(self, batch: ChangelistBatch) -> str:
         return batch.owner_plan
 
     @admin.display(description="error rate", ordering="error_rate")
-    def error_rate_percent(self, batch: BatchProcess) -> str:
+    def error_rate_percent(self, batch: ChangelistBatch) -> str:
         return "—" if batch.error_rate is None else f"{batch.error_rate:.1f}%"
 
     @admin.display(description="processing time", ordering="processing_time")
-    def processing_time(self, batch: BatchProcess) -> str:
+    def processing_time(self, batch: ChangelistBatch) -> str:
         return _duration(batch.processing_time)
 
     @admin.display(description="top errors")
-    def top_errors(self, batch: BatchProcess) -> str:
+    def top_errors(self, batch: ChangelistBatch) -> str:
         return ", ".join(batch_top_error_codes(batch)) or "—"
 
     @admin.display(description="cost (USD)", ordering="cost_usd")
-    def cost(self, batch: BatchProcess) -> str:
+    def cost(self, batch: ChangelistBatch) -> str:
         return "—" if batch.cost_usd is None else f"${batch.cost_usd:.4f}"
 
     @admin.action(description="Retry failed documents of the selected batches")
@@ -240,7 +259,7 @@ class BatchProcessAdmin(admin.ModelAdmin):
 
 
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin):
+class DocumentAdmin(admin.ModelAdmin[Document]):
     list_display = (
         "original_filename",
         "batch",
@@ -261,7 +280,7 @@ class DocumentAdmin(admin.ModelAdmin):
 
 
 @admin.register(EngineCircuit)
-class EngineCircuitAdmin(admin.ModelAdmin):
+class EngineCircuitAdmin(admin.ModelAdmin[EngineCircuit]):
     """Open circuits: an engine whose provider refused the account (bad key, no credit).
     Dispatch to it is paused; the sweep probes it and closes the circuit when it answers."""
 

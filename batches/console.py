@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from django.core.management.base import OutputWrapper
 from django.template.defaultfilters import filesizeformat, pluralize
@@ -55,7 +55,8 @@ class _Stream(io.TextIOBase):
 
 def rich_console(out: OutputWrapper) -> Console:
     """A rich console onto a command's output, as wide as the terminal or PLAIN_WIDTH."""
-    return Console(file=_Stream(out), width=None if out.isatty() else PLAIN_WIDTH)
+    stream = cast(IO[str], _Stream(out))  # rich needs only write, flush and isatty
+    return Console(file=stream, width=None if out.isatty() else PLAIN_WIDTH)
 
 
 def duration(seconds: float | None) -> str:
@@ -141,7 +142,11 @@ def _outcome_line(claim: Claim, status: str, document: Document) -> str:
     if status == Document.Status.FAILED:
         return f"[red]failed[/]    {name}: {document.error_code}: {document.error_message}"
     if status == Document.Status.QUEUED:
-        due = duration((document.next_attempt_at - timezone.now()).total_seconds())
+        due = duration(
+            None
+            if document.next_attempt_at is None
+            else (document.next_attempt_at - timezone.now()).total_seconds()
+        )
         return (
             f"[yellow]retry[/]     {name}: {document.error_code}: {document.error_message} "
             f"(attempt {claim.attempts}; next in {due})"
@@ -157,7 +162,8 @@ def print_dry_run(
     for column in ("#", "Batch", "Document", "Attempts", "Due"):
         table.add_column(column, no_wrap=True)
     for number, document in enumerate(chosen, start=1):
-        wait = (document.next_attempt_at - now).total_seconds()
+        due_at = document.next_attempt_at or now  # a waiting document always has one
+        wait = (due_at - now).total_seconds()
         table.add_row(
             str(number),
             f"{document.batch.name} ({document.batch_id})",

@@ -19,7 +19,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.text import slugify
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Font
 
 from batches.models import BatchProcess
@@ -89,9 +89,8 @@ def neutralise_formula(text: str) -> str:
 
 
 def _result_fields(result: Any) -> dict[str, Any]:
-    if isinstance(result, dict) and isinstance(result.get("fields"), dict):
-        return result["fields"]
-    return {}
+    fields = result.get("fields") if isinstance(result, dict) else None
+    return fields if isinstance(fields, dict) else {}
 
 
 def _display(value: Any) -> str:
@@ -219,7 +218,7 @@ def _markdown(batch: BatchProcess) -> tuple[bytes, str]:
     return ("\n".join(lines) + "\n").encode("utf-8"), "text/markdown; charset=utf-8"
 
 
-def _xlsx_cell(sheet: WriteOnlyWorksheet, text: str, *, bold: bool = False) -> WriteOnlyCell:
+def _xlsx_cell(sheet: WriteOnlyWorksheet, text: str, *, bold: bool = False) -> Cell:
     # Control characters are stripped before neutralising, so "\x01=cmd" cannot become "=cmd".
     text = neutralise_formula(ILLEGAL_CHARACTERS_RE.sub("", text))[:XLSX_MAX_CELL_LENGTH]
     cell = WriteOnlyCell(sheet, value=text)

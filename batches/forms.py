@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django import forms
+from django.core.files.uploadedfile import UploadedFile
+from django.utils.datastructures import MultiValueDict
 
 from accounts.plans import Plan
 from batches.models import BatchProcess
@@ -28,7 +31,9 @@ class FilesInput(forms.FileInput):
 
     allow_multiple_selected = True
 
-    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[Any]:
+    def value_from_datadict(
+        self, data: Mapping[str, Any], files: MultiValueDict[str, UploadedFile[Any]], name: str
+    ) -> list[UploadedFile[Any]]:
         return files.getlist(name)
 
 
@@ -58,22 +63,26 @@ class BatchUploadForm(forms.Form):
         ),
         help_text="In plain language, what to pull out of every document.",
     )
-    fields = forms.CharField(
-        widget=forms.Textarea(
-            attrs={
-                "rows": 4,
-                "placeholder": "invoice number\ndate:date\ntotal:number -- with currency",
-            }
-        ),
-        required=False,
-        help_text="Optional. One per line: name[:type][ -- description]; "
-        "types are string, number, date, boolean, list. Inferred from the prompt if blank.",
-    )
     mode = forms.ChoiceField(choices=BatchProcess.Mode.choices, initial=BatchProcess.Mode.STANDARD)
-    files = MultipleFileField()
 
     def __init__(self, *args: Any, plan: Plan, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # `fields` and `files` are also BaseForm's own attributes (the form's fields, the files
+        # sent). Declared in the class body they would hide those from the type checker
+        # (typeddjango/django-stubs#1054), so they join the form here, in their place in it.
+        self.fields["fields"] = forms.CharField(
+            widget=forms.Textarea(
+                attrs={
+                    "rows": 4,
+                    "placeholder": "invoice number\ndate:date\ntotal:number -- with currency",
+                }
+            ),
+            required=False,
+            help_text="Optional. One per line: name[:type][ -- description]; "
+            "types are string, number, date, boolean, list. Inferred from the prompt if blank.",
+        )
+        self.fields["files"] = MultipleFileField()
+        self.order_fields(["name", "description", "prompt", "fields", "mode", "files"])
         self.plan = plan
         self.fields["mode"].help_text = (
             "Economy sends documents through Anthropic's batch API: about half the price, "

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.conf import settings
 from django.db.models import (
@@ -68,6 +68,44 @@ TOP_ERROR_CODES = 3
 RUNNING = (BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING)
 
 
+class Health(TypedDict):
+    """What `batches_with_health` annotates on each batch."""
+
+    n_total: int
+    n_completed: int
+    n_failed: int
+    n_processing: int
+    n_queued: int
+    n_canceled: int
+    n_permanent: int
+    n_expired_leases: int
+    max_attempts_used: int | None
+    first_started_at: datetime | None
+    last_finished_at: datetime | None
+    latest_error_at: datetime | None
+    oldest_due_at: datetime | None
+    error_code_1: str | None
+    error_code_2: str | None
+    error_code_3: str | None
+    n_gave_up: int
+    error_rate: float | None
+    processing_time: timedelta | None
+    computed_status: str
+    issue_paused: bool
+    issue_stalled: bool
+    issue_expired_leases: bool
+    issue_status: bool
+    issue_error_rate: bool
+    issue_gave_up: bool
+
+
+if TYPE_CHECKING:
+    # A type only: on Python 3.11 the alias cannot be subscripted at runtime.
+    from django_stubs_ext import WithAnnotations
+
+    BatchWithHealth = WithAnnotations[BatchProcess, Health]
+
+
 def _count(condition: Q | None = None) -> Count:
     return Count("documents", filter=condition)
 
@@ -92,7 +130,7 @@ def _top_error_code(rank: int) -> Subquery:
 
 def batches_with_health(
     batches: QuerySet[BatchProcess], *, now: datetime | None = None
-) -> QuerySet[BatchProcess]:
+) -> QuerySet[BatchWithHealth]:
     """Annotate every batch with its health metrics in one query (aggregates over one join of
     its documents, plus one small correlated subquery per top error code).
 
@@ -153,7 +191,8 @@ def batches_with_health(
         )
         for name, rule in HEALTH_RULES.items()
     }
-    return annotated.annotate(**flags)
+    # The plugin types what it sees annotated; the flags come by name from HEALTH_RULES.
+    return cast("QuerySet[BatchWithHealth]", annotated.annotate(**flags))
 
 
 def _computed_status() -> Case:
@@ -217,12 +256,12 @@ def unhealthy_condition() -> Q:
     return condition
 
 
-def batch_health_problems(batch: BatchProcess) -> list[str]:
+def batch_health_problems(batch: BatchWithHealth) -> list[str]:
     """Why a batch annotated by `batches_with_health` is unhealthy (empty when it is healthy)."""
     return [rule.explain(batch) for name, rule in HEALTH_RULES.items() if getattr(batch, name)]
 
 
-def batch_top_error_codes(batch: BatchProcess) -> list[str]:
+def batch_top_error_codes(batch: BatchWithHealth) -> list[str]:
     labels = (batch.error_code_1, batch.error_code_2, batch.error_code_3)
     return [label for label in labels if label]
 
@@ -297,12 +336,14 @@ def daily_throughput(*, days: int = 14, now: datetime | None = None) -> list[Day
         )
         .order_by("day")
     )
-    by_day = {row["day"]: row for row in rows}
+    by_day: dict[date, tuple[int, int]] = {
+        row["day"]: (row["completed"], row["failed"]) for row in rows
+    }
     result = []
     for offset in range(days):
         day = first + timedelta(days=offset)
-        row = by_day.get(day, {})
-        result.append(Day(day=day, completed=row.get("completed", 0), failed=row.get("failed", 0)))
+        completed, failed = by_day.get(day, (0, 0))
+        result.append(Day(day=day, completed=completed, failed=failed))
     return result
 
 

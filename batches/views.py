@@ -5,12 +5,13 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.selectors import user_effective_plan, user_usage
 from batches import exports, selectors, services
 from batches.exports import EXPORT_FORMATS
@@ -21,7 +22,7 @@ from batchsite.errors import Rejected
 
 @login_required
 @require_GET
-def batch_list(request: HttpRequest) -> HttpResponse:
+def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status not in BatchProcess.Status.values:
         status = ""
@@ -36,7 +37,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def batch_upload(request: HttpRequest) -> HttpResponse:
+def batch_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
     plan = user_effective_plan(request.user).plan
     form = BatchUploadForm(request.POST or None, request.FILES or None, plan=plan)
     status = 200
@@ -81,14 +82,14 @@ def _batch_context(request: HttpRequest, batch: BatchProcess) -> dict[str, objec
 
 @login_required
 @require_GET
-def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
+def batch_detail(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponse:
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
     return render(request, "batches/batch_detail.html", _batch_context(request, batch))
 
 
 @login_required
 @require_GET
-def batch_progress(request: HttpRequest, batch_id: str) -> HttpResponse:
+def batch_progress(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponse:
     """The live part of the batch page, polled by htmx until the batch is finished, with the
     status badge and dates of the page header swapped out of band."""
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
@@ -98,7 +99,7 @@ def batch_progress(request: HttpRequest, batch_id: str) -> HttpResponse:
 
 
 def _control(
-    request: HttpRequest, batch_id: str, action: Callable[[BatchProcess], str]
+    request: AuthenticatedHttpRequest, batch_id: str, action: Callable[[BatchProcess], str]
 ) -> HttpResponse:
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
     try:
@@ -110,7 +111,7 @@ def _control(
 
 @login_required
 @require_POST
-def batch_cancel(request: HttpRequest, batch_id: str) -> HttpResponse:
+def batch_cancel(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponse:
     def cancel(batch: BatchProcess) -> str:
         services.batch_cancel(batch=batch)
         return "Batch canceled; documents already being processed will finish."
@@ -120,7 +121,7 @@ def batch_cancel(request: HttpRequest, batch_id: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def batch_retry(request: HttpRequest, batch_id: str) -> HttpResponse:
+def batch_retry(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponse:
     def retry(batch: BatchProcess) -> str:
         count = services.batch_retry_failed(batch=batch)
         return f"{count} failed document{pluralize(count)} queued again."
@@ -130,7 +131,7 @@ def batch_retry(request: HttpRequest, batch_id: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def document_rerun(request: HttpRequest, document_id: str) -> HttpResponse:
+def document_rerun(request: AuthenticatedHttpRequest, document_id: str) -> HttpResponse:
     document = selectors.document_get_for_user(user=request.user, document_id=document_id)
 
     def rerun(batch: BatchProcess) -> str:
@@ -142,7 +143,7 @@ def document_rerun(request: HttpRequest, document_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def batch_export(request: HttpRequest, batch_id: str, fmt: str) -> HttpResponse:
+def batch_export(request: AuthenticatedHttpRequest, batch_id: str, fmt: str) -> HttpResponse:
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
     if fmt not in EXPORT_FORMATS:
         raise Http404("Unknown export format.")
@@ -154,7 +155,7 @@ def batch_export(request: HttpRequest, batch_id: str, fmt: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def batch_delete(request: HttpRequest, batch_id: str) -> HttpResponse:
+def batch_delete(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponse:
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
     name = batch.name
     services.batch_delete(batch=batch)
@@ -164,7 +165,7 @@ def batch_delete(request: HttpRequest, batch_id: str) -> HttpResponse:
 
 @login_required
 @require_GET
-def document_original(request: HttpRequest, document_id: str) -> HttpResponse:
+def document_original(request: AuthenticatedHttpRequest, document_id: str) -> HttpResponseBase:
     document = selectors.document_get_for_user(user=request.user, document_id=document_id)
     if document.file_removed_at is not None:
         context = {"document": document}

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
@@ -46,12 +47,12 @@ class StrictCharField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class ProblemSerializer(serializers.Serializer):
+class ProblemSerializer(serializers.Serializer[dict[str, str]]):
     code = serializers.CharField()
     message = serializers.CharField()
 
 
-class ErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer[dict[str, Any]]):
     """Every error the API answers with."""
 
     code = serializers.CharField(help_text="Stable, e.g. not_found, too_many_files, rate_limited.")
@@ -59,7 +60,9 @@ class ErrorSerializer(serializers.Serializer):
     problems = ProblemSerializer(
         many=True, required=False, help_text="Every problem found, when there were several."
     )
-    errors = serializers.DictField(
+    # Declared fields leave the class (DRF's metaclass), so this does not replace
+    # Serializer.errors; the stubs cannot see that.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         required=False,
         help_text="Messages per input field, for validation errors.",
@@ -149,7 +152,9 @@ def _error_response(exc: Exception, context: dict[str, Any]) -> Response | None:
     return response
 
 
-def paginated(name: str, item: type[serializers.Serializer]) -> serializers.Serializer:
+def paginated(
+    name: str, item: type[serializers.Serializer[Any]]
+) -> serializers.Serializer[dict[str, Any]]:
     """The schema of a page: ``{"count", "next", "previous", "results"}``."""
     return inline_serializer(
         name=name,
@@ -162,7 +167,12 @@ def paginated(name: str, item: type[serializers.Serializer]) -> serializers.Seri
     )
 
 
-def paginate(request: Request, view: APIView, queryset: Any, item: Any) -> Response:
+def paginate(
+    request: Request,
+    view: APIView,
+    queryset: QuerySet[Any],
+    item: type[serializers.Serializer[Any]],
+) -> Response:
     """One page of `queryset`, each row through the output serializer `item`."""
     paginator = PageNumberPagination()
     page = paginator.paginate_queryset(queryset, request, view=view)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from batchsite.env import (
@@ -24,6 +26,9 @@ from batchsite.env import (
     env_optional_int,
     env_str,
 )
+
+# Lets generic Django classes take type arguments at runtime (`ModelAdmin[Batch]`), as mypy wants.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SHEAF_VAR_DIR", str(BASE_DIR / "var")))
@@ -118,19 +123,21 @@ SQLITE_OPTIONS = {
     "timeout": 20,
     "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
 }
+DATABASES: dict[str, dj_database_url.DBConfig]
 if DATABASE_URL:
     try:
         DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from None
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-        DATABASES["default"].update(CONN_MAX_AGE=0, OPTIONS=SQLITE_OPTIONS)
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["OPTIONS"] = SQLITE_OPTIONS
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "sheaf.sqlite3",
+            "NAME": str(VAR_DIR / "sheaf.sqlite3"),
             "OPTIONS": SQLITE_OPTIONS,
             # A file (not :memory:) so worker processes started by tests share it; one per test
             # run so that runs side by side do not trample each other.
@@ -143,6 +150,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Cache (rate limits, throttles) ---------------------------------------------------------------
 
 REDIS_URL = env_str("REDIS_URL")
+CACHES: dict[str, dict[str, Any]]
 if REDIS_URL:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}

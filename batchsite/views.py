@@ -73,7 +73,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
         queue = queue_state()
     except DatabaseError as error:
         logger.error("healthz: the database did not answer: %s", error)
-        body = {
+        body: dict[str, object] = {
             "status": "fail",
             "database": {"status": "fail", "error": type(error).__name__},
             "queue": None,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -131,7 +132,8 @@ class Document(models.Model):
 
     @property
     def extension(self) -> str:
-        return self.file.name.rsplit(".", 1)[-1] if "." in self.file.name else ""
+        name = self.file.name or ""
+        return name.rsplit(".", 1)[-1] if "." in name else ""
 
     @staticmethod
     def storage_path(*, user_id: int, batch_id: uuid.UUID, document_id: uuid.UUID, ext: str) -> str:
@@ -139,7 +141,7 @@ class Document(models.Model):
         return f"uploads/{user_id}/{batch_id}/{document_id}.{ext}"
 
 
-def result_value_counts(result: dict | None) -> tuple[int, int]:
+def result_value_counts(result: dict[str, Any] | None) -> tuple[int, int]:
     """(values found, values verified) of a result in the shape of DESIGN.md "Results"."""
     found = verified = 0
     for cell in (result or {}).get("fields", {}).values():

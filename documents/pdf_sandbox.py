@@ -30,7 +30,10 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
+
+if TYPE_CHECKING:
+    from pypdf import PasswordType, PdfReader
 
 # A text content stream this size is thousands of pages; past it pypdf stops inflating
 # (LimitReachedError) instead of expanding a bomb until the memory limit.
@@ -124,7 +127,8 @@ class _Child:
             if not chunk:
                 self._raise_death(limits)
             reply += chunk
-        return json.loads(reply)
+        result: dict[str, Any] = json.loads(reply)  # the child answers one JSON object a line
+        return result
 
     def _raise_death(self, limits: Limits) -> NoReturn:
         self.kill()
@@ -367,7 +371,7 @@ def _extract(path: str, max_pages: int, max_chars: int) -> dict[str, Any]:
     }
 
 
-def _opens_without_password(reader: Any, password_type: Any) -> bool:
+def _opens_without_password(reader: PdfReader, password_type: type[PasswordType]) -> bool:
     try:
         return reader.decrypt("") != password_type.NOT_DECRYPTED
     except Exception:  # unsupported or broken encryption: as closed as a real password

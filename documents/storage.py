@@ -15,19 +15,26 @@ from pathlib import Path
 from django.db.models.fields.files import FieldFile
 
 
+def _stored_name(file: FieldFile) -> str:
+    if not file.name:  # callers check `document.file` first
+        raise FileNotFoundError("The document has no stored file.")
+    return file.name
+
+
 @contextmanager
 def local_path(file: FieldFile) -> Iterator[str]:
     """A filesystem path to the stored file, valid inside the `with` block."""
+    name = _stored_name(file)
     try:
-        path = file.storage.path(file.name)
+        path = file.storage.path(name)
     except NotImplementedError:
         path = None
     if path is not None:
         yield path
         return
     with (
-        tempfile.NamedTemporaryFile(suffix=Path(file.name).suffix) as copy,
-        file.storage.open(file.name, "rb") as source,
+        tempfile.NamedTemporaryFile(suffix=Path(name).suffix) as copy,
+        file.storage.open(name, "rb") as source,
     ):
         shutil.copyfileobj(source, copy)
         copy.flush()
@@ -35,5 +42,6 @@ def local_path(file: FieldFile) -> Iterator[str]:
 
 
 def read_bytes(file: FieldFile) -> bytes:
-    with file.storage.open(file.name, "rb") as source:
-        return source.read()
+    with file.storage.open(_stored_name(file), "rb") as source:
+        content: bytes = source.read()
+    return content

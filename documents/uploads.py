@@ -61,7 +61,7 @@ class SizeLimitedUploadHandler(TemporaryFileUploadHandler):
             self._request_room = (plan.files_per_batch + 1) * self._file_cap
         else:
             self._file_cap = self._request_room = 0
-        return super().handle_raw_input(*args, **kwargs)
+        super().handle_raw_input(*args, **kwargs)
 
     def new_file(self, *args: Any, **kwargs: Any) -> None:
         super().new_file(*args, **kwargs)
@@ -96,14 +96,14 @@ def display_filename(raw: str | None) -> str:
 
 @dataclass(frozen=True)
 class InspectedUpload:
-    file: File
+    file: File[bytes]
     filename: str
     kind: FileKind
     size: int
     sha256: str
 
 
-def inspect_upload(upload: File, *, max_size: int) -> InspectedUpload | Problem:
+def inspect_upload(upload: File[bytes], *, max_size: int) -> InspectedUpload | Problem:
     """Check one upload's name, size and content; return what was learnt or the problem."""
     filename = display_filename(upload.name)
     ext = filename.rpartition(".")[2].lower() if "." in filename else ""
@@ -131,7 +131,7 @@ def inspect_upload(upload: File, *, max_size: int) -> InspectedUpload | Problem:
     return InspectedUpload(file=upload, filename=filename, kind=kind, size=size, sha256=sha256)
 
 
-def _hash_and_check(upload: File, kind: FileKind) -> tuple[str, bool]:
+def _hash_and_check(upload: File[bytes], kind: FileKind) -> tuple[str, bool]:
     """One pass over the bytes: SHA-256, and whether the content is what the extension says."""
     digest = hashlib.sha256()
     text = _TextSniffer() if kind.extension in {"csv", "txt"} else None

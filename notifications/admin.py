@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from django.contrib import admin
+from django.db.models import Model
 from django.http import HttpRequest
 
 from notifications.models import Event, WebhookDelivery, WebhookEndpoint
 
+_M = TypeVar("_M", bound=Model)
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+
+class ReadOnlyAdmin(admin.ModelAdmin[_M]):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -17,7 +22,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdmin):
+class EventAdmin(ReadOnlyAdmin[Event]):
     list_display = ("kind", "key", "user", "created_at", "emailed_at", "dispatched_at")
     list_filter = ("kind",)
     search_fields = ("key", "user__email")
@@ -25,7 +30,7 @@ class EventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(ReadOnlyAdmin):
+class WebhookEndpointAdmin(ReadOnlyAdmin[WebhookEndpoint]):
     list_display = ("url", "user", "events", "created_at")
     search_fields = ("url", "user__email")
     list_select_related = ("user",)
@@ -33,7 +38,7 @@ class WebhookEndpointAdmin(ReadOnlyAdmin):
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(ReadOnlyAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdmin[WebhookDelivery]):
     list_display = (
         "event",
         "endpoint",

@@ -57,10 +57,12 @@ class Event(models.Model):
 class WebhookEndpoint(models.Model):
     """A URL of the user's that receives signed POSTs for the events it subscribes to."""
 
+    URL_MAX_LENGTH = 500
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="webhook_endpoints"
     )
-    url = models.CharField(max_length=500, help_text="http(s), public addresses only.")
+    url = models.CharField(max_length=URL_MAX_LENGTH, help_text="http(s), public addresses only.")
     events = models.JSONField(default=list, help_text="Event kinds, e.g. ['batch.completed'].")
     # Kept in clear: it signs every delivery. Shown to the user once, when created.
     secret = models.CharField(max_length=100)

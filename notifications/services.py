@@ -409,8 +409,10 @@ def webhook_endpoint_create(
     url = (url or "").strip()
     if not url:
         raise Rejected.one("invalid_url", "Give the URL that should receive the webhooks.")
-    if len(url) > WebhookEndpoint._meta.get_field("url").max_length:
-        raise Rejected.one("invalid_url", "The URL is longer than 500 characters.")
+    if len(url) > WebhookEndpoint.URL_MAX_LENGTH:
+        raise Rejected.one(
+            "invalid_url", f"The URL is longer than {WebhookEndpoint.URL_MAX_LENGTH} characters."
+        )
     events = _events_check(events)
     try:
         egress.url_check(url)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
+from accounts.http import AuthenticatedHttpRequest
 from accounts.views import settings_page
 from batchsite.errors import Rejected
 from notifications.forms import WebhookEndpointForm
@@ -16,7 +17,7 @@ from notifications.services import webhook_endpoint_create, webhook_endpoint_del
 
 @login_required
 @require_POST
-def webhook_new(request: HttpRequest) -> HttpResponse:
+def webhook_new(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Register an endpoint and show its signing secret on this one response only."""
     form = WebhookEndpointForm(request.POST)
     sent = form.sent()
@@ -36,7 +37,7 @@ def webhook_new(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def webhook_delete(request: HttpRequest, endpoint_id: int) -> HttpResponse:
+def webhook_delete(request: AuthenticatedHttpRequest, endpoint_id: int) -> HttpResponse:
     endpoint = webhook_endpoint_delete(user=request.user, endpoint_id=endpoint_id)
     messages.success(request, f"Webhook endpoint {endpoint.url} deleted.")
     return redirect("settings")

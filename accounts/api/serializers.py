@@ -1,18 +1,25 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.validators import RegexValidator
 from rest_framework import serializers
 
+from accounts.models import ApiKey
 from batchsite.api import StrictCharField
 
 
-class PlanOutputSerializer(serializers.Serializer):
+class PlanOutputSerializer(serializers.Serializer[dict[str, Any]]):
     key = serializers.CharField()
     name = serializers.CharField()
-    source = serializers.ChoiceField(choices=["override", "subscription", "default"])
+    # DRF's metaclass moves declared fields out of the class, so this one does not replace
+    # Field.source; the stubs cannot see that (typeddjango/django-stubs#1054 is the forms twin).
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=["override", "subscription", "default"]
+    )
 
 
-class LimitsOutputSerializer(serializers.Serializer):
+class LimitsOutputSerializer(serializers.Serializer[dict[str, Any]]):
     key = serializers.CharField()
     name = serializers.CharField()
     price_usd_month = serializers.IntegerField()
@@ -30,19 +37,19 @@ class LimitsOutputSerializer(serializers.Serializer):
     webhooks = serializers.BooleanField()
 
 
-class UsageOutputSerializer(serializers.Serializer):
+class UsageOutputSerializer(serializers.Serializer[dict[str, Any]]):
     documents_this_month = serializers.IntegerField()
     submissions_last_hour = serializers.IntegerField()
 
 
-class MeOutputSerializer(serializers.Serializer):
+class MeOutputSerializer(serializers.Serializer[dict[str, Any]]):
     email = serializers.EmailField()
     plan = PlanOutputSerializer()
     limits = LimitsOutputSerializer()
     usage = UsageOutputSerializer()
 
 
-class ApiKeyOutputSerializer(serializers.Serializer):
+class ApiKeyOutputSerializer(serializers.Serializer[ApiKey]):
     id = serializers.IntegerField()
     name = serializers.CharField()
     prefix = serializers.CharField(help_text="The key starts with sk_sheaf_ and these characters.")
@@ -55,6 +62,6 @@ class ApiKeyCreatedOutputSerializer(ApiKeyOutputSerializer):
     key = serializers.CharField(help_text="The secret. Shown this once; Sheaf keeps only a hash.")
 
 
-class ApiKeyCreateInputSerializer(serializers.Serializer):
+class ApiKeyCreateInputSerializer(serializers.Serializer[None]):
     # Surrounding whitespace is trimmed, so the schema says "some non-space character".
     name = StrictCharField(max_length=100, validators=[RegexValidator(r"\S")])

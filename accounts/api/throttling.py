@@ -10,6 +10,7 @@ from rest_framework.exceptions import Throttled
 from rest_framework.request import Request
 from rest_framework.throttling import BaseThrottle
 
+from accounts.models import User
 from accounts.selectors import user_effective_plan
 
 WINDOW_SECONDS = 60
@@ -26,7 +27,7 @@ class PlanRateThrottle(BaseThrottle):
 
     def allow_request(self, request: Request, view: Any) -> bool:
         user = request.user
-        if not user or not user.is_authenticated:
+        if not isinstance(user, User):
             return True
         plan = user_effective_plan(user).plan
         now = time.time()

@@ -4,7 +4,6 @@ import dataclasses
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -14,6 +13,7 @@ from accounts.api.serializers import (
     ApiKeyOutputSerializer,
     MeOutputSerializer,
 )
+from accounts.http import AuthenticatedRequest
 from accounts.selectors import api_key_list_for_user, user_effective_plan, user_usage
 from accounts.services import api_key_create, api_key_revoke
 from batchsite.api import error_responses, paginate, paginated
@@ -23,7 +23,7 @@ class MeApi(APIView):
     @extend_schema(
         operation_id="me", responses={200: MeOutputSerializer, **error_responses(401, 405)}
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         effective = user_effective_plan(request.user)
         plan = effective.plan
         data = {
@@ -43,7 +43,7 @@ class ApiKeyListCreateApi(APIView):
             **error_responses(401, 405),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         keys = api_key_list_for_user(user=request.user)
         return paginate(request, self, keys, ApiKeyOutputSerializer)
 
@@ -52,12 +52,13 @@ class ApiKeyListCreateApi(APIView):
         request=ApiKeyCreateInputSerializer,
         responses={201: ApiKeyCreatedOutputSerializer, **error_responses(400, 401, 405, 415)},
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         serializer = ApiKeyCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         key, secret = api_key_create(user=request.user, name=serializer.validated_data["name"])
-        key.key = secret  # type: ignore[attr-defined]  # returned once, never stored
-        return Response(ApiKeyCreatedOutputSerializer(key).data, status=status.HTTP_201_CREATED)
+        # The secret is returned this once and never stored: it is no attribute of the key.
+        data = {**ApiKeyOutputSerializer(key).data, "key": secret}
+        return Response(data, status=status.HTTP_201_CREATED)
 
 
 class ApiKeyRevokeApi(APIView):
@@ -65,6 +66,6 @@ class ApiKeyRevokeApi(APIView):
         operation_id="keys_revoke",
         responses={204: None, **error_responses(401, 404, 405)},
     )
-    def delete(self, request: Request, key_id: int) -> Response:
+    def delete(self, request: AuthenticatedRequest, key_id: int) -> Response:
         api_key_revoke(user=request.user, key_id=key_id)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -7,8 +7,8 @@ work, so a retried task or a double click never creates a second customer or ses
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 
@@ -49,7 +49,12 @@ def _billing_errors(*, missing_ok: bool = False) -> Iterator[None]:
         raise BillingError(exc.user_message or str(exc)) from None
 
 
-def _call(method: Any, params: dict[str, Any], *, idempotency_key: str | None = None) -> Any:
+_T = TypeVar("_T")
+
+
+def _call(
+    method: Callable[..., _T], params: dict[str, Any], *, idempotency_key: str | None = None
+) -> _T:
     options = {"idempotency_key": idempotency_key} if idempotency_key else {}
     with _billing_errors():
         return method(params=params, options=options)
@@ -88,6 +93,8 @@ def create_checkout_session(
         },
         idempotency_key=idempotency_key,
     )
+    if session.url is None:  # Stripe sets it for hosted Checkout, the only kind made here
+        raise BillingError("Stripe made a Checkout session without a URL to send the user to.")
     return session.url
 
 
@@ -130,7 +137,10 @@ def verify_event(payload: bytes, signature: str) -> dict[str, Any]:
     import stripe  # 20 MB: only the processes that call Stripe pay for it
 
     try:
-        event = stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
+        # construct_event is not annotated; it returns the Event it built.
+        event: stripe.Event = stripe.Webhook.construct_event(
+            payload, signature, settings.STRIPE_WEBHOOK_SECRET
+        )
     except (ValueError, stripe.SignatureVerificationError) as exc:
         raise InvalidSignature(str(exc)) from None
     return event.to_dict()

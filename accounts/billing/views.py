@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.billing import services
 from accounts.billing.stripe_client import BillingError, InvalidSignature
+from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Subscription
 from accounts.plans import all_plans
 from accounts.selectors import user_effective_plan, user_usage
@@ -18,7 +19,7 @@ from accounts.selectors import user_effective_plan, user_usage
 
 @login_required
 @require_GET
-def billing(request: HttpRequest) -> HttpResponse:
+def billing(request: AuthenticatedHttpRequest) -> HttpResponse:
     effective = user_effective_plan(request.user)
     subscription = Subscription.objects.filter(user=request.user).first()
     checkout = request.GET.get("checkout")
@@ -53,7 +54,7 @@ def _to_stripe(request: HttpRequest, start: Callable[[], str], failure: str) -> 
 
 @login_required
 @require_POST
-def billing_checkout(request: HttpRequest) -> HttpResponse:
+def billing_checkout(request: AuthenticatedHttpRequest) -> HttpResponse:
     plan_key = request.POST.get("plan", "")
     return _to_stripe(
         request,
@@ -64,7 +65,7 @@ def billing_checkout(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def billing_portal(request: HttpRequest) -> HttpResponse:
+def billing_portal(request: AuthenticatedHttpRequest) -> HttpResponse:
     return _to_stripe(
         request,
         lambda: services.portal_start(user=request.user),

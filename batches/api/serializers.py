@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from uuid import UUID
 
 from drf_spectacular.utils import extend_schema_field, extend_schema_serializer
 from rest_framework import serializers
@@ -12,8 +13,12 @@ from batches.services import MAX_NAME_LENGTH, MAX_PROMPT_LENGTH
 from documents.models import Document
 from extraction.fields import FIELD_TYPES, FieldSpec, InvalidFields, fields_from_json, parse_fields
 
+# Three serializers here declare a field named `fields`. DRF's metaclass moves declared fields
+# out of the class, so it never replaces Serializer.fields, but the stubs cannot know that; those
+# lines carry an ignore of the one error it causes.
 
-class BatchCreateInputSerializer(serializers.Serializer):
+
+class BatchCreateInputSerializer(serializers.Serializer[None]):
     # Lenient on purpose: `batch_create` checks files, prompt and name, so the API answers with
     # the same codes and messages as the dashboard.
     files = serializers.ListField(
@@ -27,7 +32,7 @@ class BatchCreateInputSerializer(serializers.Serializer):
     )
     name = serializers.CharField(required=False, allow_blank=True, default="")
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    fields = serializers.CharField(
+    fields = serializers.CharField(  # type: ignore[assignment]  # a field, see the top
         required=False,
         allow_blank=True,
         default="",
@@ -67,7 +72,7 @@ class BatchCreateDocumentedSerializer(BatchCreateInputSerializer):
     name = serializers.CharField(required=False, allow_blank=True, max_length=MAX_NAME_LENGTH)
 
 
-class BatchListInputSerializer(serializers.Serializer):
+class BatchListInputSerializer(serializers.Serializer[None]):
     status = serializers.ChoiceField(choices=BatchProcess.Status.choices, required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
@@ -79,18 +84,18 @@ class BatchListInputSerializer(serializers.Serializer):
         return attrs
 
 
-class ResultsInputSerializer(serializers.Serializer):
+class ResultsInputSerializer(serializers.Serializer[None]):
     # Blank allowed so that `?format=` reaches the view's invalid_format rather than the default.
     format = serializers.CharField(required=False, allow_blank=True, default="json")
 
 
-class FieldSpecSerializer(serializers.Serializer):
+class FieldSpecSerializer(serializers.Serializer[FieldSpec]):
     name = serializers.CharField()
     type = serializers.ChoiceField(choices=FIELD_TYPES)
     description = serializers.CharField(allow_blank=True)
 
 
-class CountsSerializer(serializers.Serializer):
+class CountsSerializer(serializers.Serializer[Progress]):
     total = serializers.IntegerField()
     queued = serializers.IntegerField()
     processing = serializers.IntegerField()
@@ -99,17 +104,17 @@ class CountsSerializer(serializers.Serializer):
     canceled = serializers.IntegerField()
 
 
-class CostSerializer(serializers.Serializer):
+class CostSerializer(serializers.Serializer[Costs]):
     estimated_usd = serializers.DecimalField(max_digits=14, decimal_places=4, allow_null=True)
     actual_usd = serializers.DecimalField(max_digits=14, decimal_places=6)
 
 
-class DocumentErrorSerializer(serializers.Serializer):
+class DocumentErrorSerializer(serializers.Serializer[dict[str, str]]):
     code = serializers.CharField()
     message = serializers.CharField()
 
 
-class DocumentOutputSerializer(serializers.Serializer):
+class DocumentOutputSerializer(serializers.Serializer[Document]):
     id = serializers.UUIDField()
     filename = serializers.CharField(source="original_filename")
     status = serializers.ChoiceField(choices=Document.Status.choices)
@@ -139,7 +144,7 @@ class DocumentDetailOutputSerializer(DocumentOutputSerializer):
     completed_at = serializers.DateTimeField(allow_null=True)
 
 
-class BatchSummaryOutputSerializer(serializers.Serializer):
+class BatchSummaryOutputSerializer(serializers.Serializer[BatchProcess]):
     """A batch without its documents (the list)."""
 
     id = serializers.UUIDField()
@@ -148,7 +153,7 @@ class BatchSummaryOutputSerializer(serializers.Serializer):
     mode = serializers.ChoiceField(choices=BatchProcess.Mode.choices)
     engine = serializers.ChoiceField(choices=BatchProcess.Engine.choices)
     prompt = serializers.CharField(source="extraction_prompt")
-    fields = FieldSpecSerializer(many=True)
+    fields = FieldSpecSerializer(many=True)  # type: ignore[assignment]  # a field, see the top
     paused_reason = serializers.CharField()
     counts = serializers.SerializerMethodField()
     progress_percent = serializers.SerializerMethodField()
@@ -158,11 +163,16 @@ class BatchSummaryOutputSerializer(serializers.Serializer):
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Three fields read each batch's progress: one query per batch, not three. (A list
+        # serializes every batch through one instance of this serializer.)
+        self._progress_by_batch: dict[UUID, Progress] = {}
+
     def _progress(self, batch: BatchProcess) -> Progress:
-        cache: dict[Any, Progress] = self.context.setdefault("progress", {})
-        if batch.pk not in cache:
-            cache[batch.pk] = batch_progress(batch=batch)
-        return cache[batch.pk]
+        if batch.pk not in self._progress_by_batch:
+            self._progress_by_batch[batch.pk] = batch_progress(batch=batch)
+        return self._progress_by_batch[batch.pk]
 
     @extend_schema_field(CountsSerializer)
     def get_counts(self, batch: BatchProcess) -> dict[str, int]:
@@ -188,21 +198,22 @@ class BatchOutputSerializer(BatchSummaryOutputSerializer):
 
     @extend_schema_field(DocumentOutputSerializer(many=True))
     def get_documents(self, batch: BatchProcess) -> list[dict[str, Any]]:
-        return DocumentOutputSerializer(batch_documents(batch=batch), many=True).data
+        documents = batch_documents(batch=batch)
+        return serializers.ListSerializer(documents, child=DocumentOutputSerializer()).data
 
 
-class ResultsBatchSerializer(serializers.Serializer):
+class ResultsBatchSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.UUIDField()
     name = serializers.CharField()
     status = serializers.ChoiceField(choices=BatchProcess.Status.choices)
     engine = serializers.ChoiceField(choices=BatchProcess.Engine.choices)
     prompt = serializers.CharField()
-    fields = FieldSpecSerializer(many=True)
+    fields = FieldSpecSerializer(many=True)  # type: ignore[assignment]  # a field, see the top
     created_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
 
 
-class ResultsJsonSerializer(serializers.Serializer):
+class ResultsJsonSerializer(serializers.Serializer[dict[str, Any]]):
     """The schema of the `format=json` results file (written by `batches.exports`)."""
 
     batch = ResultsBatchSerializer()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
 
 from django.http import HttpResponse
 from django.utils.http import content_disposition_header
@@ -8,12 +8,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from batches import exports, selectors, services
 from batches.api.serializers import (
     BatchCreateDocumentedSerializer,
@@ -51,7 +52,7 @@ class BatchListCreateApi(APIView):
             **error_responses(400, 401, 405),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         filters = BatchListInputSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         batches = selectors.batch_list_for_user(
@@ -69,7 +70,7 @@ class BatchListCreateApi(APIView):
             **error_responses(400, 401, 403, 405, 415),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         serializer = BatchCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         submission = {"user": request.user, **serializer.validated_data}
@@ -94,7 +95,7 @@ class BatchDetailApi(APIView):
         operation_id="batches_retrieve",
         responses={200: BatchOutputSerializer, **error_responses(401, 404, 405)},
     )
-    def get(self, request: Request, batch_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, batch_id: str) -> Response:
         batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
         return Response(BatchOutputSerializer(batch).data)
 
@@ -105,7 +106,7 @@ class BatchRetryApi(APIView):
         request=None,
         responses={200: BatchOutputSerializer, **error_responses(401, 403, 404, 405, 409)},
     )
-    def post(self, request: Request, batch_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, batch_id: str) -> Response:
         batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
         services.batch_retry_failed(batch=batch)
         batch.refresh_from_db()
@@ -118,7 +119,7 @@ class BatchCancelApi(APIView):
         request=None,
         responses={200: BatchOutputSerializer, **error_responses(401, 404, 405, 409)},
     )
-    def post(self, request: Request, batch_id: str) -> Response:
+    def post(self, request: AuthenticatedRequest, batch_id: str) -> Response:
         batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
         batch = services.batch_cancel(batch=batch)
         return Response(BatchOutputSerializer(batch).data)
@@ -129,12 +130,16 @@ class _AnyAccept(BaseContentNegotiation):
     Accept header says (curl and browsers send */*, a client may send text/csv)."""
 
     def select_renderer(
-        self, request: Request, renderers: list[BaseRenderer], format_suffix: Any = None
+        self,
+        request: Request,
+        renderers: Iterable[BaseRenderer],
+        format_suffix: str | None = None,
     ) -> tuple[BaseRenderer, str]:
-        return renderers[0], renderers[0].media_type
+        renderer = next(iter(renderers))
+        return renderer, renderer.media_type
 
-    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
-        return parsers[0] if parsers else None
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
 
 
 class BatchResultsApi(APIView):
@@ -156,7 +161,7 @@ class BatchResultsApi(APIView):
             **error_responses(400, 401, 404, 405),
         },
     )
-    def get(self, request: Request, batch_id: str) -> HttpResponse:
+    def get(self, request: AuthenticatedRequest, batch_id: str) -> HttpResponse:
         batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
         params = ResultsInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
@@ -177,6 +182,6 @@ class DocumentDetailApi(APIView):
         operation_id="documents_retrieve",
         responses={200: DocumentDetailOutputSerializer, **error_responses(401, 404, 405)},
     )
-    def get(self, request: Request, document_id: str) -> Response:
+    def get(self, request: AuthenticatedRequest, document_id: str) -> Response:
         document = selectors.document_get_for_user(user=request.user, document_id=document_id)
         return Response(DocumentDetailOutputSerializer(document).data)

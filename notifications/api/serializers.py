@@ -3,10 +3,10 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from notifications.models import EventKind
+from notifications.models import EventKind, WebhookEndpoint
 
 
-class WebhookEndpointOutputSerializer(serializers.Serializer):
+class WebhookEndpointOutputSerializer(serializers.Serializer[WebhookEndpoint]):
     id = serializers.IntegerField()
     url = serializers.URLField()
     events = serializers.ListField(child=serializers.ChoiceField(choices=EventKind.values))
@@ -24,7 +24,7 @@ class EventNameField(serializers.CharField):
     """Documented as the event names; any string reaches the service, whose message lists them."""
 
 
-class WebhookEndpointCreateInputSerializer(serializers.Serializer):
+class WebhookEndpointCreateInputSerializer(serializers.Serializer[None]):
     # A plain string: the service says what is wrong with it (scheme, private address, ...).
     url = serializers.CharField(max_length=500, help_text="http:// or https://, a public address.")
     events = serializers.ListField(

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
-from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.http import AuthenticatedRequest
 from batchsite.api import error_responses, paginate, paginated
 from notifications.api.serializers import (
     WebhookEndpointCreatedOutputSerializer,
@@ -24,7 +24,7 @@ class WebhookListCreateApi(APIView):
             **error_responses(401, 405),
         },
     )
-    def get(self, request: Request) -> Response:
+    def get(self, request: AuthenticatedRequest) -> Response:
         endpoints = webhook_endpoint_list_for_user(user=request.user)
         return paginate(request, self, endpoints, WebhookEndpointOutputSerializer)
 
@@ -36,7 +36,7 @@ class WebhookListCreateApi(APIView):
             **error_responses(400, 401, 403, 405, 415),
         },
     )
-    def post(self, request: Request) -> Response:
+    def post(self, request: AuthenticatedRequest) -> Response:
         serializer = WebhookEndpointCreateInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         endpoint = webhook_endpoint_create(user=request.user, **serializer.validated_data)
@@ -50,6 +50,6 @@ class WebhookDeleteApi(APIView):
         operation_id="webhooks_delete",
         responses={204: None, **error_responses(401, 404, 405)},
     )
-    def delete(self, request: Request, endpoint_id: int) -> Response:
+    def delete(self, request: AuthenticatedRequest, endpoint_id: int) -> Response:
         webhook_endpoint_delete(user=request.user, endpoint_id=endpoint_id)
         return Response(status=status.HTTP_204_NO_CONTENT)
