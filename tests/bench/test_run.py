@@ -1,5 +1,5 @@
 """The benchmark's own helpers: what it uploads must be what a browser or client would send, and
-the PDFs it makes distinct must still read like the corpus files they come from."""
+the PDFs it makes distinct must still read like the files they come from."""
 
 from __future__ import annotations
 
@@ -10,15 +10,16 @@ from django.test import RequestFactory
 from pypdf import PdfReader
 
 from bench import run
-from tests.conftest import corpus_file
+from samples.invoices import invoice
 
 
-def test_corpus_mix_makes_every_upload_distinct_and_still_the_same_pdf():
-    original = corpus_file("pypdf-resources/resources/crazyones.pdf")
+def test_corpus_mix_makes_every_upload_distinct_and_still_the_same_pdf(tmp_path):
+    original = tmp_path / "invoice.pdf"
+    original.write_bytes(invoice(1).pdf)
 
     uploads = run.corpus_mix([original], 3)
 
-    assert [name for name, _ in uploads] == ["crazyones.pdf"] * 3
+    assert [name for name, _ in uploads] == ["invoice.pdf"] * 3
     assert len({data for _, data in uploads}) == 3
     expected = PdfReader(original).pages[0].extract_text()
     for _, data in uploads:

@@ -21,7 +21,7 @@ from fpdf import FPDF
 from PIL import Image, ImageDraw
 from pypdf import PdfReader, PdfWriter
 
-from samples.invoices import invoices
+from samples.invoices import invoice, invoices
 
 # An HTML page, the kind of file a browser saves and a user then names "invoice.pdf".
 HTML_PAGE = (
@@ -142,6 +142,21 @@ def declare_uncompressed_size(archive: bytes, member: str, size: int) -> bytes:
     return bytes(data)
 
 
+# The PDFs most tests upload: the same bytes every time, so a test can compare what was stored.
+INVOICE_PDF = invoice(1).pdf  # one page
+REPORT_PDF = text_pdf(*report_lines(4))  # four pages
+
+
+def invoice_upload(name: str = "invoice.pdf") -> SimpleUploadedFile:
+    """INVOICE_PDF as a form or the API receives it."""
+    return SimpleUploadedFile(name, INVOICE_PDF)
+
+
+def report_upload(name: str = "report.pdf") -> SimpleUploadedFile:
+    """REPORT_PDF as a form or the API receives it."""
+    return SimpleUploadedFile(name, REPORT_PDF)
+
+
 def invoice_uploads(count: int, seed: int = 0) -> list[SimpleUploadedFile]:
-    """`count` distinct readable PDFs, as a form or the API receives them."""
+    """`count` distinct readable PDFs, named after their invoice numbers."""
     return [SimpleUploadedFile(made.filename, made.pdf) for made in invoices(count, seed)]
