@@ -93,13 +93,15 @@ class Language:
     customers: tuple[str, ...]
     goods: tuple[str, ...]
 
-    def number(self, value: Decimal) -> str:
-        """`value` with this language's separators: two decimals, or none for a whole number."""
-        whole, _, fraction = f"{value:.2f}".partition(".")
+    def number(self, value: Decimal, *, places: int = 2) -> str:
+        """`value` with this language's separators and `places` decimals: "1.234,50"."""
+        whole, _, fraction = f"{value:.{places}f}".partition(".")
         grouped = f"{int(whole):,}".replace(",", self.thousands)
-        if fraction == "00" and value == value.to_integral_value():
-            return grouped
-        return f"{grouped}{self.decimal}{fraction}"
+        return f"{grouped}{self.decimal}{fraction}" if fraction else grouped
+
+    def quantity(self, value: Decimal) -> str:
+        """A quantity: no decimals when it is whole ("3"), else two ("1,50")."""
+        return self.number(value, places=0 if value == value.to_integral_value() else 2)
 
     def rate(self, percent: Decimal) -> str:
         """A tax rate as written beside its label: "19", "5,5"."""
@@ -107,9 +109,8 @@ class Language:
 
     def money(self, amount: Decimal, currency: str) -> str:
         """The amount as this language writes it on an invoice, such as "1.234,50 €"."""
-        whole, _, cents = f"{amount:.2f}".partition(".")
-        written = f"{int(whole):,}".replace(",", self.thousands) + self.decimal + cents
         symbol = SYMBOLS.get(currency, currency)
+        written = self.number(amount)
         return f"{symbol}{written}" if self.symbol_first else f"{written} {symbol}"
 
 
@@ -293,7 +294,7 @@ def _draw(
     items = []
     for _ in range(lines if lines is not None else rng.randint(1, 6)):
         quantity = Decimal(rng.choice((1, 1, 2, 3, 5, 10, 12, 25)))
-        price = Decimal(rng.randrange(250, 250_000)) / 100
+        price = Decimal(rng.randrange(250, 250_000)).scaleb(-2)  # in cents: 25 is "25.00"
         items.append(LineItem(rng.choice(language.goods), quantity, price, quantity * price))
     subtotal = sum((item.amount for item in items), Decimal("0.00"))
     tax = (subtotal * rate / 100).quantize(CENT, rounding=ROUND_HALF_UP)
@@ -415,7 +416,7 @@ def _line_items(pdf: FPDF, labels: InvoiceLabels, language: Language) -> None:
             heading()
         cells = (
             item.description,
-            language.number(item.quantity),
+            language.quantity(item.quantity),
             language.number(item.unit_price),
             language.number(item.amount),
         )

@@ -86,7 +86,7 @@ def test_every_layout_shows_the_parties_and_the_line_items_row_by_row(
         " ".join(
             (
                 item.description,
-                words.number(item.quantity),
+                words.quantity(item.quantity),
                 words.number(item.unit_price),
                 words.number(item.amount),
             )
