@@ -149,7 +149,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         default=find_corpus(),
         help="the shared PDF corpus (default SHEAF_CORPUS, else shared/corpus beside the "
-        "checkout or a parent of it)",
+        "checkout or a parent of it; without one, generated sample invoices)",
     )
     parser.add_argument("--upload-files", type=int, default=50, help="PDFs per uploaded batch")
     parser.add_argument("--upload-runs", type=int, default=10, help="timed uploads a path")

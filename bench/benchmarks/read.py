@@ -110,7 +110,8 @@ def measure(bench: Bench) -> ReadBench:
     warnings.simplefilter("ignore")
     files, skipped, pages = [], {}, 0
     for path in corpus_pdfs(bench.args.corpus):
-        name = str(path.relative_to(bench.args.corpus))
+        corpus = bench.args.corpus
+        name = str(path.relative_to(corpus)) if corpus else path.name
         try:
             texts = raw_pypdf_pages(path)
             if not any(text.strip() for text in texts):

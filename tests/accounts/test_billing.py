@@ -32,17 +32,16 @@ from batches.services import batch_create
 from batchsite.errors import Rejected
 from documents.models import Document
 from extraction.contract import ErrorKind, ExtractionError
+from samples.invoices import invoice
 from tests.batches.test_upload import (
-    MINIMAL_PDF,
     PROMPT,
-    TEN_READABLE_PDFS,
     page_text,
     pdf_of_size,
     post_upload,
 )
 from tests.batches.test_views import files_input
-from tests.conftest import corpus_upload
 from tests.support.billing import browser, queued_stripe_events, run_queued_stripe_events
+from tests.support.documents import encrypted_pdf, invoice_upload, invoice_uploads
 from tests.support.fake_stripe import (
     FakeStripe,
     fake_stripe,  # noqa: F401 - the fixture, used by `fake`
@@ -55,7 +54,6 @@ PORTAL = "/billing/portal/"
 WEBHOOK = "/billing/webhook/"
 UPLOAD = "/dashboard/batch-upload/"
 SITE_URL = "https://sheaf.example"
-ENCRYPTED_PDF = "pypdf-resources/resources/encryption/r2-user-password.pdf"
 RENEWAL = datetime(2030, 1, 15, 12, 0, tzinfo=UTC)
 
 
@@ -638,7 +636,7 @@ def test_a_free_user_upgrades_through_checkout_and_a_cancellation_returns_them_t
     frank, frank_client, fake, live_server, media_files
 ):
     fake.webhook_url = live_server.url + WEBHOOK
-    batch_create(user=frank, files=[corpus_upload(MINIMAL_PDF)], prompt=PROMPT)
+    batch_create(user=frank, files=[invoice_upload()], prompt=PROMPT)
     assert "multiple" not in files_input(frank_client.get(UPLOAD))
 
     started = frank_client.post(CHECKOUT, {"plan": "plus"})
@@ -840,7 +838,7 @@ def test_a_canceled_checkout_says_nothing_changed(frank_client, fake):
 def test_the_billing_page_shows_documents_used_this_month_against_the_limit(
     frank, frank_client, fake
 ):
-    batch_create(user=frank, files=[corpus_upload(MINIMAL_PDF)], prompt=PROMPT)
+    batch_create(user=frank, files=[invoice_upload()], prompt=PROMPT)
 
     response = frank_client.get(BILLING)
 
@@ -860,7 +858,7 @@ def test_the_settings_page_shows_the_plan_and_links_to_billing(frank_client):
 
 
 def _readable(count: int) -> Callable[[], list]:
-    return lambda: [corpus_upload(path) for path in TEN_READABLE_PDFS[:count]]
+    return lambda: invoice_uploads(count)
 
 
 LIMIT_CASES = [
@@ -936,7 +934,7 @@ def test_two_submissions_racing_for_the_last_room_of_the_month_let_exactly_one_t
     def submit(name: str) -> None:
         try:
             user = User.objects.get(pk=alice.pk)
-            upload = corpus_upload(MINIMAL_PDF, name=f"{name}.pdf")
+            upload = invoice_upload(f"{name}.pdf")
             outcomes[name] = batch_create(user=user, files=[upload], prompt=PROMPT)
         except Rejected as rejection:
             outcomes[name] = rejection
@@ -982,7 +980,13 @@ def test_a_document_that_fails_permanently_gives_its_quota_back(alice, settings)
     settings.SHEAF_EXTRACTION_ENGINE = "local"
     batch = batch_create(
         user=alice,
-        files=[corpus_upload(ENCRYPTED_PDF), corpus_upload(MINIMAL_PDF)],
+        files=[
+            SimpleUploadedFile(
+                "locked.pdf",
+                encrypted_pdf(invoice(3).pdf, user_password="asdfzxcv", algorithm="RC4-128"),
+            ),
+            invoice_upload(),
+        ],
         prompt=PROMPT,
     )
     assert user_usage(alice).documents_this_month == 2
@@ -991,7 +995,7 @@ def test_a_document_that_fails_permanently_gives_its_quota_back(alice, settings)
 
     assert sorted(outcomes) == ["completed", "failed"]
     failed = batch.documents.get(status="failed")
-    assert (failed.original_filename, failed.error_code) == ("r2-user-password.pdf", "encrypted")
+    assert (failed.original_filename, failed.error_code) == ("locked.pdf", "encrypted")
     assert user_usage(alice).documents_this_month == 1
 
 

@@ -9,7 +9,6 @@ quotes and verified flags, costs, and how many requests reached the provider.
 from __future__ import annotations
 
 import base64
-import io
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -31,7 +30,7 @@ from extraction.claude.engine import AnthropicEngine, translate
 from extraction.claude.pricing import Usage, cost_of, estimate_cost, price_of
 from extraction.contract import ErrorKind, ExtractionError, ExtractionRequest
 from extraction.fields import parse_fields
-from tests.conftest import corpus_file, corpus_upload
+from tests.support.documents import blank_pdf, image_only_pdf
 from tests.support.fake_anthropic import FAKE_API_KEY, FakeAnthropic
 
 MODEL = "claude-haiku-4-5"
@@ -54,7 +53,7 @@ EXPECTED = {
     "initech.txt": ("IT-000300", "2024-05-31", "12000", "GBP"),
 }
 
-SCANNED_PDF = "sample-files/007-imagemagick-images/imagemagick-lzw.pdf"
+SCAN = image_only_pdf()
 
 
 # --- Fixtures and helpers -------------------------------------------------------------------------
@@ -547,9 +546,9 @@ def test_an_answer_invalid_twice_fails_the_document_with_invalid_output(alice, f
 @pytest.mark.django_db
 def test_a_scanned_pdf_is_sent_as_a_document_block_and_its_values_are_unverified(alice, fake):
     batch = services.batch_create(
-        user=alice, files=[corpus_upload(SCANNED_PDF)], prompt="title, author"
+        user=alice, files=[ContentFile(SCAN, name="scan.pdf")], prompt="title, author"
     )
-    fake.pdf_answer = {"title": ("ImageMagick test image", "ImageMagick test image", 1)}
+    fake.pdf_answer = {"title": ("A scanned receipt", "A scanned receipt", 1)}
 
     _, status = _run_one()
 
@@ -557,7 +556,7 @@ def test_a_scanned_pdf_is_sent_as_a_document_block_and_its_values_are_unverified
     document = _document(batch)
     assert document.text == ""
     fields = document.result["fields"]
-    assert fields["title"]["value"] == "ImageMagick test image"
+    assert fields["title"]["value"] == "A scanned receipt"
     assert fields["title"]["verified"] is False
     assert fields["author"] == {"value": None, "quote": None, "page": None, "verified": False}
     assert document.cost_usd == _stored_cost(document) > 0
@@ -570,14 +569,14 @@ def test_a_scanned_pdf_is_sent_as_a_document_block_and_its_values_are_unverified
     assert block["type"] == "document"
     assert block["source"]["type"] == "base64"
     assert block["source"]["media_type"] == "application/pdf"
-    assert base64.b64decode(block["source"]["data"]) == corpus_file(SCANNED_PDF).read_bytes()
+    assert base64.b64decode(block["source"]["data"]) == SCAN
 
 
 @pytest.mark.django_db
 def test_a_scanned_pdf_fails_with_no_text_layer_under_the_offline_engine(alice, settings):
     settings.SHEAF_EXTRACTION_ENGINE = "local"
     batch = services.batch_create(
-        user=alice, files=[corpus_upload(SCANNED_PDF)], prompt="title, author"
+        user=alice, files=[ContentFile(SCAN, name="scan.pdf")], prompt="title, author"
     )
 
     _, status = _run_one()
@@ -588,22 +587,11 @@ def test_a_scanned_pdf_fails_with_no_text_layer_under_the_offline_engine(alice, 
     assert "no text layer" in document.error_message
 
 
-def _blank_pdf(pages: int) -> bytes:
-    from pypdf import PdfWriter
-
-    writer = PdfWriter()
-    for _ in range(pages):
-        writer.add_blank_page(width=595, height=842)
-    out = io.BytesIO()
-    writer.write(out)
-    return out.getvalue()
-
-
 @pytest.mark.django_db
 def test_a_scanned_pdf_over_the_page_limit_fails_as_too_large_without_a_request(alice, fake):
     batch = services.batch_create(
         user=alice,
-        files=[ContentFile(_blank_pdf(claude.PDF_MAX_PAGES + 1), name="scan.pdf")],
+        files=[ContentFile(blank_pdf(claude.PDF_MAX_PAGES + 1), name="scan.pdf")],
         prompt="title",
     )
 

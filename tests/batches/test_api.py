@@ -17,12 +17,9 @@ from batches.models import BatchProcess
 from batches.services import batch_create, batch_create_once
 from batchsite.errors import Rejected
 from documents.models import Document
-from tests.conftest import corpus_upload
 from tests.factories import BatchFactory, DocumentFactory
+from tests.support.documents import invoice_upload, invoice_uploads, report_upload
 
-MINIMAL = "sample-files/001-trivial/minimal-document.pdf"
-FOUR_PAGES = "sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf"
-GOOGLE_DOC = "sample-files/011-google-doc-document/google-doc-document.pdf"
 PROMPT = "invoice number, date and total"
 BATCH_KEYS = {
     "id", "name", "status", "mode", "engine", "prompt", "fields", "paused_reason", "counts",
@@ -180,7 +177,7 @@ def test_a_wrong_method_is_405(api, finished_batch, method, path):
 def test_a_key_creates_a_batch_from_real_pdfs_with_every_document_queued(alice, api, media_files):
     response = upload(
         api,
-        [corpus_upload(MINIMAL), corpus_upload(FOUR_PAGES)],
+        [invoice_upload(), report_upload()],
         name="Q1",
         description="from the API",
         fields="invoice number\ndate:date\ntotal:number -- with currency",
@@ -207,10 +204,7 @@ def test_a_key_creates_a_batch_from_real_pdfs_with_every_document_queued(alice, 
     }  # fmt: skip
     assert body["progress_percent"] == 0
     assert body["cost"] == {"estimated_usd": None, "actual_usd": "0.000000"}
-    assert [d["filename"] for d in body["documents"]] == [
-        "minimal-document.pdf",
-        "pdflatex-4-pages.pdf",
-    ]
+    assert [d["filename"] for d in body["documents"]] == ["invoice.pdf", "report.pdf"]
     for document in body["documents"]:
         assert set(document) == DOCUMENT_KEYS
         assert document["status"] == "queued"
@@ -221,7 +215,7 @@ def test_a_key_creates_a_batch_from_real_pdfs_with_every_document_queued(alice, 
 def test_fields_may_be_a_json_list(api):
     fields = [{"name": "supplier", "type": "string", "description": "who billed"}, "total"]
 
-    response = upload(api, [corpus_upload(MINIMAL)], fields=json.dumps(fields))
+    response = upload(api, [invoice_upload()], fields=json.dumps(fields))
 
     assert response.status_code == 201
     assert response.json()["fields"] == [
@@ -239,7 +233,7 @@ def test_fields_may_be_a_json_list(api):
     ],
 )
 def test_bad_fields_are_400_invalid_fields(api, media_files, fields, detail):
-    response = upload(api, [corpus_upload(MINIMAL)], fields=fields)
+    response = upload(api, [invoice_upload()], fields=fields)
 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_fields"
@@ -258,10 +252,10 @@ def test_a_missing_prompt_and_no_files_get_the_services_messages(api):
 
 
 def test_a_free_user_sending_two_files_gets_too_many_files_like_the_dashboard(frank, media_files):
-    files = [corpus_upload(MINIMAL), corpus_upload(FOUR_PAGES)]
+    files = [invoice_upload(), report_upload()]
     expected = service_message(user=frank, files=files)
 
-    response = upload(bearer_for(frank), [corpus_upload(MINIMAL), corpus_upload(FOUR_PAGES)])
+    response = upload(bearer_for(frank), [invoice_upload(), report_upload()])
 
     assert response.status_code == 400
     assert response.json() == {"code": "too_many_files", "detail": expected}
@@ -270,10 +264,10 @@ def test_a_free_user_sending_two_files_gets_too_many_files_like_the_dashboard(fr
 
 
 def test_a_file_over_the_plans_size_is_file_too_large(alice, api, settings, media_files):
-    settings.SHEAF_PLAN_LIMITS = {"plus": {"max_file_size": 20_000}}
-    expected = service_message(user=alice, files=[corpus_upload(GOOGLE_DOC)])
+    settings.SHEAF_PLAN_LIMITS = {"plus": {"max_file_size": 1_000}}
+    expected = service_message(user=alice, files=[report_upload()])
 
-    response = upload(api, [corpus_upload(GOOGLE_DOC)])
+    response = upload(api, [report_upload()])
 
     assert response.status_code == 400
     assert response.json() == {"code": "file_too_large", "detail": expected}
@@ -293,10 +287,9 @@ def test_html_named_pdf_is_unsupported_type(alice, api, media_files):
 
 def test_over_the_months_quota_is_403_quota_exceeded(alice, api, settings, media_files):
     settings.SHEAF_PLAN_LIMITS = {"plus": {"documents_per_month": 1}}
-    files = [corpus_upload(MINIMAL), corpus_upload(GOOGLE_DOC)]
-    expected = service_message(user=alice, files=files)
+    expected = service_message(user=alice, files=invoice_uploads(2))
 
-    response = upload(api, [corpus_upload(MINIMAL), corpus_upload(GOOGLE_DOC)])
+    response = upload(api, invoice_uploads(2))
 
     assert response.status_code == 403
     assert response.json() == {"code": "quota_exceeded", "detail": expected}
@@ -306,10 +299,10 @@ def test_over_the_months_quota_is_403_quota_exceeded(alice, api, settings, media
 def test_over_the_hours_submissions_is_429_with_retry_after(frank, settings, media_files):
     settings.SHEAF_PLAN_LIMITS = {"free": {"submissions_per_hour": 1}}
     client = bearer_for(frank)
-    assert upload(client, [corpus_upload(MINIMAL)]).status_code == 201
-    expected = service_message(user=frank, files=[corpus_upload(MINIMAL)])
+    assert upload(client, [invoice_upload()]).status_code == 201
+    expected = service_message(user=frank, files=[invoice_upload()])
 
-    response = upload(client, [corpus_upload(MINIMAL)])
+    response = upload(client, [invoice_upload()])
 
     assert response.status_code == 429
     assert response.json() == {"code": "rate_limited", "detail": expected}
@@ -319,7 +312,7 @@ def test_over_the_hours_submissions_is_429_with_retry_after(frank, settings, med
 
 
 def test_economy_mode_on_plus_is_403_plan_limit(api):
-    response = upload(api, [corpus_upload(MINIMAL)], mode="economy")
+    response = upload(api, [invoice_upload()], mode="economy")
 
     assert response.status_code == 403
     assert response.json()["code"] == "plan_limit"
@@ -328,8 +321,8 @@ def test_economy_mode_on_plus_is_403_plan_limit(api):
 def test_the_same_idempotency_key_returns_the_same_batch_never_a_second(alice, bob, api):
     headers = {"Idempotency-Key": "order-42"}
 
-    first = upload(api, [corpus_upload(MINIMAL)], headers=headers)
-    again = upload(api, [corpus_upload(MINIMAL)], headers=headers)
+    first = upload(api, [invoice_upload()], headers=headers)
+    again = upload(api, [invoice_upload()], headers=headers)
 
     assert first.status_code == 201
     assert again.status_code == 200
@@ -337,11 +330,11 @@ def test_the_same_idempotency_key_returns_the_same_batch_never_a_second(alice, b
     assert BatchProcess.objects.filter(user=alice).count() == 1
     assert Document.objects.filter(user=alice).count() == 1
     # Keys belong to their user: Bob's "order-42" is his own batch.
-    bobs = upload(bearer_for(bob), [corpus_upload(MINIMAL)], headers=headers)
+    bobs = upload(bearer_for(bob), [invoice_upload()], headers=headers)
     assert bobs.status_code == 201
     assert bobs.json()["id"] != first.json()["id"]
     # Without a key, every request is a new batch.
-    assert upload(api, [corpus_upload(MINIMAL)]).status_code == 201
+    assert upload(api, [invoice_upload()]).status_code == 201
     assert BatchProcess.objects.filter(user=alice).count() == 2
 
 
@@ -349,16 +342,16 @@ def test_a_repeated_key_is_answered_even_when_the_hours_limit_is_reached(frank, 
     settings.SHEAF_PLAN_LIMITS = {"free": {"submissions_per_hour": 1}}
     client = bearer_for(frank)
     headers = {"Idempotency-Key": "once"}
-    first = upload(client, [corpus_upload(MINIMAL)], headers=headers)
+    first = upload(client, [invoice_upload()], headers=headers)
 
-    again = upload(client, [corpus_upload(MINIMAL)], headers=headers)
+    again = upload(client, [invoice_upload()], headers=headers)
 
     assert again.status_code == 200
     assert again.json()["id"] == first.json()["id"]
 
 
 def test_a_session_user_may_use_the_api_too(alice, alice_client):
-    response = upload(alice_client, [corpus_upload(MINIMAL)])
+    response = upload(alice_client, [invoice_upload()])
 
     assert response.status_code == 201
     assert BatchProcess.objects.get().user == alice
@@ -442,7 +435,7 @@ def test_a_document_has_its_result_with_quotes(api, finished_batch):
 
 
 def test_me_shows_plan_limits_and_usage(alice, api):
-    upload(api, [corpus_upload(MINIMAL), corpus_upload(FOUR_PAGES)])
+    upload(api, [invoice_upload(), report_upload()])
 
     body = api.get("/api/v1/me/").json()
 
@@ -483,7 +476,7 @@ def test_retry_with_nothing_failed_is_409(alice, api):
 
 
 def test_cancel_cancels_the_queued_documents(api, alice):
-    created = upload(api, [corpus_upload(MINIMAL), corpus_upload(FOUR_PAGES)]).json()
+    created = upload(api, [invoice_upload(), report_upload()]).json()
 
     response = api.post(f"/api/v1/batches/{created['id']}/cancel/")
 
@@ -616,7 +609,7 @@ def test_the_loser_of_an_idempotency_race_stores_nothing(alice, media_files):
     second insert, and its files and quota go back."""
 
     def submit(**extra):
-        return batch_create(user=alice, files=[corpus_upload(MINIMAL)], prompt=PROMPT, **extra)
+        return batch_create(user=alice, files=[invoice_upload()], prompt=PROMPT, **extra)
 
     first = submit(idempotency_key="k")
 
@@ -627,5 +620,5 @@ def test_the_loser_of_an_idempotency_race_stores_nothing(alice, media_files):
     assert len(media_files()) == 1
     assert user_usage(alice).documents_this_month == 1
     assert batch_create_once(
-        user=alice, idempotency_key="k", files=[corpus_upload(MINIMAL)], prompt=PROMPT
+        user=alice, idempotency_key="k", files=[invoice_upload()], prompt=PROMPT
     ) == (first, False)

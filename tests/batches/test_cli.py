@@ -26,19 +26,12 @@ from accounts.selectors import month_start
 from batches import pipeline, services
 from batches.models import BatchProcess
 from documents.models import Document
+from samples.invoices import Layout, invoice, invoices
 from tests.batches.test_batch_controls import add_document, state_of
 from tests.batches.test_drain import INVOICES
-from tests.conftest import corpus_file, corpus_upload
 from tests.factories import BatchFactory
+from tests.support.documents import encrypted_pdf, report_lines, text_pdf
 from tests.support.flaky import FlakyEngine
-
-READABLE_PDFS = (
-    "pypdf-resources/resources/crazyones.pdf",
-    "sample-files/001-trivial/minimal-document.pdf",
-    "sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf",
-    "sample-files/011-google-doc-document/google-doc-document.pdf",
-)
-ENCRYPTED_PDF = "pypdf-resources/resources/encrypted-file.pdf"  # its user password is "test"
 
 
 @dataclass
@@ -67,14 +60,32 @@ def one_line(text: str) -> str:
 
 
 def generated_invoices(count: int) -> list[ContentFile]:
+    """Invoice PDFs in every language, laid out so the offline engine reads them."""
     return [
-        ContentFile(
-            f"Supplier {n}\nInvoice number: GEN-{n:04d}\nDate: 2024-03-{n % 28 + 1:02d}\n"
-            f"Total: {100 + n}.50 EUR\n".encode(),
-            name=f"generated-{n:02d}.txt",
-        )
-        for n in range(count)
+        ContentFile(made.pdf, name=f"generated-{n:02d}.pdf")
+        for n, made in enumerate(invoices(count, layouts=[Layout.BLOCK]))
     ]
+
+
+def other_readable_pdfs() -> list[ContentFile]:
+    """PDFs unlike those invoices: a four-page report, invoices laid out as a table (one of them
+    three pages long), and one that the empty password opens."""
+    return [
+        ContentFile(text_pdf(*report_lines(4)), name="report.pdf"),
+        ContentFile(invoice(1, layout=Layout.TABLE).pdf, name="table.pdf"),
+        ContentFile(invoice(2, layout=Layout.TABLE, lines=70).pdf, name="long-table.pdf"),
+        ContentFile(
+            encrypted_pdf(
+                invoice(3).pdf, user_password="", owner_password="o", algorithm="AES-256"
+            ),
+            name="restricted.pdf",
+        ),
+    ]
+
+
+def encrypted_file() -> ContentFile:
+    locked = encrypted_pdf(invoice(4).pdf, user_password="test", algorithm="RC4-128")
+    return ContentFile(locked, name="encrypted-file.pdf")
 
 
 def ledger() -> list[dict[str, Any]]:
@@ -111,9 +122,7 @@ def _local_engine(settings) -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_process_all_in_parallel_completes_a_batch_and_exits_zero(grace):
-    created = queued_batch(
-        grace, *generated_invoices(12), *(corpus_upload(path) for path in READABLE_PDFS)
-    )
+    created = queued_batch(grace, *generated_invoices(12), *other_readable_pdfs())
 
     output = batch("process", "--all", "--parallel", "8")
 
@@ -123,8 +132,9 @@ def test_process_all_in_parallel_completes_a_batch_and_exits_zero(grace):
     assert len(documents) == 16
     assert {d.status for d in documents} == {Document.Status.COMPLETED}
     assert all(d.attempts == 1 and d.lease_token is None for d in documents)
-    invoice = created.documents.get(original_filename="generated-07.txt")
-    assert invoice.result["fields"]["invoice number"]["value"] == "GEN-0007"
+    seventh = created.documents.get(original_filename="generated-07.pdf")
+    expected = invoices(12, layouts=[Layout.BLOCK])[7].labels.invoice_number
+    assert seventh.result["fields"]["invoice number"]["value"] == expected
     assert summary_row(output, created.pk)[-4:] == ["completed", "16", "0", "0"]
     assert "Done in" in output.stdout and "16 completed." in one_line(output.stdout)
     assert "failed" not in output.stderr
@@ -132,7 +142,7 @@ def test_process_all_in_parallel_completes_a_batch_and_exits_zero(grace):
 
 @pytest.mark.django_db(transaction=True)
 def test_process_exits_one_and_lists_the_encrypted_pdf_with_its_error_code(grace):
-    created = queued_batch(grace, *generated_invoices(3), corpus_upload(ENCRYPTED_PDF))
+    created = queued_batch(grace, *generated_invoices(3), encrypted_file())
 
     status, output = batch_failing("process", "--all", "--parallel", "8")
 
@@ -151,13 +161,13 @@ def test_process_exits_one_and_lists_the_encrypted_pdf_with_its_error_code(grace
 
 @pytest.mark.django_db(transaction=True)
 def test_process_verbose_prints_each_documents_outcome(alice):
-    created = queued_batch(alice, *generated_invoices(2), corpus_upload(ENCRYPTED_PDF))
+    created = queued_batch(alice, *generated_invoices(2), encrypted_file())
     ids = {d.original_filename: d.pk for d in created.documents.all()}
 
     _, output = batch_failing("process", "--batch", str(created.pk), "-v")
 
     lines = output.stdout.splitlines()
-    for name in ("generated-00.txt", "generated-01.txt"):
+    for name in ("generated-00.pdf", "generated-01.pdf"):
         assert f"completed {name} ({ids[name]})" in lines
     assert any(
         line.startswith(f"failed    encrypted-file.pdf ({ids['encrypted-file.pdf']}): encrypted:")
@@ -248,7 +258,7 @@ def test_dry_run_lists_the_queue_and_changes_nothing(alice, bob):
         assert f"{document.original_filename} ({document.pk})" in output.stdout
     assert "3 documents would be processed." in output.stdout
     assert "1 document would be processed of 2 waiting." in limited.stdout
-    assert "generated-00.txt" in limited.stdout and "generated-01.txt" not in limited.stdout
+    assert "generated-00.pdf" in limited.stdout and "generated-01.pdf" not in limited.stdout
 
 
 @pytest.mark.django_db
@@ -464,6 +474,9 @@ def test_cancelling_a_finished_batch_is_refused_and_changes_nothing(reported):
 # --- create -------------------------------------------------------------------------------------
 
 
+SCANNED_INVOICE = invoice(5, language="fr-FR")
+
+
 @pytest.fixture
 def folder(tmp_path) -> Path:
     """A folder of documents as an operator would have it: nested, with things to leave out."""
@@ -471,9 +484,7 @@ def folder(tmp_path) -> Path:
     (root / "march" / "scans").mkdir(parents=True)
     for name, text in INVOICES.items():
         (root / "march" / name).write_text(text)
-    (root / "march" / "scans" / "crazyones.pdf").write_bytes(
-        corpus_file("pypdf-resources/resources/crazyones.pdf").read_bytes()
-    )
+    (root / "march" / "scans" / SCANNED_INVOICE.filename).write_bytes(SCANNED_INVOICE.pdf)
     (root / "notes.md").write_text("not a document")
     (root / ".hidden.txt").write_text("left out")
     return root
@@ -515,7 +526,7 @@ def test_create_walks_folders_and_queues_a_batch(
         {"name": "total", "type": "number", "description": "amount due"},
     ]
     names = sorted(created.documents.values_list("original_filename", flat=True))
-    assert names == sorted([*INVOICES, "crazyones.pdf", "single.txt"])
+    assert names == sorted([*INVOICES, SCANNED_INVOICE.filename, "single.txt"])
     assert len(media_files()) == len(names)
     assert "left out 2 files" in output.stderr
     assert f"queued for alice@example.com: {len(names)} documents" in output.stderr

@@ -1,15 +1,12 @@
 """The real pipeline in one process: batch_create, then batches.tasks.drain with its threads,
-sandboxed PDF readers and extraction engines, checked against the corpus's ground truth."""
+sandboxed PDF readers and extraction engines, checked against what the tests drew into the
+documents (test_drain_corpus.py does the same with real-world PDFs)."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import threading
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,64 +14,66 @@ from django.core.files.base import ContentFile
 from django.db import connection, transaction
 from django.utils import timezone
 
-from accounts.plans import PlanKey, get_plan
 from batches import pipeline, services
 from batches.models import BatchProcess
 from batches.tasks import drain
 from documents.models import Document
 from extraction.fields import parse_fields
-from tests.conftest import CORPUS, corpus_file, corpus_upload
+from samples.invoices import Layout, invoice, invoices
 from tests.factories import BatchFactory, DocumentFactory
+from tests.support.documents import (
+    encrypted_pdf,
+    image_only_pdf,
+    report_lines,
+    text_pdf,
+    truncated_pdf,
+)
 from tests.support.flaky import FlakyEngine
+from tests.support.pdfs import cyclic_page_tree
 
 DRAIN_BUDGET = 120
 
-# Every PDF of both corpus folders (the other files there are sources, transcripts and licences).
-CORPUS_PDFS = sorted(
-    path.relative_to(CORPUS).as_posix()
-    for folder in ("sample-files", "pypdf-resources")
-    for path in (CORPUS / folder).rglob("*.pdf")
-)
-
-SAMPLE_FILES = {
-    Path(entry["path"]).name: entry
-    for entry in json.loads(corpus_file("sample-files/files.json").read_text())["data"]
-    if (CORPUS / "sample-files" / entry["path"]).is_file()
-}
-UNREADABLE_PAGE_TREE = "unreadablemetadata.pdf"  # 017: files.json counts its pages; it must fail
-
-# Encrypted files from pypdf's resources that PASSWORDS.tsv does not list; their passwords are in
-# pypdf's own tests (tests/test_reader.py): encrypted-file.pdf needs "test", and
-# encrypted_doc_no_id.pdf opens with the empty password.
-UNLISTED_ENCRYPTED = {"encrypted-file.pdf": False, "encrypted_doc_no_id.pdf": True}
+# One PDF of each kind users send: file name -> (bytes, status, error code, pages once read).
+Expected = tuple[bytes, str, str, int | None]
+REPORT = report_lines(3)
 
 
-def _password_table() -> dict[str, bool]:
-    """Encrypted corpus file name -> whether the empty password opens it."""
-    text = corpus_file("pypdf-resources/resources/encryption/PASSWORDS.tsv").read_text()
-    opens: dict[str, bool] = {}
-    for name, user, owner, _aes in list(csv.reader(io.StringIO(text), delimiter="\t"))[1:]:
-        name = Path(name).name
-        if user == "-":
-            continue  # not encrypted at all
-        # An empty user password opens the file. An empty owner password does too, but only under
-        # R5/R6: under R2-R4 an empty owner password means "the same as the user password".
-        opens[name] = user == "" or (owner == "" and name.startswith(("r5-", "r6-")))
-    return opens | UNLISTED_ENCRYPTED
-
-
-PASSWORD_PROTECTED = _password_table() | {
-    name: False for name, entry in SAMPLE_FILES.items() if entry["encrypted"]
-}
-
-
-def _normalised(text: str) -> str:
-    return " ".join(text.split())
+def _assorted_pdfs() -> dict[str, Expected]:
+    one, two, three = invoices(3, seed=5, layouts=[Layout.BLOCK])
+    long = invoice(8, language="de-DE", lines=70)
+    locked, restricted = invoice(9).pdf, invoice(10).pdf
+    done, failed = Document.Status.COMPLETED, Document.Status.FAILED
+    return {
+        one.filename: (one.pdf, done, "", 1),
+        two.filename: (two.pdf, done, "", 1),
+        three.filename: (three.pdf, done, "", 1),
+        "long-invoice.pdf": (long.pdf, done, "", long.pages),
+        "report.pdf": (text_pdf(*REPORT), done, "", 3),
+        "restricted-rc4.pdf": (
+            encrypted_pdf(restricted, user_password="", owner_password="o", algorithm="RC4-128"),
+            *(done, "", 1),
+        ),
+        "restricted-aes256.pdf": (
+            encrypted_pdf(restricted, user_password="", owner_password="o", algorithm="AES-256"),
+            *(done, "", 1),
+        ),
+        "locked-rc4.pdf": (
+            encrypted_pdf(locked, user_password="s3cret", algorithm="RC4-128"),
+            *(failed, "encrypted", None),
+        ),
+        "locked-aes256.pdf": (
+            encrypted_pdf(locked, user_password="s3cret", algorithm="AES-256"),
+            *(failed, "encrypted", None),
+        ),
+        "scan.pdf": (image_only_pdf(seed=3, pages=2), failed, "no_text_layer", None),
+        "cut.pdf": (truncated_pdf(text_pdf(*REPORT)), failed, "malformed", None),
+        "loop.pdf": (cyclic_page_tree(), failed, "malformed", None),
+    }
 
 
 def _documents(batch: BatchProcess) -> dict[str, Document]:
     documents = {d.original_filename: d for d in Document.objects.filter(batch=batch)}
-    assert len(documents) == batch.documents.count(), "corpus file names must be unique"
+    assert len(documents) == batch.documents.count(), "file names must be unique"
     return documents
 
 
@@ -101,125 +100,97 @@ def _ledger(batch: BatchProcess) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def drained_corpus(grace, settings) -> BatchProcess:
-    """A Growth batch of every corpus PDF, drained once by the real pipeline."""
+def drained(grace, settings) -> tuple[BatchProcess, dict[str, Expected]]:
+    """A Growth batch of one PDF of each kind, drained once by the real pipeline."""
     settings.SHEAF_EXTRACTION_ENGINE = "local"
-    growth = get_plan(PlanKey.GROWTH)
-    assert len(CORPUS_PDFS) <= growth.files_per_batch
-    largest = max(corpus_file(relative).stat().st_size for relative in CORPUS_PDFS)
-    if largest > growth.max_file_size:
-        settings.SHEAF_PLAN_LIMITS = {"growth": {"max_file_size": largest}}
-
+    pdfs = _assorted_pdfs()
     batch = services.batch_create(
         user=grace,
-        files=[corpus_upload(relative) for relative in CORPUS_PDFS],
-        prompt="title, author, date",
-        name="Corpus",
+        files=[ContentFile(data, name=name) for name, (data, *_) in pdfs.items()],
+        prompt="invoice number, date, total",
+        name="Every kind of PDF",
     )
     drain(budget_seconds=DRAIN_BUDGET)
     batch.refresh_from_db()
-    return batch
+    return batch, pdfs
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_drain_leaves_every_corpus_document_terminal_with_a_specific_message(drained_corpus):
-    documents = _documents(drained_corpus)
+def test_the_drain_leaves_every_document_terminal_with_a_specific_message(drained):
+    batch, pdfs = drained
+    documents = _documents(batch)
 
-    assert sorted(documents) == sorted(Path(relative).name for relative in CORPUS_PDFS)
-    unfinished = {
-        name: d.status
-        for name, d in documents.items()
-        if d.status in (Document.Status.QUEUED, Document.Status.PROCESSING)
+    assert {name: (d.status, d.error_code) for name, d in documents.items()} == {
+        name: (status, code) for name, (_, status, code, _) in pdfs.items()
     }
-    assert unfinished == {}
     for name, document in documents.items():
-        assert document.status in (Document.Status.COMPLETED, Document.Status.FAILED), name
         assert document.lease_token is None, name
         if document.status == Document.Status.FAILED:
-            assert document.error_code in {"encrypted", "no_text_layer", "malformed"}, name
             assert name in document.error_message, document.error_message
             assert document.attempts == 1, name  # a bad file is not retried
+            assert document.result is None, name
         else:
             assert document.result["engine"] == "local", name
             assert document.text.strip(), name
-            assert document.error_code == "", name
-
-    assert drained_corpus.status == BatchProcess.Status.COMPLETED_WITH_ERRORS
-    failed = sum(d.status == Document.Status.FAILED for d in documents.values())
-    assert (drained_corpus.total_documents, drained_corpus.processed_documents) == (
-        len(CORPUS_PDFS),
-        len(CORPUS_PDFS),
+    failed = sum(status == Document.Status.FAILED for _, status, _, _ in pdfs.values())
+    assert batch.status == BatchProcess.Status.COMPLETED_WITH_ERRORS
+    assert (batch.total_documents, batch.processed_documents, batch.failed_documents) == (
+        len(pdfs),
+        len(pdfs),
+        failed,
     )
-    assert drained_corpus.failed_documents == failed
-    assert drained_corpus.completed_at is not None
+    assert batch.completed_at is not None
 
 
 @pytest.mark.django_db(transaction=True)
-def test_page_counts_match_files_json_and_the_unreadable_page_tree_fails_as_malformed(
-    drained_corpus,
-):
-    documents = _documents(drained_corpus)
+def test_page_counts_are_those_drawn_and_the_messages_say_what_is_wrong(drained):
+    batch, pdfs = drained
+    documents = _documents(batch)
 
-    broken = documents[UNREADABLE_PAGE_TREE]
-    assert (broken.status, broken.error_code) == ("failed", "malformed")
-    assert broken.error_message.startswith(f"{UNREADABLE_PAGE_TREE} is not a readable PDF")
-
-    counted = {
-        name: entry["pages"]
-        for name, entry in SAMPLE_FILES.items()
-        if name != UNREADABLE_PAGE_TREE
-        and not entry["encrypted"]
-        and "imagemagick" not in entry["producer"]
-    }
-    assert counted
-    assert {name: documents[name].page_count for name in counted} == counted
-    assert {name: documents[name].status for name in counted} == dict.fromkeys(counted, "completed")
+    read = {name: pages for name, (_, _, _, pages) in pdfs.items() if pages is not None}
+    assert {name: documents[name].page_count for name in read} == read
+    assert read["long-invoice.pdf"] >= 3
+    for name in ("locked-rc4.pdf", "locked-aes256.pdf"):
+        assert "password-protected" in documents[name].error_message
+    assert "no text layer" in documents["scan.pdf"].error_message
+    for name in ("cut.pdf", "loop.pdf"):
+        assert documents[name].error_message.startswith(f"{name} is not a readable PDF")
 
 
 @pytest.mark.django_db(transaction=True)
-def test_password_protected_pdfs_fail_unless_the_empty_password_opens_them(drained_corpus):
-    documents = _documents(drained_corpus)
+def test_the_empty_password_opens_a_pdf_restricted_by_an_owner_password(drained):
+    batch, _ = drained
+    documents = _documents(batch)
 
-    assert PASSWORD_PROTECTED.keys() <= documents.keys()
-    for name, opens in PASSWORD_PROTECTED.items():
-        document = documents[name]
-        if opens:
-            assert document.error_code != "encrypted", (name, document.error_message)
-            if document.status == Document.Status.COMPLETED:
-                assert document.page_count and document.text.strip(), name
-        else:
-            assert (document.status, document.error_code) == ("failed", "encrypted"), name
-            assert "password-protected" in document.error_message, document.error_message
-    opened = [name for name, opens in PASSWORD_PROTECTED.items() if opens and name.startswith("r")]
-    assert opened and all(documents[name].status == "completed" for name in opened)
+    number = invoice(10).labels.invoice_number
+    for name in ("restricted-rc4.pdf", "restricted-aes256.pdf"):
+        assert documents[name].status == Document.Status.COMPLETED
+        assert documents[name].result["fields"]["invoice number"]["value"] == number
 
 
 @pytest.mark.django_db(transaction=True)
-def test_image_only_pdfs_fail_with_no_text_layer(drained_corpus):
-    documents = _documents(drained_corpus)
-    image_only = [name for name, e in SAMPLE_FILES.items() if "imagemagick" in e["producer"]]
+def test_the_stored_text_is_what_was_drawn_and_the_invoices_values_are_found(drained):
+    batch, _ = drained
+    documents = _documents(batch)
 
-    assert image_only
-    for name in image_only:
-        document = documents[name]
-        assert (document.status, document.error_code) == ("failed", "no_text_layer"), name
-        assert "no text layer" in document.error_message
-        assert document.result is None
-
-
-@pytest.mark.django_db(transaction=True)
-def test_the_stored_text_of_crazyones_matches_its_transcript(drained_corpus):
-    document = _documents(drained_corpus)["crazyones.pdf"]
-    transcript = corpus_file("pypdf-resources/resources/crazyones.txt").read_text()
-
-    assert document.status == Document.Status.COMPLETED
-    assert _normalised(document.text) == _normalised(transcript)
-    assert document.page_count == 1
+    assert documents["report.pdf"].text.split("\f") == ["\n".join(lines) for lines in REPORT]
+    for made in invoices(3, seed=5, layouts=[Layout.BLOCK]):
+        fields = documents[made.filename].result["fields"]
+        assert fields["invoice number"]["value"] == made.labels.invoice_number
+        assert fields["date"]["value"] == made.labels.date
+        assert (fields["total"]["value"], fields["total"]["currency"]) == (
+            str(made.labels.total),
+            made.labels.currency,
+        )
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_second_drain_changes_nothing(drained_corpus):
-    before = _ledger(drained_corpus)
+def test_a_second_drain_changes_nothing(drained):
+    assert_a_second_drain_changes_nothing(drained[0])
+
+
+def assert_a_second_drain_changes_nothing(batch: BatchProcess) -> None:
+    before = _ledger(batch)
 
     outcome = drain(budget_seconds=DRAIN_BUDGET)
 
@@ -229,11 +200,11 @@ def test_a_second_drain_changes_nothing(drained_corpus):
         "swept_batches": 0,
         "swept_resumed": 0,
     }
-    assert _ledger(drained_corpus) == before
-    batch = BatchProcess.objects.get(pk=drained_corpus.pk)
-    assert (batch.status, batch.completed_at) == (
+    assert _ledger(batch) == before
+    again = BatchProcess.objects.get(pk=batch.pk)
+    assert (again.status, again.completed_at) == (
         BatchProcess.Status.COMPLETED_WITH_ERRORS,
-        drained_corpus.completed_at,
+        batch.completed_at,
     )
 
 
@@ -336,12 +307,10 @@ def test_originals_on_a_storage_without_local_paths_are_read_and_downloaded(
     }
     settings.SHEAF_EXTRACTION_ENGINE = "local"
     name, text = next(iter(INVOICES.items()))
+    report = text_pdf(*REPORT)
     batch = services.batch_create(
         user=grace,
-        files=[
-            ContentFile(text.encode(), name=name),
-            corpus_upload("pypdf-resources/resources/crazyones.pdf"),
-        ],
+        files=[ContentFile(text.encode(), name=name), ContentFile(report, name="report.pdf")],
         prompt="invoice number, total",
     )
 
@@ -350,15 +319,11 @@ def test_originals_on_a_storage_without_local_paths_are_read_and_downloaded(
     documents = _documents(batch)
     assert documents[name].status == Document.Status.COMPLETED
     assert documents[name].result["fields"]["invoice number"]["value"] == "INV-2024-0001"
-    pdf = documents["crazyones.pdf"]
+    pdf = documents["report.pdf"]
     assert pdf.status == Document.Status.COMPLETED
-    expected = (CORPUS / "pypdf-resources" / "resources" / "crazyones.txt").read_text()
-    assert _normalised(pdf.text) == _normalised(expected)
+    assert pdf.text.split("\f") == ["\n".join(lines) for lines in REPORT]
     response = grace_client.get(f"/dashboard/documents/{pdf.pk}/original/")
-    assert (
-        b"".join(response.streaming_content)
-        == corpus_file("pypdf-resources/resources/crazyones.pdf").read_bytes()
-    )
+    assert b"".join(response.streaming_content) == report
 
 
 @pytest.mark.django_db

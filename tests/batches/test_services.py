@@ -6,6 +6,7 @@ import re
 import pytest
 from django.core.files import File
 from django.core.files.storage import FileSystemStorage
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from accounts.models import MonthlyUsage, Subscription
 from accounts.selectors import month_start, user_usage
@@ -15,19 +16,17 @@ from batches.services import batch_create
 from batchsite.errors import Rejected
 from documents.models import Document
 from extraction.fields import fields_from_prompt, parse_fields
-from tests.conftest import corpus_file, corpus_upload
+from samples.invoices import invoices
 from tests.factories import UserFactory
+from tests.support.documents import HTML_PAGE, invoice_upload
 
 PROMPT = "invoice number, date and total"
-PDFS = [
-    "sample-files/001-trivial/minimal-document.pdf",
-    "sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf",
-    "sample-files/011-google-doc-document/google-doc-document.pdf",
-]
+PDFS = invoices(3)
 
 
-def uploads(paths=PDFS):
-    return [corpus_upload(p) for p in paths]
+def uploads(count: int = len(PDFS)) -> list[SimpleUploadedFile]:
+    """The first `count` of PDFS, as a form or the API receives them."""
+    return [SimpleUploadedFile(made.filename, made.pdf) for made in PDFS[:count]]
 
 
 def documents_reserved(user) -> int:
@@ -50,9 +49,9 @@ def test_a_batch_is_stored_whole_with_one_queued_document_per_file(alice, media_
     assert batch.user == alice
     assert batch.status == "queued"
     assert batch.total_documents == 3
-    assert [d.original_filename for d in documents] == [p.rsplit("/", 1)[1] for p in PDFS]
-    for document, relative in zip(documents, PDFS, strict=True):
-        source = corpus_file(relative).read_bytes()
+    assert [d.original_filename for d in documents] == [made.filename for made in PDFS]
+    for document, made in zip(documents, PDFS, strict=True):
+        source = made.pdf
         assert document.status == "queued"
         assert document.user == alice
         assert document.content_type == "application/pdf"
@@ -90,9 +89,9 @@ def test_a_failure_while_storing_the_third_file_leaves_no_rows_and_no_files(
 
 def test_a_rejected_submission_reports_every_bad_file_and_stores_nothing(alice, media_files):
     files = [
-        corpus_upload(PDFS[0]),
-        corpus_upload("sample-files/015-arabic/habibi.html", name="invoice.pdf"),
-        corpus_upload(PDFS[1], name="x.pdf.html"),
+        invoice_upload(),
+        SimpleUploadedFile("invoice.pdf", HTML_PAGE),
+        invoice_upload("x.pdf.html"),
     ]
 
     with pytest.raises(Rejected) as caught:
@@ -111,8 +110,11 @@ def test_a_rejected_submission_reports_every_bad_file_and_stores_nothing(alice, 
     assert documents_reserved(alice) == 0
 
 
-def test_a_client_path_in_the_filename_is_dropped_and_never_used_for_storage(alice, media_files):
-    source = corpus_file(PDFS[0])
+def test_a_client_path_in_the_filename_is_dropped_and_never_used_for_storage(
+    alice, media_files, tmp_path
+):
+    source = tmp_path / "invoice.pdf"
+    source.write_bytes(PDFS[0].pdf)
     with source.open("rb") as handle:
         batch = batch_create(
             user=alice, files=[File(handle, name="../../etc/passwd.pdf")], prompt=PROMPT
@@ -127,7 +129,7 @@ def test_a_client_path_in_the_filename_is_dropped_and_never_used_for_storage(ali
 
 def test_a_prompt_is_required(alice, media_files):
     with pytest.raises(Rejected) as caught:
-        batch_create(user=alice, files=uploads(PDFS[:1]), prompt="   ")
+        batch_create(user=alice, files=uploads(1), prompt="   ")
 
     assert caught.value.code == "invalid_prompt"
     assert "Say what to extract" in caught.value.problems[0].message
@@ -139,21 +141,21 @@ def test_a_prompt_is_required(alice, media_files):
 
 
 def test_a_single_file_batch_is_named_after_the_file(alice):
-    batch = batch_create(user=alice, files=uploads(PDFS[:1]), prompt=PROMPT)
+    batch = batch_create(user=alice, files=uploads(1), prompt=PROMPT)
 
-    assert batch.name == "minimal-document"
+    assert batch.name == PDFS[0].filename.removesuffix(".pdf")
 
 
 def test_a_batch_of_several_files_is_named_after_the_first_and_the_count(alice):
     batch = batch_create(user=alice, files=uploads(), prompt=PROMPT)
 
-    assert batch.name == "minimal-document and 2 more"
+    assert batch.name == f"{PDFS[0].filename.removesuffix('.pdf')} and 2 more"
 
 
 def test_a_given_name_and_description_are_kept_with_whitespace_tidied(alice):
     batch = batch_create(
         user=alice,
-        files=uploads(PDFS[:1]),
+        files=uploads(1),
         prompt=f"  {PROMPT}  ",
         name="  Q3   supplier\ninvoices ",
         description="  From the shared inbox.\n",
@@ -166,7 +168,7 @@ def test_a_given_name_and_description_are_kept_with_whitespace_tidied(alice):
 
 def test_a_name_longer_than_200_characters_is_refused(alice, media_files):
     with pytest.raises(Rejected) as caught:
-        batch_create(user=alice, files=uploads(PDFS[:1]), prompt=PROMPT, name="n" * 201)
+        batch_create(user=alice, files=uploads(1), prompt=PROMPT, name="n" * 201)
 
     assert caught.value.problems[0].message == "The name is longer than 200 characters."
     assert BatchProcess.objects.count() == 0
@@ -176,7 +178,7 @@ def test_a_name_longer_than_200_characters_is_refused(alice, media_files):
 
 
 def test_fields_are_inferred_from_the_prompt_when_none_are_given(alice):
-    batch = batch_create(user=alice, files=uploads(PDFS[:1]), prompt=PROMPT)
+    batch = batch_create(user=alice, files=uploads(1), prompt=PROMPT)
 
     assert [f["name"] for f in fields_from_prompt(PROMPT)] == ["invoice number", "date", "total"]
     assert batch.fields == fields_from_prompt(PROMPT)
@@ -185,7 +187,7 @@ def test_fields_are_inferred_from_the_prompt_when_none_are_given(alice):
 def test_given_fields_are_stored_as_parsed(alice):
     fields = parse_fields("invoice number\nissue date:date\ntotal:number -- with currency")
 
-    batch = batch_create(user=alice, files=uploads(PDFS[:1]), prompt=PROMPT, fields=fields)
+    batch = batch_create(user=alice, files=uploads(1), prompt=PROMPT, fields=fields)
 
     batch.refresh_from_db()
     assert batch.fields == [
@@ -200,7 +202,7 @@ def test_given_fields_are_stored_as_parsed(alice):
 
 def test_each_document_is_reserved_against_the_months_quota(alice):
     batch_create(user=alice, files=uploads(), prompt=PROMPT)
-    batch_create(user=alice, files=uploads(PDFS[:2]), prompt=PROMPT)
+    batch_create(user=alice, files=uploads(2), prompt=PROMPT)
 
     usage = MonthlyUsage.objects.get(user=alice)
     assert usage.month == month_start()
@@ -209,7 +211,7 @@ def test_each_document_is_reserved_against_the_months_quota(alice):
 
 def test_quota_release_gives_documents_back_to_the_month(alice, bob):
     batch_create(user=alice, files=uploads(), prompt=PROMPT)
-    batch_create(user=bob, files=uploads(PDFS[:1]), prompt=PROMPT)
+    batch_create(user=bob, files=uploads(1), prompt=PROMPT)
 
     quota_release(user_id=alice.pk, month=month_start(), documents=2)
 
@@ -218,7 +220,7 @@ def test_quota_release_gives_documents_back_to_the_month(alice, bob):
 
 
 def test_releasing_more_than_is_reserved_changes_nothing(alice):
-    batch_create(user=alice, files=uploads(PDFS[:1]), prompt=PROMPT)
+    batch_create(user=alice, files=uploads(1), prompt=PROMPT)
 
     quota_release(user_id=alice.pk, month=month_start(), documents=5)
 
@@ -227,7 +229,7 @@ def test_releasing_more_than_is_reserved_changes_nothing(alice):
 
 def test_a_batch_that_does_not_fit_the_months_quota_is_refused_whole(alice, settings, media_files):
     settings.SHEAF_PLAN_LIMITS = {"plus": {"documents_per_month": 4}}
-    batch_create(user=alice, files=uploads(PDFS[:2]), prompt=PROMPT)
+    batch_create(user=alice, files=uploads(2), prompt=PROMPT)
 
     with pytest.raises(Rejected) as caught:
         batch_create(user=alice, files=uploads(), prompt=PROMPT)
@@ -245,10 +247,10 @@ def test_a_batch_that_does_not_fit_the_months_quota_is_refused_whole(alice, sett
 
 def test_a_rate_limited_submission_gives_its_reservation_back(alice, settings, media_files):
     settings.SHEAF_PLAN_LIMITS = {"plus": {"submissions_per_hour": 1}}
-    batch_create(user=alice, files=uploads(PDFS[:1]), prompt=PROMPT)
+    batch_create(user=alice, files=uploads(1), prompt=PROMPT)
 
     with pytest.raises(Rejected) as caught:
-        batch_create(user=alice, files=uploads(PDFS[:2]), prompt=PROMPT)
+        batch_create(user=alice, files=uploads(2), prompt=PROMPT)
 
     assert caught.value.code == "rate_limited"
     assert caught.value.http_status == 429
@@ -268,7 +270,7 @@ def test_a_rate_limited_submission_gives_its_reservation_back(alice, settings, m
 def test_the_batch_records_the_plan_and_priority_of_its_user(request, persona, plan, priority):
     user = request.getfixturevalue(persona)
 
-    batch = batch_create(user=user, files=uploads(PDFS[:1]), prompt=PROMPT)
+    batch = batch_create(user=user, files=uploads(1), prompt=PROMPT)
 
     batch.refresh_from_db()
     assert (batch.plan, batch.priority) == (plan, priority)
@@ -278,20 +280,20 @@ def test_a_subscribers_batch_records_the_subscription_plan(db):
     user = UserFactory()
     Subscription.objects.create(user=user, plan="growth", status="active")
 
-    batch = batch_create(user=user, files=uploads(PDFS[:1]), prompt=PROMPT)
+    batch = batch_create(user=user, files=uploads(1), prompt=PROMPT)
 
     assert (batch.plan, batch.priority) == ("growth", 10)
 
 
 def test_growth_may_use_the_economy_lane(grace):
-    batch = batch_create(user=grace, files=uploads(PDFS[:1]), prompt=PROMPT, mode="economy")
+    batch = batch_create(user=grace, files=uploads(1), prompt=PROMPT, mode="economy")
 
     assert batch.mode == "economy"
 
 
 def test_plus_may_not_use_the_economy_lane(alice, media_files):
     with pytest.raises(Rejected) as caught:
-        batch_create(user=alice, files=uploads(PDFS[:1]), prompt=PROMPT, mode="economy")
+        batch_create(user=alice, files=uploads(1), prompt=PROMPT, mode="economy")
 
     assert caught.value.code == "plan_limit"
     assert caught.value.problems[0].message == (
@@ -302,7 +304,7 @@ def test_plus_may_not_use_the_economy_lane(alice, media_files):
 
 
 def test_without_an_anthropic_key_batches_use_the_local_engine(alice, offline):
-    batch = batch_create(user=alice, files=uploads(PDFS[:1]), prompt=PROMPT)
+    batch = batch_create(user=alice, files=uploads(1), prompt=PROMPT)
 
     batch.refresh_from_db()
     assert batch.engine == "local"
@@ -312,6 +314,6 @@ def test_the_engine_setting_wins_over_the_key(alice, settings):
     settings.SHEAF_EXTRACTION_ENGINE = "local"
     settings.ANTHROPIC_API_KEY = "sk-ant-test"
 
-    batch = batch_create(user=alice, files=uploads(PDFS[:1]), prompt=PROMPT)
+    batch = batch_create(user=alice, files=uploads(1), prompt=PROMPT)
 
     assert batch.engine == "local"

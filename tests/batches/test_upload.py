@@ -1,4 +1,4 @@
-"""The Uploads table of DESIGN.md, driven through the dashboard form with real corpus files."""
+"""The Uploads table of DESIGN.md, driven through the dashboard form with generated files."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import io
 import re
 import zipfile
 
-import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
@@ -17,24 +16,18 @@ from accounts.plans import MB
 from accounts.selectors import user_usage
 from batches.models import BatchProcess
 from documents.models import Document
-from tests.conftest import corpus_file, corpus_upload
+from samples.invoices import invoices
+from tests.support.documents import (
+    HTML_PAGE,
+    INVOICE_PDF,
+    csv_bytes,
+    invoice_upload,
+    invoice_uploads,
+    xlsx_bytes,
+)
 
 UPLOAD_URL = "/dashboard/batch-upload/"
 PROMPT = "invoice number, date and total"
-MINIMAL_PDF = "sample-files/001-trivial/minimal-document.pdf"
-HTML_FILE = "sample-files/015-arabic/habibi.html"
-TEN_READABLE_PDFS = [
-    "sample-files/001-trivial/minimal-document.pdf",
-    "sample-files/002-trivial-libre-office-writer/002-trivial-libre-office-writer.pdf",
-    "sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf",
-    "sample-files/006-pdflatex-outline/pdflatex-outline.pdf",
-    "sample-files/010-pdflatex-forms/pdflatex-forms.pdf",
-    "sample-files/011-google-doc-document/google-doc-document.pdf",
-    "sample-files/012-libreoffice-form/libreoffice-form.pdf",
-    "sample-files/015-arabic/habibi.pdf",
-    "sample-files/021-pdfa/crazyones-pdfa.pdf",
-    "sample-files/022-pdfkit/pdfkit.pdf",
-]
 
 
 def post_upload(client, files, **data):
@@ -69,16 +62,6 @@ def pdf_of_size(size: int) -> bytes:
     return head + b"0" * (size - len(head))
 
 
-def xlsx_bytes() -> bytes:
-    workbook = openpyxl.Workbook()
-    sheet = workbook.active
-    sheet.append(["invoice number", "date", "total"])
-    sheet.append(["INV-42", "2024-03-01", 119.0])
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
-
-
 def created_batch(response) -> BatchProcess:
     assert response.status_code == 302, page_text(response)
     match = re.fullmatch(r"/dashboard/batches/([0-9a-f-]{36})/", response["Location"])
@@ -103,7 +86,7 @@ def document_rows(body: str) -> dict[str, str]:
 def test_a_pdf_named_file_whose_bytes_are_html_is_refused_and_nothing_is_stored(
     frank_client, media_files
 ):
-    response = post_upload(frank_client, [corpus_upload(HTML_FILE, name="invoice.pdf")])
+    response = post_upload(frank_client, [SimpleUploadedFile("invoice.pdf", HTML_PAGE)])
 
     assert_refused(response, "invoice.pdf has a .pdf name but its content is not PDF.")
     assert_nothing_stored(media_files)
@@ -112,7 +95,7 @@ def test_a_pdf_named_file_whose_bytes_are_html_is_refused_and_nothing_is_stored(
 def test_a_file_with_a_pdf_inside_its_name_but_an_html_extension_is_refused(
     frank_client, media_files
 ):
-    response = post_upload(frank_client, [corpus_upload(MINIMAL_PDF, name="x.pdf.html")])
+    response = post_upload(frank_client, [invoice_upload("x.pdf.html")])
 
     assert_refused(
         response, "x.pdf.html: .html files are not supported; upload PDF, CSV, XLSX or TXT."
@@ -160,8 +143,8 @@ def test_a_free_user_sending_two_files_is_told_the_limit_and_nothing_is_stored(
     frank_client, media_files
 ):
     files = [
-        corpus_upload(MINIMAL_PDF, name="first.pdf"),
-        corpus_upload(MINIMAL_PDF, name="second.pdf"),
+        invoice_upload("first.pdf"),
+        invoice_upload("second.pdf"),
     ]
 
     response = post_upload(frank_client, files)
@@ -178,14 +161,14 @@ def test_a_plus_user_sending_one_file_more_than_the_plan_allows_stores_nothing(
     alice_client, media_files, settings
 ):
     settings.SHEAF_PLAN_LIMITS = {"plus": {"files_per_batch": 3}}
-    files = [corpus_upload(path) for path in TEN_READABLE_PDFS[:4]]
+    files = invoice_uploads(4)
 
     response = post_upload(alice_client, files)
 
     assert_refused(
         response,
         "Your Plus plan allows 3 files per batch; this submission has 4",
-        "pdflatex-outline.pdf",
+        files[3].name,
     )
     assert_nothing_stored(media_files)
 
@@ -194,10 +177,10 @@ def test_a_submission_over_the_hours_limit_is_rate_limited_and_stores_nothing(
     frank_client, frank, media_files, settings
 ):
     settings.SHEAF_PLAN_LIMITS = {"free": {"submissions_per_hour": 1}}
-    first = post_upload(frank_client, [corpus_upload(MINIMAL_PDF)])
+    first = post_upload(frank_client, [invoice_upload()])
     batch = created_batch(first)
 
-    second = post_upload(frank_client, [corpus_upload(TEN_READABLE_PDFS[1])])
+    second = post_upload(frank_client, invoice_uploads(1, seed=2))
 
     assert_refused(
         second,
@@ -214,13 +197,13 @@ def test_deleting_a_batch_does_not_give_back_a_submission_of_the_hour(
     frank_client, frank, media_files, settings, django_capture_on_commit_callbacks
 ):
     settings.SHEAF_PLAN_LIMITS = {"free": {"submissions_per_hour": 1}}
-    batch = created_batch(post_upload(frank_client, [corpus_upload(MINIMAL_PDF)]))
+    batch = created_batch(post_upload(frank_client, [invoice_upload()]))
     with django_capture_on_commit_callbacks(execute=True):
         deleted = frank_client.post(f"/dashboard/batches/{batch.pk}/delete/")
     assert deleted.status_code == 302
     assert BatchProcess.objects.count() == 0
 
-    again = post_upload(frank_client, [corpus_upload(TEN_READABLE_PDFS[1])])
+    again = post_upload(frank_client, invoice_uploads(1, seed=2))
 
     assert_refused(again, "Your Free plan allows 1 batch submission an hour; try again later.")
     assert_nothing_stored(media_files)
@@ -230,10 +213,10 @@ def test_a_submission_over_the_months_documents_is_refused_and_usage_is_unchange
     alice_client, alice, media_files, settings
 ):
     settings.SHEAF_PLAN_LIMITS = {"plus": {"documents_per_month": 3}}
-    first = post_upload(alice_client, [corpus_upload(p) for p in TEN_READABLE_PDFS[:2]])
+    first = post_upload(alice_client, invoice_uploads(2))
     created_batch(first)
 
-    second = post_upload(alice_client, [corpus_upload(p) for p in TEN_READABLE_PDFS[2:4]])
+    second = post_upload(alice_client, invoice_uploads(2, seed=2))
 
     assert_refused(
         second,
@@ -251,7 +234,7 @@ def test_a_submission_over_the_months_documents_is_refused_and_usage_is_unchange
 def test_a_path_in_the_filename_is_dropped_shown_as_passwd_pdf_and_stored_under_a_uuid(
     alice_client, alice, media_files, tmp_path
 ):
-    source = corpus_file(MINIMAL_PDF).read_bytes()
+    source = INVOICE_PDF
     boundary = "sheaf-test-boundary-7d93"
     body = b""
     for name, value in {"prompt": PROMPT, "mode": "standard"}.items():
@@ -288,7 +271,7 @@ def test_a_300_character_name_is_accepted_and_shown_truncated_to_255_with_its_ex
     long_name = "Quarterly-statement-" + "x" * 276 + ".pdf"
     assert len(long_name) == 300
 
-    response = post_upload(alice_client, [corpus_upload(MINIMAL_PDF, name=long_name)])
+    response = post_upload(alice_client, [invoice_upload(long_name)])
 
     batch = created_batch(response)
     document = batch.documents.get()
@@ -303,7 +286,7 @@ def test_a_300_character_name_is_accepted_and_shown_truncated_to_255_with_its_ex
 def test_a_non_ascii_name_is_accepted_and_shown_as_is(alice_client, media_files):
     name = "Übersicht-Rechnung-№42-日本.pdf"
 
-    response = post_upload(alice_client, [corpus_upload(MINIMAL_PDF, name=name)])
+    response = post_upload(alice_client, [invoice_upload(name)])
 
     batch = created_batch(response)
     assert batch.documents.get().original_filename == name
@@ -318,8 +301,15 @@ def test_a_non_ascii_name_is_accepted_and_shown_as_is(alice_client, media_files)
 def test_a_csv_an_xlsx_and_a_txt_file_are_accepted_by_content(alice_client, alice, media_files):
     files = {
         "ledger.csv": b"invoice number,date,total\nINV-42,2024-03-01,119.00\n",
-        "ledger-1252.csv": "Lieferant;Betrag\nCafé Müller;12,50 €\n".encode("cp1252"),
-        "ledger.xlsx": xlsx_bytes(),
+        "ledger-1252.csv": csv_bytes(
+            [["Lieferant", "Betrag"], ["Café Müller", "12,50 €"]], encoding="cp1252", delimiter=";"
+        ),
+        "ledger-16.csv": csv_bytes(
+            [["Supplier", "Total"], ["Weiß", "7.00"]], encoding="utf-16", delimiter="\t"
+        ),
+        "ledger.xlsx": xlsx_bytes(
+            {"Invoices": [["invoice number", "date", "total"], ["INV-42", "2024-03-01", 119.0]]}
+        ),
         "notes.txt": "Rechnung Nr. 42 — Summe 119,00 €\n".encode(),
     }
 
@@ -333,6 +323,7 @@ def test_a_csv_an_xlsx_and_a_txt_file_are_accepted_by_content(alice_client, alic
     assert {name: d.content_type for name, d in documents.items()} == {
         "ledger.csv": "text/csv",
         "ledger-1252.csv": "text/csv",
+        "ledger-16.csv": "text/csv",
         "ledger.xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         "notes.txt": "text/plain",
     }
@@ -340,11 +331,11 @@ def test_a_csv_an_xlsx_and_a_txt_file_are_accepted_by_content(alice_client, alic
         assert document.file.name.endswith("." + name.rsplit(".", 1)[1])
         with document.file.open("rb") as stored:
             assert stored.read() == files[name]
-    assert len(media_files()) == 4
+    assert len(media_files()) == 5
 
 
 def test_a_csv_whose_bytes_are_a_pdf_is_refused(alice_client, media_files):
-    response = post_upload(alice_client, [corpus_upload(MINIMAL_PDF, name="export.csv")])
+    response = post_upload(alice_client, [invoice_upload("export.csv")])
 
     assert_refused(response, "export.csv has a .csv name but its content is not CSV.")
     assert_nothing_stored(media_files)
@@ -362,16 +353,13 @@ def test_an_xlsx_that_is_a_plain_zip_without_a_workbook_is_refused(alice_client,
 
 
 def test_one_bad_file_among_three_stores_nothing_and_is_named(alice_client, media_files):
-    files = [
-        corpus_upload(TEN_READABLE_PDFS[0]),
-        corpus_upload(HTML_FILE, name="scan-2.pdf"),
-        corpus_upload(TEN_READABLE_PDFS[1]),
-    ]
+    first, third = invoice_uploads(2)
+    files = [first, SimpleUploadedFile("scan-2.pdf", HTML_PAGE), third]
 
     response = post_upload(alice_client, files)
 
     text = assert_refused(response, "scan-2.pdf has a .pdf name but its content is not PDF.")
-    assert "minimal-document.pdf has" not in text
+    assert f"{first.name} has" not in text
     assert_nothing_stored(media_files)
 
 
@@ -381,9 +369,7 @@ def test_one_bad_file_among_three_stores_nothing_and_is_named(alice_client, medi
 def test_invalid_fields_text_is_refused_with_the_field_named_and_nothing_stored(
     alice_client, media_files
 ):
-    response = post_upload(
-        alice_client, [corpus_upload(MINIMAL_PDF)], fields="invoice number\ntotal:money"
-    )
+    response = post_upload(alice_client, [invoice_upload()], fields="invoice number\ntotal:money")
 
     assert_refused(
         response,
@@ -395,14 +381,14 @@ def test_invalid_fields_text_is_refused_with_the_field_named_and_nothing_stored(
 def test_a_plus_user_asking_for_the_economy_lane_is_told_it_is_part_of_growth(
     alice_client, media_files
 ):
-    response = post_upload(alice_client, [corpus_upload(MINIMAL_PDF)], mode="economy")
+    response = post_upload(alice_client, [invoice_upload()], mode="economy")
 
     assert_refused(response, "The economy lane is part of the Growth plan; your plan is Plus.")
     assert_nothing_stored(media_files)
 
 
 def test_a_growth_user_may_submit_to_the_economy_lane(grace_client):
-    response = post_upload(grace_client, [corpus_upload(MINIMAL_PDF)], mode="economy")
+    response = post_upload(grace_client, [invoice_upload()], mode="economy")
 
     assert created_batch(response).mode == "economy"
 
@@ -415,7 +401,7 @@ def test_a_submission_without_files_is_refused(alice_client, media_files):
 
 
 def test_a_submission_without_a_prompt_is_refused(alice_client, media_files):
-    response = post_upload(alice_client, [corpus_upload(MINIMAL_PDF)], prompt="")
+    response = post_upload(alice_client, [invoice_upload()], prompt="")
 
     assert_refused(response, "This field is required.")
     assert_nothing_stored(media_files)
@@ -424,7 +410,7 @@ def test_a_submission_without_a_prompt_is_refused(alice_client, media_files):
 def test_fields_written_in_the_form_are_stored_on_the_batch(alice_client):
     response = post_upload(
         alice_client,
-        [corpus_upload(MINIMAL_PDF)],
+        [invoice_upload()],
         name="March invoices",
         fields="invoice number\nissue date:date\ntotal:number -- with currency",
     )
@@ -441,14 +427,15 @@ def test_fields_written_in_the_form_are_stored_on_the_batch(alice_client):
 def test_a_plus_user_submitting_ten_pdfs_gets_a_queued_batch_of_ten_stored_documents(
     alice_client, alice, media_files
 ):
-    response = post_upload(alice_client, [corpus_upload(p) for p in TEN_READABLE_PDFS])
+    made = invoices(10)
+    response = post_upload(alice_client, invoice_uploads(10))
 
     batch = created_batch(response)
     assert batch.user == alice
     assert batch.total_documents == 10
     documents = list(batch.documents.order_by("created_at", "id"))
     assert len(documents) == 10
-    sources = {p.rsplit("/", 1)[1]: corpus_file(p).read_bytes() for p in TEN_READABLE_PDFS}
+    sources = {invoice.filename: invoice.pdf for invoice in made}
     assert {d.original_filename for d in documents} == set(sources)
     for document in documents:
         source = sources[document.original_filename]
@@ -468,7 +455,7 @@ def test_a_plus_user_submitting_ten_pdfs_gets_a_queued_batch_of_ten_stored_docum
     assert set(rows) == set(sources)
     for status in rows.values():
         assert status.startswith("Queued")
-    assert "minimal-document and 9 more" in page_text(page)
+    assert f"{made[0].filename.removesuffix('.pdf')} and 9 more" in page_text(page)
 
 
 @pytest.mark.parametrize("client_fixture", ["frank_client", "alice_client"])

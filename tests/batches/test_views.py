@@ -12,11 +12,8 @@ from django.utils import timezone
 from batches.models import BatchProcess
 from batches.services import batch_create
 from documents.models import Document
-from tests.conftest import corpus_file, corpus_upload
 from tests.factories import BatchFactory
-
-MINIMAL_PDF = "sample-files/001-trivial/minimal-document.pdf"
-OTHER_PDF = "sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf"
+from tests.support.documents import INVOICE_PDF, invoice_upload, report_upload
 
 
 @pytest.fixture
@@ -24,7 +21,7 @@ def alices_batch(alice) -> BatchProcess:
     """A real batch of Alice's, with two stored documents."""
     return batch_create(
         user=alice,
-        files=[corpus_upload(MINIMAL_PDF), corpus_upload(OTHER_PDF)],
+        files=[invoice_upload(), report_upload()],
         prompt="invoice number, date and total",
         name="Alice's March invoices",
     )
@@ -32,7 +29,7 @@ def alices_batch(alice) -> BatchProcess:
 
 @pytest.fixture
 def alices_document(alices_batch) -> Document:
-    return alices_batch.documents.get(original_filename="minimal-document.pdf")
+    return alices_batch.documents.get(original_filename="invoice.pdf")
 
 
 def urls_of(batch: BatchProcess, document: Document) -> dict[str, str]:
@@ -106,7 +103,7 @@ def test_another_user_gets_404_downloading_someone_elses_original(bob_client, al
 
     assert response.status_code == 404
     assert not response.has_header("Content-Disposition")
-    assert corpus_file(MINIMAL_PDF).read_bytes() not in response.content
+    assert INVOICE_PDF not in response.content
 
 
 def test_another_users_dashboard_does_not_list_alices_batches(bob_client, bob, alices_batch):
@@ -287,8 +284,8 @@ def test_the_batch_page_shows_the_batch_and_its_documents(alice_client, alices_b
     body = text_of(response)
     assert "Alice's March invoices" in body
     assert "invoice number, date and total" in body
-    assert "minimal-document.pdf" in body
-    assert "pdflatex-4-pages.pdf" in body
+    assert "invoice.pdf" in body
+    assert "report.pdf" in body
     for document in alices_batch.documents.all():
         assert f"/dashboard/documents/{document.pk}/original/" in response.content.decode()
 
@@ -302,14 +299,14 @@ def test_the_owner_downloads_the_original_bytes_under_the_original_name(
     response = alice_client.get(f"/dashboard/documents/{alices_document.pk}/original/")
 
     assert response.status_code == 200
-    assert b"".join(response.streaming_content) == corpus_file(MINIMAL_PDF).read_bytes()
+    assert b"".join(response.streaming_content) == INVOICE_PDF
     assert response["Content-Type"] == "application/pdf"
-    assert response["Content-Disposition"] == 'attachment; filename="minimal-document.pdf"'
+    assert response["Content-Disposition"] == 'attachment; filename="invoice.pdf"'
 
 
 def test_a_non_ascii_original_name_survives_the_download(alice_client, alice):
     name = "Übersicht-Rechnung-№42-日本.pdf"
-    batch = batch_create(user=alice, files=[corpus_upload(MINIMAL_PDF, name=name)], prompt="total")
+    batch = batch_create(user=alice, files=[invoice_upload(name)], prompt="total")
 
     response = alice_client.get(f"/dashboard/documents/{batch.documents.get().pk}/original/")
 
@@ -317,7 +314,7 @@ def test_a_non_ascii_original_name_survives_the_download(alice_client, alice):
     assert response["Content-Disposition"] == (
         "attachment; filename*=utf-8''%C3%9Cbersicht-Rechnung-%E2%84%9642-%E6%97%A5%E6%9C%AC.pdf"
     )
-    assert b"".join(response.streaming_content) == corpus_file(MINIMAL_PDF).read_bytes()
+    assert b"".join(response.streaming_content) == INVOICE_PDF
 
 
 def test_an_original_whose_file_is_gone_is_404(alice_client, alices_document):

@@ -1,6 +1,6 @@
 """The benchmark's own helpers: what it uploads must be what a browser or client would send, and
-the PDFs it makes distinct must still read like the corpus files they come from. Its commands
-start as the README and BENCHMARKS.md run them: as scripts in bench/."""
+the PDFs it makes distinct must still read like the files they come from. Its commands start as
+the README and BENCHMARKS.md run them: as scripts in bench/."""
 
 from __future__ import annotations
 
@@ -17,15 +17,17 @@ from bench.inputs import corpus_mix
 from bench.measurement import percentile
 from bench.report import write_report
 from bench.web import multipart
-from tests.conftest import REPO, corpus_file
+from samples.invoices import invoice
+from tests.conftest import REPO
 
 
-def test_corpus_mix_makes_every_upload_distinct_and_still_the_same_pdf():
-    original = corpus_file("pypdf-resources/resources/crazyones.pdf")
+def test_corpus_mix_makes_every_upload_distinct_and_still_the_same_pdf(tmp_path):
+    original = tmp_path / "invoice.pdf"
+    original.write_bytes(invoice(1).pdf)
 
     uploads = corpus_mix([original], 3)
 
-    assert [name for name, _ in uploads] == ["crazyones.pdf"] * 3
+    assert [name for name, _ in uploads] == ["invoice.pdf"] * 3
     assert len({data for _, data in uploads}) == 3
     expected = PdfReader(original).pages[0].extract_text()
     for _, data in uploads:

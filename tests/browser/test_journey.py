@@ -22,8 +22,9 @@ from accounts.models import Subscription, User
 from accounts.selectors import user_effective_plan
 from batches.models import BatchProcess
 from documents.models import Document
-from tests.batches.test_local_engine import make_pdf, rows
+from samples.invoices import Layout, invoices
 from tests.support.cluster import Cluster, wait_for
+from tests.support.documents import image_only_pdf
 from tests.support.fake_stripe import (
     FakeStripe,
     fake_stripe,  # noqa: F401 - the fixture
@@ -36,8 +37,8 @@ PASSWORD = "a long and unusual passphrase 7"
 PROMPT = "invoice number, date and total"
 SCAN = "scanned-receipt.pdf"
 INVOICES = {
-    f"invoice-{n}.pdf": {"number": f"INV-2024-{n:04}", "day": n, "total": f"{n * 100 + 12}.50"}
-    for n in range(1, 10)
+    f"invoice-{n}.pdf": made
+    for n, made in enumerate(invoices(9, seed=4, languages=["en-US"], layouts=[Layout.BLOCK]), 1)
 }
 # What the worker must see as the live server does (Stripe's are set by the fake_stripe fixture).
 SHARED_SETTINGS = (
@@ -68,22 +69,6 @@ RECORD_SWAPS_JS = """() => {
         window.sheafPercents.push(shown ? shown.textContent : null);
     });
 }"""
-
-
-def invoice_pdf(name: str) -> bytes:
-    invoice = INVOICES[name]
-    return make_pdf(
-        [
-            rows(
-                "Northwind Traders Inc.",
-                "INVOICE",
-                ("Invoice No.", invoice["number"]),
-                ("Invoice Date", f"March {invoice['day']}, 2024"),
-                ("Bill To", "Contoso Ltd."),
-                ("Total Due", f"${invoice['total']}"),
-            )
-        ]
-    )
 
 
 @pytest.fixture
@@ -157,8 +142,8 @@ def test_a_new_user_signs_up_upgrades_runs_a_batch_retries_and_reads_the_api_doc
     cluster.kill()
     page.goto(url + "/dashboard/batch-upload/")
     expect(page.get_by_text("Up to 25 files per batch")).to_be_visible()
-    files = {name: invoice_pdf(name) for name in INVOICES}
-    files[SCAN] = make_pdf([[]])  # a page with no text layer, as a scan is
+    files = {name: made.pdf for name, made in INVOICES.items()}
+    files[SCAN] = image_only_pdf()  # pictures, no text layer, as a scan is
     transfer = page.evaluate_handle(
         DATA_TRANSFER_JS,
         [{"name": n, "data": base64.b64encode(data).decode()} for n, data in files.items()],
@@ -213,12 +198,12 @@ def test_a_new_user_signs_up_upgrades_runs_a_batch_retries_and_reads_the_api_doc
     table = list(csv.DictReader(io.StringIO((shots.folder / "results.csv").read_text("utf-8-sig"))))
     by_file = {row["filename"]: row for row in table}
     assert sorted(by_file) == sorted(files)
-    for name, invoice in INVOICES.items():
+    for name, made in INVOICES.items():
         row = by_file[name]
         assert (row["status"], row["error_code"]) == ("completed", ""), row
-        assert row["invoice number"] == invoice["number"]
-        assert row["date"] == f"2024-03-{invoice['day']:02}"
-        assert row["total"] == f"{invoice['total']} USD"
+        assert row["invoice number"] == made.labels.invoice_number
+        assert row["date"] == made.labels.date
+        assert row["total"] == f"{made.labels.total} USD"
         assert row["total verified"] == "true"
     assert (by_file[SCAN]["status"], by_file[SCAN]["error_code"]) == ("failed", "no_text_layer")
     assert by_file[SCAN]["total"] == ""

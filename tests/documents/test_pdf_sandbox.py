@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -15,12 +15,13 @@ import pytest
 
 from documents import pdf_sandbox
 from documents.pdf_sandbox import Limits, SandboxError
-from tests.conftest import REPO, corpus_file
+from tests.conftest import REPO
+from tests.support.documents import report_lines, text_pdf
 from tests.support.pdfs import cpu_burner, decompression_bomb
 from tests.support.processes import live_processes
 
 LIMITS = Limits(cpu_seconds=30, memory_mb=1024, wall_seconds=60, max_pages=2000, max_chars=400_000)
-MINIMAL = "sample-files/001-trivial/minimal-document.pdf"
+FIRST_LINE = "Lorem ipsum dolor sit amet, consectetur adipiscing elit."
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -28,6 +29,19 @@ def _fresh_pool() -> Iterator[None]:
     pdf_sandbox.shutdown()
     yield
     pdf_sandbox.shutdown()
+
+
+@pytest.fixture(scope="module")
+def readable(tmp_path_factory: pytest.TempPathFactory) -> dict[int, str]:
+    """Paths of text PDFs by their number of pages; the one-page PDF starts with FIRST_LINE."""
+    folder = tmp_path_factory.mktemp("pdfs")
+    paths = {}
+    for pages in (1, 2, 3, 4):
+        lines = report_lines(pages)
+        if pages == 1:
+            lines[0].insert(0, FIRST_LINE)
+        paths[pages] = write(folder, f"{pages}-pages.pdf", text_pdf(*lines))
+    return paths
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> str:
@@ -48,19 +62,24 @@ def sandbox_children(parent: int) -> set[int]:
     }
 
 
-def read_minimal() -> str:
-    return pdf_sandbox.read_pdf(str(corpus_file(MINIMAL)), LIMITS, processes=2).text
+@pytest.fixture
+def read_minimal(readable: dict[int, str]) -> Callable[[], str]:
+    return lambda: pdf_sandbox.read_pdf(readable[1], LIMITS, processes=2).text
 
 
-def assert_pool_still_serves() -> None:
-    assert read_minimal().startswith("Lorem ipsum dolor sit amet")
-    assert len(sandbox_children(os.getpid())) <= 2
+@pytest.fixture
+def assert_pool_still_serves(read_minimal: Callable[[], str]) -> Callable[[], None]:
+    def check() -> None:
+        assert read_minimal().startswith(FIRST_LINE)
+        assert len(sandbox_children(os.getpid())) <= 2
+
+    return check
 
 
 # ---- tests ------------------------------------------------------------------------------------
 
 
-def test_children_are_reused_between_reads() -> None:
+def test_children_are_reused_between_reads(read_minimal: Callable[[], str]) -> None:
     read_minimal()
     before = sandbox_children(os.getpid())
     for _ in range(5):
@@ -69,7 +88,9 @@ def test_children_are_reused_between_reads() -> None:
     assert 1 <= len(before) <= 2
 
 
-def test_a_decompression_bomb_stops_at_the_stream_limit(tmp_path: Path) -> None:
+def test_a_decompression_bomb_stops_at_the_stream_limit(
+    tmp_path: Path, assert_pool_still_serves: Callable[[], None]
+) -> None:
     path = write(tmp_path, "bomb.pdf", decompression_bomb())
     started = time.monotonic()
     with pytest.raises(SandboxError) as caught:
@@ -80,7 +101,9 @@ def test_a_decompression_bomb_stops_at_the_stream_limit(tmp_path: Path) -> None:
     assert_pool_still_serves()
 
 
-def test_a_decompression_bomb_under_a_small_memory_limit_hits_the_limit(tmp_path: Path) -> None:
+def test_a_decompression_bomb_under_a_small_memory_limit_hits_the_limit(
+    tmp_path: Path, assert_pool_still_serves: Callable[[], None]
+) -> None:
     path = write(tmp_path, "bomb.pdf", decompression_bomb())
     limits = Limits(30, memory_mb=100, wall_seconds=60, max_pages=2000, max_chars=400_000)
     with pytest.raises(SandboxError) as caught:
@@ -92,7 +115,9 @@ def test_a_decompression_bomb_under_a_small_memory_limit_hits_the_limit(tmp_path
     assert_pool_still_serves()
 
 
-def test_a_pdf_that_burns_cpu_is_killed_at_the_cpu_limit(tmp_path: Path) -> None:
+def test_a_pdf_that_burns_cpu_is_killed_at_the_cpu_limit(
+    tmp_path: Path, read_minimal: Callable[[], str], assert_pool_still_serves: Callable[[], None]
+) -> None:
     path = write(tmp_path, "burner.pdf", cpu_burner())
     limits = Limits(cpu_seconds=1, memory_mb=1024, wall_seconds=60, max_pages=2000, max_chars=10)
     read_minimal()
@@ -107,7 +132,9 @@ def test_a_pdf_that_burns_cpu_is_killed_at_the_cpu_limit(tmp_path: Path) -> None
     assert before - sandbox_children(os.getpid()), "the killed child was not replaced"
 
 
-def test_a_read_past_the_wall_clock_is_killed(tmp_path: Path) -> None:
+def test_a_read_past_the_wall_clock_is_killed(
+    tmp_path: Path, assert_pool_still_serves: Callable[[], None]
+) -> None:
     path = write(tmp_path, "burner.pdf", cpu_burner())
     limits = Limits(30, memory_mb=1024, wall_seconds=0.5, max_pages=2000, max_chars=10)
     started = time.monotonic()
@@ -119,7 +146,9 @@ def test_a_read_past_the_wall_clock_is_killed(tmp_path: Path) -> None:
     assert_pool_still_serves()
 
 
-def test_an_idle_child_killed_from_outside_fails_no_read() -> None:
+def test_an_idle_child_killed_from_outside_fails_no_read(
+    read_minimal: Callable[[], str], assert_pool_still_serves: Callable[[], None]
+) -> None:
     read_minimal()
     killed = sandbox_children(os.getpid())
     for pid in killed:
@@ -131,32 +160,27 @@ def test_an_idle_child_killed_from_outside_fails_no_read() -> None:
     assert not killed & sandbox_children(os.getpid())
 
 
-def test_eight_threads_reading_at_once_get_their_own_pages() -> None:
-    expected = {
-        "sample-files/001-trivial/minimal-document.pdf": 1,
-        "sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf": 4,
-        "sample-files/026-latex-multicolumn/multicolumn.pdf": 3,
-        "sample-files/006-pdflatex-outline/pdflatex-outline.pdf": 4,
-    }
-    jobs = [name for name in expected for _ in range(6)]
+def test_eight_threads_reading_at_once_get_their_own_pages(readable: dict[int, str]) -> None:
+    jobs = [(pages, path) for pages, path in readable.items() for _ in range(6)]
 
-    def pages(name: str) -> tuple[str, int]:
-        result = pdf_sandbox.read_pdf(str(corpus_file(name)), LIMITS, processes=2)
-        return name, result.page_count
+    def pages_of(path: str) -> int:
+        return pdf_sandbox.read_pdf(path, LIMITS, processes=2).page_count
 
     with ThreadPoolExecutor(max_workers=8) as threads:
-        results = list(threads.map(pages, jobs))
-    assert results == [(name, expected[name]) for name in jobs]
+        results = list(threads.map(pages_of, [path for _, path in jobs]))
+    assert results == [pages for pages, _ in jobs]
     assert len(sandbox_children(os.getpid())) <= 2
 
 
-def test_a_missing_file_is_an_os_error_not_a_pdf_error(tmp_path: Path) -> None:
+def test_a_missing_file_is_an_os_error_not_a_pdf_error(
+    tmp_path: Path, assert_pool_still_serves: Callable[[], None]
+) -> None:
     with pytest.raises(FileNotFoundError):
         pdf_sandbox.read_pdf(str(tmp_path / "gone.pdf"), LIMITS, processes=2)
     assert_pool_still_serves()
 
 
-def test_shutdown_stops_every_child() -> None:
+def test_shutdown_stops_every_child(read_minimal: Callable[[], str]) -> None:
     read_minimal()
     assert sandbox_children(os.getpid())
     pdf_sandbox.shutdown()
@@ -164,7 +188,7 @@ def test_shutdown_stops_every_child() -> None:
     assert read_minimal().strip()
 
 
-def test_children_exit_when_their_parent_is_killed() -> None:
+def test_children_exit_when_their_parent_is_killed(readable: dict[int, str]) -> None:
     script = (
         "import sys, time\n"
         "from documents import pdf_sandbox as s\n"
@@ -174,7 +198,7 @@ def test_children_exit_when_their_parent_is_killed() -> None:
         "time.sleep(60)\n"
     )
     parent = subprocess.Popen(  # noqa: S603 (this interpreter, a fixed script)
-        [sys.executable, "-c", script, str(corpus_file(MINIMAL))],
+        [sys.executable, "-c", script, readable[1]],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,

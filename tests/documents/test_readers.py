@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
-import csv
 import datetime
 import io
-import json
 import re
-import struct
 import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import openpyxl
 import pytest
 
 from documents import pdf_sandbox
 from documents.readers import ReadResult, read_document
 from extraction.contract import ExtractionError
-from tests.conftest import CORPUS, corpus_file
+from samples.invoices import invoice
+from tests.support.documents import (
+    blank_pdf,
+    csv_bytes,
+    declare_uncompressed_size,
+    encrypted_pdf,
+    image_only_pdf,
+    report_lines,
+    text_pdf,
+    truncated_pdf,
+    xlsx_bytes,
+)
 from tests.support.pdfs import cpu_burner, decompression_bomb
 
 PDF = "application/pdf"
@@ -35,11 +42,6 @@ def _fresh_pool() -> Iterator[None]:
     pdf_sandbox.shutdown()
 
 
-def read_corpus(relative: str) -> ReadResult:
-    path = corpus_file(relative)
-    return read_document(path, content_type=PDF, filename=path.name)
-
-
 def read_bytes(tmp_path: Path, name: str, data: bytes, content_type: str) -> ReadResult:
     path = tmp_path / name
     path.write_bytes(data)
@@ -52,130 +54,107 @@ def failure(call, *args, **kwargs) -> ExtractionError:
     return caught.value
 
 
-# ---- the PDF corpus ---------------------------------------------------------------------------
+# ---- PDFs ------------------------------------------------------------------------------------
 
-SAMPLE_FILES = [
-    entry
-    for entry in json.loads((CORPUS / "sample-files" / "files.json").read_text())["data"]
-    if (CORPUS / "sample-files" / entry["path"]).is_file()
-]
+REPORT = report_lines(4)
 
 
-@pytest.mark.parametrize("entry", SAMPLE_FILES, ids=lambda entry: entry["path"].split("/")[0])
-def test_each_sample_pdf_reads_with_its_page_count_or_fails_clearly(entry: dict) -> None:
-    relative = f"sample-files/{entry['path']}"
-    name = Path(relative).name
-    if entry["path"].startswith("017-"):
-        expected_code = "malformed"
-    elif entry["encrypted"]:
-        expected_code = "encrypted"
-    elif "imagemagick" in entry["producer"]:  # ImageMagick PDFs are one bitmap per page
-        expected_code = "no_text_layer"
-    else:
-        result = read_corpus(relative)
-        assert result.page_count == entry["pages"]
-        assert result.text.count("\f") == entry["pages"] - 1
-        assert result.text.strip()
-        assert not result.truncated
-        return
-    error = failure(read_corpus, relative)
-    assert error.code == expected_code
-    assert name in error.message
+def test_a_text_pdf_reads_page_by_page_as_it_was_drawn(tmp_path: Path) -> None:
+    result = read_bytes(tmp_path, "report.pdf", text_pdf(*REPORT), PDF)
+
+    assert (result.page_count, result.truncated) == (4, False)
+    assert result.text.split("\f") == ["\n".join(lines) for lines in REPORT]
 
 
-def test_the_unreadable_page_tree_is_malformed_with_the_reason() -> None:
-    error = failure(read_corpus, "sample-files/017-unreadable-meta-data/unreadablemetadata.pdf")
-    assert error.message == (
-        "unreadablemetadata.pdf is not a readable PDF: Invalid object in /Pages."
+def test_an_invoice_reads_with_its_labelled_values_in_the_text(tmp_path: Path) -> None:
+    made = invoice(4, language="fr-FR")
+
+    result = read_bytes(tmp_path, made.filename, made.pdf, PDF)
+
+    assert result.page_count == 1
+    assert made.labels.invoice_number in result.text
+    assert "Total TTC" in result.text
+    assert all(item.description in result.text for item in made.labels.line_items)
+
+
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-256"])
+def test_a_pdf_encrypted_with_a_user_password_says_password_protected(
+    tmp_path: Path, algorithm: str
+) -> None:
+    locked = encrypted_pdf(invoice(1).pdf, user_password="s3cret", algorithm=algorithm)
+
+    error = failure(read_bytes, tmp_path, "locked.pdf", locked, PDF)
+
+    assert (error.code, error.message) == (
+        "encrypted",
+        "locked.pdf is a password-protected PDF; remove the password and upload it again.",
     )
 
 
-def test_an_image_only_pdf_says_it_has_no_text_layer() -> None:
-    error = failure(read_corpus, "sample-files/007-imagemagick-images/imagemagick-lzw.pdf")
-    assert error.code == "no_text_layer"
-    assert error.message.startswith("imagemagick-lzw.pdf has no text layer")
+@pytest.mark.parametrize("algorithm", ["RC4-128", "AES-256"])
+def test_a_pdf_that_the_empty_password_opens_is_read(tmp_path: Path, algorithm: str) -> None:
+    made = invoice(2)
+    opened = encrypted_pdf(
+        made.pdf, user_password="", owner_password="owner only", algorithm=algorithm
+    )
 
+    result = read_bytes(tmp_path, "restricted.pdf", opened, PDF)
 
-def test_crazyones_text_matches_its_transcript() -> None:
-    result = read_corpus("pypdf-resources/resources/crazyones.pdf")
-    transcript = corpus_file("pypdf-resources/resources/crazyones.txt").read_text()
-    assert " ".join(result.text.split()) == " ".join(transcript.split())
     assert result.page_count == 1
+    assert made.labels.invoice_number in result.text
 
 
-def _password_rows() -> list[tuple[str, str, str]]:
-    table = corpus_file("pypdf-resources/resources/encryption/PASSWORDS.tsv").read_text()
-    rows = list(csv.reader(io.StringIO(table), delimiter="\t"))[1:]
-    return [(name, user, owner) for name, user, owner, _aes in rows]
+def test_an_image_only_pdf_says_it_has_no_text_layer(tmp_path: Path) -> None:
+    error = failure(read_bytes, tmp_path, "scan.pdf", image_only_pdf(pages=2), PDF)
+
+    assert error.code == "no_text_layer"
+    assert error.message == (
+        "scan.pdf has no text layer: the pages are images. Run it through OCR and upload it again."
+    )
 
 
-def _opens_with_the_empty_password(name: str, user: str, owner: str) -> bool:
-    # The empty password opens a file when it is the user password or the owner password. Under
-    # R2-R4 an empty owner password means "the user password" (PDF 1.7, algorithm 3), so only R5/R6
-    # files (AES-256) really have an empty owner password: r5/r6-user-password.pdf open as owner.
-    if user in {"", "-"}:
-        return True
-    return owner == "" and Path(name).name.startswith(("r5-", "r6-"))
+def test_a_truncated_pdf_is_malformed(tmp_path: Path) -> None:
+    error = failure(read_bytes, tmp_path, "cut.pdf", truncated_pdf(text_pdf(*REPORT)), PDF)
 
-
-def test_the_password_table_lists_every_encryption_sample() -> None:
-    listed = {Path(name).name for name, _user, _owner in _password_rows()}
-    folder = corpus_file("pypdf-resources/resources/encryption/PASSWORDS.tsv").parent
-    assert {path.name for path in folder.glob("*.pdf")} <= listed
-
-
-@pytest.mark.parametrize(
-    ("name", "user", "owner"), _password_rows(), ids=[row[0] for row in _password_rows()]
-)
-def test_encrypted_pdfs_open_with_the_empty_password_or_say_password_protected(
-    name: str, user: str, owner: str
-) -> None:
-    relative = f"pypdf-resources/resources/encryption/{name}"
-    if _opens_with_the_empty_password(name, user, owner):
-        result = read_corpus(relative)
-        assert result.page_count == 1
-        assert result.text.strip()
-    else:
-        error = failure(read_corpus, relative)
-        assert error.code == "encrypted"
-        assert error.message == (
-            f"{Path(name).name} is a password-protected PDF; remove the password and upload it "
-            "again."
-        )
-
-
-def test_every_corpus_pdf_ends_in_text_or_an_extraction_error() -> None:
-    for path in sorted(CORPUS.rglob("*.pdf")):
-        try:
-            read_document(path, content_type=PDF, filename=path.name)
-        except ExtractionError as error:
-            assert error.code in {"encrypted", "no_text_layer", "malformed"}, path
+    assert error.code == "malformed"
+    assert error.message.startswith("cut.pdf is not a readable PDF: ")
 
 
 # ---- PDF limits from settings -----------------------------------------------------------------
 
 
-def test_too_many_pages_is_too_large(settings) -> None:
+def test_too_many_pages_is_too_large(settings, tmp_path: Path) -> None:
     settings.SHEAF_MAX_PDF_PAGES = 3
-    error = failure(read_corpus, "sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf")
+    error = failure(read_bytes, tmp_path, "report.pdf", text_pdf(*REPORT), PDF)
     assert (error.code, error.message) == (
         "too_large",
-        "pdflatex-4-pages.pdf is too large to read: it has 4 pages and the limit is 3.",
+        "report.pdf is too large to read: it has 4 pages and the limit is 3.",
     )
 
 
-def test_a_small_memory_setting_fails_the_read_as_too_large(settings) -> None:
+def test_a_page_count_bomb_is_too_large_before_any_page_is_read(settings, tmp_path: Path) -> None:
+    settings.SHEAF_MAX_PDF_PAGES = 2000
+    error = failure(read_bytes, tmp_path, "pages.pdf", blank_pdf(20_000), PDF)
+    assert (error.code, error.message) == (
+        "too_large",
+        "pages.pdf is too large to read: it has 20,000 pages and the limit is 2,000.",
+    )
+
+
+def test_a_small_memory_setting_fails_the_read_as_too_large(settings, tmp_path: Path) -> None:
     # RLIMIT_AS caps the child's address space: a warm child may serve a small read from memory it
     # already holds, so start from a fresh one, which is already bigger than 20 MB.
+    # Forty pages: enough parsing that the read must grow beyond what the fresh child holds.
     pdf_sandbox.shutdown()
     settings.SHEAF_READER_MEMORY_MB = 20
-    error = failure(read_corpus, "sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf")
+    long_report = text_pdf(*report_lines(40))
+    error = failure(read_bytes, tmp_path, "report.pdf", long_report, PDF)
     assert (error.code, error.message) == (
         "too_large",
-        "pdflatex-4-pages.pdf is too large to read: reading it needs more than 20 MB of memory.",
+        "report.pdf is too large to read: reading it needs more than 20 MB of memory.",
     )
     settings.SHEAF_READER_MEMORY_MB = 1024
-    assert read_corpus("sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf").page_count == 4
+    assert read_bytes(tmp_path, "report.pdf", long_report, PDF).page_count == 40
 
 
 def test_a_small_cpu_setting_fails_a_busy_pdf_as_timeout(settings, tmp_path: Path) -> None:
@@ -185,7 +164,7 @@ def test_a_small_cpu_setting_fails_a_busy_pdf_as_timeout(settings, tmp_path: Pat
         "timeout",
         "busy.pdf took too long to read: it needs more than 1 s of CPU time.",
     )
-    assert read_corpus("sample-files/001-trivial/minimal-document.pdf").page_count == 1
+    assert read_bytes(tmp_path, "invoice.pdf", invoice(1).pdf, PDF).page_count == 1
 
 
 def test_a_decompression_bomb_is_too_large(tmp_path: Path) -> None:
@@ -197,11 +176,12 @@ def test_a_decompression_bomb_is_too_large(tmp_path: Path) -> None:
     )
 
 
-def test_pdf_text_is_cut_at_the_character_cap(settings) -> None:
-    settings.SHEAF_MAX_TEXT_CHARS = 5000
-    result = read_corpus("sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf")
-    assert (len(result.text), result.page_count, result.truncated) == (5000, 4, True)
-    assert result.text.count("\f") == 1  # page 1 is 3,930 characters
+def test_pdf_text_is_cut_at_the_character_cap(settings, tmp_path: Path) -> None:
+    cap = len("\n".join(REPORT[0])) + 100  # all of page 1 and the start of page 2
+    settings.SHEAF_MAX_TEXT_CHARS = cap
+    result = read_bytes(tmp_path, "report.pdf", text_pdf(*REPORT), PDF)
+    assert (len(result.text), result.page_count, result.truncated) == (cap, 4, True)
+    assert result.text.startswith("\n".join(REPORT[0]) + "\f" + REPORT[1][0])
 
 
 # ---- CSV --------------------------------------------------------------------------------------
@@ -215,6 +195,28 @@ def test_a_semicolon_cp1252_csv_labels_each_value_with_its_column(tmp_path: Path
         "Société: Brûlerie | Montant: 7,00 €",
         page_count=None,
         truncated=False,
+    )
+
+
+LEDGER = [
+    ["Lieferant", "Rechnung", "Betrag"],
+    ["Café Müller", "RE-17", "1.234,50 €"],
+    ["Weiß & Söhne", "RE-18", "99,00 €"],
+]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "cp1252", "utf-16"])
+@pytest.mark.parametrize("delimiter", [",", ";", "\t"], ids=["comma", "semicolon", "tab"])
+def test_a_csv_reads_the_same_in_each_common_encoding_and_dialect(
+    tmp_path: Path, encoding: str, delimiter: str
+) -> None:
+    data = csv_bytes(LEDGER, encoding=encoding, delimiter=delimiter)
+
+    result = read_bytes(tmp_path, "ledger.csv", data, CSV)
+
+    assert result.text == (
+        "Lieferant: Café Müller | Rechnung: RE-17 | Betrag: 1.234,50 €\n"
+        "Lieferant: Weiß & Söhne | Rechnung: RE-18 | Betrag: 99,00 €"
     )
 
 
@@ -269,25 +271,19 @@ def test_a_text_file_exactly_at_the_cap_is_not_truncated(settings, tmp_path: Pat
 # ---- XLSX -------------------------------------------------------------------------------------
 
 
-def xlsx_bytes() -> bytes:
-    workbook = openpyxl.Workbook()
-    invoice = workbook.active
-    invoice.title = "Invoice"
-    invoice.append(["Invoice number", "INV-17"])
-    invoice.append(["Date", datetime.datetime(2024, 1, 3)])
-    invoice.append([])
-    invoice.append(["Total", 1250.5])
-    lines = workbook.create_sheet("Lines")
-    lines.append(["Item", "Quantity", "Unit price"])
-    lines.append(["Paper", 3, 4.2])
-    lines.append(["Ink", None, 12])
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return buffer.getvalue()
+INVOICE_BOOK = {
+    "Invoice": [
+        ["Invoice number", "INV-17"],
+        ["Date", datetime.datetime(2024, 1, 3)],
+        [],
+        ["Total", 1250.5],
+    ],
+    "Lines": [["Item", "Quantity", "Unit price"], ["Paper", 3, 4.2], ["Ink", None, 12]],
+}
 
 
 def test_each_xlsx_sheet_is_a_page_headed_by_its_name(tmp_path: Path) -> None:
-    result = read_bytes(tmp_path, "invoice.xlsx", xlsx_bytes(), XLSX)
+    result = read_bytes(tmp_path, "invoice.xlsx", xlsx_bytes(INVOICE_BOOK), XLSX)
     assert result == ReadResult(
         text="Sheet: Invoice\nInvoice number: INV-17\nDate: 2024-01-03\nTotal: 1250.5\n"
         "\fSheet: Lines\nItem: Paper | Quantity: 3 | Unit price: 4.2\nItem: Ink | Unit price: 12",
@@ -296,22 +292,12 @@ def test_each_xlsx_sheet_is_a_page_headed_by_its_name(tmp_path: Path) -> None:
     )
 
 
-def declare_uncompressed_size(archive: bytes, member: str, size: int) -> bytes:
-    """The archive with `member`'s central-directory entry claiming `size` uncompressed bytes."""
-    data = bytearray(archive)
-    at = data.find(b"PK\x01\x02")
-    while at != -1:
-        name_length = struct.unpack_from("<H", data, at + 28)[0]
-        if data[at + 46 : at + 46 + name_length] == member.encode():
-            struct.pack_into("<I", data, at + 24, size)
-        at = data.find(b"PK\x01\x02", at + 46)
-    return bytes(data)
-
-
 def test_an_xlsx_that_unpacks_past_the_guard_is_too_large_before_inflating(
     tmp_path: Path,
 ) -> None:
-    bomb = declare_uncompressed_size(xlsx_bytes(), "xl/worksheets/sheet1.xml", 4_000_000_000)
+    bomb = declare_uncompressed_size(
+        xlsx_bytes(INVOICE_BOOK), "xl/worksheets/sheet1.xml", 4_000_000_000
+    )
     error = failure(read_bytes, tmp_path, "bomb.xlsx", bomb, XLSX)
     assert (error.code, error.message) == (
         "too_large",
@@ -322,12 +308,8 @@ def test_an_xlsx_that_unpacks_past_the_guard_is_too_large_before_inflating(
 def test_a_sheet_declaring_the_largest_dimension_costs_only_its_real_cells(
     tmp_path: Path,
 ) -> None:
-    workbook = openpyxl.Workbook()
-    for n in range(5000):
-        workbook.active.append([f"Row {n}", n])
-    saved = io.BytesIO()
-    workbook.save(saved)
-    source = zipfile.ZipFile(saved)
+    saved = xlsx_bytes({"Rows": [[f"Row {n}", n] for n in range(5000)]})
+    source = zipfile.ZipFile(io.BytesIO(saved))
     hostile = io.BytesIO()
     with zipfile.ZipFile(hostile, "w", zipfile.ZIP_DEFLATED) as archive:
         for entry in source.infolist():
@@ -344,7 +326,7 @@ def test_a_sheet_declaring_the_largest_dimension_costs_only_its_real_cells(
 
 def test_xlsx_text_is_cut_at_the_character_cap(settings, tmp_path: Path) -> None:
     settings.SHEAF_MAX_TEXT_CHARS = 30
-    result = read_bytes(tmp_path, "invoice.xlsx", xlsx_bytes(), XLSX)
+    result = read_bytes(tmp_path, "invoice.xlsx", xlsx_bytes(INVOICE_BOOK), XLSX)
     assert result == ReadResult(
         text="Sheet: Invoice\nInvoice number:", page_count=2, truncated=True
     )
