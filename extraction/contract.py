@@ -49,6 +49,28 @@ class ExtractionError(Exception):
 
 
 @dataclass(frozen=True)
+class Word:
+    """A word on a page and its box, in points from the page's top-left corner."""
+
+    text: str
+    x0: float
+    top: float
+    x1: float
+    bottom: float
+
+
+@dataclass(frozen=True)
+class PageLayout:
+    """Where a page's words are: what a layout-aware engine reads beside the plain text."""
+
+    number: int  # 1-based
+    width: float
+    height: float
+    words: tuple[Word, ...]
+    ocr_confidence: float | None = None  # mean word confidence (0-100) when OCR read the page
+
+
+@dataclass(frozen=True)
 class ExtractionRequest:
     text: str
     prompt: str
@@ -59,6 +81,8 @@ class ExtractionRequest:
     document_id: str = ""  # for logs and idempotency keys; engines must not depend on it
     # The original's bytes, for engines that read scanned PDFs themselves.
     read_original: Callable[[], bytes] | None = None
+    # Word boxes per page, where the reader found them (PDF text layers, OCR); empty otherwise.
+    layout: tuple[PageLayout, ...] = ()
 
 
 @dataclass(frozen=True)
