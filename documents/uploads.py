@@ -131,6 +131,16 @@ def inspect_upload(upload: File, *, max_size: int) -> InspectedUpload | Problem:
     return InspectedUpload(file=upload, filename=filename, kind=kind, size=size, sha256=sha256)
 
 
+def file_sha256(upload: File[bytes]) -> str:
+    """The SHA-256 of an upload's bytes, read in chunks; the file is left at its start."""
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
 def _hash_and_check(upload: File, kind: FileKind) -> tuple[str, bool]:
     """One pass over the bytes: SHA-256, and whether the content is what the extension says."""
     digest = hashlib.sha256()
