@@ -181,6 +181,11 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = env_choice(
     "SHEAF_EMAIL_VERIFICATION", "optional", {"none", "optional", "mandatory"}
 )
+# Signing up with a registered address looks like any sign-up: "check your email", and the
+# owner is mailed instead. allauth can only keep that promise when verification is mandatory;
+# with `optional` or `none` the sign-up form says the address is taken (README, Configuration).
+# allauth's default today, set here so that an upgrade that changed it could not quietly undo it.
+ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Sheaf] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
