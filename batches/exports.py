@@ -9,6 +9,7 @@ flattening it.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -195,8 +196,14 @@ def _json(batch: BatchProcess) -> tuple[bytes, str]:
     return content.encode("utf-8"), "application/json"
 
 
+def _md_text(text: str) -> str:
+    """Text that a Markdown viewer shows as written: Markdown passes HTML through, so a
+    ``<script>`` in a document's text, a filename or a batch name would otherwise run there."""
+    return html.escape(text, quote=False)
+
+
 def _md_cell(text: str) -> str:
-    text = text.replace("\\", "\\\\").replace("|", "\\|")
+    text = _md_text(text).replace("\\", "\\\\").replace("|", "\\|")
     return "<br>".join(text.splitlines())
 
 
@@ -206,7 +213,7 @@ def _md_row(cells: list[str]) -> str:
 
 def _markdown(batch: BatchProcess) -> tuple[bytes, str]:
     lines = [
-        f"# {' '.join(batch.name.split())}",
+        f"# {_md_text(' '.join(batch.name.split()))}",
         "",
         f"Status: {batch.get_status_display()} · Engine: {batch.get_engine_display()}",
         "",

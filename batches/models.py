@@ -67,6 +67,10 @@ class BatchProcess(models.Model):
     last_claimed_at = models.DateTimeField(null=True, blank=True)
     # An API client's Idempotency-Key: the same key from the same user returns this batch again.
     idempotency_key = models.CharField(max_length=255, blank=True, default="")
+    # SHA-256 of the request that made the batch (services.request_fingerprint), so that a key
+    # sent again with a different request is refused instead of answered with this batch.
+    # Empty for batches made before it was kept: a repeated key then returns the batch.
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
     # How many times the batch has finished (a retry reopens it): names each finish once, so
     # its notification cannot be recorded twice.
     finish_seq = models.PositiveIntegerField(default=0)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.core.files import File
@@ -29,7 +30,7 @@ from batches.pipeline.claims import kick_workers
 from batches.pipeline.finishing import batch_refresh
 from batchsite.errors import Problem, Rejected
 from documents.models import Document
-from documents.uploads import InspectedUpload, inspect_upload
+from documents.uploads import InspectedUpload, display_filename, file_sha256, inspect_upload
 from extraction import engine_for_new_batch
 from extraction.fields import FieldSpec, fields_from_prompt
 
@@ -43,6 +44,30 @@ def _default_name(uploads: Sequence[InspectedUpload]) -> str:
     first = Path(uploads[0].filename).stem or uploads[0].filename
     name = first if len(uploads) == 1 else f"{first} and {len(uploads) - 1} more"
     return name[:MAX_NAME_LENGTH]
+
+
+def request_fingerprint(
+    *,
+    prompt: str,
+    fields: list[FieldSpec] | None,
+    name: str,
+    description: str,
+    mode: str,
+    files: Sequence[tuple[str, str]],
+) -> str:
+    """What makes two submissions the same request, as a SHA-256: the parsed form values
+    (normalised as `batch_create` stores them) and the files in order, each as (shown filename,
+    SHA-256). Never the raw multipart bytes: their boundary changes on every honest retry."""
+    canonical = {
+        "prompt": (prompt or "").strip(),
+        "fields": fields or [],
+        "name": " ".join((name or "").split()),
+        "description": (description or "").strip(),
+        "mode": mode,
+        "files": [list(pair) for pair in files],
+    }
+    text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def batch_create(
@@ -97,6 +122,14 @@ def batch_create(
     # the reservation in the transaction below is what really decides.
     limits_check_submission(user=user, plan=plan, documents=len(uploads))
 
+    fingerprint = request_fingerprint(
+        prompt=prompt,
+        fields=fields,
+        name=name,
+        description=description,
+        mode=mode,
+        files=[(upload.filename, upload.sha256) for upload in uploads],
+    )
     fields = fields or fields_from_prompt(prompt)
     batch_id = uuid.uuid4()
     documents: list[Document] = []
@@ -143,6 +176,7 @@ def batch_create(
                 ),
                 total_documents=len(uploads),
                 idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint,
             )
             for document in documents:
                 document.quota_month = month
@@ -159,26 +193,65 @@ def batch_create(
 
 
 def batch_create_once(
-    *, user: User, idempotency_key: str, **submission: Any
+    *,
+    user: User,
+    idempotency_key: str,
+    files: Sequence[File[bytes]],
+    prompt: str,
+    fields: list[FieldSpec] | None = None,
+    name: str = "",
+    description: str = "",
+    mode: str = BatchProcess.Mode.STANDARD,
 ) -> tuple[BatchProcess, bool]:
-    """`batch_create` for a client that may send the same request twice: the same key from the
-    same user returns the batch the first request made. Returns (batch, created).
+    """`batch_create` for a client that may send the same request twice: the same key with the
+    same request (`request_fingerprint`) from the same user returns the batch the first request
+    made; with a different request it is refused as `idempotency_mismatch`, as Stripe does,
+    rather than answered with a batch that is not what was asked for. Returns (batch, created).
 
     A repeat is answered before any limit is checked, so a retry after a lost response is never
     rate limited. Two requests racing with one key both get past that look-up; the unique
     constraint on (user, idempotency_key) lets exactly one insert win, the loser's transaction
-    (quota, files) is undone by `batch_create`, and it answers with the winner's batch.
+    (quota, files) is undone by `batch_create`, and it answers as a repeat of the winner.
     """
+
+    def repeat_of(existing: BatchProcess) -> tuple[BatchProcess, bool]:
+        fingerprint = request_fingerprint(
+            prompt=prompt,
+            fields=fields,
+            name=name,
+            description=description,
+            mode=mode,
+            files=[(display_filename(f.name), file_sha256(f)) for f in files],
+        )
+        if existing.request_fingerprint and existing.request_fingerprint != fingerprint:
+            raise Rejected.one(
+                "idempotency_mismatch",
+                f"Idempotency-Key {idempotency_key!r} was already used for a different request "
+                f"(batch {existing.pk}). Send a new key for a new batch, or the same prompt, "
+                "fields, name, description, mode and files to get that batch again.",
+            )
+        return existing, False
+
     existing = BatchProcess.objects.filter(user=user, idempotency_key=idempotency_key).first()
     if existing is not None:
-        return existing, False
+        return repeat_of(existing)
     try:
-        return batch_create(user=user, idempotency_key=idempotency_key, **submission), True
+        batch = batch_create(
+            user=user,
+            files=files,
+            prompt=prompt,
+            fields=fields,
+            name=name,
+            description=description,
+            mode=mode,
+            idempotency_key=idempotency_key,
+        )
     except IntegrityError:
         existing = BatchProcess.objects.filter(user=user, idempotency_key=idempotency_key).first()
         if existing is None:
             raise
-        return existing, False
+        return repeat_of(existing)
+    return batch, True
 
 
 def batch_delete(*, batch: BatchProcess) -> None:

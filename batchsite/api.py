@@ -143,10 +143,12 @@ def _error_response(exc: Exception, context: dict[str, Any]) -> Response | None:
     response = drf_exception_handler(exc, context)
     if response is None:
         return None  # a bug: Django's 500 handling and logging take over
-    code = next(
-        (c for cls, c in DRF_CODES.items() if isinstance(exc, cls)),
-        getattr(exc, "default_code", "error"),
-    )
+    code = exc.get_codes() if isinstance(exc, exceptions.APIException) else None
+    if not (isinstance(code, str) and code in HTTP_STATUS):  # else one of Sheaf's own codes
+        code = next(
+            (c for cls, c in DRF_CODES.items() if isinstance(exc, cls)),
+            getattr(exc, "default_code", "error"),
+        )
     detail = response.data.get("detail", "") if isinstance(response.data, dict) else ""
     response.data = {"code": code, "detail": str(detail)}
     return response

@@ -14,6 +14,7 @@ HTTP_STATUS = {
     "too_many_files": 400,
     "no_files": 400,
     "invalid_fields": 400,
+    "invalid_json": 400,
     "invalid_prompt": 400,
     "invalid": 400,
     "not_authenticated": 401,
@@ -21,6 +22,7 @@ HTTP_STATUS = {
     "quota_exceeded": 403,
     "not_found": 404,
     "conflict": 409,
+    "idempotency_mismatch": 422,
     "rate_limited": 429,
 }
 

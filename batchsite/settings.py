@@ -189,6 +189,11 @@ ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_EMAIL_VERIFICATION = env_choice(
     "SHEAF_EMAIL_VERIFICATION", "optional", {"none", "optional", "mandatory"}
 )
+# Signing up with a registered address looks like any sign-up: "check your email", and the
+# owner is mailed instead. allauth can only keep that promise when verification is mandatory;
+# with `optional` or `none` the sign-up form says the address is taken (README, Configuration).
+# allauth's default today, set here so that an upgrade that changed it could not quietly undo it.
+ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Sheaf] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
@@ -275,6 +280,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # JSON bodies with a bound on nesting (batchsite/parsers.py); forms and uploads as DRF's.
+    "DEFAULT_PARSER_CLASSES": [
+        "batchsite.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # Requests per minute from the caller's plan, counted in CACHES["default"].
     "DEFAULT_THROTTLE_CLASSES": ["accounts.api.throttling.PlanRateThrottle"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",

@@ -131,6 +131,16 @@ def inspect_upload(upload: File[bytes], *, max_size: int) -> InspectedUpload | P
     return InspectedUpload(file=upload, filename=filename, kind=kind, size=size, sha256=sha256)
 
 
+def file_sha256(upload: File[bytes]) -> str:
+    """The SHA-256 of an upload's bytes, read in chunks; the file is left at its start."""
+    digest = hashlib.sha256()
+    upload.seek(0)
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
 def _hash_and_check(upload: File[bytes], kind: FileKind) -> tuple[str, bool]:
     """One pass over the bytes: SHA-256, and whether the content is what the extension says."""
     digest = hashlib.sha256()
@@ -145,13 +155,26 @@ def _hash_and_check(upload: File[bytes], kind: FileKind) -> tuple[str, bool]:
             text.feed(chunk)
     upload.seek(0)
     if kind.extension == "pdf":
-        ok = b"%PDF-" in head
+        ok = _has_pdf_header(head)
     elif kind.extension == "xlsx":
         ok = _is_xlsx(upload)
         upload.seek(0)
     else:
         ok = text is not None and text.finish()
     return digest.hexdigest(), ok
+
+
+# What may come before a PDF's header: a byte-order mark some tools write, then PDF whitespace.
+_UTF8_BOM = codecs.BOM_UTF8
+_PDF_WHITESPACE = b" \t\r\n\x0c"
+
+
+def _has_pdf_header(head: bytes) -> bool:
+    """Whether `head` starts with ``%PDF-``, after at most a BOM and whitespace. Anywhere else
+    in the first kilobyte is not enough: an HTML page or a ZIP can carry those five bytes in a
+    comment or a member's name, and would then be stored and served as a PDF."""
+    head = head.removeprefix(_UTF8_BOM)
+    return head.lstrip(_PDF_WHITESPACE).startswith(b"%PDF-")
 
 
 def _is_xlsx(stream: IO[bytes]) -> bool:

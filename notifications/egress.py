@@ -28,7 +28,7 @@ class Refused(Exception):
 
 
 class Unresolved(Refused):
-    """The host name has no address (now)."""
+    """The host name has no address (now); unlike the other refusals, it may pass later."""
 
 
 class SendFailed(Exception):
@@ -55,6 +55,9 @@ def _why_not_public(address: IPAddress) -> str | None:
         (address.is_multicast, "a multicast address"),
         (address.is_reserved, "a reserved address"),
         (address.is_private, "a private address"),
+        # fec0::/10, deprecated site-local unicast: still routed inside some networks, and
+        # Python counts it neither private nor reserved, so is_global alone lets it through.
+        (getattr(address, "is_site_local", False), "a site-local address"),
         (not address.is_global, "not a public address"),
     ]
     return next((reason for failed, reason in checks if failed), None)

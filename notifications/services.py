@@ -295,8 +295,9 @@ def retry_delay(attempts: int) -> timedelta:
 
 
 def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -> str | None:
-    """Try one due delivery: a 2xx marks it delivered; anything else is recorded and retried
-    with backoff until MAX_DELIVERY_ATTEMPTS. None when it was not due or someone else holds it.
+    """Try one due delivery: a 2xx marks it delivered; a URL refused for its address fails it at
+    once; anything else is recorded and retried with backoff until MAX_DELIVERY_ATTEMPTS. None
+    when it was not due or someone else holds it.
     """
     now = now or timezone.now()
     claimed = WebhookDelivery.objects.filter(
@@ -321,10 +322,15 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
     }
     response_status: int | None = None
     error = ""
+    final = False
     try:
         response_status = egress.post(delivery.endpoint.url, body=body, headers=headers)
-    except (egress.Refused, egress.SendFailed) as exc:
-        error = str(exc)
+    except (egress.Unresolved, egress.SendFailed) as exc:
+        error = str(exc)  # the name may resolve, the endpoint may answer, on a later attempt
+    except egress.Refused as exc:
+        # The URL reaches an address webhooks may not call: every retry would be refused the
+        # same way (or, worse, probe the address again), so the delivery fails now.
+        error, final = f"{exc} Not retried.", True
     # Under this attempt only: a stale attempt must not overwrite a later one's outcome.
     held = WebhookDelivery.objects.filter(
         pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=delivery.attempts
@@ -342,7 +348,7 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
         error = f"The endpoint answered HTTP {response_status}" + (
             " (redirects are not followed)." if 300 <= response_status < 400 else "."
         )
-    give_up = delivery.attempts >= MAX_DELIVERY_ATTEMPTS
+    give_up = final or delivery.attempts >= MAX_DELIVERY_ATTEMPTS
     status = WebhookDelivery.Status.FAILED if give_up else WebhookDelivery.Status.PENDING
     held.update(
         status=status,

@@ -133,7 +133,8 @@ def customer_forget(*, user: User) -> None:
 def webhook_receive(*, payload: bytes, signature: str) -> StripeEvent | None:
     """Verify and store one webhook delivery; None when the event was stored before (Stripe
     redelivers). Processing happens after commit, in the worker, so Stripe gets its 2xx fast.
-    Raises InvalidSignature for a request that is not from Stripe; nothing is written then."""
+    Raises InvalidSignature for a request that is not from Stripe, MalformedEvent for a signed
+    body that is not an event; nothing is written then."""
     event = stripe_client.verify_event(payload, signature)
     handled = event.get("type") in HANDLED_EVENTS
     try:

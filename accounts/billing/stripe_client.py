@@ -12,8 +12,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.conf import settings
 
+from batchsite.json_input import InvalidJson, json_loads
+
 if TYPE_CHECKING:
     import stripe
+
+
+STRIPE_EVENT_MAX_DEPTH = 64
+# As long as the columns that store them (accounts.models.StripeEvent).
+MAX_EVENT_ID_LENGTH = 255
+MAX_EVENT_TYPE_LENGTH = 100
 
 
 class BillingError(Exception):
@@ -22,6 +30,11 @@ class BillingError(Exception):
 
 class InvalidSignature(BillingError):
     """A webhook whose signature does not verify against STRIPE_WEBHOOK_SECRET."""
+
+
+class MalformedEvent(BillingError):
+    """A webhook whose signature verifies but whose body is not a Stripe event: not a JSON
+    object, or without a string `id` (or `type`) that Sheaf stores it by."""
 
 
 def _client() -> stripe.StripeClient:
@@ -132,15 +145,47 @@ def retrieve_checkout_session(session_id: str) -> dict[str, Any]:
         return _client().v1.checkout.sessions.retrieve(session_id).to_dict()
 
 
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, list):
+        return "an array"
+    return "a string" if isinstance(value, str) else "a number"
+
+
 def verify_event(payload: bytes, signature: str) -> dict[str, Any]:
-    """The event in a webhook request, after checking its signature on the raw bytes."""
+    """The event in a webhook request, after checking its signature on the raw bytes.
+
+    InvalidSignature when the request is not from Stripe; MalformedEvent when it is signed but
+    not an event Sheaf can store (a signed body is trusted to be Stripe's, not to be well formed:
+    the library would fail on it with whatever error its parsing happens to raise)."""
     import stripe  # 20 MB: only the processes that call Stripe pay for it
 
     try:
-        # construct_event is not annotated; it returns the Event it built.
-        event: stripe.Event = stripe.Webhook.construct_event(
-            payload, signature, settings.STRIPE_WEBHOOK_SECRET
+        stripe.WebhookSignature.verify_header(
+            payload,
+            signature,
+            settings.STRIPE_WEBHOOK_SECRET,
+            tolerance=stripe.Webhook.DEFAULT_TOLERANCE,  # a replayed old delivery is refused
         )
     except (ValueError, stripe.SignatureVerificationError) as exc:
         raise InvalidSignature(str(exc)) from None
-    return event.to_dict()
+    try:
+        # Stripe's events nest about ten levels; the bound only stops a pathological body.
+        event = json_loads(payload, max_depth=STRIPE_EVENT_MAX_DEPTH)
+    except InvalidJson as exc:
+        raise MalformedEvent(f"The event is not valid JSON: {exc}.") from None
+    if not isinstance(event, dict):
+        raise MalformedEvent(f"The event is {_json_kind(event)}, not a JSON object.")
+    event_id, event_type = event.get("id"), event.get("type", "")
+    if not isinstance(event_id, str) or not 0 < len(event_id) <= MAX_EVENT_ID_LENGTH:
+        raise MalformedEvent(
+            f'The event has no "id" string of 1 to {MAX_EVENT_ID_LENGTH} characters.'
+        )
+    if not isinstance(event_type, str) or len(event_type) > MAX_EVENT_TYPE_LENGTH:
+        raise MalformedEvent(
+            f'The event\'s "type" is not a string of at most {MAX_EVENT_TYPE_LENGTH} characters.'
+        )
+    return event

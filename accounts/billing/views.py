@@ -10,7 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.billing import services
-from accounts.billing.stripe_client import BillingError, InvalidSignature
+from accounts.billing.stripe_client import BillingError, InvalidSignature, MalformedEvent
 from accounts.http import AuthenticatedHttpRequest
 from accounts.models import Subscription
 from accounts.plans import all_plans
@@ -86,6 +86,8 @@ def billing_webhook(request: HttpRequest) -> HttpResponse:
         )
     except InvalidSignature:
         return JsonResponse({"detail": "invalid signature"}, status=400)
+    except MalformedEvent as exc:
+        return JsonResponse({"detail": str(exc)}, status=400)
     if event is None:
         return JsonResponse({"received": True, "duplicate": True})
     return JsonResponse({"received": True, "status": event.status})

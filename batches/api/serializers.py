@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from typing import Any
 from uuid import UUID
 
@@ -10,6 +9,7 @@ from rest_framework import serializers
 from batches.models import BatchProcess
 from batches.selectors import Costs, Progress, batch_costs, batch_documents, batch_progress
 from batches.services import MAX_NAME_LENGTH, MAX_PROMPT_LENGTH
+from batchsite.json_input import InvalidJson, json_loads
 from documents.models import Document
 from extraction.fields import FIELD_TYPES, FieldSpec, InvalidFields, fields_from_json, parse_fields
 
@@ -47,11 +47,9 @@ class BatchCreateInputSerializer(serializers.Serializer[None]):
         try:
             if value.lstrip().startswith("["):
                 try:
-                    parsed = json.loads(value)
-                except json.JSONDecodeError as exc:
-                    raise InvalidFields(
-                        f"Fields look like JSON but do not parse: {exc.msg}."
-                    ) from exc
+                    parsed = json_loads(value)
+                except InvalidJson as exc:
+                    raise InvalidFields(f"Fields look like JSON but do not parse: {exc}.") from exc
                 return fields_from_json(parsed)
             return parse_fields(value)
         except InvalidFields as problem:

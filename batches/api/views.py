@@ -36,8 +36,10 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.STR,
     OpenApiParameter.HEADER,
-    description="Send the same key again (after a timeout, say) to get the batch the first "
-    "request created, with 200, instead of a second batch.",
+    description="Send the same key again with the same request (after a timeout, say) to get "
+    "the batch the first request created, with 200, instead of a second batch. The same request "
+    "means the same prompt, fields, name, description, mode and files in the same order (by "
+    "name and content); the key with a different request answers 422 idempotency_mismatch.",
 )
 
 
@@ -67,7 +69,7 @@ class BatchListCreateApi(APIView):
         responses={
             201: BatchOutputSerializer,
             200: OpenApiResponse(BatchOutputSerializer, description="Repeated Idempotency-Key."),
-            **error_responses(400, 401, 403, 405, 415),
+            **error_responses(400, 401, 403, 405, 415, 422),
         },
     )
     def post(self, request: AuthenticatedRequest) -> Response:

@@ -240,10 +240,10 @@ def test_an_address_that_became_private_is_refused_at_delivery(
     run_queued_notifications()
 
     delivery = WebhookDelivery.objects.get()
-    assert delivery.status == "pending"
+    assert delivery.status == "failed"  # refused for its address: not retried
     assert delivery.response_status is None
     assert delivery.error == (
-        "127.0.0.1 is a loopback address; webhooks may only reach public addresses."
+        "127.0.0.1 is a loopback address; webhooks may only reach public addresses. Not retried."
     )
     assert receiver.requests == []
 

@@ -1,0 +1,72 @@
+"""A file is a PDF only when its header comes first (documents/uploads.py): HTML or a ZIP that
+carry ``%PDF-`` somewhere in their first kilobyte are refused, a BOM or whitespace before the
+header is not."""
+
+from __future__ import annotations
+
+import html
+import io
+import re
+import zipfile
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from batches.models import BatchProcess
+from documents.models import Document
+from tests.support.pdfs import one_page_pdf
+
+UPLOAD_URL = "/dashboard/batch-upload/"
+PDF = one_page_pdf(b"BT /F1 12 Tf 72 720 Td (Invoice INV-7 Total 12.00) Tj ET")
+
+
+def _upload(client: Client, name: str, content: bytes):
+    form = {"name": "", "description": "", "prompt": "invoice number, total", "mode": "standard"}
+    return client.post(
+        UPLOAD_URL, {**form, "fields": "", "files": [SimpleUploadedFile(name, content)]}
+    )
+
+
+def _text(response) -> str:
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", response.content.decode())).split())
+
+
+def _zip_with_a_member_named_like_a_pdf() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("%PDF-1.7 invoice.pdf", PDF)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"<!doctype html><html><!-- %PDF-1.7 --><script>alert(1)</script></html>",
+        b"<html>" + PDF,
+        b"\x00" + PDF,
+        _zip_with_a_member_named_like_a_pdf(),
+    ],
+    ids=["html-comment", "html-then-pdf", "nul-then-pdf", "zip-member-name"],
+)
+def test_a_pdf_header_that_is_not_at_the_start_is_refused_and_nothing_is_stored(
+    frank_client, media_files, content
+):
+    assert b"%PDF-" in content[:1024]
+
+    response = _upload(frank_client, "invoice.pdf", content)
+
+    assert response.status_code == 400
+    assert "invoice.pdf has a .pdf name but its content is not PDF." in _text(response)
+    assert not BatchProcess.objects.exists()
+    assert not Document.objects.exists()
+    assert media_files() == []
+
+
+@pytest.mark.parametrize("prefix", [b"", b"\xef\xbb\xbf", b"\r\n  \t", b"\xef\xbb\xbf\n"], ids=repr)
+def test_a_pdf_whose_header_follows_a_bom_or_whitespace_is_accepted(frank_client, prefix):
+    response = _upload(frank_client, "invoice.pdf", prefix + PDF)
+
+    assert response.status_code == 302, _text(response)
+    document = Document.objects.get()
+    assert (document.original_filename, document.size) == ("invoice.pdf", len(prefix + PDF))
