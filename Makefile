@@ -24,14 +24,19 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
 
-# Web and worker together in development mode; Ctrl-C stops both.
+# Web and worker together in development mode; Ctrl-C (or SIGTERM to make) stops both within
+# seconds. The trap sends one SIGTERM to each of the two, never to the whole process group: that
+# signalled the shell itself, whose trap then ran again and again, and the storm of signals hung
+# qcluster. Background jobs of a script ignore SIGINT, so runserver needs the SIGTERM; qcluster
+# handles the first of its signals only (see batches/cluster.py). `wait` returns early when a
+# trap runs, hence the loop.
 run: install
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	@echo "Sheaf on http://$(HOST):$(PORT)/ (Ctrl-C stops web and worker)"
-	@trap 'kill 0' INT TERM; \
-	DEBUG=1 $(BIN)/python manage.py qcluster --skip-checks & \
-	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT) & \
-	wait
+	@DEBUG=1 $(BIN)/python manage.py qcluster --skip-checks & worker=$$!; \
+	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT) & web=$$!; \
+	trap 'trap "" INT TERM; kill -TERM $$worker $$web 2>/dev/null' INT TERM; \
+	until wait; do :; done
 
 # Lint and types first (a failure stops before any test runs), then every test on SQLite, then
 # again on PostgreSQL (with Redis as the cache) when they answer, but for the cluster and browser

@@ -73,11 +73,13 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "django_q",
     "accounts",
     "documents",
     "batches",
     "notifications",
+    # After batches, whose `qcluster` command (the cluster that stops within seconds) takes the
+    # place of django-q2's: the first app that has a command wins.
+    "django_q",
 ]
 
 MIDDLEWARE = [
@@ -324,6 +326,10 @@ SHEAF_DRAIN_SECONDS = env_int("SHEAF_DRAIN_SECONDS", 120, minimum=1)
 # A claimed document is leased for this long and the drain renews the lease every third of it;
 # a lease that runs out (the worker died) sends the document back to the queue.
 SHEAF_LEASE_SECONDS = env_int("SHEAF_LEASE_SECONDS", 60, minimum=2)
+# When the cluster stops (SIGINT or SIGTERM to `qcluster`), a drain takes no more work and waits
+# this long for the documents in flight; any still running stay under their leases, and the
+# sweep requeues them once the leases expire. systemd's TimeoutStopSec must leave room for it.
+SHEAF_STOP_GRACE_SECONDS = env_int("SHEAF_STOP_GRACE_SECONDS", 3, minimum=0)
 SHEAF_MAX_ATTEMPTS = env_int("SHEAF_MAX_ATTEMPTS", 3, minimum=1)
 # /healthz fails (503) when a due document has waited longer than this for a worker.
 SHEAF_HEALTH_MAX_QUEUE_AGE = env_int("SHEAF_HEALTH_MAX_QUEUE_AGE", 900, minimum=1)

@@ -32,6 +32,8 @@ ERROR_PAUSE_SECONDS = 1.0
 # The longest a thread sleeps at once while it waits for a retry to fall due, so that a stop
 # or a newly due document is noticed soon.
 WAIT_STEP_SECONDS = 1.0
+# How often a run asks `should_stop` while its threads work.
+STOP_POLL_SECONDS = 0.2
 
 OutcomeCallback = Callable[[Claim, str], None]
 
@@ -46,6 +48,10 @@ class Run:
     of those documents are taken. `max_attempts` overrides SHEAF_MAX_ATTEMPTS for transient
     failures. `on_outcome` is called (from the worker thread) with each claim and the status
     it ended in: a document status, "lost" or "deferred" (see `pipeline.document_process`).
+    `should_stop` is asked every STOP_POLL_SECONDS (the cluster is shutting down): once it
+    answers True, no more work is taken and the documents in flight get `stop_grace` seconds
+    to finish; `run` then returns and leaves any still running under their leases (counted as
+    "left"), no longer renewed.
     """
 
     threads: int
@@ -54,6 +60,8 @@ class Run:
     limit: int | None = None
     max_attempts: int | None = None
     on_outcome: OutcomeCallback | None = None
+    should_stop: Callable[[], bool] | None = None
+    stop_grace: float = 0.0
     # The state of the run, shared by its threads.
     stop: threading.Event = field(default_factory=threading.Event, init=False)
     outcomes: Counter[str] = field(default_factory=Counter, init=False)
@@ -140,10 +148,24 @@ class Run:
         finally:
             connection.close()
 
+    def _join(self, workers: list[threading.Thread]) -> None:
+        """Wait for the threads, but no longer than `stop_grace` after `should_stop` says so."""
+        give_up_at: float | None = None
+        for worker in workers:
+            while worker.is_alive():
+                if give_up_at is None and self.should_stop is not None and self.should_stop():
+                    self.stop.set()
+                    give_up_at = time.monotonic() + self.stop_grace
+                if give_up_at is not None and time.monotonic() >= give_up_at:
+                    with self._lock:
+                        self.outcomes["left"] = len(self._held)
+                    return
+                worker.join(STOP_POLL_SECONDS)
+
     def run(self) -> Counter[str]:
-        """Process until nothing in scope is left (or the deadline passes); returns the count
-        of each outcome. Ctrl-C stops taking work, lets the documents in flight finish, and
-        is raised again."""
+        """Process until nothing in scope is left (or the deadline passes, or `should_stop`);
+        returns the count of each outcome. Ctrl-C stops taking work, lets the documents in
+        flight finish, and is raised again."""
         done = threading.Event()
         beat = threading.Thread(
             target=self._heartbeat, args=(done,), name="sheaf-heartbeat", daemon=True
@@ -156,8 +178,7 @@ class Run:
         for worker in workers:
             worker.start()
         try:
-            for worker in workers:
-                worker.join()
+            self._join(workers)
         except KeyboardInterrupt:
             self.stop.set()
             for worker in workers:
