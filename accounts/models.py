@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractBaseUser, BaseUserManager, PermissionsMixin
-from django.db import models
+from django.db import connections, models
 from django.utils import timezone
 
 from accounts.plans import PlanKey
@@ -186,3 +186,48 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ApiRequestMinuteManager(models.Manager["ApiRequestMinute"]):
+    def count_request(self, *, user_id: int, minute: int) -> int:
+        """Count one API request in the user's minute and return its number there.
+
+        One `INSERT … ON CONFLICT DO UPDATE … RETURNING` (SQLite 3.35+, PostgreSQL): the
+        database increments and reads in one statement, so concurrent requests, from threads or
+        from several web processes, each get a different number and never more pass than the
+        plan allows. The ORM has no increment-on-conflict, hence the SQL.
+        """
+        connection = connections[self.db]
+        table = connection.ops.quote_name(self.model._meta.db_table)
+        sql = (
+            f"INSERT INTO {table} (user_id, minute, requests) VALUES (%s, %s, 1) "  # noqa: S608
+            f"ON CONFLICT (user_id, minute) DO UPDATE SET requests = {table}.requests + 1 "
+            "RETURNING requests"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [user_id, minute])
+            row = cursor.fetchone()
+        count = int(row[0])
+        if count == 1:
+            # A user's new minute starts: their older minutes will never be counted again.
+            self.filter(user_id=user_id, minute__lt=minute).delete()
+        return count
+
+
+class ApiRequestMinute(models.Model):
+    """A user's REST API requests in one clock minute, for the plan's request rate when the
+    cache is the database (with Redis, Redis counts them)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    minute = models.BigIntegerField(help_text="Minutes since the Unix epoch (UTC).")
+    requests = models.PositiveIntegerField(default=0)
+
+    objects = ApiRequestMinuteManager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "minute"], name="api_request_minute_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} minute {self.minute}: {self.requests}"

@@ -1,5 +1,6 @@
 """Operations reads for staff: batch health metrics computed in the database, the queue's state,
 and daily throughput. Each function is a constant number of queries, whatever the data size.
+Also `/healthz`'s one write, which tells whether the database takes writes at all.
 
 Definitions (also in README, "Operations"):
 
@@ -27,6 +28,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -49,7 +51,7 @@ from django.db.models.functions import Cast, Concat, NullIf, TruncDate
 from django.utils import timezone
 
 from accounts.selectors import effective_plan_expression
-from batches.models import BatchProcess, EngineCircuit
+from batches.models import BatchProcess, EngineCircuit, HealthProbe
 from documents.models import Document
 
 Status = Document.Status
@@ -356,3 +358,15 @@ def with_owner_plan(
 ) -> QuerySet[BatchProcess]:
     """Annotate `owner_plan`: the owner's effective plan now (not the plan at submission)."""
     return batches.annotate(owner_plan=effective_plan_expression(user="user", now=now))
+
+
+def database_write_probe() -> None:
+    """Write one row and commit, or raise the DatabaseError that says why the database refuses.
+
+    In its own transaction (a savepoint inside one), so that a refusal leaves the connection
+    usable for the reads that follow.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        if not HealthProbe.objects.filter(pk=1).update(checked_at=now):
+            HealthProbe.objects.update_or_create(pk=1, defaults={"checked_at": now})

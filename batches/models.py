@@ -125,3 +125,14 @@ class EngineCircuit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.engine}: {self.reason}"
+
+
+class HealthProbe(models.Model):
+    """One row that `/healthz` rewrites on every probe, so that a node whose database answers
+    reads but refuses writes (a read-only replica after a failover, a full disk) reports itself
+    unhealthy before it takes uploads it cannot store."""
+
+    checked_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"health probe at {self.checked_at:%Y-%m-%d %H:%M:%S}"

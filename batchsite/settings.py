@@ -84,6 +84,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "batchsite.csp.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -109,6 +110,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.plan",
+                "batchsite.csp.csp_nonce",
             ],
         },
     },
@@ -199,6 +201,14 @@ ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Sheaf] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
+# Proxies of ours in front of the web processes (the TLS proxy: 1). Behind them every request
+# comes from a proxy's address, so allauth's per-address limits (e.g. ten failed sign-ins a
+# minute) would lock everyone out together; with the count it takes the client's address from
+# X-Forwarded-For, the entry our outermost proxy appended, which a client cannot forge (entries
+# further left are the client's own). 0 trusts no header: the right setting without a proxy,
+# where anyone could send one. The per-account limits (five failures per email) stay as well.
+SHEAF_TRUSTED_PROXY_COUNT = env_int("SHEAF_TRUSTED_PROXY_COUNT", 0, minimum=0)
+ALLAUTH_TRUSTED_PROXY_COUNT = SHEAF_TRUSTED_PROXY_COUNT
 
 globals().update(email_settings(env_str("EMAIL_URL")))
 # A mail server that hangs must not hold a notification (or a worker) for long.

@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from batches.health import daily_throughput, open_circuits, queue_state
+from batches.health import daily_throughput, database_write_probe, open_circuits, queue_state
 from batchsite.charts import percent_line, stacked_bars
 
 logger = logging.getLogger(__name__)
@@ -57,12 +57,13 @@ def staff_overview(request: HttpRequest) -> HttpResponse:
 @require_safe
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """For load balancers and monitors: no authentication, two cheap queries.
+    """For load balancers and monitors: no authentication, two cheap reads and a one-row write.
 
-    503 when the database does not answer, or when a document that is due has waited for a
-    worker longer than `SHEAF_HEALTH_MAX_QUEUE_AGE` seconds (workers are down or overwhelmed).
-    With `?check=database` only the database decides: a load balancer's probe, which must not
-    take every web node out of service because the shared queue is behind.
+    503 when the database does not answer or refuses writes (uploads would fail), or when a
+    document that is due has waited for a worker longer than `SHEAF_HEALTH_MAX_QUEUE_AGE`
+    seconds (workers are down or overwhelmed). With `?check=database` only the database
+    decides: a load balancer's probe, which must not take every web node out of service
+    because the shared queue is behind.
     """
     max_age = settings.SHEAF_HEALTH_MAX_QUEUE_AGE
     started = perf_counter()
@@ -79,11 +80,27 @@ def healthz(request: HttpRequest) -> JsonResponse:
             "queue": None,
         }
         return JsonResponse(body, status=503)
+    database: dict[str, object] = {
+        "status": "ok",
+        "vendor": connection.vendor,
+        "latency_ms": latency_ms,
+    }
+    try:
+        database_write_probe()
+    except DatabaseError as error:
+        logger.error("healthz: the database refuses writes: %s", error)
+        # The error's own text stays in the log: this answer is public.
+        database.update(
+            status="fail",
+            error=type(error).__name__,
+            message="The database answers reads but writes fail: uploads cannot be stored.",
+        )
     late = queue.oldest_due_seconds is not None and queue.oldest_due_seconds > max_age
     database_only = request.GET.get("check") == "database"
+    failing = database["status"] == "fail" or (late and not database_only)
     body = {
-        "status": "fail" if late and not database_only else "ok",
-        "database": {"status": "ok", "vendor": connection.vendor, "latency_ms": latency_ms},
+        "status": "fail" if failing else "ok",
+        "database": database,
         "queue": {
             "status": "fail" if late else "ok",
             "depth": queue.depth,
@@ -93,4 +110,4 @@ def healthz(request: HttpRequest) -> JsonResponse:
             "max_age_seconds": max_age,
         },
     }
-    return JsonResponse(body, status=503 if late and not database_only else 200)
+    return JsonResponse(body, status=503 if failing else 200)
