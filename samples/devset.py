@@ -75,7 +75,7 @@ def truth(labels: InvoiceLabels) -> tuple[dict[str, str | None], list[dict[str, 
     }
     items = [
         {
-            "description": item.description,
+            "description": " ".join(item.description.split("\n")),
             "quantity": format(item.quantity.normalize(), "f"),
             "unit price": money(item.unit_price),
             "amount": money(item.amount),

@@ -39,7 +39,12 @@ def _items(
             quantity = rng.choice(_FRACTIONS) if rng.random() < 0.15 else rng.choice(_QUANTITIES)
         price = _price(rng, receipt) * sign
         amount = (quantity * price).quantize(CENT, rounding=ROUND_HALF_UP)
-        items.append(LineItem(rng.choice(goods), quantity, price, amount))
+        description = rng.choice(goods)
+        if count >= 20 and not receipt and rng.random() < 0.3:
+            # An article number on a second line: on a long table some such row falls across a
+            # page break, and is still one row.
+            description += f"\n#{rng.randrange(10_000, 99_999)}-{rng.choice('ABCDEFGH')}"
+        items.append(LineItem(description, quantity, price, amount))
     return tuple(items)
 
 

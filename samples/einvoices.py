@@ -75,6 +75,10 @@ def _rate(value: Decimal) -> str:
     return format(value.normalize(), "f")
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split("\n"))
+
+
 def _country(labels: InvoiceLabels) -> str:
     return labels.language.split("-")[1]
 
@@ -145,7 +149,7 @@ def cii_xml(labels: InvoiceLabels, *, guideline: str = EN16931) -> bytes:
     for number, item in enumerate(labels.line_items, start=1):
         line = _sub(trade, _ram("IncludedSupplyChainTradeLineItem"))
         _sub(_sub(line, _ram("AssociatedDocumentLineDocument")), _ram("LineID"), str(number))
-        _sub(_sub(line, _ram("SpecifiedTradeProduct")), _ram("Name"), item.description)
+        _sub(_sub(line, _ram("SpecifiedTradeProduct")), _ram("Name"), _one_line(item.description))
         price = _sub(
             _sub(line, _ram("SpecifiedLineTradeAgreement")), _ram("NetPriceProductTradePrice")
         )
@@ -284,7 +288,7 @@ def ubl_xml(labels: InvoiceLabels) -> bytes:
         _sub(line, _cbc(quantity), _quantity(item.quantity), unitCode="C62")
         _ubl_amount(line, "LineExtensionAmount", item.amount, currency)
         product = _sub(line, _cac("Item"))
-        _sub(product, _cbc("Name"), item.description)
+        _sub(product, _cbc("Name"), _one_line(item.description))
         _ubl_category(product, "ClassifiedTaxCategory", labels.tax_rate)
         _ubl_amount(_sub(line, _cac("Price")), "PriceAmount", item.unit_price, currency)
     return _serialise(root)

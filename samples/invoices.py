@@ -46,7 +46,7 @@ CLASSIC_LAYOUTS = (Layout.BLOCK, Layout.TABLE)
 
 @dataclass(frozen=True)
 class LineItem:
-    description: str
+    description: str  # may run over lines ("\n"); read as one, its lines joined by a space
     quantity: Decimal
     unit_price: Decimal
     amount: Decimal  # quantity times unit price, to the cent

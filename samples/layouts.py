@@ -196,9 +196,7 @@ def _items(
         _row(pdf, [*cells, style.cell(amount, labels.currency)], columns)
         pdf.set_font(font, "", 9)
 
-    heading()
-    running = Decimal("0.00")
-    for item in labels.line_items:
+    def room_for_a_line() -> None:
         if pdf.will_page_break(ROW * (2 if carry else 1)):
             if carry:
                 running_row("carried", running)
@@ -206,8 +204,19 @@ def _items(
             heading()
             if carry:
                 running_row("brought", running)
-        _row(pdf, [column.value(item) for column in columns], columns)
+
+    heading()
+    running = Decimal("0.00")
+    for item in labels.line_items:
+        # A description's further lines go under it, on the next page if the page is full: a
+        # row may span a page break.
+        first, *more = item.description.splitlines()
+        room_for_a_line()
+        _row(pdf, [first, *(column.value(item) for column in columns[1:])], columns)
         running += item.amount
+        for line in more:
+            room_for_a_line()
+            _row(pdf, [line, *[""] * (len(columns) - 1)], columns)
     if last_row:
         if pdf.will_page_break(ROW):
             pdf.add_page()

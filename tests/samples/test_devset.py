@@ -95,15 +95,29 @@ def test_amounts_add_up_in_every_layout_and_credit_notes_are_negative() -> None:
         assert labels.currency in {"EUR", "USD", "GBP", "CHF"}
 
 
-def test_a_long_invoice_runs_over_pages_and_carries_its_sum_forward() -> None:
+def test_a_long_invoice_runs_over_pages_carries_its_sum_and_a_row_across_a_break() -> None:
     labels, style = draw(3, locale="de-DE", layout=Layout.LETTERHEAD, lines=70)
 
     pdf, pages = render(labels, style)
 
-    texts = [page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages]
-    assert pages == len(texts) >= 2
-    assert "Übertrag" in texts[0] and "Übertrag" in texts[1]
-    assert all(item.description in "".join(texts) for item in labels.line_items)
+    pages_lines = [page.extract_text().splitlines() for page in PdfReader(io.BytesIO(pdf)).pages]
+    assert pages == len(pages_lines) >= 2
+    assert all(any(line.startswith("Übertrag") for line in lines) for lines in pages_lines)
+    shown = [line for lines in pages_lines for line in lines]
+    for item in labels.line_items:
+        first, *more = item.description.splitlines()
+        assert any(line.startswith(f"{first} ") for line in shown)
+        assert all(line in shown for line in more)
+    # A row whose article number was pushed onto the next page, under the sum brought forward.
+    spanning = [
+        lines[number + 1]
+        for lines in pages_lines[1:]
+        for number, line in enumerate(lines[:-1])
+        if line.startswith("Übertrag") and lines[number + 1].startswith("#")
+    ]
+    assert spanning
+    (entry,) = [e for e in devset.truth(labels)[1] if e["description"].endswith(spanning[0])]
+    assert "\n" not in entry["description"]
 
 
 def test_the_classic_generator_draws_the_new_layouts_too() -> None:
