@@ -120,7 +120,7 @@ LOCALES: dict[str, Locale] = {
         legal_forms=("Inc.", "LLC", "Corp.", "Co.", "Inc"),
         trades=_EN_TRADES,
         goods=_EN_GOODS,
-        numbering=("INV-{year}-{serial:04d}", "{serial:06d}", "#{serial:05d}", "US{serial:06d}"),
+        numbering=("INV-{year}-{serial:04d}", "{serial:06d}", "INV{serial:05d}", "US{serial:06d}"),
         address_style="us",
     ),
     "en-GB": Locale(
