@@ -101,33 +101,46 @@ def machine(database: str, code: str, command: str) -> list[tuple[str, str]]:
     ]
 
 
-def results_page(bench: Bench, sections: list[str], elapsed: float) -> str:
-    """One database's results: the machine and code measured, then the benchmarks' sections."""
-    lines = [f"## Results on {bench.database}", ""]
-    lines += ["| | |", "|---|---|"]
+def _machine_table(bench: Bench, elapsed: float, *, leave_out: frozenset[str]) -> list[str]:
+    code = code_version(bench.args.code_label)
+    lines = ["| | |", "|---|---|"]
     lines += [
         f"| {key} | {value} |"
-        for key, value in machine(
-            bench.database, code_version(bench.args.code_label), bench.args.command
-        )
+        for key, value in machine(bench.database, code, bench.args.command)
+        if key not in leave_out
     ]
     lines += [
         f"| load average (1 min) at start / end | {bench.load[0]:.2f} / {os.getloadavg()[0]:.2f} |",
         f"| bench wall time | {elapsed:.0f} s |",
         "",
     ]
+    return lines
+
+
+def results_page(bench: Bench, sections: list[str], elapsed: float) -> str:
+    """One database's results: the machine and code measured, then the benchmarks' sections."""
+    lines = [f"## Results on {bench.database}", ""]
+    lines += _machine_table(bench, elapsed, leave_out=frozenset())
     return "\n".join(lines + sections)
 
 
-def write_report(path: Path, results: str, database: str) -> None:
-    """Replace this database's results block in `path`, keeping everything written around it."""
-    start, end = f"<!-- bench:{database}:start -->", f"<!-- bench:{database}:end -->"
-    block = f"{start}\n{results}\n{end}"
+def standalone_page(bench: Bench, title: str, sections: list[str], elapsed: float) -> str:
+    """A benchmark that needs no database: its title, the machine and code, its sections."""
+    lines = [f"## {title}", ""]
+    lines += _machine_table(bench, elapsed, leave_out=frozenset({"database", "django-q2"}))
+    return "\n".join(lines + sections)
+
+
+def write_report(path: Path, results: str, block: str) -> None:
+    """Replace a results block in `path` (a database's, or a standalone benchmark's), keeping
+    everything written around it."""
+    start, end = f"<!-- bench:{block}:start -->", f"<!-- bench:{block}:end -->"
+    written = f"{start}\n{results}\n{end}"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     if start in text and end in text:
         head, _, rest = text.partition(start)
         _, _, tail = rest.partition(end)
-        text = head + block + tail
+        text = head + written + tail
     else:
-        text = text.rstrip() + "\n\n" + block + "\n"
+        text = text.rstrip() + "\n\n" + written + "\n"
     path.write_text(text)

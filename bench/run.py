@@ -43,6 +43,10 @@ What is measured (targets from the pipeline and Claude engine issues):
 8. `read`: pages/s of Sheaf's PDF reader (`documents.readers.read_document`, the sandboxed
    child pool) against raw pypdf `extract_text` in this process, over the corpus PDFs that
    both read. Target: Sheaf >= 0.9 x pypdf.
+9. `quality` (only with --only quality; no database, cluster or server): the offline engine on
+   a development set (`python -m samples.devset`, written here unless --devset names one):
+   per-field exact-match rates per kind (born-digital, scan, e-invoice), language, format and
+   layout, line-item measures, and documents/s. It writes its own block of BENCHMARKS.md.
 
 A full run replaces its database's block of results in BENCHMARKS.md and keeps the rest of
 the file (the analysis written around it).
@@ -70,12 +74,12 @@ from typing import Any
 # Run as a script, this file's folder is on sys.path but the checkout it belongs to is not.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.benchmarks import BENCHMARKS
+from bench.benchmarks import BENCHMARKS, STANDALONE
 from bench.benchmarks.claude import CLAUDE_CASES
 from bench.benchmarks.throughput import SHORT_CASE_SECONDS
 from bench.harness import Bench, base_env, database, setup_django
 from bench.processes import REPO, log, stop_all
-from bench.report import results_page, write_report
+from bench.report import results_page, standalone_page, write_report
 from tests.support.corpus import find_corpus
 
 
@@ -92,7 +96,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         or "postgres://postgres@127.0.0.1:5432/postgres",
         help="server to create the bench database on (its own database is left alone)",
     )
-    parser.add_argument("--only", choices=list(BENCHMARKS), help="run one benchmark, print only")
+    parser.add_argument(
+        "--only",
+        choices=[*BENCHMARKS, *STANDALONE],
+        help="run one benchmark; a pipeline one prints only, quality writes its own block",
+    )
     parser.add_argument("-k", "--k", type=int, default=300, help="tasks and documents per run")
     parser.add_argument("--repeats", type=int, default=5, help="overhead runs (median reported)")
     parser.add_argument("--concurrency", type=_numbers(int), default=[8, 32, 64])
@@ -188,6 +196,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--read-passes", type=int, default=10, help="reads of every corpus PDF per round and reader"
     )
     parser.add_argument(
+        "--devset",
+        type=Path,
+        help="quality: a development set written by `python -m samples.devset` (default: write "
+        "one in the temporary directory with --devset-count and --devset-seed)",
+    )
+    parser.add_argument("--devset-count", type=int, default=120, help="quality: files to write")
+    parser.add_argument("--devset-seed", type=int, default=1, help="quality: the set's seed")
+    parser.add_argument(
+        "--quality-details",
+        type=Path,
+        help="quality: write every document's expected and extracted values to this JSON file",
+    )
+    parser.add_argument(
         "--code-label", help="what code is measured, when not a git checkout (git describe)"
     )
     parser.add_argument("--output", type=Path, default=REPO / "BENCHMARKS.md")
@@ -218,10 +239,40 @@ def _raise_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+def run_standalone(args: argparse.Namespace, tmp: Path) -> None:
+    """A benchmark that needs no database: Django configured, nothing migrated or started."""
+    import django
+
+    started = time.monotonic()
+    env = base_env(tmp, f"sqlite:///{tmp / 'unused.sqlite3'}")
+    bench = Bench(args=args, tmp=tmp, env=env, database="none (in-process)")
+    os.environ.update(env)
+    django.setup()
+    title, benchmark = STANDALONE[args.only]
+    sections = benchmark.report(bench, benchmark.measure(bench))
+    page = standalone_page(bench, title, sections, time.monotonic() - started)
+    print()
+    print(page)
+    if args.no_write:
+        log(f"not written to {args.output} (--no-write)")
+    else:
+        write_report(args.output, page, args.only)
+        log(f"wrote the {args.only} results to {args.output}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _raise_on_sigterm)
     tmp = Path(tempfile.mkdtemp(prefix="sheaf-bench-"))
+    if args.only in STANDALONE:
+        try:
+            run_standalone(args, tmp)
+        finally:
+            if args.keep:
+                log(f"kept {tmp}")
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return 0
     started = time.monotonic()
     try:
         with database(args.database, tmp, args.postgres_url) as (url, description):

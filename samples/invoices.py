@@ -33,11 +33,20 @@ CENT = Decimal("0.01")
 class Layout(StrEnum):
     BLOCK = "block"  # "Label: value" lines under the title
     TABLE = "table"  # a bordered grid: a row of labels over a row of values
+    # Drawn by `samples.layouts` (the development set's renderer):
+    STACKED = "stacked"  # labels above their values; the parties under "From" and "Bill to"
+    LETTERHEAD = "letterhead"  # supplier top-left with no label, recipient window, details right
+    RECEIPT = "receipt"  # a narrow till receipt, prices including tax
+    TOTALS_ROW = "totals-row"  # totals as the last row of the line-item table
+
+
+# The layouts `invoice()` draws with this module's own renderer, and `invoices()` cycles through.
+CLASSIC_LAYOUTS = (Layout.BLOCK, Layout.TABLE)
 
 
 @dataclass(frozen=True)
 class LineItem:
-    description: str
+    description: str  # may run over lines ("\n"); read as one, its lines joined by a space
     quantity: Decimal
     unit_price: Decimal
     amount: Decimal  # quantity times unit price, to the cent
@@ -61,6 +70,14 @@ class InvoiceLabels:
     tax_rate: Decimal  # percent
     tax: Decimal  # subtotal times tax rate, to the cent
     total: Decimal  # subtotal + tax
+    # What the development set adds (empty where a document has none, such as a receipt's buyer):
+    customer_address: str = ""  # lines separated by "\n"
+    supplier_vat: str = ""
+    customer_vat: str = ""
+    document_type: str = "invoice"  # or "credit_note": its amounts are negative
+    reference: str = ""  # the invoice a credit note corrects
+    # Line amounts include tax (receipts): subtotal is then total - tax, not their sum.
+    prices_include_tax: bool = False
 
 
 @dataclass(frozen=True)
@@ -268,7 +285,7 @@ def invoices(
     seed: int = 0,
     *,
     languages: Sequence[str] = tuple(LANGUAGES),
-    layouts: Sequence[Layout] = tuple(Layout),
+    layouts: Sequence[Layout] = CLASSIC_LAYOUTS,
 ) -> list[GeneratedInvoice]:
     """`count` invoices cycling through every language, then every layout, with consecutive
     numbers so that their numbers and file names differ."""
@@ -333,7 +350,14 @@ class _Page(FPDF):
 
 
 def render_pdf(labels: InvoiceLabels) -> tuple[bytes, int]:
-    """The invoice as a born-digital PDF, and its number of pages."""
+    """The invoice as a born-digital PDF, and its number of pages. The layouts beyond the classic
+    two are drawn by the development set's renderer, in each locale's commonest style."""
+    if labels.layout not in CLASSIC_LAYOUTS:
+        from samples.layouts import render
+        from samples.locales import LOCALES
+        from samples.writing import Style
+
+        return render(labels, Style.default(LOCALES[labels.language]))
     language = LANGUAGES[labels.language]
     pdf = _Page(labels, language)
     pdf.core_fonts_encoding = "windows-1252"

@@ -1,11 +1,12 @@
 """One module per benchmark, each measuring against the harness and writing its own section of
-the results page. They run, and their sections appear, in the order of BENCHMARKS."""
+the results page. They run, and their sections appear, in the order of BENCHMARKS; those of
+STANDALONE run only when named with --only."""
 
 from __future__ import annotations
 
 from typing import Any, Protocol
 
-from bench.benchmarks import claude, http, overhead, read, rss, throughput, upload
+from bench.benchmarks import claude, http, overhead, quality, read, rss, throughput, upload
 from bench.harness import Bench
 
 
@@ -27,4 +28,10 @@ BENCHMARKS: dict[str, Benchmark] = {
     "rss": rss,
     "http": http,
     "read": read,
+}
+
+# Measured in the bench's own process on documents it generates, with no database, cluster or
+# web server: `--only NAME` runs one and writes its own block of BENCHMARKS.md, under this title.
+STANDALONE: dict[str, tuple[str, Benchmark]] = {
+    "quality": ("Extraction quality", quality),
 }

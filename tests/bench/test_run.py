@@ -12,7 +12,7 @@ import pytest
 from django.test import RequestFactory
 from pypdf import PdfReader
 
-from bench.benchmarks import BENCHMARKS
+from bench.benchmarks import BENCHMARKS, STANDALONE
 from bench.inputs import corpus_mix
 from bench.measurement import percentile
 from bench.report import write_report
@@ -98,4 +98,4 @@ def test_each_bench_command_starts_as_a_script(script):
 
 
 def test_the_command_offers_every_benchmark_alone():
-    assert "--only {" + ",".join(BENCHMARKS) + "}" in _help("run.py").stdout
+    assert "--only {" + ",".join([*BENCHMARKS, *STANDALONE]) + "}" in _help("run.py").stdout

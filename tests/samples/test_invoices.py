@@ -9,10 +9,10 @@ from decimal import Decimal
 import pytest
 from pypdf import PdfReader
 
-from samples.invoices import LANGUAGES, Layout, invoice, invoices
+from samples.invoices import CLASSIC_LAYOUTS, LANGUAGES, Layout, invoice, invoices
 from tests.batches.test_local_engine import extract, pdf_text
 
-COMBINATIONS = list(itertools.product(LANGUAGES, Layout))
+COMBINATIONS = list(itertools.product(LANGUAGES, CLASSIC_LAYOUTS))
 
 
 def test_the_same_seed_gives_the_same_bytes_and_labels_and_another_seed_does_not() -> None:

@@ -1,0 +1,332 @@
+"""9. Extraction quality: the offline engine against the development set's labels.
+
+Every file of a development set (`samples.devset`, written here unless --devset names one) is read
+with Sheaf's own reader (`documents.readers.read_document`) and extracted by the offline engine
+(`extraction.local.engine.LocalEngine`), in this process: no database, cluster or web server.
+Each of the five fields is scored by `bench.scoring` (exact match after the issue's
+normalisation); a document the reader or the engine refuses scores every field missing. Line
+items are scored where the field syntax has a table type and the engine returns rows.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.harness import Bench
+from bench.processes import log
+from bench.scoring import Outcome, RowScore, judge, score_rows
+
+SCORED = ("invoice number", "date", "total", "currency", "supplier")
+FIELDS = "invoice number, date:date, total:number, currency, supplier"
+LINE_ITEMS = (
+    "line items: table(description; quantity:number; unit price:number; amount:number)"
+    " -- one row per invoice line"
+)
+KINDS = ("born-digital", "scan", "einvoice")
+# A file's type by its extension when the upload checks do not know it (yet): the reader then
+# refuses it as unsupported, which is what Sheaf does with such an upload today.
+_ALIASES = {"jpg": "jpeg", "jpeg": "jpg", "tif": "tiff", "tiff": "tif"}
+
+
+@dataclass
+class Scored:
+    """One document's outcome."""
+
+    entry: dict[str, Any]  # its labels.json entry
+    values: dict[str, Any]  # field -> the engine's value (None when missing)
+    outcomes: dict[str, Outcome]
+    error: str | None  # the reader's or the engine's error code
+    read_seconds: float
+    extract_seconds: float | None  # None when the engine was not reached
+    pages: int
+    ocr_pages: int
+    rows: RowScore | None  # None when the engine returned no rows
+
+
+@dataclass
+class QualityBench:
+    source: str  # how the set was made or where it was read from
+    documents: list[Scored]
+    rows_note: str | None  # why line items are not measured, when they are not
+    details: Path | None = None
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def content_type(path: Path) -> str:
+    from documents.uploads import KINDS as UPLOAD_KINDS
+
+    extension = path.suffix.lower().lstrip(".")
+    for name in (extension, _ALIASES.get(extension, "")):
+        if name in UPLOAD_KINDS:
+            return UPLOAD_KINDS[name].content_type
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+def _devset(bench: Bench) -> tuple[Path, str]:
+    args = bench.args
+    if args.devset is not None:
+        return args.devset, f"`{args.devset}` (labels.json there)"
+    from samples.devset import write
+
+    folder = bench.tmp / "devset"
+    log(f"quality: writing a development set of {args.devset_count} files, seed {args.devset_seed}")
+    write(folder, args.devset_count, args.devset_seed)
+    command = f"python -m samples.devset --count {args.devset_count} --seed {args.devset_seed}"
+    return folder, f"written by `{command}`"
+
+
+def _fields() -> tuple[list[Any], str | None]:
+    """The five fields, and the line-items table where the field syntax has tables."""
+    from extraction.fields import InvalidFields, parse_fields
+
+    five = parse_fields(FIELDS)
+    try:
+        table = parse_fields(LINE_ITEMS)
+    except InvalidFields as error:
+        return five, f"not extracted: the field syntax has no table type yet ({error})"
+    return [*five, *table], None
+
+
+def _rows(value: Any) -> list[dict[str, Any]] | None:
+    if isinstance(value, list) and all(isinstance(row, dict) for row in value):
+        return value
+    return None
+
+
+def measure(bench: Bench) -> QualityBench:
+    from documents import pdf_sandbox
+    from documents.readers import read_document
+    from extraction.contract import ExtractionError, ExtractionRequest
+    from extraction.local.engine import LocalEngine
+
+    folder, source = _devset(bench)
+    entries = json.loads((folder / "labels.json").read_text())["documents"]
+    specs, rows_note = _fields()
+    engine = LocalEngine()
+    scored = []
+    for entry in entries:
+        path = folder / entry["file"]
+        kind = content_type(path)
+        values: dict[str, Any] = {}
+        rows: RowScore | None = None
+        error, extract_seconds, pages, ocr_pages = None, None, 0, 0
+        started = time.perf_counter()
+        try:
+            read = read_document(path, content_type=kind, filename=path.name)
+        except ExtractionError as refused:
+            read_seconds, error = time.perf_counter() - started, refused.code
+        else:
+            read_seconds = time.perf_counter() - started
+            # Word boxes and OCR confidence arrive with the reader's layout (issue 15 item 5);
+            # until then a ReadResult has only text.
+            layout = getattr(read, "layout", ())
+            pages = read.page_count or 0
+            ocr_pages = sum(page.ocr_confidence is not None for page in layout)
+            request = ExtractionRequest(
+                text=read.text,
+                prompt="",
+                fields=specs,
+                filename=path.name,
+                content_type=kind,
+                page_count=read.page_count,
+                layout=tuple(layout),
+            )
+            started = time.perf_counter()
+            try:
+                result = engine.extract(request).result
+            except ExtractionError as refused:
+                error = refused.code
+            else:
+                values = {name: item.get("value") for name, item in result["fields"].items()}
+                extracted = _rows(values.get("line items"))
+                if extracted is not None:
+                    rows = score_rows(entry["line_items"], extracted)
+            extract_seconds = time.perf_counter() - started
+        outcomes = {name: judge(name, entry["fields"][name], values.get(name)) for name in SCORED}
+        scored.append(
+            Scored(
+                entry,
+                values,
+                outcomes,
+                error,
+                read_seconds,
+                extract_seconds,
+                pages,
+                ocr_pages,
+                rows,
+            )
+        )
+    pdf_sandbox.shutdown()
+    details = bench.args.quality_details
+    if details is not None:
+        details.write_text(json.dumps([_detail(document) for document in scored], indent=1) + "\n")
+    log(f"quality: scored {len(scored)} documents")
+    return QualityBench(source=source, documents=scored, rows_note=rows_note, details=details)
+
+
+def _detail(document: Scored) -> dict[str, Any]:
+    return {
+        "file": document.entry["file"],
+        "error": document.error,
+        "fields": {
+            name: {
+                "expected": document.entry["fields"][name],
+                "extracted": document.values.get(name),
+                "outcome": document.outcomes[name],
+            }
+            for name in SCORED
+        },
+    }
+
+
+# ---- the report ---------------------------------------------------------------------------------
+
+
+def _cell(documents: list[Scored], name: str) -> str:
+    outcomes = Counter(document.outcomes[name] for document in documents)
+    rate = outcomes[Outcome.CORRECT] / len(documents)
+    wrong = outcomes[Outcome.WRONG]
+    return f"{rate:.0%}" + (f" ({wrong} wrong)" if wrong else "")
+
+
+def _table(title: str, groups: Iterable[tuple[str, list[Scored]]]) -> list[str]:
+    head = f"| {title} | documents | read | " + " | ".join(SCORED) + " | all five |"
+    lines = [head, "|---|---:|---:|" + "---:|" * (len(SCORED) + 1)]
+    for name, documents in groups:
+        if not documents:
+            continue
+        read = sum(document.extract_seconds is not None for document in documents)
+        values = [document.outcomes[field] for document in documents for field in SCORED]
+        overall = values.count(Outcome.CORRECT) / len(values)
+        wrong = values.count(Outcome.WRONG)
+        lines.append(
+            f"| {name} | {len(documents)} | {read} | "
+            + " | ".join(_cell(documents, field) for field in SCORED)
+            + f" | {overall:.0%}"
+            + (f" ({wrong} wrong)" if wrong else "")
+            + " |"
+        )
+    return [*lines, ""]
+
+
+def _grouped(
+    documents: list[Scored], key: Callable[[Scored], str], order: Iterable[str] = ()
+) -> list[tuple[str, list[Scored]]]:
+    groups: dict[str, list[Scored]] = defaultdict(list)
+    for document in documents:
+        groups[key(document)].append(document)
+    names = [*order, *sorted(set(groups) - set(order))]
+    return [(name, groups[name]) for name in names if name in groups]
+
+
+def _speed(result: QualityBench) -> list[str]:
+    reached = [d for d in result.documents if d.extract_seconds is not None]
+    engine_seconds = sum(d.extract_seconds or 0.0 for d in reached)
+    read_pages = sum(d.pages for d in reached)
+    read_seconds = sum(d.read_seconds for d in reached)
+    ocr_pages = sum(d.ocr_pages for d in result.documents)
+    ocr_seconds = sum(d.read_seconds for d in result.documents if d.ocr_pages)
+    lines = [
+        f"- Engine: {len(reached) / engine_seconds:.0f} documents/s "
+        f"({len(reached)} documents in {engine_seconds:.2f} s of `extract()`, one at a time)."
+        if reached
+        else "- Engine: no document reached it.",
+        f"- Reader (text, in the sandbox): {read_pages / read_seconds:.0f} pages/s over the "
+        f"{read_pages} pages of the documents it read."
+        if read_seconds and read_pages
+        else "- Reader: no pages read.",
+        f"- OCR: {ocr_pages / ocr_seconds:.1f} pages/s over {ocr_pages} OCRed pages."
+        if ocr_pages and ocr_seconds
+        else "- OCR: no OCR yet.",
+    ]
+    return [*lines, ""]
+
+
+def _line_items(result: QualityBench) -> list[str]:
+    if result.rows_note is not None:
+        return [f"Line items: {result.rows_note}.", ""]
+    measured = [d for d in result.documents if d.rows is not None and d.entry["line_items"]]
+    if not measured:
+        return ["Line items: not extracted (the engine returned no rows).", ""]
+    scores = [d.rows for d in measured if d.rows is not None]
+    cells = sum(score.cells for score in scores)
+    correct = sum(score.correct_cells for score in scores)
+    exact_rows = sum(score.exact_rows for score in scores)
+    rows = sum(score.rows for score in scores)
+    count_exact = sum(score.count_exact for score in scores)
+    total = len([d for d in result.documents if d.entry["line_items"]])
+    return [
+        f"Line items, over the {total} documents with rows ({len(measured)} returned some): "
+        f"row count exact on {count_exact / total:.0%} of documents ({count_exact}); cells "
+        f"correct / max(expected, extracted) {correct / cells:.1%} ({correct} of {cells}); "
+        f"rows exact {exact_rows / rows:.1%} ({exact_rows} of {rows}).",
+        "",
+    ]
+
+
+def _examples(result: QualityBench, limit: int = 12) -> list[str]:
+    wrong = [
+        (d.entry["file"], name, d.entry["fields"][name], d.values.get(name))
+        for d in result.documents
+        for name in SCORED
+        if d.outcomes[name] is Outcome.WRONG
+    ]
+    if not wrong:
+        return []
+    lines = [f"Wrong values (the first {min(limit, len(wrong))} of {len(wrong)}):", ""]
+    lines += [
+        f"- `{file}` {name}: expected `{expected}`, got `{got}`"
+        for file, name, expected, got in wrong[:limit]
+    ]
+    return [*lines, ""]
+
+
+def report(bench: Bench, result: QualityBench) -> list[str]:
+    documents = result.documents
+    kinds = Counter(d.entry["kind"] for d in documents)
+    errors = Counter(
+        f"{d.entry['kind']} {d.entry['format']}: {d.error}" for d in documents if d.error
+    )
+    values = [d.outcomes[name] for d in documents for name in SCORED]
+    outcomes = Counter(values)
+    lines = [
+        "### 9. Extraction quality, offline engine, on the development set",
+        "",
+        f"{len(documents)} documents ({', '.join(f'{kinds[k]} {k}' for k in KINDS)}), "
+        f"{result.source}. Each file read by `documents.readers.read_document` (content type by "
+        "extension, as an upload would be typed) and extracted by "
+        "`extraction.local.engine.LocalEngine` in this process, fields "
+        f"`{FIELDS}`. Exact match after normalisation (`bench/scoring.py`): dates ISO, amounts "
+        "to the cent (a credit note's are negative), currency ISO 4217, invoice number "
+        "ignoring spaces, supplier ignoring case and punctuation. A file the reader or engine "
+        'refuses counts every field missing. A cell is the share correct; "(n wrong)" counts '
+        "values given but wrong (a wrong value is worse than a missing one); the rest were "
+        'missing. "read" = documents that reached the engine.',
+        "",
+        f"Overall: {outcomes[Outcome.CORRECT] / len(values):.1%} of {len(values)} values "
+        f"correct, {outcomes[Outcome.WRONG]} wrong, {outcomes[Outcome.MISSING]} missing.",
+        "",
+        *_table("kind", _grouped(documents, lambda d: d.entry["kind"], KINDS)),
+        *_table("language", _grouped(documents, lambda d: d.entry["language"])),
+        *_table(
+            "format",
+            _grouped(documents, lambda d: f"{d.entry['kind']} {d.entry['format']}"),
+        ),
+        *_table("layout", _grouped(documents, lambda d: d.entry["layout"])),
+        *_table("document type", _grouped(documents, lambda d: d.entry["document_type"])),
+        "Refused: "
+        + ("; ".join(f"{what} x{n}" for what, n in sorted(errors.items())) or "none")
+        + ".",
+        "",
+        *_line_items(result),
+        *_speed(result),
+        *_examples(result),
+    ]
+    return lines
