@@ -165,21 +165,36 @@ def batch_field_names(*, batch: BatchProcess) -> list[str]:
 
 
 @dataclass(frozen=True)
+class ValueSummary:
+    """The fields of the batch's completed documents: how many have a value, how many are
+    missing, and how many values' quotes were not found in the document's text."""
+
+    fields: int
+    with_value: int
+    unverified: int
+
+    @property
+    def missing(self) -> int:
+        return self.fields - self.with_value
+
+
+@dataclass(frozen=True)
 class Costs:
     actual_usd: Decimal
     estimated_usd: Decimal | None
-    verified_share: int | None  # percent of found values whose quote was found in the text
+    values: ValueSummary
 
 
 def batch_costs(*, batch: BatchProcess) -> Costs:
     """The money spent so far, an estimate of the whole batch (spent + estimates of documents
-    read but not finished, scaled up for those not read yet), and the share of verified values."""
+    read but not finished, scaled up for those not read yet), and what the values are worth."""
     documents = batch.documents.exclude(status=Document.Status.CANCELED)
     totals = documents.aggregate(
         actual=Sum("cost_usd"),
         pending=Sum("estimated_cost_usd", filter=Q(cost_usd__isnull=True)),
         known=Count("id", filter=Q(cost_usd__isnull=False) | Q(estimated_cost_usd__isnull=False)),
         total=Count("id"),
+        fields=Sum("values_total", filter=Q(status=Document.Status.COMPLETED)),
         found=Sum("values_found", filter=Q(status=Document.Status.COMPLETED)),
         verified=Sum("values_verified", filter=Q(status=Document.Status.COMPLETED)),
     )
@@ -188,6 +203,10 @@ def batch_costs(*, batch: BatchProcess) -> Costs:
     if totals["known"]:
         known_sum = actual + (totals["pending"] or Decimal(0))
         estimated = (known_sum * totals["total"] / totals["known"]).quantize(Decimal("0.0001"))
-    found, verified = totals["found"], totals["verified"] or 0
-    share = round(100 * verified / found) if found else None
-    return Costs(actual_usd=actual, estimated_usd=estimated, verified_share=share)
+    found = totals["found"] or 0
+    values = ValueSummary(
+        fields=totals["fields"] or 0,
+        with_value=found,
+        unverified=found - (totals["verified"] or 0),
+    )
+    return Costs(actual_usd=actual, estimated_usd=estimated, values=values)

@@ -313,6 +313,7 @@ def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
             error_code="",
             error_message="",
             result=None,
+            values_total=None,
             values_found=None,
             values_verified=None,
             cost_usd=None,

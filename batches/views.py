@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -18,6 +19,7 @@ from batches.exports import EXPORT_FORMATS
 from batches.forms import BatchUploadForm
 from batches.models import BatchProcess
 from batchsite.errors import Rejected
+from extraction import engine_for_new_batch, engine_summary
 
 
 @login_required
@@ -59,7 +61,15 @@ def batch_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
                 messages.success(request, f"Batch “{batch.name}” is queued.")
                 return redirect("batch_detail", batch_id=batch.pk)
         status = 400
-    context = {"form": form, "plan": plan, "usage": user_usage(request.user)}
+    engine = engine_for_new_batch(
+        settings.SHEAF_EXTRACTION_ENGINE, api_key=settings.ANTHROPIC_API_KEY
+    )
+    context = {
+        "form": form,
+        "plan": plan,
+        "usage": user_usage(request.user),
+        "engine_summary": engine_summary(engine),
+    }
     return render(request, "batches/batch_upload.html", context, status=status)
 
 
@@ -75,6 +85,7 @@ def _batch_context(request: HttpRequest, batch: BatchProcess) -> dict[str, objec
         "documents": documents.get_page(request.GET.get("page")),
         "progress": selectors.batch_progress(batch=batch),
         "costs": selectors.batch_costs(batch=batch),
+        "engine_summary": engine_summary(batch.engine),
         "field_names": selectors.batch_field_names(batch=batch),
         "export_formats": EXPORT_FORMATS,
     }

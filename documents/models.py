@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -61,8 +62,11 @@ class Document(models.Model):
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
     result = models.JSONField(null=True, blank=True)
-    # Kept with the result so that the batch page's "verified" share is a SUM, not a read of
+    # Kept with the result so that the batch page's counts of values are SUMs, not a read of
     # every result on each poll.
+    values_total = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Fields of the result, with a value or without."
+    )
     values_found = models.PositiveIntegerField(
         null=True, blank=True, help_text="Fields of the result with a value."
     )
@@ -141,11 +145,24 @@ class Document(models.Model):
         return f"uploads/{user_id}/{batch_id}/{document_id}.{ext}"
 
 
-def result_value_counts(result: dict[str, Any] | None) -> tuple[int, int]:
-    """(values found, values verified) of a result in the shape of DESIGN.md "Results"."""
-    found = verified = 0
+@dataclass(frozen=True)
+class ValueCounts:
+    """How many fields a result has, how many have a value, and how many of those were found
+    in the document's text (the others' quotes were not)."""
+
+    total: int
+    found: int
+    verified: int
+
+
+def result_value_counts(result: dict[str, Any] | None) -> ValueCounts:
+    """The counts of a result in the shape of DESIGN.md "Results"."""
+    total = found = verified = 0
     for cell in (result or {}).get("fields", {}).values():
-        if isinstance(cell, dict) and cell.get("value") is not None:
+        if not isinstance(cell, dict):
+            continue
+        total += 1
+        if cell.get("value") is not None:
             found += 1
             verified += bool(cell.get("verified"))
-    return found, verified
+    return ValueCounts(total=total, found=found, verified=verified)

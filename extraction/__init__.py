@@ -55,6 +55,25 @@ _instances: dict[tuple[str, ...], Engine] = {}
 _instances_lock = threading.Lock()
 
 
+# What each engine does, in the words the upload and batch pages use. Keep them true: a user decides
+# how far to trust the values by what these say.
+ENGINE_SUMMARIES = {
+    "local": (
+        "Sheaf's offline engine: finds each field beside its label in the document's text and "
+        "normalises dates and amounts. No language model; nothing leaves this server. Scanned "
+        "pages without a text layer cannot be read."
+    ),
+    "anthropic": (
+        "Claude (Anthropic) reads each document and quotes where every value is; Sheaf checks "
+        "each quote against the document's text."
+    ),
+}
+
+
+def engine_summary(name: str) -> str:
+    return ENGINE_SUMMARIES.get(name, f"The {name!r} engine.")
+
+
 def engine_for_new_batch(choice: str, *, api_key: str) -> str:
     """The engine a new batch uses: SHEAF_EXTRACTION_ENGINE, where auto means Claude when an
     Anthropic key is set, else the offline engine."""

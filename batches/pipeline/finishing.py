@@ -42,12 +42,13 @@ def document_complete(
     if reused_from is not None:
         result = {**result, "reused_from": str(reused_from.pk)}
         cost_usd, usage = Decimal(0), {}
-    found, verified = result_value_counts(result)
+    counts = result_value_counts(result)
     done = held(claim).update(
         status=Document.Status.COMPLETED,
         result=result,
-        values_found=found,
-        values_verified=verified,
+        values_total=counts.total,
+        values_found=counts.found,
+        values_verified=counts.verified,
         cost_usd=cost_usd,
         usage=usage or None,
         reused_from=reused_from,

@@ -4,14 +4,15 @@ from django.db import migrations, models
 
 
 def count_values(apps, schema_editor):
-    """Completed documents from before the counts: count their results once."""
-    from documents.models import result_value_counts
-
+    """Completed documents from before the counts: count their results once. (The counting is
+    written out here, not imported, so that later changes to the app cannot change this step.)"""
     Document = apps.get_model("documents", "Document")
     completed = Document.objects.filter(status="completed", values_found__isnull=True)
     for pk, result in completed.values_list("pk", "result").iterator(chunk_size=500):
-        found, verified = result_value_counts(result)
-        Document.objects.filter(pk=pk).update(values_found=found, values_verified=verified)
+        cells = [c for c in (result or {}).get("fields", {}).values() if isinstance(c, dict)]
+        found = [c for c in cells if c.get("value") is not None]
+        verified = sum(bool(c.get("verified")) for c in found)
+        Document.objects.filter(pk=pk).update(values_found=len(found), values_verified=verified)
 
 
 class Migration(migrations.Migration):

@@ -378,7 +378,7 @@ def test_a_long_batch_shows_its_documents_a_page_at_a_time_and_polls_the_page_sh
     assert "doc-59.pdf" in polled and "doc-00.pdf" not in polled
 
 
-def test_the_batch_page_shows_the_share_of_values_verified_against_the_documents(
+def test_the_batch_page_counts_fields_with_a_value_missing_and_not_found_in_the_text(
     alice_client, alice
 ):
     def cell(value, verified):
@@ -398,8 +398,10 @@ def test_the_batch_page_shows_the_share_of_values_verified_against_the_documents
 
     text = text_of(alice_client.get(f"/dashboard/batches/{batch.pk}/"))
 
-    # 4 values found (the missing date is not one), 3 of them verified.
-    assert "75% of values verified against the document" in text
+    # 5 fields: 4 with a value (the date is missing), and one value's quote is not in the text.
+    assert "4 of 5 fields have a value, 1 missing" in text
+    assert "1 value not found in the document's text" in text
+    assert "% of values verified" not in text
 
 
 def test_no_eta_is_shown_before_any_document_is_done(alice_client, alice):

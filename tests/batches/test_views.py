@@ -247,6 +247,26 @@ def test_the_upload_page_opens_for_every_plan(request, client_fixture):
         assert f'name="{field}"' in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    ("api_key", "says"),
+    [
+        ("", "offline engine: finds each field beside its label"),
+        ("sk-ant-test", "Claude (Anthropic) reads each document"),
+    ],
+)
+def test_the_upload_page_says_which_engine_will_read_the_documents_and_how(
+    alice_client, settings, api_key, says
+):
+    settings.SHEAF_EXTRACTION_ENGINE = "auto"
+    settings.ANTHROPIC_API_KEY = api_key
+
+    text = text_of(alice_client.get("/dashboard/batch-upload/"))
+
+    assert says in text
+    if not api_key:
+        assert "No language model" in text
+
+
 def test_a_free_user_sees_one_file_picker_and_a_way_to_upgrade(frank_client):
     response = frank_client.get("/dashboard/batch-upload/")
 
