@@ -1818,7 +1818,7 @@ def bench_read(bench: Bench) -> ReadBench:
     import warnings
     from concurrent.futures import ThreadPoolExecutor
 
-    from documents import pdf_sandbox
+    from documents import sandbox
     from extraction.contract import ExtractionError
 
     logging.getLogger("pypdf").setLevel(logging.CRITICAL)
@@ -1882,7 +1882,7 @@ def bench_read(bench: Bench) -> ReadBench:
         for _ in range(passes):
             list(pool.map(sheaf_read, files))
     parallel = pages * passes / (time.perf_counter() - started)
-    pdf_sandbox.shutdown()
+    sandbox.shutdown()
     total_pages = pages * passes * rounds
     return ReadBench(
         files=files,
@@ -2048,7 +2048,7 @@ def read_report(bench: Bench, result: ReadBench) -> list[str]:
         "a fresh `python -I` that imports only pypdf, like the reader's child (in the bench's "
         "own process Django's heap slows pypdf's garbage collections), after one untimed pass; "
         "Sheaf = `documents.readers.read_document` (the sandboxed child "
-        "pool of `documents/pdf_sandbox.py`, warm, one read at a time). Each round reads every "
+        "pool of `documents/sandbox.py`, warm, one read at a time). Each round reads every "
         f"file {bench.args.read_passes} times with each, alternating which goes first; median "
         f"of {len(result.raw)} rounds, each round's rate in brackets; the result is the median "
         "of each round's Sheaf / pypdf, the two having run back to back. CPU per page: pypdf's "

@@ -16,7 +16,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from documents import pdf_sandbox
+from documents import sandbox
 from documents.readers import ReadResult, read_document
 from extraction.contract import ExtractionError
 from tests.conftest import CORPUS, corpus_file
@@ -30,9 +30,9 @@ TXT = "text/plain"
 
 @pytest.fixture(autouse=True, scope="module")
 def _fresh_pool() -> Iterator[None]:
-    pdf_sandbox.shutdown()
+    sandbox.shutdown()
     yield
-    pdf_sandbox.shutdown()
+    sandbox.shutdown()
 
 
 def read_corpus(relative: str) -> ReadResult:
@@ -167,7 +167,7 @@ def test_too_many_pages_is_too_large(settings) -> None:
 def test_a_small_memory_setting_fails_the_read_as_too_large(settings) -> None:
     # RLIMIT_AS caps the child's address space: a warm child may serve a small read from memory it
     # already holds, so start from a fresh one, which is already bigger than 20 MB.
-    pdf_sandbox.shutdown()
+    sandbox.shutdown()
     settings.SHEAF_READER_MEMORY_MB = 20
     error = failure(read_corpus, "sample-files/004-pdflatex-4-pages/pdflatex-4-pages.pdf")
     assert (error.code, error.message) == (
