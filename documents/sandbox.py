@@ -1,13 +1,14 @@
 """Work on untrusted input in pooled child processes, each call under its own CPU, memory and
 wall-clock limits.
 
-Reading an upload (pypdf, openpyxl, the csv module) is pure Python, but a hostile or broken file
-can still make it spin or allocate without end, and the caller is a multi-threaded worker that
-must survive any file. So children do that work:
+Reading an upload (pypdf, openpyxl, the csv module) and the offline engine's label matching are
+pure Python, but a hostile or broken file can still make them spin or allocate without end, and
+the caller is a multi-threaded worker that must survive any file. So children do that work:
 
-- A child serves named operations (`OPERATIONS`): "read" turns a stored upload into text. Every
-  call brings its operation's `Limits`, so a later operation (OCR, page rendering) is one more
-  entry and one more function in the child, not another pool.
+- A child serves named operations (`OPERATIONS`): "read" turns a stored upload into text,
+  "extract_local" runs the offline engine over a text. Every call brings its operation's
+  `Limits`, so a later operation (OCR, page rendering) is one more entry and one more function in
+  the child, not another pool.
 - A pool of long-lived children (``python -I documents/sandbox.py``, started by ``subprocess``
   with fork+exec, which is safe in a threaded parent) is created lazily; one call holds one child.
 - Before each call the child sets its soft RLIMIT_CPU to the CPU time it has used so far plus the
@@ -21,7 +22,7 @@ must survive any file. So children do that work:
   EOF on stdin, so it dies with the parent; it never outlives a worker.
 
 The child imports only this module, the standard library and what its operations need (the
-"read" operation pypdf and openpyxl), each on first use.
+"read" operation pypdf and openpyxl, the offline engine its own package), each on first use.
 Callers turn `SandboxError` into the errors their users see.
 """
 
@@ -61,6 +62,7 @@ class Operation:
 
 OPERATIONS: dict[str, Operation] = {
     "read": Operation("documents.formats:read", "reading it"),
+    "extract_local": Operation("extraction.local.engine:extract_operation", "extracting from it"),
 }
 
 
