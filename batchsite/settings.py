@@ -346,15 +346,26 @@ SHEAF_HEALTH_MAX_QUEUE_AGE = env_int("SHEAF_HEALTH_MAX_QUEUE_AGE", 900, minimum=
 SHEAF_RETRY_BASE_SECONDS = env_int("SHEAF_RETRY_BASE_SECONDS", 5, minimum=0)
 SHEAF_RETRY_MAX_SECONDS = env_int("SHEAF_RETRY_MAX_SECONDS", 300, minimum=1)
 
-# Readers: PDFs are parsed in a pool of child processes, each read under these limits.
+# The reader sandbox (documents/sandbox.py): every upload is read, and the offline engine runs,
+# in a pool of child processes per worker process, each call under its operation's limits.
 SHEAF_READER_PROCESSES = env_int("SHEAF_READER_PROCESSES", 2, minimum=1)
 SHEAF_READER_CPU_SECONDS = env_int("SHEAF_READER_CPU_SECONDS", 30, minimum=1)
 SHEAF_READER_MEMORY_MB = env_int("SHEAF_READER_MEMORY_MB", 1024, minimum=64)
 # Below the lease, so a read that hangs is killed before its lease can run out.
 SHEAF_READER_WALL_SECONDS = env_int("SHEAF_READER_WALL_SECONDS", 45, minimum=1)
+# A child holding more than this after a call is replaced, so memory a file took goes back. A
+# child that has read every format and run the offline engine holds about 55 MB.
+SHEAF_READER_RECYCLE_MB = env_int("SHEAF_READER_RECYCLE_MB", 150, minimum=32)
 SHEAF_MAX_TEXT_CHARS = env_int("SHEAF_MAX_TEXT_CHARS", 400_000, minimum=1000)
 SHEAF_MAX_PDF_PAGES = env_int("SHEAF_MAX_PDF_PAGES", 2000, minimum=1)
 SHEAF_XLSX_MAX_UNCOMPRESSED_MB = env_int("SHEAF_XLSX_MAX_UNCOMPRESSED_MB", 200, minimum=1)
+# More than SHEAF_MAX_TEXT_CHARS can show (a filled cell is at least two characters of text), so
+# only hostile or mostly empty workbooks reach them; each takes a child a few seconds of CPU.
+SHEAF_XLSX_MAX_SHARED_STRINGS = env_int("SHEAF_XLSX_MAX_SHARED_STRINGS", 1_000_000, minimum=1)
+SHEAF_XLSX_MAX_CELLS = env_int("SHEAF_XLSX_MAX_CELLS", 500_000, minimum=1)
+# CPU seconds the offline engine may spend on one document (its wall clock allows 1.5 times
+# that); a 400,000-character text of real labels needs about one.
+SHEAF_LOCAL_ENGINE_SECONDS = env_int("SHEAF_LOCAL_ENGINE_SECONDS", 10, minimum=1)
 Q_CLUSTER = {
     "name": "sheaf",
     "orm": "default",

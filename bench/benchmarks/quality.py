@@ -101,7 +101,7 @@ def _rows(value: Any) -> list[dict[str, Any]] | None:
 
 
 def measure(bench: Bench) -> QualityBench:
-    from documents import pdf_sandbox
+    from documents import sandbox
     from documents.readers import read_document
     from extraction.contract import ExtractionError, ExtractionRequest
     from extraction.local.engine import LocalEngine
@@ -163,7 +163,7 @@ def measure(bench: Bench) -> QualityBench:
                 rows,
             )
         )
-    pdf_sandbox.shutdown()
+    sandbox.shutdown()
     details = bench.args.quality_details
     if details is not None:
         details.write_text(json.dumps([_detail(document) for document in scored], indent=1) + "\n")

@@ -103,7 +103,7 @@ def sheaf_read(path: Path) -> int:
 def measure(bench: Bench) -> ReadBench:
     """Every readable corpus PDF, `passes` times a round, raw pypdf and Sheaf's reader one
     after the other (alternating which goes first); pages/s per round, median of the rounds."""
-    from documents import pdf_sandbox
+    from documents import sandbox
     from extraction.contract import ExtractionError
 
     logging.getLogger("pypdf").setLevel(logging.CRITICAL)
@@ -168,7 +168,7 @@ def measure(bench: Bench) -> ReadBench:
         for _ in range(passes):
             list(pool.map(sheaf_read, files))
     parallel = pages * passes / (time.perf_counter() - started)
-    pdf_sandbox.shutdown()
+    sandbox.shutdown()
     total_pages = pages * passes * rounds
     return ReadBench(
         files=files,
@@ -194,7 +194,7 @@ def report(bench: Bench, result: ReadBench) -> list[str]:
         "a fresh `python -I` that imports only pypdf, like the reader's child (in the bench's "
         "own process Django's heap slows pypdf's garbage collections), after one untimed pass; "
         "Sheaf = `documents.readers.read_document` (the sandboxed child "
-        "pool of `documents/pdf_sandbox.py`, warm, one read at a time). Each round reads every "
+        "pool of `documents/sandbox.py`, warm, one read at a time). Each round reads every "
         f"file {bench.args.read_passes} times with each, alternating which goes first; median "
         f"of {len(result.raw)} rounds, each round's rate in brackets; the result is the median "
         "of each round's Sheaf / pypdf, the two having run back to back. CPU per page: pypdf's "

@@ -1,6 +1,6 @@
 """Poison under load: hostile PDFs in one batch with good ones, through a real cluster.
 
-Each bad file provokes one of the reader sandbox's limits (`documents.pdf_sandbox`): a
+Each bad file provokes one of the reader sandbox's limits (`documents.sandbox`): a
 decompression bomb stops at the stream limit, a PDF that makes pypdf spin is killed at the CPU
 limit, one that needs more memory than the limit loses its child, and a page tree that contains
 itself is malformed. Each fails on its own, once, with its own code; the good invoices complete;
@@ -61,7 +61,7 @@ def _workers(cluster: Cluster) -> set[int]:
     return {
         process.pid
         for process in live_processes()
-        if process.group == cluster.process_group and b"pdf_sandbox.py" not in process.cmdline
+        if process.group == cluster.process_group and b"documents/sandbox.py" not in process.cmdline
     }
 
 

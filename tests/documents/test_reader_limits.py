@@ -8,16 +8,16 @@ from types import SimpleNamespace
 
 import pytest
 
-from documents import readers
+from documents import readers, sandbox
 from extraction.contract import ExtractionError
 
 
 def test_a_csv_read_that_outlasts_the_default_limit_names_45_seconds(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    # Every look at the clock moves it 10 s on, so the read outlasts any limit in a few rows.
-    clock = itertools.count(step=10)
-    monkeypatch.setattr(readers, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    # Every look at the sandbox's clock moves it 50 s on, so the read outlasts the limit at once.
+    clock = itertools.count(step=50)
+    monkeypatch.setattr(sandbox, "time", SimpleNamespace(monotonic=lambda: next(clock)))
     path = tmp_path / "slow.csv"
     path.write_text("".join(f"Row {n},{n}\n" for n in range(100)))
     with pytest.raises(ExtractionError) as caught:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from documents import pdf_sandbox
+from documents import sandbox
 from documents.readers import ReadResult, read_document
 from extraction.contract import ExtractionError
 from samples.invoices import invoice
@@ -37,9 +37,9 @@ TXT = "text/plain"
 
 @pytest.fixture(autouse=True, scope="module")
 def _fresh_pool() -> Iterator[None]:
-    pdf_sandbox.shutdown()
+    sandbox.shutdown()
     yield
-    pdf_sandbox.shutdown()
+    sandbox.shutdown()
 
 
 def read_bytes(tmp_path: Path, name: str, data: bytes, content_type: str) -> ReadResult:
@@ -145,7 +145,7 @@ def test_a_small_memory_setting_fails_the_read_as_too_large(settings, tmp_path: 
     # RLIMIT_AS caps the child's address space: a warm child may serve a small read from memory it
     # already holds, so start from a fresh one, which is already bigger than 20 MB.
     # Forty pages: enough parsing that the read must grow beyond what the fresh child holds.
-    pdf_sandbox.shutdown()
+    sandbox.shutdown()
     settings.SHEAF_READER_MEMORY_MB = 20
     long_report = text_pdf(*report_lines(40))
     error = failure(read_bytes, tmp_path, "report.pdf", long_report, PDF)

@@ -1,4 +1,4 @@
-"""The PDF sandbox: hostile files fail one read, the calling process and the pool carry on."""
+"""The reader sandbox: hostile files fail one call, the calling process and the pool carry on."""
 
 from __future__ import annotations
 
@@ -13,22 +13,29 @@ from pathlib import Path
 
 import pytest
 
-from documents import pdf_sandbox
-from documents.pdf_sandbox import Limits, SandboxError
+from documents import sandbox
+from documents.formats import Text
+from documents.sandbox import Limits, SandboxError
 from tests.conftest import REPO
 from tests.support.documents import report_lines, text_pdf
 from tests.support.pdfs import cpu_burner, decompression_bomb
 from tests.support.processes import live_processes
 
-LIMITS = Limits(cpu_seconds=30, memory_mb=1024, wall_seconds=60, max_pages=2000, max_chars=400_000)
+LIMITS = Limits(cpu_seconds=30, memory_mb=1024, wall_seconds=60)
 FIRST_LINE = "Lorem ipsum dolor sit amet, consectetur adipiscing elit."
+RECYCLE_MB = 512
+
+
+def read_pdf(path: str, limits: Limits, *, max_chars: int = 400_000) -> Text:
+    arguments = {"path": path, "format": "pdf", "max_pages": 2000, "max_chars": max_chars}
+    return Text(**sandbox.run("read", arguments, limits, processes=2, recycle_mb=RECYCLE_MB))
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _fresh_pool() -> Iterator[None]:
-    pdf_sandbox.shutdown()
+    sandbox.shutdown()
     yield
-    pdf_sandbox.shutdown()
+    sandbox.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -54,17 +61,17 @@ def write(tmp_path: Path, name: str, data: bytes) -> str:
 
 
 def sandbox_children(parent: int) -> set[int]:
-    """Live (not zombie) pdf_sandbox processes whose parent is `parent`."""
+    """Live (not zombie) sandbox processes whose parent is `parent`."""
     return {
         process.pid
         for process in live_processes()
-        if process.parent == parent and b"pdf_sandbox.py" in process.cmdline
+        if process.parent == parent and b"documents/sandbox.py" in process.cmdline
     }
 
 
 @pytest.fixture
 def read_minimal(readable: dict[int, str]) -> Callable[[], str]:
-    return lambda: pdf_sandbox.read_pdf(readable[1], LIMITS, processes=2).text
+    return lambda: read_pdf(readable[1], LIMITS).text
 
 
 @pytest.fixture
@@ -94,7 +101,7 @@ def test_a_decompression_bomb_stops_at_the_stream_limit(
     path = write(tmp_path, "bomb.pdf", decompression_bomb())
     started = time.monotonic()
     with pytest.raises(SandboxError) as caught:
-        pdf_sandbox.read_pdf(path, LIMITS, processes=2)
+        read_pdf(path, LIMITS)
     assert caught.value.code == "too_large"
     assert caught.value.reason.startswith("page 1 goes past a safety limit of the PDF reader")
     assert time.monotonic() - started < 10
@@ -105,9 +112,9 @@ def test_a_decompression_bomb_under_a_small_memory_limit_hits_the_limit(
     tmp_path: Path, assert_pool_still_serves: Callable[[], None]
 ) -> None:
     path = write(tmp_path, "bomb.pdf", decompression_bomb())
-    limits = Limits(30, memory_mb=100, wall_seconds=60, max_pages=2000, max_chars=400_000)
+    limits = Limits(30, memory_mb=100, wall_seconds=60)
     with pytest.raises(SandboxError) as caught:
-        pdf_sandbox.read_pdf(path, limits, processes=2)
+        read_pdf(path, limits)
     assert (caught.value.code, caught.value.reason) == (
         "too_large",
         "reading it needs more than 100 MB of memory",
@@ -119,11 +126,11 @@ def test_a_pdf_that_burns_cpu_is_killed_at_the_cpu_limit(
     tmp_path: Path, read_minimal: Callable[[], str], assert_pool_still_serves: Callable[[], None]
 ) -> None:
     path = write(tmp_path, "burner.pdf", cpu_burner())
-    limits = Limits(cpu_seconds=1, memory_mb=1024, wall_seconds=60, max_pages=2000, max_chars=10)
+    limits = Limits(cpu_seconds=1, memory_mb=1024, wall_seconds=60)
     read_minimal()
     before = sandbox_children(os.getpid())
     with pytest.raises(SandboxError) as caught:
-        pdf_sandbox.read_pdf(path, limits, processes=2)
+        read_pdf(path, limits, max_chars=10)
     assert (caught.value.code, caught.value.reason) == (
         "timeout",
         "it needs more than 1 s of CPU time",
@@ -136,10 +143,10 @@ def test_a_read_past_the_wall_clock_is_killed(
     tmp_path: Path, assert_pool_still_serves: Callable[[], None]
 ) -> None:
     path = write(tmp_path, "burner.pdf", cpu_burner())
-    limits = Limits(30, memory_mb=1024, wall_seconds=0.5, max_pages=2000, max_chars=10)
+    limits = Limits(30, memory_mb=1024, wall_seconds=0.5)
     started = time.monotonic()
     with pytest.raises(SandboxError) as caught:
-        pdf_sandbox.read_pdf(path, limits, processes=2)
+        read_pdf(path, limits, max_chars=10)
     assert (caught.value.code, caught.value.reason) == ("timeout", "it took more than 0.5 s")
     # Killed at the wall clock, long before its 30 s of CPU (a loose bound: machines get busy).
     assert time.monotonic() - started < 15
@@ -164,7 +171,7 @@ def test_eight_threads_reading_at_once_get_their_own_pages(readable: dict[int, s
     jobs = [(pages, path) for pages, path in readable.items() for _ in range(6)]
 
     def pages_of(path: str) -> int:
-        return pdf_sandbox.read_pdf(path, LIMITS, processes=2).page_count
+        return read_pdf(path, LIMITS).page_count
 
     with ThreadPoolExecutor(max_workers=8) as threads:
         results = list(threads.map(pages_of, [path for _, path in jobs]))
@@ -176,14 +183,14 @@ def test_a_missing_file_is_an_os_error_not_a_pdf_error(
     tmp_path: Path, assert_pool_still_serves: Callable[[], None]
 ) -> None:
     with pytest.raises(FileNotFoundError):
-        pdf_sandbox.read_pdf(str(tmp_path / "gone.pdf"), LIMITS, processes=2)
+        read_pdf(str(tmp_path / "gone.pdf"), LIMITS)
     assert_pool_still_serves()
 
 
 def test_shutdown_stops_every_child(read_minimal: Callable[[], str]) -> None:
     read_minimal()
     assert sandbox_children(os.getpid())
-    pdf_sandbox.shutdown()
+    sandbox.shutdown()
     assert not sandbox_children(os.getpid())
     assert read_minimal().strip()
 
@@ -191,9 +198,9 @@ def test_shutdown_stops_every_child(read_minimal: Callable[[], str]) -> None:
 def test_children_exit_when_their_parent_is_killed(readable: dict[int, str]) -> None:
     script = (
         "import sys, time\n"
-        "from documents import pdf_sandbox as s\n"
-        "limits = s.Limits(30, 1024, 60, 2000, 1000)\n"
-        "s.read_pdf(sys.argv[1], limits, processes=2)\n"
+        "from documents import sandbox as s\n"
+        "arguments = {'path': sys.argv[1], 'format': 'pdf', 'max_pages': 9, 'max_chars': 99}\n"
+        "s.run('read', arguments, s.Limits(30, 1024, 60), processes=2, recycle_mb=512)\n"
         "print('ready', flush=True)\n"
         "time.sleep(60)\n"
     )
@@ -222,3 +229,34 @@ def _alive(pid: int) -> bool:
     except OSError:
         return False
     return state != "Z"
+
+
+def test_a_child_past_the_recycle_limit_after_a_call_is_replaced(
+    tmp_path: Path, assert_pool_still_serves: Callable[[], None]
+) -> None:
+    path = write(tmp_path, "invoice.pdf", text_pdf(["Invoice number: INV-17"]))
+    arguments = {"path": path, "format": "pdf", "max_pages": 9, "max_chars": 1000}
+    sandbox.run("read", arguments, LIMITS, processes=2, recycle_mb=RECYCLE_MB)
+    before = sandbox_children(os.getpid())
+    # Every child holds more than 32 MB: this one answers, then exits.
+    text = sandbox.run("read", arguments, LIMITS, processes=2, recycle_mb=32)["text"]
+    assert text.startswith("Invoice number: INV-17")
+    assert len(before - sandbox_children(os.getpid())) == 1
+    assert_pool_still_serves()
+
+
+def test_an_unknown_operation_is_refused_before_any_child_starts() -> None:
+    with pytest.raises(ValueError, match="'ocr' is not a sandbox operation"):
+        sandbox.run("ocr", {}, LIMITS, processes=2, recycle_mb=RECYCLE_MB)
+
+
+def test_a_failing_operation_is_a_bug_not_a_bad_file(
+    tmp_path: Path, assert_pool_still_serves: Callable[[], None]
+) -> None:
+    arguments = {"path": write(tmp_path, "a.txt", b"x"), "format": "docx", "max_chars": 10}
+    with pytest.raises(RuntimeError) as caught:
+        sandbox.run("read", arguments, LIMITS, processes=2, recycle_mb=RECYCLE_MB)
+    assert str(caught.value) == (
+        "the sandbox's 'read' operation failed: ValueError: no reader for the format 'docx'"
+    )
+    assert_pool_still_serves()

@@ -1,0 +1,410 @@
+"""The sandbox's "read" operation: a stored upload (PDF, CSV, XLSX, TXT) turned into text.
+
+Runs in a child of `documents.sandbox`, under its CPU, memory and wall-clock limits, so nothing
+here imports Django. Input is bounded before it is parsed where the format allows: a CSV or TXT
+costs at most what the character cap can use; an XLSX is refused before anything is inflated when
+its zip declares more than the unpacked limit, and while parsing when its shared strings or the
+cells iterated go past their caps. A failure caused by the file raises `Refused` with a code
+(encrypted, no_text_layer, malformed, too_large) and a reason; `documents.readers` words the
+message users see.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime
+import io
+import re
+import zipfile
+from collections.abc import Iterable, Iterator
+from typing import IO, Any, NamedTuple
+
+import pypdf
+from openpyxl.cell.text import Text as CellText
+from openpyxl.reader.excel import ExcelReader
+from openpyxl.workbook import Workbook
+from openpyxl.xml.constants import SHARED_STRINGS, SHEET_MAIN_NS
+from openpyxl.xml.functions import iterparse
+from pypdf import PasswordType, PdfReader
+from pypdf.errors import LimitReachedError
+
+from documents.sandbox import Refused
+
+# extraction.contract.PAGE_BREAK, written out: importing `extraction` would import Django.
+PAGE_BREAK = "\f"
+# A text content stream this size is thousands of pages; past it pypdf stops inflating
+# (LimitReachedError) instead of expanding a bomb until the memory limit.
+STREAM_MAX_BYTES = 64 * 2**20
+_SNIFF_CHARS = 16_384
+
+
+class Text(NamedTuple):
+    text: str  # pages joined with "\f", NULs removed, cut at max_chars
+    page_count: int | None  # PDF: pages; XLSX: sheets (one "page" each); CSV and TXT: None
+    truncated: bool
+
+
+def read(arguments: dict[str, Any]) -> dict[str, Any]:
+    """{"text", "page_count", "truncated"} of the file at arguments["path"], read as
+    arguments["format"] (pdf, csv, xlsx or txt) within the caps the arguments give."""
+    path: str = arguments["path"]
+    max_chars: int = arguments["max_chars"]
+    kind = arguments["format"]
+    if kind == "pdf":
+        text = _read_pdf(path, arguments["max_pages"], max_chars)
+    elif kind == "csv":
+        text = _read_csv(path, max_chars)
+    elif kind == "xlsx":
+        text = _read_xlsx(
+            path,
+            max_chars,
+            max_unpacked_mb=arguments["xlsx_max_unpacked_mb"],
+            max_shared_strings=arguments["xlsx_max_shared_strings"],
+            max_cells=arguments["xlsx_max_cells"],
+        )
+    elif kind == "txt":
+        plain, truncated = _capped(*_decode(path, max_chars), max_chars=max_chars)
+        text = Text(plain, page_count=None, truncated=truncated)
+    else:
+        raise ValueError(f"no reader for the format {kind!r}")
+    return text._asdict()
+
+
+def _reason(error: Exception) -> str:
+    """The first line of a library's error, without its full stop (messages add their own)."""
+    lines = str(error).strip().splitlines() or [type(error).__name__]
+    return lines[0][:200].rstrip(".")
+
+
+def _capped(text: str, cut: bool = False, *, max_chars: int) -> tuple[str, bool]:
+    text = text.replace("\x00", "")  # PostgreSQL text cannot hold NUL
+    if len(text) > max_chars:
+        return text[:max_chars], True
+    return text, cut
+
+
+def _megabytes(size: int) -> str:
+    megabytes = size / 2**20
+    return f"{megabytes:.1f} MB" if megabytes < 10 else f"{megabytes:,.0f} MB"
+
+
+# ---- PDF --------------------------------------------------------------------------------------
+
+
+pypdf.overwrite_configuration(
+    disable_legacy_handling=True,  # skips a per-reader scan for deprecated module constants
+    jbig2dec_binary=None,  # never start another program from the sandbox
+    zlib_maximum_output_length=STREAM_MAX_BYTES,
+    lzw_maximum_output_length=STREAM_MAX_BYTES,
+    run_length_maximum_output_length=STREAM_MAX_BYTES,
+    brotli_maximum_output_length=STREAM_MAX_BYTES,
+    jbig2_maximum_output_length=STREAM_MAX_BYTES,
+    array_based_stream_maximum_output_length=STREAM_MAX_BYTES,
+)
+
+
+def _read_pdf(path: str, max_pages: int, max_chars: int) -> Text:
+    page_number = 0
+    try:
+        reader = PdfReader(path)
+        if reader.is_encrypted and not _opens_without_password(reader, PasswordType):
+            raise Refused("encrypted")
+        page_count = len(reader.pages)
+        if page_count == 0:
+            raise Refused("malformed", "it has no pages")
+        if page_count > max_pages:
+            raise Refused(
+                "too_large", f"it has {page_count:,} pages and the limit is {max_pages:,}"
+            )
+        texts: list[str] = []
+        size = 0
+        for page_number in range(1, page_count + 1):
+            # A form feed inside a page would shift every later page number.
+            text = reader.pages[page_number - 1].extract_text()
+            text = text.replace("\x00", "").replace("\f", "\n")
+            texts.append(text)
+            size += len(text) + 1
+            if size - 1 > max_chars:
+                break
+    except (Refused, OSError, MemoryError):
+        raise
+    except LimitReachedError as error:
+        where = f"page {page_number}" if page_number else "it"
+        reason = f"{where} goes past a safety limit of the PDF reader ({_reason(error)})"
+        raise Refused("too_large", reason) from None
+    except Exception as error:
+        reason = f"page {page_number}: {_reason(error)}" if page_number else _reason(error)
+        raise Refused("malformed", reason) from None
+    if not any(text.strip() for text in texts):
+        raise Refused("no_text_layer", page_count=page_count)
+    text = PAGE_BREAK.join(texts)
+    return Text(text[:max_chars], page_count, len(text) > max_chars)
+
+
+def _opens_without_password(reader: Any, password_type: Any) -> bool:
+    try:
+        return bool(reader.decrypt("") != password_type.NOT_DECRYPTED)
+    except Exception:  # unsupported or broken encryption: as closed as a real password
+        return False
+
+
+# ---- CSV and TXT ------------------------------------------------------------------------------
+
+
+def _decode(path: str, max_chars: int) -> tuple[str, bool]:
+    """Text as `documents.uploads` accepted it: UTF-16 with a BOM, else UTF-8 (BOM or not), else
+    Windows-1252; and whether the file goes on past what was read.
+
+    Only the bytes the character cap can use are read (4 per character at most), so a 50 MB upload
+    costs no more memory than a 2 MB one.
+    """
+    budget = _read_budget(max_chars)
+    with open(path, "rb") as stream:
+        data = stream.read(budget + 1)
+    more = len(data) > budget
+    data = data[:budget]
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        attempts = [("utf-16", "replace")]
+    else:
+        attempts = [("utf-8-sig", "strict"), ("cp1252", "replace")]  # cp1252 leaves 5 bytes unset
+    for encoding, errors in attempts:
+        try:
+            # Incremental, so a character split at the read budget is not an error.
+            return codecs.getincrementaldecoder(encoding)(errors).decode(data, final=not more), more
+        except UnicodeDecodeError:
+            continue
+    raise AssertionError("cp1252 with errors='replace' decodes any bytes")
+
+
+def _read_budget(max_chars: int) -> int:
+    return 4 * max_chars + 4
+
+
+def _read_csv(path: str, max_chars: int) -> Text:
+    text, more = _decode(path, max_chars)
+    if more:
+        # The last row was cut by the read budget. "\r" alone ends lines in old Mac files.
+        end = max(text.rfind("\n"), text.rfind("\r"))
+        if end == -1:
+            raise Refused(
+                "too_large",
+                f"line 1 is {_megabytes(_first_line_bytes(path))} long and the longest line "
+                f"read is {_megabytes(_read_budget(max_chars))}; put one record on each line",
+            )
+        text = text[: end + 1]
+    sample = text[:_SNIFF_CHARS]
+    try:
+        dialect: Any = csv.Sniffer().sniff(
+            sample[: sample.rfind("\n") + 1] or sample, delimiters=",;\t|"
+        )
+    except csv.Error:
+        dialect = csv.excel
+    rows = csv.reader(io.StringIO(text.replace("\x00", ""), newline=""), dialect)
+    try:
+        rendered, cut = _joined(_table_lines(rows), max_chars)
+    except csv.Error as error:
+        raise Refused("malformed", _reason(error)) from None
+    return Text(rendered, page_count=None, truncated=cut or more)
+
+
+def _first_line_bytes(path: str) -> int:
+    """Where the file's first line ends, in bytes (the file's size if it never does)."""
+    size = 0
+    with open(path, "rb") as stream:
+        while chunk := stream.read(1 << 20):
+            end = min((at for at in (chunk.find(b"\n"), chunk.find(b"\r")) if at != -1), default=-1)
+            if end != -1:
+                return size + end
+            size += len(chunk)
+    return size
+
+
+# ---- XLSX -------------------------------------------------------------------------------------
+
+
+def _read_xlsx(
+    path: str, max_chars: int, *, max_unpacked_mb: int, max_shared_strings: int, max_cells: int
+) -> Text:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            # zipfile never inflates an entry past its declared size, so the declared total bounds
+            # what openpyxl can unpack, whatever the compressed bytes say.
+            declared = sum(entry.file_size for entry in archive.infolist())
+    except zipfile.BadZipFile as error:
+        raise Refused("malformed", _reason(error)) from None
+    if declared > max_unpacked_mb * 2**20:
+        raise Refused(
+            "too_large",
+            f"it unpacks to {declared / 2**20:,.0f} MB and the limit is {max_unpacked_mb:,} MB",
+        )
+    try:
+        workbook = _open_workbook(path, max_shared_strings)
+        try:
+            sheets = workbook.worksheets
+            text, cut = _joined(_workbook_lines(sheets, max_cells), max_chars)
+        finally:
+            workbook.close()
+    except (Refused, OSError, MemoryError):
+        raise
+    except Exception as error:  # openpyxl raises anything from KeyError to its own types
+        raise Refused("malformed", _reason(error)) from None
+    return Text(text, page_count=len(sheets), truncated=cut)
+
+
+class _CappedReader(ExcelReader):
+    """openpyxl's reader with its table of shared strings read by `_string_table`.
+
+    openpyxl reads the whole table before any cell: a 485 KB file can declare 11 million tiny
+    strings (190 MB of XML, under the unpacked limit) that take gigabytes as Python objects.
+    """
+
+    def __init__(self, path: str, max_shared_strings: int) -> None:
+        super().__init__(path, read_only=True, data_only=True, keep_links=False)
+        self.max_shared_strings = max_shared_strings
+
+    def read_strings(self) -> None:
+        part = next(self.package.findall(SHARED_STRINGS), None)
+        if part is not None:
+            with self.archive.open(part.PartName[1:]) as source:
+                self.shared_strings = _string_table(source, self.max_shared_strings)
+
+
+def _open_workbook(path: str, max_shared_strings: int) -> Workbook:
+    reader = _CappedReader(path, max_shared_strings)
+    reader.read()
+    return reader.wb
+
+
+def _string_table(source: IO[bytes], limit: int) -> list[str]:
+    """openpyxl's read_string_table, stopping past `limit` strings, and dropping each string's
+    element once read (openpyxl keeps an empty element per string under the root)."""
+    string_tag, text_tag = f"{{{SHEET_MAIN_NS}}}si", f"{{{SHEET_MAIN_NS}}}t"
+    strings: list[str] = []
+    root = None
+    for event, node in iterparse(source, events=("start", "end")):
+        if root is None:
+            root = node
+        if event != "end" or node.tag != string_tag:
+            continue
+        if len(strings) == limit:
+            raise Refused(
+                "too_large",
+                f"it holds more than {limit:,} distinct texts (shared strings), the limit",
+            )
+        if len(node) == 1 and node[0].tag == text_tag:
+            # Plain text, nearly every string: what openpyxl's Text gives, at a fifth of its cost.
+            text = node[0].text or ""
+        else:  # rich text runs, phonetic hints
+            rich = CellText.from_tree(node)
+            text = rich.content if rich is not None else ""
+        strings.append(text.replace("x005F_", ""))
+        root.clear()
+    return strings
+
+
+def _workbook_lines(sheets: list[Any], max_cells: int) -> Iterator[str]:
+    """Each sheet is a page headed "Sheet: <name>", its cells rendered like CSV rows."""
+    cells = 0
+
+    def rows(sheet: Any) -> Iterator[list[str]]:
+        nonlocal cells
+        for row in sheet.iter_rows(values_only=True):
+            # Empty cells render to nothing, so the text cap never stops a sheet of them; this
+            # count does. An empty row costs about what a cell does.
+            cells += max(len(row), 1)
+            if cells > max_cells:
+                raise Refused(
+                    "too_large",
+                    f"sheet {sheet.title!r} takes it past {max_cells:,} cells, the limit",
+                )
+            yield [_cell_text(value) for value in row]
+
+    for number, sheet in enumerate(sheets):
+        # The declared <dimension> could be A1:XFD1048576; padding rows to it is a CPU bomb.
+        sheet.reset_dimensions()
+        yield f"{PAGE_BREAK if number else ''}Sheet: {sheet.title}"
+        yield from _table_lines(rows(sheet))
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime.datetime):
+        # Excel has no date type: a date is a datetime at midnight.
+        if value.time() == datetime.time():
+            return value.date().isoformat()
+        return value.isoformat(sep=" ")
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return str(value)
+
+
+# ---- rendering rows ---------------------------------------------------------------------------
+
+# A cell made only of digits, amounts, dates and punctuation is a value, never a column label.
+_VALUE_LIKE = re.compile(r"[\d\s.,:;/$€£¥%+\-()]*")
+
+
+def _table_lines(rows: Iterable[list[str]]) -> Iterator[str]:
+    """Rows as lines of text, shaped for label/value extraction:
+
+    - a table whose first row is a header (3 or more distinct labels, none of them value-like)
+      gives one line per row with every value labelled:
+      ``Invoice: INV-17 | Date: 2024-01-03 | Total: 12.50``; the bare header line is not repeated,
+      so each value appears once, next to its label;
+    - a row with exactly two filled cells is a label and its value: ``Total: 12.50``. Two-column
+      files are read this way rather than as tables, because spreadsheets laid out as forms
+      ("Invoice number" in A3, its value in B3) are common and a header guess would pair every
+      label with the wrong value;
+    - any other row is its filled cells joined with `` | ``.
+
+    Empty cells are dropped and whitespace inside a cell collapses to single spaces: one row is one
+    line, and form feeds stay reserved for page breaks.
+    """
+    header: list[str] | None = None
+    first = True
+    rows_under_header = 0
+    for row in rows:
+        cells = [" ".join(cell.split()) for cell in row]
+        filled = [cell for cell in cells if cell]
+        if not filled:
+            continue
+        if first:
+            first = False
+            if _is_header(filled):
+                header = cells
+                continue
+        if header is not None:
+            yield " | ".join(
+                f"{header[i]}: {cell}" if i < len(header) and header[i] else cell
+                for i, cell in enumerate(cells)
+                if cell
+            )
+            rows_under_header += 1
+        elif len(filled) == 2:
+            yield f"{filled[0].rstrip(': ')}: {filled[1]}"
+        else:
+            yield " | ".join(filled)
+    if header is not None and not rows_under_header:
+        yield " | ".join(cell for cell in header if cell)
+
+
+def _is_header(cells: list[str]) -> bool:
+    return (
+        len(cells) >= 3
+        and len(set(cells)) == len(cells)
+        and not any(_VALUE_LIKE.fullmatch(cell) for cell in cells)
+    )
+
+
+def _joined(lines: Iterable[str], max_chars: int) -> tuple[str, bool]:
+    """Lines joined with newlines and cut at the cap; stops pulling lines once past it."""
+    kept: list[str] = []
+    size = -1
+    for line in lines:
+        kept.append(line)
+        size += len(line) + 1
+        if size > max_chars:
+            break
+    return _capped("\n".join(kept), max_chars=max_chars)
