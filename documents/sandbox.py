@@ -6,9 +6,9 @@ pure Python, but a hostile or broken file can still make them spin or allocate w
 the caller is a multi-threaded worker that must survive any file. So children do that work:
 
 - A child serves named operations (`OPERATIONS`): "read" turns a stored upload into text,
-  "extract_local" runs the offline engine over a text. Every call brings its operation's
-  `Limits`, so a later operation (OCR, page rendering) is one more entry and one more function in
-  the child, not another pool.
+  "extract" runs an engine whose work is CPU (`Engine.sandboxed`: the offline engine). Every call
+  brings its operation's `Limits`, so a later operation (OCR, page rendering) is one more entry
+  and one more function in the child, not another pool.
 - A pool of long-lived children (``python -I documents/sandbox.py``, started by ``subprocess``
   with fork+exec, which is safe in a threaded parent) is created lazily; one call holds one child.
 - Before each call the child sets its soft RLIMIT_CPU to the CPU time it has used so far plus the
@@ -62,7 +62,7 @@ class Operation:
 
 OPERATIONS: dict[str, Operation] = {
     "read": Operation("documents.formats:read", "reading it"),
-    "extract_local": Operation("extraction.local.engine:extract_operation", "extracting from it"),
+    "extract": Operation("extraction.running:extract_operation", "extracting from it"),
 }
 
 

@@ -126,6 +126,12 @@ class Engine(Protocol):
     """An extraction engine. The defaults describe a free engine that runs in the worker."""
 
     name: ClassVar[str]
+    # How messages name it: "… took too long to extract with the offline engine".
+    title: ClassVar[str] = "extraction engine"
+    # Its work is CPU in the worker's own process: the pipeline runs `extract` in the reader
+    # sandbox under a deadline (SHEAF_LOCAL_ENGINE_SECONDS), so that one slow document can
+    # neither run for ever nor hold the interpreter lock against every other in flight.
+    sandboxed: ClassVar[bool] = False
     # Reads a PDF's pages itself, so a scan without a text layer can still be sent.
     reads_pdfs: ClassVar[bool] = False
     # Each call is paid: worth checking for an identical earlier result before calling.

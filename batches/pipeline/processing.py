@@ -6,13 +6,22 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.conf import settings
+
 from batches.pipeline.claims import Claim, held
 from batches.pipeline.economy import defer_to_economy, wants_economy
 from batches.pipeline.finishing import document_complete, document_fail
 from batches.pipeline.reading import extraction_request
+from documents import sandbox
 from documents.models import Document
-from extraction import get_engine
-from extraction.contract import Engine, ErrorKind, ExtractionError
+from extraction import get_engine, running
+from extraction.contract import (
+    Engine,
+    ErrorKind,
+    ExtractionError,
+    ExtractionRequest,
+    ExtractionResult,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +56,9 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
                 return defer_to_economy(claim=claim)
             if not held(claim).exists():
                 return "lost"  # never pay for a call whose result could not be stored
-        outcome = engine.extract(request)
+        outcome = (
+            _extract_sandboxed(engine, request) if engine.sandboxed else engine.extract(request)
+        )
     except ExtractionError as error:
         return document_fail(claim=claim, error=error, read=read, max_attempts=max_attempts)
     except Exception as exc:
@@ -91,3 +102,25 @@ def _earlier_identical(document: Document, engine: Engine) -> Document | None:
         if candidate.batch.fields == batch.fields and result.get("model") == engine.model:
             return candidate
     return None
+
+
+_STOPPED = {"timeout": "took too long to extract", "too_large": "is too large to extract"}
+
+
+def _extract_sandboxed(engine: Engine, request: ExtractionRequest) -> ExtractionResult:
+    """`engine.extract` in a reader sandbox child, under SHEAF_LOCAL_ENGINE_SECONDS of CPU (and
+    half as much again of wall clock) and the readers' memory limit."""
+    seconds = settings.SHEAF_LOCAL_ENGINE_SECONDS
+    limits = sandbox.Limits(
+        cpu_seconds=seconds, memory_mb=settings.SHEAF_READER_MEMORY_MB, wall_seconds=1.5 * seconds
+    )
+    try:
+        answer = sandbox.run("extract", running.arguments_for(engine, request), limits)
+    except sandbox.SandboxError as error:
+        raise ExtractionError(
+            error.code,
+            f"{request.filename} {_STOPPED.get(error.code, 'could not be extracted')} with the "
+            f"{engine.title}: {error.reason}. Split it into smaller documents, or use the "
+            "Claude engine.",
+        ) from None
+    return running.outcome_of(answer)

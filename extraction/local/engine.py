@@ -31,9 +31,6 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from django.conf import settings
-
-from documents import sandbox
 from extraction.contract import (
     Engine,
     ErrorKind,
@@ -347,14 +344,12 @@ def _field_result(index: DocumentIndex, wanted: _Wanted) -> dict[str, Any]:
 
 
 class LocalEngine(Engine):
-    """Offline, deterministic extraction by label/value matching; costs nothing.
-
-    The matching runs in the reader sandbox ("extract_local"), under SHEAF_LOCAL_ENGINE_SECONDS of
-    CPU: a text full of near-miss labels can cost it many seconds, which in the worker would hold
-    the interpreter lock against every other document in flight, with no way to stop it.
-    """
+    """Offline, deterministic extraction by label/value matching; costs nothing. Its matching is
+    CPU work (a text full of near-miss labels can cost many seconds), so it is `sandboxed`."""
 
     name = "local"
+    title = "offline engine"
+    sandboxed = True
 
     def extract(self, request: ExtractionRequest) -> ExtractionResult:
         if not request.text.strip():
@@ -364,33 +359,9 @@ class LocalEngine(Engine):
                 kind=ErrorKind.PERMANENT,
             )
         specs = request.fields or fields_from_prompt(request.prompt)
-        seconds = settings.SHEAF_LOCAL_ENGINE_SECONDS
-        limits = sandbox.Limits(
-            cpu_seconds=seconds,
-            memory_mb=settings.SHEAF_READER_MEMORY_MB,
-            wall_seconds=1.5 * seconds,
-        )
-        try:
-            found = sandbox.run("extract_local", {"text": request.text, "fields": specs}, limits)
-        except sandbox.SandboxError as error:
-            raise ExtractionError(
-                error.code,
-                f"{request.filename} {_STOPPED[error.code]} with the offline engine: "
-                f"{error.reason}. Split it into smaller documents, or use the Claude engine.",
-                kind=ErrorKind.PERMANENT,
-            ) from None
+        index = DocumentIndex(request.text)
+        fields = {spec["name"]: _field_result(index, _wanted(spec)) for spec in specs}
         return ExtractionResult(
-            result={"engine": self.name, "model": None, "fields": found["fields"]},
+            result={"engine": self.name, "model": None, "fields": fields},
             cost_usd=Decimal("0"),
         )
-
-
-_STOPPED = {"timeout": "took too long to extract", "too_large": "is too large to extract"}
-
-
-def extract_operation(arguments: dict[str, Any]) -> dict[str, Any]:
-    """The sandbox's "extract_local" operation: {"fields": {name: result}} for the fields
-    (`FieldSpec`s) of arguments["fields"] found in arguments["text"]."""
-    index = DocumentIndex(arguments["text"])
-    specs: list[FieldSpec] = arguments["fields"]
-    return {"fields": {spec["name"]: _field_result(index, _wanted(spec)) for spec in specs}}

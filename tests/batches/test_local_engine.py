@@ -511,12 +511,15 @@ def test_the_output_does_not_depend_on_the_process_hash_seed() -> None:
     script = (
         "import json, sys\n"
         "from extraction.fields import parse_fields\n"
-        "from extraction.local.engine import extract_operation as extract\n"
+        "from extraction.contract import ExtractionRequest\n"
+        "from extraction.local.engine import LocalEngine\n"
         "from tests.batches.test_local_engine import COLON_LAYOUT, GAP_LAYOUT, FIELDS\n"
-        # The matching itself, here: the engine runs it in a sandbox child that sets its own seed.
+        # The engine itself, here: the pipeline runs it in a sandbox child with its own seed.
         "fields = parse_fields(FIELDS)\n"
-        "texts = (COLON_LAYOUT, GAP_LAYOUT)\n"
-        "print(json.dumps([extract({'text': t, 'fields': fields}) for t in texts]))\n"
+        "def extract(text):\n"
+        "    request = ExtractionRequest(text, '', fields, 'a.txt', 'text/plain')\n"
+        "    return LocalEngine().extract(request).result\n"
+        "print(json.dumps([extract(t) for t in (COLON_LAYOUT, GAP_LAYOUT)]))\n"
     )
     outputs = set()
     for seed in ("1", "2", "3"):
