@@ -3,8 +3,9 @@
 One forced tool call per document returns every field as value + verbatim quote + page; Sheaf
 validates the answer (one repair round, then a permanent error), checks every quote against the
 document text, and prices the call from its token usage. The batch's instructions, prompt and
-schema come first with `cache_control`, so the documents of a batch share one cached prefix.
-Document text is data, never instructions: the system prompt says so, and the text is fenced.
+schema come first, marked with `cache_control` when they are long enough for the model to cache
+them, so the documents of a batch share one cached prefix. Document text is data, never
+instructions: the system prompt says so, and the text is fenced.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from django.conf import settings
 
 from extraction.claude.answers import output_schema, parse_answer
 from extraction.claude.governor import MAX_RETRY_AFTER, governor
-from extraction.claude.pricing import Usage, cost_of, estimate_cost
+from extraction.claude.pricing import Usage, cacheable, cost_of, estimate_cost
 from extraction.contract import (
     EconomyLane,
     EconomyOutcome,
@@ -59,6 +60,7 @@ currency symbol; put the ISO 4217 currency code, when one is shown, in `currency
 # Anthropic's limits for a PDF sent as a document block.
 PDF_MAX_BYTES = 32 * 1024 * 1024 * 3 // 4  # base64 grows a file by a third within 32 MB
 PDF_MAX_PAGES = 100
+ACCOUNT_REFUSALS = ("credit balance is too low", "api usage limits")
 SPEND_LIMIT_CODES = {
     "enforced_spend_limit_reached",
     "contract_spend_limit_reached",
@@ -102,11 +104,14 @@ def translate(exc: anthropic.AnthropicError, *, filename: str) -> ExtractionErro
     if not isinstance(exc, anthropic.APIStatusError):
         return ExtractionError("provider_error", f"{filename}: {detail}", kind=ErrorKind.TRANSIENT)
     code = getattr(exc, "error_code", None)
-    spend_limit = code in SPEND_LIMIT_CODES or (
-        isinstance(exc, anthropic.BadRequestError) and "API usage limits" in detail
+    # An account out of credit, or over the spend limit it set itself, gets a 400
+    # invalid_request_error that only its message tells apart from a bad request.
+    refused_400 = isinstance(exc, anthropic.BadRequestError) and any(
+        phrase in detail.lower() for phrase in ACCOUNT_REFUSALS
     )
     if (
-        spend_limit
+        code in SPEND_LIMIT_CODES
+        or refused_400
         or isinstance(
             exc,
             anthropic.AuthenticationError | anthropic.PermissionDeniedError,
@@ -201,19 +206,25 @@ class AnthropicEngine(Engine, EconomyLane):
             }
         else:
             document = self._pdf_block(request)
+        tools = [
+            {
+                "name": TOOL_NAME,
+                "description": "Record the extracted fields of the document.",
+                "input_schema": output_schema(fields),
+            }
+        ]
+        system: dict[str, Any] = {"type": "text", "text": instructions}
+        # The cached prefix is the tools, then the system prompt. Below the model's minimum the
+        # API would ignore the breakpoint: marking it only where it caches keeps the request
+        # honest about what it will cost.
+        prefix = len(json.dumps(tools)) + len(instructions)
+        if cacheable(characters=prefix, model=self.model):
+            system["cache_control"] = {"type": "ephemeral"}
         return {
             "model": self.model,
             "max_tokens": min(512 + 160 * len(fields), 16_000),
-            "system": [
-                {"type": "text", "text": instructions, "cache_control": {"type": "ephemeral"}}
-            ],
-            "tools": [
-                {
-                    "name": TOOL_NAME,
-                    "description": "Record the extracted fields of the document.",
-                    "input_schema": output_schema(fields),
-                }
-            ],
+            "system": [system],
+            "tools": tools,
             "tool_choice": {"type": "tool", "name": TOOL_NAME},
             "messages": [
                 {
@@ -259,7 +270,7 @@ class AnthropicEngine(Engine, EconomyLane):
         except ValueError as problem:
             # One repair round: show the model its own answer and what was wrong with it.
             params["messages"] += [
-                {"role": "assistant", "content": [block.model_dump() for block in message.content]},
+                {"role": "assistant", "content": _echo(message)},
                 {
                     "role": "user",
                     "content": [
@@ -387,6 +398,21 @@ def _tool_input(message: Any) -> Any:
         if block.type == "tool_use" and block.name == TOOL_NAME:
             return block.input
     return None
+
+
+def _echo(message: Any) -> list[dict[str, Any]]:
+    """The assistant's answer as request blocks, for the repair round. Only the keys a request
+    block takes: a parsed block's `model_dump()` also holds response-only fields set to null
+    (such as `caller`), which the API refuses with a 400."""
+    blocks: list[dict[str, Any]] = []
+    for block in message.content:
+        if block.type == "tool_use":
+            blocks.append(
+                {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+            )
+        elif block.type == "text":
+            blocks.append({"type": "text", "text": block.text})
+    return blocks
 
 
 def _tool_use_id(message: Any) -> str:
