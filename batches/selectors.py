@@ -156,6 +156,17 @@ def _recent_throughput(*, batch: BatchProcess, now: datetime) -> tuple[int, floa
     return recent["n"], elapsed
 
 
+def batch_failures_by_kind(*, batch: BatchProcess) -> dict[str, int]:
+    """How many of the batch's failed documents failed with each kind of error."""
+    rows = (
+        batch.documents.filter(status=Document.Status.FAILED)
+        .order_by()
+        .values("error_kind")
+        .annotate(n=Count("id"))
+    )
+    return {row["error_kind"]: row["n"] for row in rows}
+
+
 def batch_field_names(*, batch: BatchProcess) -> list[str]:
     """The batch's field names: its field list, else those inferred from the prompt."""
     from extraction.fields import fields_from_prompt

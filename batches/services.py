@@ -239,6 +239,7 @@ def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
             next_attempt_at=now,
             error_code="",
             error_message="",
+            error_kind="",
             result=None,
             values_found=None,
             values_verified=None,

@@ -17,10 +17,25 @@ class DocumentStatus(models.TextChoices):
     CANCELED = "canceled"
 
 
+class ErrorKind(models.TextChoices):
+    """Why a document's last attempt failed, as stored with its error (DESIGN.md "Errors").
+
+    The first three are the engines' kinds (`extraction.contract.ErrorKind`); `gave_up` is a
+    transient error that spent the document's attempts (or its time waiting out rate limits):
+    a retry may well succeed, where a permanent one would fail again.
+    """
+
+    PERMANENT = "permanent"
+    TRANSIENT = "transient"
+    CRITICAL = "critical", "Critical (provider unavailable)"
+    GAVE_UP = "gave_up", "Gave up"
+
+
 class Document(models.Model):
     """One uploaded file and everything Sheaf learns from it. The table is the ledger of work."""
 
     Status = DocumentStatus
+    ErrorKind = ErrorKind
 
     TERMINAL_STATUSES = (Status.COMPLETED, Status.FAILED, Status.CANCELED)
     # Documents in these states give their monthly quota back.
@@ -59,6 +74,12 @@ class Document(models.Model):
     )
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
+    error_kind = models.CharField(
+        max_length=16,
+        choices=ErrorKind.choices,
+        blank=True,
+        help_text="The kind of the error; blank without one, and for a canceled document.",
+    )
     result = models.JSONField(null=True, blank=True)
     # Kept with the result so that the batch page's "verified" share is a SUM, not a read of
     # every result on each poll.
@@ -117,6 +138,18 @@ class Document(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL_STATUSES
+
+    @property
+    def error(self) -> dict[str, str | None] | None:
+        """The error as the API, the exports and webhooks show it: `{"code", "message",
+        "kind"}` (kind null for a canceled document), or None without one."""
+        if not self.error_code:
+            return None
+        return {
+            "code": self.error_code,
+            "message": self.error_message,
+            "kind": self.error_kind or None,
+        }
 
     @property
     def original_removed_notice(self) -> str:

@@ -38,6 +38,7 @@ def pause_for_provider(*, claim: Claim, error: ExtractionError, now: datetime) -
             next_attempt_at=now,
             error_code=error.code,
             error_message=error.message,
+            error_kind=Document.ErrorKind.CRITICAL,
             lease_token=None,
             lease_expires_at=None,
             updated_at=now,

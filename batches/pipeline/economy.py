@@ -171,6 +171,7 @@ def _economy_fallback(*, claim: Claim, reason: str, now: datetime) -> None:
         lease_expires_at=None,
         error_code="",
         error_message=f"Economy lane: {reason}; processed at the standard price instead.",
+        error_kind="",
     )
     if changed:
         transaction.on_commit(kick_workers)

@@ -53,6 +53,7 @@ def document_complete(
         reused_from=reused_from,
         error_code="",
         error_message="",
+        error_kind="",
         lease_token=None,
         lease_expires_at=None,
         completed_at=now,
@@ -98,6 +99,7 @@ def document_fail(
                 next_attempt_at=now + timedelta(seconds=delay),
                 error_code=error.code,
                 error_message=error.message,
+                error_kind=Document.ErrorKind.TRANSIENT,
                 lease_token=None,
                 lease_expires_at=None,
                 updated_at=now,
@@ -105,13 +107,15 @@ def document_fail(
             )
             status = Document.Status.QUEUED
         else:
-            message = error.message
+            message, kind = error.message, Document.ErrorKind.PERMANENT
             if error.kind != ErrorKind.PERMANENT:
                 message = f"{message} (gave up after {claim.attempts} attempts)"
+                kind = Document.ErrorKind.GAVE_UP
             changed = held(claim).update(
                 status=Document.Status.FAILED,
                 error_code=error.code,
                 error_message=message,
+                error_kind=kind,
                 lease_token=None,
                 lease_expires_at=None,
                 completed_at=now,
@@ -259,6 +263,7 @@ def _cancel_documents(*, document_ids: list[uuid.UUID]) -> None:
         status=Document.Status.CANCELED,
         error_code="canceled",
         error_message="Canceled before it was processed.",
+        error_kind="",  # not a failure: canceled by its owner
         completed_at=timezone.now(),
     )
     refund(document_ids=document_ids)
