@@ -240,6 +240,7 @@ def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
             error_code="",
             error_message="",
             error_kind="",
+            rate_limited_since=None,
             result=None,
             values_found=None,
             values_verified=None,

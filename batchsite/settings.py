@@ -310,6 +310,8 @@ SHEAF_MAX_ATTEMPTS = env_int("SHEAF_MAX_ATTEMPTS", 3, minimum=1)
 SHEAF_HEALTH_MAX_QUEUE_AGE = env_int("SHEAF_HEALTH_MAX_QUEUE_AGE", 900, minimum=1)
 SHEAF_RETRY_BASE_SECONDS = env_int("SHEAF_RETRY_BASE_SECONDS", 5, minimum=0)
 SHEAF_RETRY_MAX_SECONDS = env_int("SHEAF_RETRY_MAX_SECONDS", 300, minimum=1)
+# A provider's 429 spends no attempt; a document its rate limit holds back this long fails.
+SHEAF_RATE_LIMIT_GIVE_UP_SECONDS = env_int("SHEAF_RATE_LIMIT_GIVE_UP_SECONDS", 3600, minimum=1)
 
 # Readers: PDFs are parsed in a pool of child processes, each read under these limits.
 SHEAF_READER_PROCESSES = env_int("SHEAF_READER_PROCESSES", 2, minimum=1)

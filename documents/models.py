@@ -69,6 +69,12 @@ class Document(models.Model):
     lease_token = models.UUIDField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(default=timezone.now, null=True, blank=True)
+    rate_limited_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the provider's rate limit began holding this document back (its 429s "
+        "spend no attempt); cleared by any other outcome.",
+    )
     quota_month = models.DateField(
         null=True, blank=True, help_text="The month this document's quota was reserved in."
     )

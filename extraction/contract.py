@@ -28,6 +28,12 @@ class ErrorKind(StrEnum):
     CRITICAL = "critical"  # stop dispatching for this engine (bad key, no credit)
 
 
+# The code of a transient error that is the provider's rate limit (a 429): the pipeline gives
+# the attempt back and bounds the wait by time (SHEAF_RATE_LIMIT_GIVE_UP_SECONDS) instead, since
+# the document is not at fault and a busy account would otherwise spend every attempt.
+RATE_LIMITED = "provider_rate_limited"
+
+
 class ExtractionError(Exception):
     """Raised by readers and engines; the pipeline decides what to do from `kind`."""
 

@@ -39,6 +39,7 @@ def pause_for_provider(*, claim: Claim, error: ExtractionError, now: datetime) -
             error_code=error.code,
             error_message=error.message,
             error_kind=Document.ErrorKind.CRITICAL,
+            rate_limited_since=None,
             lease_token=None,
             lease_expires_at=None,
             updated_at=now,

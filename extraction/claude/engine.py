@@ -26,6 +26,7 @@ from extraction.claude.answers import output_schema, parse_answer
 from extraction.claude.governor import MAX_RETRY_AFTER, governor
 from extraction.claude.pricing import Usage, cacheable, cost_of, estimate_cost
 from extraction.contract import (
+    RATE_LIMITED,
     EconomyLane,
     EconomyOutcome,
     Engine,
@@ -126,7 +127,7 @@ def translate(exc: anthropic.AnthropicError, *, filename: str) -> ExtractionErro
         )
     if isinstance(exc, anthropic.RateLimitError):
         return ExtractionError(
-            "provider_error",
+            RATE_LIMITED,
             f"{filename}: Claude's rate limit was reached; will retry.",
             kind=ErrorKind.TRANSIENT,
             retry_after=_retry_after(exc),

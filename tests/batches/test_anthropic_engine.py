@@ -21,6 +21,7 @@ from django.core.files.base import ContentFile
 from django.utils import timezone
 
 from accounts.models import User
+from accounts.selectors import user_usage
 from batches import pipeline, services
 from batches.models import BatchProcess, EngineCircuit
 from batches.tasks import drain
@@ -240,7 +241,7 @@ def test_a_rate_limited_document_waits_at_least_the_retry_after(alice, fake):
 
     assert status == Document.Status.QUEUED
     document = _document(batch)
-    assert document.error_code == "provider_error"
+    assert document.error_code == "provider_rate_limited"
     assert "rate limit" in document.error_message
     assert document.next_attempt_at >= before + timedelta(seconds=30)
     assert pipeline.document_claim() is None  # not due yet
@@ -876,21 +877,21 @@ TRANSLATIONS = {
         {"status": 429, "headers": {"retry-after": "7"}},
         anthropic.RateLimitError,
         T,
-        "provider_error",
+        "provider_rate_limited",
         7.0,
     ),
     "429 retry-after-ms": (
         {"status": 429, "headers": {"retry-after-ms": "1500", "retry-after": "2"}},
         anthropic.RateLimitError,
         T,
-        "provider_error",
+        "provider_rate_limited",
         1.5,
     ),
     "429 retry-after capped": (
         {"status": 429, "headers": {"retry-after": "86400"}},
         anthropic.RateLimitError,
         T,
-        "provider_error",
+        "provider_rate_limited",
         claude.MAX_RETRY_AFTER,
     ),
     "429 spend limit": (
@@ -955,6 +956,75 @@ def test_translate_classifies_each_sdk_error(fake, script, raised_as, kind, code
         assert "paused" in error.message
     else:
         assert "acme.txt" in error.message
+
+
+# --- Rate limits spend no attempt; waiting is bounded by time (issue 14) -----------------------
+
+
+@pytest.mark.django_db
+def test_rate_limited_answers_spend_no_attempt_so_a_busy_account_cannot_fail_a_document(
+    alice, fake, settings
+):
+    settings.SHEAF_MAX_ATTEMPTS = 1
+    settings.SHEAF_RETRY_BASE_SECONDS = 0
+    batch = _batch(alice, {"acme.txt": ACME})
+    fake.script(status=429, headers={"retry-after": "0"}, times=3)
+    later = timezone.now() + timedelta(minutes=10)
+
+    statuses = [_run_one(now=later)[1] for _ in range(4)]
+
+    assert statuses == ["queued", "queued", "queued", "completed"]
+    document = _document(batch)
+    _assert_invoice(document, "acme.txt")
+    assert document.attempts == 1
+    assert (document.error_code, document.rate_limited_since) == ("", None)
+    assert fake.count(MESSAGES, status=429) == 3
+
+
+@pytest.mark.django_db
+def test_a_document_held_back_past_the_give_up_time_fails_as_provider_rate_limited(
+    alice, fake, settings
+):
+    settings.SHEAF_RATE_LIMIT_GIVE_UP_SECONDS = 600
+    settings.SHEAF_RETRY_BASE_SECONDS = 0
+    batch = _batch(alice, {"acme.txt": ACME})
+    fake.script(status=429, headers={"retry-after": "0"}, times=None)
+    assert _run_one()[1] == Document.Status.QUEUED
+    first_429 = _document(batch).rate_limited_since
+    assert first_429 is not None
+    # Eleven minutes of 429s later:
+    Document.objects.filter(pk=_document(batch).pk).update(
+        rate_limited_since=first_429 - timedelta(minutes=11)
+    )
+
+    _, status = _run_one(now=timezone.now() + timedelta(minutes=1))
+
+    assert status == Document.Status.FAILED
+    document = _document(batch)
+    assert (document.error_code, document.error_kind) == ("provider_rate_limited", "gave_up")
+    assert document.error_message.startswith(
+        "acme.txt: the provider's rate limit held this document back for 11 minutes"
+    )
+    assert "SHEAF_RATE_LIMIT_GIVE_UP_SECONDS (10 minutes)" in document.error_message
+    assert document.attempts == 0
+    assert user_usage(alice).documents_this_month == 0  # a failure gives its quota back
+    batch.refresh_from_db()
+    assert batch.status == BatchProcess.Status.FAILED
+    assert fake.count(MESSAGES) == 2
+
+
+@pytest.mark.django_db
+def test_a_429_still_slows_the_workers_next_call_down(alice, fake, settings):
+    settings.SHEAF_RETRY_BASE_SECONDS = 0
+    _batch(alice, {"acme.txt": ACME, "globex.txt": GLOBEX})
+    fake.script(status=429, headers={"retry-after": "1"})
+
+    assert _run_one()[1] == Document.Status.QUEUED
+    assert _run_one()[1] == Document.Status.COMPLETED
+
+    limited, next_call = _message_requests(fake)
+    assert (limited.status, next_call.status) == (429, 200)
+    assert next_call.at - limited.at >= 0.9  # the governor paused for the retry-after
 
 
 # --- The border as the real API behaves (issue 14): credit, prompt caching, request blocks ------
