@@ -183,21 +183,25 @@ class Costs:
 
 
 def batch_costs(*, batch: BatchProcess) -> Costs:
-    """The money spent so far, an estimate of the whole batch (spent + estimates of documents
-    read but not finished, scaled up for those not read yet), and the share of verified values."""
-    documents = batch.documents.exclude(status=Document.Status.CANCELED)
-    totals = documents.aggregate(
-        actual=Sum("cost_usd"),
-        pending=Sum("estimated_cost_usd", filter=Q(cost_usd__isnull=True)),
-        known=Count("id", filter=Q(cost_usd__isnull=False) | Q(estimated_cost_usd__isnull=False)),
-        total=Count("id"),
+    """The money spent so far (every paid call, failed and canceled documents' included), an
+    estimate of the whole batch (spent + estimates of documents read but not finished, scaled
+    up for those not read yet; canceled documents left out), and the share of verified values."""
+    kept = ~Q(status=Document.Status.CANCELED)
+    totals = batch.documents.aggregate(
+        spent=Sum("cost_usd"),
+        actual=Sum("cost_usd", filter=kept),
+        pending=Sum("estimated_cost_usd", filter=kept & Q(cost_usd__isnull=True)),
+        known=Count(
+            "id", filter=kept & (Q(cost_usd__isnull=False) | Q(estimated_cost_usd__isnull=False))
+        ),
+        total=Count("id", filter=kept),
         found=Sum("values_found", filter=Q(status=Document.Status.COMPLETED)),
         verified=Sum("values_verified", filter=Q(status=Document.Status.COMPLETED)),
     )
-    actual = totals["actual"] or Decimal(0)
+    actual = totals["spent"] or Decimal(0)
     estimated = None
     if totals["known"]:
-        known_sum = actual + (totals["pending"] or Decimal(0))
+        known_sum = (totals["actual"] or Decimal(0)) + (totals["pending"] or Decimal(0))
         estimated = (known_sum * totals["total"] / totals["known"]).quantize(Decimal("0.0001"))
     found, verified = totals["found"], totals["verified"] or 0
     share = round(100 * verified / found) if found else None

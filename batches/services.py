@@ -244,7 +244,6 @@ def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
             result=None,
             values_found=None,
             values_verified=None,
-            cost_usd=None,
             completed_at=None,
             updated_at=now,
         )

@@ -35,7 +35,11 @@ RATE_LIMITED = "provider_rate_limited"
 
 
 class ExtractionError(Exception):
-    """Raised by readers and engines; the pipeline decides what to do from `kind`."""
+    """Raised by readers and engines; the pipeline decides what to do from `kind`.
+
+    `cost_usd` and `usage`: what the failed attempt already paid for (a call whose answer could
+    not be used), recorded with the failure so that a document's cost shows every paid call.
+    """
 
     def __init__(
         self,
@@ -45,6 +49,8 @@ class ExtractionError(Exception):
         kind: ErrorKind = ErrorKind.PERMANENT,
         retry_after: float | None = None,
         page_count: int | None = None,
+        cost_usd: Decimal | None = None,
+        usage: dict[str, int] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -52,6 +58,8 @@ class ExtractionError(Exception):
         self.kind = kind
         self.retry_after = retry_after
         self.page_count = page_count  # when a reader counted the pages before failing
+        self.cost_usd = cost_usd
+        self.usage = usage
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,8 @@ class EconomyLane(Protocol):
         ...
 
     def economy_result(self, message: Any, request: ExtractionRequest) -> ExtractionResult:
-        """A batch answer as a result, at the batch price; ValueError when it does not fit."""
+        """A batch answer as a result, at the batch price; an ExtractionError that carries the
+        answer's cost when it does not fit."""
         ...
 
 

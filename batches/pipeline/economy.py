@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Value
@@ -17,7 +18,7 @@ from django.utils import timezone
 from batches.models import BatchProcess, EngineCircuit
 from batches.pipeline.circuits import circuit_open
 from batches.pipeline.claims import Claim, held, kick_workers
-from batches.pipeline.finishing import document_complete
+from batches.pipeline.finishing import costs_added, document_complete
 from batches.pipeline.reading import extraction_request
 from documents.models import Document
 from extraction import get_engine
@@ -146,8 +147,10 @@ def economy_collect(*, now: datetime | None = None) -> int:
                     continue  # the lease was lost meanwhile
                 try:
                     result = lane.economy_result(outcome.message, request)
-                except ValueError:
-                    _economy_fallback(claim=claim, reason="invalid answer", now=now)
+                except ExtractionError as error:
+                    # Paid for at the batch price: the cost stays with the document.
+                    spent = costs_added(claim=claim, cost_usd=error.cost_usd, usage=error.usage)
+                    _economy_fallback(claim=claim, reason="invalid answer", now=now, spent=spent)
                     continue
                 document_complete(
                     claim=claim, result=result.result, cost_usd=result.cost_usd, usage=result.usage
@@ -160,9 +163,12 @@ def economy_collect(*, now: datetime | None = None) -> int:
     return ended
 
 
-def _economy_fallback(*, claim: Claim, reason: str, now: datetime) -> None:
+def _economy_fallback(
+    *, claim: Claim, reason: str, now: datetime, spent: dict[str, Any] | None = None
+) -> None:
     """Back to the queue for the standard path, without spending an attempt."""
     changed = held(claim).update(
+        **(spent or {}),
         status=Document.Status.QUEUED,
         provider_batch_id=FALLBACK,
         attempts=Greatest(F("attempts") - 1, Value(0)),

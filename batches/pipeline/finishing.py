@@ -49,8 +49,7 @@ def document_complete(
         result=result,
         values_found=found,
         values_verified=verified,
-        cost_usd=cost_usd,
-        usage=usage or None,
+        **costs_added(claim=claim, cost_usd=cost_usd, usage=usage),
         reused_from=reused_from,
         error_code="",
         error_message="",
@@ -66,6 +65,33 @@ def document_complete(
         return "lost"
     _settle_batch(batch_id=claim.batch_id, now=now)
     return Document.Status.COMPLETED
+
+
+def costs_added(
+    *, claim: Claim, cost_usd: Decimal | None, usage: dict[str, int] | None
+) -> dict[str, Any]:
+    """The document's `cost_usd` and `usage` with an attempt's added: every paid call counts,
+    also those of failed attempts, so the document, its batch's total and the exports show
+    what was really spent. Empty when the attempt cost nothing (a free engine)."""
+    if cost_usd is None and not usage:
+        return {}
+    prior_cost, prior_usage = _spent_so_far(claim)
+    tokens = dict(prior_usage or {})
+    for name, count in (usage or {}).items():
+        tokens[name] = tokens.get(name, 0) + count
+    return {
+        "cost_usd": (prior_cost or Decimal(0)) + (cost_usd or Decimal(0)),
+        "usage": tokens or None,
+    }
+
+
+def _spent_so_far(claim: Claim) -> tuple[Decimal | None, dict[str, int] | None]:
+    """What the claimed document had cost before this attempt: from the row the claim read
+    (only the lease holder writes it), else from the database."""
+    if claim.document is not None:
+        return claim.document.cost_usd, claim.document.usage
+    row = Document.objects.filter(pk=claim.document_id).values_list("cost_usd", "usage").first()
+    return row if row is not None else (None, None)
 
 
 def retry_delay(*, attempts: int, retry_after: float | None = None) -> float:
@@ -102,8 +128,9 @@ def document_fail(
     otherwise fail the document for good (and give its quota back). A rate-limited attempt
     spends nothing and is bounded by time instead (`_rate_limited`)."""
     now = timezone.now()
+    spent = costs_added(claim=claim, cost_usd=error.cost_usd, usage=error.usage)
     if error.kind == ErrorKind.CRITICAL:
-        return pause_for_provider(claim=claim, error=error, now=now)
+        return pause_for_provider(claim=claim, error=error, now=now, spent=spent)
     if error.kind == ErrorKind.TRANSIENT and error.code == RATE_LIMITED:
         failed, changes = _rate_limited(claim=claim, error=error, now=now)
     elif error.kind != ErrorKind.PERMANENT and claim.attempts < (
@@ -140,7 +167,12 @@ def document_fail(
         changes.update(status=Document.Status.QUEUED)
     with transaction.atomic():
         changed = held(claim).update(
-            lease_token=None, lease_expires_at=None, updated_at=now, **changes, **(read or {})
+            lease_token=None,
+            lease_expires_at=None,
+            updated_at=now,
+            **changes,
+            **spent,
+            **(read or {}),
         )
         if not changed:
             return "lost"

@@ -263,9 +263,22 @@ class AnthropicEngine(Engine, EconomyLane):
         }
 
     def extract(self, request: ExtractionRequest) -> ExtractionResult:
+        spent: list[Usage] = []  # every answered call of this attempt, kept if it fails
+        try:
+            cells = self._cells(request, spent)
+        except ExtractionError as error:
+            paid = sum(spent, Usage())
+            if spent:
+                error.usage = paid.as_dict()
+                error.cost_usd = cost_of(paid, model=self.model)
+            raise
+        return self.result(cells, text=request.text, usage=sum(spent, Usage()))
+
+    def _cells(self, request: ExtractionRequest, spent: list[Usage]) -> dict[str, dict[str, Any]]:
+        """The validated answer, after one repair round when the first does not fit."""
         fields = request.fields or fields_from_prompt(request.prompt)
         params = self.params(request)
-        message, usage = self._call(params, request.filename)
+        message = self._call(params, request.filename, spent)
         try:
             cells = parse_answer(_tool_input(message), fields)
         except ValueError as problem:
@@ -285,8 +298,7 @@ class AnthropicEngine(Engine, EconomyLane):
                     ],
                 },
             ]
-            message, more = self._call(params, request.filename)
-            usage += more
+            message = self._call(params, request.filename, spent)
             try:
                 cells = parse_answer(_tool_input(message), fields)
             except ValueError as again:
@@ -294,7 +306,7 @@ class AnthropicEngine(Engine, EconomyLane):
                     "invalid_output",
                     f"{request.filename}: Claude's answer did not fit the fields twice ({again}).",
                 ) from None
-        return self.result(cells, text=request.text, usage=usage)
+        return cells
 
     def result(
         self,
@@ -315,7 +327,9 @@ class AnthropicEngine(Engine, EconomyLane):
             usage=usage.as_dict(),
         )
 
-    def _call(self, params: dict[str, Any], filename: str) -> tuple[Any, Usage]:
+    def _call(self, params: dict[str, Any], filename: str, spent: list[Usage]) -> Any:
+        """One Messages call; its usage is added to `spent` as soon as it is answered, so an
+        answer that is refused or cut off is still counted."""
         gate = governor()
         gate.acquire()
         try:
@@ -330,6 +344,7 @@ class AnthropicEngine(Engine, EconomyLane):
             raise translate(exc, filename=filename) from None
         gate.release(headers=raw.headers)
         message = raw.parse()
+        spent.append(_usage(message.usage))
         if message.stop_reason == "refusal":
             raise ExtractionError(
                 "provider_error", f"{filename}: Claude declined to process this document."
@@ -338,7 +353,7 @@ class AnthropicEngine(Engine, EconomyLane):
             raise ExtractionError(
                 "invalid_output", f"{filename}: Claude's answer was cut off (too many fields?)."
             )
-        return message, _usage(message.usage)
+        return message
 
     # --- Economy lane: the same requests through the Message Batches API, at half the price.
 
@@ -377,12 +392,20 @@ class AnthropicEngine(Engine, EconomyLane):
         return outcomes
 
     def economy_result(self, message: Any, request: ExtractionRequest) -> ExtractionResult:
-        """A batch answer as a result, priced at the batch discount; ValueError if invalid."""
+        """A batch answer as a result, priced at the batch discount; an `invalid_output` error
+        carrying that price when it does not fit (it was paid for all the same)."""
         fields = request.fields or fields_from_prompt(request.prompt)
-        cells = parse_answer(_tool_input(message), fields)
-        return self.result(
-            cells, text=request.text, usage=_usage(message.usage), batch_discount=True
-        )
+        usage = _usage(message.usage)
+        try:
+            cells = parse_answer(_tool_input(message), fields)
+        except ValueError as problem:
+            raise ExtractionError(
+                "invalid_output",
+                f"{request.filename}: the batch answer did not fit the fields ({problem}).",
+                cost_usd=cost_of(usage, model=self.model, batch_discount=True),
+                usage=usage.as_dict(),
+            ) from None
+        return self.result(cells, text=request.text, usage=usage, batch_discount=True)
 
     def probe(self) -> None:
         """A cheap call that succeeds when the account works again (closes the circuit)."""

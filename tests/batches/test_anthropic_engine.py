@@ -9,7 +9,9 @@ quotes and verified flags, costs, and how many requests reached the provider.
 from __future__ import annotations
 
 import base64
+import csv
 import io
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -18,11 +20,14 @@ from typing import Any
 import anthropic
 import pytest
 from django.core.files.base import ContentFile
+from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
 from accounts.selectors import user_usage
+from accounts.services import api_key_create
 from batches import pipeline, services
+from batches.exports import batch_export
 from batches.models import BatchProcess, EngineCircuit
 from batches.tasks import drain
 from documents.models import Document
@@ -956,6 +961,66 @@ def test_translate_classifies_each_sdk_error(fake, script, raised_as, kind, code
         assert "paused" in error.message
     else:
         assert "acme.txt" in error.message
+
+
+# --- Nothing paid unseen: the cost of failed attempts (issue 14) ---------------------------------
+
+
+@pytest.mark.django_db
+def test_a_document_that_failed_after_paid_calls_shows_their_cost_everywhere(alice, fake):
+    batch = _batch(alice, {"acme.txt": ACME})
+    fake.script(body=_unfit_answer, times=2)  # 100 input and 10 output tokens each
+
+    _, status = _run_one()
+
+    assert status == Document.Status.FAILED
+    document = _document(batch)
+    assert document.error_code == "invalid_output"
+    assert document.usage["input_tokens"] == 200
+    assert document.usage["output_tokens"] == 20
+    assert document.cost_usd == Decimal("0.000300")  # 200 x $1 + 20 x $5 per million
+    _, secret = api_key_create(user=alice, name="tests")
+    api = Client(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    assert api.get(f"/api/v1/documents/{document.pk}/").json()["cost_usd"] == "0.000300"
+    assert api.get(f"/api/v1/batches/{batch.pk}/").json()["cost"]["actual_usd"] == "0.000300"
+    [row] = csv.DictReader(io.StringIO(batch_export(batch=batch, fmt="csv").content.decode()))
+    assert row["cost_usd"] == "0.000300"
+    exported = json.loads(batch_export(batch=batch, fmt="json").content)
+    assert exported["documents"][0]["cost_usd"] == "0.000300"
+
+
+@pytest.mark.django_db
+def test_the_costs_of_a_failed_attempt_and_of_the_retry_add_up(alice, fake, settings):
+    settings.SHEAF_RETRY_BASE_SECONDS = 0
+    batch = _batch(alice, {"acme.txt": ACME, "globex.txt": GLOBEX})
+    fake.script(body=_unfit_answer)  # paid, but does not fit
+    fake.script(status=529)  # the repair call: overloaded, so the attempt fails
+
+    claim, status = _run_one()
+    assert status == Document.Status.QUEUED
+    retried = Document.objects.get(pk=claim.document_id)
+    assert retried.cost_usd == Decimal("0.000150")  # the unfit answer: 100 x $1 + 10 x $5
+    _run_one(now=timezone.now() + timedelta(minutes=5))
+    _run_one(now=timezone.now() + timedelta(minutes=5))
+
+    retried.refresh_from_db()
+    plain = batch.documents.exclude(pk=retried.pk).get()
+    _assert_invoice(retried, retried.original_filename)
+    assert retried.attempts == 2
+    assert retried.usage["input_tokens"] > 100
+    assert retried.cost_usd == _stored_cost(retried) > Decimal("0.000150")
+    assert retried.cost_usd - Decimal("0.000150") == cost_of(
+        Usage(
+            retried.usage["input_tokens"] - 100,
+            retried.usage["output_tokens"] - 10,
+            retried.usage["cache_creation_input_tokens"],
+            retried.usage["cache_read_input_tokens"],
+        ),
+        model=MODEL,
+    )
+    _, secret = api_key_create(user=alice, name="tests")
+    body = Client(HTTP_AUTHORIZATION=f"Bearer {secret}").get(f"/api/v1/batches/{batch.pk}/")
+    assert Decimal(body.json()["cost"]["actual_usd"]) == retried.cost_usd + plain.cost_usd
 
 
 # --- Rate limits spend no attempt; waiting is bounded by time (issue 14) -----------------------

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.base import ContentFile
 
-from batches import pipeline, services
+from batches import pipeline, selectors, services
 from batches.models import BatchProcess
 from documents.models import Document
 from extraction.claude.pricing import Usage, cost_of
@@ -107,3 +107,50 @@ def test_the_economy_lane_waits_while_the_provider_batch_is_running(grace, claud
         pipeline.sweep()
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED
+
+
+def _unfit_batch_answer(custom_id: str) -> dict[str, object]:
+    """A batch result that succeeded (and was billed) but does not fit the schema."""
+    return {
+        "type": "succeeded",
+        "message": {
+            "id": f"msg_{custom_id}",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-4-5",
+            "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "record_extraction", "input": {}}
+            ],
+            "stop_reason": "tool_use",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 1000, "output_tokens": 100},
+        },
+    }
+
+
+@pytest.mark.django_db
+def test_an_unusable_batch_answer_is_paid_for_and_its_cost_stays_with_the_document(grace, claude):
+    batch = _economy_batch(grace, 1)
+    document = batch.documents.get()
+    claude.batch_outcomes = {document.pk.hex: _unfit_batch_answer(document.pk.hex)}
+
+    _process_all()
+    pipeline.sweep()  # the batch answer does not fit: back to the standard path
+
+    document.refresh_from_db()
+    assert document.status == Document.Status.QUEUED
+    assert "Economy lane: invalid answer" in document.error_message
+    half_price = cost_of(Usage(1000, 100), model="claude-haiku-4-5", batch_discount=True)
+    assert document.cost_usd == half_price == Decimal("0.000750")
+    _process_all()
+
+    document.refresh_from_db()
+    assert document.status == Document.Status.COMPLETED
+    standard = Usage(
+        document.usage["input_tokens"] - 1000,
+        document.usage["output_tokens"] - 100,
+        document.usage["cache_creation_input_tokens"],
+        document.usage["cache_read_input_tokens"],
+    )
+    assert document.cost_usd == half_price + cost_of(standard, model="claude-haiku-4-5")
+    assert selectors.batch_costs(batch=batch).actual_usd == document.cost_usd
