@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -91,6 +92,15 @@ class EconomyOutcome:
     error: str | None  # "errored: …", "expired", "canceled" otherwise
 
 
+@dataclass(frozen=True)
+class ProviderBatch:
+    """One of the provider's batches of requests, as its list of batches shows it."""
+
+    id: str
+    created_at: datetime
+    requests: int  # how many requests it holds
+
+
 @runtime_checkable
 class EconomyLane(Protocol):
     """The same requests sent in bulk to a provider's batch API: cheaper, answered within a day."""
@@ -105,6 +115,11 @@ class EconomyLane(Protocol):
 
     def batch_results(self, batch_id: str) -> list[EconomyOutcome] | None:
         """The outcomes of an ended provider batch, or None while it still runs."""
+        ...
+
+    def recent_batches(self, *, since: datetime) -> list[ProviderBatch]:
+        """The account's batches created at or after `since` (by the provider's clock), so that
+        a submission whose outcome was lost can be found instead of sent again."""
         ...
 
     def economy_result(self, message: Any, request: ExtractionRequest) -> ExtractionResult:

@@ -14,6 +14,7 @@ import base64
 import json
 import logging
 import re
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -34,6 +35,7 @@ from extraction.contract import (
     ExtractionError,
     ExtractionRequest,
     ExtractionResult,
+    ProviderBatch,
 )
 from extraction.fields import fields_from_prompt
 from extraction.quotes import QuoteChecker
@@ -390,6 +392,29 @@ class AnthropicEngine(Engine, EconomyLane):
         except anthropic.AnthropicError as exc:
             raise translate(exc, filename="economy batch") from None
         return outcomes
+
+    def recent_batches(self, *, since: datetime) -> list[ProviderBatch]:
+        """The message batches created at or after `since`, newest first (the list is paged
+        newest first, so paging stops at the first older one)."""
+        found = []
+        try:
+            for batch in self.client.messages.batches.list(limit=100):
+                if batch.created_at < since:
+                    break
+                counts = batch.request_counts
+                total = (
+                    counts.processing
+                    + counts.succeeded
+                    + counts.errored
+                    + counts.canceled
+                    + counts.expired
+                )
+                found.append(
+                    ProviderBatch(id=batch.id, created_at=batch.created_at, requests=total)
+                )
+        except anthropic.AnthropicError as exc:
+            raise translate(exc, filename="economy batches") from None
+        return found
 
     def economy_result(self, message: Any, request: ExtractionRequest) -> ExtractionResult:
         """A batch answer as a result, priced at the batch discount; an `invalid_output` error

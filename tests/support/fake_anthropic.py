@@ -989,7 +989,7 @@ class FakeAnthropic(LoopbackServer):
                 return _Reply(400, error_body(400, problem))
             return _Reply(200, {"input_tokens": _prompt_plan_total(body)})
         if parts[:3] == ["v1", "messages", "batches"]:
-            return self._batches_route(method, parts[3:], body)
+            return self._batches_route(method, parts[3:], body, record.query)
         if parts[:2] == ["v1", "models"]:
             return self._models_route(method, parts[2:])
         return _Reply(404, error_body(404, f"Not found: {method} {path}"))
@@ -1305,22 +1305,14 @@ class FakeAnthropic(LoopbackServer):
                 self._cache[key] = max(self._cache.get(key, 0.0), now + ttl)
         return plan
 
-    def _batches_route(self, method: str, rest: list[str], body: Any) -> _Reply:
+    def _batches_route(
+        self, method: str, rest: list[str], body: Any, query: dict[str, list[str]]
+    ) -> _Reply:
         if not rest:
             if method == "POST":
                 return self._create_batch(body)
             if method == "GET":
-                with self._lock:
-                    data = [self._batch_json(b) for b in reversed(self._batches.values())]
-                return _Reply(
-                    200,
-                    {
-                        "data": data,
-                        "has_more": False,
-                        "first_id": data[0]["id"] if data else None,
-                        "last_id": data[-1]["id"] if data else None,
-                    },
-                )
+                return self._list_batches(query)
             return _Reply(405, error_body(405, f"{method} is not allowed here"))
         with self._lock:
             batch = self._batches.get(rest[0])
@@ -1366,6 +1358,43 @@ class FakeAnthropic(LoopbackServer):
                 del self._batches[batch.id]
             return _Reply(200, {"id": batch.id, "type": "message_batch_deleted"})
         return _Reply(404, error_body(404, f"Not found: {method} .../{'/'.join(rest)}"))
+
+    def _list_batches(self, query: dict[str, list[str]]) -> _Reply:
+        """One page of the batches, most recently created first, as the API pages them:
+        ``limit`` (1 to 1,000, default 20), and ``after_id`` (the page after that batch, i.e.
+        older ones) or ``before_id`` (newer ones)."""
+        try:
+            limit = int(query.get("limit", ["20"])[0])
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 1000:
+            return _Reply(400, error_body(400, "limit: Input should be between 1 and 1000"))
+        after = query.get("after_id", [None])[0]
+        before = query.get("before_id", [None])[0]
+        with self._lock:
+            newest_first = list(reversed(self._batches.values()))
+            ids = [b.id for b in newest_first]
+            for cursor in (after, before):
+                if cursor is not None and cursor not in ids:
+                    return _Reply(404, error_body(404, f"No batch found with id {cursor!r}"))
+            if after is not None:
+                window = newest_first[ids.index(after) + 1 :]
+                page, has_more = window[:limit], len(window) > limit
+            elif before is not None:
+                window = newest_first[: ids.index(before)]
+                page, has_more = window[-limit:], len(window) > limit
+            else:
+                page, has_more = newest_first[:limit], len(newest_first) > limit
+            data = [self._batch_json(b) for b in page]
+        return _Reply(
+            200,
+            {
+                "data": data,
+                "has_more": has_more,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            },
+        )
 
     def _create_batch(self, body: Any) -> _Reply:
         requests = body.get("requests") if isinstance(body, dict) else None

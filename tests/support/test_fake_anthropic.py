@@ -681,3 +681,23 @@ def test_a_response_block_echoed_with_its_null_fields_is_refused(client, fake):
 
     assert repair([block.model_dump(exclude_none=True)]).stop_reason == "tool_use"
     assert fake.count("/v1/messages", status=400) == 2
+
+
+def test_message_batches_are_listed_newest_first_a_page_at_a_time(client):
+    created = [
+        client.messages.batches.create(requests=[{"custom_id": f"c{n}", "params": _params()}]).id
+        for n in range(5)
+    ]
+    newest_first = list(reversed(created))
+
+    page = client.messages.batches.list(limit=2)
+    assert [b.id for b in page.data] == newest_first[:2]
+    assert page.has_more is True
+    assert [b.id for b in client.messages.batches.list(limit=2)] == newest_first  # every page
+    older = client.messages.batches.list(limit=2, after_id=newest_first[1])
+    assert [b.id for b in older.data] == newest_first[2:4]
+    newer = client.messages.batches.list(limit=10, before_id=newest_first[2])
+    assert [b.id for b in newer.data] == newest_first[:2]
+    assert newer.has_more is False
+    with pytest.raises(anthropic.BadRequestError, match="limit"):
+        client.messages.batches.list(limit=0)
