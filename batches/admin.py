@@ -21,6 +21,7 @@ from batches.health import (
 )
 from batches.models import BatchProcess, EngineCircuit
 from batches.pipeline import circuits_probe_soon
+from batches.selectors import batch_failures_by_kind
 from batches.services import batch_cancel, batch_retry_failed
 from batchsite.errors import Rejected
 from documents.models import Document
@@ -48,6 +49,7 @@ class DocumentInline(admin.TabularInline[Document, BatchProcess]):
         "page_count",
         "size",
         "error_code",
+        "error_kind",
         "error_message",
     )
     readonly_fields = fields
@@ -240,12 +242,19 @@ class BatchProcessAdmin(admin.ModelAdmin[BatchProcess]):
     @admin.action(description="Retry failed documents of the selected batches")
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[BatchProcess]) -> None:
         for batch in queryset:
+            # Read before the retry clears them: staff should know what will likely fail again.
+            permanent = batch_failures_by_kind(batch=batch).get(Document.ErrorKind.PERMANENT, 0)
             try:
                 count = batch_retry_failed(batch=batch)
             except Rejected as rejection:
                 self.message_user(request, str(rejection), messages.WARNING)
-            else:
-                self.message_user(request, f"{batch.name}: {count} document(s) requeued.")
+                continue
+            note = (
+                f" ({permanent} of them had failed permanently and will likely fail again)"
+                if permanent
+                else ""
+            )
+            self.message_user(request, f"{batch.name}: {count} document(s) requeued{note}.")
 
     @admin.action(description="Cancel the selected batches")
     def cancel(self, request: HttpRequest, queryset: QuerySet[BatchProcess]) -> None:
@@ -267,9 +276,10 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
         "status",
         "attempts",
         "error_code",
+        "error_kind",
         "created_at",
     )
-    list_filter = ("status", "error_code", "content_type", "created_at")
+    list_filter = ("status", "error_kind", "error_code", "content_type", "created_at")
     search_fields = ("original_filename", "sha256", "user__email", "batch__name")
     list_select_related = ("batch", "user")
     readonly_fields = [f.name for f in Document._meta.fields]

@@ -181,11 +181,7 @@ def _json(batch: BatchProcess) -> tuple[bytes, str]:
                 "status": document.status,
                 "attempts": document.attempts,
                 "pages": document.page_count,
-                "error": (
-                    {"code": document.error_code, "message": document.error_message}
-                    if document.error_code
-                    else None
-                ),
+                "error": document.error,
                 "result": document.result,
                 "cost_usd": document.cost_usd,
             }

@@ -7,14 +7,11 @@ Definitions (also in README, "Operations"):
 - *finished* documents are completed or failed; canceled documents count in neither.
 - *error rate* is failed / finished, in percent.
 - A document is only `failed` once it will not be retried automatically (a transient error puts
-  it back in the queue while attempts remain). Failed documents split in two:
-  *permanent failures* failed because of the document or the request (a permanent-kind error: an
-  unreadable or refused file), and retrying will fail again; *gave up* failures spent all
-  `SHEAF_MAX_ATTEMPTS` on transient errors or dying workers, and a retry may well succeed. The
-  stored row does not keep the error's kind, so a failure is permanent when its code is one that
-  is only ever raised as permanent (`PERMANENT_ERROR_CODES`), or when it failed before its
-  attempts ran out (the pipeline only does that for a permanent error). A permanent error of
-  another code (`provider_error`, a reader `timeout`) on the very last attempt counts as gave up.
+  it back in the queue while attempts remain). Failed documents split in two by the kind stored
+  with their error (`Document.error_kind`): *permanent failures* failed because of the document
+  or the request (an unreadable or refused file), and retrying will fail again; *gave up*
+  failures spent all `SHEAF_MAX_ATTEMPTS` on transient errors or dying workers (or waited out
+  rate limits for too long), and a retry may well succeed.
 - *processing time* runs from the first document's first claim to the last document's finish.
 - *latest error* is the latest failure, or the latest failed attempt of a document waiting for
   its retry.
@@ -56,15 +53,6 @@ from documents.models import Document
 
 Status = Document.Status
 
-# Codes that readers and engines only ever raise as permanent errors (see extraction/).
-PERMANENT_ERROR_CODES = (
-    "encrypted",
-    "no_text_layer",
-    "malformed",
-    "too_large",
-    "unsupported_type",
-    "invalid_output",
-)
 UNHEALTHY_ERROR_RATE = 20  # percent of finished documents
 TOP_ERROR_CODES = 3
 RUNNING = (BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING)
@@ -140,12 +128,10 @@ def batches_with_health(
     their documents with `pk__in` instead.
     """
     now = now or timezone.now()
-    max_attempts = settings.SHEAF_MAX_ATTEMPTS
     max_queue_age = timedelta(seconds=settings.SHEAF_HEALTH_MAX_QUEUE_AGE)
     failed = Q(documents__status=Status.FAILED)
-    permanent = failed & (
-        Q(documents__error_code__in=PERMANENT_ERROR_CODES) | Q(documents__attempts__lt=max_attempts)
-    )
+    permanent = failed & Q(documents__error_kind=Document.ErrorKind.PERMANENT)
+    gave_up = failed & Q(documents__error_kind=Document.ErrorKind.GAVE_UP)
     due = Q(documents__status=Status.QUEUED, documents__next_attempt_at__lte=now)
     annotated = batches.annotate(
         n_total=_count(),
@@ -155,6 +141,7 @@ def batches_with_health(
         n_queued=_count(_in(Status.QUEUED)),
         n_canceled=_count(_in(Status.CANCELED)),
         n_permanent=_count(permanent),
+        n_gave_up=_count(gave_up),
         n_expired_leases=_count(
             Q(documents__status=Status.PROCESSING, documents__lease_expires_at__lt=now)
         ),
@@ -175,7 +162,6 @@ def batches_with_health(
         error_code_2=_top_error_code(1),
         error_code_3=_top_error_code(2),
     ).annotate(
-        n_gave_up=F("n_failed") - F("n_permanent"),
         error_rate=Cast(F("n_failed") * 100.0, FloatField())
         / NullIf(F("n_completed") + F("n_failed"), Value(0)),
         processing_time=ExpressionWrapper(
@@ -245,7 +231,7 @@ HEALTH_RULES: dict[str, HealthRule] = {
     ),
     "issue_gave_up": HealthRule(
         lambda now, age: Q(n_gave_up__gt=0),
-        lambda b: f"{b.n_gave_up} document(s) gave up after exhausting their attempts",
+        lambda b: f"{b.n_gave_up} document(s) gave up on transient errors (a retry may succeed)",
     ),
 }
 

@@ -136,3 +136,30 @@ class HealthProbe(models.Model):
 
     def __str__(self) -> str:
         return f"health probe at {self.checked_at:%Y-%m-%d %H:%M:%S}"
+
+
+class EconomySubmission(models.Model):
+    """Documents on their way to a provider's batch API, recorded before anything is sent, so
+    that a worker killed mid-submission never leads to a second paid submission.
+
+    Its documents carry `submitting:<id>` in `provider_batch_id` until the provider's batch id
+    replaces it. `custom_ids` (the requests' ids, one per document) is stored before the request
+    goes out; a submission left behind (past `reconcile_after`) is matched against the
+    provider's own list of batches by those ids before anything is sent again. No row: nothing
+    is on its way.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    engine = models.CharField(max_length=32)
+    custom_ids = models.JSONField(
+        default=list, blank=True, help_text="Empty while the requests are being prepared."
+    )
+    created_at = models.DateTimeField(
+        help_text="When it was recorded: the provider's batch holding it is created after."
+    )
+    reconcile_after = models.DateTimeField(
+        help_text="When a submitter that has not finished is presumed dead."
+    )
+
+    def __str__(self) -> str:
+        return f"{self.engine}: {len(self.custom_ids)} request(s) since {self.created_at}"

@@ -156,6 +156,17 @@ def _recent_throughput(*, batch: BatchProcess, now: datetime) -> tuple[int, floa
     return recent["n"], elapsed
 
 
+def batch_failures_by_kind(*, batch: BatchProcess) -> dict[str, int]:
+    """How many of the batch's failed documents failed with each kind of error."""
+    rows = (
+        batch.documents.filter(status=Document.Status.FAILED)
+        .order_by()
+        .values("error_kind")
+        .annotate(n=Count("id"))
+    )
+    return {row["error_kind"]: row["n"] for row in rows}
+
+
 def batch_field_names(*, batch: BatchProcess) -> list[str]:
     """The batch's field names: its field list, else those inferred from the prompt."""
     from extraction.fields import fields_from_prompt
@@ -186,22 +197,26 @@ class Costs:
 
 
 def batch_costs(*, batch: BatchProcess) -> Costs:
-    """The money spent so far, an estimate of the whole batch (spent + estimates of documents
-    read but not finished, scaled up for those not read yet), and what the values are worth."""
-    documents = batch.documents.exclude(status=Document.Status.CANCELED)
-    totals = documents.aggregate(
-        actual=Sum("cost_usd"),
-        pending=Sum("estimated_cost_usd", filter=Q(cost_usd__isnull=True)),
-        known=Count("id", filter=Q(cost_usd__isnull=False) | Q(estimated_cost_usd__isnull=False)),
-        total=Count("id"),
+    """The money spent so far (every paid call, failed and canceled documents' included), an
+    estimate of the whole batch (spent + estimates of documents read but not finished, scaled
+    up for those not read yet; canceled documents left out), and what the values are worth."""
+    kept = ~Q(status=Document.Status.CANCELED)
+    totals = batch.documents.aggregate(
+        spent=Sum("cost_usd"),
+        actual=Sum("cost_usd", filter=kept),
+        pending=Sum("estimated_cost_usd", filter=kept & Q(cost_usd__isnull=True)),
+        known=Count(
+            "id", filter=kept & (Q(cost_usd__isnull=False) | Q(estimated_cost_usd__isnull=False))
+        ),
+        total=Count("id", filter=kept),
         fields=Sum("values_total", filter=Q(status=Document.Status.COMPLETED)),
         found=Sum("values_found", filter=Q(status=Document.Status.COMPLETED)),
         verified=Sum("values_verified", filter=Q(status=Document.Status.COMPLETED)),
     )
-    actual = totals["actual"] or Decimal(0)
+    actual = totals["spent"] or Decimal(0)
     estimated = None
     if totals["known"]:
-        known_sum = actual + (totals["pending"] or Decimal(0))
+        known_sum = (totals["actual"] or Decimal(0)) + (totals["pending"] or Decimal(0))
         estimated = (known_sum * totals["total"] / totals["known"]).quantize(Decimal("0.0001"))
     found = totals["found"] or 0
     values = ValueSummary(

@@ -312,11 +312,12 @@ def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
             next_attempt_at=now,
             error_code="",
             error_message="",
+            error_kind="",
+            rate_limited_since=None,
             result=None,
             values_total=None,
             values_found=None,
             values_verified=None,
-            cost_usd=None,
             completed_at=None,
             updated_at=now,
         )

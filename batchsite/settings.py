@@ -345,6 +345,8 @@ SHEAF_MAX_ATTEMPTS = env_int("SHEAF_MAX_ATTEMPTS", 3, minimum=1)
 SHEAF_HEALTH_MAX_QUEUE_AGE = env_int("SHEAF_HEALTH_MAX_QUEUE_AGE", 900, minimum=1)
 SHEAF_RETRY_BASE_SECONDS = env_int("SHEAF_RETRY_BASE_SECONDS", 5, minimum=0)
 SHEAF_RETRY_MAX_SECONDS = env_int("SHEAF_RETRY_MAX_SECONDS", 300, minimum=1)
+# A provider's 429 spends no attempt; a document its rate limit holds back this long fails.
+SHEAF_RATE_LIMIT_GIVE_UP_SECONDS = env_int("SHEAF_RATE_LIMIT_GIVE_UP_SECONDS", 3600, minimum=1)
 
 # The reader sandbox (documents/sandbox.py): every upload is read, and the offline engine runs,
 # in a pool of child processes per worker process, each call under its operation's limits.

@@ -19,10 +19,25 @@ class DocumentStatus(models.TextChoices):
     CANCELED = "canceled"
 
 
+class ErrorKind(models.TextChoices):
+    """Why a document's last attempt failed, as stored with its error (DESIGN.md "Errors").
+
+    The first three are the engines' kinds (`extraction.contract.ErrorKind`); `gave_up` is a
+    transient error that spent the document's attempts (or its time waiting out rate limits):
+    a retry may well succeed, where a permanent one would fail again.
+    """
+
+    PERMANENT = "permanent"
+    TRANSIENT = "transient"
+    CRITICAL = "critical", "Critical (provider unavailable)"
+    GAVE_UP = "gave_up", "Gave up"
+
+
 class Document(models.Model):
     """One uploaded file and everything Sheaf learns from it. The table is the ledger of work."""
 
     Status = DocumentStatus
+    ErrorKind = ErrorKind
 
     TERMINAL_STATUSES = (Status.COMPLETED, Status.FAILED, Status.CANCELED)
     # Documents in these states give their monthly quota back.
@@ -56,11 +71,23 @@ class Document(models.Model):
     lease_token = models.UUIDField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     next_attempt_at = models.DateTimeField(default=timezone.now, null=True, blank=True)
+    rate_limited_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When the provider's rate limit began holding this document back (its 429s "
+        "spend no attempt); cleared by any other outcome.",
+    )
     quota_month = models.DateField(
         null=True, blank=True, help_text="The month this document's quota was reserved in."
     )
     error_code = models.CharField(max_length=32, blank=True)
     error_message = models.TextField(blank=True)
+    error_kind = models.CharField(
+        max_length=16,
+        choices=ErrorKind.choices,
+        blank=True,
+        help_text="The kind of the error; blank without one, and for a canceled document.",
+    )
     result = models.JSONField(null=True, blank=True)
     # Kept with the result so that the batch page's counts of values are SUMs, not a read of
     # every result on each poll.
@@ -122,6 +149,18 @@ class Document(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL_STATUSES
+
+    @property
+    def error(self) -> dict[str, str | None] | None:
+        """The error as the API, the exports and webhooks show it: `{"code", "message",
+        "kind"}` (kind null for a canceled document), or None without one."""
+        if not self.error_code:
+            return None
+        return {
+            "code": self.error_code,
+            "message": self.error_message,
+            "kind": self.error_kind or None,
+        }
 
     @property
     def original_removed_notice(self) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, runtime_checkable
@@ -28,8 +29,18 @@ class ErrorKind(StrEnum):
     CRITICAL = "critical"  # stop dispatching for this engine (bad key, no credit)
 
 
+# The code of a transient error that is the provider's rate limit (a 429): the pipeline gives
+# the attempt back and bounds the wait by time (SHEAF_RATE_LIMIT_GIVE_UP_SECONDS) instead, since
+# the document is not at fault and a busy account would otherwise spend every attempt.
+RATE_LIMITED = "provider_rate_limited"
+
+
 class ExtractionError(Exception):
-    """Raised by readers and engines; the pipeline decides what to do from `kind`."""
+    """Raised by readers and engines; the pipeline decides what to do from `kind`.
+
+    `cost_usd` and `usage`: what the failed attempt already paid for (a call whose answer could
+    not be used), recorded with the failure so that a document's cost shows every paid call.
+    """
 
     def __init__(
         self,
@@ -39,6 +50,8 @@ class ExtractionError(Exception):
         kind: ErrorKind = ErrorKind.PERMANENT,
         retry_after: float | None = None,
         page_count: int | None = None,
+        cost_usd: Decimal | None = None,
+        usage: dict[str, int] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
@@ -46,6 +59,8 @@ class ExtractionError(Exception):
         self.kind = kind
         self.retry_after = retry_after
         self.page_count = page_count  # when a reader counted the pages before failing
+        self.cost_usd = cost_usd
+        self.usage = usage
 
 
 @dataclass(frozen=True)
@@ -101,6 +116,15 @@ class EconomyOutcome:
     error: str | None  # "errored: …", "expired", "canceled" otherwise
 
 
+@dataclass(frozen=True)
+class ProviderBatch:
+    """One of the provider's batches of requests, as its list of batches shows it."""
+
+    id: str
+    created_at: datetime
+    requests: int  # how many requests it holds
+
+
 @runtime_checkable
 class EconomyLane(Protocol):
     """The same requests sent in bulk to a provider's batch API: cheaper, answered within a day."""
@@ -117,8 +141,14 @@ class EconomyLane(Protocol):
         """The outcomes of an ended provider batch, or None while it still runs."""
         ...
 
+    def recent_batches(self, *, since: datetime) -> list[ProviderBatch]:
+        """The account's batches created at or after `since` (by the provider's clock), so that
+        a submission whose outcome was lost can be found instead of sent again."""
+        ...
+
     def economy_result(self, message: Any, request: ExtractionRequest) -> ExtractionResult:
-        """A batch answer as a result, at the batch price; ValueError when it does not fit."""
+        """A batch answer as a result, at the batch price; an ExtractionError that carries the
+        answer's cost when it does not fit."""
         ...
 
 

@@ -131,7 +131,7 @@ def outbox_documents_failed(*, document_ids: list[uuid.UUID], failed_at: datetim
                 "filename": document.original_filename,
                 "status": document.status,
                 "attempts": document.attempts,
-                "error": {"code": document.error_code, "message": document.error_message},
+                "error": document.error,
                 "failed_at": _iso(document.completed_at),
             },
             "batch": {

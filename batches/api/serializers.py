@@ -110,6 +110,13 @@ class CostSerializer(serializers.Serializer[Costs]):
 class DocumentErrorSerializer(serializers.Serializer[dict[str, str]]):
     code = serializers.CharField()
     message = serializers.CharField()
+    kind = serializers.ChoiceField(
+        choices=Document.ErrorKind.choices,
+        allow_null=True,
+        help_text="permanent: retrying fails again; transient: Sheaf retries it; critical: the "
+        "provider refused the account and the document waits; gave_up: transient errors spent "
+        "its attempts, a retry may succeed. null for a canceled document.",
+    )
 
 
 class DocumentOutputSerializer(serializers.Serializer[Document]):
@@ -127,10 +134,8 @@ class DocumentOutputSerializer(serializers.Serializer[Document]):
     cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True)
 
     @extend_schema_field(DocumentErrorSerializer(allow_null=True))
-    def get_error(self, document: Document) -> dict[str, str] | None:
-        if not document.error_code:
-            return None
-        return {"code": document.error_code, "message": document.error_message}
+    def get_error(self, document: Document) -> dict[str, str | None] | None:
+        return document.error
 
 
 class DocumentDetailOutputSerializer(DocumentOutputSerializer):

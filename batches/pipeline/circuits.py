@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Collection
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F, Value
@@ -24,10 +25,13 @@ logger = logging.getLogger(__name__)
 PAUSED_REASON = "provider unavailable"
 
 
-def pause_for_provider(*, claim: Claim, error: ExtractionError, now: datetime) -> str:
+def pause_for_provider(
+    *, claim: Claim, error: ExtractionError, now: datetime, spent: dict[str, Any]
+) -> str:
     """A critical error (bad key, no credit) is not the document's fault: put it back without
     spending an attempt, and open the engine's circuit so nothing more is sent until a probe
-    succeeds. Its batches keep their status and say why they wait."""
+    succeeds. Its batches keep their status and say why they wait. `spent`: the document's
+    cost with what this attempt paid before the refusal (see `finishing.costs_added`)."""
     engine = BatchProcess.objects.values_list("engine", flat=True).filter(pk=claim.batch_id).first()
     if engine is None:
         return "lost"  # the batch was deleted (with its account, say) while we held it
@@ -38,6 +42,9 @@ def pause_for_provider(*, claim: Claim, error: ExtractionError, now: datetime) -
             next_attempt_at=now,
             error_code=error.code,
             error_message=error.message,
+            error_kind=Document.ErrorKind.CRITICAL,
+            rate_limited_since=None,
+            **spent,
             lease_token=None,
             lease_expires_at=None,
             updated_at=now,

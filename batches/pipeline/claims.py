@@ -46,7 +46,9 @@ class Claim:
         documents leased while the provider works on them)."""
         if document.lease_token is None:
             raise ValueError(f"document {document.pk} is not held under a lease")
-        return cls(document.pk, document.batch_id, document.lease_token, document.attempts)
+        return cls(
+            document.pk, document.batch_id, document.lease_token, document.attempts, document
+        )
 
 
 # Round-robin between batches orders claims by the batch's `last_claimed_at`. Stamping it on

@@ -12,7 +12,8 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Q, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.services import (
@@ -22,7 +23,7 @@ from batches.models import BatchProcess
 from batches.pipeline.circuits import pause_for_provider
 from batches.pipeline.claims import Claim, held
 from documents.models import Document, result_value_counts
-from extraction.contract import ErrorKind, ExtractionError
+from extraction.contract import RATE_LIMITED, ErrorKind, ExtractionError
 from notifications.services import outbox_batch_finished, outbox_documents_failed
 
 logger = logging.getLogger(__name__)
@@ -49,11 +50,12 @@ def document_complete(
         values_total=counts.total,
         values_found=counts.found,
         values_verified=counts.verified,
-        cost_usd=cost_usd,
-        usage=usage or None,
+        **costs_added(claim=claim, cost_usd=cost_usd, usage=usage),
         reused_from=reused_from,
         error_code="",
         error_message="",
+        error_kind="",
+        rate_limited_since=None,
         lease_token=None,
         lease_expires_at=None,
         completed_at=now,
@@ -66,11 +68,50 @@ def document_complete(
     return Document.Status.COMPLETED
 
 
+def costs_added(
+    *, claim: Claim, cost_usd: Decimal | None, usage: dict[str, int] | None
+) -> dict[str, Any]:
+    """The document's `cost_usd` and `usage` with an attempt's added: every paid call counts,
+    also those of failed attempts, so the document, its batch's total and the exports show
+    what was really spent. Empty when the attempt cost nothing (a free engine)."""
+    if cost_usd is None and not usage:
+        return {}
+    prior_cost, prior_usage = _spent_so_far(claim)
+    tokens = dict(prior_usage or {})
+    for name, count in (usage or {}).items():
+        tokens[name] = tokens.get(name, 0) + count
+    return {
+        "cost_usd": (prior_cost or Decimal(0)) + (cost_usd or Decimal(0)),
+        "usage": tokens or None,
+    }
+
+
+def _spent_so_far(claim: Claim) -> tuple[Decimal | None, dict[str, int] | None]:
+    """What the claimed document had cost before this attempt: from the row the claim read
+    (only the lease holder writes it), else from the database."""
+    if claim.document is not None:
+        return claim.document.cost_usd, claim.document.usage
+    row = Document.objects.filter(pk=claim.document_id).values_list("cost_usd", "usage").first()
+    return row if row is not None else (None, None)
+
+
 def retry_delay(*, attempts: int, retry_after: float | None = None) -> float:
     """Exponential backoff with full jitter, at least `retry-after` (capped) when one was given."""
     base = settings.SHEAF_RETRY_BASE_SECONDS
+    return _jittered(base * 2 ** max(attempts - 1, 0), retry_after=retry_after)
+
+
+def rate_limit_delay(*, waited: float, retry_after: float | None = None) -> float:
+    """Backoff for a document the provider's rate limit holds back: its 429s spend no attempt,
+    so the wait grows with the time already waited instead (full jitter up to that time, so it
+    roughly doubles each round), at least `retry-after`."""
+    return _jittered(waited, retry_after=retry_after)
+
+
+def _jittered(ceiling: float, *, retry_after: float | None) -> float:
+    base = settings.SHEAF_RETRY_BASE_SECONDS
     cap = settings.SHEAF_RETRY_MAX_SECONDS
-    delay = random.uniform(base, min(cap, base * 2 ** max(attempts - 1, 0)))  # noqa: S311
+    delay = random.uniform(base, min(cap, max(base, ceiling)))  # noqa: S311
     if retry_after is not None:
         delay = max(delay, min(retry_after, cap))
     return delay
@@ -85,48 +126,116 @@ def document_fail(
 ) -> str:
     """Record a failed attempt: requeue a transient failure with backoff while attempts remain
     (the document's attempts in all, against `max_attempts`, by default SHEAF_MAX_ATTEMPTS),
-    otherwise fail the document for good (and give its quota back)."""
+    otherwise fail the document for good (and give its quota back). A rate-limited attempt
+    spends nothing and is bounded by time instead (`_rate_limited`)."""
     now = timezone.now()
+    spent = costs_added(claim=claim, cost_usd=error.cost_usd, usage=error.usage)
     if error.kind == ErrorKind.CRITICAL:
-        return pause_for_provider(claim=claim, error=error, now=now)
-    max_attempts = max_attempts or settings.SHEAF_MAX_ATTEMPTS
-    retry = error.kind != ErrorKind.PERMANENT and claim.attempts < max_attempts
+        return pause_for_provider(claim=claim, error=error, now=now, spent=spent)
+    if error.kind == ErrorKind.TRANSIENT and error.code == RATE_LIMITED:
+        failed, changes = _rate_limited(claim=claim, error=error, now=now)
+    elif error.kind != ErrorKind.PERMANENT and claim.attempts < (
+        max_attempts or settings.SHEAF_MAX_ATTEMPTS
+    ):
+        delay = retry_delay(attempts=claim.attempts, retry_after=error.retry_after)
+        failed, changes = (
+            False,
+            {
+                "next_attempt_at": now + timedelta(seconds=delay),
+                "error_code": error.code,
+                "error_message": error.message,
+                "error_kind": Document.ErrorKind.TRANSIENT,
+                "rate_limited_since": None,
+            },
+        )
+    else:
+        message, kind = error.message, Document.ErrorKind.PERMANENT
+        if error.kind != ErrorKind.PERMANENT:
+            message = f"{message} (gave up after {claim.attempts} attempts)"
+            kind = Document.ErrorKind.GAVE_UP
+        failed, changes = (
+            True,
+            {
+                "error_code": error.code,
+                "error_message": message,
+                "error_kind": kind,
+                "rate_limited_since": None,
+            },
+        )
+    if failed:
+        changes.update(status=Document.Status.FAILED, completed_at=now)
+    else:
+        changes.update(status=Document.Status.QUEUED)
     with transaction.atomic():
-        if retry:
-            delay = retry_delay(attempts=claim.attempts, retry_after=error.retry_after)
-            changed = held(claim).update(
-                status=Document.Status.QUEUED,
-                next_attempt_at=now + timedelta(seconds=delay),
-                error_code=error.code,
-                error_message=error.message,
-                lease_token=None,
-                lease_expires_at=None,
-                updated_at=now,
-                **(read or {}),
-            )
-            status = Document.Status.QUEUED
-        else:
-            message = error.message
-            if error.kind != ErrorKind.PERMANENT:
-                message = f"{message} (gave up after {claim.attempts} attempts)"
-            changed = held(claim).update(
-                status=Document.Status.FAILED,
-                error_code=error.code,
-                error_message=message,
-                lease_token=None,
-                lease_expires_at=None,
-                completed_at=now,
-                updated_at=now,
-                **(read or {}),
-            )
-            status = Document.Status.FAILED
+        changed = held(claim).update(
+            lease_token=None,
+            lease_expires_at=None,
+            updated_at=now,
+            **changes,
+            **spent,
+            **(read or {}),
+        )
         if not changed:
             return "lost"
-        if status == Document.Status.FAILED:
+        if failed:
             refund(document_ids=[claim.document_id])
             outbox_documents_failed(document_ids=[claim.document_id], failed_at=now)
     _settle_batch(batch_id=claim.batch_id, now=now)
-    return status
+    return Document.Status.FAILED if failed else Document.Status.QUEUED
+
+
+def _rate_limited(
+    *, claim: Claim, error: ExtractionError, now: datetime
+) -> tuple[bool, dict[str, Any]]:
+    """A 429 is the account's limit, not the document's fault: the attempt is given back and
+    the document waits a backoff that grows with the time it has waited, until the provider has
+    held it back for SHEAF_RATE_LIMIT_GIVE_UP_SECONDS; then it fails (`provider_rate_limited`,
+    gave up). The engine's rate governor has already slowed every call of this process down.
+    Returns (fails now, the document's changes)."""
+    since, filename = _rate_limit_state(claim)
+    since = since or now
+    waited = now - since
+    given_back = Greatest(F("attempts") - 1, Value(0))
+    give_up = settings.SHEAF_RATE_LIMIT_GIVE_UP_SECONDS
+    if waited.total_seconds() < give_up:
+        delay = rate_limit_delay(waited=waited.total_seconds(), retry_after=error.retry_after)
+        return False, {
+            "attempts": given_back,
+            "rate_limited_since": since,
+            "next_attempt_at": now + timedelta(seconds=delay),
+            "error_code": error.code,
+            "error_message": error.message,
+            "error_kind": Document.ErrorKind.TRANSIENT,
+        }
+    return True, {
+        "attempts": given_back,
+        "error_code": RATE_LIMITED,
+        "error_message": (
+            f"{filename}: the provider's rate limit held this document back for "
+            f"{_minutes(waited)}, longer than SHEAF_RATE_LIMIT_GIVE_UP_SECONDS "
+            f"({_minutes(timedelta(seconds=give_up))}) allows; gave up. Retry it when the "
+            "account's other work has eased."
+        ),
+        "error_kind": Document.ErrorKind.GAVE_UP,
+    }
+
+
+def _rate_limit_state(claim: Claim) -> tuple[datetime | None, str]:
+    """When the rate limit began holding the claimed document back, and its filename: from the
+    row the claim read (only the lease holder writes it), else from the database."""
+    if claim.document is not None:
+        return claim.document.rate_limited_since, claim.document.original_filename
+    row = (
+        Document.objects.filter(pk=claim.document_id)
+        .values_list("rate_limited_since", "original_filename")
+        .first()
+    )
+    return row if row is not None else (None, "")
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = max(round(span.total_seconds() / 60), 1)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def refund(*, document_ids: list[uuid.UUID]) -> None:
@@ -260,6 +369,7 @@ def _cancel_documents(*, document_ids: list[uuid.UUID]) -> None:
         status=Document.Status.CANCELED,
         error_code="canceled",
         error_message="Canceled before it was processed.",
+        error_kind="",  # not a failure: canceled by its owner
         completed_at=timezone.now(),
     )
     refund(document_ids=document_ids)

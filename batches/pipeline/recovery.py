@@ -44,6 +44,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
                 f"Processing stopped without finishing {max_attempts} times (the worker died "
                 "or was killed); gave up."
             ),
+            error_kind=Document.ErrorKind.GAVE_UP,
             lease_token=None,
             lease_expires_at=None,
             completed_at=now,
@@ -57,6 +58,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
             next_attempt_at=now,
             error_code="timeout",
             error_message="The worker processing this document stopped; it was requeued.",
+            error_kind=Document.ErrorKind.TRANSIENT,
         )
     stuck = BatchProcess.objects.filter(
         status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING]

@@ -214,7 +214,9 @@ def report(bench: Bench, cases: list[ClaudeCase]) -> list[str]:
         "seconds apart (the result is taken on the slope). 429 share = answers 429 among the "
         "batch's `POST /v1/messages`; after settling = among those that arrived in the second "
         "half of the time between the first and the last request. Longest pause = the longest "
-        "time between two requests of the batch.",
+        "time between two requests of the batch. Documents retried = documents that needed "
+        "more than one attempt; since issue 14 a 429 spends no attempt, so documents held back "
+        "only by the rate limit are not counted (the 429 share shows them).",
         "",
         "| N | L | R | B | M | steady docs/s (ends) | bound min(N/L, R/60) | ratio (ends) "
         "| target | result | requests per document | 429 share, all "

@@ -3,8 +3,9 @@
 One forced tool call per document returns every field as value + verbatim quote + page; Sheaf
 validates the answer (one repair round, then a permanent error), checks every quote against the
 document text, and prices the call from its token usage. The batch's instructions, prompt and
-schema come first with `cache_control`, so the documents of a batch share one cached prefix.
-Document text is data, never instructions: the system prompt says so, and the text is fenced.
+schema come first, marked with `cache_control` when they are long enough for the model to cache
+them, so the documents of a batch share one cached prefix. Document text is data, never
+instructions: the system prompt says so, and the text is fenced.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import base64
 import json
 import logging
 import re
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
@@ -23,8 +25,9 @@ from django.conf import settings
 
 from extraction.claude.answers import output_schema, parse_answer
 from extraction.claude.governor import MAX_RETRY_AFTER, governor
-from extraction.claude.pricing import Usage, cost_of, estimate_cost
+from extraction.claude.pricing import Usage, cacheable, cost_of, estimate_cost
 from extraction.contract import (
+    RATE_LIMITED,
     EconomyLane,
     EconomyOutcome,
     Engine,
@@ -32,6 +35,7 @@ from extraction.contract import (
     ExtractionError,
     ExtractionRequest,
     ExtractionResult,
+    ProviderBatch,
 )
 from extraction.fields import fields_from_prompt
 from extraction.quotes import QuoteChecker
@@ -59,6 +63,7 @@ currency symbol; put the ISO 4217 currency code, when one is shown, in `currency
 # Anthropic's limits for a PDF sent as a document block.
 PDF_MAX_BYTES = 32 * 1024 * 1024 * 3 // 4  # base64 grows a file by a third within 32 MB
 PDF_MAX_PAGES = 100
+ACCOUNT_REFUSALS = ("credit balance is too low", "api usage limits")
 SPEND_LIMIT_CODES = {
     "enforced_spend_limit_reached",
     "contract_spend_limit_reached",
@@ -102,11 +107,14 @@ def translate(exc: anthropic.AnthropicError, *, filename: str) -> ExtractionErro
     if not isinstance(exc, anthropic.APIStatusError):
         return ExtractionError("provider_error", f"{filename}: {detail}", kind=ErrorKind.TRANSIENT)
     code = getattr(exc, "error_code", None)
-    spend_limit = code in SPEND_LIMIT_CODES or (
-        isinstance(exc, anthropic.BadRequestError) and "API usage limits" in detail
+    # An account out of credit, or over the spend limit it set itself, gets a 400
+    # invalid_request_error that only its message tells apart from a bad request.
+    refused_400 = isinstance(exc, anthropic.BadRequestError) and any(
+        phrase in detail.lower() for phrase in ACCOUNT_REFUSALS
     )
     if (
-        spend_limit
+        code in SPEND_LIMIT_CODES
+        or refused_400
         or isinstance(
             exc,
             anthropic.AuthenticationError | anthropic.PermissionDeniedError,
@@ -121,7 +129,7 @@ def translate(exc: anthropic.AnthropicError, *, filename: str) -> ExtractionErro
         )
     if isinstance(exc, anthropic.RateLimitError):
         return ExtractionError(
-            "provider_error",
+            RATE_LIMITED,
             f"{filename}: Claude's rate limit was reached; will retry.",
             kind=ErrorKind.TRANSIENT,
             retry_after=_retry_after(exc),
@@ -201,19 +209,25 @@ class AnthropicEngine(Engine, EconomyLane):
             }
         else:
             document = self._pdf_block(request)
+        tools = [
+            {
+                "name": TOOL_NAME,
+                "description": "Record the extracted fields of the document.",
+                "input_schema": output_schema(fields),
+            }
+        ]
+        system: dict[str, Any] = {"type": "text", "text": instructions}
+        # The cached prefix is the tools, then the system prompt. Below the model's minimum the
+        # API would ignore the breakpoint: marking it only where it caches keeps the request
+        # honest about what it will cost.
+        prefix = len(json.dumps(tools)) + len(instructions)
+        if cacheable(characters=prefix, model=self.model):
+            system["cache_control"] = {"type": "ephemeral"}
         return {
             "model": self.model,
             "max_tokens": min(512 + 160 * len(fields), 16_000),
-            "system": [
-                {"type": "text", "text": instructions, "cache_control": {"type": "ephemeral"}}
-            ],
-            "tools": [
-                {
-                    "name": TOOL_NAME,
-                    "description": "Record the extracted fields of the document.",
-                    "input_schema": output_schema(fields),
-                }
-            ],
+            "system": [system],
+            "tools": tools,
             "tool_choice": {"type": "tool", "name": TOOL_NAME},
             "messages": [
                 {
@@ -251,15 +265,28 @@ class AnthropicEngine(Engine, EconomyLane):
         }
 
     def extract(self, request: ExtractionRequest) -> ExtractionResult:
+        spent: list[Usage] = []  # every answered call of this attempt, kept if it fails
+        try:
+            cells = self._cells(request, spent)
+        except ExtractionError as error:
+            paid = sum(spent, Usage())
+            if spent:
+                error.usage = paid.as_dict()
+                error.cost_usd = cost_of(paid, model=self.model)
+            raise
+        return self.result(cells, text=request.text, usage=sum(spent, Usage()))
+
+    def _cells(self, request: ExtractionRequest, spent: list[Usage]) -> dict[str, dict[str, Any]]:
+        """The validated answer, after one repair round when the first does not fit."""
         fields = request.fields or fields_from_prompt(request.prompt)
         params = self.params(request)
-        message, usage = self._call(params, request.filename)
+        message = self._call(params, request.filename, spent)
         try:
             cells = parse_answer(_tool_input(message), fields)
         except ValueError as problem:
             # One repair round: show the model its own answer and what was wrong with it.
             params["messages"] += [
-                {"role": "assistant", "content": [block.model_dump() for block in message.content]},
+                {"role": "assistant", "content": _echo(message)},
                 {
                     "role": "user",
                     "content": [
@@ -273,8 +300,7 @@ class AnthropicEngine(Engine, EconomyLane):
                     ],
                 },
             ]
-            message, more = self._call(params, request.filename)
-            usage += more
+            message = self._call(params, request.filename, spent)
             try:
                 cells = parse_answer(_tool_input(message), fields)
             except ValueError as again:
@@ -282,7 +308,7 @@ class AnthropicEngine(Engine, EconomyLane):
                     "invalid_output",
                     f"{request.filename}: Claude's answer did not fit the fields twice ({again}).",
                 ) from None
-        return self.result(cells, text=request.text, usage=usage)
+        return cells
 
     def result(
         self,
@@ -303,7 +329,9 @@ class AnthropicEngine(Engine, EconomyLane):
             usage=usage.as_dict(),
         )
 
-    def _call(self, params: dict[str, Any], filename: str) -> tuple[Any, Usage]:
+    def _call(self, params: dict[str, Any], filename: str, spent: list[Usage]) -> Any:
+        """One Messages call; its usage is added to `spent` as soon as it is answered, so an
+        answer that is refused or cut off is still counted."""
         gate = governor()
         gate.acquire()
         try:
@@ -318,6 +346,7 @@ class AnthropicEngine(Engine, EconomyLane):
             raise translate(exc, filename=filename) from None
         gate.release(headers=raw.headers)
         message = raw.parse()
+        spent.append(_usage(message.usage))
         if message.stop_reason == "refusal":
             raise ExtractionError(
                 "provider_error", f"{filename}: Claude declined to process this document."
@@ -326,7 +355,7 @@ class AnthropicEngine(Engine, EconomyLane):
             raise ExtractionError(
                 "invalid_output", f"{filename}: Claude's answer was cut off (too many fields?)."
             )
-        return message, _usage(message.usage)
+        return message
 
     # --- Economy lane: the same requests through the Message Batches API, at half the price.
 
@@ -364,13 +393,44 @@ class AnthropicEngine(Engine, EconomyLane):
             raise translate(exc, filename="economy batch") from None
         return outcomes
 
+    def recent_batches(self, *, since: datetime) -> list[ProviderBatch]:
+        """The message batches created at or after `since`, newest first (the list is paged
+        newest first, so paging stops at the first older one)."""
+        found = []
+        try:
+            for batch in self.client.messages.batches.list(limit=100):
+                if batch.created_at < since:
+                    break
+                counts = batch.request_counts
+                total = (
+                    counts.processing
+                    + counts.succeeded
+                    + counts.errored
+                    + counts.canceled
+                    + counts.expired
+                )
+                found.append(
+                    ProviderBatch(id=batch.id, created_at=batch.created_at, requests=total)
+                )
+        except anthropic.AnthropicError as exc:
+            raise translate(exc, filename="economy batches") from None
+        return found
+
     def economy_result(self, message: Any, request: ExtractionRequest) -> ExtractionResult:
-        """A batch answer as a result, priced at the batch discount; ValueError if invalid."""
+        """A batch answer as a result, priced at the batch discount; an `invalid_output` error
+        carrying that price when it does not fit (it was paid for all the same)."""
         fields = request.fields or fields_from_prompt(request.prompt)
-        cells = parse_answer(_tool_input(message), fields)
-        return self.result(
-            cells, text=request.text, usage=_usage(message.usage), batch_discount=True
-        )
+        usage = _usage(message.usage)
+        try:
+            cells = parse_answer(_tool_input(message), fields)
+        except ValueError as problem:
+            raise ExtractionError(
+                "invalid_output",
+                f"{request.filename}: the batch answer did not fit the fields ({problem}).",
+                cost_usd=cost_of(usage, model=self.model, batch_discount=True),
+                usage=usage.as_dict(),
+            ) from None
+        return self.result(cells, text=request.text, usage=usage, batch_discount=True)
 
     def probe(self) -> None:
         """A cheap call that succeeds when the account works again (closes the circuit)."""
@@ -387,6 +447,21 @@ def _tool_input(message: Any) -> Any:
         if block.type == "tool_use" and block.name == TOOL_NAME:
             return block.input
     return None
+
+
+def _echo(message: Any) -> list[dict[str, Any]]:
+    """The assistant's answer as request blocks, for the repair round. Only the keys a request
+    block takes: a parsed block's `model_dump()` also holds response-only fields set to null
+    (such as `caller`), which the API refuses with a 400."""
+    blocks: list[dict[str, Any]] = []
+    for block in message.content:
+        if block.type == "tool_use":
+            blocks.append(
+                {"type": "tool_use", "id": block.id, "name": block.name, "input": block.input}
+            )
+        elif block.type == "text":
+            blocks.append({"type": "text", "text": block.text})
+    return blocks
 
 
 def _tool_use_id(message: Any) -> str:

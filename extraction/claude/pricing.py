@@ -71,9 +71,43 @@ def cost_of(usage: Usage, *, model: str, batch_discount: bool = False) -> Decima
     return cost.quantize(Decimal("0.000001"))
 
 
+# The shortest prompt prefix, in tokens, each model caches: a `cache_control` breakpoint on a
+# shorter prefix is ignored without an error, and the call costs the full input price (Anthropic's
+# prompt caching guide). The longest matching model-name prefix wins. Where published figures
+# disagree (Sonnet 4.6: 1,024 or 2,048; Opus 4.7: 2,048 or 4,096) the larger is kept, so that
+# Sheaf never counts on a cache the model does not make; an unknown model gets the largest.
+CACHE_MINIMUM_TOKENS: dict[str, int] = {
+    "claude-haiku-4-5": 4096,
+    "claude-opus-4-5": 4096,
+    "claude-opus-4-6": 4096,
+    "claude-opus-4-7": 4096,
+    "claude-opus-4": 1024,
+    "claude-sonnet-4-6": 2048,
+    "claude-sonnet-4": 1024,
+    "claude-3-7-sonnet": 1024,
+    "claude-3-5-haiku": 2048,
+    "claude-3-haiku": 2048,
+}
+CHARACTERS_PER_TOKEN = 4
+
+
+def cache_minimum(model: str) -> int:
+    """The shortest prefix, in tokens, that `model` caches."""
+    names = [name for name in CACHE_MINIMUM_TOKENS if model.startswith(name)]
+    if not names:
+        return max(CACHE_MINIMUM_TOKENS.values())
+    return CACHE_MINIMUM_TOKENS[max(names, key=len)]
+
+
+def cacheable(*, characters: int, model: str) -> bool:
+    """Whether a prompt prefix of this many characters is long enough for `model` to cache
+    (~4 characters a token)."""
+    return characters // CHARACTERS_PER_TOKEN >= cache_minimum(model)
+
+
 def estimate_cost(*, characters: int, pages: int | None, fields: int, model: str) -> Decimal:
     """What a document will probably cost before it is sent: ~4 characters a token for text,
     ~1,500 tokens a page for a scanned PDF, ~100 output tokens a field."""
-    input_tokens = characters // 4 if characters else (pages or 1) * 1500
+    input_tokens = characters // CHARACTERS_PER_TOKEN if characters else (pages or 1) * 1500
     usage = Usage(input_tokens=input_tokens + 600, output_tokens=100 * fields + 50)
     return cost_of(usage, model=model)

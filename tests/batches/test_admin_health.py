@@ -47,18 +47,20 @@ def mixed_batch(alice, t0, settings):
             started_at=t0 + timedelta(minutes=minute),
             completed_at=t0 + timedelta(minutes=minute + 1),
         )
+    # The kind stored with the error decides, never the code or the attempts.
     failures = [
-        ("malformed", 1, 12),  # permanent: its code is only ever permanent
-        ("malformed", 1, 13),
-        ("provider_error", 1, 14),  # permanent: failed before its attempts ran out
-        ("encrypted", 3, 15),  # permanent by its code, even on the last attempt
-        ("provider_error", 3, 42),  # gave up: attempts exhausted
+        ("malformed", 1, 12, "permanent"),
+        ("malformed", 1, 13, "permanent"),
+        ("provider_error", 1, 14, "gave_up"),  # waited out rate limits: no attempt spent
+        ("encrypted", 3, 15, "permanent"),
+        ("provider_error", 3, 42, "gave_up"),  # attempts exhausted
     ]
-    for code, attempts, minute in failures:
+    for code, attempts, minute, kind in failures:
         _doc(
             batch,
             status="failed",
             error_code=code,
+            error_kind=kind,
             attempts=attempts,
             started_at=t0 + timedelta(minutes=minute - 1),
             completed_at=t0 + timedelta(minutes=minute),
@@ -95,7 +97,7 @@ def test_each_metric_of_a_batch_is_computed_from_its_documents(mixed_batch, t0):
 
     assert (batch.n_total, batch.n_completed, batch.n_failed) == (11, 3, 5)
     assert (batch.n_processing, batch.n_queued, batch.n_canceled) == (1, 2, 0)
-    assert (batch.n_permanent, batch.n_gave_up) == (4, 1)
+    assert (batch.n_permanent, batch.n_gave_up) == (3, 2)
     assert batch.max_attempts_used == 3
     assert batch.error_rate == pytest.approx(62.5)  # 5 failed of 8 finished
     assert batch.first_started_at == t0
@@ -112,7 +114,7 @@ def test_an_unhealthy_batch_says_why(mixed_batch):
     assert len(problems) == 3
     assert problems[0].startswith("stalled: a document has been due since")
     assert problems[1] == "error rate 62% (≥ 20%)"
-    assert problems[2] == "1 document(s) gave up after exhausting their attempts"
+    assert problems[2] == "2 document(s) gave up on transient errors (a retry may succeed)"
 
 
 def test_a_batch_whose_documents_all_finished_but_still_runs_is_flagged(alice):

@@ -91,6 +91,7 @@ def finished_batch(alice) -> BatchProcess:
         attempts=3,
         error_code="no_text_layer",
         error_message="b.pdf: page 1 is an image with no text layer.",
+        error_kind=Document.ErrorKind.PERMANENT,
     )
     return batch
 
@@ -384,6 +385,7 @@ def test_the_batch_detail_has_counts_cost_and_documents(api, finished_batch):
     assert failed["error"] == {
         "code": "no_text_layer",
         "message": "b.pdf: page 1 is an image with no text layer.",
+        "kind": "permanent",
     }
 
 

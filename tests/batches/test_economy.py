@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.core.files.base import ContentFile
+from django.utils import timezone
 
-from batches import pipeline, services
-from batches.models import BatchProcess
+from batches import pipeline, selectors, services
+from batches.models import BatchProcess, EconomySubmission
 from documents.models import Document
 from extraction.claude.pricing import Usage, cost_of
+from tests.support import economy_crash
+from tests.support.cluster import REPO, cluster_env, wait_for
 from tests.support.fake_anthropic import FAKE_API_KEY, FakeAnthropic
 
 
@@ -107,3 +113,139 @@ def test_the_economy_lane_waits_while_the_provider_batch_is_running(grace, claud
         pipeline.sweep()
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED
+
+
+def _unfit_batch_answer(custom_id: str) -> dict[str, object]:
+    """A batch result that succeeded (and was billed) but does not fit the schema."""
+    return {
+        "type": "succeeded",
+        "message": {
+            "id": f"msg_{custom_id}",
+            "type": "message",
+            "role": "assistant",
+            "model": "claude-haiku-4-5",
+            "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "record_extraction", "input": {}}
+            ],
+            "stop_reason": "tool_use",
+            "stop_sequence": None,
+            "usage": {"input_tokens": 1000, "output_tokens": 100},
+        },
+    }
+
+
+@pytest.mark.django_db
+def test_an_unusable_batch_answer_is_paid_for_and_its_cost_stays_with_the_document(grace, claude):
+    batch = _economy_batch(grace, 1)
+    document = batch.documents.get()
+    claude.batch_outcomes = {document.pk.hex: _unfit_batch_answer(document.pk.hex)}
+
+    _process_all()
+    pipeline.sweep()  # the batch answer does not fit: back to the standard path
+
+    document.refresh_from_db()
+    assert document.status == Document.Status.QUEUED
+    assert "Economy lane: invalid answer" in document.error_message
+    half_price = cost_of(Usage(1000, 100), model="claude-haiku-4-5", batch_discount=True)
+    assert document.cost_usd == half_price == Decimal("0.000750")
+    _process_all()
+
+    document.refresh_from_db()
+    assert document.status == Document.Status.COMPLETED
+    standard = Usage(
+        document.usage["input_tokens"] - 1000,
+        document.usage["output_tokens"] - 100,
+        document.usage["cache_creation_input_tokens"],
+        document.usage["cache_read_input_tokens"],
+    )
+    assert document.cost_usd == half_price + cost_of(standard, model="claude-haiku-4-5")
+    assert selectors.batch_costs(batch=batch).actual_usd == document.cost_usd
+
+
+# --- Exactly one paid submission, however the worker dies (issue 14) ----------------------------
+
+
+def _submit_in_a_worker_that_dies(claude: FakeAnthropic, step: str) -> None:
+    """`economy_submit` in a child process that dies at `step` (tests/support/economy_crash.py)."""
+    env = cluster_env(
+        ANTHROPIC_API_KEY=FAKE_API_KEY,
+        ANTHROPIC_BASE_URL=claude.base_url,
+        SHEAF_EXTRACTION_ENGINE="anthropic",
+    )
+    child = subprocess.run(  # noqa: S603 - this interpreter, our own module, a fixed step
+        [sys.executable, "-m", "tests.support.economy_crash", step],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert child.returncode == economy_crash.KILLED, child.stderr
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("step", economy_crash.STEPS)
+def test_a_worker_killed_at_any_step_of_an_economy_submission_pays_once(grace, claude, step):
+    batch = _economy_batch(grace, 3)
+    _process_all()  # read, then wait for the message batch
+    posts = "/v1/messages/batches"
+    if step == "in_flight":
+        claude.script(path=posts, method="POST", delay=1.0)  # answers after the worker died
+    claude.batch_polls = 1  # each batch runs through one more look, so recovery has to wait
+
+    _submit_in_a_worker_that_dies(claude, step)
+    sent_before_recovery = claude.count(posts, method="POST")
+    assert sent_before_recovery == (0 if step in ("marked", "recorded") else 1)
+    # The recovery runs once the dead worker's request can no longer be on its way.
+    assert wait_for(lambda: all(r.status for r in claude.requests), timeout=10)
+    later = timezone.now() + timedelta(hours=1)
+    for _ in range(4):
+        pipeline.sweep(now=later)
+
+    assert claude.count(posts, method="POST") == 1  # one paid submission, never two
+    sent = [custom_id for b in claude.batches.values() for custom_id in b["custom_ids"]]
+    assert sorted(sent) == sorted(d.pk.hex for d in batch.documents.all())
+    batch.refresh_from_db()
+    assert batch.status == BatchProcess.Status.COMPLETED
+    assert set(batch.documents.values_list("status", flat=True)) == {"completed"}
+    assert not EconomySubmission.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_submission_waits_for_the_providers_batch_instead_of_sending_again(grace, claude):
+    batch = _economy_batch(grace, 2)
+    _process_all()
+    claude.batch_polls = 3  # the provider's batch is still running for three looks
+    _submit_in_a_worker_that_dies(claude, "sent")
+    later = timezone.now() + timedelta(hours=1)
+
+    pipeline.sweep(now=later)
+    pipeline.sweep(now=later)
+
+    # Its requests cannot be seen in a running batch: nothing is sent again meanwhile.
+    assert claude.count("/v1/messages/batches", method="POST") == 1
+    assert all(d.provider_batch_id.startswith(pipeline.SUBMITTING) for d in batch.documents.all())
+    pipeline.sweep(now=later)
+    pipeline.sweep(now=later)
+    [provider_batch] = claude.batches
+    assert set(batch.documents.values_list("provider_batch_id", "status")) == {
+        (provider_batch, "completed")
+    }
+    assert claude.count("/v1/messages/batches", method="POST") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_marks_left_by_a_version_without_submission_records_are_reconciled_too(grace, claude):
+    batch = _economy_batch(grace, 2)
+    _process_all()
+    _submit_in_a_worker_that_dies(claude, "sent")
+    # As an earlier Sheaf left a crash: marked documents, and no record of the submission.
+    EconomySubmission.objects.all().delete()
+    batch.documents.update(updated_at=timezone.now() - timedelta(minutes=20))
+
+    for _ in range(3):
+        pipeline.sweep()
+
+    assert claude.count("/v1/messages/batches", method="POST") == 1
+    assert set(batch.documents.values_list("status", flat=True)) == {"completed"}
+    assert not EconomySubmission.objects.exists()

@@ -158,6 +158,7 @@ def batch(alice: User) -> BatchProcess:
         page_count=1,
         error_code="no_text_layer",
         error_message=NO_TEXT_LAYER,
+        error_kind=Document.ErrorKind.PERMANENT,
     )
     return batch
 
@@ -289,7 +290,11 @@ def test_json_carries_the_batch_and_each_documents_raw_result(batch: BatchProces
     assert completed["result"] == COMPLETED_RESULT
     assert completed["result"]["fields"]["total"]["value"] == "1234.50"
     assert completed["result"]["fields"]["items"]["value"] == ["Widget", "Gadget"]
-    assert failed["error"] == {"code": "no_text_layer", "message": NO_TEXT_LAYER}
+    assert failed["error"] == {
+        "code": "no_text_layer",
+        "message": NO_TEXT_LAYER,
+        "kind": "permanent",
+    }
     assert failed["result"] is None
     assert queued == {
         "id": queued["id"],

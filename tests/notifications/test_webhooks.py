@@ -120,6 +120,7 @@ def test_document_failed_is_sent_for_a_document_that_failed_for_good(
     assert data["document"]["error"] == {
         "code": "malformed",
         "message": "invoice.pdf is not a readable PDF.",
+        "kind": "permanent",
     }
     assert data["batch"]["id"] == str(batch.pk)
 

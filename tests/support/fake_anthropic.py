@@ -49,10 +49,13 @@ from urllib.parse import parse_qs, urlsplit
 from tests.support.loopback import LoopbackHandler, LoopbackServer
 
 __all__ = [
+    "CACHE_MINIMUM_TOKENS",
+    "CREDIT_BALANCE_TOO_LOW",
     "ERROR_TYPES",
     "FAKE_API_KEY",
     "FakeAnthropic",
     "RecordedRequest",
+    "cache_minimum_tokens",
     "fake_anthropic",
 ]
 
@@ -79,10 +82,7 @@ ERROR_TYPES: dict[int, str] = {
 DEFAULT_MESSAGES: dict[int, str] = {
     400: "Invalid request.",
     401: "invalid x-api-key",
-    402: (
-        "Your credit balance is too low to access the Anthropic API. "
-        "Please go to Plans & Billing to upgrade or purchase credits."
-    ),
+    402: "There's an issue with your billing or payment information.",
     403: "Your API key does not have permission to use the specified resource.",
     404: "Not found.",
     408: "Request timed out.",
@@ -94,6 +94,47 @@ DEFAULT_MESSAGES: dict[int, str] = {
     503: "Service unavailable",
     504: "Request timed out",
     529: "Overloaded",
+}
+
+# Out of credit, the real API answers 400 invalid_request_error with this message (not 402).
+CREDIT_BALANCE_TOO_LOW = (
+    "Your credit balance is too low to access the Anthropic API. "
+    "Please go to Plans & Billing to upgrade or purchase credits."
+)
+
+# The shortest prefix (in tokens) each model caches: below it a cache breakpoint is ignored,
+# without an error (Anthropic's prompt caching guide). The longest matching name prefix wins;
+# a model not listed caches nothing under the largest of these.
+CACHE_MINIMUM_TOKENS: dict[str, int] = {
+    "claude-haiku-4-5": 4096,
+    "claude-opus-4-5": 4096,
+    "claude-opus-4-6": 4096,
+    "claude-opus-4-7": 4096,
+    "claude-opus-4": 1024,
+    "claude-sonnet-4": 1024,
+    "claude-sonnet-4-6": 2048,
+    "claude-3-7-sonnet": 1024,
+    "claude-3-5-haiku": 2048,
+    "claude-3-haiku": 2048,
+}
+
+# The keys the API accepts in each kind of request content block, and which of them may be null
+# (the request types' Optional fields). Anything else is refused with a 400, as the API does:
+# echoing a response block as it was parsed (with its null `caller`) is not a valid request.
+BLOCK_KEYS: dict[str, set[str]] = {
+    "text": {"type", "text", "cache_control", "citations"},
+    "image": {"type", "source", "cache_control", "transformations"},
+    "document": {"type", "source", "cache_control", "citations", "context", "title"},
+    "tool_use": {"type", "id", "name", "input", "cache_control", "caller", "toolset_name"},
+    "tool_result": {"type", "tool_use_id", "content", "is_error", "cache_control", "toolset_name"},
+}
+NULLABLE_BLOCK_KEYS = {
+    "cache_control",
+    "citations",
+    "context",
+    "title",
+    "toolset_name",
+    "transformations",
 }
 
 MESSAGES_PATH = "/v1/messages"
@@ -577,7 +618,11 @@ class FakeAnthropic(LoopbackServer):
       retrieve).
     * ``batch_outcomes``: ``{custom_id: "errored" | "errored:<error type>" | "expired" | "canceled"
       | "succeeded" | <full result dict>}``; unlisted requests succeed.
-    * ``cache_min_tokens``: a cache breakpoint whose prefix is shorter is not cached (default 0).
+    * ``cache_min_tokens``: a cache breakpoint whose prefix is shorter is not cached (default
+      None: the model's own minimum, ``CACHE_MINIMUM_TOKENS``, as the real API does).
+    * ``credit_exhausted``: when True, every paid call (``POST /v1/messages`` and batch creation)
+      answers 400 ``invalid_request_error`` saying the credit balance is too low, as the real
+      API does for an account out of credit; other endpoints keep working.
     * ``api_key``: when set, requests with another key get 401; by default any key is accepted
       (but a request with neither ``x-api-key`` nor ``Authorization`` gets 401).
     * ``max_request_bytes``: a larger ``POST /v1/messages`` body gets 413 (default 32 MB).
@@ -601,7 +646,8 @@ class FakeAnthropic(LoopbackServer):
         self.batch_delay = 0.0
         self.batch_polls = 0
         self.batch_outcomes: dict[str, Any] = {}
-        self.cache_min_tokens = 0
+        self.cache_min_tokens: int | None = None
+        self.credit_exhausted = False
         self.api_key: str | None = None
         self.max_request_bytes = MAX_REQUEST_BYTES
         self.verbose = verbose
@@ -722,7 +768,8 @@ class FakeAnthropic(LoopbackServer):
             self.batch_delay = 0.0
             self.batch_polls = 0
             self.batch_outcomes = {}
-            self.cache_min_tokens = 0
+            self.cache_min_tokens = None
+            self.credit_exhausted = False
             self.api_key = None
             self.max_request_bytes = MAX_REQUEST_BYTES
         self.rate_limit()
@@ -929,6 +976,9 @@ class FakeAnthropic(LoopbackServer):
                 error_body(400, "There was an issue with the request body: it is not valid JSON."),
             )
         parts = path.strip("/").split("/")
+        paid = method == "POST" and path in (MESSAGES_PATH, MESSAGES_PATH + "/batches")
+        if paid and self.credit_exhausted:
+            return _Reply(400, error_body(400, CREDIT_BALANCE_TOO_LOW))
         if path == MESSAGES_PATH and method == "POST":
             return self._messages(record, raw, delay)
         if path == MESSAGES_PATH + "/count_tokens" and method == "POST":
@@ -939,7 +989,7 @@ class FakeAnthropic(LoopbackServer):
                 return _Reply(400, error_body(400, problem))
             return _Reply(200, {"input_tokens": _prompt_plan_total(body)})
         if parts[:3] == ["v1", "messages", "batches"]:
-            return self._batches_route(method, parts[3:], body)
+            return self._batches_route(method, parts[3:], body, record.query)
         if parts[:2] == ["v1", "models"]:
             return self._models_route(method, parts[2:])
         return _Reply(404, error_body(404, f"Not found: {method} {path}"))
@@ -979,7 +1029,7 @@ class FakeAnthropic(LoopbackServer):
                 return f"messages.{index}.role: Input should be 'user' or 'assistant'"
         if messages[0].get("role") != "user":
             return 'messages: first message must use the "user" role'
-        problem = _check_tool_pairs(messages)
+        problem = _check_tool_pairs(messages) or _check_block_keys(body)
         if problem:
             return problem
         tools = body.get("tools") or []
@@ -1036,6 +1086,9 @@ class FakeAnthropic(LoopbackServer):
         total_chars = sum(u.chars for u in units)
         total = max(1, total_chars // 4 + 4)
         model = str(body.get("model"))
+        minimum = (
+            cache_minimum_tokens(model) if self.cache_min_tokens is None else self.cache_min_tokens
+        )
         breakpoints: list[tuple[str, int, dict[str, Any]]] = []
         digest = hashlib.sha256(model.encode())
         chars = 0
@@ -1044,7 +1097,7 @@ class FakeAnthropic(LoopbackServer):
             chars += unit.chars
             if unit.cache_control is not None:
                 tokens = chars // 4
-                if tokens >= self.cache_min_tokens and tokens > 0:
+                if tokens >= minimum and tokens > 0:
                     breakpoints.append((digest.copy().hexdigest(), tokens, unit.cache_control))
         if not breakpoints:
             return _CachePlan(total, 0, 0, "5m", [])
@@ -1252,22 +1305,14 @@ class FakeAnthropic(LoopbackServer):
                 self._cache[key] = max(self._cache.get(key, 0.0), now + ttl)
         return plan
 
-    def _batches_route(self, method: str, rest: list[str], body: Any) -> _Reply:
+    def _batches_route(
+        self, method: str, rest: list[str], body: Any, query: dict[str, list[str]]
+    ) -> _Reply:
         if not rest:
             if method == "POST":
                 return self._create_batch(body)
             if method == "GET":
-                with self._lock:
-                    data = [self._batch_json(b) for b in reversed(self._batches.values())]
-                return _Reply(
-                    200,
-                    {
-                        "data": data,
-                        "has_more": False,
-                        "first_id": data[0]["id"] if data else None,
-                        "last_id": data[-1]["id"] if data else None,
-                    },
-                )
+                return self._list_batches(query)
             return _Reply(405, error_body(405, f"{method} is not allowed here"))
         with self._lock:
             batch = self._batches.get(rest[0])
@@ -1313,6 +1358,43 @@ class FakeAnthropic(LoopbackServer):
                 del self._batches[batch.id]
             return _Reply(200, {"id": batch.id, "type": "message_batch_deleted"})
         return _Reply(404, error_body(404, f"Not found: {method} .../{'/'.join(rest)}"))
+
+    def _list_batches(self, query: dict[str, list[str]]) -> _Reply:
+        """One page of the batches, most recently created first, as the API pages them:
+        ``limit`` (1 to 1,000, default 20), and ``after_id`` (the page after that batch, i.e.
+        older ones) or ``before_id`` (newer ones)."""
+        try:
+            limit = int(query.get("limit", ["20"])[0])
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 1000:
+            return _Reply(400, error_body(400, "limit: Input should be between 1 and 1000"))
+        after = query.get("after_id", [None])[0]
+        before = query.get("before_id", [None])[0]
+        with self._lock:
+            newest_first = list(reversed(self._batches.values()))
+            ids = [b.id for b in newest_first]
+            for cursor in (after, before):
+                if cursor is not None and cursor not in ids:
+                    return _Reply(404, error_body(404, f"No batch found with id {cursor!r}"))
+            if after is not None:
+                window = newest_first[ids.index(after) + 1 :]
+                page, has_more = window[:limit], len(window) > limit
+            elif before is not None:
+                window = newest_first[: ids.index(before)]
+                page, has_more = window[-limit:], len(window) > limit
+            else:
+                page, has_more = newest_first[:limit], len(newest_first) > limit
+            data = [self._batch_json(b) for b in page]
+        return _Reply(
+            200,
+            {
+                "data": data,
+                "has_more": has_more,
+                "first_id": data[0]["id"] if data else None,
+                "last_id": data[-1]["id"] if data else None,
+            },
+        )
 
     def _create_batch(self, body: Any) -> _Reply:
         requests = body.get("requests") if isinstance(body, dict) else None
@@ -1424,6 +1506,40 @@ def _check_tool_pairs(messages: list[dict[str, Any]]) -> str | None:
                         "must have a corresponding `tool_result` block in the next message."
                     )
     return None
+
+
+def _check_block_keys(body: dict[str, Any]) -> str | None:
+    """Refuse a content block with a key its request type does not have, or a null where the
+    type allows none, with the API's wording."""
+    places: list[tuple[str, Any]] = []
+    system = body.get("system")
+    if isinstance(system, list):
+        places += [(f"system.{j}", block) for j, block in enumerate(system)]
+    for index, message in enumerate(body.get("messages") or []):
+        content = message.get("content") if isinstance(message, dict) else None
+        if isinstance(content, list):
+            places += [(f"messages.{index}.content.{j}", block) for j, block in enumerate(content)]
+    for where, block in places:
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        allowed = BLOCK_KEYS.get(str(kind))
+        if allowed is None:
+            continue
+        for key, value in block.items():
+            if key not in allowed:
+                return f"{where}.{kind}.{key}: Extra inputs are not permitted"
+            if value is None and key not in NULLABLE_BLOCK_KEYS:
+                return f"{where}.{kind}.{key}: Input should not be null"
+    return None
+
+
+def cache_minimum_tokens(model: str) -> int:
+    """The shortest prefix `model` caches (see CACHE_MINIMUM_TOKENS)."""
+    names = [name for name in CACHE_MINIMUM_TOKENS if model.startswith(name)]
+    if not names:
+        return max(CACHE_MINIMUM_TOKENS.values())
+    return CACHE_MINIMUM_TOKENS[max(names, key=len)]
 
 
 def _prompt_plan_total(body: dict[str, Any]) -> int:
@@ -1615,7 +1731,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--batch-delay", type=float, default=0.0, help="seconds before a message batch ends"
     )
-    parser.add_argument("--cache-min-tokens", type=int, default=0)
+    parser.add_argument(
+        "--cache-min-tokens", type=int, help="override every model's minimum cacheable prefix"
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
     args = parser.parse_args(argv)
 

@@ -10,11 +10,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import anthropic
 import pytest
 
-from tests.support.fake_anthropic import FAKE_API_KEY, FakeAnthropic, fake_anthropic  # noqa: F401
+from tests.support.fake_anthropic import (  # noqa: F401
+    CREDIT_BALANCE_TOO_LOW,
+    FAKE_API_KEY,
+    FakeAnthropic,
+    cache_minimum_tokens,
+    fake_anthropic,
+)
 
 MODEL = "claude-haiku-4-5"
 REPO = Path(__file__).resolve().parents[2]
@@ -222,7 +229,10 @@ def test_repair_conversation_with_tool_result(client, fake):
     base = params()
     repair = [
         *base["messages"],
-        {"role": "assistant", "content": [block.model_dump() for block in first.content]},
+        {
+            "role": "assistant",
+            "content": [block.model_dump(exclude_none=True) for block in first.content],
+        },
         {
             "role": "user",
             "content": [
@@ -402,7 +412,7 @@ def test_requests_are_recorded(client, fake):
 
 
 def test_prompt_caching_is_simulated(client, fake):
-    instructions = "You extract fields from documents. " * 200
+    instructions = "You extract fields from documents. " * 600  # over Haiku 4.5's 4,096 tokens
 
     def call(document: str):
         return client.messages.create(
@@ -578,3 +588,116 @@ def test_standalone_server_prints_its_base_url():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+# -- strict where the real API is strict (issue 14): what the fake refuses and charges ------------
+
+HAIKU = "claude-haiku-4-5"
+SONNET = "claude-sonnet-4-5"
+
+
+def _params(*, model: str = HAIKU, instructions: str = "Extract.", cache: bool = True) -> Any:
+    system: dict[str, Any] = {"type": "text", "text": instructions}
+    if cache:
+        system["cache_control"] = {"type": "ephemeral"}
+    return params(model=model, system=[system])
+
+
+def test_an_account_out_of_credit_answers_400_saying_the_balance_is_too_low(client, fake):
+    fake.credit_exhausted = True
+
+    with pytest.raises(anthropic.BadRequestError) as raised:
+        client.messages.create(**_params())
+    with pytest.raises(anthropic.BadRequestError):
+        client.messages.batches.create(requests=[{"custom_id": "a", "params": _params()}])
+
+    assert raised.value.status_code == 400
+    assert raised.value.body["error"]["type"] == "invalid_request_error"
+    assert raised.value.body["error"]["message"] == CREDIT_BALANCE_TOO_LOW
+    assert "credit balance is too low" in raised.value.message
+    assert client.models.retrieve(HAIKU).id == HAIKU  # reads that cost nothing still work
+
+
+@pytest.mark.parametrize(
+    ("model", "minimum"),
+    [
+        ("claude-haiku-4-5", 4096),
+        ("claude-haiku-4-5-20251001", 4096),
+        ("claude-sonnet-4-5", 1024),
+        ("claude-opus-4-1", 1024),
+        ("claude-3-5-haiku-latest", 2048),
+        ("some-future-model", 4096),
+    ],
+)
+def test_each_model_has_its_minimum_cacheable_prefix(model, minimum):
+    assert cache_minimum_tokens(model) == minimum
+
+
+def test_a_prefix_under_the_models_minimum_is_neither_written_nor_read(client):
+    medium = "Instructions for the extraction of invoices. " * 200  # about 2,250 tokens
+
+    haiku = [client.messages.create(**_params(instructions=medium)).usage for _ in range(2)]
+    sonnet = [
+        client.messages.create(**_params(model=SONNET, instructions=medium)).usage for _ in range(2)
+    ]
+
+    # Haiku 4.5 caches nothing under 4,096 tokens: both calls pay the whole prompt as input.
+    assert [(u.cache_creation_input_tokens, u.cache_read_input_tokens) for u in haiku] == [
+        (0, 0),
+        (0, 0),
+    ]
+    assert haiku[0].input_tokens == haiku[1].input_tokens > 2000
+    # Sonnet 4.5 caches from 1,024 tokens: written once, then read.
+    assert sonnet[0].cache_creation_input_tokens > 2000
+    assert sonnet[1].cache_read_input_tokens == sonnet[0].cache_creation_input_tokens
+    assert sonnet[1].input_tokens < 100
+
+
+def test_a_response_block_echoed_with_its_null_fields_is_refused(client, fake):
+    first = client.messages.create(**_params(cache=False))
+    [block] = first.content
+    assert block.model_dump()["caller"] is None  # what the SDK's parsed block holds
+
+    def repair(echo: list[dict[str, Any]]) -> Any:
+        params = _params(cache=False)
+        params["messages"] += [
+            {"role": "assistant", "content": echo},
+            {
+                "role": "user",
+                "content": [
+                    {"type": "tool_result", "tool_use_id": block.id, "content": "Try again."}
+                ],
+            },
+        ]
+        return client.messages.create(**params)
+
+    with pytest.raises(
+        anthropic.BadRequestError, match=r"messages\.1\.content\.0\.tool_use\.caller"
+    ):
+        repair([block.model_dump()])
+    unknown = {**block.model_dump(exclude_none=True), "confidence": 0.9}
+    with pytest.raises(anthropic.BadRequestError, match="Extra inputs are not permitted"):
+        repair([unknown])
+
+    assert repair([block.model_dump(exclude_none=True)]).stop_reason == "tool_use"
+    assert fake.count("/v1/messages", status=400) == 2
+
+
+def test_message_batches_are_listed_newest_first_a_page_at_a_time(client):
+    created = [
+        client.messages.batches.create(requests=[{"custom_id": f"c{n}", "params": _params()}]).id
+        for n in range(5)
+    ]
+    newest_first = list(reversed(created))
+
+    page = client.messages.batches.list(limit=2)
+    assert [b.id for b in page.data] == newest_first[:2]
+    assert page.has_more is True
+    assert [b.id for b in client.messages.batches.list(limit=2)] == newest_first  # every page
+    older = client.messages.batches.list(limit=2, after_id=newest_first[1])
+    assert [b.id for b in older.data] == newest_first[2:4]
+    newer = client.messages.batches.list(limit=10, before_id=newest_first[2])
+    assert [b.id for b in newer.data] == newest_first[:2]
+    assert newer.has_more is False
+    with pytest.raises(anthropic.BadRequestError, match="limit"):
+        client.messages.batches.list(limit=0)

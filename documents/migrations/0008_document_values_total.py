@@ -15,7 +15,7 @@ def count_fields(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('documents', '0005_document_values_counts'),
+        ('documents', '0007_document_rate_limited_since'),
     ]
 
     operations = [
