@@ -27,7 +27,14 @@ _LINE_SHIFT = 0.5
 
 def pdf_page_layouts(pdf: pdfium.PdfDocument) -> tuple[PageLayout, ...]:
     """Every page's words with their boxes, pages numbered from 1."""
-    return tuple(page_layout(pdf[index], index + 1) for index in range(len(pdf)))
+    layouts = []
+    for index in range(len(pdf)):
+        page = pdf[index]
+        try:
+            layouts.append(page_layout(page, index + 1))
+        finally:
+            page.close()
+    return tuple(layouts)
 
 
 def page_layout(page: pdfium.PdfPage, number: int) -> PageLayout:

@@ -214,6 +214,11 @@ def currency_in(text: str) -> str | None:
     return _SYMBOLS.get(token, token)
 
 
+def without_currency(text: str) -> str:
+    """`text` with its currency symbols and codes left out."""
+    return _CURRENCY_ALONE.sub("", text)
+
+
 def _digits(match: re.Match[str], has_currency: bool) -> str | None:
     num, group = match["num"], match["grp"]
     last = max(num.rfind("."), num.rfind(","))

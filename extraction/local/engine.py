@@ -3,13 +3,18 @@
 Deterministic and free of network, models and randomness, so the product works on a fresh machine
 and the same document always gives the same result. How a value is found:
 
-1. The text is indexed once. Every non-empty line is kept with its offset, and the label/value pairs
-   it holds are filed under a canonical label (case folded, "#", "No." and "number" folded together,
-   words sorted): ``Label: value``; ``Label<tab or 2+ spaces>value``; the cells of rendered table
-   rows (``header: value | header: value``); a label alone on its line with the value on the next;
-   a header row (cells split by tabs, ``|`` or 2+ spaces) followed by a value row, which counts
-   for little when the table lists goods (several rows, or columns like "Qty" and "Unit price");
-   ``[x] Label`` checkboxes. Cells are also indexed by their first word, for ``Invoice No. 001``.
+1. The document is indexed once: the lines of its text, or, on pages the request has word boxes
+   for, rows of cells read from them (`extraction.local.layout`, which also pairs a label with the
+   value under it and a table's header with its first row). Each line is kept with its page, and
+   the label/value pairs it holds are filed under a canonical label (case folded, "#", "No." and
+   "number" folded together, filler words left out, words sorted): ``Label: value``;
+   ``Label<tab or 2+ spaces>value``; a known label followed by a cell in a row of several; a
+   label before a row of numbers (a totals row, whose last amount is its value); the cells of
+   rendered table rows (``header: value | header: value``); a label alone on its line with the
+   value on the next; a header row (cells split by tabs, ``|`` or 2+ spaces) followed by a value
+   row, which counts for little when the table lists goods (several rows, or columns like "Qty"
+   and "Unit price"); ``[x] Label`` checkboxes. Cells are also indexed by their first word, for
+   ``Invoice No. 001``. Labels are known in English, German, French, Dutch, Spanish and Italian.
 2. Each field looks up its own name first, then the synonyms of the concept it names ("amount due"
    for "total"), then its description, then lines that start with any of those labels. Only when
    none of those gives a usable value are near labels considered: within difflib distance
@@ -39,6 +44,7 @@ from extraction.contract import (
     ExtractionResult,
 )
 from extraction.fields import FieldSpec, fields_from_prompt
+from extraction.local.layout import Layout, document_index
 from extraction.local.lines import (
     COLON,
     DIGIT,
@@ -310,7 +316,7 @@ def _best(candidates: list[Candidate], wanted: _Wanted) -> Candidate | None:
 _MISSING: dict[str, Any] = {"value": None, "quote": None, "page": None, "verified": False}
 
 
-def _field_result(index: DocumentIndex, wanted: _Wanted) -> dict[str, Any]:
+def _field_result(index: DocumentIndex, layout: Layout, wanted: _Wanted) -> dict[str, Any]:
     chosen = _best(_exact_candidates(index, wanted), wanted)
     if wanted.keys and (chosen is None or chosen.score < _FUZZY + COLON):
         fuzzy = _best(_fuzzy_candidates(index, wanted), wanted)
@@ -318,7 +324,8 @@ def _field_result(index: DocumentIndex, wanted: _Wanted) -> dict[str, Any]:
             chosen = fuzzy
     if chosen is None:
         return dict(_MISSING)
-    quote = index.lines[chosen.line]
+    source = index.source[chosen.line]
+    quote = source.quote
     result: dict[str, Any] = {"value": None}
     field_type = wanted.spec.get("type") or "string"
     if field_type == "number":
@@ -338,8 +345,11 @@ def _field_result(index: DocumentIndex, wanted: _Wanted) -> dict[str, Any]:
         result["value"] = chosen.value
     if result["value"] is None:
         return dict(_MISSING)
-    # The quote is a line sliced from the document text, so it is found there by construction.
-    result.update(quote=quote, page=index.page(chosen.line), verified=True)
+    # A line of the text is found there by construction; a row of word boxes is looked up.
+    verified = True
+    if source.from_layout:
+        quote, verified = layout.quote(source.page, quote, chosen.value)
+    result.update(quote=quote, page=source.page, verified=verified)
     return result
 
 
@@ -356,8 +366,8 @@ class LocalEngine(Engine):
                 kind=ErrorKind.PERMANENT,
             )
         specs = request.fields or fields_from_prompt(request.prompt)
-        index = DocumentIndex(request.text)
-        fields = {spec["name"]: _field_result(index, _wanted(spec)) for spec in specs}
+        index, layout = document_index(request.text, request.layout)
+        fields = {spec["name"]: _field_result(index, layout, _wanted(spec)) for spec in specs}
         return ExtractionResult(
             result={"engine": self.name, "model": None, "fields": fields},
             cost_usd=Decimal("0"),
