@@ -205,6 +205,28 @@ class Amount:
     currency: str | None
 
 
+# Currencies written as words, as a "Currency" or "Währung" cell may say them.
+_CURRENCY_NAMES = {
+    **dict.fromkeys(("euro", "euros", "eur"), "EUR"),
+    **dict.fromkeys(("us dollar", "us dollars", "dollar", "dollars", "dólar"), "USD"),
+    **dict.fromkeys(("pound", "pounds", "pound sterling", "sterling", "gbp"), "GBP"),
+    **dict.fromkeys(("swiss franc", "swiss francs", "franken", "franc suisse"), "CHF"),
+}
+# A bare "$" is the US dollar unless the document names another dollar.
+DOLLARS = frozenset({"USD", "CAD", "AUD", "NZD", "HKD", "SGD", "MXN", "ARS", "CLP", "COP", "TWD"})
+
+
+def currencies_in(text: str) -> list[tuple[str, str]]:
+    """Every currency symbol or ISO code in `text`, as (what is written, ISO 4217 code)."""
+    return [(m.group(), _SYMBOLS.get(m.group(), m.group())) for m in _CURRENCY_ALONE.finditer(text)]
+
+
+def currency_named(text: str) -> str | None:
+    """The ISO code a short text names: a code, a symbol or a currency's name ("Euro")."""
+    folded = " ".join(text.casefold().split()).strip(" .")
+    return _CURRENCY_NAMES.get(folded) or currency_in(text)
+
+
 def currency_in(text: str) -> str | None:
     """The first currency symbol or ISO code in `text` (used on a value's label and line)."""
     match = _CURRENCY_ALONE.search(text)

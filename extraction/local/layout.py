@@ -11,7 +11,9 @@ lines (cells separated by tabs), and these pairs are added from the geometry:
 - a table's header row takes the first row under it, column by column, and counts for little
   when more rows follow (a table of goods, whose "Amount" column is per line).
 
-Pages without words (text files, or pages the reader found no boxes for) keep the text's lines.
+Pages without words (text files, or pages the reader found no boxes for) keep the text's lines,
+where a single-spaced row of known labels over a row of values is split by the values' shapes
+(`extraction.local.header_rows`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from extraction.contract import PAGE_BREAK, PageLayout, Word
+from extraction.local.header_rows import header_row_pairs
 from extraction.local.lines import (
+    DIGIT,
     KNOWN_KEYS,
     LINE_ITEMS,
     NEXT_LINE,
@@ -42,6 +46,7 @@ _CELL_GAP = 0.6
 _BELOW = 1.5
 # Rows of a table are at most this many heights apart.
 _TABLE_ROWS = 2.0
+_HEADER_WORDS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +143,9 @@ def document_index(text: str, layout: tuple[PageLayout, ...]) -> tuple[DocumentI
     index = DocumentIndex(text, source)
     for page_rows_ in rows.values():
         _add_geometric_pairs(index, page_rows_)
-    return index, Layout(text, rows)
+    _add_header_rows(index)
+    heights = {number: page.height for number, page in by_number.items()}
+    return index, Layout(text, rows, heights)
 
 
 def _add_geometric_pairs(index: DocumentIndex, rows: list[tuple[int, Row]]) -> None:
@@ -159,6 +166,18 @@ def _add_geometric_pairs(index: DocumentIndex, rows: list[tuple[int, Row]]) -> N
                 continue  # another label, stacked under this one
             kind = LINE_ITEMS if goods else TABLE if header else NEXT_LINE
             index.add_pair(cell.text, value.text, line, kind)
+
+
+def _add_header_rows(index: DocumentIndex) -> None:
+    """Single-spaced header rows of the lines that come from the text (see header_rows)."""
+    for number in range(len(index.source) - 1):
+        line, after = index.source[number], index.source[number + 1]
+        if line.from_layout or after.from_layout or line.page != after.page:
+            continue
+        if DIGIT.search(line.text) or ":" in line.text or len(line.text.split()) > _HEADER_WORDS:
+            continue
+        for label, value in header_row_pairs(line.text, after.text):
+            index.add_pair(label, value, number + 1, TABLE)
 
 
 def _cell_below(rows: list[tuple[int, Row]], position: int, cell: Cell) -> tuple[int, Cell] | None:
@@ -198,10 +217,24 @@ def _rows_follow(rows: list[tuple[int, Row]], position: int) -> bool:
 class Layout:
     """The rows of the pages read from word boxes, and their quotes checked against the text."""
 
-    def __init__(self, text: str, rows: dict[int, list[tuple[int, Row]]]) -> None:
+    def __init__(
+        self, text: str, rows: dict[int, list[tuple[int, Row]]], heights: dict[int, float]
+    ) -> None:
         self.pages = text.split(PAGE_BREAK)
-        self.rows = rows
+        self.rows = {line: row for page in rows.values() for line, row in page}
+        self.heights = heights
         self._checkers: dict[int, QuoteChecker] = {}
+
+    def row(self, line: int) -> Row | None:
+        """The row of word boxes an index line was read from, if it was."""
+        return self.rows.get(line)
+
+    def share_down(self, line: int) -> float | None:
+        """How far down its page the row of `line` starts, from 0 (top) to 1."""
+        row = self.rows.get(line)
+        if row is None or not self.heights.get(row.page):
+            return None
+        return row.top / self.heights[row.page]
 
     def quote(self, page: int | None, *quotes: str) -> tuple[str, bool]:
         """The first of `quotes` that stands in the page's text (True), else the first (False).

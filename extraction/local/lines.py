@@ -34,7 +34,11 @@ _FUZZY_BUCKET = 500
 _FUZZY_MIN_WORD = 4  # "ut" is not a misspelt "ust": short words only ever match exactly
 
 _LINE = re.compile(r"[^\n\r\f\v\x1c\x1d\x1e\x85\u2028\u2029]+")
-_CELL_SPLIT = re.compile(r"\s*\|\s*|\s*\t\s*|\s{2,}")
+# Cells end at a pipe, a tab, two spaces, a middle dot, or a dash between spaces unless it joins
+# two numbers (a range: "01.02.2024 - 29.02.2024"): "SIRET 123 456 789 00012 - TVA FR123".
+_CELL_SPLIT = re.compile(
+    r"\s*\|\s*|\s*\t\s*|\s{2,}|\s+[·•]\s+|(?<!\d)\s+[-\u2013\u2014]\s+|\s+[-\u2013\u2014]\s+(?!\d)"
+)
 _COLON_PAIR = re.compile(r"(?P<label>[^:]{1,60}?)\s*:(?!//)\s*(?P<value>.*)")
 _INLINE_COLON = re.compile(r":(?:\s|$)")
 _LABEL_WORD = re.compile(r"\(?[^\W\d_][^\W\d_'\u2019.-]*\.?\)?|#|№")
@@ -52,7 +56,7 @@ _VALUE_LEAD = " \t.:#=>°º"
 _NUMERIC = re.compile(r"[\d\s.,'\u2019()%+\-\u2212]*\d[\d\s.,'\u2019()%+\-\u2212]*")
 
 
-def _is_numeric(cell: str) -> bool:
+def is_numeric(cell: str) -> bool:
     """A cell of a totals row: an amount, a count or a percentage, with or without a currency."""
     return _NUMERIC.fullmatch(without_currency(cell).strip()) is not None
 
@@ -153,7 +157,7 @@ def _inline_pairs(label: str, value: str) -> list[tuple[str, str, int]]:
 
 
 def _cells(line: str) -> list[str]:
-    if "|" not in line and "\t" not in line and "  " not in line:
+    if not any(mark in line for mark in ("|", "\t", "  ", "·", "•", " - ", " \u2013 ", " \u2014 ")):
         return [line]
     return [cell for cell in _CELL_SPLIT.split(line) if cell]
 
@@ -226,7 +230,7 @@ def _row_pairs(cells: list[str]) -> list[tuple[str, str, int]]:
     if (
         _is_label(label)
         and not DIGIT.search(_QUALIFIER.sub("", label))  # "Tax (20%)", not "INV-2024-001"
-        and all(map(_is_numeric, cells[1:]))
+        and all(map(is_numeric, cells[1:]))
     ):
         return [(cells[0], "  ".join(cells[1:]), GAP)]
     known = [label_key(cell) in KNOWN_KEYS for cell in cells]
@@ -445,11 +449,25 @@ class DocumentIndex:
 HEAD_WORDS = 6  # the longest label looked for (4 words) plus two to see what follows it
 
 
+# What may stand before a label at the start of a line without being part of it: "zzgl. 19 %
+# USt. 256,50 €", "plus VAT 20% 200.00", "20 % TVA 200,00".
+_LEAD = re.compile(
+    r"(?:(?:zzgl|zuzügl|zuzgl|inkl|incl|plus|davon|darin|enthaltene?|including|excluding|excl)"
+    r"\.?\s+|\+\s*)*(?:\d{1,2}(?:[.,]\d{1,2})?\s?%\s+)?",
+    re.IGNORECASE,
+)
+
+
+def _lead_end(text: str) -> int:
+    lead = _LEAD.match(text)
+    return lead.end() if lead else 0
+
+
 def _head(line: str) -> list[tuple[str, int]]:
     """The first canonical words of a line and the offset where each ends."""
     words: list[tuple[str, int]] = []
     # Folding word by word keeps the offsets true to the original line ("ß" folds to "ss").
-    for match in _TOKEN.finditer(line):
+    for match in _TOKEN.finditer(line, _lead_end(line)):
         word = _word(match.group())
         if word in STOP:
             continue
@@ -461,7 +479,7 @@ def _head(line: str) -> list[tuple[str, int]]:
 
 def _first_word(cell: str) -> str | None:
     """The cell's first canonical word, unless it is joined to a value ("INV-0042")."""
-    match = _TOKEN.search(cell)
+    match = _TOKEN.search(cell, _lead_end(cell))
     if match is None:
         return None
     word = _word(match.group())
