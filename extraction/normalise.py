@@ -11,7 +11,8 @@ Dates become ISO 8601 (``YYYY-MM-DD``). Numeric dates are read this way:
   (``13/03/2024`` is day-first, ``03/13/2024`` month-first). Otherwise the caller's ``order``
   decides; `date_order_of` derives it from the whole document (month-first only when the
   document's unambiguous slash dates are all month-first), and the default is day-first, the
-  reading shared by ISO-style and European documents;
+  reading shared by ISO-style and European documents (the offline engine makes it month-first
+  for a document in US dollars);
 - two-digit years are 20xx below 70 and 19xx from 70;
 - month names and their abbreviations are read in English, German, French, Dutch, Spanish and
   Italian ("12. März 2024", "1er mars 2024", "12 de marzo de 2024", "3 giugno 2024").
@@ -126,8 +127,9 @@ def date_spans(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in _DATE.finditer(text) if _from_match(m, DateOrder.DAY_FIRST)]
 
 
-def date_order_of(text: str) -> DateOrder:
-    """Month-first only when the document's unambiguous slash/dash dates are all month-first."""
+def date_order_of(text: str, default: DateOrder = DateOrder.DAY_FIRST) -> DateOrder:
+    """Month-first when the document's unambiguous slash/dash dates are all month-first,
+    day-first when any is day-first, `default` when none is unambiguous."""
     day_first = month_first = 0
     for match in _SLASH_DATE.finditer(text):
         first, second = int(match[1]), int(match[2])
@@ -135,7 +137,9 @@ def date_order_of(text: str) -> DateOrder:
             day_first += 1
         elif second > 12 >= first:
             month_first += 1
-    return DateOrder.MONTH_FIRST if month_first and not day_first else DateOrder.DAY_FIRST
+    if day_first:
+        return DateOrder.DAY_FIRST
+    return DateOrder.MONTH_FIRST if month_first else default
 
 
 _SYMBOLS = {

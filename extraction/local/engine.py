@@ -52,8 +52,12 @@ from extraction.local.lines import LINE_ITEMS, Candidate, label_key
 from extraction.local.matching import Wanted, choose, exact_candidates, wanted_by
 from extraction.local.money import Currencies, document_currencies
 from extraction.local.parties import find_supplier, folded, party_name
+from extraction.local.vocabulary import Shape
 from extraction.normalise import (
+    DateOrder,
     currency_named,
+    date_order_of,
+    date_spans,
     parse_amount,
     parse_boolean,
     parse_date,
@@ -84,11 +88,21 @@ class _Document:
         return document_currencies(self.index)
 
     @cached_property
+    def date_order(self) -> DateOrder:
+        """How "03/12/2024" reads: as the document's unambiguous dates say, else month-first in
+        a document in US dollars, else day-first."""
+        default = DateOrder.DAY_FIRST
+        if self.currencies.dominant == "USD":
+            default = DateOrder.MONTH_FIRST
+        return date_order_of(self.index.text, default)
+
+    @cached_property
     def buyers(self) -> list[tuple[int, str]]:
-        """(line, value) of every value labelled as the buyer's."""
+        """(line, value) of every value labelled as the buyer's or the delivery address's."""
         return [
             (candidate.line, candidate.value)
-            for candidate in exact_candidates(self.index, wanted_by(_spec("customer")))
+            for name in ("customer", "ship to")
+            for candidate in exact_candidates(self.index, wanted_by(_spec(name)))
             if candidate.kind != LINE_ITEMS
         ]
 
@@ -96,13 +110,13 @@ class _Document:
     def vat_lines(self) -> list[int]:
         return [c.line for c in exact_candidates(self.index, wanted_by(_spec("vat id")))]
 
-    def cell(self, line: int, value: Any, shown: str) -> dict[str, Any]:
-        """A value found on `line`, quoted: the line itself, or for a row of word boxes the row
-        or, failing that, `shown` (the value as written) when the page's text has it."""
+    def cell(self, line: int, value: Any, shown: str, label: str = "") -> dict[str, Any]:
+        """A value found on `line`, quoted: the line itself, or for a row of word boxes what of
+        the row the page's text holds (see Layout.quote); `shown` is the value as written."""
         source = self.index.source[line]
         quote, verified = source.quote, True
         if source.from_layout:
-            quote, verified = self.layout.quote(source.page, quote, shown)
+            quote, verified = self.layout.quote(line, label, shown)
         return {"value": value, "quote": quote, "page": source.page, "verified": verified}
 
 
@@ -115,6 +129,8 @@ def _field_result(document: _Document, wanted: Wanted) -> dict[str, Any]:
     chosen = choose(document.index, wanted)
     if chosen is None and wanted.concept == "vat id":
         chosen = _vat_number_after_tax_label(document, wanted)
+    if chosen is None and wanted.concept == "due date" and wanted.shape is Shape.DATE:
+        chosen = _due_in_a_sentence(document)
     if chosen is None:
         return dict(_MISSING)
     value: Any
@@ -128,7 +144,7 @@ def _field_result(document: _Document, wanted: Wanted) -> dict[str, Any]:
         if currency is None and _is_money(wanted):
             currency = document.currencies.only
     elif field_type == "date":
-        value = parse_date(chosen.value, document.index.date_order)
+        value = parse_date(chosen.value, document.date_order)
     elif field_type == "boolean":
         value = parse_boolean(chosen.value)
     elif field_type == "list":
@@ -137,7 +153,7 @@ def _field_result(document: _Document, wanted: Wanted) -> dict[str, Any]:
         value = chosen.value
     if value is None:
         return dict(_MISSING)
-    result = document.cell(chosen.line, value, chosen.value)
+    result = document.cell(chosen.line, value, chosen.value, chosen.label)
     if currency:
         result = {"value": value, "currency": currency, **result}
     return result
@@ -160,6 +176,28 @@ def _vat_number_after_tax_label(document: _Document, wanted: Wanted) -> Candidat
     return choose(document.index, tax, vat_number)
 
 
+# Words that say a date in the same sentence is when payment is due.
+_DUE_WORDS = re.compile(
+    r"\b(?:due|payable|pay\s+by|please\s+pay|zahlbar|fällig|zahlen\s+sie|échéance|echeance"
+    r"|à\s+régler|a\s+regler|payer\s+avant|vervaldatum|betalen\s+voor|uiterlijk|vencimiento"
+    r"|pagar\s+antes|pagadero|scadenza|pagare\s+entro|pagamento\s+entro)\b",
+    re.IGNORECASE,
+)
+
+
+def _due_in_a_sentence(document: _Document) -> Candidate | None:
+    """ "Zahlbar innerhalb von 14 Tagen bis zum 28.03.2024", "Please pay by 28 March 2024": the
+    one date of a line that says payment is due."""
+    for number, line in enumerate(document.index.lines):
+        if not _DUE_WORDS.search(line):
+            continue
+        spans = date_spans(line)
+        if len(spans) == 1:
+            start, end = spans[0]
+            return Candidate(0, number, 0, "", line[start:end])
+    return None
+
+
 def _is_money(wanted: Wanted) -> bool:
     if wanted.concept is not None:
         return wanted.concept in _MONEY_CONCEPTS
@@ -179,7 +217,7 @@ def _party(document: _Document, wanted: Wanted) -> dict[str, Any]:
 
     chosen = choose(document.index, wanted, clean)
     if chosen is not None:
-        return document.cell(chosen.line, chosen.value, chosen.value)
+        return document.cell(chosen.line, chosen.value, chosen.value, chosen.label)
     if supplier:
         found = find_supplier(
             document.index,
@@ -198,13 +236,13 @@ def _currency(document: _Document, wanted: Wanted) -> dict[str, Any]:
     dominant currency."""
     chosen = choose(document.index, wanted, currency_named)
     if chosen is not None:
-        return document.cell(chosen.line, chosen.value, chosen.value)
+        return document.cell(chosen.line, chosen.value, chosen.value, chosen.label)
     total = choose(document.index, wanted_by(_spec("total", "number")))
     if total is not None:
         quote = document.index.source[total.line].quote
         amount = parse_amount(total.value, context=f"{total.label} {quote}")
         if amount is not None and amount.currency:
-            return document.cell(total.line, amount.currency, total.value)
+            return document.cell(total.line, amount.currency, total.value, total.label)
     code = document.currencies.dominant
     if code is None:
         return dict(_MISSING)

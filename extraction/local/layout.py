@@ -236,17 +236,33 @@ class Layout:
             return None
         return row.top / self.heights[row.page]
 
-    def quote(self, page: int | None, *quotes: str) -> tuple[str, bool]:
-        """The first of `quotes` that stands in the page's text (True), else the first (False).
-
-        The row's words joined by spaces usually stand there; a reader that orders a page's
-        text otherwise may still hold the value alone.
-        """
-        if page is not None and 0 < page <= len(self.pages):
-            checker = self._checkers.get(page)
-            if checker is None:
-                checker = self._checkers[page] = QuoteChecker(self.pages[page - 1])
-            for quote in quotes:
-                if checker.locate(quote) is not None:
-                    return quote, True
+    def quote(self, line: int, label: str, value: str) -> tuple[str, bool]:
+        """What a value read from a row quotes, and whether the page's text holds it: the row's
+        words, else the cells from its label to its value, else the value's cell, else the
+        value. A reader that orders a page's text otherwise (one column after the other) still
+        holds the shorter ones."""
+        row = self.rows.get(line)
+        if row is None:
+            return value, False
+        quotes = [" ".join(row.texts)]
+        texts = row.texts
+        at_value = next((n for n, text in enumerate(texts) if value in text), None)
+        if at_value is not None:
+            at_label = next((n for n, text in enumerate(texts) if label and label in text), None)
+            if at_label is not None and at_label < at_value:
+                quotes.append(" ".join(texts[at_label : at_value + 1]))
+            quotes.append(texts[at_value])
+        quotes.append(value)
+        checker = self._checker(row.page)
+        for quote in quotes:
+            if checker is not None and checker.locate(quote) is not None:
+                return quote, True
         return quotes[0], False
+
+    def _checker(self, page: int) -> QuoteChecker | None:
+        if not 0 < page <= len(self.pages):
+            return None
+        checker = self._checkers.get(page)
+        if checker is None:
+            checker = self._checkers[page] = QuoteChecker(self.pages[page - 1])
+        return checker

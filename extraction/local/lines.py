@@ -13,8 +13,6 @@ from extraction.contract import PAGE_BREAK
 from extraction.local.vocabulary import CANON, GROUPS, LINE_ITEM_WORDS, STOP
 from extraction.normalise import (
     CURRENCY_CODES,
-    DateOrder,
-    date_order_of,
     without_currency,
 )
 
@@ -438,10 +436,6 @@ class DocumentIndex:
         self._close[word] = close
         return close
 
-    @cached_property
-    def date_order(self) -> DateOrder:
-        return date_order_of(self.text)
-
     def page(self, line: int) -> int | None:
         return self.source[line].page
 
@@ -492,5 +486,10 @@ def _first_word(cell: str) -> str | None:
 
 
 def joined(cell: str, end: int) -> bool:
-    """'INV-0042' and 'Total/net' continue the word: it is part of a value, not a label."""
-    return cell[end : end + 1] in ("-", "/", "_", "'") and cell[end + 1 : end + 2].isalnum()
+    """'INV-0042' and 'Total/net' continue the word: it is part of a value, not a label. A
+    hyphen joins words of a label when no digit follows ("USt-IdNr.", "BTW-nummer")."""
+    mark, after = cell[end : end + 1], cell[end + 1 : end + 2]
+    if mark == "-" and after.isalpha():
+        token = cell[end:].split(maxsplit=1)[0]
+        return DIGIT.search(token) is not None
+    return mark in ("-", "/", "_", "'") and after.isalnum()

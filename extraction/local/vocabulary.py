@@ -162,6 +162,15 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
             *("klantnummer", "klant no", "numero de cliente", "cliente no", "codice cliente"),
         ),
     ),
+    (
+        Shape.TEXT,
+        (
+            *("ship to", "deliver to", "delivery address", "shipping address", "lieferadresse"),
+            *("lieferanschrift", "adresse de livraison", "livré à", "afleveradres"),
+            *("leveringsadres", "direccion de envio", "enviar a", "indirizzo di consegna"),
+            *("destinazione merce", "luogo di consegna"),
+        ),
+    ),
     (Shape.IDENT, ("iban", "bank account")),
     (
         Shape.TEXT,

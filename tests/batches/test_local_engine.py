@@ -49,7 +49,7 @@ ACME Supplies Ltd
 12 Harbour Road, Bristol
 
 Invoice number: INV-2024-001
-Date: 12/03/2024
+Date: 03/12/2024
 Bill to: Globex Corporation
 Supplier: ACME Supplies Ltd
 
@@ -339,14 +339,21 @@ def test_dates_in_each_supported_format_become_iso(written: str) -> None:
     assert values(f"Invoice date: {written}\n", "date:date") == {"date": ISO_DATE}
 
 
-def test_an_unambiguous_slash_date_decides_the_order_of_the_ambiguous_ones() -> None:
-    us_invoice = "Invoice date: 03/12/2024\nDue date: 04/15/2024\n"
-    day_first_invoice = "Invoice date: 03/12/2024\nDue date: 15/04/2024\n"
-    no_evidence = "Invoice date: 03/12/2024\n"
-
-    assert values(us_invoice, "date:date") == {"date": "2024-03-12"}
-    assert values(day_first_invoice, "date:date") == {"date": "2024-12-03"}
-    assert values(no_evidence, "date:date") == {"date": "2024-12-03"}
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("Invoice date: 03/12/2024\nDue date: 04/15/2024\n", "2024-03-12"),
+        ("Invoice date: 03/12/2024\nDue date: 15/04/2024\n", "2024-12-03"),
+        ("Invoice date: 03/12/2024\n", "2024-12-03"),
+        # A document in US dollars reads month-first unless one of its dates says otherwise.
+        ("Invoice date: 03/12/2024\nTotal: $120.00\n", "2024-03-12"),
+        ("Invoice date: 03/12/2024\nTotal: 120,00 €\n", "2024-12-03"),
+        ("Invoice date: 03/12/2024\nDue date: 15/04/2024\nTotal: $120.00\n", "2024-12-03"),
+    ],
+    ids=["month-first", "day-first", "no-evidence", "dollars", "euros", "dollars-day-first"],
+)
+def test_ambiguous_slash_dates_follow_the_documents_evidence(text: str, iso: str) -> None:
+    assert values(text, "date:date") == {"date": iso}
 
 
 def test_an_impossible_date_is_not_a_date() -> None:

@@ -230,3 +230,32 @@ def test_a_hand_written_invoice_in_each_language(text: str, expected: dict[str, 
     fields = FIELDS + "\nvat id"
 
     assert values(text, fields) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "due"),
+    [
+        ("Zahlbar innerhalb von 14 Tagen ohne Abzug bis zum 28.03.2024.", "2024-03-28"),
+        ("Please pay by 28 March 2024.", "2024-03-28"),
+        ("À régler avant le 28/03/2024.", "2024-03-28"),
+        ("Gelieve te betalen voor 28 maart 2024.", "2024-03-28"),
+        ("Fecha de vencimiento 28/03/2024", "2024-03-28"),
+        ("Pagamento entro il 28/03/2024", "2024-03-28"),
+    ],
+)
+def test_a_due_date_written_in_a_sentence_is_read(line: str, due: str) -> None:
+    text = f"Invoice 2024-117\nDate: 14.03.2024\nTotal 4.569,60 €\n{line}\n"
+
+    assert values(text, "due date:date") == {"due date": due}
+
+
+def test_a_sentence_with_two_dates_gives_no_due_date() -> None:
+    text = "Invoice 2024-117\nDelivered 10.03.2024, payable within 14 days of 14.03.2024\n"
+
+    assert values(text, "due date:date") == {"due date": None}
+
+
+def test_a_hyphenated_label_in_a_footer_is_read() -> None:
+    text = "Rechnung 17\nGesamtbetrag 10,00 €\nUSt-IdNr. DE298765432 · Steuer-Nr. 143/123/45678\n"
+
+    assert values(text, "vat id") == {"vat id": "DE298765432"}

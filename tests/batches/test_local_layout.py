@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -175,3 +176,37 @@ def test_a_page_without_word_boxes_is_read_from_its_text() -> None:
     assert (fields["invoice number"]["value"], fields["invoice number"]["page"]) == ("A-1", 1)
     assert (fields["total"]["value"], fields["total"]["page"]) == ("12.50", 2)
     assert fields["total"]["quote"] == "Total: 12.50 EUR"
+
+
+def test_bill_to_and_ship_to_side_by_side_give_the_billed_customer() -> None:
+    page = [
+        (72, 700, "Bill To"),
+        (300, 700, "Ship To"),
+        (72, 686, "Contoso Ltd."),
+        (300, 686, "Contoso Warehouse"),
+        (72, 672, "1 Microsoft Way"),
+        (300, 672, "500 Dock Road"),
+    ]
+
+    assert values(layout_request(make_pdf([page]), "customer")) == {"customer": "Contoso Ltd."}
+
+
+def test_a_value_beside_its_label_in_a_side_column_quotes_the_label_and_value() -> None:
+    # A reader that gives the address column first: the row's words never stand together in
+    # the text; the label and its value do.
+    page = [
+        (72, 700, "Architekturbüro Klein"),
+        (380, 700, "Rechnungsnr.:"),
+        (470, 700, "2024-117"),
+        (72, 686, "Bahnhofstraße 3"),
+        (380, 686, "Datum:"),
+        (470, 686, "14.03.2024"),
+    ]
+    request = layout_request(make_pdf([page]), "invoice number\ndate:date")
+    by_column = "Architekturbüro Klein\nBahnhofstraße 3\nRechnungsnr.: 2024-117\nDatum: 14.03.2024"
+
+    fields = extract(replace(request, text=by_column))
+
+    assert fields["invoice number"]["quote"] == "Rechnungsnr.: 2024-117"
+    assert fields["date"]["quote"] == "Datum: 14.03.2024"
+    assert all(cell["verified"] for cell in fields.values())
