@@ -24,6 +24,7 @@ import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
 from extraction.local.layout import Layout
 from extraction.local.lines import KNOWN_KEYS, DocumentIndex, label_key
@@ -99,6 +100,7 @@ def _segments(text: str) -> list[str]:
     return joined
 
 
+@lru_cache(maxsize=8192)
 def party_name(text: str) -> str | None:
     """The party name `text` starts with ("ACME GmbH" of "ACME GmbH, Hauptstr. 5, Berlin"), or
     None when it is a sentence, a label, a title, an address, a date or a number."""
