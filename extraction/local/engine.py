@@ -49,7 +49,13 @@ from extraction.contract import (
 from extraction.fields import FieldSpec, fields_from_prompt
 from extraction.local.layout import document_index
 from extraction.local.lines import LINE_ITEMS, Candidate, label_key
-from extraction.local.matching import Wanted, choose, exact_candidates, wanted_by
+from extraction.local.matching import (
+    Wanted,
+    choose,
+    exact_candidates,
+    starts_with_known_label,
+    wanted_by,
+)
 from extraction.local.money import Currencies, document_currencies
 from extraction.local.parties import find_supplier, folded, party_name
 from extraction.local.vocabulary import Shape
@@ -131,6 +137,8 @@ def _field_result(document: _Document, wanted: Wanted) -> dict[str, Any]:
         chosen = _vat_number_after_tax_label(document, wanted)
     if chosen is None and wanted.concept == "due date" and wanted.shape is Shape.DATE:
         chosen = _due_in_a_sentence(document)
+    if chosen is None and wanted.concept == "date" and wanted.shape is Shape.DATE:
+        chosen = _unlabelled_date(document)
     if chosen is None:
         return dict(_MISSING)
     value: Any
@@ -195,6 +203,27 @@ def _due_in_a_sentence(document: _Document) -> Candidate | None:
         if len(spans) == 1:
             start, end = spans[0]
             return Candidate(0, number, 0, "", line[start:end])
+    return None
+
+
+_LABEL_COLON = re.compile(r":(?:\s|$)")
+
+
+def _unlabelled_date(document: _Document) -> Candidate | None:
+    """A receipt's "12/03/24 14:22", a letter's "Berlin, 12. März 2024": the first line of the
+    first page holding one date and no label (a labelled date is another date: delivery, order,
+    due)."""
+    index = document.index
+    for number, line in enumerate(index.lines):
+        if index.page(number) != 1:
+            break
+        spans = date_spans(line)
+        if len(spans) != 1 or _LABEL_COLON.search(line) or _DUE_WORDS.search(line):
+            continue
+        if any(starts_with_known_label(index, cell) for cell in index.cells[number]):
+            continue
+        start, end = spans[0]
+        return Candidate(0, number, 0, "", line[start:end])
     return None
 
 

@@ -36,6 +36,7 @@ from extraction.local.lines import (
 )
 from extraction.local.vocabulary import GROUPS, IDENT_TOKENS, Shape
 from extraction.normalise import (
+    date_spans,
     parse_amount,
     parse_boolean,
     parse_date,
@@ -71,7 +72,8 @@ class Wanted:
         if shape is Shape.LIST:
             return bool(parse_list(value))
         if shape is Shape.IDENT:
-            return DIGIT.search(value) is not None
+            # An identifier has a digit, and is not a date ("INVOICE" over "12 March 2024").
+            return DIGIT.search(value) is not None and date_spans(value) != [(0, len(value))]
         if shape is Shape.TEXT:
             return LETTER.search(value) is not None
         return True
@@ -180,6 +182,11 @@ def _prefix_candidates(index: DocumentIndex, wanted: Wanted) -> list[Candidate]:
                 found.append(Candidate(score + PREFIX, number, PREFIX, cell, value))
             break
     return found
+
+
+def starts_with_known_label(index: DocumentIndex, cell: str) -> bool:
+    """Whether the cell's first words are a label the vocabulary knows."""
+    return any(key in KNOWN_KEYS for key, _ in index.head_keys(cell)[: HEAD_WORDS - 2])
 
 
 def _extends_to_other_label(keys: list[tuple[str, int]], size: int, wanted: Wanted) -> bool:

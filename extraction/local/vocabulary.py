@@ -63,6 +63,17 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
         ),
     ),
     (
+        Shape.DATE,
+        (
+            *("delivery date", "date of delivery", "service date", "date of supply"),
+            *("order date", "period", "service period", "lieferdatum", "leistungsdatum"),
+            *("leistungszeitraum", "bestelldatum", "auftragsdatum", "date de livraison"),
+            *("date de commande", "periode", "leverdatum", "leveringsdatum", "besteldatum"),
+            *("fecha de entrega", "fecha de pedido", "periodo", "data consegna"),
+            *("data di consegna", "data ordine"),
+        ),
+    ),
+    (
         Shape.AMOUNT,
         (
             *("total", "amount due", "grand total", "balance due", "total amount", "total due"),
@@ -109,7 +120,8 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
         (
             *("supplier", "vendor", "seller", "from", "company", "supplier name", "vendor name"),
             *("seller name", "company name", "issuer", "billed by", "sold by", "merchant"),
-            *("payee", "issued by", "lieferant", "verkäufer", "rechnungssteller", "absender"),
+            *("payee", "issued by", "remit to", "pay to", "payable to", "lieferant"),
+            *("verkäufer", "rechnungssteller", "absender"),
             *("leistungserbringer", "auftragnehmer", "fournisseur", "vendeur", "emetteur"),
             *("prestataire", "emis par", "leverancier", "verkoper", "afzender"),
             *("proveedor", "vendedor", "emisor", "emitido por", "fornitore", "venditore"),

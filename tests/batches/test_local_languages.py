@@ -259,3 +259,73 @@ def test_a_hyphenated_label_in_a_footer_is_read() -> None:
     text = "Rechnung 17\nGesamtbetrag 10,00 €\nUSt-IdNr. DE298765432 · Steuer-Nr. 143/123/45678\n"
 
     assert values(text, "vat id") == {"vat id": "DE298765432"}
+
+
+GERMAN_RECEIPT = """\
+REWE Markt GmbH
+Domstr. 20
+50668 Köln
+UID Nr.: DE812706034
+BANANE 1,29 B
+MILCH 1,19 B
+SUMME EUR 2,48
+Geg. BAR EUR 5,00
+Rückgeld BAR EUR 2,52
+Datum: 12.03.2024 Uhrzeit: 14:33:12
+"""
+
+BRITISH_RECEIPT = """\
+TESCO
+Express
+Store 2341
+MILK 1.20
+BREAD 0.95
+TOTAL 2.15
+CARD 2.15
+12/03/24 14:22
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            GERMAN_RECEIPT,
+            {
+                "supplier": "REWE Markt GmbH",
+                "date": "2024-03-12",
+                "total": "2.48",
+                "currency": "EUR",
+            },
+        ),
+        # No currency is written anywhere: none is invented.
+        (
+            BRITISH_RECEIPT,
+            {"supplier": "TESCO", "date": "2024-03-12", "total": "2.15", "currency": None},
+        ),
+    ],
+    ids=["de", "en"],
+)
+def test_a_receipt(text: str, expected: dict[str, Any]) -> None:
+    assert values(text, "supplier\ndate:date\ntotal:number\ncurrency") == expected
+
+
+def test_an_unlabelled_date_on_the_first_page_is_the_documents_date() -> None:
+    text = "Muster Handel GmbH\nBerlin, 12. März 2024\nRechnung Nr. 4711\nGesamtbetrag 10,00 €\n"
+
+    assert values(text, "date:date") == {"date": "2024-03-12"}
+
+
+def test_a_date_labelled_as_another_date_is_not_the_documents_date() -> None:
+    text = "Rechnung Nr. 4711\nLieferdatum: 10.03.2024\nZahlbar bis 24.03.2024\n"
+
+    assert values(text, "date:date\ndelivery date:date") == {
+        "date": None,
+        "delivery date": "2024-03-10",
+    }
+
+
+def test_a_title_over_a_date_is_not_an_invoice_number() -> None:
+    assert values("INVOICE\n12 March 2024\nTotal 10.00\n", "invoice number") == {
+        "invoice number": None
+    }
