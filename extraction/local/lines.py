@@ -225,10 +225,13 @@ def _row_pairs(cells: list[str]) -> list[tuple[str, str, int]]:
     42"); a row of headings (a table's header) pairs only when known labels and values alternate.
     """
     label = cells[0]
+    # A cell holding only a currency ("EUR" printed in a column of its own) belongs to the row.
+    figures = [cell for cell in cells[1:] if without_currency(cell).strip()]
     if (
         _is_label(label)
         and not DIGIT.search(_QUALIFIER.sub("", label))  # "Tax (20%)", not "INV-2024-001"
-        and all(map(is_numeric, cells[1:]))
+        and figures
+        and all(map(is_numeric, figures))
     ):
         return [(cells[0], "  ".join(cells[1:]), GAP)]
     known = [label_key(cell) in KNOWN_KEYS for cell in cells]

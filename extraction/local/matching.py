@@ -43,6 +43,11 @@ from extraction.normalise import (
     parse_list,
 )
 
+_PAGE_NUMBER = re.compile(
+    r"^(?:page|seite|pagina|página|pag|blad|feuille|folio)\b|\b\d+\s*(?:of|von|de|sur|di|van)\s*\d+$",
+    re.IGNORECASE,
+)
+
 _EXACT = 100
 _SYNONYM = 90
 _DESCRIPTION = 85
@@ -72,8 +77,13 @@ class Wanted:
         if shape is Shape.LIST:
             return bool(parse_list(value))
         if shape is Shape.IDENT:
-            # An identifier has a digit, and is not a date ("INVOICE" over "12 March 2024").
-            return DIGIT.search(value) is not None and date_spans(value) != [(0, len(value))]
+            # An identifier has a digit, and is neither a date ("INVOICE" over "12 March 2024")
+            # nor a page number ("INVOICE" over "Page 1 of 2").
+            return (
+                DIGIT.search(value) is not None
+                and date_spans(value) != [(0, len(value))]
+                and not _PAGE_NUMBER.search(value)
+            )
         if shape is Shape.TEXT:
             return LETTER.search(value) is not None
         return True

@@ -695,3 +695,17 @@ def test_the_design_example_prompt_finds_every_field_with_types_inferred_from_th
         "EUR",
     )
     assert fields["supplier VAT id"]["value"] == "DE123456789"
+
+
+def test_a_title_over_a_page_number_is_not_an_invoice_number() -> None:
+    assert values("INVOICE\nPage 1 of 2\nTotal 10.00\n", "invoice number") == {
+        "invoice number": None
+    }
+
+
+def test_a_currency_printed_in_its_own_column_belongs_to_the_totals_row() -> None:
+    text = "Total    3    278.61    40.39    319.00    EUR\n"
+
+    item = extract(text, "total:number")["fields"]["total"]
+
+    assert (item["value"], item["currency"]) == ("319.00", "EUR")
