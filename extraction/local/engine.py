@@ -113,6 +113,14 @@ class _Document:
         ]
 
     @cached_property
+    def bills(self) -> bool:
+        """Whether the document bills something: it has a total or an invoice number."""
+        return any(
+            choose(self.index, wanted_by(spec)) is not None
+            for spec in (_spec("total", "number"), _spec("invoice number"))
+        )
+
+    @cached_property
     def vat_lines(self) -> list[int]:
         return [c.line for c in exact_candidates(self.index, wanted_by(_spec("vat id")))]
 
@@ -253,6 +261,7 @@ def _party(document: _Document, wanted: Wanted) -> dict[str, Any]:
             document.layout,
             buyers=document.buyers,
             vat_lines=document.vat_lines,
+            billing=document.bills,
         )
         if found is not None:
             name, line = found

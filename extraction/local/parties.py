@@ -15,7 +15,8 @@ weighed by what speaks for it being the issuer:
 Names in the buyer's block (under "Bill to", "Rechnungsempfänger", "Client", "Klant", ...) and
 names given as the buyer anywhere are never the supplier. A name with nothing but its place to
 speak for it must be the first name of the first page's top; with no evidence at all, there is
-no supplier rather than a guess.
+no supplier rather than a guess, and in a document that bills nothing (no total, no invoice
+number) a heading, at the top or repeated on every page, is not taken for one.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ _TITLES = frozenset(
     | {"copy", "duplicate", "kopie", "copie", "duplicado", "copia", "page", "seite", "total"}
 )
 _DASHES = "-\u2013\u2014"
+# A colon ends a label, not a name; questions, brackets and control characters are not names.
+_NOT_IN_NAMES = re.compile(r"[:?!\[\]{}<>=_\x00-\x1f\x7f]")
 _SEGMENT = re.compile(rf"\s+[{_DASHES}]\s+|\s*[·•|;]\s*|,\s+")
 _WEB = re.compile(r"@|www\.|https?:|\.(?:com|de|fr|nl|es|it|eu|net|org)\b", re.IGNORECASE)
 _LETTERS = re.compile(r"[^\W\d_]")
@@ -111,10 +114,12 @@ def party_name(text: str) -> str | None:
     name = segments[0].strip(" ,:;" + _DASHES)
     if not LEGAL_FORM.search(name):
         name = name.rstrip(".")
-    if not 2 <= len(name) <= 80 or ":" in name or _WEB.search(name):
+    if not 2 <= len(name) <= 80 or _NOT_IN_NAMES.search(name) or _WEB.search(name):
         return None
     words = name.split()
     legal = LEGAL_FORM.search(name) is not None
+    if len(words) >= 4 and sum(len(word) == 1 for word in words) > 0.6 * len(words):
+        return None  # letter-spaced: "I N V O I C E"
     if len(words) > 8 or len(_LETTERS.findall(name)) < 2:
         return None
     if any(char.isdigit() for char in name) and not legal:
@@ -126,7 +131,12 @@ def party_name(text: str) -> str | None:
             return None  # a lower-case word: a sentence, not a name
     if all(word.casefold() in _CONNECTORS or LEGAL_FORM.fullmatch(word) for word in words):
         return None  # "le" of "Spett.le", "GmbH" alone
-    if folded(name) in _TITLES or label_key(name) in KNOWN_KEYS or parse_date(name):
+    if (
+        folded(name) in _TITLES
+        or folded(name).replace(" ", "") in _TITLES
+        or label_key(name) in KNOWN_KEYS
+        or parse_date(name)
+    ):
         return None
     return name
 
@@ -144,11 +154,13 @@ def find_supplier(
     *,
     buyers: list[tuple[int, str]],
     vat_lines: list[int],
+    billing: bool,
 ) -> tuple[str, int] | None:
     """The issuing party's name and the line it stands on, or None.
 
     `buyers` are (line, value) of the buyer's labelled values; `vat_lines` the lines of VAT
-    numbers.
+    numbers. Where the document bills nothing (`billing` False: no total, no invoice number), a
+    name at the top of its first page or written twice is only a heading, so neither counts.
     """
     buyer_names = {folded(name) for _, value in buyers if (name := party_name(value))}
     blocked = _buyer_blocks(index, layout, buyers)
@@ -172,13 +184,14 @@ def find_supplier(
                 seen[key] = _Seen(name, number)
     if not seen:
         return None
-    top = [key for key, item in seen.items() if _at_top(index, layout, item.line)]
+    top = [key for key, item in seen.items() if billing and _at_top(index, layout, item.line)]
     top.sort(key=lambda key: seen[key].line)
-    prominent = _prominent_lines(index, layout)
+    prominent = _prominent_lines(index, layout) if billing else set()
     scored = []
     for key, item in seen.items():
         score = _LEGAL if LEGAL_FORM.search(item.name) else 0
-        score += _REPEATED * min(item.count - 1, 2)
+        if billing:
+            score += _REPEATED * min(item.count - 1, 2)
         if key in top:
             score += _LETTERHEAD if key == top[0] else _TOP
         if item.line in prominent:

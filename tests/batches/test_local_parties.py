@@ -191,3 +191,17 @@ def test_an_amount_without_a_symbol_takes_the_only_currency_of_the_document() ->
 
 def test_a_document_without_any_currency_leaves_the_currency_null() -> None:
     assert extract("Invoice 17\nTotal: 100.00\n", "currency")["fields"]["currency"] == MISSING
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The Crazy Ones\nHere's to the crazy ones. The misfits. The rebels.\n",
+        "Foo\nSome text about foo.\n\fFoo\nMore text.\n",
+        "I N V O I C E\nNo. 17\nTotal 10.00\n",
+        "Really?\nA page of a report\n",
+    ],
+    ids=["heading", "running-header", "letter-spaced-title", "question"],
+)
+def test_a_heading_of_a_document_that_bills_nothing_is_no_supplier(text: str) -> None:
+    assert values(text, "supplier") == {"supplier": None}
