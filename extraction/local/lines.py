@@ -157,7 +157,8 @@ def _inline_pairs(label: str, value: str) -> list[tuple[str, str, int]]:
 def _cells(line: str) -> list[str]:
     if not any(mark in line for mark in ("|", "\t", "  ", "·", "•", " - ", " \u2013 ", " \u2014 ")):
         return [line]
-    return [cell for cell in _CELL_SPLIT.split(line) if cell]
+    # A line of separators alone ("|", "-  -") is one cell, so every line has one.
+    return [cell for cell in _CELL_SPLIT.split(line) if cell] or [line]
 
 
 @dataclass(frozen=True, slots=True)

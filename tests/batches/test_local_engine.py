@@ -709,3 +709,10 @@ def test_a_currency_printed_in_its_own_column_belongs_to_the_totals_row() -> Non
     item = extract(text, "total:number")["fields"]["total"]
 
     assert (item["value"], item["currency"]) == ("319.00", "EUR")
+
+
+def test_a_line_of_separators_under_a_label_is_no_value_and_no_crash() -> None:
+    assert values("Invoice No\n|\nTotal: 10.00\n", "invoice number\ntotal:number") == {
+        "invoice number": None,
+        "total": "10.00",
+    }
