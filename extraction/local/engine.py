@@ -33,8 +33,6 @@ document, and their quote is the line (or row of words) they stand on.
 
 from __future__ import annotations
 
-import re
-from dataclasses import replace
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -48,22 +46,20 @@ from extraction.contract import (
 )
 from extraction.fields import FieldSpec, fields_from_prompt
 from extraction.local.layout import document_index
-from extraction.local.lines import LINE_ITEMS, Candidate, label_key
+from extraction.local.lines import LINE_ITEMS, label_key
 from extraction.local.matching import (
     Wanted,
     choose,
     exact_candidates,
-    starts_with_known_label,
     wanted_by,
 )
 from extraction.local.money import Currencies, document_currencies
 from extraction.local.parties import find_supplier, folded, party_name
-from extraction.local.vocabulary import Shape
+from extraction.local.unlabelled import unlabelled
 from extraction.normalise import (
     DateOrder,
     currency_named,
     date_order_of,
-    date_spans,
     parse_amount,
     parse_boolean,
     parse_date,
@@ -140,13 +136,7 @@ def _field_result(document: _Document, wanted: Wanted) -> dict[str, Any]:
         return _currency(document, wanted)
     if wanted.concept in ("supplier", "customer") and field_type == "string":
         return _party(document, wanted)
-    chosen = choose(document.index, wanted)
-    if chosen is None and wanted.concept == "vat id":
-        chosen = _vat_number_after_tax_label(document, wanted)
-    if chosen is None and wanted.concept == "due date" and wanted.shape is Shape.DATE:
-        chosen = _due_in_a_sentence(document)
-    if chosen is None and wanted.concept == "date" and wanted.shape is Shape.DATE:
-        chosen = _unlabelled_date(document)
+    chosen = choose(document.index, wanted) or unlabelled(document.index, wanted)
     if chosen is None:
         return dict(_MISSING)
     value: Any
@@ -175,66 +165,6 @@ def _field_result(document: _Document, wanted: Wanted) -> dict[str, Any]:
     return result
 
 
-# A European VAT number: a country prefix and 8 to 12 digits or letters ("FR12345678901").
-_VAT_NUMBER = re.compile(r"(?:[A-Z]{2}|EL)[\s.]?(?=[0-9A-Z\s.]*\d{6})[0-9A-Z][0-9A-Z\s.]{7,14}")
-
-
-def _vat_number_after_tax_label(document: _Document, wanted: Wanted) -> Candidate | None:
-    """A VAT number after a tax label ("TVA FR12345678901", "BTW NL123456789B01"): the tax
-    label names the VAT number too, but only a value of that shape is taken, never an amount."""
-    tax = wanted_by(_spec("vat"))
-    tax = replace(tax, spec=wanted.spec, shape=wanted.shape, strict=False)
-
-    def vat_number(value: str) -> str | None:
-        match = _VAT_NUMBER.fullmatch(value.strip())
-        return match.group() if match else None
-
-    return choose(document.index, tax, vat_number)
-
-
-# Words that say a date in the same sentence is when payment is due.
-_DUE_WORDS = re.compile(
-    r"\b(?:due|payable|pay\s+by|please\s+pay|zahlbar|fällig|zahlen\s+sie|échéance|echeance"
-    r"|à\s+régler|a\s+regler|payer\s+avant|vervaldatum|betalen\s+voor|uiterlijk|vencimiento"
-    r"|pagar\s+antes|pagadero|scadenza|pagare\s+entro|pagamento\s+entro)\b",
-    re.IGNORECASE,
-)
-
-
-def _due_in_a_sentence(document: _Document) -> Candidate | None:
-    """ "Zahlbar innerhalb von 14 Tagen bis zum 28.03.2024", "Please pay by 28 March 2024": the
-    one date of a line that says payment is due."""
-    for number, line in enumerate(document.index.lines):
-        if not _DUE_WORDS.search(line):
-            continue
-        spans = date_spans(line)
-        if len(spans) == 1:
-            start, end = spans[0]
-            return Candidate(0, number, 0, "", line[start:end])
-    return None
-
-
-_LABEL_COLON = re.compile(r":(?:\s|$)")
-
-
-def _unlabelled_date(document: _Document) -> Candidate | None:
-    """A receipt's "12/03/24 14:22", a letter's "Berlin, 12. März 2024": the first line of the
-    first page holding one date and no label (a labelled date is another date: delivery, order,
-    due)."""
-    index = document.index
-    for number, line in enumerate(index.lines):
-        if index.page(number) != 1:
-            break
-        spans = date_spans(line)
-        if len(spans) != 1 or _LABEL_COLON.search(line) or _DUE_WORDS.search(line):
-            continue
-        if any(starts_with_known_label(index, cell) for cell in index.cells[number]):
-            continue
-        start, end = spans[0]
-        return Candidate(0, number, 0, "", line[start:end])
-    return None
-
-
 def _is_money(wanted: Wanted) -> bool:
     if wanted.concept is not None:
         return wanted.concept in _MONEY_CONCEPTS
@@ -247,7 +177,7 @@ def _party(document: _Document, wanted: Wanted) -> dict[str, Any]:
     buyers = {folded(name) for _, value in document.buyers if (name := party_name(value))}
 
     def clean(value: str) -> str | None:
-        name = party_name(value)
+        name = party_name(value, labelled=True)
         if name is None or (supplier and folded(name) in buyers):
             return None
         return name

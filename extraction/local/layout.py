@@ -47,6 +47,8 @@ _BELOW = 1.5
 # Rows of a table are at most this many heights apart.
 _TABLE_ROWS = 2.0
 _HEADER_WORDS = 16
+# A value cell reaching this many heights under a second header cell spans two columns.
+_SPANS = 0.3
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,19 +166,27 @@ def _add_geometric_pairs(index: DocumentIndex, rows: list[tuple[int, Row]]) -> N
             line, value = below
             if label_key(value.text) in KNOWN_KEYS or value.text.endswith(":"):
                 continue  # another label, stacked under this one
+            if header and any(
+                other is not cell and value.overlap(other) > _SPANS * row.height
+                for other in row.cells
+            ):
+                continue  # values of two columns run together: which part is whose is unknown
             kind = LINE_ITEMS if goods else TABLE if header else NEXT_LINE
             index.add_pair(cell.text, value.text, line, kind)
 
 
 def _add_header_rows(index: DocumentIndex) -> None:
-    """Single-spaced header rows of the lines that come from the text (see header_rows)."""
+    """A row of known labels over a row of values, split by the values' shapes (see
+    header_rows): all a text line has to go by, and what reads a row of word boxes whose values
+    run together across columns."""
     for number in range(len(index.source) - 1):
         line, after = index.source[number], index.source[number + 1]
-        if line.from_layout or after.from_layout or line.page != after.page:
+        if line.page != after.page or line.from_layout != after.from_layout:
             continue
-        if DIGIT.search(line.text) or ":" in line.text or len(line.text.split()) > _HEADER_WORDS:
+        header = line.quote
+        if DIGIT.search(header) or ":" in header or len(header.split()) > _HEADER_WORDS:
             continue
-        for label, value in header_row_pairs(line.text, after.text):
+        for label, value in header_row_pairs(header, after.quote):
             index.add_pair(label, value, number + 1, TABLE)
 
 

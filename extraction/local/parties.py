@@ -38,7 +38,8 @@ LEGAL_FORM = re.compile(
         |Pty\.?\ Ltd\.?|Pvt\.?\ Ltd\.?|Private\ Limited|Ltd\.?|Limited|PLC|plc|LLP|LLC|L\.L\.C\.
         |Inc\.?|Incorporated|Corp\.?|Corporation|Co\.|Company
         |S\.A\.S\.U?|SASU|SAS|S\.A\.R\.L\.|SARL|EURL|SNC|SCI|S\.A\.U\.|S\.A\.|SA
-        |S\.L\.U?\.?|SLU|SL|S\.r\.l\.s?|Srls?|S\.R\.L\.|S\.p\.A\.|SpA|S\.a\.s\.|S\.n\.c\.
+        |S\.L\.U?\.?|SLU|SL|S\.L\.N\.E\.?|S\.L\.L\.|S\.A\.T\.|S\.\ ?Coop\.?|S\.\ ?Com\.|Srls?|SpA
+        |(?i:s\.r\.l\.s?|s\.p\.a\.?|s\.a\.s\.|s\.n\.c\.|b\.v\.|n\.v\.|s\.a\.|s\.l\.|e\.k\.)
         |A/S|ApS|AB|Oy|AS|sp\.\ z\ o\.o\.
     )\.?$""",
     re.VERBOSE,
@@ -63,9 +64,9 @@ _TITLES = frozenset(
 )
 _DASHES = "-\u2013\u2014"
 # A colon ends a label, not a name; questions, brackets and control characters are not names.
-_NOT_IN_NAMES = re.compile(r"[:?!\[\]{}<>=_\x00-\x1f\x7f]")
+_NOT_IN_NAMES = re.compile(r"[:?!\[\]{}<>=_°º\x00-\x1f\x7f]")
 _SEGMENT = re.compile(rf"\s+[{_DASHES}]\s+|\s*[·•|;]\s*|,\s+")
-_WEB = re.compile(r"@|www\.|https?:|\.(?:com|de|fr|nl|es|it|eu|net|org)\b", re.IGNORECASE)
+_WEB = re.compile(r"@|(?i:www\.|https?:)|\.(?:com|de|fr|nl|es|it|eu|net|org)\b")
 _LETTERS = re.compile(r"[^\W\d_]")
 # Tax and company-register identifiers the issuer prints beside its name.
 _REGISTERED = re.compile(
@@ -73,11 +74,13 @@ _REGISTERED = re.compile(
     r"|Handelsregister|Registergericht|KvK|SIRET|SIREN|RCS|CIF|NIF|P\.\s?IVA|Partita|REA"
     r"|Company\s(?:No|Number|Reg)|Registered\sin|ABN|EIN|GSTIN)\b"
 )
-# A bank named in the payment details is not the issuer.
-_BANK = re.compile(
-    r"\b(?:IBAN|BIC|SWIFT|Bank|Sparkasse|Volksbank|Banque|Banca|Banco|Bankverbindung)", re.I
-)
+# A bank named in the payment details is not the issuer ("Commerzbank AG", "Sparkasse Köln").
+# "N°" of "N° TVA", left behind when a name is cut before its register mention.
+_NUMBER_MARK = re.compile(r"\s+(?:N°|Nº|n°|No\.?|Nr\.?|Num[eé]ro|Número|#)\s*$")
+_BANK_DETAILS = re.compile(r"\b(?:IBAN|BIC|SWIFT)\b")
+_BANK = re.compile(r"\b(?:IBAN|BIC|SWIFT)\b|bank\b|sparkasse\b|\b(?:Banque|Banca|Banco)\b", re.I)
 
+_MOST_WORDS = 8
 _MIN_SCORE = 35
 _LETTERHEAD, _TOP = 35, 15
 _LEGAL, _REPEATED, _PROMINENT, _BESIDE_VAT = 50, 20, 15, 40
@@ -92,11 +95,24 @@ def folded(name: str) -> str:
 
 
 def _segments(text: str) -> list[str]:
-    """`text` cut where a name ends ("ACME GmbH · Hauptstr. 5"), keeping ", Inc." with its name."""
+    """`text` cut where a name ends ("ACME GmbH · Hauptstr. 5"), keeping ", Inc." with its name
+    and the partners of a firm together ("Fletcher, White and Watts"): a part after a comma
+    belongs to the name before it while that has no legal form yet and the part is words
+    without digits."""
     parts = [part.strip() for part in _SEGMENT.split(text) if part and part.strip()]
+    commas = [match.group().strip() == "," for match in _SEGMENT.finditer(text)]
     joined: list[str] = []
-    for part in parts:
-        if joined and LEGAL_FORM.fullmatch(part):
+    for number, part in enumerate(parts):
+        after_comma = number > 0 and number - 1 < len(commas) and commas[number - 1]
+        if joined and (
+            LEGAL_FORM.fullmatch(part)
+            or (
+                after_comma
+                and not LEGAL_FORM.search(joined[-1])
+                and not any(char.isdigit() for char in part)
+                and len(f"{joined[-1]} {part}".split()) <= _MOST_WORDS
+            )
+        ):
             joined[-1] = f"{joined[-1]}, {part}"
         else:
             joined.append(part)
@@ -104,9 +120,14 @@ def _segments(text: str) -> list[str]:
 
 
 @lru_cache(maxsize=8192)
-def party_name(text: str) -> str | None:
+def party_name(text: str, *, labelled: bool = False) -> str | None:
     """The party name `text` starts with ("ACME GmbH" of "ACME GmbH, Hauptstr. 5, Berlin"), or
-    None when it is a sentence, a label, a title, an address, a date or a number."""
+    None when it is a sentence, a label, a title, an address, a date or a number.
+
+    A name found without a label may hold no lower-case word but connectors ("des", "und");
+    under a label ("Customer:") up to two are allowed ("Cheda-Morricone e figli", "SDU
+    uitgevers"), since the label already says a party follows.
+    """
     segments = _segments(text)
     if not segments:
         return None
@@ -120,15 +141,23 @@ def party_name(text: str) -> str | None:
     legal = LEGAL_FORM.search(name) is not None
     if len(words) >= 4 and sum(len(word) == 1 for word in words) > 0.6 * len(words):
         return None  # letter-spaced: "I N V O I C E"
-    if len(words) > 8 or len(_LETTERS.findall(name)) < 2:
+    if len(words) > _MOST_WORDS or len(_LETTERS.findall(name)) < 2:
         return None
     if any(char.isdigit() for char in name) and not legal:
         return None  # a street, a postcode, a phone number, an invoice number
+    lower = 0
     for word in words:
         bare = word.strip(".,()'\"")
-        lower = bare and bare == bare.lower() and bare.isalpha() and bare not in _CONNECTORS
-        if lower and not LEGAL_FORM.fullmatch(word):
-            return None  # a lower-case word: a sentence, not a name
+        if (
+            bare
+            and bare == bare.lower()
+            and bare.isalpha()
+            and bare not in _CONNECTORS
+            and not LEGAL_FORM.fullmatch(word)
+        ):
+            lower += 1
+    if lower > (2 if labelled else 0) or lower >= len(words):
+        return None  # lower-case words: a sentence, not a name
     if all(word.casefold() in _CONNECTORS or LEGAL_FORM.fullmatch(word) for word in words):
         return None  # "le" of "Spett.le", "GmbH" alone
     if (
@@ -144,8 +173,21 @@ def party_name(text: str) -> str | None:
 @dataclass
 class _Seen:
     name: str
-    line: int
-    count: int = 1
+    lines: list[int]
+
+    @property
+    def line(self) -> int:
+        return self.lines[0]
+
+
+def _name_texts(cell: str) -> list[str]:
+    """Where a name may stand in a cell: at its start, and before a register or bank mention
+    the text joined onto it ("Schwital Group USt-IdNr. DE452228815 IBAN ...")."""
+    texts = [cell]
+    mention = _REGISTERED.search(cell) or _BANK_DETAILS.search(cell)
+    if mention and mention.start() > 0:
+        texts.append(_NUMBER_MARK.sub("", cell[: mention.start()]))
+    return texts
 
 
 def find_supplier(
@@ -172,16 +214,18 @@ def find_supplier(
         for cell_number, cell in enumerate(cells):
             if (number, cell_number) in blocked:
                 continue
-            name = party_name(cell)
-            if name is None or _BANK.search(index.lines[number]):
-                continue
-            key = folded(name)
-            if key in buyer_names:
-                continue
-            if key in seen:
-                seen[key].count += 1
-            else:
-                seen[key] = _Seen(name, number)
+            for text in _name_texts(cell):
+                name = party_name(text)
+                if name is None or _BANK.search(name):
+                    continue  # a bank named in the payment details is not the issuer
+                key = folded(name)
+                if key in buyer_names:
+                    break
+                if key in seen:
+                    seen[key].lines.append(number)
+                else:
+                    seen[key] = _Seen(name, [number])
+                break
     if not seen:
         return None
     top = [key for key, item in seen.items() if billing and _at_top(index, layout, item.line)]
@@ -191,12 +235,12 @@ def find_supplier(
     for key, item in seen.items():
         score = _LEGAL if LEGAL_FORM.search(item.name) else 0
         if billing:
-            score += _REPEATED * min(item.count - 1, 2)
+            score += _REPEATED * min(len(item.lines) - 1, 2)
         if key in top:
             score += _LETTERHEAD if key == top[0] else _TOP
         if item.line in prominent:
             score += _PROMINENT
-        if any(_beside(index, item.line, line) for line in registered):
+        if any(_beside(index, at, line) for at in item.lines for line in registered):
             score += _BESIDE_VAT
         scored.append((score, -item.line, item))
     score, _, best = max(scored, key=lambda entry: (entry[0], entry[1]))

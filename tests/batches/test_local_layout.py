@@ -210,3 +210,23 @@ def test_a_value_beside_its_label_in_a_side_column_quotes_the_label_and_value() 
     assert fields["invoice number"]["quote"] == "Rechnungsnr.: 2024-117"
     assert fields["date"]["quote"] == "Datum: 14.03.2024"
     assert all(cell["verified"] for cell in fields.values())
+
+
+def test_values_of_two_columns_run_together_are_split_by_their_shapes() -> None:
+    # The invoice date is so long that it touches the due date: one cell under two labels,
+    # which the columns cannot split; the values' shapes can, in exactly one way.
+    page = [
+        (50, 700, "Nº Factura"),
+        (170, 700, "Fecha"),
+        (290, 700, "Fecha de vencimiento"),
+        (50, 686, "F-2024-118"),
+        (170, 686, "5 de noviembre de 2023"),
+        (292, 686, "05/12/2023"),
+    ]
+    request = layout_request(make_pdf([page]), "invoice number\ndate:date\ndue date:date")
+
+    assert values(request) == {
+        "invoice number": "F-2024-118",
+        "date": "2023-11-05",
+        "due date": "2023-12-05",
+    }

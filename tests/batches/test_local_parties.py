@@ -205,3 +205,41 @@ def test_a_document_without_any_currency_leaves_the_currency_null() -> None:
 )
 def test_a_heading_of_a_document_that_bills_nothing_is_no_supplier(text: str) -> None:
     assert values(text, "supplier") == {"supplier": None}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Fletcher, White and Watts",
+        "Prodi-Lombardi s.r.l.",
+        "Cheda-Morricone e figli",
+        "SDU uitgevers",
+        "Reyes & Asociados S.Com.",
+    ],
+)
+def test_a_labelled_customer_keeps_its_whole_name(name: str) -> None:
+    text = f"INVOICE 2024-17\nCustomer: {name}\nTotal: 10.00 EUR\n"
+
+    assert values(text, "customer") == {"customer": name}
+
+
+def test_a_labelled_name_stops_where_its_address_starts() -> None:
+    text = "INVOICE 2024-17\nBill to: Contoso Ltd, 1 Microsoft Way, Redmond\nTotal: 10.00\n"
+
+    assert values(text, "customer") == {"customer": "Contoso Ltd"}
+
+
+def test_the_issuer_in_a_footer_run_together_with_its_vat_number_and_bank() -> None:
+    # A text reader joins the footer's three columns into one line.
+    text = (
+        "Schwital Group\nDaniela-Kaul-Ring 6\n"
+        "Schwital Group · Daniela-Kaul-Ring 6 · Zschopau\n"
+        "Lorch Wende Stiftung & Co. KGaA\nSybille-Schmidtke-Gasse 92\n65898 Dinslaken\n"
+        "Rechnungsnr. 2020-6004\nRechnungsbetrag 9.371,96 EUR\n"
+        "Schwital Group USt-IdNr. DE452228815 IBAN DE89370400440532013000\n"
+    )
+
+    assert values(text, "supplier\nvat id") == {
+        "supplier": "Schwital Group",
+        "vat id": "DE452228815",
+    }
