@@ -39,7 +39,7 @@ LEGAL_FORM = re.compile(
         |Inc\.?|Incorporated|Corp\.?|Corporation|Co\.|Company
         |S\.A\.S\.U?|SASU|SAS|S\.A\.R\.L\.|SARL|EURL|SNC|SCI|S\.A\.U\.|S\.A\.|SA
         |S\.L\.U?\.?|SLU|SL|S\.L\.N\.E\.?|S\.L\.L\.|S\.A\.T\.|S\.\ ?Coop\.?|S\.\ ?Com\.|Srls?|SpA
-        |(?i:s\.r\.l\.s?|s\.p\.a\.?|s\.a\.s\.|s\.n\.c\.|b\.v\.|n\.v\.|s\.a\.|s\.l\.|e\.k\.)
+        |(?i:s\.r\.l\.s?|s\.p\.a\.?|s\.a\.s\.|s\.n\.c\.|b\.v\.|n\.v\.|s\.a\.|s\.l\.|e\.\ ?[kg]\.)
         |A/S|ApS|AB|Oy|AS|sp\.\ z\ o\.o\.
     )\.?$""",
     re.VERBOSE,

@@ -215,6 +215,7 @@ def test_a_heading_of_a_document_that_bills_nothing_is_no_supplier(text: str) ->
         "Cheda-Morricone e figli",
         "SDU uitgevers",
         "Reyes & Asociados S.Com.",
+        "Gumprich e.G.",
     ],
 )
 def test_a_labelled_customer_keeps_its_whole_name(name: str) -> None:
