@@ -13,8 +13,9 @@ and the same document always gives the same result. How a value is found:
    label before a row of numbers (a totals row, whose last amount is its value); the cells of
    rendered table rows (``header: value | header: value``); a label alone on its line with the
    value on the next; a header row (cells split by tabs, ``|`` or 2+ spaces) followed by a value
-   row, which counts for little when the table lists goods (several rows, or columns like "Qty"
-   and "Unit price"); ``[x] Label`` checkboxes. Cells are also indexed by their first word, for
+   row (split by its values' shapes where single spaces separate them), which counts for little
+   when the table lists goods (several rows, or columns like "Qty" and "Unit price"); ``[x]
+   Label`` checkboxes. Cells are also indexed by their first word, for
    ``Invoice No. 001``. Labels are known in English, German, French, Dutch, Spanish and Italian.
 2. Each field takes the labelled value that fits it best (`extraction.local.matching`): its own
    name, the synonyms of the concept it names, its description, then near labels.
@@ -25,7 +26,10 @@ and the same document always gives the same result. How a value is found:
    - a currency field answers an ISO 4217 code: the one a "Currency" label names, else the
      total's, else the document's dominant currency (`extraction.local.money`);
    - a number field's value is a plain decimal; its currency, when the amount, its label or its
-     line shows one, or when a money field's document shows only one, goes beside it.
+     line shows one, or when a money field's document shows only one, goes beside it;
+   - a VAT number, a due date and the document's date may be found without a label of their
+     own (`extraction.local.unlabelled`): a VAT number's shape after a VAT word, a sentence
+     saying payment is due, a receipt's lone date.
 
 A field without a match is null with ``verified`` False: values are only ever read from the
 document, and their quote is the line (or row of words) they stand on.
