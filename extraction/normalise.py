@@ -157,6 +157,8 @@ _SYMBOLS = {
     "£": "GBP",
     "¥": "JPY",
     "₹": "INR",
+    "Rs.": "INR",
+    "Rs": "INR",
     "₩": "KRW",
     "₽": "RUB",
     "₺": "TRY",
@@ -175,11 +177,16 @@ CURRENCY_CODES = frozenset(
 )
 _CURRENCY = (
     "(?:"
-    + "|".join(re.escape(s) for s in sorted(_SYMBOLS, key=len, reverse=True))
+    # A symbol of letters ("Rs", "zł") stands apart from a word, as a code does.
+    + "|".join(
+        (r"(?<![A-Za-z])" if symbol[0].isalpha() else "") + re.escape(symbol)
+        for symbol in sorted(_SYMBOLS, key=len, reverse=True)
+    )
     + r"|(?<![A-Za-z])(?:"
     + "|".join(sorted(CURRENCY_CODES))
     + r")(?![A-Za-z]))"
 )
+# Indian grouping ("1,23,456.78": lakhs and crores) has pairs of digits before the last three.
 # A grouped number needs groups of exactly three digits; the group separator must repeat as itself,
 # which is what tells "1.234,50" (dot groups) from "1,234.50" (comma groups). A plain space groups
 # digits only before a decimal comma ("1 234,50"), so "Qty 3 100.00" is not read as 3100.
@@ -191,6 +198,7 @@ _AMOUNT = re.compile(
     (?:(?P<cur1>{_CURRENCY})\s{{0,2}})?
     (?P<sign2>[-\u2212])?
     (?P<num>\d{{1,3}}(?:\ \d{{3}})+,\d+
+           |\d{{1,2}}(?:,\d{{2}})+,\d{{3}}(?:\.\d+)?
            |\d{{1,3}}(?P<grp>[,.'\u2019\u00a0\u202f\u2009])\d{{3}}(?:(?P=grp)\d{{3}})*(?:[.,]\d+)?
            |\d+(?:[.,]\d+)?)
     (?!\d|[.,]\d|\s?%)
@@ -245,8 +253,13 @@ def without_currency(text: str) -> str:
     return _CURRENCY_ALONE.sub("", text)
 
 
+_INDIAN = re.compile(r"\d{1,2}(?:,\d{2})+,\d{3}(?:\.\d+)?")
+
+
 def _digits(match: re.Match[str], has_currency: bool) -> str | None:
     num, group = match["num"], match["grp"]
+    if _INDIAN.fullmatch(num):
+        num, group = num.replace(",", ""), None
     last = max(num.rfind("."), num.rfind(","))
     decimal_sep = num[last] if last >= 0 else None
     if group and decimal_sep == group:

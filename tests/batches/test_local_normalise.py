@@ -44,6 +44,10 @@ def test_dates_with_month_names_in_six_languages_become_iso(written: str, iso: s
         ("8,79-", "-8.79"),
         ("EUR -8,79", "-8.79"),
         ("1'234.56", "1234.56"),
+        ("1\u202f234.56", "1234.56"),
+        ("₹1,23,456.78", "123456.78"),
+        ("Rs. 12,34,567.00", "1234567.00"),
+        ("INR 1,00,000", "100000"),
     ],
 )
 def test_amounts_in_every_common_locale_format(written: str, value: str) -> None:
