@@ -10,7 +10,7 @@ experiments that say how much a suspected cost weighs; they are not fixes:
 
 - no-refresh: `pipeline.batch_refresh` does nothing (batch counters are not kept, batches never
   finish), to weigh the per-document batch bookkeeping in the completion transaction.
-- cache-group-of: `extraction.local._group_of` memoised, to weigh the local engine's fuzzy
+- cache-group-of: `extraction.local.matching._group_of` memoised, to weigh the local engine's fuzzy
   label matching, which depends only on the field names.
 """
 
@@ -82,6 +82,7 @@ def report(bench: Bench, args: argparse.Namespace, documents: int) -> None:
     from batches.pipeline import claims, finishing, processing, runner
     from documents.models import Document
     from extraction.local import engine as local
+    from extraction.local import matching
 
     engine = "local" if args.latency is None else "sleep"
     tasks.drain()  # nothing to do yet: warms the imports
@@ -100,7 +101,7 @@ def report(bench: Bench, args: argparse.Namespace, documents: int) -> None:
     if "no-refresh" in args.variant:
         finishing.batch_refresh = lambda **kwargs: None
     if "cache-group-of" in args.variant:
-        local._group_of = functools.lru_cache(maxsize=1024)(local._group_of)
+        matching._group_of = functools.lru_cache(maxsize=1024)(matching._group_of)
     original_extract = local.LocalEngine.extract
     local.LocalEngine.extract = _timed(original_extract, times["local extract"])
     batch = create_batch(bench, invoices(documents), engine=engine, name="profile")

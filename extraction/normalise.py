@@ -11,8 +11,11 @@ Dates become ISO 8601 (``YYYY-MM-DD``). Numeric dates are read this way:
   (``13/03/2024`` is day-first, ``03/13/2024`` month-first). Otherwise the caller's ``order``
   decides; `date_order_of` derives it from the whole document (month-first only when the
   document's unambiguous slash dates are all month-first), and the default is day-first, the
-  reading shared by ISO-style and European documents;
-- two-digit years are 20xx below 70 and 19xx from 70.
+  reading shared by ISO-style and European documents (the offline engine makes it month-first
+  for a document in US dollars);
+- two-digit years are 20xx below 70 and 19xx from 70;
+- month names and their abbreviations are read in English, German, French, Dutch, Spanish and
+  Italian ("12. März 2024", "1er mars 2024", "12 de marzo de 2024", "3 giugno 2024").
 
 Amounts become a decimal string (``"1234.50"``, the digits after the decimal point kept as written,
 so nothing is rounded through a float) plus a currency code when a symbol or ISO code is recognised.
@@ -32,38 +35,46 @@ class DateOrder(StrEnum):
     MONTH_FIRST = "mdy"
 
 
-_MONTHS: dict[str, int] = {}
-for _number, _names in enumerate(
-    (
-        ("january", "jan", "januar", "janvier", "enero", "jänner"),
-        ("february", "feb", "februar", "février", "fevrier", "febrero"),
-        ("march", "mar", "märz", "maerz", "mars", "marzo"),
-        ("april", "apr", "avril", "abril"),
-        ("may", "mai", "mayo"),
-        ("june", "jun", "juni", "juin", "junio"),
-        ("july", "jul", "juli", "juillet", "julio"),
-        ("august", "aug", "août", "aout", "agosto"),
-        ("september", "sep", "sept", "septembre", "septiembre"),
-        ("october", "oct", "oktober", "okt", "octobre", "octubre"),
-        ("november", "nov", "novembre", "noviembre"),
-        ("december", "dec", "dezember", "dez", "décembre", "decembre", "diciembre"),
+# Month names and abbreviations in English, German, French, Dutch, Spanish and Italian, also as
+# written without accents ("fevrier", "maerz"). A name shared by languages ("mar", "juni") is
+# listed once; none names two different months.
+_MONTH_NAMES: dict[int, tuple[str, ...]] = {
+    1: (
+        *("january", "jan", "januar", "jänner", "janvier", "janv", "januari", "enero", "ene"),
+        *("gennaio", "gen"),
     ),
-    start=1,
-):
-    for _name in _names:
-        _MONTHS[_name] = _number
+    2: (
+        *("february", "feb", "februar", "février", "fevrier", "févr", "fevr", "februari"),
+        *("febrero", "febbraio"),
+    ),
+    3: ("march", "mar", "märz", "maerz", "mär", "mrz", "mars", "maart", "mrt", "marzo"),
+    4: ("april", "apr", "avril", "avr", "abril", "abr", "aprile"),
+    5: ("may", "mai", "mei", "mayo", "maggio", "mag"),
+    6: ("june", "jun", "juni", "juin", "junio", "giugno", "giu"),
+    7: ("july", "jul", "juli", "juillet", "juil", "julio", "luglio", "lug"),
+    8: ("august", "aug", "août", "aout", "augustus", "agosto", "ago"),
+    9: ("september", "sep", "sept", "septembre", "septiembre", "setiembre", "settembre", "set"),
+    10: ("october", "oct", "oktober", "okt", "octobre", "octubre", "ottobre", "ott"),
+    11: ("november", "nov", "novembre", "noviembre"),
+    12: (
+        *("december", "dec", "dezember", "dez", "décembre", "decembre", "déc", "diciembre"),
+        *("dic", "dicembre"),
+    ),
+}
+_MONTHS = {name: number for number, names in _MONTH_NAMES.items() for name in names}
 
 # Longest names first, so "march" is preferred to "mar" inside the alternation.
 _MONTH = "|".join(sorted((re.escape(name) for name in _MONTHS), key=len, reverse=True))
-_ORDINAL = r"(?:st|nd|rd|th|\.)?"
+# "1st", "1.", French "1er", Spanish and Italian "1º" / "1°".
+_ORDINAL = r"(?:st|nd|rd|th|er|\.|º|°)?"
 
 _DATE = re.compile(
     rf"""
     (?<![\d.])(?P<iy>\d{{4}})(?P<isep>[-/.])(?P<im>\d{{1,2}})(?P=isep)(?P<id>\d{{1,2}})(?!\d)
     | (?<![\d.])(?P<na>\d{{1,2}})(?P<nsep>[-/.])(?P<nb>\d{{1,2}})(?P=nsep)
       (?P<ny>\d{{4}}|\d{{2}})(?!\d)
-    | (?<![\w])(?P<td>\d{{1,2}}){_ORDINAL}[\s\-/]*(?:of\s+)?(?P<tm>{_MONTH})\b\.?,?[\s\-/]*
-      (?P<ty>\d{{4}}|\d{{2}})(?!\d)
+    | (?<![\w])(?P<td>\d{{1,2}}){_ORDINAL}[\s\-/]*(?:(?:of|de)\s+)?(?P<tm>{_MONTH})\b\.?,?
+      [\s\-/]*(?:de\s+)?(?P<ty>\d{{4}}|\d{{2}})(?!\d)
     | (?<![\w])(?P<mm>{_MONTH})\b\.?\s*(?P<md>\d{{1,2}}){_ORDINAL},?\s*(?P<my>\d{{4}})(?!\d)
     """,
     re.IGNORECASE | re.VERBOSE,
@@ -116,8 +127,9 @@ def date_spans(text: str) -> list[tuple[int, int]]:
     return [m.span() for m in _DATE.finditer(text) if _from_match(m, DateOrder.DAY_FIRST)]
 
 
-def date_order_of(text: str) -> DateOrder:
-    """Month-first only when the document's unambiguous slash/dash dates are all month-first."""
+def date_order_of(text: str, default: DateOrder = DateOrder.DAY_FIRST) -> DateOrder:
+    """Month-first when the document's unambiguous slash/dash dates are all month-first,
+    day-first when any is day-first, `default` when none is unambiguous."""
     day_first = month_first = 0
     for match in _SLASH_DATE.finditer(text):
         first, second = int(match[1]), int(match[2])
@@ -125,7 +137,9 @@ def date_order_of(text: str) -> DateOrder:
             day_first += 1
         elif second > 12 >= first:
             month_first += 1
-    return DateOrder.MONTH_FIRST if month_first and not day_first else DateOrder.DAY_FIRST
+    if day_first:
+        return DateOrder.DAY_FIRST
+    return DateOrder.MONTH_FIRST if month_first else default
 
 
 _SYMBOLS = {
@@ -143,6 +157,8 @@ _SYMBOLS = {
     "£": "GBP",
     "¥": "JPY",
     "₹": "INR",
+    "Rs.": "INR",
+    "Rs": "INR",
     "₩": "KRW",
     "₽": "RUB",
     "₺": "TRY",
@@ -161,11 +177,16 @@ CURRENCY_CODES = frozenset(
 )
 _CURRENCY = (
     "(?:"
-    + "|".join(re.escape(s) for s in sorted(_SYMBOLS, key=len, reverse=True))
+    # A symbol of letters ("Rs", "zł") stands apart from a word, as a code does.
+    + "|".join(
+        (r"(?<![A-Za-z])" if symbol[0].isalpha() else "") + re.escape(symbol)
+        for symbol in sorted(_SYMBOLS, key=len, reverse=True)
+    )
     + r"|(?<![A-Za-z])(?:"
     + "|".join(sorted(CURRENCY_CODES))
     + r")(?![A-Za-z]))"
 )
+# Indian grouping ("1,23,456.78": lakhs and crores) has pairs of digits before the last three.
 # A grouped number needs groups of exactly three digits; the group separator must repeat as itself,
 # which is what tells "1.234,50" (dot groups) from "1,234.50" (comma groups). A plain space groups
 # digits only before a decimal comma ("1 234,50"), so "Qty 3 100.00" is not read as 3100.
@@ -174,14 +195,16 @@ _AMOUNT = re.compile(
     (?<![\w.,\-\u2212])
     (?P<open>\()?
     (?P<sign1>[-\u2212])?
-    (?:(?P<cur1>{_CURRENCY})\s?)?
+    (?:(?P<cur1>{_CURRENCY})\s{{0,2}})?
     (?P<sign2>[-\u2212])?
     (?P<num>\d{{1,3}}(?:\ \d{{3}})+,\d+
+           |\d{{1,2}}(?:,\d{{2}})+,\d{{3}}(?:\.\d+)?
            |\d{{1,3}}(?P<grp>[,.'\u2019\u00a0\u202f\u2009])\d{{3}}(?:(?P=grp)\d{{3}})*(?:[.,]\d+)?
            |\d+(?:[.,]\d+)?)
     (?!\d|[.,]\d|\s?%)
     (?:\s?(?P<cur2>{_CURRENCY}))?
     (?P<close>\))?
+    (?P<sign3>[-\u2212](?![\w.,]))?  # "8,79-": accounting software writes credits so
     """,
     re.VERBOSE,
 )
@@ -194,6 +217,28 @@ class Amount:
     currency: str | None
 
 
+# Currencies written as words, as a "Currency" or "Währung" cell may say them.
+_CURRENCY_NAMES = {
+    **dict.fromkeys(("euro", "euros", "eur"), "EUR"),
+    **dict.fromkeys(("us dollar", "us dollars", "dollar", "dollars", "dólar"), "USD"),
+    **dict.fromkeys(("pound", "pounds", "pound sterling", "sterling", "gbp"), "GBP"),
+    **dict.fromkeys(("swiss franc", "swiss francs", "franken", "franc suisse"), "CHF"),
+}
+# A bare "$" is the US dollar unless the document names another dollar.
+DOLLARS = frozenset({"USD", "CAD", "AUD", "NZD", "HKD", "SGD", "MXN", "ARS", "CLP", "COP", "TWD"})
+
+
+def currencies_in(text: str) -> list[tuple[str, str]]:
+    """Every currency symbol or ISO code in `text`, as (what is written, ISO 4217 code)."""
+    return [(m.group(), _SYMBOLS.get(m.group(), m.group())) for m in _CURRENCY_ALONE.finditer(text)]
+
+
+def currency_named(text: str) -> str | None:
+    """The ISO code a short text names: a code, a symbol or a currency's name ("Euro")."""
+    folded = " ".join(text.casefold().split()).strip(" .")
+    return _CURRENCY_NAMES.get(folded) or currency_in(text)
+
+
 def currency_in(text: str) -> str | None:
     """The first currency symbol or ISO code in `text` (used on a value's label and line)."""
     match = _CURRENCY_ALONE.search(text)
@@ -203,8 +248,18 @@ def currency_in(text: str) -> str | None:
     return _SYMBOLS.get(token, token)
 
 
+def without_currency(text: str) -> str:
+    """`text` with its currency symbols and codes left out."""
+    return _CURRENCY_ALONE.sub("", text)
+
+
+_INDIAN = re.compile(r"\d{1,2}(?:,\d{2})+,\d{3}(?:\.\d+)?")
+
+
 def _digits(match: re.Match[str], has_currency: bool) -> str | None:
     num, group = match["num"], match["grp"]
+    if _INDIAN.fullmatch(num):
+        num, group = num.replace(",", ""), None
     last = max(num.rfind("."), num.rfind(","))
     decimal_sep = num[last] if last >= 0 else None
     if group and decimal_sep == group:
@@ -230,21 +285,17 @@ def _digits(match: re.Match[str], has_currency: bool) -> str | None:
 
 
 def parse_amount(text: str, context: str = "") -> Amount | None:
-    """The amount in `text`: the first one written with a currency, else the first number.
+    """The amount `text` holds, or None.
 
-    Dates inside `text` are skipped. `context` (the label and the whole line) is searched for a
-    currency when the amount itself carries none, as in "Total (EUR): 1.234,50".
+    Dates, percentages and amounts inside a parenthesis ("(incl. VAT 40.39)") are passed over.
+    Amounts written with a currency or with decimals are preferred to bare whole numbers. When
+    several follow each other with nothing but space between them, they are a row of columns
+    ("Total 1 278.61 40.39 319.00": quantity, net, tax, gross), and the last is the row's amount;
+    a word between them ends the row ("1.234,50 € incl. 197,11 € VAT" is 1234.50).
+    `context` (the label and the whole line) is searched for a currency when the amount itself
+    carries none, as in "Total (EUR): 1.234,50".
     """
-    spans = date_spans(text)
-    chosen: re.Match[str] | None = None
-    for match in _AMOUNT.finditer(text):
-        if any(start <= match.start("num") < end for start, end in spans):
-            continue
-        if match["cur1"] or match["cur2"]:
-            chosen = match
-            break
-        if chosen is None:
-            chosen = match
+    chosen = _row_amount(text)
     if chosen is None:
         return None
     token = chosen["cur1"] or chosen["cur2"]
@@ -252,10 +303,46 @@ def parse_amount(text: str, context: str = "") -> Amount | None:
     digits = _digits(chosen, currency is not None)
     if digits is None:
         return None
-    negative = bool(chosen["sign1"] or chosen["sign2"] or (chosen["open"] and chosen["close"]))
+    negative = bool(
+        chosen["sign1"]
+        or chosen["sign2"]
+        or chosen["sign3"]
+        or (chosen["open"] and chosen["close"])
+    )
     if negative and Decimal(digits) != 0:
         digits = f"-{digits}"
     return Amount(value=digits, currency=currency)
+
+
+_PARENTHESIS = re.compile(r"\([^()]*\)")
+_BETWEEN_COLUMNS = re.compile(r"[\s|]*")
+
+
+def _row_amount(text: str) -> re.Match[str] | None:
+    skipped = date_spans(text)
+    matches = []
+    for match in _AMOUNT.finditer(text):
+        if any(start <= match.start("num") < end for start, end in skipped):
+            continue
+        matches.append(match)
+    if len(matches) > 1:
+        inside = [m.span() for m in _PARENTHESIS.finditer(text)]
+        outside = [
+            m
+            for m in matches
+            if not any(s < m.start("num") < e for s, e in inside) or (m["open"] and m["close"])
+        ]
+        matches = outside or matches
+    if len(matches) <= 1:
+        return matches[0] if matches else None
+    written = [m for m in matches if m["cur1"] or m["cur2"] or not m["num"].isdigit()]
+    row = written or matches
+    chosen = row[0]
+    for match in row[1:]:
+        if not _BETWEEN_COLUMNS.fullmatch(text, chosen.end(), match.start()):
+            break
+        chosen = match
+    return chosen
 
 
 _TRUE = frozenset(

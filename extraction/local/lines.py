@@ -9,33 +9,34 @@ import unicodedata
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
-from extraction.contract import (
-    page_of,
-)
+from extraction.contract import PAGE_BREAK
 from extraction.local.vocabulary import CANON, GROUPS, LINE_ITEM_WORDS, STOP
 from extraction.normalise import (
     CURRENCY_CODES,
-    DateOrder,
-    date_order_of,
+    without_currency,
 )
 
 # How explicitly a pair is written; added to the label score and used to break ties.
 COLON = 10
 _CHECKBOX = 10
-_GAP = 8
+GAP = 8
 PREFIX = 6
-_NEXT_LINE = 5
-_TABLE = 3
-_LINE_ITEMS = -15  # a header over several rows is a line-item table, not the document's own value
+NEXT_LINE = 5
+TABLE = 3
+LINE_ITEMS = -15  # a header over several rows is a line-item table, not the document's own value
 # Loosely delimited pairs are only trusted when the value has the wanted shape.
-LOOSE = frozenset({PREFIX, _NEXT_LINE, _TABLE, _LINE_ITEMS})
+LOOSE = frozenset({PREFIX, NEXT_LINE, TABLE, LINE_ITEMS})
 
 FUZZY_CUTOFF = 0.8
 _FUZZY_BUCKET = 500
 _FUZZY_MIN_WORD = 4  # "ut" is not a misspelt "ust": short words only ever match exactly
 
 _LINE = re.compile(r"[^\n\r\f\v\x1c\x1d\x1e\x85\u2028\u2029]+")
-_CELL_SPLIT = re.compile(r"\s*\|\s*|\s*\t\s*|\s{2,}")
+# Cells end at a pipe, a tab, two spaces, a middle dot, or a dash between spaces unless it joins
+# two numbers (a range: "01.02.2024 - 29.02.2024"): "SIRET 123 456 789 00012 - TVA FR123".
+_CELL_SPLIT = re.compile(
+    r"\s*\|\s*|\s*\t\s*|\s{2,}|\s+[·•]\s+|(?<!\d)\s+[-\u2013\u2014]\s+|\s+[-\u2013\u2014]\s+(?!\d)"
+)
 _COLON_PAIR = re.compile(r"(?P<label>[^:]{1,60}?)\s*:(?!//)\s*(?P<value>.*)")
 _INLINE_COLON = re.compile(r":(?:\s|$)")
 _LABEL_WORD = re.compile(r"\(?[^\W\d_][^\W\d_'\u2019.-]*\.?\)?|#|№")
@@ -50,6 +51,14 @@ _CHECKBOX_LINE = re.compile(
     r"|(?P<label2>[^\[\]☐☑☒]+?)\s*(?P<box2>\[\s*[xX✓✔]?\s*\]|[☐☑☒])"
 )
 _VALUE_LEAD = " \t.:#=>°º"
+_NUMERIC = re.compile(r"[\d\s.,'\u2019()%+\-\u2212]*\d[\d\s.,'\u2019()%+\-\u2212]*")
+
+
+def is_numeric(cell: str) -> bool:
+    """A cell of a totals row: an amount, a count or a percentage, with or without a currency."""
+    return _NUMERIC.fullmatch(without_currency(cell).strip()) is not None
+
+
 # "Total - 5.00": a dash and a space separate label and value; in "-5.00" the dash is a sign.
 _DASH_LEAD = re.compile(r"^[-\u2013\u2014]\s+")
 
@@ -77,6 +86,8 @@ def label_key(text: str) -> str:
 def _word(token: str) -> str:
     """A word as labels are compared: case and accents folded, abbreviations expanded."""
     folded = token.casefold()
+    if folded in CANON:
+        return CANON[folded]
     if not folded.isascii():
         folded = unicodedata.normalize("NFKD", folded)
         folded = "".join(char for char in folded if not unicodedata.combining(char))
@@ -92,7 +103,7 @@ def _is_label(text: str) -> bool:
     )
 
 
-def _is_heading(text: str) -> bool:
+def is_heading(text: str) -> bool:
     """A line that can be a label whose value is on the next line."""
     return len(text) <= 40 and _is_label(text) and not DIGIT.search(text)
 
@@ -144,9 +155,10 @@ def _inline_pairs(label: str, value: str) -> list[tuple[str, str, int]]:
 
 
 def _cells(line: str) -> list[str]:
-    if "|" not in line and "\t" not in line and "  " not in line:
+    if not any(mark in line for mark in ("|", "\t", "  ", "·", "•", " - ", " \u2013 ", " \u2014 ")):
         return [line]
-    return [cell for cell in _CELL_SPLIT.split(line) if cell]
+    # A line of separators alone ("|", "-  -") is one cell, so every line has one.
+    return [cell for cell in _CELL_SPLIT.split(line) if cell] or [line]
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,14 +195,16 @@ def _parse_line(line: str) -> _Line:
         index += 1
     if not pairs and pending is None:
         if len(cells) == 2 and _is_label(cells[0]):
-            pairs.append((cells[0], cells[1], _GAP))
+            pairs.append((cells[0], cells[1], GAP))
+        elif len(cells) > 2:
+            pairs.extend(_row_pairs(cells))
         elif len(cells) == 1:
             box = _CHECKBOX_LINE.fullmatch(cells[0]) if _maybe_checkbox(cells[0]) else None
             if box:
                 label = (box["label"] or box["label2"]).strip()
                 if _is_label(label):
                     pairs.append((label, box["box"] or box["box2"], _CHECKBOX))
-            elif _is_heading(cells[0]):
+            elif is_heading(cells[0]):
                 pending = cells[0]
     # A cell with a colon label is read above; the others may start with a label followed by
     # its value after a space ("Invoice No. INV-001").
@@ -203,17 +217,46 @@ def _parse_line(line: str) -> _Line:
     return _Line(cells, pairs, pending, starts)
 
 
-def _is_line_item_header(cells: list[str]) -> bool:
-    """A table of goods or services: its "Total" column is per line, not the document's total."""
-    return any(LINE_ITEM_WORDS & set(label_key(cell).split()) for cell in cells)
+def _row_pairs(cells: list[str]) -> list[tuple[str, str, int]]:
+    """Pairs in a row of three or more cells without colons.
+
+    A label followed only by numbers is a totals row ("Total | 1 | 278.61 | 40.39 | 319.00"):
+    its value is all of them, and the amount parser takes the row's last amount. Otherwise a
+    known label followed by a cell that is not one is a pair ("Bill to | Contoso | Invoice No. |
+    42"); a row of headings (a table's header) pairs only when known labels and values alternate.
+    """
+    label = cells[0]
+    # A cell holding only a currency ("EUR" printed in a column of its own) belongs to the row.
+    figures = [cell for cell in cells[1:] if without_currency(cell).strip()]
+    if (
+        _is_label(label)
+        and not DIGIT.search(_QUALIFIER.sub("", label))  # "Tax (20%)", not "INV-2024-001"
+        and figures
+        and all(map(is_numeric, figures))
+    ):
+        return [(cells[0], "  ".join(cells[1:]), GAP)]
+    known = [label_key(cell) in KNOWN_KEYS for cell in cells]
+    alternating = all(known[0::2]) and not any(known[1::2])
+    if is_header_row(cells) and not alternating:
+        return []
+    return [
+        (cells[number], cells[number + 1], GAP)
+        for number in range(len(cells) - 1)
+        if known[number] and not known[number + 1]
+    ]
 
 
 def _maybe_checkbox(line: str) -> bool:
     return "[" in line or "☐" in line or "☑" in line or "☒" in line
 
 
-def _is_header_row(cells: list[str]) -> bool:
-    return len(cells) >= 2 and all(_is_heading(cell) and ":" not in cell for cell in cells)
+def is_line_item_header(cells: list[str]) -> bool:
+    """A table of goods or services: its "Total" column is per line, not the document's total."""
+    return any(LINE_ITEM_WORDS & set(label_key(cell).split()) for cell in cells)
+
+
+def is_header_row(cells: list[str]) -> bool:
+    return len(cells) >= 2 and all(is_heading(cell) and ":" not in cell for cell in cells)
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,19 +279,45 @@ class Candidate:
         return (-self.score, self.line, -self.kind)
 
 
-class DocumentIndex:
-    """Lines, their offsets and the label/value pairs they hold, built in one pass."""
+@dataclass(frozen=True, slots=True)
+class SourceLine:
+    """A line as the index reads it, and what a value found on it quotes."""
 
-    def __init__(self, text: str) -> None:
+    text: str  # what is parsed; where a layout shows gaps between words, a tab marks them
+    quote: str  # the line as the document's text has it
+    page: int | None
+    from_layout: bool = False  # built from word boxes: its quote is checked against the text
+
+
+def text_lines(text: str) -> list[SourceLine]:
+    """The non-empty lines of page-separated text, stripped, with their page numbers."""
+    lines = []
+    for number, page_text in enumerate(text.split(PAGE_BREAK), start=1):
+        lines.extend(page_lines(page_text, number))
+    return lines
+
+
+def page_lines(page_text: str, page: int) -> list[SourceLine]:
+    """The non-empty lines of one page's text, stripped."""
+    return [
+        SourceLine(stripped, stripped, page)
+        for match in _LINE.finditer(page_text)
+        if (stripped := match.group().strip())
+    ]
+
+
+class DocumentIndex:
+    """Lines, their pages and the label/value pairs they hold, built in one pass.
+
+    By default the lines are the text's own; a layout-aware caller passes lines it made from
+    word boxes (cells split where the words are far apart) and adds the pairs it sees in the
+    page's geometry with `add_pair`.
+    """
+
+    def __init__(self, text: str, lines: list[SourceLine] | None = None) -> None:
         self.text = text
-        self.lines: list[str] = []
-        self.offsets: list[int] = []
-        for match in _LINE.finditer(text):
-            raw = match.group()
-            stripped = raw.strip()
-            if stripped:
-                self.lines.append(stripped)
-                self.offsets.append(match.start() + len(raw) - len(raw.lstrip()))
+        self.source = text_lines(text) if lines is None else lines
+        self.lines = [line.text for line in self.source]
         self.pairs: dict[str, list[_Pair]] = {}
         self.cells: list[list[str]] = []
         # Where cells start with a word: "Invoice No. INV-001" is read from the cell's start.
@@ -258,12 +327,15 @@ class DocumentIndex:
         self._close: dict[str, list[str]] = {}
         self._index()
 
+    def add_pair(self, label: str, value: str, line: int, kind: int) -> None:
+        self._add(label, value, line, kind)
+
     def _add(self, label: str, value: str, line: int, kind: int) -> None:
         value = value.strip() if kind == _CHECKBOX else clean_value(value)
         if value:
             key = label_key(label)
             self.pairs.setdefault(key, []).append(_Pair(label, value, line, kind))
-            if kind != _NEXT_LINE:
+            if kind != NEXT_LINE:
                 self._explicit.add(key)
 
     def _index(self) -> None:
@@ -278,23 +350,27 @@ class DocumentIndex:
         for number, line in enumerate(parsed):
             for label, value, kind in line.pairs:
                 self._add(label, value, number, kind)
+            for first, cell_number in line.starts:
+                self.by_first_word.setdefault(first, []).append((number, cell_number))
+            if self.source[number].from_layout:
+                # Word boxes say what is under a label; the next line in reading order may be
+                # in another column (see extraction.local.layout).
+                continue
             following = number + 1
             after = parsed[following] if following < count else None
             if after is not None and line.pending is not None and not after.pairs:
-                self._add(line.pending, after.cells[0], following, _NEXT_LINE)
+                self._add(line.pending, after.cells[0], following, NEXT_LINE)
             header = line.cells
             if (
                 after is not None
                 and len(after.cells) == len(header)
                 and not after.pairs
-                and _is_header_row(header)
+                and is_header_row(header)
             ):
                 several = following + 1 < count and len(parsed[following + 1].cells) == len(header)
-                kind = _LINE_ITEMS if several or _is_line_item_header(header) else _TABLE
+                kind = LINE_ITEMS if several or is_line_item_header(header) else TABLE
                 for label, value in zip(header, after.cells, strict=True):
                     self._add(label, value, following, kind)
-            for first, cell_number in line.starts:
-                self.by_first_word.setdefault(first, []).append((number, cell_number))
 
     def head_keys(self, text: str) -> list[tuple[str, int]]:
         """Label keys of the cell's first 1, 2, ... words, each with the offset where it ends."""
@@ -364,22 +440,32 @@ class DocumentIndex:
         self._close[word] = close
         return close
 
-    @cached_property
-    def date_order(self) -> DateOrder:
-        return date_order_of(self.text)
-
     def page(self, line: int) -> int | None:
-        return page_of(self.text, self.offsets[line])
+        return self.source[line].page
 
 
 HEAD_WORDS = 6  # the longest label looked for (4 words) plus two to see what follows it
+
+
+# What may stand before a label at the start of a line without being part of it: "zzgl. 19 %
+# USt. 256,50 €", "plus VAT 20% 200.00", "20 % TVA 200,00".
+_LEAD = re.compile(
+    r"(?:(?:zzgl|zuzügl|zuzgl|inkl|incl|plus|davon|darin|enthaltene?|including|excluding|excl)"
+    r"\.?\s+|\+\s*)*(?:\d{1,2}(?:[.,]\d{1,2})?\s?%\s+)?",
+    re.IGNORECASE,
+)
+
+
+def _lead_end(text: str) -> int:
+    lead = _LEAD.match(text)
+    return lead.end() if lead else 0
 
 
 def _head(line: str) -> list[tuple[str, int]]:
     """The first canonical words of a line and the offset where each ends."""
     words: list[tuple[str, int]] = []
     # Folding word by word keeps the offsets true to the original line ("ß" folds to "ss").
-    for match in _TOKEN.finditer(line):
+    for match in _TOKEN.finditer(line, _lead_end(line)):
         word = _word(match.group())
         if word in STOP:
             continue
@@ -391,7 +477,7 @@ def _head(line: str) -> list[tuple[str, int]]:
 
 def _first_word(cell: str) -> str | None:
     """The cell's first canonical word, unless it is joined to a value ("INV-0042")."""
-    match = _TOKEN.search(cell)
+    match = _TOKEN.search(cell, _lead_end(cell))
     if match is None:
         return None
     word = _word(match.group())
@@ -404,5 +490,10 @@ def _first_word(cell: str) -> str | None:
 
 
 def joined(cell: str, end: int) -> bool:
-    """'INV-0042' and 'Total/net' continue the word: it is part of a value, not a label."""
-    return cell[end : end + 1] in ("-", "/", "_", "'") and cell[end + 1 : end + 2].isalnum()
+    """'INV-0042' and 'Total/net' continue the word: it is part of a value, not a label. A
+    hyphen joins words of a label when no digit follows ("USt-IdNr.", "BTW-nummer")."""
+    mark, after = cell[end : end + 1], cell[end + 1 : end + 2]
+    if mark == "-" and after.isalpha():
+        token = cell[end:].split(maxsplit=1)[0]
+        return DIGIT.search(token) is not None
+    return mark in ("-", "/", "_", "'") and after.isalnum()

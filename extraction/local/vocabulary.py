@@ -16,31 +16,61 @@ class Shape(Enum):
     LIST = "list"
 
 
-# Concepts that invoices and similar documents label in many ways. The first phrase names the
-# concept; a field whose name is any of the phrases accepts all of them. A few German, French and
-# Spanish labels are included because European invoices are a main use.
+# Concepts that invoices and similar documents label in many ways, in English, German, French,
+# Dutch, Spanish and Italian. The first phrase names the concept; a field whose name is any of the
+# phrases accepts all of them. Phrases are compared as label keys (accents and case folded, filler
+# words such as "de" and "the" left out, "No.", "Nr." and "numéro" folded together), so "N° de
+# facture" and "Facture n°" are one phrase.
 GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
     (
         Shape.IDENT,
         (
             *("invoice number", "invoice id", "invoice ref", "invoice reference", "invoice"),
-            *("bill number", "document number", "receipt number"),
-            *("rechnungsnummer", "rechnung no", "facture no", "numero de facture", "factura no"),
+            *("bill number", "document number", "receipt number", "receipt", "credit note"),
+            *("credit note number", "invoice credit note number"),
+            *("rechnungsnummer", "rechnungsnr", "rechnung no", "rechnungs no", "rechnung"),
+            *("belegnummer", "beleg no", "gutschrift no", "gutschriftsnummer"),
+            *("numero de facture", "facture", "facture no", "no de facture", "avoir no"),
+            *("factuurnummer", "factuurnr", "factuur no", "factuur", "creditnota no"),
+            *("numero de factura", "factura", "factura no", "no factura", "factura numero"),
+            *("numero fattura", "fattura", "fattura no", "numero documento", "documento no"),
         ),
     ),
     (
         Shape.DATE,
         (
             *("date", "invoice date", "issue date", "date of issue", "dated", "date issued"),
-            *("issued", "issued on", "billing date", "document date", "tax point"),
-            *("rechnungsdatum", "datum", "date de facture", "fecha", "fecha de factura"),
+            *("issued", "issued on", "billing date", "document date", "tax point", "receipt date"),
+            *("rechnungsdatum", "datum", "belegdatum", "ausstellungsdatum", "rechnung vom"),
+            *("date de facture", "date facture", "date de facturation", "date d emission"),
+            *("date emission", "factuurdatum", "datum factuur", "factuur datum"),
+            *("fecha", "fecha de factura", "fecha factura", "fecha de emision", "fecha emision"),
+            *("fecha de expedicion", "data", "data fattura", "data documento", "data emissione"),
+            *("data di emissione", "data della fattura"),
         ),
     ),
     (
         Shape.DATE,
         (
             *("due date", "payment due", "payment due date", "due", "due by", "pay by"),
-            *("date due", "fällig", "fälligkeitsdatum", "date d echeance", "echeance"),
+            *("date due", "payable by", "fällig", "fällig am", "fälligkeitsdatum", "fälligkeit"),
+            *("zahlbar bis", "zahlungsziel", "date d echeance", "echeance", "date limite"),
+            *("date limite de paiement", "à payer avant le", "a payer avant le"),
+            *("vervaldatum", "verval datum"),
+            *("uiterste betaaldatum", "te betalen voor", "fecha de vencimiento", "vencimiento"),
+            *("fecha vencimiento", "scadenza", "data scadenza", "data di scadenza"),
+            *("scadenza pagamento",),
+        ),
+    ),
+    (
+        Shape.DATE,
+        (
+            *("delivery date", "date of delivery", "service date", "date of supply"),
+            *("order date", "period", "service period", "lieferdatum", "leistungsdatum"),
+            *("leistungszeitraum", "bestelldatum", "auftragsdatum", "date de livraison"),
+            *("date de commande", "periode", "leverdatum", "leveringsdatum", "besteldatum"),
+            *("fecha de entrega", "fecha de pedido", "periodo", "data consegna"),
+            *("data di consegna", "data ordine"),
         ),
     ),
     (
@@ -49,23 +79,40 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
             *("total", "amount due", "grand total", "balance due", "total amount", "total due"),
             *("total payable", "amount payable", "invoice total", "total to pay", "balance"),
             *("total incl vat", "total including vat", "total incl tax", "total including tax"),
-            *("amount", "gesamtbetrag", "endbetrag", "total ttc", "montant ttc", "net a payer"),
-            *("importe total",),
+            *("amount", "total amount due", "amount to pay", "total gross"),
+            *("gesamtbetrag", "endbetrag", "rechnungsbetrag", "bruttobetrag", "zahlbetrag"),
+            *("gesamtsumme", "rechnungssumme", "bruttosumme", "summe", "gesamt", "zu zahlen"),
+            *("zu zahlender betrag", "gesamt brutto", "total brutto", "summe brutto"),
+            *("total ttc", "montant ttc", "net à payer", "net a payer", "total à payer"),
+            *("total a payer", "montant total", "montant à payer", "montant a payer"),
+            *("total general", "totaal", "totaalbedrag", "totaal bedrag"),
+            *("te betalen", "totaal te betalen", "totaal incl btw", "bedrag incl btw"),
+            *("importe total", "total factura", "total a pagar", "importe a pagar"),
+            *("total importe", "totale", "totale fattura", "totale documento", "importo totale"),
+            *("totale da pagare", "netto a pagare", "totale complessivo", "importo da pagare"),
         ),
     ),
     (
         Shape.AMOUNT,
         (
             *("subtotal", "sub total", "net total", "net amount", "total excl vat"),
-            *("total excluding vat", "total before tax", "zwischensumme", "nettobetrag"),
-            *("total ht", "montant ht", "base imponible"),
+            *("total excluding vat", "total before tax", "total net", "net"),
+            *("zwischensumme", "nettobetrag", "netto", "summe netto", "gesamt netto"),
+            *("nettosumme", "warenwert", "total netto", "total ht", "montant ht", "sous total"),
+            *("total hors taxes", "subtotaal", "totaal excl btw", "netto bedrag"),
+            *("base imponible", "importe neto", "subtotal sin iva", "imponibile"),
+            *("totale imponibile", "subtotale", "totale netto"),
         ),
     ),
     (
         Shape.AMOUNT,
         (
             *("tax", "vat", "tax amount", "vat amount", "sales tax", "gst", "total tax"),
-            *("total vat", "mwst", "ust", "tva", "montant tva", "iva"),
+            *("total vat", "mwst", "MwSt", "ust", "umsatzsteuer", "mehrwertsteuer"),
+            *("mwst betrag", "MwSt Betrag"),
+            *("steuer", "steuerbetrag", "tva", "montant tva", "total tva", "btw", "btw bedrag"),
+            *("totaal btw", "iva", "cuota iva", "importe iva", "total iva", "imposta"),
+            *("totale iva", "importo iva"),
         ),
     ),
     (
@@ -73,14 +120,26 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
         (
             *("supplier", "vendor", "seller", "from", "company", "supplier name", "vendor name"),
             *("seller name", "company name", "issuer", "billed by", "sold by", "merchant"),
-            *("payee", "lieferant", "fournisseur", "proveedor"),
+            *("payee", "issued by", "remit to", "pay to", "payable to", "lieferant"),
+            *("verkäufer", "rechnungssteller", "absender"),
+            *("leistungserbringer", "auftragnehmer", "fournisseur", "vendeur", "emetteur"),
+            *("prestataire", "emis par", "leverancier", "verkoper", "afzender"),
+            *("proveedor", "vendedor", "emisor", "emitido por", "fornitore", "venditore"),
+            *("cedente", "cedente prestatore", "emittente", "prestatore"),
         ),
     ),
     (
         Shape.TEXT,
         (
             *("customer", "bill to", "billed to", "client", "sold to", "buyer", "customer name"),
-            *("client name", "invoice to", "invoiced to", "kunde", "cliente"),
+            *("client name", "invoice to", "invoiced to", "kunde", "rechnungsempfänger"),
+            *("empfänger", "käufer", "auftraggeber", "rechnungsadresse"),
+            *("acheteur", "destinataire", "facturé à", "facturer à"),
+            *("adresse de facturation", "klant", "koper"),
+            *("afnemer", "factuuradres", "gefactureerd aan", "factuur aan", "cliente"),
+            *("comprador", "destinatario", "facturar", "facturado", "facturar a"),
+            *("committente", "cessionario", "cessionario committente", "spett", "intestatario"),
+            *("fatturare", "fatturato"),
         ),
     ),
     (
@@ -88,27 +147,57 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
         (
             *("vat id", "tax id", "vat number", "vat reg no", "vat registration number"),
             *("vat registration", "vat identification number", "tax number", "gst number"),
-            *("tax registration number", "tin", "ein", "ust id", "ust idnr", "ust id nr"),
-            *("steuernummer", "no tva", "tva intracommunautaire", "nif", "cif"),
+            *("tax registration number", "tin", "ein", "gstin", "abn", "vat no"),
+            *("ust id", "ust idnr", "ust id nr", "ustid", "ustidnr", "steuernummer", "st no"),
+            *("umsatzsteuer id", "umsatzsteuer identifikationsnummer", "no tva"),
+            *("tva intracommunautaire", "no tva intracommunautaire", "tva intracom"),
+            *("identifiant tva", "btw no", "btw id", "btw identificatienummer"),
+            *("omzetbelastingnummer", "nif", "cif", "nif cif", "nif iva", "partita iva"),
+            *("p iva", "codice fiscale", "cod fisc", "c f"),
         ),
     ),
     (
         Shape.IDENT,
         (
             *("po number", "purchase order", "purchase order number", "po", "order number"),
-            *("order reference", "bestellnummer", "bon de commande"),
+            *("order reference", "bestellnummer", "bestellung no", "auftragsnummer"),
+            *("auftrag no", "bon de commande", "commande no", "no de commande"),
+            *("ordernummer", "bestelnummer", "bestelling no", "pedido", "pedido no"),
+            *("numero de pedido", "ordine no", "numero ordine"),
         ),
     ),
     (
         Shape.IDENT,
         (
             *("customer number", "customer id", "client number", "client id", "account number"),
-            *("kundennummer", "numero client"),
+            *("kundennummer", "kundennr", "kunden no", "numero client", "client no"),
+            *("klantnummer", "klant no", "numero de cliente", "cliente no", "codice cliente"),
+        ),
+    ),
+    (
+        Shape.TEXT,
+        (
+            *("ship to", "deliver to", "delivery address", "shipping address", "lieferadresse"),
+            *("lieferanschrift", "adresse de livraison", "livré à", "afleveradres"),
+            *("leveringsadres", "direccion de envio", "enviar a", "indirizzo di consegna"),
+            *("destinazione merce", "luogo di consegna"),
         ),
     ),
     (Shape.IDENT, ("iban", "bank account")),
-    (Shape.TEXT, ("payment terms", "terms", "zahlungsbedingungen")),
-    (Shape.TEXT, ("currency", "währung", "devise", "moneda")),
+    (
+        Shape.TEXT,
+        (
+            *("payment terms", "terms", "zahlungsbedingungen", "conditions de paiement"),
+            *("betalingsvoorwaarden", "condiciones de pago", "condizioni di pagamento"),
+        ),
+    ),
+    (
+        Shape.TEXT,
+        (
+            *("currency", "currency code", "währung", "devise", "valuta", "moneda", "divisa"),
+            *("munteenheid",),
+        ),
+    ),
 )
 
 # Abbreviations folded onto one spelling, so "Inv #", "Invoice No." and "invoice_number" agree.
@@ -133,10 +222,26 @@ CANON = {
     "incl": "including",
     "excl": "excluding",
     "identifier": "id",
+    "numero": "no",
+    "nummer": "no",
+    "nro": "no",
+    # "Facturé à" (bill to) is not "Facture" (the invoice): the accent is all that tells them
+    # apart, so "à" is a word of its own before accents are folded.
+    "à": "to",
 }
-STOP = frozenset({"the", "a", "an", "of", "your", "our"})
+# Words left out of labels: articles and prepositions of the six languages.
+STOP = frozenset(
+    {"the", "a", "an", "of", "your", "our", "de", "du", "des", "d", "l", "la", "le", "les"}
+    | {"der", "die", "das", "den", "dem", "het", "een", "van", "del", "el", "los", "las"}
+    | {"di", "della", "dello", "dei", "degli", "da"}
+)
 IDENT_TOKENS = frozenset({"no", "id"})
 
+# Column headers of a table of goods or services, whose "Total" column is per line.
 LINE_ITEM_WORDS = frozenset(
     {"description", "item", "items", "quantity", "unit", "price", "rate", "hours", "article"}
+    | {"beschreibung", "bezeichnung", "menge", "anzahl", "einzelpreis", "artikel", "position"}
+    | {"designation", "quantite", "qte", "prix", "unitaire", "omschrijving", "aantal", "prijs"}
+    | {"stukprijs", "descripcion", "cantidad", "precio", "concepto", "descrizione", "quantita"}
+    | {"prezzo", "articolo", "qta"}
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -12,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pypdf import PdfReader
 
 from extraction.contract import ErrorKind, ExtractionError, ExtractionRequest
 from extraction.fields import parse_fields
 from extraction.local.engine import LocalEngine
 from extraction.normalise import DateOrder, parse_amount, parse_date
+from tests.support.placed_pdfs import make_pdf, pdf_text, rows
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -50,7 +49,7 @@ ACME Supplies Ltd
 12 Harbour Road, Bristol
 
 Invoice number: INV-2024-001
-Date: 12/03/2024
+Date: 03/12/2024
 Bill to: Globex Corporation
 Supplier: ACME Supplies Ltd
 
@@ -340,14 +339,21 @@ def test_dates_in_each_supported_format_become_iso(written: str) -> None:
     assert values(f"Invoice date: {written}\n", "date:date") == {"date": ISO_DATE}
 
 
-def test_an_unambiguous_slash_date_decides_the_order_of_the_ambiguous_ones() -> None:
-    us_invoice = "Invoice date: 03/12/2024\nDue date: 04/15/2024\n"
-    day_first_invoice = "Invoice date: 03/12/2024\nDue date: 15/04/2024\n"
-    no_evidence = "Invoice date: 03/12/2024\n"
-
-    assert values(us_invoice, "date:date") == {"date": "2024-03-12"}
-    assert values(day_first_invoice, "date:date") == {"date": "2024-12-03"}
-    assert values(no_evidence, "date:date") == {"date": "2024-12-03"}
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("Invoice date: 03/12/2024\nDue date: 04/15/2024\n", "2024-03-12"),
+        ("Invoice date: 03/12/2024\nDue date: 15/04/2024\n", "2024-12-03"),
+        ("Invoice date: 03/12/2024\n", "2024-12-03"),
+        # A document in US dollars reads month-first unless one of its dates says otherwise.
+        ("Invoice date: 03/12/2024\nTotal: $120.00\n", "2024-03-12"),
+        ("Invoice date: 03/12/2024\nTotal: 120,00 €\n", "2024-12-03"),
+        ("Invoice date: 03/12/2024\nDue date: 15/04/2024\nTotal: $120.00\n", "2024-12-03"),
+    ],
+    ids=["month-first", "day-first", "no-evidence", "dollars", "euros", "dollars-day-first"],
+)
+def test_ambiguous_slash_dates_follow_the_documents_evidence(text: str, iso: str) -> None:
+    assert values(text, "date:date") == {"date": iso}
 
 
 def test_an_impossible_date_is_not_a_date() -> None:
@@ -570,77 +576,6 @@ def test_a_400000_character_text_with_10_fields_finds_the_values_past_the_noise(
     assert result["fields"]["vat id"] == MISSING
 
 
-# Real PDFs, written by hand: one text object per label or value, a standard Type 1 font, and a
-# correct cross-reference table, so pypdf reads them in strict mode.
-
-
-def _pdf_string(text: str) -> str:
-    escaped = []
-    for byte in text.encode("cp1252"):
-        char = chr(byte)
-        if char in "()\\":
-            escaped.append("\\" + char)
-        elif 32 <= byte < 127:
-            escaped.append(char)
-        else:
-            escaped.append(f"\\{byte:03o}")
-    return "(" + "".join(escaped) + ")"
-
-
-def make_pdf(pages: list[list[tuple[int, int, str]]]) -> bytes:
-    """A PDF whose pages show each (x, y, text) in Helvetica, WinAnsi-encoded for € and £."""
-    objects: dict[int, bytes] = {}
-    font = 3 + 2 * len(pages)
-    kids = []
-    for number, page in enumerate(pages):
-        page_id, content_id = 3 + 2 * number, 4 + 2 * number
-        kids.append(f"{page_id} 0 R")
-        stream = "".join(
-            f"BT /F1 11 Tf 1 0 0 1 {x} {y} Tm {_pdf_string(text)} Tj ET\n" for x, y, text in page
-        ).encode("latin-1")
-        objects[page_id] = (
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            f"/Resources << /Font << /F1 {font} 0 R >> >> /Contents {content_id} 0 R >>"
-        ).encode()
-        objects[content_id] = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream)
-    objects[1] = b"<< /Type /Catalog /Pages 2 0 R >>"
-    objects[2] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(pages)} >>".encode()
-    objects[font] = (
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
-    )
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = {}
-    for number in sorted(objects):
-        offsets[number] = out.tell()
-        out.write(b"%d 0 obj\n%s\nendobj\n" % (number, objects[number]))
-    xref = out.tell()
-    size = max(objects) + 1
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % size)
-    for number in range(1, size):
-        out.write(b"%010d 00000 n \n" % offsets[number])
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref))
-    return out.getvalue()
-
-
-def pdf_text(data: bytes) -> str:
-    """What the PDF reader hands an engine: each page's text, pages separated by a form feed."""
-    reader = PdfReader(io.BytesIO(data), strict=True)
-    return "\f".join(page.extract_text() for page in reader.pages)
-
-
-def rows(*lines: tuple[str, str] | str, top: int = 740) -> list[tuple[int, int, str]]:
-    """Lay out lines top-down: a string spans the line, a pair is a label and a value column."""
-    placed: list[tuple[int, int, str]] = []
-    for number, line in enumerate(lines):
-        y = top - 18 * number
-        if isinstance(line, str):
-            placed.append((72, y, line))
-        else:
-            placed.extend([(72, y, line[0]), (320, y, line[1])])
-    return placed
-
-
 def test_it_reads_a_us_invoice_pdf() -> None:
     data = make_pdf(
         [
@@ -768,3 +703,24 @@ def test_the_design_example_prompt_finds_every_field_with_types_inferred_from_th
         "EUR",
     )
     assert fields["supplier VAT id"]["value"] == "DE123456789"
+
+
+def test_a_title_over_a_page_number_is_not_an_invoice_number() -> None:
+    assert values("INVOICE\nPage 1 of 2\nTotal 10.00\n", "invoice number") == {
+        "invoice number": None
+    }
+
+
+def test_a_currency_printed_in_its_own_column_belongs_to_the_totals_row() -> None:
+    text = "Total    3    278.61    40.39    319.00    EUR\n"
+
+    item = extract(text, "total:number")["fields"]["total"]
+
+    assert (item["value"], item["currency"]) == ("319.00", "EUR")
+
+
+def test_a_line_of_separators_under_a_label_is_no_value_and_no_crash() -> None:
+    assert values("Invoice No\n|\nTotal: 10.00\n", "invoice number\ntotal:number") == {
+        "invoice number": None,
+        "total": "10.00",
+    }

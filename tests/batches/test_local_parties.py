@@ -1,0 +1,246 @@
+"""The offline engine's supplier, customer and currency: the issuing party, never the buyer nor a
+sentence; the currency as an ISO code of its own."""
+
+from __future__ import annotations
+
+import pytest
+
+from extraction.local.engine import LocalEngine
+from tests.batches.test_local_engine import MISSING, extract, values
+from tests.support.placed_pdfs import layout_request, make_pdf
+
+US_INVOICE = """\
+Northwind Traders, Inc.
+400 Pine Street
+Seattle, WA 98101
+INVOICE
+Invoice #: 10042
+Bill To:
+Contoso Ltd.
+1 Microsoft Way
+Redmond, WA 98052
+Total $1,244.88
+"""
+
+# DIN 5008: a sender line over the recipient's unlabelled address, the issuer again in the footer.
+GERMAN_LETTER = """\
+Muster Handel GmbH · Hauptstraße 5 · 10115 Berlin
+Grünwald Logistik GmbH
+Industriestraße 12
+50667 Köln
+Rechnung
+Rechnungsnummer: RE-2024-0815
+Rechnungsbetrag 1.606,50 €
+Muster Handel GmbH | Amtsgericht Berlin HRB 12345 | USt-IdNr.: DE123456789
+IBAN: DE89 3704 0044 0532 0130 00 | Deutsche Bank AG
+"""
+
+
+def test_the_supplier_is_the_letterhead_and_never_the_billed_customer() -> None:
+    assert values(US_INVOICE, "supplier\ncustomer") == {
+        "supplier": "Northwind Traders, Inc.",
+        "customer": "Contoso Ltd.",
+    }
+
+
+def test_the_supplier_is_the_sender_line_not_the_unlabelled_recipient() -> None:
+    item = extract(GERMAN_LETTER, "Lieferant")["fields"]["Lieferant"]
+
+    assert item["value"] == "Muster Handel GmbH"
+    assert item["quote"] == "Muster Handel GmbH · Hauptstraße 5 · 10115 Berlin"
+    assert item["verified"] is True
+
+
+def test_the_name_beside_the_vat_number_is_the_supplier_when_the_letterhead_is_a_picture() -> None:
+    # The logo carried the name; the text starts with the recipient's address.
+    text = (
+        "Grünwald Logistik GmbH\nIndustriestraße 12\n50667 Köln\nRechnung Nr. 4711\n"
+        "Gesamtbetrag 1.606,50 €\n"
+        "Schön & Söhne AG\nAmtsgericht Hamburg HRB 98765\nUSt-IdNr. DE987654321\n"
+    )
+
+    assert values(text, "supplier") == {"supplier": "Schön & Söhne AG"}
+
+
+@pytest.mark.parametrize(
+    ("label", "language"),
+    [
+        ("Supplier", "en"),
+        ("Lieferant", "de"),
+        ("Fournisseur", "fr"),
+        ("Leverancier", "nl"),
+        ("Proveedor", "es"),
+        ("Fornitore", "it"),
+        ("Vendeur", "fr"),
+        ("Seller", "en"),
+    ],
+)
+def test_a_supplier_label_in_any_language_is_read(label: str, language: str) -> None:
+    text = f"Rechnung / invoice\nKunde: Globex SA\n{label}: Initech S.r.l.\nTotal 10,00 EUR\n"
+
+    assert values(text, "supplier") == {"supplier": "Initech S.r.l."}
+
+
+@pytest.mark.parametrize(
+    "buyer_label",
+    ["Bill to", "Rechnungsempfänger", "Client", "Klant", "Cliente", "Facturé à", "Spett.le"],
+)
+def test_a_name_under_a_buyer_label_is_never_the_supplier(buyer_label: str) -> None:
+    text = f"INVOICE\n{buyer_label}:\nGlobex Holding B.V.\nKeizersgracht 1\nTotal: 10.00\n"
+
+    assert values(text, "supplier\ncustomer") == {
+        "supplier": None,
+        "customer": "Globex Holding B.V.",
+    }
+
+
+def test_a_sentence_is_never_a_supplier() -> None:
+    text = (
+        "Company: encapsulated their company data in the image below:\n"
+        "Supplier: see the attached delivery note for details\n"
+        "Invoice number: 7781\nTotal: 45.00 EUR\n"
+    )
+
+    assert extract(text, "supplier")["fields"]["supplier"] == MISSING
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "ACME Supplies Ltd",
+        "Bakkerij De Vries B.V.",
+        "Distribuciones García S.L.",
+        "Rossi Forniture S.r.l.",
+        "Café Noël SARL",
+        "Muster Handel GmbH & Co. KG",
+        "Hooli Europe plc",
+    ],
+)
+def test_a_name_with_a_legal_form_at_the_top_is_the_supplier(name: str) -> None:
+    text = f"{name}\nInvoice 2024-17\nAmount due 12.00\n"
+
+    item = extract(text, "vendor")["fields"]["vendor"]
+
+    assert (item["value"], item["quote"], item["page"]) == (name, name, 1)
+
+
+def test_a_bank_in_the_payment_details_is_not_the_supplier() -> None:
+    text = (
+        "INVOICE 2024-17\nAmount due 12.00\nPay to: IBAN GB33BUKB20201555555555\n"
+        "Barclays Bank PLC\n"
+    )
+
+    assert values(text, "supplier") == {"supplier": None}
+
+
+def test_the_letterhead_in_a_larger_font_is_the_supplier_with_word_boxes() -> None:
+    page = [
+        (400, 740, "Brûlerie Dupré", 18),
+        (400, 720, "3 place du Marché, Bordeaux"),
+        (72, 660, "Hôtel Bellevue"),
+        (72, 646, "12 quai des Chartrons"),
+        (72, 600, "Facture n° F-118"),
+        (72, 560, "Total TTC"),
+        (400, 560, "1 200,00 €"),
+    ]
+
+    request = layout_request(make_pdf([page]), "fournisseur\ntotal:number\ndevise")
+    fields = LocalEngine().extract(request).result["fields"]
+
+    assert {name: cell["value"] for name, cell in fields.items()} == {
+        "fournisseur": "Brûlerie Dupré",
+        "total": "1200.00",
+        "devise": "EUR",
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "currency", "quote"),
+    [
+        ("Invoice 17\nTotal: 4.11 USD\n", "USD", "Total: 4.11 USD"),
+        ("Rechnung 17\nGesamtbetrag: 1.234,50 €\n", "EUR", "Gesamtbetrag: 1.234,50 €"),
+        ("Currency: CHF\nTotal: 1'234.50\n", "CHF", "Currency: CHF"),
+        ("Währung: Euro\nSumme 12,00\n", "EUR", "Währung: Euro"),
+        ("Invoice 17\nTotal: 100.00\nAll prices in GBP\n", "GBP", "All prices in GBP"),
+        ("Amount (CAD)\n$5.00\n$7.50\nTotal due 12.50\n", "CAD", "Amount (CAD)"),
+    ],
+)
+def test_the_currency_is_an_iso_code_from_a_label_the_total_or_the_document(
+    text: str, currency: str, quote: str
+) -> None:
+    item = extract(text, "currency")["fields"]["currency"]
+
+    assert (item["value"], item["quote"], item["verified"]) == (currency, quote, True)
+
+
+def test_a_number_field_keeps_the_currency_beside_its_value_never_inside() -> None:
+    fields = extract("Invoice 17\nTotal: 4.11 USD\n", "total:number\ncurrency")["fields"]
+
+    assert fields["total"]["value"] == "4.11"
+    assert fields["total"]["currency"] == "USD"
+    assert fields["currency"]["value"] == "USD"
+
+
+def test_an_amount_without_a_symbol_takes_the_only_currency_of_the_document() -> None:
+    text = "Subtotal 1.000,00 €\nTVA 200,00 €\nNet à payer 1 200,00\n"
+
+    item = extract(text, "total:number")["fields"]["total"]
+
+    assert (item["value"], item["currency"]) == ("1200.00", "EUR")
+
+
+def test_a_document_without_any_currency_leaves_the_currency_null() -> None:
+    assert extract("Invoice 17\nTotal: 100.00\n", "currency")["fields"]["currency"] == MISSING
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The Crazy Ones\nHere's to the crazy ones. The misfits. The rebels.\n",
+        "Foo\nSome text about foo.\n\fFoo\nMore text.\n",
+        "I N V O I C E\nNo. 17\nTotal 10.00\n",
+        "Really?\nA page of a report\n",
+    ],
+    ids=["heading", "running-header", "letter-spaced-title", "question"],
+)
+def test_a_heading_of_a_document_that_bills_nothing_is_no_supplier(text: str) -> None:
+    assert values(text, "supplier") == {"supplier": None}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Fletcher, White and Watts",
+        "Prodi-Lombardi s.r.l.",
+        "Cheda-Morricone e figli",
+        "SDU uitgevers",
+        "Reyes & Asociados S.Com.",
+        "Gumprich e.G.",
+    ],
+)
+def test_a_labelled_customer_keeps_its_whole_name(name: str) -> None:
+    text = f"INVOICE 2024-17\nCustomer: {name}\nTotal: 10.00 EUR\n"
+
+    assert values(text, "customer") == {"customer": name}
+
+
+def test_a_labelled_name_stops_where_its_address_starts() -> None:
+    text = "INVOICE 2024-17\nBill to: Contoso Ltd, 1 Microsoft Way, Redmond\nTotal: 10.00\n"
+
+    assert values(text, "customer") == {"customer": "Contoso Ltd"}
+
+
+def test_the_issuer_in_a_footer_run_together_with_its_vat_number_and_bank() -> None:
+    # A text reader joins the footer's three columns into one line.
+    text = (
+        "Schwital Group\nDaniela-Kaul-Ring 6\n"
+        "Schwital Group · Daniela-Kaul-Ring 6 · Zschopau\n"
+        "Lorch Wende Stiftung & Co. KGaA\nSybille-Schmidtke-Gasse 92\n65898 Dinslaken\n"
+        "Rechnungsnr. 2020-6004\nRechnungsbetrag 9.371,96 EUR\n"
+        "Schwital Group USt-IdNr. DE452228815 IBAN DE89370400440532013000\n"
+    )
+
+    assert values(text, "supplier\nvat id") == {
+        "supplier": "Schwital Group",
+        "vat id": "DE452228815",
+    }
