@@ -12,6 +12,7 @@ import csv
 import html
 import io
 import json
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -192,15 +193,21 @@ def _json(batch: BatchProcess) -> tuple[bytes, str]:
     return content.encode("utf-8"), "application/json"
 
 
+# Markdown's own syntax that could turn a value into a link, an image, code or emphasis (or, in a
+# table, a new cell): written with a backslash, it shows as the character itself. Underscores are
+# left alone: they sit inside names like error_code, where they emphasise nothing.
+_MD_SYNTAX = re.compile(r"([\\`*\[\]|])")
+
+
 def _md_text(text: str) -> str:
     """Text that a Markdown viewer shows as written: Markdown passes HTML through, so a
-    ``<script>`` in a document's text, a filename or a batch name would otherwise run there."""
-    return html.escape(text, quote=False)
+    ``<script>`` in a document's text, a filename or a batch name would otherwise run there, and
+    ``[x](javascript:…)`` would be a link."""
+    return _MD_SYNTAX.sub(r"\\\1", html.escape(text, quote=False))
 
 
 def _md_cell(text: str) -> str:
-    text = _md_text(text).replace("\\", "\\\\").replace("|", "\\|")
-    return "<br>".join(text.splitlines())
+    return "<br>".join(_md_text(text).splitlines())
 
 
 def _md_row(cells: list[str]) -> str:

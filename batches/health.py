@@ -19,13 +19,14 @@ Definitions (also in README, "Operations"):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import (
     BooleanField,
     Case,
@@ -353,6 +354,32 @@ def database_write_probe() -> None:
     usable for the reads that follow.
     """
     now = timezone.now()
-    with transaction.atomic():
+    with _short_lock_waits(), transaction.atomic():
+        if connection.vendor == "postgresql":
+            cursor = connection.cursor()
+            cursor.execute("SET LOCAL lock_timeout = %s", [f"{PROBE_LOCK_WAIT_MS}ms"])
         if not HealthProbe.objects.filter(pk=1).update(checked_at=now):
             HealthProbe.objects.update_or_create(pk=1, defaults={"checked_at": now})
+
+
+# A load balancer gives a probe a few seconds: a write that waits longer than this for a lock
+# answers "busy" while it can still be heard, instead of timing out as if the node were down.
+PROBE_LOCK_WAIT_MS = 2000
+
+
+@contextmanager
+def _short_lock_waits() -> Iterator[None]:
+    """On SQLite, the write lock is waited for at most PROBE_LOCK_WAIT_MS (instead of the
+    connection's long busy timeout, meant for workers) while the probe writes."""
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("PRAGMA busy_timeout")
+        (usual,) = cursor.fetchone()
+        cursor.execute(f"PRAGMA busy_timeout = {PROBE_LOCK_WAIT_MS:d}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA busy_timeout = {int(usual):d}")

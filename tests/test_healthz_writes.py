@@ -52,3 +52,32 @@ def test_a_healthy_probe_writes_its_row(client, db) -> None:
     assert first.status_code == second.status_code == 200
     assert first.json()["database"]["status"] == "ok"
     assert HealthProbe.objects.get().checked_at >= written  # one row, rewritten
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="a row lock held by another session: PostgreSQL"
+)
+def test_a_probe_that_cannot_get_its_row_answers_busy_instead_of_hanging(
+    client, transactional_db
+) -> None:
+    """A load balancer gives a probe seconds: waiting behind a stuck writer must answer 503
+    before that, not hang until the balancer gives up on the node without a word."""
+    import psycopg
+
+    client.get("/healthz")  # the probe's row exists
+    settings = connection.settings_dict
+    with psycopg.connect(
+        dbname=settings["NAME"],
+        user=settings["USER"],
+        host=settings["HOST"] or None,
+        port=settings["PORT"] or None,
+        password=settings["PASSWORD"] or None,
+    ) as other:
+        other.execute(f"SELECT * FROM {HealthProbe._meta.db_table} FOR UPDATE")  # noqa: S608 (our table)
+        response = client.get("/healthz")
+        other.rollback()
+
+    body = response.json()
+    assert response.status_code == 503
+    assert body["database"]["status"] == "fail"
+    assert "writes fail" in body["database"]["message"]

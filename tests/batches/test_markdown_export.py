@@ -56,3 +56,31 @@ def test_html_in_a_batch_name_a_filename_a_value_and_an_error_is_shown_as_text(
     rows = [html.unescape(line) for line in lines if line.startswith("| ")]
     assert any(f"| {FILENAME} | completed |" in row and f"| {VALUE} |" in row for row in rows)
     assert any(f"| {MESSAGE}<br>second line |" in row for row in rows)
+
+
+def test_markdown_syntax_in_a_value_and_a_filename_stays_text_not_a_link(
+    alice: User, alice_client: Client
+) -> None:
+    link = "[pay here](javascript:alert(1)) ![x](https://evil.example/t.png) *now* a|b"
+    batch = BatchFactory(
+        user=alice, fields=[{"name": "supplier", "type": "string", "description": ""}]
+    )
+    DocumentFactory(
+        batch=batch,
+        original_filename="[invoice](https://evil.example).pdf",
+        status=Document.Status.COMPLETED,
+        result={
+            "engine": "local",
+            "model": None,
+            "fields": {"supplier": {"value": link, "quote": link, "page": 1, "verified": True}},
+        },
+    )
+
+    text = alice_client.get(f"/api/v1/batches/{batch.pk}/results/?format=md").content.decode()
+
+    # No link, image or emphasis can start: each of their characters is written escaped, and a
+    # Markdown viewer shows the value as it was extracted.
+    assert "](" not in text.replace("\\](", "")
+    assert r"\[pay here\](javascript:alert(1)) !\[x\](https://evil.example/t.png)" in text
+    assert r"\*now\* a\|b" in text
+    assert r"\[invoice\](https://evil.example).pdf" in text
