@@ -307,7 +307,13 @@ def _best(candidates: list[Candidate], wanted: _Wanted) -> Candidate | None:
     return best
 
 
-_MISSING: dict[str, Any] = {"value": None, "quote": None, "page": None, "verified": False}
+_MISSING: dict[str, Any] = {
+    "value": None,
+    "quote": None,
+    "page": None,
+    "verified": False,
+    "source": "text",
+}
 
 
 def _field_result(index: DocumentIndex, wanted: _Wanted) -> dict[str, Any]:
@@ -339,7 +345,7 @@ def _field_result(index: DocumentIndex, wanted: _Wanted) -> dict[str, Any]:
     if result["value"] is None:
         return dict(_MISSING)
     # The quote is a line sliced from the document text, so it is found there by construction.
-    result.update(quote=quote, page=index.page(chosen.line), verified=True)
+    result.update(quote=quote, page=index.page(chosen.line), verified=True, source="text")
     return result
 
 

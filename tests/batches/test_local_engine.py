@@ -21,7 +21,7 @@ from extraction.normalise import DateOrder, parse_amount, parse_date
 
 REPO = Path(__file__).resolve().parents[2]
 
-MISSING = {"value": None, "quote": None, "page": None, "verified": False}
+MISSING = {"value": None, "quote": None, "page": None, "verified": False, "source": "text"}
 
 
 def extract(
@@ -155,6 +155,7 @@ Total (EUR): 1 234,50
         "quote": "Total (EUR): 1 234,50",
         "page": 1,
         "verified": True,
+        "source": "text",
     }
     assert fields["gesamtbetrag"]["value"] == "1234.50"
     assert fields["gesamtbetrag"]["currency"] == "EUR"
@@ -202,6 +203,7 @@ def test_a_value_on_page_two_reports_page_two() -> None:
         "quote": "Total: $1,234.50",
         "page": 2,
         "verified": True,
+        "source": "text",
     }
 
 
@@ -485,6 +487,7 @@ def test_the_result_has_the_exact_shape() -> None:
                 "quote": "Invoice number: INV-2024-001",
                 "page": 1,
                 "verified": True,
+                "source": "text",
             },
             "total": {
                 "value": "1234.50",
@@ -492,6 +495,7 @@ def test_the_result_has_the_exact_shape() -> None:
                 "quote": "Total: $1,234.50",
                 "page": 1,
                 "verified": True,
+                "source": "text",
             },
             "notes": MISSING,
         },
@@ -728,6 +732,7 @@ def test_it_reads_a_two_page_invoice_pdf_with_the_total_on_page_two() -> None:
         "quote": "Amount payable £1,234.50",
         "page": 2,
         "verified": True,
+        "source": "text",
     }
     assert fields["total"]["quote"] in text.split("\f")[1]
 
