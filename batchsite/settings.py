@@ -355,6 +355,8 @@ SHEAF_READER_WALL_SECONDS = env_int("SHEAF_READER_WALL_SECONDS", 45, minimum=1)
 SHEAF_MAX_TEXT_CHARS = env_int("SHEAF_MAX_TEXT_CHARS", 400_000, minimum=1000)
 SHEAF_MAX_PDF_PAGES = env_int("SHEAF_MAX_PDF_PAGES", 2000, minimum=1)
 SHEAF_XLSX_MAX_UNCOMPRESSED_MB = env_int("SHEAF_XLSX_MAX_UNCOMPRESSED_MB", 200, minimum=1)
+# An e-invoice's XML, uploaded or embedded in a PDF; a large one is thousands of lines in 2 MB.
+SHEAF_XML_MAX_MB = env_int("SHEAF_XML_MAX_MB", 10, minimum=1)
 Q_CLUSTER = {
     "name": "sheaf",
     "orm": "default",

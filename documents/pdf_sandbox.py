@@ -20,6 +20,7 @@ This module has no Django import: the child imports only it, the standard librar
 from __future__ import annotations
 
 import atexit
+import base64
 import json
 import math
 import os
@@ -47,6 +48,7 @@ class Limits:
     wall_seconds: float
     max_pages: int
     max_chars: int
+    max_xml_bytes: int = 10 * 2**20  # an embedded e-invoice's XML (documents.pdf_attachments)
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,7 @@ class PdfText:
     text: str  # pages joined with "\f", NULs removed, cut at max_chars
     page_count: int
     truncated: bool
+    einvoice: tuple[str, bytes] | None = None  # embedded e-invoice XML: its name and bytes
 
 
 class SandboxError(Exception):
@@ -79,7 +82,9 @@ def read_pdf(path: str, limits: Limits, *, processes: int) -> PdfText:
         pool = _pool
     reply = pool.run(path, limits)
     if reply["ok"]:
-        return PdfText(reply["text"], reply["page_count"], reply["truncated"])
+        attached = reply.get("einvoice")
+        einvoice = (attached[0], base64.b64decode(attached[1])) if attached else None
+        return PdfText(reply["text"], reply["page_count"], reply["truncated"], einvoice)
     if reply["code"] == "os_error":
         raise OSError(reply["errno"], reply["reason"], path)
     raise SandboxError(reply["code"], reply["reason"], reply.get("page_count"))
@@ -177,6 +182,7 @@ class _Pool:
             "memory_bytes": limits.memory_mb * 2**20,
             "max_pages": limits.max_pages,
             "max_chars": limits.max_chars,
+            "max_xml_bytes": limits.max_xml_bytes,
         }
         with self._slots:
             child = self._checkout()
@@ -302,7 +308,12 @@ def _serve() -> None:
             resource.RLIMIT_AS, (_at_most(request["memory_bytes"], memory_hard), memory_hard)
         )
         try:
-            reply = _extract(request["path"], request["max_pages"], request["max_chars"])
+            reply = _extract(
+                request["path"],
+                request["max_pages"],
+                request["max_chars"],
+                request["max_xml_bytes"],
+            )
         except MemoryError:
             # Lift the limit so the reply can be written, then leave: a child that hit the wall
             # mid-allocation is not trusted with the next file.
@@ -320,9 +331,11 @@ def _at_most(value: int, hard: int) -> int:
     return value if hard == -1 else min(value, hard)  # -1 is RLIM_INFINITY
 
 
-def _extract(path: str, max_pages: int, max_chars: int) -> dict[str, Any]:
+def _extract(path: str, max_pages: int, max_chars: int, max_xml_bytes: int) -> dict[str, Any]:
     from pypdf import PasswordType, PdfReader
     from pypdf.errors import LimitReachedError
+
+    from documents.pdf_attachments import AttachmentTooLarge, invoice_attachment
 
     page_number = 0
     try:
@@ -346,6 +359,10 @@ def _extract(path: str, max_pages: int, max_chars: int) -> dict[str, Any]:
             size += len(text) + 1
             if size - 1 > max_chars:
                 break
+        page_number = 0
+        einvoice = invoice_attachment(reader, max_bytes=max_xml_bytes)
+    except AttachmentTooLarge as error:
+        return {"ok": False, "code": "too_large", "reason": str(error)}
     except _Refused as refused:
         return {"ok": False, "code": refused.code, "reason": refused.reason}
     except LimitReachedError as error:
@@ -368,6 +385,7 @@ def _extract(path: str, max_pages: int, max_chars: int) -> dict[str, Any]:
         "text": text[:max_chars],
         "page_count": page_count,
         "truncated": len(text) > max_chars,
+        "einvoice": [einvoice[0], base64.b64encode(einvoice[1]).decode()] if einvoice else None,
     }
 
 
@@ -385,4 +403,6 @@ def _short(error: Exception) -> str:
 
 
 if __name__ == "__main__":
+    # `python -I` leaves the project off sys.path; appended, it cannot shadow the standard library.
+    sys.path.append(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     _serve()

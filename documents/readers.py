@@ -1,13 +1,15 @@
 """Turning a stored upload into text, once, for the extraction engines.
 
-PDFs are parsed in sandboxed child processes (`documents.pdf_sandbox`); CSV, XLSX and TXT are read
-here, in the worker, with bounded input: at most what the character cap can use, and for XLSX a
-check of the zip's declared uncompressed size before anything is inflated. Every failure caused by
+PDFs are parsed in sandboxed child processes (`documents.pdf_sandbox`), which also hand back the
+e-invoice XML a PDF carries; e-invoice XML, uploaded or from a PDF, is parsed by
+`documents.einvoices`; CSV, XLSX and TXT are read here, in the worker, with bounded input: at most
+what the character cap can use, and for XLSX a check of the zip's declared uncompressed size
+before anything is inflated. Every failure caused by
 the file is an `ExtractionError` with a stable code and a message naming the file.
 
 Limits, Django settings whose defaults live in batchsite/settings.py only:
 SHEAF_READER_CPU_SECONDS, SHEAF_READER_MEMORY_MB, SHEAF_READER_WALL_SECONDS, SHEAF_READER_PROCESSES,
-SHEAF_MAX_TEXT_CHARS, SHEAF_MAX_PDF_PAGES, SHEAF_XLSX_MAX_UNCOMPRESSED_MB.
+SHEAF_MAX_TEXT_CHARS, SHEAF_MAX_PDF_PAGES, SHEAF_XLSX_MAX_UNCOMPRESSED_MB, SHEAF_XML_MAX_MB.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from typing import Any
 
 from django.conf import settings
 
-from documents import pdf_sandbox
+from documents import einvoices, pdf_sandbox
 from documents.uploads import KINDS, SUPPORTED
 from extraction.contract import PAGE_BREAK, ExtractionError
 
@@ -39,6 +41,7 @@ class ReadResult:
     text: str  # pages joined with "\f"
     page_count: int | None  # PDF: pages; XLSX: sheets (one "page" each); CSV and TXT: None
     truncated: bool  # text was cut at SHEAF_MAX_TEXT_CHARS
+    einvoice_xml: str = ""  # e-invoice XML (uploaded, or embedded in the PDF), as kept
 
 
 def read_document(path: str | Path, *, content_type: str, filename: str) -> ReadResult:
@@ -58,6 +61,9 @@ def read_document(path: str | Path, *, content_type: str, filename: str) -> Read
     if content_type == KINDS["txt"].content_type:
         text, truncated = _capped(*_decode(Path(path), max_chars), max_chars=max_chars)
         return ReadResult(text, page_count=None, truncated=truncated)
+    if content_type == KINDS["xml"].content_type:
+        xml = einvoices.read_xml_upload(Path(path), filename, max_chars=max_chars)
+        return ReadResult(xml.text, page_count=None, truncated=xml.truncated, einvoice_xml=xml.xml)
     raise ExtractionError(
         "unsupported_type", f"{filename}: {content_type} files cannot be read; use {SUPPORTED}."
     )
@@ -96,6 +102,7 @@ def _read_pdf(path: str | Path, filename: str, max_chars: int) -> ReadResult:
         wall_seconds=settings.SHEAF_READER_WALL_SECONDS,
         max_pages=settings.SHEAF_MAX_PDF_PAGES,
         max_chars=max_chars,
+        max_xml_bytes=einvoices.max_xml_bytes(),
     )
     processes = min(os.cpu_count() or 1, settings.SHEAF_READER_PROCESSES)
     try:
@@ -103,7 +110,8 @@ def _read_pdf(path: str | Path, filename: str, max_chars: int) -> ReadResult:
     except pdf_sandbox.SandboxError as error:
         message = _PDF_MESSAGES[error.code].format(file=filename, reason=error.reason)
         raise ExtractionError(error.code, message, page_count=error.page_count) from None
-    return ReadResult(pdf.text, pdf.page_count, pdf.truncated)
+    xml = einvoices.embedded_xml(*pdf.einvoice, filename) if pdf.einvoice else None
+    return ReadResult(pdf.text, pdf.page_count, pdf.truncated, einvoice_xml=xml or "")
 
 
 # ---- CSV and TXT ------------------------------------------------------------------------------
