@@ -9,6 +9,7 @@ Limit, a Django setting whose default lives in batchsite/settings.py: SHEAF_XML_
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from extraction.einvoice import (
     UPLOAD_FORMATS,
     UPLOAD_ROOTS,
     XmlProblem,
+    check_size,
     invoice_text,
     kept_xml,
     name_of,
@@ -43,9 +45,11 @@ def read_xml_upload(path: Path, filename: str, *, max_chars: int) -> XmlRead:
     """An uploaded e-invoice. Raises ExtractionError: too_large, malformed, or unsupported_type
     when its root is not an invoice after all."""
     limit = max_xml_bytes()
-    with path.open("rb") as stream:
-        data = stream.read(limit + 1)  # one byte past the limit is enough to refuse it
     try:
+        with path.open("rb") as stream:
+            # Its size from the file, so a 2 GB upload is refused without being read.
+            check_size(os.fstat(stream.fileno()).st_size, max_bytes=limit)
+            data = stream.read(limit + 1)
         root = parse_xml(data, max_bytes=limit)
         if name_of(root) not in UPLOAD_ROOTS:
             raise XmlProblem("unsupported_type", f"its root element is <{name_of(root)}>")

@@ -116,14 +116,19 @@ def _declares_dtd(data: bytes) -> bool:
     return _PROLOG_DTD.match(text) is not None
 
 
+def check_size(size: int, *, max_bytes: int) -> None:
+    """XmlProblem (too_large) when `size` bytes of XML are more than `max_bytes`."""
+    if size > max_bytes:
+        raise XmlProblem(
+            "too_large",
+            f"it is {size / 2**20:,.1f} MB of XML and the limit is {max_bytes / 2**20:g} MB",
+        )
+
+
 def parse_xml(data: bytes, *, max_bytes: int) -> etree._Element:
     """The root element of `data`; XmlProblem when it is too large, too deep, declares a DTD or
     is not well-formed."""
-    if len(data) > max_bytes:
-        raise XmlProblem(
-            "too_large",
-            f"it is {len(data) / 2**20:,.1f} MB of XML and the limit is {max_bytes / 2**20:g} MB",
-        )
+    check_size(len(data), max_bytes=max_bytes)
     if _declares_dtd(data):
         raise _dtd_refused()
     depth = elements = 0

@@ -123,6 +123,8 @@ def test_xml_past_the_size_limit_fails_as_too_large(tmp_path: Path, settings) ->
     assert uploaded.message == (
         "big.xml is too large to read: it is 1.0 MB of XML and the limit is 1 MB."
     )
+    huge = failure(tmp_path, "huge.xml", padded * 3, XML)
+    assert huge.message.startswith("huge.xml is too large to read: it is 3.0 MB of XML")
 
 
 @pytest.mark.parametrize("write", [ubl_xml, cii_xml], ids=["ubl", "cii"])
