@@ -368,6 +368,8 @@ SHEAF_XLSX_MAX_CELLS = env_int("SHEAF_XLSX_MAX_CELLS", 500_000, minimum=1)
 # CPU seconds the offline engine may spend on one document (its wall clock allows 1.5 times
 # that); a 400,000-character text of real labels needs about one.
 SHEAF_LOCAL_ENGINE_SECONDS = env_int("SHEAF_LOCAL_ENGINE_SECONDS", 10, minimum=1)
+# An e-invoice's XML, uploaded or embedded in a PDF; a large one is thousands of lines in 2 MB.
+SHEAF_XML_MAX_MB = env_int("SHEAF_XML_MAX_MB", 10, minimum=1)
 Q_CLUSTER = {
     "name": "sheaf",
     "orm": "default",

@@ -11,6 +11,7 @@ message users see.
 
 from __future__ import annotations
 
+import base64
 import codecs
 import csv
 import datetime
@@ -29,6 +30,7 @@ from openpyxl.xml.functions import iterparse
 from pypdf import PasswordType, PdfReader
 from pypdf.errors import LimitReachedError
 
+from documents.pdf_attachments import AttachmentTooLarge, invoice_attachment
 from documents.sandbox import Refused
 
 # extraction.contract.PAGE_BREAK, written out: importing `extraction` would import Django.
@@ -43,6 +45,8 @@ class Text(NamedTuple):
     text: str  # pages joined with "\f", NULs removed, cut at max_chars
     page_count: int | None  # PDF: pages; XLSX: sheets (one "page" each); CSV and TXT: None
     truncated: bool
+    # The e-invoice XML a PDF carries: its name and its bytes in base64 (the reply is JSON).
+    einvoice: tuple[str, str] | None = None
 
 
 def read(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -52,7 +56,9 @@ def read(arguments: dict[str, Any]) -> dict[str, Any]:
     max_chars: int = arguments["max_chars"]
     kind = arguments["format"]
     if kind == "pdf":
-        text = _read_pdf(path, arguments["max_pages"], max_chars)
+        # A caller that reads no e-invoices may leave the XML cap out: the usual 10 MB then.
+        max_xml_bytes = arguments.get("max_xml_bytes", 10 * 2**20)
+        text = _read_pdf(path, arguments["max_pages"], max_chars, max_xml_bytes)
     elif kind == "csv":
         text = _read_csv(path, max_chars)
     elif kind == "xlsx":
@@ -104,7 +110,7 @@ pypdf.overwrite_configuration(
 )
 
 
-def _read_pdf(path: str, max_pages: int, max_chars: int) -> Text:
+def _read_pdf(path: str, max_pages: int, max_chars: int, max_xml_bytes: int) -> Text:
     page_number = 0
     try:
         reader = PdfReader(path)
@@ -127,6 +133,10 @@ def _read_pdf(path: str, max_pages: int, max_chars: int) -> Text:
             size += len(text) + 1
             if size - 1 > max_chars:
                 break
+        page_number = 0
+        attached = invoice_attachment(reader, max_bytes=max_xml_bytes)
+    except AttachmentTooLarge as error:
+        raise Refused("too_large", str(error)) from None
     except (Refused, OSError, MemoryError):
         raise
     except LimitReachedError as error:
@@ -139,7 +149,8 @@ def _read_pdf(path: str, max_pages: int, max_chars: int) -> Text:
     if not any(text.strip() for text in texts):
         raise Refused("no_text_layer", page_count=page_count)
     text = PAGE_BREAK.join(texts)
-    return Text(text[:max_chars], page_count, len(text) > max_chars)
+    einvoice = (attached[0], base64.b64encode(attached[1]).decode()) if attached else None
+    return Text(text[:max_chars], page_count, len(text) > max_chars, einvoice)
 
 
 def _opens_without_password(reader: Any, password_type: Any) -> bool:

@@ -66,6 +66,11 @@ class Document(models.Model):
     read_at = models.DateTimeField(
         null=True, blank=True, help_text="When the text was read; a retry does not read again."
     )
+    einvoice_xml = models.TextField(
+        blank=True,
+        help_text="The e-invoice XML the read found (an uploaded UBL or CII file, or the XML a "
+        "PDF carries), checked and kept so every run maps its fields without reading again.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     lease_token = models.UUIDField(null=True, blank=True)

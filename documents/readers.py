@@ -14,13 +14,14 @@ SHEAF_XLSX_MAX_SHARED_STRINGS, SHEAF_XLSX_MAX_CELLS.
 
 from __future__ import annotations
 
+import base64
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 
-from documents import sandbox
+from documents import einvoices, sandbox
 from documents.uploads import KINDS, SUPPORTED
 from extraction.contract import ExtractionError
 
@@ -30,6 +31,7 @@ class ReadResult:
     text: str  # pages joined with "\f"
     page_count: int | None  # PDF: pages; XLSX: sheets (one "page" each); CSV and TXT: None
     truncated: bool  # text was cut at SHEAF_MAX_TEXT_CHARS
+    einvoice_xml: str = ""  # e-invoice XML (uploaded, or embedded in the PDF), as kept
 
 
 _FORMATS = {kind.content_type: kind for kind in KINDS.values()}
@@ -61,6 +63,15 @@ def read_document(path: str | Path, *, content_type: str, filename: str) -> Read
             "unsupported_type",
             f"{filename}: {content_type} files cannot be read; use {SUPPORTED}.",
         )
+    if kind.extension == "xml":
+        # Parsed in the worker by Sheaf's hardened parser (no DTD, no entities, size, depth and
+        # element limits), not in the sandbox: lxml's parser is C, bounded by those limits.
+        uploaded = einvoices.read_xml_upload(
+            Path(path), filename, max_chars=settings.SHEAF_MAX_TEXT_CHARS
+        )
+        return ReadResult(
+            uploaded.text, page_count=None, truncated=uploaded.truncated, einvoice_xml=uploaded.xml
+        )
     limits = sandbox.Limits(
         cpu_seconds=settings.SHEAF_READER_CPU_SECONDS,
         memory_mb=settings.SHEAF_READER_MEMORY_MB,
@@ -74,6 +85,7 @@ def read_document(path: str | Path, *, content_type: str, filename: str) -> Read
         "xlsx_max_unpacked_mb": settings.SHEAF_XLSX_MAX_UNCOMPRESSED_MB,
         "xlsx_max_shared_strings": settings.SHEAF_XLSX_MAX_SHARED_STRINGS,
         "xlsx_max_cells": settings.SHEAF_XLSX_MAX_CELLS,
+        "max_xml_bytes": einvoices.max_xml_bytes(),
     }
     try:
         text = sandbox.run("read", arguments, limits)
@@ -84,4 +96,10 @@ def read_document(path: str | Path, *, content_type: str, filename: str) -> Read
             template.format(file=filename, reason=error.reason),
             page_count=error.details.get("page_count"),
         ) from None
-    return ReadResult(text["text"], text["page_count"], text["truncated"])
+    attached = text.get("einvoice")
+    xml = (
+        einvoices.embedded_xml(attached[0], base64.b64decode(attached[1]), filename)
+        if attached
+        else None
+    )
+    return ReadResult(text["text"], text["page_count"], text["truncated"], einvoice_xml=xml or "")

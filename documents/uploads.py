@@ -37,8 +37,9 @@ KINDS = {
         "xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "XLSX"
     ),
     "txt": FileKind("txt", "text/plain", "TXT"),
+    "xml": FileKind("xml", "application/xml", "an e-invoice (UBL or CII XML)"),
 }
-SUPPORTED = "PDF, CSV, XLSX or TXT"
+SUPPORTED = "PDF, CSV, XLSX, TXT or an XML e-invoice (UBL, CII)"
 
 
 class SizeLimitedUploadHandler(TemporaryFileUploadHandler):
@@ -122,12 +123,9 @@ def inspect_upload(upload: File[bytes], *, max_size: int) -> InspectedUpload | P
             f"{filename} is {filesizeformat(size)}; your plan allows files up to "
             f"{filesizeformat(max_size)}.",
         )
-    sha256, content_ok = _hash_and_check(upload, kind)
-    if not content_ok:
-        return Problem(
-            "unsupported_type",
-            f"{filename} has a .{ext} name but its content is not {kind.label}.",
-        )
+    sha256, wrong_content = _hash_and_check(upload, kind)
+    if wrong_content:
+        return Problem("unsupported_type", f"{filename} has a .{ext} name but {wrong_content}.")
     return InspectedUpload(file=upload, filename=filename, kind=kind, size=size, sha256=sha256)
 
 
@@ -141,8 +139,12 @@ def file_sha256(upload: File[bytes]) -> str:
     return digest.hexdigest()
 
 
-def _hash_and_check(upload: File[bytes], kind: FileKind) -> tuple[str, bool]:
-    """One pass over the bytes: SHA-256, and whether the content is what the extension says."""
+def _hash_and_check(upload: File[bytes], kind: FileKind) -> tuple[str, str]:
+    """One pass over the bytes: SHA-256, and how the content is not what the extension says
+    ("" when it is)."""
+    if kind.extension == "xml":
+        why = _not_an_einvoice(upload)
+        return file_sha256(upload), why
     digest = hashlib.sha256()
     text = _TextSniffer() if kind.extension in {"csv", "txt"} else None
     head = b""
@@ -161,7 +163,23 @@ def _hash_and_check(upload: File[bytes], kind: FileKind) -> tuple[str, bool]:
         upload.seek(0)
     else:
         ok = text is not None and text.finish()
-    return digest.hexdigest(), ok
+    return digest.hexdigest(), "" if ok else f"its content is not {kind.label}"
+
+
+def _not_an_einvoice(upload: File[bytes]) -> str:
+    """Why an .xml upload is not an e-invoice Sheaf reads ("" when it is one), from its root
+    element alone: the rest is parsed, with its limits, when the document is read."""
+    # Imported here: lxml is needed by web processes only when an XML file is uploaded.
+    from extraction.einvoice import UPLOAD_FORMATS, UPLOAD_ROOTS, upload_root
+
+    upload.seek(0)
+    root, why = upload_root(upload.chunks())
+    upload.seek(0)
+    if root is None:
+        return why
+    if root not in UPLOAD_ROOTS:
+        return f"it is not an e-invoice: its root element is <{root}>, not {UPLOAD_FORMATS}"
+    return ""
 
 
 # What may come before a PDF's header: a byte-order mark some tools write, then PDF whitespace.

@@ -1,7 +1,9 @@
 """The contract every extraction engine follows, and the one error type engines and readers raise.
 
 An engine turns a document's text, the batch's prompt and its field list into a result of the
-shape ``{"engine", "model", "fields": {name: {"value", "quote", "page", "verified"}}}``.
+shape ``{"engine", "model", "fields": {name: {"value", "quote", "page", "verified", "source"}}}``
+(``source`` is "text" for what an engine read; "xml" marks values filled from an e-invoice's XML
+before the engine ran, see `extraction.einvoice`).
 Document text separates pages with a form feed (``\\f``), so page numbers can be recovered.
 
 The pipeline asks an engine what it can do through the attributes of `Engine`; it never probes

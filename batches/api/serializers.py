@@ -129,7 +129,7 @@ class DocumentOutputSerializer(serializers.Serializer[Document]):
     result = serializers.JSONField(
         allow_null=True,
         help_text='{"engine", "model", "fields": {"<name>": {"value", "quote", "page", '
-        '"verified"}}}',
+        '"verified", "source": "text"|"xml"}}}',
     )
     cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True)
 

@@ -45,16 +45,19 @@ def extraction_request(
                     path, content_type=document.content_type, filename=document.original_filename
                 )
             text, pages, truncated = outcome.text, outcome.page_count, outcome.truncated
+            einvoice_xml = outcome.einvoice_xml
         except ExtractionError as error:
             # Claude reads a scanned PDF itself; other engines fail with the reader's error.
             if error.code != "no_text_layer" or not engine.reads_pdfs:
                 raise
             text, pages, truncated = "", error.page_count, False
+            einvoice_xml = ""
         estimate = engine.estimate(characters=len(text), pages=pages, fields=len(fields))
         read: dict[str, Any] = {
             "text": text,
             "page_count": pages,
             "text_truncated": truncated,
+            "einvoice_xml": einvoice_xml,
             "read_at": timezone.now(),
             "estimated_cost_usd": estimate,
         }
@@ -63,6 +66,7 @@ def extraction_request(
         elif not held(claim).update(**read):
             return None
         document.text, document.page_count = text, pages
+        document.einvoice_xml = einvoice_xml
     return ExtractionRequest(
         text=document.text,
         prompt=batch.extraction_prompt,

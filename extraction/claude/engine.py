@@ -323,6 +323,8 @@ class AnthropicEngine(Engine, EconomyLane):
         else:
             # A scanned PDF has no text to check quotes against.
             cells = {name: {**cell, "verified": False} for name, cell in cells.items()}
+        # Read by the model from the document's text (an e-invoice's XML values say "xml").
+        cells = {name: {**cell, "source": "text"} for name, cell in cells.items()}
         return ExtractionResult(
             result={"engine": self.name, "model": self.model, "fields": cells},
             cost_usd=cost_of(usage, model=self.model, batch_discount=batch_discount),

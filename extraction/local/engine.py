@@ -70,7 +70,13 @@ from extraction.normalise import (
     parse_list,
 )
 
-_MISSING: dict[str, Any] = {"value": None, "quote": None, "page": None, "verified": False}
+_MISSING: dict[str, Any] = {
+    "value": None,
+    "quote": None,
+    "page": None,
+    "verified": False,
+    "source": "text",
+}
 # Number fields that are sums of money, so the document's currency applies to them.
 _MONEY_CONCEPTS = frozenset({"total", "subtotal", "tax"})
 _MONEY_WORDS = frozenset(
@@ -131,7 +137,13 @@ class _Document:
         quote, verified = source.quote, True
         if source.from_layout:
             quote, verified = self.layout.quote(line, label, shown)
-        return {"value": value, "quote": quote, "page": source.page, "verified": verified}
+        return {
+            "value": value,
+            "quote": quote,
+            "page": source.page,
+            "verified": verified,
+            "source": "text",
+        }
 
 
 def _field_result(document: _Document, wanted: Wanted) -> dict[str, Any]:

@@ -563,7 +563,13 @@ def test_a_scanned_pdf_is_sent_as_a_document_block_and_its_values_are_unverified
     fields = document.result["fields"]
     assert fields["title"]["value"] == "A scanned receipt"
     assert fields["title"]["verified"] is False
-    assert fields["author"] == {"value": None, "quote": None, "page": None, "verified": False}
+    assert fields["author"] == {
+        "value": None,
+        "quote": None,
+        "page": None,
+        "verified": False,
+        "source": "text",
+    }
     assert document.cost_usd == _stored_cost(document) > 0
     assert document.estimated_cost_usd == estimate_cost(
         characters=0, pages=None, fields=2, model=MODEL

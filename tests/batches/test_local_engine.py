@@ -20,7 +20,7 @@ from tests.support.placed_pdfs import make_pdf, pdf_text, rows
 
 REPO = Path(__file__).resolve().parents[2]
 
-MISSING = {"value": None, "quote": None, "page": None, "verified": False}
+MISSING = {"value": None, "quote": None, "page": None, "verified": False, "source": "text"}
 
 
 def extract(
@@ -154,6 +154,7 @@ Total (EUR): 1 234,50
         "quote": "Total (EUR): 1 234,50",
         "page": 1,
         "verified": True,
+        "source": "text",
     }
     assert fields["gesamtbetrag"]["value"] == "1234.50"
     assert fields["gesamtbetrag"]["currency"] == "EUR"
@@ -201,6 +202,7 @@ def test_a_value_on_page_two_reports_page_two() -> None:
         "quote": "Total: $1,234.50",
         "page": 2,
         "verified": True,
+        "source": "text",
     }
 
 
@@ -491,6 +493,7 @@ def test_the_result_has_the_exact_shape() -> None:
                 "quote": "Invoice number: INV-2024-001",
                 "page": 1,
                 "verified": True,
+                "source": "text",
             },
             "total": {
                 "value": "1234.50",
@@ -498,6 +501,7 @@ def test_the_result_has_the_exact_shape() -> None:
                 "quote": "Total: $1,234.50",
                 "page": 1,
                 "verified": True,
+                "source": "text",
             },
             "notes": MISSING,
         },
@@ -671,6 +675,7 @@ def test_it_reads_a_two_page_invoice_pdf_with_the_total_on_page_two() -> None:
         "quote": "Amount payable £1,234.50",
         "page": 2,
         "verified": True,
+        "source": "text",
     }
     assert fields["total"]["quote"] in text.split("\f")[1]
 

@@ -155,6 +155,7 @@ def test_a_value_on_page_two_reports_page_two_and_quotes_its_row() -> None:
         "quote": "Amount payable £1,234.50",
         "page": 2,
         "verified": True,
+        "source": "text",
     }
     assert fields["total"]["quote"] in pdf_text(data).split("\f")[1]
 

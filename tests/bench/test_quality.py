@@ -35,6 +35,12 @@ def test_it_scores_every_document_and_counts_a_refused_one_as_all_missing(tmp_pa
             assert set(document.outcomes.values()) == {Outcome.MISSING}
     born_digital = [d for d in result.documents if d.entry["kind"] == "born-digital"]
     assert born_digital and all(d.error is None for d in born_digital)
+    # E-invoices go through the pipeline's XML step, which fills these fields from their XML.
+    einvoices = [d for d in result.documents if d.entry["kind"] == "einvoice"]
+    assert einvoices and all(d.error is None for d in einvoices)
+    assert {d.values["supplier"] for d in einvoices} == {
+        d.entry["fields"]["supplier"] for d in einvoices
+    }
     written = json.loads(details.read_text())
     assert [item["file"] for item in written] == [e["file"] for e in entries]
 

@@ -4,6 +4,7 @@ header is not."""
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import io
 import re
@@ -15,6 +16,9 @@ from django.test import Client
 
 from batches.models import BatchProcess
 from documents.models import Document
+from samples.drawing import draw
+from samples.einvoices import cii_xml, ubl_xml
+from samples.invoices import InvoiceLabels, Layout
 from tests.support.pdfs import one_page_pdf
 
 UPLOAD_URL = "/dashboard/batch-upload/"
@@ -70,3 +74,55 @@ def test_a_pdf_whose_header_follows_a_bom_or_whitespace_is_accepted(frank_client
     assert response.status_code == 302, _text(response)
     document = Document.objects.get()
     assert (document.original_filename, document.size) == ("invoice.pdf", len(prefix + PDF))
+
+
+# ---- e-invoice XML ----------------------------------------------------------------------------
+
+
+def _labels(**changes) -> InvoiceLabels:
+    labels = draw(2, locale="de-DE", layout=Layout.BLOCK)[0]
+    return dataclasses.replace(labels, **changes)
+
+
+@pytest.mark.parametrize("kind", ["ubl", "ubl-credit-note", "cii"])
+def test_an_xml_e_invoice_is_accepted_by_its_root_element(frank_client, media_files, kind):
+    labels = _labels(document_type="credit_note" if kind == "ubl-credit-note" else "invoice")
+    xml = cii_xml(labels) if kind == "cii" else ubl_xml(labels)
+
+    response = _upload(frank_client, "rechnung.xml", xml)
+
+    assert response.status_code == 302, _text(response)
+    document = Document.objects.get()
+    assert (document.original_filename, document.content_type) == (
+        "rechnung.xml",
+        "application/xml",
+    )
+    assert [path.suffix for path in media_files()] == [".xml"]
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (
+            b'<?xml version="1.0"?><catalog><book/></catalog>',
+            "it is not an e-invoice: its root element is <catalog>, not a UBL 2.1 Invoice or "
+            "CreditNote, or a CII CrossIndustryInvoice",
+        ),
+        (
+            b"<Invoice><ID>1</ID></Invoice>",  # the right name outside the UBL namespace
+            "it is not an e-invoice: its root element is <Invoice>",
+        ),
+        (b"Invoice 7, total 12.00 EUR", "it is not well-formed XML"),
+        (PDF, "it is not well-formed XML"),
+    ],
+    ids=["catalog", "no-namespace", "text", "pdf"],
+)
+def test_an_xml_upload_that_is_not_an_e_invoice_is_refused_and_nothing_is_stored(
+    frank_client, media_files, content, why
+):
+    response = _upload(frank_client, "invoice.xml", content)
+
+    assert response.status_code == 400
+    assert f"invoice.xml has a .xml name but {why}" in _text(response)
+    assert not Document.objects.exists()
+    assert media_files() == []

@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import ClassVar
 
 from documents.models import Document
 from extraction.contract import Engine, ExtractionRequest, ExtractionResult
@@ -84,3 +85,17 @@ def assert_called_once_but_for_kills(
     for call, after in itertools.pairwise(ordered):
         assert call.process_group in killed, context
         assert call.started < killed[call.process_group] <= after.started, context
+
+
+class RecordingLocalEngine(Engine):
+    """The offline engine, recording which fields each document asked it for (class-wide, so a
+    test sees the calls of the instance the pipeline made)."""
+
+    name = "recording"
+    fields_asked: ClassVar[dict[str, list[str]]] = {}
+
+    def extract(self, request: ExtractionRequest) -> ExtractionResult:
+        from extraction.local.engine import LocalEngine
+
+        self.fields_asked[request.document_id] = [spec["name"] for spec in request.fields]
+        return LocalEngine().extract(request)
