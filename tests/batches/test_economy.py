@@ -249,3 +249,47 @@ def test_marks_left_by_a_version_without_submission_records_are_reconciled_too(g
     assert claude.count("/v1/messages/batches", method="POST") == 1
     assert set(batch.documents.values_list("status", flat=True)) == {"completed"}
     assert not EconomySubmission.objects.exists()
+
+
+# --- Reviewed defects ---------------------------------------------------------------------------
+
+
+def _batch_costs_of(claude: FakeAnthropic, document: Document) -> list[Decimal]:
+    """What each of the provider's batches charged for `document`'s request."""
+    costs = []
+    for provider_batch in claude.batches.values():
+        for item in provider_batch["results"]:
+            if item["custom_id"] == document.pk.hex and item["result"]["type"] == "succeeded":
+                usage = item["result"]["message"]["usage"]
+                paid = Usage(
+                    usage["input_tokens"],
+                    usage["output_tokens"],
+                    usage.get("cache_creation_input_tokens") or 0,
+                    usage.get("cache_read_input_tokens") or 0,
+                )
+                costs.append(cost_of(paid, model="claude-haiku-4-5", batch_discount=True))
+    return costs
+
+
+@pytest.mark.django_db
+def test_a_rerun_economy_document_is_sent_in_a_new_batch_and_each_batch_is_paid_once(grace, claude):
+    batch = _economy_batch(grace, 1)
+    document = batch.documents.get()
+    _process_all()
+    pipeline.sweep()
+    document.refresh_from_db()
+    first_batch = document.provider_batch_id
+    assert document.status == Document.Status.COMPLETED
+
+    services.document_rerun(document=document)
+    _process_all()
+    pipeline.sweep()
+    pipeline.sweep()  # a second look must not read either batch again
+
+    document.refresh_from_db()
+    assert document.status == Document.Status.COMPLETED
+    assert claude.count("/v1/messages/batches", method="POST") == 2
+    assert document.provider_batch_id not in ("", first_batch)
+    paid = _batch_costs_of(claude, document)
+    assert len(paid) == 2
+    assert document.cost_usd == sum(paid)
