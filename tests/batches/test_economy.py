@@ -293,3 +293,16 @@ def test_a_rerun_economy_document_is_sent_in_a_new_batch_and_each_batch_is_paid_
     paid = _batch_costs_of(claude, document)
     assert len(paid) == 2
     assert document.cost_usd == sum(paid)
+
+
+@pytest.mark.django_db
+def test_a_heartbeat_that_copied_the_token_before_the_deferral_keeps_the_days_lease(grace, claude):
+    batch = _economy_batch(grace, 1)
+    claim = pipeline.document_claim()
+    assert pipeline.document_process(claim=claim) == "deferred"
+
+    # The runner's heartbeat renews the tokens it copied while the document was in flight.
+    pipeline.document_renew_leases(tokens=[claim.lease_token])
+
+    document = batch.documents.get()
+    assert document.lease_expires_at > timezone.now() + pipeline.ECONOMY_LEASE - timedelta(hours=1)
