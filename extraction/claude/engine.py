@@ -285,21 +285,7 @@ class AnthropicEngine(Engine, EconomyLane):
             cells = parse_answer(_tool_input(message), fields)
         except ValueError as problem:
             # One repair round: show the model its own answer and what was wrong with it.
-            params["messages"] += [
-                {"role": "assistant", "content": _echo(message)},
-                {
-                    "role": "user",
-                    "content": [
-                        {
-                            "type": "tool_result",
-                            "tool_use_id": _tool_use_id(message),
-                            "is_error": True,
-                            "content": f"Invalid answer: {problem}. Call the tool again with "
-                            "every field, following the schema.",
-                        }
-                    ],
-                },
-            ]
+            params["messages"] += _repair_turns(message, problem)
             message = self._call(params, request.filename, spent)
             try:
                 cells = parse_answer(_tool_input(message), fields)
@@ -464,11 +450,21 @@ def _echo(message: Any) -> list[dict[str, Any]]:
     return blocks
 
 
-def _tool_use_id(message: Any) -> str:
-    for block in message.content:
-        if block.type == "tool_use":
-            return str(block.id)
-    return "missing"
+def _repair_turns(message: Any, problem: ValueError) -> list[dict[str, Any]]:
+    """The turns that ask again after an answer that did not fit: the answer itself, then the
+    problem as the result of each of its tool calls. An answer with no tool call (text only)
+    gets a plain request instead: a tool_result must answer a tool_use of the turn before, or
+    the API refuses the whole request with a 400. The assistant turn is left out when it has
+    nothing to echo, since the API refuses empty content (consecutive user turns are joined)."""
+    ask = f"Invalid answer: {problem}. Call the tool again with every field, following the schema."
+    echoed = _echo(message)
+    replies: list[dict[str, Any]] = [
+        {"type": "tool_result", "tool_use_id": block["id"], "is_error": True, "content": ask}
+        for block in echoed
+        if block["type"] == "tool_use"
+    ] or [{"type": "text", "text": f"{ask} Answer only with the tool call."}]
+    turns = [{"role": "assistant", "content": echoed}] if echoed else []
+    return [*turns, {"role": "user", "content": replies}]
 
 
 def _fenced(text: str) -> str:

@@ -529,10 +529,22 @@ def test_an_invalid_answer_is_repaired_once_and_both_calls_are_paid_for(alice, f
     assert repaired.cost_usd == _stored_cost(repaired)
 
 
+def _text_only_answer(request: Any) -> dict[str, Any]:
+    """An answer that ignores the forced tool and only writes prose."""
+    return {
+        **_unfit_answer(request),
+        "content": [{"type": "text", "text": "The invoice number is INV-0042."}],
+        "stop_reason": "end_turn",
+    }
+
+
 @pytest.mark.django_db
-def test_an_answer_invalid_twice_fails_the_document_with_invalid_output(alice, fake):
+@pytest.mark.parametrize(
+    ("answer", "reply"), [(_unfit_answer, "tool_result"), (_text_only_answer, "text")]
+)
+def test_an_answer_invalid_twice_fails_the_document_with_invalid_output(alice, fake, answer, reply):
     batch = _batch(alice, {"acme.txt": ACME})
-    fake.script(body=_unfit_answer, times=2)
+    fake.script(body=answer, times=2)
 
     _, status = _run_one()
 
@@ -543,6 +555,30 @@ def test_an_answer_invalid_twice_fails_the_document_with_invalid_output(alice, f
     assert "did not fit the fields twice" in document.error_message
     assert document.attempts == 1
     assert fake.count(MESSAGES) == 2
+    # Scripted answers skip the fake's checks: the repair must be a request it would take (a
+    # tool_result only answers a tool call).
+    _, repair = _message_requests(fake)
+    assert [block["type"] for block in repair.body["messages"][-1]["content"]] == [reply]
+
+
+@pytest.mark.django_db
+def test_an_answer_without_a_tool_call_is_asked_again_in_plain_words(alice, fake):
+    batch = _batch(alice, {"acme.txt": ACME})
+    fake.script(body=_text_only_answer)
+
+    _, status = _run_one()
+
+    assert status == Document.Status.COMPLETED
+    _assert_invoice(_document(batch), "acme.txt")
+    first, repair = _message_requests(fake)
+    assert (first.status, repair.status) == (200, 200)
+    assert repair.body["messages"][1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "The invoice number is INV-0042."}],
+    }
+    [ask] = repair.body["messages"][2]["content"]
+    assert ask["type"] == "text"
+    assert "Invalid answer" in ask["text"]
 
 
 # --- Scanned PDFs ---------------------------------------------------------------------------------
