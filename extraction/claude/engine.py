@@ -419,9 +419,16 @@ class AnthropicEngine(Engine, EconomyLane):
         return self.result(cells, text=request.text, usage=usage, batch_discount=True)
 
     def probe(self) -> None:
-        """A cheap call that succeeds when the account works again (closes the circuit)."""
+        """The smallest paid call (one output token), which succeeds only when the account can
+        be billed again (closes the circuit). Reading the model list would answer without any
+        credit: the circuit would close, every worker's next calls would get the refusal, and
+        it would reopen with its backoff started over, every 30 seconds."""
         try:
-            self.client.models.retrieve(self.model)
+            self.client.messages.create(
+                model=self.model,
+                max_tokens=1,
+                messages=[{"role": "user", "content": "Reply with OK."}],
+            )
         except anthropic.NotFoundError:
             return  # the key works; the model name is a separate problem
         except anthropic.AnthropicError as exc:
