@@ -14,11 +14,14 @@ import base64
 import json
 import logging
 import re
+import time
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
 import anthropic
+import httpx2
 from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
 from anthropic.types.messages.batch_create_params import Request
 from django.conf import settings
@@ -160,6 +163,48 @@ def translate(exc: anthropic.AnthropicError, *, filename: str) -> ExtractionErro
     )
 
 
+UPLOAD_PIECE_BYTES = 64 * 1024
+
+
+class _UploadDeadlineClient(anthropic.DefaultHttpxClient):
+    """An HTTP client whose requests' bodies must be sent within `seconds`. httpx times each
+    read and write, not a request as a whole: a large body that keeps trickling out never
+    times out. The body goes out in pieces, and none is sent after the deadline."""
+
+    def __init__(self, *, seconds: float) -> None:
+        super().__init__()
+        self._seconds = seconds
+
+    def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
+        assert isinstance(request.stream, httpx2.SyncByteStream)  # a sync client's request
+        request.stream = _UploadDeadline(
+            request.stream, deadline=time.monotonic() + self._seconds, request=request
+        )
+        return super().send(request, **kwargs)
+
+
+class _UploadDeadline(httpx2.SyncByteStream):
+    def __init__(
+        self, stream: httpx2.SyncByteStream, *, deadline: float, request: httpx2.Request
+    ) -> None:
+        self._stream = stream
+        self._deadline = deadline
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            for start in range(0, len(chunk), UPLOAD_PIECE_BYTES):
+                if time.monotonic() > self._deadline:
+                    # The SDK reports it as APITimeoutError: the outcome is unknown to us.
+                    raise httpx2.WriteTimeout(
+                        "the upload did not finish by its deadline", request=self._request
+                    )
+                yield chunk[start : start + UPLOAD_PIECE_BYTES]
+
+    def close(self) -> None:
+        self._stream.close()
+
+
 # --- The engine
 
 
@@ -170,12 +215,21 @@ class AnthropicEngine(Engine, EconomyLane):
 
     def __init__(self) -> None:
         self._model: str = settings.SHEAF_ANTHROPIC_MODEL
+        timeout = settings.SHEAF_ANTHROPIC_TIMEOUT_SECONDS
         self.client = anthropic.Anthropic(
             api_key=settings.ANTHROPIC_API_KEY,
             base_url=settings.ANTHROPIC_BASE_URL or None,
             # Sheaf retries with its own backoff, across workers and restarts.
             max_retries=0,
-            timeout=settings.SHEAF_ANTHROPIC_TIMEOUT_SECONDS,
+            timeout=timeout,
+        )
+        # Message batch submissions, whose upload must end by a deadline (see submit_batch).
+        self._submitter = anthropic.Anthropic(
+            api_key=settings.ANTHROPIC_API_KEY,
+            base_url=settings.ANTHROPIC_BASE_URL or None,
+            max_retries=0,
+            timeout=timeout,
+            http_client=_UploadDeadlineClient(seconds=timeout),
         )
 
     @property
@@ -346,9 +400,14 @@ class AnthropicEngine(Engine, EconomyLane):
     # --- Economy lane: the same requests through the Message Batches API, at half the price.
 
     def submit_batch(self, requests: list[tuple[str, dict[str, Any]]]) -> str:
-        """Send (custom_id, params) pairs as one message batch; returns the batch id."""
+        """Send (custom_id, params) pairs as one message batch; returns the batch id.
+
+        The call ends within about twice SHEAF_ANTHROPIC_TIMEOUT_SECONDS, however slowly its
+        upload goes (the upload within one timeout, then the answer within a read timeout): the
+        economy lane presumes a submitter dead after that and searches the provider's batches,
+        so a request still on its way then could be paid for twice."""
         try:
-            batch = self.client.messages.batches.create(
+            batch = self._submitter.messages.batches.create(
                 requests=[
                     Request(custom_id=cid, params=cast("MessageCreateParamsNonStreaming", params))
                     for cid, params in requests

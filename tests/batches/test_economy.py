@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,8 +14,11 @@ from django.utils import timezone
 
 from batches import pipeline, selectors, services
 from batches.models import BatchProcess, EconomySubmission
+from batches.pipeline import economy
 from documents.models import Document
+from extraction.claude import engine as claude_engine
 from extraction.claude.pricing import Usage, cost_of
+from extraction.contract import ErrorKind, ExtractionError
 from tests.support import economy_crash
 from tests.support.cluster import REPO, cluster_env, wait_for
 from tests.support.fake_anthropic import FAKE_API_KEY, FakeAnthropic
@@ -306,3 +310,29 @@ def test_a_heartbeat_that_copied_the_token_before_the_deferral_keeps_the_days_le
 
     document = batch.documents.get()
     assert document.lease_expires_at > timezone.now() + pipeline.ECONOMY_LEASE - timedelta(hours=1)
+
+
+@pytest.mark.django_db
+def test_a_batch_upload_ends_by_its_deadline_however_slowly_it_trickles(claude, settings):
+    settings.SHEAF_ANTHROPIC_TIMEOUT_SECONDS = 1
+    # Every write makes progress, so no single read or write ever times out.
+    # Fast enough that no single write waits a second, so that only the deadline ends it;
+    # unbounded, it would take six.
+    claude.upload_bytes_per_second = 6_000_000
+    params = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": "x" * 36_000_000}],
+    }
+    started = time.monotonic()
+
+    with pytest.raises(ExtractionError) as failed:
+        claude_engine.AnthropicEngine().submit_batch([("one", params)])
+
+    # Within the twice-the-timeout the economy lane's grace counts on (plus scheduling).
+    assert time.monotonic() - started < 2 * settings.SHEAF_ANTHROPIC_TIMEOUT_SECONDS + 1.5
+    assert failed.value.kind == ErrorKind.TRANSIENT  # whether it was made is not known here
+    assert claude.batches == {}
+    assert economy._submit_grace() >= timedelta(
+        seconds=2 * settings.SHEAF_ANTHROPIC_TIMEOUT_SECONDS
+    )

@@ -626,6 +626,8 @@ class FakeAnthropic(LoopbackServer):
     * ``api_key``: when set, requests with another key get 401; by default any key is accepted
       (but a request with neither ``x-api-key`` nor ``Authorization`` gets 401).
     * ``max_request_bytes``: a larger ``POST /v1/messages`` body gets 413 (default 32 MB).
+    * ``upload_bytes_per_second``: read request bodies no faster than this (None: at once), as
+      a slow link would deliver them; a client that gives up mid-body gets nothing made.
     * ``verbose``: log each request to stderr.
     """
 
@@ -650,6 +652,7 @@ class FakeAnthropic(LoopbackServer):
         self.credit_exhausted = False
         self.api_key: str | None = None
         self.max_request_bytes = MAX_REQUEST_BYTES
+        self.upload_bytes_per_second: float | None = None
         self.verbose = verbose
         self._lock = threading.RLock()
         self._requests: list[RecordedRequest] = []
@@ -772,6 +775,7 @@ class FakeAnthropic(LoopbackServer):
             self.credit_exhausted = False
             self.api_key = None
             self.max_request_bytes = MAX_REQUEST_BYTES
+            self.upload_bytes_per_second = None
         self.rate_limit()
 
     # -- inspection -----------------------------------------------------------------------------
@@ -853,7 +857,7 @@ class FakeAnthropic(LoopbackServer):
         request_id = _new_id("req_")
         split = urlsplit(handler.path)
         path = split.path.rstrip("/") or "/"
-        raw = handler.read_body()
+        raw = self._read_body(handler)
         headers = {k.lower(): v for k, v in handler.headers.items()}
         try:
             parsed = json.loads(raw) if raw else None
@@ -885,6 +889,21 @@ class FakeAnthropic(LoopbackServer):
             return
         record.status = reply.status
         self._send(handler, reply, request_id)
+
+    def _read_body(self, handler: _Handler) -> bytes:
+        rate = self.upload_bytes_per_second
+        length = int(handler.headers.get("Content-Length") or 0)
+        if not rate or not length:
+            return handler.read_body()
+        pieces, left = [], length
+        while left:
+            piece = handler.rfile.read(min(left, 64 * 1024))
+            if not piece:
+                break  # the client hung up mid-body
+            pieces.append(piece)
+            left -= len(piece)
+            time.sleep(len(piece) / rate)
+        return b"".join(pieces)
 
     def _send(self, handler: _Handler, reply: _Reply, request_id: str) -> None:
         body = reply.body
