@@ -69,9 +69,13 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
             batch_refresh(batch_id=batch_id)
     submissions_prune(now=now)
     resumed = circuits_probe(now=now)
-    economy_recover(now=now)
-    economy_submit(now=now)
-    economy_collect(now=now)
+    for step in (economy_recover, economy_submit, economy_collect):
+        # Each isolates its own parts too; this keeps a drain going whatever one of them hits
+        # (a database error, a bug), for the batches that do not use the lane.
+        try:
+            step(now=now)
+        except Exception:
+            logger.exception("sweep: %s failed; going on", step.__name__)
     return {"requeued": requeued, "failed": failed, "batches": len(batch_ids), "resumed": resumed}
 
 

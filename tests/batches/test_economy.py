@@ -21,6 +21,7 @@ from extraction.claude.pricing import Usage, cost_of
 from extraction.contract import ErrorKind, ExtractionError
 from tests.support import economy_crash
 from tests.support.cluster import REPO, cluster_env, wait_for
+from tests.support.documents import blank_pdf
 from tests.support.fake_anthropic import FAKE_API_KEY, FakeAnthropic
 
 
@@ -336,3 +337,146 @@ def test_a_batch_upload_ends_by_its_deadline_however_slowly_it_trickles(claude, 
     assert economy._submit_grace() >= timedelta(
         seconds=2 * settings.SHEAF_ANTHROPIC_TIMEOUT_SECONDS
     )
+
+
+def _mixed_economy_batch(user, files: dict[str, bytes]) -> BatchProcess:
+    return services.batch_create(
+        user=user,
+        files=[ContentFile(content, name=name) for name, content in files.items()],
+        prompt="invoice number, total",
+        fields=[
+            {"name": "invoice number", "type": "string", "description": ""},
+            {"name": "total", "type": "number", "description": ""},
+        ],
+        mode="economy",
+    )
+
+
+def _invoice_text(n: int, padding: int = 0) -> bytes:
+    return f"Invoice number: INV-{n}\nTotal: {n}0.00 EUR\n{'.' * padding}\n".encode()
+
+
+@pytest.mark.django_db
+def test_a_scan_the_provider_cannot_take_fails_alone_and_the_others_are_sent(grace, claude):
+    batch = _mixed_economy_batch(
+        grace,
+        {
+            "inv-1.txt": _invoice_text(1),
+            "scan.pdf": blank_pdf(claude_engine.PDF_MAX_PAGES + 1),
+            "inv-2.txt": _invoice_text(2),
+        },
+    )
+    _process_all()
+
+    pipeline.sweep()
+
+    statuses = dict(batch.documents.values_list("original_filename", "status"))
+    assert statuses == {"inv-1.txt": "completed", "scan.pdf": "failed", "inv-2.txt": "completed"}
+    scan = batch.documents.get(original_filename="scan.pdf")
+    assert scan.error_code == "too_large"
+    assert f"at most {claude_engine.PDF_MAX_PAGES}" in scan.error_message
+    assert scan.provider_batch_id == ""
+    [sent] = claude.batches.values()
+    assert len(sent["custom_ids"]) == 2
+    assert not EconomySubmission.objects.exists()
+    batch.refresh_from_db()
+    assert batch.status == BatchProcess.Status.COMPLETED_WITH_ERRORS
+
+
+@pytest.mark.django_db
+def test_chunks_stay_under_the_providers_batch_size(grace, claude, monkeypatch):
+    padding = 40_000
+    batch = _mixed_economy_batch(
+        grace, {f"inv-{n}.txt": _invoice_text(n, padding) for n in range(3)}
+    )
+    # Two documents' requests fit in a batch, three do not (the provider refuses it, 413).
+    monkeypatch.setattr(economy, "ECONOMY_MAX_BYTES", int(2.5 * padding))
+    claude.max_batch_bytes = int(2.5 * padding)
+    _process_all()
+
+    pipeline.sweep()
+    pipeline.sweep()
+
+    assert [len(b["custom_ids"]) for b in claude.batches.values()] == [2, 1]
+    assert claude.count("/v1/messages/batches", method="POST", status=413) == 0
+    assert set(batch.documents.values_list("status", flat=True)) == {"completed"}
+    assert claude.count("/v1/messages") == 0
+
+
+@pytest.mark.django_db
+def test_a_request_too_large_for_any_batch_goes_to_the_standard_path(grace, claude, monkeypatch):
+    batch = _mixed_economy_batch(
+        grace, {"small.txt": _invoice_text(1), "large.txt": _invoice_text(2, 60_000)}
+    )
+    monkeypatch.setattr(economy, "ECONOMY_MAX_BYTES", 50_000)
+    _process_all()
+
+    pipeline.sweep()
+
+    large = batch.documents.get(original_filename="large.txt")
+    assert (large.status, large.provider_batch_id) == ("queued", pipeline.FALLBACK)
+    assert "too large for a message batch" in large.error_message
+    _process_all()
+    assert set(batch.documents.values_list("status", flat=True)) == {"completed"}
+    [sent] = claude.batches.values()
+    assert sent["custom_ids"] == [batch.documents.get(original_filename="small.txt").pk.hex]
+    assert claude.count("/v1/messages") == 1
+
+
+@pytest.mark.django_db
+def test_a_node_without_the_key_still_sweeps_and_processes_other_batches(grace, claude, settings):
+    claude.batch_polls = 5  # the sent batch keeps running
+    sent = _economy_batch(grace, 1)
+    _process_all()
+    pipeline.sweep()
+    waiting = _economy_batch(grace, 1)
+    _process_all()  # read and deferred, not sent yet
+    requests_before = len(claude.requests)
+    # A node of the cluster configured without the key, for its local-engine batches.
+    settings.ANTHROPIC_API_KEY = ""
+    settings.SHEAF_EXTRACTION_ENGINE = "local"
+    local = _economy_batch(grace, 1)
+    assert local.engine == "local"
+
+    pipeline.sweep()
+    _process_all()
+
+    local.refresh_from_db()
+    assert local.status == BatchProcess.Status.COMPLETED
+    assert sent.documents.get().provider_batch_id in claude.batches
+    assert waiting.documents.get().provider_batch_id == ""  # not marked: nothing to send it
+    assert not EconomySubmission.objects.exists()
+    assert len(claude.requests) == requests_before
+
+
+@pytest.mark.django_db
+def test_a_document_requeued_while_its_chunk_was_picked_is_not_marked(grace, claude, monkeypatch):
+    batch = _economy_batch(grace, 2)
+    _process_all()
+    expired, kept = batch.documents.order_by("original_filename")
+    intend = economy._intend
+    marked_after_intend: list[str] = []
+
+    def intend_after_a_requeue(**kwargs):
+        # Another node's sweep requeues a document whose lease expired, just after this
+        # sweep picked the chunk.
+        Document.objects.filter(pk=expired.pk).update(
+            status=Document.Status.QUEUED, lease_token=None, lease_expires_at=None
+        )
+        submission = intend(**kwargs)
+        marked_after_intend.extend(
+            Document.objects.filter(provider_batch_id__startswith=pipeline.SUBMITTING)
+            .order_by("original_filename")
+            .values_list("original_filename", flat=True)
+        )
+        return submission
+
+    monkeypatch.setattr(economy, "_intend", intend_after_a_requeue)
+
+    assert pipeline.economy_submit() == 1
+
+    assert marked_after_intend == [kept.original_filename]
+    [provider_batch] = claude.batches.values()
+    assert provider_batch["custom_ids"] == [kept.pk.hex]
+    expired.refresh_from_db()
+    assert (expired.status, expired.provider_batch_id) == ("queued", "")

@@ -139,6 +139,7 @@ NULLABLE_BLOCK_KEYS = {
 
 MESSAGES_PATH = "/v1/messages"
 MAX_REQUEST_BYTES = 32 * 1024 * 1024  # the Messages API's request size limit
+MAX_BATCH_BYTES = 256 * 1024 * 1024  # the Message Batches API's limit on one batch
 MAX_PDF_PAGES = 100
 _UNLIMITED_RPM = 1_000_000
 _UNLIMITED_TPM = 1_000_000_000
@@ -626,6 +627,8 @@ class FakeAnthropic(LoopbackServer):
     * ``api_key``: when set, requests with another key get 401; by default any key is accepted
       (but a request with neither ``x-api-key`` nor ``Authorization`` gets 401).
     * ``max_request_bytes``: a larger ``POST /v1/messages`` body gets 413 (default 32 MB).
+    * ``max_batch_bytes``: a larger ``POST /v1/messages/batches`` body gets 413 (default 256 MB,
+      the Message Batches API's limit).
     * ``upload_bytes_per_second``: read request bodies no faster than this (None: at once), as
       a slow link would deliver them; a client that gives up mid-body gets nothing made.
     * ``verbose``: log each request to stderr.
@@ -652,6 +655,7 @@ class FakeAnthropic(LoopbackServer):
         self.credit_exhausted = False
         self.api_key: str | None = None
         self.max_request_bytes = MAX_REQUEST_BYTES
+        self.max_batch_bytes = MAX_BATCH_BYTES
         self.upload_bytes_per_second: float | None = None
         self.verbose = verbose
         self._lock = threading.RLock()
@@ -775,6 +779,7 @@ class FakeAnthropic(LoopbackServer):
             self.credit_exhausted = False
             self.api_key = None
             self.max_request_bytes = MAX_REQUEST_BYTES
+            self.max_batch_bytes = MAX_BATCH_BYTES
             self.upload_bytes_per_second = None
         self.rate_limit()
 
@@ -1008,6 +1013,8 @@ class FakeAnthropic(LoopbackServer):
                 return _Reply(400, error_body(400, problem))
             return _Reply(200, {"input_tokens": _prompt_plan_total(body)})
         if parts[:3] == ["v1", "messages", "batches"]:
+            if method == "POST" and len(parts) == 3 and len(raw) > self.max_batch_bytes:
+                return _Reply(413, error_body(413))
             return self._batches_route(method, parts[3:], body, record.query)
         if parts[:2] == ["v1", "models"]:
             return self._models_route(method, parts[2:])
