@@ -11,6 +11,11 @@ never simply sent again: before (2) nothing can have been sent, so its documents
 after (2) the provider's list of batches is searched for one holding its custom_ids, which is
 adopted, and only when none can hold them are the documents released to be sent again.
 
+A submitter presumed dead may only be slow. Every step renews `reconcile_after`, and every
+settlement deletes the row only as it was read, so a recovery that read it before the
+submitter's next step settles nothing; and step (3) ends, however slow the upload, before
+`reconcile_after` passes (see `_submit_grace`).
+
 The lane is a guest in the recovery sweep: each engine, submission and provider batch is
 handled on its own, and what fails is logged and tried again at the next sweep, so that neither
 a node without the provider's key nor one bad document stops a drain or the other documents."""
@@ -250,42 +255,52 @@ def _intend(*, engine_name: str, document_ids: list[uuid.UUID]) -> EconomySubmis
 
 
 def _record_requests(*, submission: EconomySubmission, custom_ids: list[str]) -> bool:
-    """Step 2, before anything is sent: the requests' ids, which find the provider's batch if
-    the outcome of sending it is lost. False when there is nothing to send or the submission
-    was released meanwhile."""
+    """Step 2, just before anything is sent: the requests' ids, which find the provider's batch
+    if the outcome of sending it is lost, and a fresh `reconcile_after`, which keeps a recovery
+    away for as long as sending may take. Conditional on the row as this submitter left it, so
+    that a recovery that presumed it dead and released it wins, and nothing is sent. False when
+    there is nothing to send or the submission was released."""
     if not custom_ids:
         _release(submission)
         return False
-    submission.custom_ids = custom_ids
-    return bool(
-        EconomySubmission.objects.filter(pk=submission.pk).update(
-            custom_ids=custom_ids, reconcile_after=timezone.now() + _submit_grace()
-        )
-    )
+    fresh = timezone.now() + _submit_grace()
+    recorded = EconomySubmission.objects.filter(
+        pk=submission.pk, reconcile_after=submission.reconcile_after
+    ).update(custom_ids=custom_ids, reconcile_after=fresh)
+    submission.custom_ids, submission.reconcile_after = custom_ids, fresh
+    return bool(recorded)
 
 
-def _record_submitted(*, submission: EconomySubmission, provider_batch_id: str) -> None:
-    """Step 4: the provider's batch id on the documents; nothing is on its way any more."""
+def _record_submitted(*, submission: EconomySubmission, provider_batch_id: str) -> bool:
+    """Step 4: the provider's batch id on the documents; nothing is on its way any more. False
+    when the submission had changed since `submission` was read (see `_settle`)."""
     if not _settle(submission, provider_batch_id=provider_batch_id):
         # Presumed dead and settled by a sweep while this request was out, longer than the
-        # grace allows: its documents may be on their way again.
+        # grace allows, or taken over by the submitter that is still alive.
         logger.error(
-            "economy submission %s was settled while it was sent as %s; check that batch",
+            "economy submission %s was settled elsewhere while it was found as %s; check that "
+            "batch",
             submission.pk,
             provider_batch_id,
         )
+        return False
+    return True
 
 
-def _release(submission: EconomySubmission) -> None:
+def _release(submission: EconomySubmission) -> bool:
     """Nothing of this submission reached the provider: its documents wait to be sent again."""
-    _settle(submission, provider_batch_id="")
+    return _settle(submission, provider_batch_id="")
 
 
 def _settle(submission: EconomySubmission, *, provider_batch_id: str) -> bool:
-    """Give the marked documents `provider_batch_id` and end the submission; deleting its row
-    first decides which of two sweeps settling it at once does so (False: another did)."""
+    """Give the marked documents `provider_batch_id` and end the submission. Deleting its row
+    first, only as `submission` read it (the same `reconcile_after`, which every step renews),
+    decides between the live submitter and a recovery, and between two recoveries: False when
+    another settled it, or its submitter renewed it, meanwhile."""
     with transaction.atomic():
-        deleted, _ = EconomySubmission.objects.filter(pk=submission.pk).delete()
+        deleted, _ = EconomySubmission.objects.filter(
+            pk=submission.pk, reconcile_after=submission.reconcile_after
+        ).delete()
         if not deleted:
             return False
         _marked(submission).update(provider_batch_id=provider_batch_id)
@@ -414,18 +429,19 @@ def economy_recover(*, now: datetime | None = None) -> int:
 
 
 def _reconcile(submission: EconomySubmission) -> int:
+    """Settle one submission as read (every settlement is conditional on the row not having
+    changed since: a submitter that was only slow, and renewed it, keeps it)."""
     if not submission.custom_ids:
-        _release(submission)
-        return 1
+        return int(_release(submission))
     try:
         found = _provider_batch_of(submission)
     except _StillRunning:
         return 0
     if found is None:
-        _release(submission)
-    else:
-        _record_submitted(submission=submission, provider_batch_id=found)
-        logger.info("economy submission %s found as batch %s", submission.pk, found)
+        return int(_release(submission))
+    if not _record_submitted(submission=submission, provider_batch_id=found):
+        return 0
+    logger.info("economy submission %s found as batch %s", submission.pk, found)
     return 1
 
 

@@ -480,3 +480,32 @@ def test_a_document_requeued_while_its_chunk_was_picked_is_not_marked(grace, cla
     assert provider_batch["custom_ids"] == [kept.pk.hex]
     expired.refresh_from_db()
     assert (expired.status, expired.provider_batch_id) == ("queued", "")
+
+
+@pytest.mark.django_db
+def test_a_recovery_that_read_a_submission_before_its_requests_were_stored_releases_nothing(
+    grace, claude, monkeypatch
+):
+    batch = _economy_batch(grace, 2)
+    _process_all()
+    record_requests = economy._record_requests
+
+    def slow_submitter(**kwargs):
+        # Past PREPARE_GRACE, a recovery reads the row (no requests stored: presumed dead);
+        # the submitter, only slow, stores its requests and sends before the recovery acts.
+        stale = EconomySubmission.objects.get(pk=kwargs["submission"].pk)
+        recorded = record_requests(**kwargs)
+        assert economy._reconcile(stale) == 0
+        return recorded
+
+    monkeypatch.setattr(economy, "_record_requests", slow_submitter)
+
+    assert pipeline.economy_submit() == 2
+
+    [provider_batch] = claude.batches
+    assert set(batch.documents.values_list("provider_batch_id", flat=True)) == {provider_batch}
+    later = timezone.now() + timedelta(hours=1)
+    for _ in range(2):
+        pipeline.sweep(now=later)
+    assert claude.count("/v1/messages/batches", method="POST") == 1
+    assert set(batch.documents.values_list("status", flat=True)) == {"completed"}
