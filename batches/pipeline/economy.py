@@ -128,6 +128,12 @@ def _submit_chunk(*, engine_name: str, waiting: QuerySet[Document], now: datetim
         batch_id = lane.submit_batch(requests)
     except ExtractionError as error:
         logger.warning("economy submission failed: %s", error.message)
+        if error.kind == ErrorKind.PERMANENT:
+            # A definite refusal (400, 413): no batch was made, and sending the same requests
+            # again would be refused again. Each document gets its own answer on the standard
+            # path instead of waiting here for ever.
+            _refused(submission=submission, reason=error.message, now=now)
+            return 0
         # Whether the provider made the batch is unknown (a timeout, say): reconcile soon.
         EconomySubmission.objects.filter(pk=submission.pk).update(
             reconcile_after=timezone.now() + RECONCILE_AFTER_FAILURE
@@ -292,6 +298,22 @@ def _release(submission: EconomySubmission) -> bool:
     return _settle(submission, provider_batch_id="")
 
 
+def _refused(*, submission: EconomySubmission, reason: str, now: datetime) -> None:
+    """The provider refused the submission outright: its documents go to the standard path."""
+    with transaction.atomic():
+        if not _settle(submission, provider_batch_id=FALLBACK):
+            return
+        documents = Document.objects.filter(
+            pk__in=[uuid.UUID(hex=cid) for cid in submission.custom_ids],
+            provider_batch_id=FALLBACK,
+            status=Document.Status.PROCESSING,
+        )
+        for document in documents:
+            _economy_fallback(
+                claim=Claim.of_held(document), reason=f"the batch was refused ({reason})", now=now
+            )
+
+
 def _settle(submission: EconomySubmission, *, provider_batch_id: str) -> bool:
     """Give the marked documents `provider_batch_id` and end the submission. Deleting its row
     first, only as `submission` read it (the same `reconcile_after`, which every step renews),
@@ -312,7 +334,9 @@ def economy_collect(*, now: datetime | None = None) -> int:
     and send errored or expired documents back to the standard path. Returns how many ended.
 
     Each batch is collected on its own: one that cannot be read now (no key on this node, the
-    provider unreachable) is tried again at the next sweep, and the others go on."""
+    provider unreachable) is tried again at the next sweep, and the others go on; one the
+    provider refuses for good (404: its results are gone) sends its documents to the standard
+    path, instead of being asked for again at every sweep."""
     now = now or timezone.now()
     pending = (
         Document.objects.filter(status=Document.Status.PROCESSING)
@@ -342,7 +366,15 @@ def _collect(*, provider_batch_id: str, engine_name: str, now: datetime) -> int:
         outcomes = lane.batch_results(provider_batch_id)
     except ExtractionError as error:
         logger.warning("economy batch %s: %s", provider_batch_id, error.message)
-        return 0
+        if error.kind != ErrorKind.PERMANENT:
+            return 0
+        for unreadable in documents.values():
+            _economy_fallback(
+                claim=Claim.of_held(unreadable),
+                reason=f"its batch cannot be read ({error.message})",
+                now=now,
+            )
+        return len(documents)
     if outcomes is None:
         return 0
     ended = 0
@@ -452,7 +484,14 @@ class _StillRunning(Exception):
 
 def _provider_batch_of(submission: EconomySubmission) -> str | None:
     """The id of the provider's batch that holds the submission's requests, or None when none
-    can (nothing was sent); raises _StillRunning while that cannot be told yet."""
+    can (nothing was sent); raises _StillRunning while that cannot be told yet.
+
+    An ended batch is matched by its requests' custom_ids. A running one shows only how many
+    requests it holds, so a batch of the same number is waited for, but only one created while
+    the submission could have been sent: from its record until its `reconcile_after` (the
+    submitter's deadline, renewed before sending; a minute past a failed send), give or take
+    CLOCK_SKEW. An unrelated batch created hours later cannot hold a submission up for a day.
+    """
     _, lane = _lane(submission.engine)
     wanted = set(submission.custom_ids)
     batches = lane.recent_batches(since=submission.created_at - CLOCK_SKEW)
@@ -461,12 +500,20 @@ def _provider_batch_of(submission: EconomySubmission) -> str | None:
             "provider_batch_id", flat=True
         )
     )
-    # A batch of exactly these requests: the same number of them, and no document of ours
-    # already names it.
-    candidates = [b for b in batches if b.id not in known and b.requests == len(wanted)]
+    latest = submission.reconcile_after + CLOCK_SKEW
+    candidates = [
+        b
+        for b in batches
+        if b.id not in known and b.requests == len(wanted) and b.created_at <= latest
+    ]
     running = False
     for batch in candidates:
-        outcomes = lane.batch_results(batch.id)
+        try:
+            outcomes = lane.batch_results(batch.id)
+        except ExtractionError as error:
+            if error.kind != ErrorKind.PERMANENT:
+                raise
+            continue  # its results are gone: it cannot be shown to hold ours
         if outcomes is None:
             running = True
         elif wanted & {outcome.custom_id for outcome in outcomes}:

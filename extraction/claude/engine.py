@@ -163,6 +163,17 @@ def translate(exc: anthropic.AnthropicError, *, filename: str) -> ExtractionErro
     )
 
 
+def _batch_api_error(exc: anthropic.AnthropicError, *, what: str) -> ExtractionError:
+    """`translate` for the Message Batches API, where the economy lane takes a permanent error
+    as final (it gives the submission or the batch up for the standard path): permanent only
+    for a definite refusal, a 4xx; a 5xx is worth another look whatever it says."""
+    error = translate(exc, filename=what)
+    refused = isinstance(exc, anthropic.APIStatusError) and 400 <= exc.status_code < 500
+    if error.kind == ErrorKind.PERMANENT and not refused:
+        error.kind = ErrorKind.TRANSIENT
+    return error
+
+
 UPLOAD_PIECE_BYTES = 64 * 1024
 
 
@@ -405,7 +416,8 @@ class AnthropicEngine(Engine, EconomyLane):
         The call ends within about twice SHEAF_ANTHROPIC_TIMEOUT_SECONDS, however slowly its
         upload goes (the upload within one timeout, then the answer within a read timeout): the
         economy lane presumes a submitter dead after that and searches the provider's batches,
-        so a request still on its way then could be paid for twice."""
+        so a request still on its way then could be paid for twice. A permanent error is a
+        definite refusal (a 4xx): no batch was made."""
         try:
             batch = self._submitter.messages.batches.create(
                 requests=[
@@ -414,7 +426,7 @@ class AnthropicEngine(Engine, EconomyLane):
                 ]
             )
         except anthropic.AnthropicError as exc:
-            raise translate(exc, filename="economy batch") from None
+            raise _batch_api_error(exc, what="economy batch") from None
         return batch.id
 
     def batch_results(self, batch_id: str) -> list[EconomyOutcome] | None:
@@ -435,7 +447,7 @@ class AnthropicEngine(Engine, EconomyLane):
                         EconomyOutcome(item.custom_id, None, f"{result.type}: {detail}")
                     )
         except anthropic.AnthropicError as exc:
-            raise translate(exc, filename="economy batch") from None
+            raise _batch_api_error(exc, what="economy batch") from None
         return outcomes
 
     def recent_batches(self, *, since: datetime) -> list[ProviderBatch]:
@@ -458,7 +470,7 @@ class AnthropicEngine(Engine, EconomyLane):
                     ProviderBatch(id=batch.id, created_at=batch.created_at, requests=total)
                 )
         except anthropic.AnthropicError as exc:
-            raise translate(exc, filename="economy batches") from None
+            raise _batch_api_error(exc, what="economy batches") from None
         return found
 
     def economy_result(self, message: Any, request: ExtractionRequest) -> ExtractionResult:

@@ -509,3 +509,121 @@ def test_a_recovery_that_read_a_submission_before_its_requests_were_stored_relea
         pipeline.sweep(now=later)
     assert claude.count("/v1/messages/batches", method="POST") == 1
     assert set(batch.documents.values_list("status", flat=True)) == {"completed"}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("status", [400, 413])
+def test_a_submission_the_provider_refuses_goes_to_the_standard_path(grace, claude, status):
+    batch = _economy_batch(grace, 2)
+    _process_all()
+    claude.script(status=status, path="/v1/messages/batches", method="POST")
+
+    pipeline.sweep()
+
+    for document in batch.documents.all():
+        assert (document.status, document.provider_batch_id) == ("queued", pipeline.FALLBACK)
+        assert "the batch was refused" in document.error_message
+    assert not EconomySubmission.objects.exists()
+    later = timezone.now() + timedelta(hours=1)
+    pipeline.sweep(now=later)
+    _process_all()
+
+    assert claude.count("/v1/messages/batches", method="POST") == 1  # never sent again
+    assert claude.count("/v1/messages") == 2
+    assert set(batch.documents.values_list("status", "attempts")) == {("completed", 1)}
+
+
+@pytest.mark.django_db
+def test_a_server_error_at_submission_is_not_taken_for_a_refusal(grace, claude):
+    batch = _economy_batch(grace, 2)
+    _process_all()
+    # Whatever it says, a 5xx does not show that no batch was made.
+    claude.script(
+        status=500, path="/v1/messages/batches", method="POST", headers={"x-should-retry": "false"}
+    )
+
+    pipeline.sweep()
+
+    assert all(d.provider_batch_id.startswith(pipeline.SUBMITTING) for d in batch.documents.all())
+    later = timezone.now() + timedelta(hours=1)
+    pipeline.sweep(now=later)  # reconciled: nothing was made, so it is sent again
+    pipeline.sweep(now=later)
+    assert claude.count("/v1/messages/batches", method="POST") == 2
+    assert set(batch.documents.values_list("status", flat=True)) == {"completed"}
+    assert claude.count("/v1/messages") == 0
+
+
+@pytest.mark.django_db
+def test_a_batch_whose_results_are_gone_sends_its_documents_to_the_standard_path(grace, claude):
+    claude.batch_polls = 1  # still running at the first look
+    batch = _economy_batch(grace, 2)
+    _process_all()
+    pipeline.sweep()
+    [provider_batch] = claude.batches
+    # Archived meanwhile: the provider no longer knows it.
+    claude.script(status=404, path=f"/v1/messages/batches/{provider_batch}*", method="GET")
+
+    pipeline.sweep()
+
+    for document in batch.documents.all():
+        assert (document.status, document.provider_batch_id) == ("queued", pipeline.FALLBACK)
+        assert "its batch cannot be read" in document.error_message
+    _process_all()
+    assert set(batch.documents.values_list("status", flat=True)) == {"completed"}
+    assert claude.count("/v1/messages") == 2
+
+
+@pytest.mark.django_db
+def test_an_economy_document_whose_lease_ran_out_goes_to_the_standard_path(grace, claude):
+    claude.batch_polls = 1000  # the provider's batch never answers
+    batch = _economy_batch(grace, 1)
+    _process_all()
+    pipeline.sweep()
+    document = batch.documents.get()
+    assert document.provider_batch_id in claude.batches
+
+    expired = document.lease_expires_at + timedelta(seconds=1)
+    pipeline.sweep(now=expired)
+    claim = pipeline.document_claim(now=expired)
+    assert claim is not None
+    pipeline.document_process(claim=claim)
+
+    document.refresh_from_db()
+    assert document.status == Document.Status.COMPLETED
+    assert document.provider_batch_id == pipeline.FALLBACK
+    assert document.attempts == 1  # the economy round spent none
+    assert claude.count("/v1/messages") == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_running_batch_made_after_a_submission_could_have_been_sent_does_not_hold_it(
+    grace, claude
+):
+    claude.batch_polls = 1000
+    batch = _economy_batch(grace, 2)
+    _process_all()
+    _submit_in_a_worker_that_dies(claude, "recorded")  # requests stored, nothing sent
+    # Hours ago, as far as the submission knows; now someone else's batch of two requests
+    # is running on the account.
+    EconomySubmission.objects.update(
+        created_at=timezone.now() - timedelta(hours=3),
+        reconcile_after=timezone.now() - timedelta(hours=2),
+    )
+    unrelated = claude_engine.AnthropicEngine().submit_batch(
+        [(f"other{n}", _tiny_params()) for n in range(2)]
+    )
+
+    pipeline.sweep()
+
+    [ours] = set(claude.batches) - {unrelated}
+    wanted = sorted(d.pk.hex for d in batch.documents.all())
+    assert sorted(claude.batches[ours]["custom_ids"]) == wanted
+    assert set(batch.documents.values_list("provider_batch_id", flat=True)) == {ours}
+
+
+def _tiny_params() -> dict[str, object]:
+    return {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 16,
+        "messages": [{"role": "user", "content": "Hello"}],
+    }
