@@ -284,8 +284,8 @@ def _record_submitted(*, submission: EconomySubmission, provider_batch_id: str) 
         # Presumed dead and settled by a sweep while this request was out, longer than the
         # grace allows, or taken over by the submitter that is still alive.
         logger.error(
-            "economy submission %s was settled elsewhere while it was found as %s; check that "
-            "batch",
+            "economy submission %s was settled elsewhere before its batch %s was recorded; "
+            "check that batch",
             submission.pk,
             provider_batch_id,
         )
