@@ -314,6 +314,9 @@ def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
             error_message="",
             error_kind="",
             rate_limited_since=None,
+            # A re-run is a new extraction: an economy document goes into a new provider batch
+            # (only documents without one are sent), and its old batch is not read again.
+            provider_batch_id="",
             result=None,
             values_total=None,
             values_found=None,

@@ -185,17 +185,28 @@ def event_process(*, event_pk: int) -> StripeEvent:
 
 
 def _subscription_of(event: dict[str, Any]) -> tuple[str | None, str | None]:
-    """The subscription an event concerns, and a user id hint (client_reference_id)."""
-    obj = event.get("data", {}).get("object", {})
+    """The subscription an event concerns, and a user id hint (client_reference_id); (None,
+    None) when the event names none. A signed event is Stripe's, but its shape is not trusted:
+    a part that is not the object or string expected names nothing (the event is ignored)
+    instead of failing its processing for ever."""
+    obj = _object(_object(event.get("data")).get("object"))
     kind = event.get("type", "")
     if kind == "checkout.session.completed":
-        return obj.get("subscription"), obj.get("client_reference_id")
+        return _text(obj.get("subscription")), _text(obj.get("client_reference_id"))
     if kind.startswith("customer.subscription."):
-        return obj.get("id"), None
+        return _text(obj.get("id")), None
     if kind.startswith("invoice."):
-        parent = (obj.get("parent") or {}).get("subscription_details") or {}
-        return parent.get("subscription") or obj.get("subscription"), None
+        parent = _object(_object(obj.get("parent")).get("subscription_details"))
+        return _text(parent.get("subscription")) or _text(obj.get("subscription")), None
     return None, None
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def subscription_sync(*, subscription_id: str, user_hint: str | None = None) -> Subscription | None:

@@ -23,8 +23,6 @@ from documents.models import Document
 
 logger = logging.getLogger(__name__)
 
-logger = logging.getLogger(__name__)
-
 
 @dataclass(frozen=True)
 class Claim:
@@ -189,13 +187,17 @@ def _lease_first(
 
 
 def document_renew_leases(*, tokens: list[uuid.UUID], now: datetime | None = None) -> int:
-    """Extend the leases this worker still holds (its heartbeat); returns how many it holds."""
+    """Extend the leases this worker still holds (its heartbeat); returns how many it extended.
+
+    Only ever later: the heartbeat copies its tokens before renewing, so a document the economy
+    lane took meanwhile (its lease set to a day) would otherwise be cut back to a minute."""
     if not tokens:
         return 0
     now = now or timezone.now()
+    until = now + timedelta(seconds=settings.SHEAF_LEASE_SECONDS)
     return Document.objects.filter(
-        status=Document.Status.PROCESSING, lease_token__in=tokens
-    ).update(lease_expires_at=now + timedelta(seconds=settings.SHEAF_LEASE_SECONDS))
+        status=Document.Status.PROCESSING, lease_token__in=tokens, lease_expires_at__lt=until
+    ).update(lease_expires_at=until)
 
 
 def held(claim: Claim) -> QuerySet[Document]:

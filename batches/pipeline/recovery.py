@@ -10,6 +10,8 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.services import (
@@ -17,7 +19,12 @@ from accounts.services import (
 )
 from batches.models import BatchProcess
 from batches.pipeline.circuits import circuits_probe
-from batches.pipeline.economy import economy_collect, economy_recover, economy_submit
+from batches.pipeline.economy import (
+    FALLBACK,
+    economy_collect,
+    economy_recover,
+    economy_submit,
+)
 from batches.pipeline.finishing import batch_refresh, refund
 from batches.selectors import documents_waiting
 from documents.models import Document
@@ -51,14 +58,33 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
         )
         refund(document_ids=spent_ids)
         outbox_documents_failed(document_ids=spent_ids, failed_at=now)
-        requeued = expired.filter(attempts__lt=max_attempts).update(
-            status=Document.Status.QUEUED,
-            lease_token=None,
-            lease_expires_at=None,
-            next_attempt_at=now,
-            error_code="timeout",
+        requeue = {
+            "status": Document.Status.QUEUED,
+            "lease_token": None,
+            "lease_expires_at": None,
+            "next_attempt_at": now,
+            "error_code": "timeout",
+            "error_kind": Document.ErrorKind.TRANSIENT,
+        }
+        # An economy document whose day-long lease ran out was sent in a batch that gave no
+        # answer in time (or can no longer be read): it goes to the standard path, without
+        # spending an attempt, instead of being deferred onto the same batch again.
+        requeued = (
+            expired.filter(attempts__lt=max_attempts)
+            .exclude(provider_batch_id__in=["", FALLBACK])
+            .update(
+                **requeue,
+                provider_batch_id=FALLBACK,
+                attempts=Greatest(F("attempts") - 1, Value(0)),
+                error_message=(
+                    "Economy lane: the provider's batch gave no answer in time; processed at "
+                    "the standard price instead."
+                ),
+            )
+        )
+        requeued += expired.filter(attempts__lt=max_attempts).update(
+            **requeue,
             error_message="The worker processing this document stopped; it was requeued.",
-            error_kind=Document.ErrorKind.TRANSIENT,
         )
     stuck = BatchProcess.objects.filter(
         status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING]
@@ -69,9 +95,13 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
             batch_refresh(batch_id=batch_id)
     submissions_prune(now=now)
     resumed = circuits_probe(now=now)
-    economy_recover(now=now)
-    economy_submit(now=now)
-    economy_collect(now=now)
+    for step in (economy_recover, economy_submit, economy_collect):
+        # Each isolates its own parts too; this keeps a drain going whatever one of them hits
+        # (a database error, a bug), for the batches that do not use the lane.
+        try:
+            step(now=now)
+        except Exception:
+            logger.exception("sweep: %s failed; going on", step.__name__)
     return {"requeued": requeued, "failed": failed, "batches": len(batch_ids), "resumed": resumed}
 
 

@@ -14,11 +14,14 @@ import base64
 import json
 import logging
 import re
+import time
+from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
 
 import anthropic
+import httpx2
 from anthropic.types.message_create_params import MessageCreateParamsNonStreaming
 from anthropic.types.messages.batch_create_params import Request
 from django.conf import settings
@@ -160,6 +163,59 @@ def translate(exc: anthropic.AnthropicError, *, filename: str) -> ExtractionErro
     )
 
 
+def _batch_api_error(exc: anthropic.AnthropicError, *, what: str) -> ExtractionError:
+    """`translate` for the Message Batches API, where the economy lane takes a permanent error
+    as final (it gives the submission or the batch up for the standard path): permanent only
+    for a definite refusal, a 4xx; a 5xx is worth another look whatever it says."""
+    error = translate(exc, filename=what)
+    refused = isinstance(exc, anthropic.APIStatusError) and 400 <= exc.status_code < 500
+    if error.kind == ErrorKind.PERMANENT and not refused:
+        error.kind = ErrorKind.TRANSIENT
+    return error
+
+
+UPLOAD_PIECE_BYTES = 64 * 1024
+
+
+class _UploadDeadlineClient(anthropic.DefaultHttpxClient):
+    """An HTTP client whose requests' bodies must be sent within `seconds`. httpx times each
+    read and write, not a request as a whole: a large body that keeps trickling out never
+    times out. The body goes out in pieces, and none is sent after the deadline."""
+
+    def __init__(self, *, seconds: float) -> None:
+        super().__init__()
+        self._seconds = seconds
+
+    def send(self, request: httpx2.Request, **kwargs: Any) -> httpx2.Response:
+        assert isinstance(request.stream, httpx2.SyncByteStream)  # a sync client's request
+        request.stream = _UploadDeadline(
+            request.stream, deadline=time.monotonic() + self._seconds, request=request
+        )
+        return super().send(request, **kwargs)
+
+
+class _UploadDeadline(httpx2.SyncByteStream):
+    def __init__(
+        self, stream: httpx2.SyncByteStream, *, deadline: float, request: httpx2.Request
+    ) -> None:
+        self._stream = stream
+        self._deadline = deadline
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._stream:
+            for start in range(0, len(chunk), UPLOAD_PIECE_BYTES):
+                if time.monotonic() > self._deadline:
+                    # The SDK reports it as APITimeoutError: the outcome is unknown to us.
+                    raise httpx2.WriteTimeout(
+                        "the upload did not finish by its deadline", request=self._request
+                    )
+                yield chunk[start : start + UPLOAD_PIECE_BYTES]
+
+    def close(self) -> None:
+        self._stream.close()
+
+
 # --- The engine
 
 
@@ -170,12 +226,21 @@ class AnthropicEngine(Engine, EconomyLane):
 
     def __init__(self) -> None:
         self._model: str = settings.SHEAF_ANTHROPIC_MODEL
+        timeout = settings.SHEAF_ANTHROPIC_TIMEOUT_SECONDS
         self.client = anthropic.Anthropic(
             api_key=settings.ANTHROPIC_API_KEY,
             base_url=settings.ANTHROPIC_BASE_URL or None,
             # Sheaf retries with its own backoff, across workers and restarts.
             max_retries=0,
-            timeout=settings.SHEAF_ANTHROPIC_TIMEOUT_SECONDS,
+            timeout=timeout,
+        )
+        # Message batch submissions, whose upload must end by a deadline (see submit_batch).
+        self._submitter = anthropic.Anthropic(
+            api_key=settings.ANTHROPIC_API_KEY,
+            base_url=settings.ANTHROPIC_BASE_URL or None,
+            max_retries=0,
+            timeout=timeout,
+            http_client=_UploadDeadlineClient(seconds=timeout),
         )
 
     @property
@@ -285,21 +350,7 @@ class AnthropicEngine(Engine, EconomyLane):
             cells = parse_answer(_tool_input(message), fields)
         except ValueError as problem:
             # One repair round: show the model its own answer and what was wrong with it.
-            params["messages"] += [
-                {"role": "assistant", "content": _echo(message)},
-                {
-                    "role": "user",
-                    "content": [
-                        {
-                            "type": "tool_result",
-                            "tool_use_id": _tool_use_id(message),
-                            "is_error": True,
-                            "content": f"Invalid answer: {problem}. Call the tool again with "
-                            "every field, following the schema.",
-                        }
-                    ],
-                },
-            ]
+            params["messages"] += _repair_turns(message, problem)
             message = self._call(params, request.filename, spent)
             try:
                 cells = parse_answer(_tool_input(message), fields)
@@ -362,16 +413,22 @@ class AnthropicEngine(Engine, EconomyLane):
     # --- Economy lane: the same requests through the Message Batches API, at half the price.
 
     def submit_batch(self, requests: list[tuple[str, dict[str, Any]]]) -> str:
-        """Send (custom_id, params) pairs as one message batch; returns the batch id."""
+        """Send (custom_id, params) pairs as one message batch; returns the batch id.
+
+        The call ends within about twice SHEAF_ANTHROPIC_TIMEOUT_SECONDS, however slowly its
+        upload goes (the upload within one timeout, then the answer within a read timeout): the
+        economy lane presumes a submitter dead after that and searches the provider's batches,
+        so a request still on its way then could be paid for twice. A permanent error is a
+        definite refusal (a 4xx): no batch was made."""
         try:
-            batch = self.client.messages.batches.create(
+            batch = self._submitter.messages.batches.create(
                 requests=[
                     Request(custom_id=cid, params=cast("MessageCreateParamsNonStreaming", params))
                     for cid, params in requests
                 ]
             )
         except anthropic.AnthropicError as exc:
-            raise translate(exc, filename="economy batch") from None
+            raise _batch_api_error(exc, what="economy batch") from None
         return batch.id
 
     def batch_results(self, batch_id: str) -> list[EconomyOutcome] | None:
@@ -392,7 +449,7 @@ class AnthropicEngine(Engine, EconomyLane):
                         EconomyOutcome(item.custom_id, None, f"{result.type}: {detail}")
                     )
         except anthropic.AnthropicError as exc:
-            raise translate(exc, filename="economy batch") from None
+            raise _batch_api_error(exc, what="economy batch") from None
         return outcomes
 
     def recent_batches(self, *, since: datetime) -> list[ProviderBatch]:
@@ -415,7 +472,7 @@ class AnthropicEngine(Engine, EconomyLane):
                     ProviderBatch(id=batch.id, created_at=batch.created_at, requests=total)
                 )
         except anthropic.AnthropicError as exc:
-            raise translate(exc, filename="economy batches") from None
+            raise _batch_api_error(exc, what="economy batches") from None
         return found
 
     def economy_result(self, message: Any, request: ExtractionRequest) -> ExtractionResult:
@@ -435,9 +492,16 @@ class AnthropicEngine(Engine, EconomyLane):
         return self.result(cells, text=request.text, usage=usage, batch_discount=True)
 
     def probe(self) -> None:
-        """A cheap call that succeeds when the account works again (closes the circuit)."""
+        """The smallest paid call (one output token), which succeeds only when the account can
+        be billed again (closes the circuit). Reading the model list would answer without any
+        credit: the circuit would close, every worker's next calls would get the refusal, and
+        it would reopen with its backoff started over, every 30 seconds."""
         try:
-            self.client.models.retrieve(self.model)
+            self.client.messages.create(
+                model=self.model,
+                max_tokens=1,
+                messages=[{"role": "user", "content": "Reply with OK."}],
+            )
         except anthropic.NotFoundError:
             return  # the key works; the model name is a separate problem
         except anthropic.AnthropicError as exc:
@@ -466,11 +530,21 @@ def _echo(message: Any) -> list[dict[str, Any]]:
     return blocks
 
 
-def _tool_use_id(message: Any) -> str:
-    for block in message.content:
-        if block.type == "tool_use":
-            return str(block.id)
-    return "missing"
+def _repair_turns(message: Any, problem: ValueError) -> list[dict[str, Any]]:
+    """The turns that ask again after an answer that did not fit: the answer itself, then the
+    problem as the result of each of its tool calls. An answer with no tool call (text only)
+    gets a plain request instead: a tool_result must answer a tool_use of the turn before, or
+    the API refuses the whole request with a 400. The assistant turn is left out when it has
+    nothing to echo, since the API refuses empty content (consecutive user turns are joined)."""
+    ask = f"Invalid answer: {problem}. Call the tool again with every field, following the schema."
+    echoed = _echo(message)
+    replies: list[dict[str, Any]] = [
+        {"type": "tool_result", "tool_use_id": block["id"], "is_error": True, "content": ask}
+        for block in echoed
+        if block["type"] == "tool_use"
+    ] or [{"type": "text", "text": f"{ask} Answer only with the tool call."}]
+    turns = [{"role": "assistant", "content": echoed}] if echoed else []
+    return [*turns, {"role": "user", "content": replies}]
 
 
 def _fenced(text: str) -> str:

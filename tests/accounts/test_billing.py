@@ -514,6 +514,29 @@ def test_invoice_events_find_their_subscription_through_the_invoice(frank, fake,
     assert plan_of(frank) == ("plus", "subscription")
 
 
+MISSHAPEN_EVENTS = {
+    "data is a list": ("customer.subscription.updated", ["sub_1"]),
+    "object is a string": ("checkout.session.completed", {"object": "cs_1"}),
+    "invoice parent is a string": ("invoice.paid", {"object": {"parent": "sub_1"}}),
+    "subscription id is a number": ("customer.subscription.deleted", {"object": {"id": 7}}),
+}
+
+
+@pytest.mark.parametrize("kind, data", MISSHAPEN_EVENTS.values(), ids=MISSHAPEN_EVENTS.keys())
+def test_a_signed_event_of_a_handled_type_with_a_misshapen_body_is_ignored(
+    frank, fake, webhooks, kind, data
+):
+    event = {"id": "evt_misshapen", "object": "event", "type": kind, "data": data}
+
+    stored = webhooks.deliver(event)
+
+    # Processed once and set aside, not left "received" to fail on every run.
+    assert (stored.status, stored.error) == ("ignored", "")
+    assert stored.processed_at is not None
+    assert not Subscription.objects.exists()
+    assert queued_stripe_events() == []
+
+
 def test_an_event_for_a_price_sheaf_does_not_sell_is_kept_as_failed_with_the_reason(
     frank, fake, webhooks
 ):

@@ -113,6 +113,11 @@ def _message_requests(fake: FakeAnthropic) -> list[Any]:
     return [r for r in fake.requests if r.path == MESSAGES and r.method == "POST"]
 
 
+def _probes(fake: FakeAnthropic) -> list[Any]:
+    """The circuit's probes: the smallest paid call, one output token."""
+    return [r for r in _message_requests(fake) if r.body.get("max_tokens") == 1]
+
+
 def _stored_cost(document: Document) -> Decimal:
     """The cost recomputed from the tokens stored on the document."""
     return cost_of(Usage(**document.usage), model=MODEL)
@@ -353,7 +358,7 @@ def test_an_account_refusal_pauses_the_engine_until_a_probe_succeeds(alice, fake
     # The provider answers again: a due probe closes the circuit and the batch resumes.
     later = timezone.now() + timedelta(seconds=pipeline.PROBE_FIRST_SECONDS + 1)
     assert pipeline.circuits_probe(now=later) == 1
-    assert fake.count(f"/v1/models/{MODEL}", method="GET") == 1
+    assert len(_probes(fake)) == 1
     assert not EngineCircuit.objects.exists()
     batch.refresh_from_db()
     assert batch.paused_reason == ""
@@ -364,7 +369,7 @@ def test_an_account_refusal_pauses_the_engine_until_a_probe_succeeds(alice, fake
     document.refresh_from_db()
     _assert_invoice(document, "acme.txt")
     assert document.attempts == 1
-    assert fake.count(MESSAGES) == 2
+    assert fake.count(MESSAGES) == 3  # the refused call, the probe, the extraction
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED
 
@@ -374,7 +379,7 @@ def test_a_probe_that_is_refused_again_keeps_the_circuit_open_and_backs_off(alic
     batch = _batch(alice, {"acme.txt": ACME})
     fake.script(status=401)
     _run_one()
-    fake.script(status=401, path=f"/v1/models/{MODEL}", method="GET")
+    fake.script(status=401)  # the probe's call
     later = timezone.now() + timedelta(seconds=pipeline.PROBE_FIRST_SECONDS + 1)
 
     assert pipeline.circuits_probe(now=later) == 0
@@ -385,7 +390,7 @@ def test_a_probe_that_is_refused_again_keeps_the_circuit_open_and_backs_off(alic
     batch.refresh_from_db()
     assert batch.paused_reason == "provider unavailable"
     assert _document(batch).status == Document.Status.QUEUED
-    assert fake.count(MESSAGES) == 1
+    assert (fake.count(MESSAGES), len(_probes(fake))) == (2, 1)  # nothing sent but the probe
 
 
 @pytest.mark.django_db(transaction=True)
@@ -416,7 +421,7 @@ def test_a_drain_sends_nothing_while_the_engine_is_paused_and_finishes_once_it_r
     assert batch.status == BatchProcess.Status.COMPLETED
     assert batch.paused_reason == ""
     _assert_invoice(_document(batch), "acme.txt")
-    assert fake.count(MESSAGES) == 2
+    assert (fake.count(MESSAGES), len(_probes(fake))) == (3, 1)
 
 
 @pytest.mark.django_db
@@ -529,10 +534,22 @@ def test_an_invalid_answer_is_repaired_once_and_both_calls_are_paid_for(alice, f
     assert repaired.cost_usd == _stored_cost(repaired)
 
 
+def _text_only_answer(request: Any) -> dict[str, Any]:
+    """An answer that ignores the forced tool and only writes prose."""
+    return {
+        **_unfit_answer(request),
+        "content": [{"type": "text", "text": "The invoice number is INV-0042."}],
+        "stop_reason": "end_turn",
+    }
+
+
 @pytest.mark.django_db
-def test_an_answer_invalid_twice_fails_the_document_with_invalid_output(alice, fake):
+@pytest.mark.parametrize(
+    ("answer", "reply"), [(_unfit_answer, "tool_result"), (_text_only_answer, "text")]
+)
+def test_an_answer_invalid_twice_fails_the_document_with_invalid_output(alice, fake, answer, reply):
     batch = _batch(alice, {"acme.txt": ACME})
-    fake.script(body=_unfit_answer, times=2)
+    fake.script(body=answer, times=2)
 
     _, status = _run_one()
 
@@ -543,6 +560,30 @@ def test_an_answer_invalid_twice_fails_the_document_with_invalid_output(alice, f
     assert "did not fit the fields twice" in document.error_message
     assert document.attempts == 1
     assert fake.count(MESSAGES) == 2
+    # Scripted answers skip the fake's checks: the repair must be a request it would take (a
+    # tool_result only answers a tool call).
+    _, repair = _message_requests(fake)
+    assert [block["type"] for block in repair.body["messages"][-1]["content"]] == [reply]
+
+
+@pytest.mark.django_db
+def test_an_answer_without_a_tool_call_is_asked_again_in_plain_words(alice, fake):
+    batch = _batch(alice, {"acme.txt": ACME})
+    fake.script(body=_text_only_answer)
+
+    _, status = _run_one()
+
+    assert status == Document.Status.COMPLETED
+    _assert_invoice(_document(batch), "acme.txt")
+    first, repair = _message_requests(fake)
+    assert (first.status, repair.status) == (200, 200)
+    assert repair.body["messages"][1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "The invoice number is INV-0042."}],
+    }
+    [ask] = repair.body["messages"][2]["content"]
+    assert ask["type"] == "text"
+    assert "Invalid answer" in ask["text"]
 
 
 # --- Scanned PDFs ---------------------------------------------------------------------------------
@@ -1140,6 +1181,28 @@ def test_an_account_out_of_credit_pauses_the_engine_instead_of_failing_every_doc
     assert set(batch.documents.values_list("status", "attempts")) == {("queued", 0)}
     batch.refresh_from_db()
     assert (batch.status, batch.paused_reason) == ("processing", "provider unavailable")
+
+
+@pytest.mark.django_db
+def test_a_circuit_opened_for_credit_stays_open_until_a_probe_can_be_billed(alice, fake):
+    fake.credit_exhausted = True
+    batch = _invoice_batch(alice, documents=3, prompt="invoice number, total")
+    assert _process_all() == [Document.Status.QUEUED]
+    later = timezone.now() + timedelta(seconds=pipeline.PROBE_FIRST_SECONDS + 1)
+
+    # Still out of credit: the account answers everything but a paid call, and so must the probe.
+    assert pipeline.circuits_probe(now=later) == 0
+
+    circuit = EngineCircuit.objects.get(engine="anthropic")
+    assert (circuit.probes, "credit balance is too low" in circuit.reason) == (1, True)
+    assert pipeline.document_claim(now=later) is None
+    assert fake.count(MESSAGES, status=400) == 2  # the refused document, the refused probe
+
+    fake.credit_exhausted = False  # credit bought
+    assert pipeline.circuits_probe(now=circuit.next_probe_at) == 1
+    assert len(_process_all()) == 3
+    assert set(batch.documents.values_list("status", flat=True)) == {"completed"}
+    assert fake.count(MESSAGES, status=400) == 2
 
 
 @pytest.mark.django_db

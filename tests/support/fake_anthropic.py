@@ -139,6 +139,7 @@ NULLABLE_BLOCK_KEYS = {
 
 MESSAGES_PATH = "/v1/messages"
 MAX_REQUEST_BYTES = 32 * 1024 * 1024  # the Messages API's request size limit
+MAX_BATCH_BYTES = 256 * 1024 * 1024  # the Message Batches API's limit on one batch
 MAX_PDF_PAGES = 100
 _UNLIMITED_RPM = 1_000_000
 _UNLIMITED_TPM = 1_000_000_000
@@ -626,6 +627,10 @@ class FakeAnthropic(LoopbackServer):
     * ``api_key``: when set, requests with another key get 401; by default any key is accepted
       (but a request with neither ``x-api-key`` nor ``Authorization`` gets 401).
     * ``max_request_bytes``: a larger ``POST /v1/messages`` body gets 413 (default 32 MB).
+    * ``max_batch_bytes``: a larger ``POST /v1/messages/batches`` body gets 413 (default 256 MB,
+      the Message Batches API's limit).
+    * ``upload_bytes_per_second``: read request bodies no faster than this (None: at once), as
+      a slow link would deliver them; a client that gives up mid-body gets nothing made.
     * ``verbose``: log each request to stderr.
     """
 
@@ -650,6 +655,8 @@ class FakeAnthropic(LoopbackServer):
         self.credit_exhausted = False
         self.api_key: str | None = None
         self.max_request_bytes = MAX_REQUEST_BYTES
+        self.max_batch_bytes = MAX_BATCH_BYTES
+        self.upload_bytes_per_second: float | None = None
         self.verbose = verbose
         self._lock = threading.RLock()
         self._requests: list[RecordedRequest] = []
@@ -772,6 +779,8 @@ class FakeAnthropic(LoopbackServer):
             self.credit_exhausted = False
             self.api_key = None
             self.max_request_bytes = MAX_REQUEST_BYTES
+            self.max_batch_bytes = MAX_BATCH_BYTES
+            self.upload_bytes_per_second = None
         self.rate_limit()
 
     # -- inspection -----------------------------------------------------------------------------
@@ -853,7 +862,7 @@ class FakeAnthropic(LoopbackServer):
         request_id = _new_id("req_")
         split = urlsplit(handler.path)
         path = split.path.rstrip("/") or "/"
-        raw = handler.read_body()
+        raw = self._read_body(handler)
         headers = {k.lower(): v for k, v in handler.headers.items()}
         try:
             parsed = json.loads(raw) if raw else None
@@ -885,6 +894,21 @@ class FakeAnthropic(LoopbackServer):
             return
         record.status = reply.status
         self._send(handler, reply, request_id)
+
+    def _read_body(self, handler: _Handler) -> bytes:
+        rate = self.upload_bytes_per_second
+        length = int(handler.headers.get("Content-Length") or 0)
+        if not rate or not length:
+            return handler.read_body()
+        pieces, left = [], length
+        while left:
+            piece = handler.rfile.read(min(left, 64 * 1024))
+            if not piece:
+                break  # the client hung up mid-body
+            pieces.append(piece)
+            left -= len(piece)
+            time.sleep(len(piece) / rate)
+        return b"".join(pieces)
 
     def _send(self, handler: _Handler, reply: _Reply, request_id: str) -> None:
         body = reply.body
@@ -989,6 +1013,8 @@ class FakeAnthropic(LoopbackServer):
                 return _Reply(400, error_body(400, problem))
             return _Reply(200, {"input_tokens": _prompt_plan_total(body)})
         if parts[:3] == ["v1", "messages", "batches"]:
+            if method == "POST" and len(parts) == 3 and len(raw) > self.max_batch_bytes:
+                return _Reply(413, error_body(413))
             return self._batches_route(method, parts[3:], body, record.query)
         if parts[:2] == ["v1", "models"]:
             return self._models_route(method, parts[2:])
