@@ -1,4 +1,5 @@
-"""Turning a stored upload into text, once, for the extraction engines.
+"""Turning a stored upload into text, and a PDF's pages into words with boxes, once, for the
+extraction engines and everything after them.
 
 Every format is read by the sandbox's "read" operation (`documents.formats`, in a child process of
 `documents.sandbox`) under CPU, memory and wall-clock limits, so a hostile file fails its document
@@ -15,22 +16,16 @@ SHEAF_XLSX_MAX_SHARED_STRINGS, SHEAF_XLSX_MAX_CELLS.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
 
 from documents import sandbox
+from documents.readresults import ReadResult
 from documents.uploads import KINDS, SUPPORTED
 from extraction.contract import ExtractionError
 
-
-@dataclass(frozen=True)
-class ReadResult:
-    text: str  # pages joined with "\f"
-    page_count: int | None  # PDF: pages; XLSX: sheets (one "page" each); CSV and TXT: None
-    truncated: bool  # text was cut at SHEAF_MAX_TEXT_CHARS
-
+__all__ = ["ReadResult", "read_document"]
 
 _FORMATS = {kind.content_type: kind for kind in KINDS.values()}
 
@@ -50,7 +45,7 @@ _MALFORMED = {
 
 
 def read_document(path: str | Path, *, content_type: str, filename: str) -> ReadResult:
-    """The text of one stored upload. Thread-safe.
+    """The text of one stored upload, and a PDF's pages. Thread-safe.
 
     Raises ExtractionError (permanent) with code encrypted, no_text_layer, malformed, too_large,
     timeout or unsupported_type; OSError if the stored file itself cannot be opened.
@@ -84,4 +79,4 @@ def read_document(path: str | Path, *, content_type: str, filename: str) -> Read
             template.format(file=filename, reason=error.reason),
             page_count=error.details.get("page_count"),
         ) from None
-    return ReadResult(text["text"], text["page_count"], text["truncated"])
+    return ReadResult.from_answer(text)

@@ -1,9 +1,10 @@
 """Work on untrusted input in pooled child processes, each call under its own CPU, memory and
 wall-clock limits.
 
-Reading an upload (pypdf, openpyxl, the csv module) and the offline engine's label matching are
-pure Python, but a hostile or broken file can still make them spin or allocate without end, and
-the caller is a multi-threaded worker that must survive any file. So children do that work:
+Reading an upload (pypdf, pdfium, openpyxl, the csv module) and the offline engine's label
+matching work on what anyone can upload: a hostile or broken file can make them spin or allocate
+without end (pdfium, a C library, aborts the process when an allocation fails), and the caller is
+a multi-threaded worker that must survive any file. So children do that work:
 
 - A child serves named operations (`OPERATIONS`): "read" turns a stored upload into text,
   "extract" runs an engine whose work is CPU (`Engine.sandboxed`: the offline engine). Every call
@@ -22,8 +23,8 @@ the caller is a multi-threaded worker that must survive any file. So children do
   EOF on stdin, so it dies with the parent; it never outlives a worker.
 
 The child imports only this module, the standard library and what its operations need (the
-"read" operation pypdf and openpyxl, the offline engine its own package), each on first use.
-Callers turn `SandboxError` into the errors their users see.
+"read" operation pypdf, pypdfium2 and openpyxl, the offline engine its own package), each on first
+use. Callers turn `SandboxError` into the errors their users see.
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
@@ -12,12 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pypdf import PdfReader
 
 from extraction.contract import ErrorKind, ExtractionError, ExtractionRequest
 from extraction.fields import parse_fields
 from extraction.local.engine import LocalEngine
 from extraction.normalise import DateOrder, parse_amount, parse_date
+from tests.support.placed_pdfs import make_pdf, pdf_text, rows
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -568,77 +567,6 @@ def test_a_400000_character_text_with_10_fields_finds_the_values_past_the_noise(
     assert len(text) == 400_000
     assert result["fields"]["total"]["value"] == TOTAL
     assert result["fields"]["vat id"] == MISSING
-
-
-# Real PDFs, written by hand: one text object per label or value, a standard Type 1 font, and a
-# correct cross-reference table, so pypdf reads them in strict mode.
-
-
-def _pdf_string(text: str) -> str:
-    escaped = []
-    for byte in text.encode("cp1252"):
-        char = chr(byte)
-        if char in "()\\":
-            escaped.append("\\" + char)
-        elif 32 <= byte < 127:
-            escaped.append(char)
-        else:
-            escaped.append(f"\\{byte:03o}")
-    return "(" + "".join(escaped) + ")"
-
-
-def make_pdf(pages: list[list[tuple[int, int, str]]]) -> bytes:
-    """A PDF whose pages show each (x, y, text) in Helvetica, WinAnsi-encoded for € and £."""
-    objects: dict[int, bytes] = {}
-    font = 3 + 2 * len(pages)
-    kids = []
-    for number, page in enumerate(pages):
-        page_id, content_id = 3 + 2 * number, 4 + 2 * number
-        kids.append(f"{page_id} 0 R")
-        stream = "".join(
-            f"BT /F1 11 Tf 1 0 0 1 {x} {y} Tm {_pdf_string(text)} Tj ET\n" for x, y, text in page
-        ).encode("latin-1")
-        objects[page_id] = (
-            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            f"/Resources << /Font << /F1 {font} 0 R >> >> /Contents {content_id} 0 R >>"
-        ).encode()
-        objects[content_id] = b"<< /Length %d >>\nstream\n%s\nendstream" % (len(stream), stream)
-    objects[1] = b"<< /Type /Catalog /Pages 2 0 R >>"
-    objects[2] = f"<< /Type /Pages /Kids [{' '.join(kids)}] /Count {len(pages)} >>".encode()
-    objects[font] = (
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
-    )
-    out = io.BytesIO()
-    out.write(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = {}
-    for number in sorted(objects):
-        offsets[number] = out.tell()
-        out.write(b"%d 0 obj\n%s\nendobj\n" % (number, objects[number]))
-    xref = out.tell()
-    size = max(objects) + 1
-    out.write(b"xref\n0 %d\n0000000000 65535 f \n" % size)
-    for number in range(1, size):
-        out.write(b"%010d 00000 n \n" % offsets[number])
-    out.write(b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (size, xref))
-    return out.getvalue()
-
-
-def pdf_text(data: bytes) -> str:
-    """What the PDF reader hands an engine: each page's text, pages separated by a form feed."""
-    reader = PdfReader(io.BytesIO(data), strict=True)
-    return "\f".join(page.extract_text() for page in reader.pages)
-
-
-def rows(*lines: tuple[str, str] | str, top: int = 740) -> list[tuple[int, int, str]]:
-    """Lay out lines top-down: a string spans the line, a pair is a label and a value column."""
-    placed: list[tuple[int, int, str]] = []
-    for number, line in enumerate(lines):
-        y = top - 18 * number
-        if isinstance(line, str):
-            placed.append((72, y, line))
-        else:
-            placed.extend([(72, y, line[0]), (320, y, line[1])])
-    return placed
 
 
 def test_it_reads_a_us_invoice_pdf() -> None:
