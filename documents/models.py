@@ -66,6 +66,12 @@ class Document(models.Model):
     read_at = models.DateTimeField(
         null=True, blank=True, help_text="When the text was read; a retry does not read again."
     )
+    read_result = models.FileField(
+        max_length=500,
+        blank=True,
+        help_text="What the read gave (each page's size, text and words with boxes, the "
+        "e-invoice XML), gzip JSON beside the original; removed with it.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     lease_token = models.UUIDField(null=True, blank=True)
@@ -182,6 +188,11 @@ class Document(models.Model):
     def storage_path(*, user_id: int, batch_id: uuid.UUID, document_id: uuid.UUID, ext: str) -> str:
         """Where an upload is stored: never derived from the client's filename."""
         return f"uploads/{user_id}/{batch_id}/{document_id}.{ext}"
+
+    @property
+    def read_result_path(self) -> str:
+        """Where its read result is stored: beside the original, named after the document."""
+        return f"uploads/{self.user_id}/{self.batch_id}/{self.pk}.read.json.gz"
 
 
 @dataclass(frozen=True)
