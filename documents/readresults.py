@@ -31,6 +31,8 @@ class PageRecord(TypedDict):
     ocr_confidence: float | None  # mean word confidence (0-100) when OCR read the page
 
 
+_Source = Literal["text", "ocr"] | None  # built once: a cast's type is evaluated at run time
+
 # The version of the stored shape (`ReadResult.as_json`); a reader of an older one converts it.
 READ_RESULT_FORMAT = 1
 
@@ -59,7 +61,7 @@ class ReadPage:
             # JSON gives lists; tuple() per word is the cheapest way back to tuples.
             words=tuple(map(tuple, record["words"])),  # type: ignore[arg-type]
             text_layer=record["text_layer"],
-            source=cast(Literal["text", "ocr"] | None, record["source"]),
+            source=cast(_Source, record["source"]),
             ocr_confidence=record["ocr_confidence"],
         )
 

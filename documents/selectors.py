@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import gzip
-import json
 import logging
 
 from django.core.files.storage import default_storage
 
 from documents.models import Document
 from documents.readresults import ReadResult
+from documents.sandbox import from_json_bytes
 
 logger = logging.getLogger(__name__)
 
@@ -33,4 +33,4 @@ def document_read_result(*, document: Document) -> ReadResult | None:
         # document still has its text, so its callers carry on without boxes.
         logger.warning("document %s: its read result %s is missing", document.pk, name)
         return None
-    return ReadResult.from_json(json.loads(gzip.decompress(data)))
+    return ReadResult.from_json(from_json_bytes(gzip.decompress(data)))

@@ -4,7 +4,6 @@ of uploaded originals with the files derived from them."""
 from __future__ import annotations
 
 import gzip
-import json
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -15,6 +14,7 @@ from django.utils import timezone
 
 from documents.models import Document
 from documents.readresults import ReadResult
+from documents.sandbox import json_bytes
 
 EXPIRE_CHUNK = 500
 
@@ -29,9 +29,8 @@ def read_result_store(*, document: Document, read: ReadResult) -> str:
     Writing again (a worker that lost its lease, a re-read) replaces the file.
     """
     name = document.read_result_path
-    payload = json.dumps(read.as_json(), ensure_ascii=False, separators=(",", ":"))
     # mtime=0: the same read gives the same bytes.
-    data = gzip.compress(payload.encode(), compresslevel=6, mtime=0)
+    data = gzip.compress(json_bytes(read.as_json()), compresslevel=6, mtime=0)
     if default_storage.exists(name):
         default_storage.delete(name)
     return default_storage.save(name, ContentFile(data))
