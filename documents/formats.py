@@ -25,7 +25,7 @@ import datetime
 import io
 import re
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any, NamedTuple
 
 import pypdf
@@ -70,7 +70,9 @@ def read(arguments: dict[str, Any]) -> dict[str, Any]:
     max_chars: int = arguments["max_chars"]
     kind = arguments["format"]
     if kind == "pdf":
-        text = _read_pdf(path, arguments["max_pages"], max_chars)
+        # Without "checks_first": False (see `_read_sound_pdf`), pypdf checks every PDF first.
+        checks_first = arguments.get("checks_first", True)
+        text = _read_pdf(path, arguments["max_pages"], max_chars, checks_first=checks_first)
     elif kind == "csv":
         text = _read_csv(path, max_chars)
     elif kind == "xlsx":
@@ -122,42 +124,13 @@ pypdf.overwrite_configuration(
 )
 
 
-def _read_pdf(path: str, max_pages: int, max_chars: int) -> Text:
-    page_number = 0
-    pages: list[PageRecord] = []
-    try:
-        with open(path, "rb") as stream:
-            data = stream.read()
-        reader = PdfReader(io.BytesIO(data))
-        if reader.is_encrypted and not _opens_without_password(reader, PasswordType):
-            raise Refused("encrypted")
-        page_count = len(reader.pages)
-        if page_count == 0:
-            raise Refused("malformed", "it has no pages")
-        if page_count > max_pages:
-            raise Refused(
-                "too_large", f"it has {page_count:,} pages and the limit is {max_pages:,}"
-            )
-        document = _pdfium_document(data, reader)
-        try:
-            size = 0
-            for page_number in range(1, page_count + 1):
-                _inflate_contents(reader.pages[page_number - 1])
-                pages.append(_page_record(document, page_number))
-                size += len(pages[-1]["text"]) + 1
-                if size - 1 > max_chars:
-                    break
-        finally:
-            document.close()
-    except (Refused, OSError, MemoryError):
-        raise
-    except LimitReachedError as error:
-        where = f"page {page_number}" if page_number else "it"
-        reason = f"{where} goes past a safety limit of the PDF reader ({_reason(error)})"
-        raise Refused("too_large", reason) from None
-    except Exception as error:
-        reason = f"page {page_number}: {_reason(error)}" if page_number else _reason(error)
-        raise Refused("malformed", reason) from None
+def _read_pdf(path: str, max_pages: int, max_chars: int, *, checks_first: bool) -> Text:
+    with open(path, "rb") as stream:
+        data = stream.read()
+    read = None if checks_first else _read_sound_pdf(data, max_pages, max_chars)
+    if read is None:
+        read = _read_checked_pdf(data, max_pages, max_chars)
+    pages, page_count = read
     if not any(page["text_layer"] for page in pages):
         raise Refused("no_text_layer", page_count=page_count)
     text = PAGE_BREAK.join(page["text"] for page in pages)
@@ -171,6 +144,101 @@ def _read_pdf(path: str, max_pages: int, max_chars: int) -> Text:
         for page, part in zip(pages, kept, strict=True):
             page["text"] = part
     return Text(text, page_count, truncated, tuple(pages))
+
+
+def _read_sound_pdf(
+    data: bytes, max_pages: int, max_chars: int
+) -> tuple[list[PageRecord], int] | None:
+    """The pages of a PDF that pdfium opens as it is, read by pdfium alone; None when pypdf
+    should check it first (`_read_checked_pdf`): pdfium could not open it (a password, damage),
+    had to rebuild its cross-reference table (a truncated or edited file), or failed on a page.
+    Those files then get pypdf's refusals and reasons.
+
+    pypdf's checks cost a third of the reading of a one-page invoice and find nothing in a
+    sound file. The one thing they stop that pdfium does not is a decompression bomb, which
+    makes pdfium abort at the memory limit; `documents.readers` then reads the file again with
+    the checks first, so a bomb is still refused by pypdf's stream limit.
+    """
+    try:
+        document = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError:
+        return None
+    try:
+        if not pdfium_c.FPDF_DocumentHasValidCrossReferenceTable(document):
+            return None
+        page_count = len(document)
+        if page_count == 0:
+            return None
+        _check_page_count(page_count, max_pages)
+        return _page_records(document, page_count, max_chars), page_count
+    except (Refused, OSError, MemoryError):
+        raise
+    except Exception:
+        return None
+    finally:
+        document.close()
+
+
+def _read_checked_pdf(data: bytes, max_pages: int, max_chars: int) -> tuple[list[PageRecord], int]:
+    """The pages of a PDF that pypdf has checked: its structure (a cyclic page tree is
+    malformed), its encryption (the empty password opens what it can), the page count against
+    the limit before any page is parsed, and each page's content streams, inflated under a size
+    limit before pdfium parses the page."""
+    page_number = 0
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not _opens_without_password(reader, PasswordType):
+            raise Refused("encrypted")
+        page_count = len(reader.pages)
+        if page_count == 0:
+            raise Refused("malformed", "it has no pages")
+        _check_page_count(page_count, max_pages)
+        document = _pdfium_document(data, reader)
+        try:
+
+            def inflate(number: int) -> None:
+                nonlocal page_number
+                page_number = number
+                _inflate_contents(reader.pages[number - 1])
+
+            return _page_records(document, page_count, max_chars, before=inflate), page_count
+        finally:
+            document.close()
+    except (Refused, OSError, MemoryError):
+        raise
+    except LimitReachedError as error:
+        where = f"page {page_number}" if page_number else "it"
+        reason = f"{where} goes past a safety limit of the PDF reader ({_reason(error)})"
+        raise Refused("too_large", reason) from None
+    except Exception as error:
+        reason = f"page {page_number}: {_reason(error)}" if page_number else _reason(error)
+        raise Refused("malformed", reason) from None
+
+
+def _check_page_count(page_count: int, max_pages: int) -> None:
+    if page_count > max_pages:
+        raise Refused("too_large", f"it has {page_count:,} pages and the limit is {max_pages:,}")
+
+
+def _page_records(
+    document: pdfium.PdfDocument,
+    page_count: int,
+    max_chars: int,
+    *,
+    before: Callable[[int], None] | None = None,
+) -> list[PageRecord]:
+    """Every page in order, until their texts go past the character cap; `before` is called
+    with each page's number before pdfium parses it."""
+    pages: list[PageRecord] = []
+    size = -1
+    for number in range(1, page_count + 1):
+        if before is not None:
+            before(number)
+        pages.append(_page_record(document, number))
+        size += len(pages[-1]["text"]) + 1
+        if size > max_chars:
+            break
+    return pages
 
 
 def _pdfium_document(data: bytes, reader: PdfReader) -> pdfium.PdfDocument:

@@ -29,7 +29,7 @@ from tests.support.documents import (
     truncated_pdf,
     xlsx_bytes,
 )
-from tests.support.pdfs import cpu_burner, decompression_bomb
+from tests.support.pdfs import cpu_burner, cyclic_page_tree, decompression_bomb
 from tests.support.placed_pdfs import make_pdf
 
 PDF = "application/pdf"
@@ -169,6 +169,28 @@ def test_an_image_only_pdf_says_it_has_no_text_layer(tmp_path: Path) -> None:
     assert error.code == "no_text_layer"
     assert error.message == (
         "scan.pdf has no text layer: the pages are images. Run it through OCR and upload it again."
+    )
+
+
+def test_a_pdf_whose_cross_reference_is_off_reads_after_pypdfs_checks(tmp_path: Path) -> None:
+    # pdfium rebuilds the table, so pypdf checks the file first (it repairs it too).
+    data = text_pdf(["Invoice number: INV-7", "Total: 12.50"])
+    offset = re.search(rb"startxref\s+(\d+)", data)
+    assert offset is not None
+    damaged = data[: offset.start(1)] + b"%d" % (int(offset.group(1)) + 7) + data[offset.end(1) :]
+
+    result = read_bytes(tmp_path, "damaged.pdf", damaged, PDF)
+
+    assert result.text == "Invoice number: INV-7\nTotal: 12.50"
+    assert [word[0] for word in result.pages[0].words][:3] == ["Invoice", "number:", "INV-7"]
+
+
+def test_a_page_tree_that_contains_itself_is_malformed(tmp_path: Path) -> None:
+    error = failure(read_bytes, tmp_path, "loop.pdf", cyclic_page_tree(), PDF)
+
+    assert (error.code, error.message) == (
+        "malformed",
+        "loop.pdf is not a readable PDF: Detected cyclic page references.",
     )
 
 
