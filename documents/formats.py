@@ -9,12 +9,14 @@ cells iterated go past their caps. A failure caused by the file raises `Refused`
 (encrypted, no_text_layer, malformed, too_large) and a reason; `documents.readers` words the
 message users see.
 
-A PDF is read with both libraries, each for what it does best. pypdf opens it first, pure Python
-under the sandbox's limits: the structure (a cyclic page tree is malformed), the encryption (the
-empty password opens what it can), the page count against the limit before any page is parsed,
-and each page's content streams, inflated under a size limit before pdfium sees them (pdfium
-inflates without one, and would only stop at the memory limit). pdfium (`documents.layout`) then
-reads each page's text and words several times faster than pypdf's text extraction.
+A PDF is read with both libraries, each for what it does best. pdfium (`documents.layout`) reads
+each page's text and words several times faster than pypdf's text extraction, and reads a sound
+file alone (`_read_sound_pdf`). pypdf, pure Python under the sandbox's limits, checks first a
+file that pdfium finds unsound, or every file when asked (`checks_first`, `_read_checked_pdf`):
+the structure (a cyclic page tree is malformed), the encryption (the empty password opens what
+it can), the page count against the limit before any page is parsed, and each page's content
+streams, inflated under a size limit before pdfium sees them (pdfium inflates without one, and
+only stops at the memory limit).
 """
 
 from __future__ import annotations
