@@ -23,9 +23,10 @@ def read_result_store(*, document: Document, read: ReadResult) -> str:
     """Write `read` beside the document's original, as gzip JSON, and return its storage name
     for the caller to record on the row (`Document.read_result`) in the same update as the text.
 
-    Stored, not in the database: words with boxes take about three times the text's size (a
-    dense page is 20-40 KB of JSON, a 2,000-page upload megabytes), only the review page and
-    later runs need them, and the row stays small for the lists and polls that read it.
+    Stored, not in the database: words with boxes take about six times the text's size (a
+    one-page invoice 3 KB of JSON, a dense page 30 KB, a 2,000-page upload tens of megabytes;
+    gzip keeps a third), only the review page and later runs need them, and the row stays small
+    for the lists and polls that read it.
     Writing again (a worker that lost its lease, a re-read) replaces the file.
     """
     name = document.read_result_path
