@@ -21,6 +21,7 @@ from accounts.plans import Plan, PlanKey
 from accounts.selectors import api_key_get_for_user, month_start, user_usage
 from batchsite.errors import Problem, Rejected
 from documents.models import Document
+from documents.services import document_stored_files
 
 logger = logging.getLogger(__name__)
 
@@ -70,9 +71,13 @@ def user_delete(*, user: User, confirm_email: str) -> None:
     User.objects.filter(pk=user.pk).update(is_active=False)
     folder = f"uploads/{user.pk}"
     with transaction.atomic():
-        paths = set(
-            Document.objects.filter(user=user).exclude(file="").values_list("file", flat=True)
-        )
+        paths = {
+            name
+            for file, read_result in Document.objects.filter(user=user).values_list(
+                "file", "read_result"
+            )
+            for name in document_stored_files(file=file, read_result=read_result)
+        }
         User.objects.filter(pk=user.pk).delete()
         transaction.on_commit(lambda: _files_delete(paths=paths, folder=folder))
 

@@ -15,6 +15,8 @@ from django.utils import timezone
 from accounts.models import User
 from batches.models import BatchProcess, EngineCircuit
 from documents.models import Document
+from documents.readresults import ReadResult
+from documents.selectors import document_read_result
 
 
 def batch_list_for_user(*, user: User, status: str | None = None) -> QuerySet[BatchProcess]:
@@ -37,6 +39,15 @@ def document_get_for_user(*, user: User, document_id: uuid.UUID | str) -> Docume
         return Document.objects.select_related("batch").get(pk=document_id, user=user)
     except (Document.DoesNotExist, ValueError) as exc:
         raise Http404("No such document.") from exc
+
+
+def document_read_result_for_user(
+    *, user: User, document_id: uuid.UUID | str
+) -> tuple[Document, ReadResult | None]:
+    """One of the user's documents (404 for anyone else's) and what reading it gave (None when
+    nothing is kept), e.g. for a page that draws the words' boxes over the original."""
+    document = document_get_for_user(user=user, document_id=document_id)
+    return document, document_read_result(document=document)
 
 
 def batch_get(*, batch_id: uuid.UUID) -> BatchProcess | None:

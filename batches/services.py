@@ -30,6 +30,7 @@ from batches.pipeline.claims import kick_workers
 from batches.pipeline.finishing import batch_refresh
 from batchsite.errors import Problem, Rejected
 from documents.models import Document
+from documents.services import document_stored_files
 from documents.uploads import InspectedUpload, display_filename, file_sha256, inspect_upload
 from extraction import engine_for_new_batch
 from extraction.fields import FieldSpec, fields_from_prompt
@@ -259,7 +260,11 @@ def batch_delete(*, batch: BatchProcess) -> None:
 
     A running batch is canceled first, so its queued documents give their quota back.
     """
-    paths = [p for p in batch.documents.values_list("file", flat=True) if p]
+    paths = [
+        name
+        for file, read_result in batch.documents.values_list("file", "read_result")
+        for name in document_stored_files(file=file, read_result=read_result)
+    ]
     with transaction.atomic():
         if not batch.is_terminal:
             batch_cancel(batch=batch)

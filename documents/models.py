@@ -71,6 +71,12 @@ class Document(models.Model):
         help_text="The e-invoice XML the read found (an uploaded UBL or CII file, or the XML a "
         "PDF carries), checked and kept so every run maps its fields without reading again.",
     )
+    read_result = models.FileField(
+        max_length=500,
+        blank=True,
+        help_text="What the read gave (each page's size, text and words with boxes, the "
+        "e-invoice XML), gzip JSON beside the original; removed with it.",
+    )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     lease_token = models.UUIDField(null=True, blank=True)
@@ -187,6 +193,11 @@ class Document(models.Model):
     def storage_path(*, user_id: int, batch_id: uuid.UUID, document_id: uuid.UUID, ext: str) -> str:
         """Where an upload is stored: never derived from the client's filename."""
         return f"uploads/{user_id}/{batch_id}/{document_id}.{ext}"
+
+    @property
+    def read_result_path(self) -> str:
+        """Where its read result is stored: beside the original, named after the document."""
+        return f"uploads/{self.user_id}/{self.batch_id}/{self.pk}.read.json.gz"
 
 
 @dataclass(frozen=True)

@@ -1,20 +1,15 @@
 """The e-invoice XML a PDF carries (Factur-X, ZUGFeRD 1 and 2, XRechnung), found among its
-embedded files. Runs inside the reader sandbox's child (`documents.sandbox`), on the
-`PdfReader` that read the pages (`documents.formats`), so no Django import and nothing beyond pypdf.
+embedded files. Runs inside the reader sandbox's child (`documents.formats`), with pdfium, which
+already reads the pages: no Django import, and no second parser of the file.
 
-Why pypdf's `attachment_list` rather than the factur-x library's `get_xml_from_pdf`: the child has
-already opened the file under its CPU, memory and decompression limits, and pypdf gives the
-attachment's bytes from that reader; `get_xml_from_pdf` opens the PDF a second time and parses
-every candidate with lxml's default parser (which expands internal entities) before Sheaf's own
-hardened parser could refuse it. Parsing is left to the worker (`extraction.einvoice`).
+Why not the factur-x library's `get_xml_from_pdf`: it opens the PDF again with another parser and
+parses every candidate with lxml's default parser (which expands internal entities) before Sheaf's
+own hardened parser could refuse it. Parsing is left to the worker (`documents.einvoices`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from pypdf import PdfReader
+import pypdfium2 as pdfium
 
 # The names the standards give the XML, in order of preference when a PDF carries several:
 # Factur-X and ZUGFeRD 2.1+, ZUGFeRD 2.0 (and 1.0's "ZUGFeRD-invoice.xml", the same once case is
@@ -29,28 +24,22 @@ class AttachmentTooLarge(Exception):
         )
 
 
-def invoice_attachment(reader: PdfReader, *, max_bytes: int) -> tuple[str, bytes] | None:
+def invoice_attachment(document: pdfium.PdfDocument, *, max_bytes: int) -> tuple[str, bytes] | None:
     """(name, bytes) of the e-invoice XML embedded in the PDF, or None when it has none.
 
-    Raises AttachmentTooLarge past `max_bytes`; pypdf's own errors (a broken name tree or stream)
-    propagate, for the caller to report as a malformed file.
-    """
-    found = {}
-    for attachment in reader.attachment_list:
-        # The name tree's key, then the file specification's /UF or /F.
-        for name in (attachment.name, attachment.alternative_name):
-            folded = str(name or "").casefold()
-            if folded in INVOICE_NAMES and folded not in found:
-                found[folded] = (str(name), attachment)
+    Raises AttachmentTooLarge past `max_bytes` (the sandbox's memory limit bounds what pdfium
+    inflates on the way); pdfium's own errors propagate, for the caller to report."""
+    found: dict[str, tuple[str, int]] = {}
+    for index in range(document.count_attachments()):
+        name = document.get_attachment(index).get_name()
+        folded = name.casefold()
+        if folded in INVOICE_NAMES and folded not in found:
+            found[folded] = (name, index)
     for wanted in INVOICE_NAMES:
-        if wanted not in found:
-            continue
-        name, attachment = found[wanted]
-        declared = attachment.size
-        if isinstance(declared, int) and declared > max_bytes:
-            raise AttachmentTooLarge(name, declared, max_bytes)
-        data = attachment.content  # inflated under pypdf's decompression limits
-        if len(data) > max_bytes:
-            raise AttachmentTooLarge(name, len(data), max_bytes)
-        return name, data
+        if wanted in found:
+            name, index = found[wanted]
+            data = bytes(document.get_attachment(index).get_data())
+            if len(data) > max_bytes:
+                raise AttachmentTooLarge(name, len(data), max_bytes)
+            return name, data
     return None

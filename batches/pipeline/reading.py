@@ -1,5 +1,6 @@
 """Reading a claimed document once, and the engine request built from what was read (the text is
-kept on the document, so a retry never reads again)."""
+kept on the document and the whole read result beside its original, so a retry never reads
+again)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ from django.utils import timezone
 
 from batches.pipeline.claims import Claim, held
 from documents.models import Document
+from documents.readresults import ReadResult
+from documents.selectors import document_read_result
+from documents.services import read_result_store
 from documents.storage import local_path, read_bytes
-from extraction.contract import Engine, ExtractionError, ExtractionRequest
+from extraction.contract import Engine, ExtractionError, ExtractionRequest, PageLayout
 from extraction.fields import fields_from_prompt
 
 logger = logging.getLogger(__name__)
@@ -27,11 +31,15 @@ def extraction_request(
     The read is stored under the lease before the engine runs, or, with `pending`, added to it
     for the caller to store together with the outcome (one write instead of two, for an engine
     whose call costs nothing; every outcome stores it, so a retry still does not read again).
+    The read result (pages, words with boxes) is written beside the original first, so the row
+    never names a file that is not there; the request's `layout` comes from it, read back from
+    storage on a later attempt.
     """
     from documents.readers import read_document
 
     batch = document.batch
     fields = batch.fields or fields_from_prompt(batch.extraction_prompt)
+    layout: tuple[PageLayout, ...] | None = None
     if document.read_at is None:
         if not document.file:
             raise ExtractionError(
@@ -44,20 +52,23 @@ def extraction_request(
                 outcome = read_document(
                     path, content_type=document.content_type, filename=document.original_filename
                 )
-            text, pages, truncated = outcome.text, outcome.page_count, outcome.truncated
-            einvoice_xml = outcome.einvoice_xml
         except ExtractionError as error:
             # Claude reads a scanned PDF itself; other engines fail with the reader's error.
             if error.code != "no_text_layer" or not engine.reads_pdfs:
                 raise
-            text, pages, truncated = "", error.page_count, False
-            einvoice_xml = ""
+            outcome = ReadResult("", error.page_count, truncated=False)
+            stored = ""
+        else:
+            stored = read_result_store(document=document, read=outcome)
+        text, pages = outcome.text, outcome.page_count
+        layout = outcome.layout
         estimate = engine.estimate(characters=len(text), pages=pages, fields=len(fields))
         read: dict[str, Any] = {
             "text": text,
             "page_count": pages,
-            "text_truncated": truncated,
-            "einvoice_xml": einvoice_xml,
+            "text_truncated": outcome.truncated,
+            "einvoice_xml": outcome.einvoice_xml,
+            "read_result": stored,
             "read_at": timezone.now(),
             "estimated_cost_usd": estimate,
         }
@@ -66,7 +77,11 @@ def extraction_request(
         elif not held(claim).update(**read):
             return None
         document.text, document.page_count = text, pages
-        document.einvoice_xml = einvoice_xml
+        document.einvoice_xml = outcome.einvoice_xml
+        document.read_result.name = stored
+    if layout is None:
+        kept = document_read_result(document=document)
+        layout = kept.layout if kept is not None else ()
     return ExtractionRequest(
         text=document.text,
         prompt=batch.extraction_prompt,
@@ -78,4 +93,5 @@ def extraction_request(
         read_original=functools.partial(read_bytes, document.file)
         if document.file and document.content_type == "application/pdf"
         else None,
+        layout=layout,
     )

@@ -27,11 +27,11 @@ BENCHMARKS: dict[str, Benchmark] = {
     "upload": upload,
     "rss": rss,
     "http": http,
-    "read": read,
 }
 
 # Measured in the bench's own process on documents it generates, with no database, cluster or
 # web server: `--only NAME` runs one and writes its own block of BENCHMARKS.md, under this title.
 STANDALONE: dict[str, tuple[str, Benchmark]] = {
     "quality": ("Extraction quality", quality),
+    "read": ("Reading PDFs", read),
 }

@@ -138,9 +138,7 @@ def measure(bench: Bench) -> QualityBench:
             read_seconds, error = time.perf_counter() - started, refused.code
         else:
             read_seconds = time.perf_counter() - started
-            # Word boxes and OCR confidence arrive with the reader's layout (issue 15 item 5);
-            # until then a ReadResult has only text.
-            layout = getattr(read, "layout", ())
+            layout = read.layout
             pages = read.page_count or 0
             ocr_pages = sum(page.ocr_confidence is not None for page in layout)
             request = ExtractionRequest(
@@ -150,7 +148,7 @@ def measure(bench: Bench) -> QualityBench:
                 filename=path.name,
                 content_type=kind,
                 page_count=read.page_count,
-                layout=tuple(layout),
+                layout=layout,
             )
             started = time.perf_counter()
             try:

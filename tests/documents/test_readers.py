@@ -14,6 +14,7 @@ import pytest
 
 from documents import sandbox
 from documents.readers import ReadResult, read_document
+from documents.readresults import ReadPage
 from extraction.contract import ExtractionError
 from samples.invoices import invoice
 from tests.support.documents import (
@@ -23,11 +24,13 @@ from tests.support.documents import (
     encrypted_pdf,
     image_only_pdf,
     report_lines,
+    text_and_image_pdf,
     text_pdf,
     truncated_pdf,
     xlsx_bytes,
 )
-from tests.support.pdfs import cpu_burner, decompression_bomb
+from tests.support.pdfs import cpu_burner, cyclic_page_tree, decompression_bomb
+from tests.support.placed_pdfs import make_pdf
 
 PDF = "application/pdf"
 CSV = "text/csv"
@@ -77,6 +80,62 @@ def test_an_invoice_reads_with_its_labelled_values_in_the_text(tmp_path: Path) -
     assert all(item.description in result.text for item in made.labels.line_items)
 
 
+def test_each_page_reads_with_its_size_text_and_words_boxed_from_its_top_left(
+    tmp_path: Path,
+) -> None:
+    # Baselines 740 and 100 points above the bottom of a 792-point page.
+    data = make_pdf([[(72, 740, "Invoice INV-7")], [(300, 100, "Total"), (400, 100, "12.50 €")]])
+
+    result = read_bytes(tmp_path, "invoice.pdf", data, PDF)
+
+    first, second = result.pages
+    assert (first.number, first.width, first.height) == (1, 612, 792)
+    assert (first.text, first.text_layer, first.source, first.ocr_confidence) == (
+        "Invoice INV-7",
+        True,
+        "text",
+        None,
+    )
+    assert [word[0] for word in first.words] == ["Invoice", "INV-7"]
+    _, x0, top, x1, bottom = first.words[0]
+    assert x0 == pytest.approx(72, abs=1) and x1 < first.words[1][1]
+    assert 40 < top < 52 < bottom < 60  # 792 - 740 = 52 is the baseline
+    assert [word[0] for word in second.words] == ["Total", "12.50", "€"]
+    assert second.words[1][1] == pytest.approx(400, abs=1)
+    assert second.words[0][2] > 680  # near the bottom of the page
+    assert result.text == "Invoice INV-7\fTotal 12.50 €"
+
+
+def test_a_page_without_text_is_flagged_and_the_other_pages_read(tmp_path: Path) -> None:
+    data = text_and_image_pdf(["Invoice number: INV-7", "Total: 12.50"])
+
+    result = read_bytes(tmp_path, "signed.pdf", data, PDF)
+
+    assert result.page_count == 2
+    assert result.text == "Invoice number: INV-7\nTotal: 12.50\f"
+    text_page, image_page = result.pages
+    assert (text_page.text_layer, text_page.source) == (True, "text")
+    assert image_page == ReadPage(
+        number=2,
+        width=pytest.approx(595.28, abs=0.01),
+        height=pytest.approx(841.89, abs=0.01),
+        text="",
+        words=(),
+        text_layer=False,
+        source=None,
+    )
+
+
+def test_a_word_split_at_a_line_end_keeps_its_hyphen(tmp_path: Path) -> None:
+    # pdfium marks the hyphen of a split word as U+FFFE; the page shows a hyphen.
+    data = text_pdf(["Printer paper and compu-", "ter parts"])
+
+    result = read_bytes(tmp_path, "split.pdf", data, PDF)
+
+    assert "compu-" in result.text and "\ufffe" not in result.text
+    assert [word[0] for word in result.pages[0].words][3:5] == ["compu-", "ter"]
+
+
 @pytest.mark.parametrize("algorithm", ["RC4-128", "AES-256"])
 def test_a_pdf_encrypted_with_a_user_password_says_password_protected(
     tmp_path: Path, algorithm: str
@@ -110,6 +169,28 @@ def test_an_image_only_pdf_says_it_has_no_text_layer(tmp_path: Path) -> None:
     assert error.code == "no_text_layer"
     assert error.message == (
         "scan.pdf has no text layer: the pages are images. Run it through OCR and upload it again."
+    )
+
+
+def test_a_pdf_whose_cross_reference_is_off_reads_after_pypdfs_checks(tmp_path: Path) -> None:
+    # pdfium rebuilds the table, so pypdf checks the file first (it repairs it too).
+    data = text_pdf(["Invoice number: INV-7", "Total: 12.50"])
+    offset = re.search(rb"startxref\s+(\d+)", data)
+    assert offset is not None
+    damaged = data[: offset.start(1)] + b"%d" % (int(offset.group(1)) + 7) + data[offset.end(1) :]
+
+    result = read_bytes(tmp_path, "damaged.pdf", damaged, PDF)
+
+    assert result.text == "Invoice number: INV-7\nTotal: 12.50"
+    assert [word[0] for word in result.pages[0].words][:3] == ["Invoice", "number:", "INV-7"]
+
+
+def test_a_page_tree_that_contains_itself_is_malformed(tmp_path: Path) -> None:
+    error = failure(read_bytes, tmp_path, "loop.pdf", cyclic_page_tree(), PDF)
+
+    assert (error.code, error.message) == (
+        "malformed",
+        "loop.pdf is not a readable PDF: Detected cyclic page references.",
     )
 
 
@@ -182,6 +263,10 @@ def test_pdf_text_is_cut_at_the_character_cap(settings, tmp_path: Path) -> None:
     result = read_bytes(tmp_path, "report.pdf", text_pdf(*REPORT), PDF)
     assert (len(result.text), result.page_count, result.truncated) == (cap, 4, True)
     assert result.text.startswith("\n".join(REPORT[0]) + "\f" + REPORT[1][0])
+    # The pages read are kept, the cut one with the part of its text that is in the text.
+    assert [page.number for page in result.pages] == [1, 2]
+    assert "\f".join(page.text for page in result.pages) == result.text
+    assert result.pages[1].words[-1][0] == REPORT[1][-1].split()[-1]  # all its words
 
 
 # ---- CSV --------------------------------------------------------------------------------------

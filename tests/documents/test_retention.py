@@ -20,7 +20,9 @@ from batches import pipeline
 from batches import services as batch_services
 from batches.models import BatchProcess
 from documents.models import Document
-from documents.services import originals_expire
+from documents.readresults import ReadResult
+from documents.selectors import document_read_result
+from documents.services import originals_expire, read_result_store
 from tests.factories import BatchFactory, DocumentFactory
 
 pytestmark = pytest.mark.django_db
@@ -96,6 +98,28 @@ def test_it_removes_old_finished_originals_and_keeps_rows_text_and_results(docum
         assert document.text == "Invoice number: INV-7"
         assert document.status == documents[name].status
     assert Document.objects.get(pk=documents["completed"].pk).result == RESULT
+
+
+def test_the_read_result_kept_beside_an_original_goes_with_it(documents, settings):
+    settings.SHEAF_RETENTION_DAYS = DAYS
+    kept = {}
+    for name in ("completed", "recent"):
+        document = documents[name]
+        read = ReadResult("Invoice number: INV-7", 1, False)
+        stored = read_result_store(document=document, read=read)
+        Document.objects.filter(pk=document.pk).update(read_result=stored)
+        kept[name] = stored
+
+    originals_expire()
+
+    completed = Document.objects.get(pk=documents["completed"].pk)
+    assert completed.read_result.name == ""
+    assert not default_storage.exists(kept["completed"])
+    assert document_read_result(document=completed) is None
+    assert completed.text == "Invoice number: INV-7"  # the text stays, as the result does
+    recent = Document.objects.get(pk=documents["recent"].pk)
+    assert default_storage.exists(kept["recent"])
+    assert document_read_result(document=recent) == ReadResult("Invoice number: INV-7", 1, False)
 
 
 def test_it_keeps_recent_and_in_flight_originals(documents, settings):

@@ -260,3 +260,15 @@ def test_a_failing_operation_is_a_bug_not_a_bad_file(
         "the sandbox's 'read' operation failed: ValueError: no reader for the format 'docx'"
     )
     assert_pool_still_serves()
+
+
+def test_answers_orjson_cannot_write_still_cross_exactly() -> None:
+    # An integer past 64 bits (an engine's number) and an unpaired surrogate (a broken font
+    # map) go through the json module: the integer whole, the surrogate replaced.
+    value = {"total": 2**70, "text": "a\ud800b", "pages": [1.5]}
+
+    line = sandbox.json_bytes(value)
+
+    assert line.startswith(b"J")
+    assert sandbox.from_json_bytes(line) == {"total": 2**70, "text": "a?b", "pages": [1.5]}
+    assert sandbox.from_json_bytes(sandbox.json_bytes({"pages": [1.5]})) == {"pages": [1.5]}

@@ -81,15 +81,31 @@ def image_only_pdf(seed: int = 0, pages: int = 1) -> bytes:
     rng = random.Random(seed)  # noqa: S311 (seeded, not secret)
     pdf = _pdf()
     for _ in range(pages):
-        picture = Image.new("RGB", (400, 560), "white")
-        draw = ImageDraw.Draw(picture)
-        for _ in range(12):
-            x, y = rng.randrange(360), rng.randrange(520)
-            colour = tuple(rng.randrange(256) for _ in range(3))
-            draw.ellipse((x, y, x + rng.randrange(10, 40), y + rng.randrange(10, 40)), colour)
-        pdf.add_page()
-        pdf.image(picture, x=0, y=0, w=pdf.w, h=pdf.h)
+        _add_picture_page(pdf, rng)
     return bytes(pdf.output())
+
+
+def text_and_image_pdf(lines: Sequence[str], seed: int = 0) -> bytes:
+    """Page 1 with a text layer (`lines` in Helvetica), page 2 a picture alone: a born-digital
+    document with a scanned page in it (a signed delivery note, say)."""
+    pdf = _pdf()
+    pdf.set_font("Helvetica", size=11)
+    pdf.add_page()
+    for line in lines:
+        pdf.cell(0, 5.5, line, new_x="LMARGIN", new_y="NEXT")
+    _add_picture_page(pdf, random.Random(seed))  # noqa: S311 (seeded, not secret)
+    return bytes(pdf.output())
+
+
+def _add_picture_page(pdf: FPDF, rng: random.Random) -> None:
+    picture = Image.new("RGB", (400, 560), "white")
+    draw = ImageDraw.Draw(picture)
+    for _ in range(12):
+        x, y = rng.randrange(360), rng.randrange(520)
+        colour = tuple(rng.randrange(256) for _ in range(3))
+        draw.ellipse((x, y, x + rng.randrange(10, 40), y + rng.randrange(10, 40)), colour)
+    pdf.add_page()
+    pdf.image(picture, x=0, y=0, w=pdf.w, h=pdf.h)
 
 
 def encrypted_pdf(
