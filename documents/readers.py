@@ -6,6 +6,9 @@ and never the worker, and the worker's memory does not grow with what a file mak
 hold. This module turns the settings into that operation's limits and its refusals into
 `ExtractionError`s with a stable code and a message naming the file.
 
+Images (PNG, JPEG, TIFF) have no text but what OCR reads in them: `documents.ocr_reader`,
+page by page under the OCR limits (SHEAF_OCR_*).
+
 Limits, Django settings whose defaults live in batchsite/settings.py only:
 SHEAF_READER_CPU_SECONDS, SHEAF_READER_MEMORY_MB, SHEAF_READER_WALL_SECONDS, SHEAF_READER_PROCESSES,
 SHEAF_READER_RECYCLE_MB, SHEAF_MAX_TEXT_CHARS, SHEAF_MAX_PDF_PAGES, SHEAF_XLSX_MAX_UNCOMPRESSED_MB,
@@ -21,7 +24,8 @@ from pathlib import Path
 from django.conf import settings
 
 from documents import sandbox
-from documents.uploads import KINDS, SUPPORTED
+from documents.ocr_reader import ocr_document
+from documents.uploads import IMAGE_EXTENSIONS, KINDS, SUPPORTED
 from extraction.contract import ExtractionError
 
 
@@ -61,6 +65,8 @@ def read_document(path: str | Path, *, content_type: str, filename: str) -> Read
             "unsupported_type",
             f"{filename}: {content_type} files cannot be read; use {SUPPORTED}.",
         )
+    if kind.extension in IMAGE_EXTENSIONS:
+        return _read_image(path, extension=kind.extension, filename=filename)
     limits = sandbox.Limits(
         cpu_seconds=settings.SHEAF_READER_CPU_SECONDS,
         memory_mb=settings.SHEAF_READER_MEMORY_MB,
@@ -85,3 +91,17 @@ def read_document(path: str | Path, *, content_type: str, filename: str) -> Read
             page_count=error.details.get("page_count"),
         ) from None
     return ReadResult(text["text"], text["page_count"], text["truncated"])
+
+
+def _read_image(path: str | Path, *, extension: str, filename: str) -> ReadResult:
+    """An image's text is what OCR reads in it, page by page (a TIFF may hold several)."""
+    scanned = ocr_document(path, extension=extension, filename=filename)
+    if not any(page.legible for page in scanned.pages):
+        raise ExtractionError(
+            "no_text_layer",
+            f"{filename} is an image in which OCR found no text.",
+            page_count=scanned.page_count,
+        )
+    text = scanned.text.replace("\x00", "")
+    limit = settings.SHEAF_MAX_TEXT_CHARS
+    return ReadResult(text[:limit], scanned.page_count, len(text) > limit)

@@ -98,7 +98,8 @@ def test_a_file_with_a_pdf_inside_its_name_but_an_html_extension_is_refused(
     response = post_upload(frank_client, [invoice_upload("x.pdf.html")])
 
     assert_refused(
-        response, "x.pdf.html: .html files are not supported; upload PDF, CSV, XLSX or TXT."
+        response,
+        "x.pdf.html: .html files are not supported; upload PDF, CSV, XLSX, TXT, PNG, JPEG or TIFF.",
     )
     assert_nothing_stored(media_files)
 
