@@ -90,6 +90,27 @@ def test_an_image_upload_is_read_by_ocr(
     assert (read.page_count, read.truncated) == (1, False)
 
 
+def test_a_photo_taken_sideways_is_turned_upright_and_a_transparent_one_put_on_white(
+    german_invoice: tuple[InvoiceLabels, Style, bytes], tmp_path: Path
+) -> None:
+    labels, _style, pdf = german_invoice
+    upright = Image.open(io.BytesIO(scan(pdf, random.Random(9), ScanFormat.PNG)))
+    sideways = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to show it"
+    sideways.save(tmp_path / "sideways.jpg", quality=90, exif=exif, dpi=(200, 200))
+    # Ink opaque, paper transparent: read as it comes, a transparent pixel is black.
+    ink = Image.new("RGBA", upright.size, (0, 0, 0, 0))
+    ink.putalpha(upright.point(lambda value: 255 - value))
+    ink.save(tmp_path / "transparent.png", dpi=(200, 200))
+
+    for name, extension in (("sideways.jpg", "jpg"), ("transparent.png", "png")):
+        result = ocr_document(tmp_path / name, extension=extension, filename=name)
+        page = result.pages[0].layout
+        assert labels.invoice_number in result.text, name
+        assert page.width < page.height, name  # portrait, as the invoice is
+
+
 ACCENTED = (
     "Müller Bäckerei Straße Größe Grüße März",
     "Ärger Öffnung Übersicht Österreich",
