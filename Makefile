@@ -14,9 +14,26 @@ REDIS_TEST_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/15)
 # claims and finishes under concurrent processes, which each database's locking decides.
 PG_MARKERS := not cluster and not browser
 
-.PHONY: install run test test-sqlite test-postgres check lint typecheck format clean bench
+.PHONY: install ocr-model run test test-sqlite test-postgres check lint typecheck format clean bench
 
 install: $(STAMP)
+
+# OCR (documents/ocr.py) reads scans with Tesseract's "Latin" model, one model for every language
+# Sheaf reads. libtesseract comes with the tesserocr wheel; the model is packaged by Debian
+# (tesseract-ocr-script-latn), not on PyPI, so it is installed with apt-get as root or with
+# passwordless sudo. Elsewhere Sheaf still runs: scans and images fail with a message saying OCR
+# is not installed, and the OCR tests are skipped.
+TESSDATA ?= $(or $(SHEAF_OCR_TESSDATA),/usr/share/tesseract-ocr/5/tessdata)
+ocr-model:
+	@if [ -f "$(TESSDATA)/Latin.traineddata" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then apt=""; \
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then apt="sudo -n"; \
+	else echo "OCR unavailable: $(TESSDATA)/Latin.traineddata is missing; install Debian's tesseract-ocr-script-latn as root. Scans and images fail until then."; exit 0; fi; \
+	echo "Installing Debian's tesseract-ocr-script-latn (the OCR model)"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	$$apt apt-get install -y -qq --no-install-recommends tesseract-ocr-script-latn >/dev/null 2>&1 || \
+	{ $$apt apt-get update -qq && $$apt apt-get install -y -qq --no-install-recommends tesseract-ocr-script-latn >/dev/null; } || \
+	echo "OCR unavailable: apt-get could not install tesseract-ocr-script-latn. Scans and images fail until it is installed."
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,7 +47,7 @@ $(STAMP): pyproject.toml
 # qcluster. Background jobs of a script ignore SIGINT, so runserver needs the SIGTERM; qcluster
 # handles the first of its signals only (see batches/cluster.py). `wait` returns early when a
 # trap runs, hence the loop.
-run: install
+run: install ocr-model
 	DEBUG=1 $(BIN)/python manage.py migrate --no-input
 	@echo "Sheaf on http://$(HOST):$(PORT)/ (Ctrl-C stops web and worker)"
 	@DEBUG=1 $(BIN)/python manage.py qcluster --skip-checks & worker=$$!; \
@@ -41,7 +58,7 @@ run: install
 # Lint and types first (a failure stops before any test runs), then every test on SQLite, then
 # again on PostgreSQL (with Redis as the cache) when they answer, but for the cluster and browser
 # tests (PG_MARKERS).
-test: install check
+test: install ocr-model check
 	$(MAKE) --no-print-directory test-sqlite
 	@if $(BIN)/python -c "import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(PG_URL)" 2>/dev/null; then \
 		$(MAKE) --no-print-directory test-postgres; \
@@ -63,7 +80,7 @@ test-postgres: install
 
 # Pipeline benchmarks on a fresh SQLite database in a temporary directory; writes BENCHMARKS.md.
 # `$(BIN)/python bench/run.py --help` for PostgreSQL (--database postgres) and other options.
-bench: install
+bench: install ocr-model
 	$(BIN)/python bench/run.py
 
 # What `make test` checks before it runs a test.

@@ -10,6 +10,7 @@ from django.utils.datastructures import MultiValueDict
 from accounts.plans import Plan
 from batches.models import BatchProcess
 from batchsite.errors import Rejected
+from documents.uploads import ACCEPT, SUPPORTED
 from extraction.fields import FieldSpec, InvalidFields, parse_fields
 
 # Where each problem code is shown on the upload form; others are shown above it.
@@ -53,6 +54,10 @@ class MultipleFileField(forms.FileField):
 
 
 class BatchUploadForm(forms.Form):
+    # What the page says it takes ("PDF, CSV, … or TIFF") and the pickers' accept attribute.
+    supported = SUPPORTED
+    accept = ACCEPT
+
     name = forms.CharField(
         max_length=200, required=False, help_text="Optional; taken from the first file if blank."
     )
@@ -92,6 +97,7 @@ class BatchUploadForm(forms.Form):
             self.fields["mode"].help_text += " It comes with the Growth plan."
         # Free renders one picker; the server still reads (and refuses) any extra files.
         widget = self.fields["files"].widget
+        widget.attrs["accept"] = ACCEPT
         widget.allow_multiple_selected = plan.batch_upload
         if not plan.batch_upload:
             widget.attrs.pop("multiple", None)

@@ -365,6 +365,27 @@ SHEAF_XLSX_MAX_UNCOMPRESSED_MB = env_int("SHEAF_XLSX_MAX_UNCOMPRESSED_MB", 200, 
 # only hostile or mostly empty workbooks reach them; each takes a child a few seconds of CPU.
 SHEAF_XLSX_MAX_SHARED_STRINGS = env_int("SHEAF_XLSX_MAX_SHARED_STRINGS", 1_000_000, minimum=1)
 SHEAF_XLSX_MAX_CELLS = env_int("SHEAF_XLSX_MAX_CELLS", 500_000, minimum=1)
+# OCR (documents/ocr.py, in the same sandbox): scans and photos are read one page per call, each
+# page under its own limits, so a long scan is not cut off by the limits of one text read.
+# Tesseract's "Latin" model (Debian's tesseract-ocr-script-latn, which `make run` installs) reads
+# every language Sheaf knows; the traineddata directory is where Debian puts it.
+SHEAF_OCR_TESSDATA = env_str(
+    "SHEAF_OCR_TESSDATA", os.environ.get("TESSDATA_PREFIX") or "/usr/share/tesseract-ocr/5/tessdata"
+)
+SHEAF_OCR_LANGUAGES = env_str("SHEAF_OCR_LANGUAGES", "Latin")
+# CPU seconds and memory of one page (its wall clock allows three times the CPU time). A dense A4
+# page takes about 0.6 s of CPU and 330 MB of address space, most of it the model.
+SHEAF_OCR_PAGE_SECONDS = env_int("SHEAF_OCR_PAGE_SECONDS", 20, minimum=1)
+SHEAF_OCR_MEMORY_MB = env_int("SHEAF_OCR_MEMORY_MB", 1024, minimum=256)
+# A document with more pages to OCR is refused before any is read; all its pages together get
+# this many seconds of wall clock, within what a drain leaves a document (see Q_CLUSTER).
+SHEAF_OCR_MAX_PAGES = env_int("SHEAF_OCR_MAX_PAGES", 30, minimum=1)
+SHEAF_OCR_DOCUMENT_SECONDS = env_int("SHEAF_OCR_DOCUMENT_SECONDS", 120, minimum=1)
+# A larger image is refused unread (a decompression bomb); a 48-megapixel photo passes.
+SHEAF_OCR_MAX_MEGAPIXELS = env_int("SHEAF_OCR_MAX_MEGAPIXELS", 50, minimum=1)
+# A child that OCRed holds the model (about 280 MB resident); keeping it for the next page saves
+# reloading it (0.7 s) per page. Above this after an OCR call, it is replaced.
+SHEAF_OCR_RECYCLE_MB = env_int("SHEAF_OCR_RECYCLE_MB", 450, minimum=32)
 # CPU seconds the offline engine may spend on one document (its wall clock allows 1.5 times
 # that); a 400,000-character text of real labels needs about one.
 SHEAF_LOCAL_ENGINE_SECONDS = env_int("SHEAF_LOCAL_ENGINE_SECONDS", 10, minimum=1)

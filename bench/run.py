@@ -48,7 +48,9 @@ What is measured (targets from the pipeline and Claude engine issues):
 9. `quality` (only with --only quality; no database, cluster or server): the offline engine on
    a development set (`python -m samples.devset`, written here unless --devset names one):
    per-field exact-match rates per kind (born-digital, scan, e-invoice), language, format and
-   layout, line-item measures, and documents/s. It writes its own block of BENCHMARKS.md.
+   layout, line-item measures, and documents/s; OCR pages/s of Sheaf's sandboxed OCR against
+   tesserocr on the same page images, and its word recall against the born-digital twins. It
+   writes its own block of BENCHMARKS.md.
 
 A full run replaces its database's block of results in BENCHMARKS.md and keeps the rest of
 the file (the analysis written around it).

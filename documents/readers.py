@@ -7,6 +7,9 @@ and never the worker, and the worker's memory does not grow with what a file mak
 hold. This module turns the settings into that operation's limits and its refusals into
 `ExtractionError`s with a stable code and a message naming the file.
 
+Images (PNG, JPEG, TIFF) have no text but what OCR reads in them: `documents.ocr_reader`,
+page by page under the OCR limits (SHEAF_OCR_*).
+
 Limits, Django settings whose defaults live in batchsite/settings.py only:
 SHEAF_READER_CPU_SECONDS, SHEAF_READER_MEMORY_MB, SHEAF_READER_WALL_SECONDS, SHEAF_READER_PROCESSES,
 SHEAF_READER_RECYCLE_MB, SHEAF_MAX_TEXT_CHARS, SHEAF_MAX_PDF_PAGES, SHEAF_XLSX_MAX_UNCOMPRESSED_MB,
@@ -23,8 +26,9 @@ from pathlib import Path
 from django.conf import settings
 
 from documents import einvoices, sandbox
-from documents.readresults import ReadResult
-from documents.uploads import KINDS, SUPPORTED
+from documents.ocr_reader import ocr_document
+from documents.readresults import ReadPage, ReadResult
+from documents.uploads import IMAGE_EXTENSIONS, KINDS, SUPPORTED
 from extraction.contract import ExtractionError
 
 __all__ = ["ReadResult", "read_document"]
@@ -67,6 +71,8 @@ def read_document(path: str | Path, *, content_type: str, filename: str) -> Read
         return ReadResult(
             uploaded.text, page_count=None, truncated=uploaded.truncated, einvoice_xml=uploaded.xml
         )
+    if kind.extension in IMAGE_EXTENSIONS:
+        return _read_image(path, extension=kind.extension, filename=filename)
     limits = sandbox.Limits(
         cpu_seconds=settings.SHEAF_READER_CPU_SECONDS,
         memory_mb=settings.SHEAF_READER_MEMORY_MB,
@@ -107,3 +113,33 @@ def read_document(path: str | Path, *, content_type: str, filename: str) -> Read
     # Parsed here by Sheaf's hardened parser: the child only found the attachment's bytes.
     xml = einvoices.embedded_xml(attached[0], base64.b64decode(attached[1]), filename)
     return replace(read, einvoice_xml=xml or "")
+
+
+def _read_image(path: str | Path, *, extension: str, filename: str) -> ReadResult:
+    """An image's text is what OCR reads in it, page by page (a TIFF may hold several)."""
+    scanned = ocr_document(path, extension=extension, filename=filename)
+    if not any(page.legible for page in scanned.pages):
+        raise ExtractionError(
+            "no_text_layer",
+            f"{filename} is an image in which OCR found no text.",
+            page_count=scanned.page_count,
+        )
+    text = scanned.text.replace("\x00", "")
+    limit = settings.SHEAF_MAX_TEXT_CHARS
+    pages = tuple(
+        ReadPage(
+            number=page.layout.number,
+            width=page.layout.width,
+            height=page.layout.height,
+            text=page.text,
+            words=tuple((w.text, w.x0, w.top, w.x1, w.bottom) for w in page.layout.words),
+            text_layer=False,
+            source="ocr" if page.legible else None,
+            ocr_confidence=page.layout.ocr_confidence,
+        )
+        for page in scanned.pages
+    )
+    if len(text) > limit:
+        # Pages are kept only when their texts join to the document's text, which a cut breaks.
+        return ReadResult(text[:limit], scanned.page_count, True)
+    return ReadResult(text, scanned.page_count, False, pages=pages)

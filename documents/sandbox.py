@@ -66,6 +66,7 @@ class Operation:
 OPERATIONS: dict[str, Operation] = {
     "read": Operation("documents.formats:read", "reading it"),
     "extract": Operation("extraction.running:extract_operation", "extracting from it"),
+    "ocr": Operation("documents.ocr:ocr", "OCR"),
 }
 
 

@@ -38,8 +38,25 @@ KINDS = {
     ),
     "txt": FileKind("txt", "text/plain", "TXT"),
     "xml": FileKind("xml", "application/xml", "an e-invoice (UBL or CII XML)"),
+    # Scans and photos, read by OCR (documents.ocr).
+    "png": FileKind("png", "image/png", "PNG"),
+    "jpg": FileKind("jpg", "image/jpeg", "JPEG"),
+    "jpeg": FileKind("jpeg", "image/jpeg", "JPEG"),
+    "tif": FileKind("tif", "image/tiff", "TIFF"),
+    "tiff": FileKind("tiff", "image/tiff", "TIFF"),
 }
-SUPPORTED = "PDF, CSV, XLSX, TXT or an XML e-invoice (UBL, CII)"
+IMAGE_EXTENSIONS = frozenset({"png", "jpg", "jpeg", "tif", "tiff"})
+SUPPORTED = "PDF, CSV, XLSX, TXT, PNG, JPEG, TIFF or an XML e-invoice (UBL, CII)"
+# The file pickers' `accept` attribute.
+ACCEPT = ",".join(f".{extension}" for extension in KINDS)
+
+# What an image file starts with (its magic bytes), by label: the extension must agree.
+_IMAGE_SIGNATURES = {
+    "PNG": (b"\x89PNG\r\n\x1a\n",),
+    "JPEG": (b"\xff\xd8\xff",),
+    # Little- and big-endian TIFF, then BigTIFF.
+    "TIFF": (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"),
+}
 
 
 class SizeLimitedUploadHandler(TemporaryFileUploadHandler):
@@ -158,6 +175,8 @@ def _hash_and_check(upload: File[bytes], kind: FileKind) -> tuple[str, str]:
     upload.seek(0)
     if kind.extension == "pdf":
         ok = _has_pdf_header(head)
+    elif kind.extension in IMAGE_EXTENSIONS:
+        ok = head.startswith(_IMAGE_SIGNATURES[kind.label])
     elif kind.extension == "xlsx":
         ok = _is_xlsx(upload)
         upload.seek(0)

@@ -109,7 +109,9 @@ def multipart(parts: dict[str, str], files: list[Path]) -> tuple[bytes, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("files", nargs="+", type=Path, help="PDF, CSV, XLSX or TXT files")
+    parser.add_argument(
+        "files", nargs="+", type=Path, help="PDF, CSV, XLSX, TXT, PNG, JPEG or TIFF files"
+    )
     parser.add_argument("--prompt", required=True, help="what to extract, in words")
     parser.add_argument("--fields", default="", help="name[:type], one per line or comma-separated")
     parser.add_argument("--out", type=Path, default=Path("results.csv"))

@@ -25,7 +25,7 @@ class BatchCreateInputSerializer(serializers.Serializer[None]):
         child=serializers.FileField(allow_empty_file=True, use_url=False),
         required=False,
         default=list,
-        help_text="Repeat the part once per file: PDF, CSV, XLSX or TXT.",
+        help_text="Repeat the part once per file: PDF, CSV, XLSX, TXT, PNG, JPEG or TIFF.",
     )
     prompt = serializers.CharField(
         required=False, allow_blank=True, default="", help_text="What to extract, in words."
@@ -64,7 +64,7 @@ class BatchCreateDocumentedSerializer(BatchCreateInputSerializer):
     files = serializers.ListField(
         child=serializers.FileField(use_url=False),
         min_length=1,
-        help_text="Repeat the part once per file: PDF, CSV, XLSX or TXT.",
+        help_text="Repeat the part once per file: PDF, CSV, XLSX, TXT, PNG, JPEG or TIFF.",
     )
     prompt = serializers.CharField(max_length=MAX_PROMPT_LENGTH, help_text="What to extract.")
     name = serializers.CharField(required=False, allow_blank=True, max_length=MAX_NAME_LENGTH)

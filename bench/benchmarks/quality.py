@@ -6,7 +6,9 @@ an e-invoice's XML fills the fields it carries (`extraction.einvoice`), the offl
 (`extraction.local.engine.LocalEngine`) the rest, in this process: no database, cluster or web
 server. Each of the five fields is scored by `bench.scoring` (exact match after the issue's
 normalisation); a document the reader or the engine refuses scores every field missing. Line
-items are scored where the field syntax has a table type and the engine returns rows.
+items are scored where the field syntax has a table type and the engine returns rows. Where this
+machine has OCR, every scan is OCRed once more by Sheaf and by tesserocr side by side
+(`_ocr_side_by_side`) for OCR pages/s.
 """
 
 from __future__ import annotations
@@ -52,12 +54,26 @@ class Scored:
 
 
 @dataclass
+class OcrSpeed:
+    """Sheaf's OCR against the raw library on the same pages (see `_ocr_side_by_side`)."""
+
+    scans: int
+    pages: int
+    sheaf_seconds: float
+    raw_seconds: float
+    words: int  # of the born-digital twins' pages
+    words_read: int  # of those, found in Sheaf's OCR text of the same page
+    confidence: float | None
+
+
+@dataclass
 class QualityBench:
     source: str  # how the set was made or where it was read from
     documents: list[Scored]
     rows_note: str | None  # why line items are not measured, when they are not
     details: Path | None = None
     counts: Counter[str] = field(default_factory=Counter)
+    ocr: OcrSpeed | None = None  # None when this machine has no OCR
 
 
 def content_type(path: Path) -> str:
@@ -175,12 +191,95 @@ def measure(bench: Bench) -> QualityBench:
                 rows,
             )
         )
+    ocr = _ocr_side_by_side(folder, entries)
     sandbox.shutdown()
     details = bench.args.quality_details
     if details is not None:
         details.write_text(json.dumps([_detail(document) for document in scored], indent=1) + "\n")
     log(f"quality: scored {len(scored)} documents")
-    return QualityBench(source=source, documents=scored, rows_note=rows_note, details=details)
+    return QualityBench(
+        source=source, documents=scored, rows_note=rows_note, details=details, ocr=ocr
+    )
+
+
+def _ocr_side_by_side(folder: Path, entries: list[dict[str, Any]]) -> OcrSpeed | None:
+    """Every scan OCRed by Sheaf (`ocr_document`: a sandbox call per page, under the OCR limits)
+    and, right after it, the same page images (`documents.ocr.page_image`) by tesserocr in this
+    process, words and boxes read from both; both warmed on the first scan's first page first,
+    so neither pays for loading the model. Sheaf's text is also held against the born-digital
+    twin's (word recall, as `bench/ocr_choice.py` counts it)."""
+    from django.conf import settings
+
+    from documents.ocr_reader import FORMATS, ocr_available, ocr_document
+
+    scans = [entry for entry in entries if entry["kind"] == "scan"]
+    if not scans or not ocr_available():
+        return None
+    import pypdfium2
+    import tesserocr
+
+    from bench.ocr_choice import recall, words
+    from documents.ocr import page_image
+
+    engine = tesserocr.PyTessBaseAPI(
+        path=settings.SHEAF_OCR_TESSDATA, lang=settings.SHEAF_OCR_LANGUAGES
+    )
+
+    def raw(path: Path, kind: str, number: int) -> None:
+        image, dpi, _count = page_image(str(path), kind, number, max_pages=10_000, max_pixels=10**9)
+        engine.SetImage(image)
+        engine.SetSourceResolution(dpi)
+        engine.Recognize()
+        level = tesserocr.RIL.WORD
+        for word in tesserocr.iterate_level(engine.GetIterator(), level):
+            try:
+                word.GetUTF8Text(level)
+            except RuntimeError:  # an empty page's one element
+                continue
+            word.BoundingBox(level)
+            word.Confidence(level)
+
+    def where(entry: dict[str, Any]) -> tuple[Path, str]:
+        path = folder / entry["file"]
+        return path, path.suffix.lstrip(".").lower()
+
+    first, extension = where(scans[0])
+    ocr_document(first, extension=extension, filename=first.name, pages=[1])
+    raw(first, FORMATS[extension], 1)
+    sheaf_seconds = raw_seconds = 0.0
+    pages = expected_words = found_words = 0
+    weighted: list[float] = []
+    for entry in scans:
+        path, extension = where(entry)
+        started = time.perf_counter()
+        result = ocr_document(path, extension=extension, filename=path.name)
+        sheaf_seconds += time.perf_counter() - started
+        started = time.perf_counter()
+        for page in result.pages:
+            raw(path, FORMATS[extension], page.layout.number)
+        raw_seconds += time.perf_counter() - started
+        pages += len(result.pages)
+        twin = pypdfium2.PdfDocument(folder / entry["twin_of"])
+        try:
+            for page, twin_page in zip(result.pages, twin, strict=True):
+                hits, total = recall(
+                    words(twin_page.get_textpage().get_text_bounded()), words(page.text)
+                )
+                found_words, expected_words = found_words + hits, expected_words + total
+        finally:
+            twin.close()
+        if result.confidence is not None:
+            weighted.append(result.confidence)
+    engine.End()
+    return OcrSpeed(
+        scans=len(scans),
+        pages=pages,
+        sheaf_seconds=sheaf_seconds,
+        raw_seconds=raw_seconds,
+        words=expected_words,
+        words_read=found_words,
+        confidence=sum(weighted) / len(weighted) if weighted else None,
+    )
 
 
 def _detail(document: Scored) -> dict[str, Any]:
@@ -238,25 +337,44 @@ def _grouped(
     return [(name, groups[name]) for name in names if name in groups]
 
 
+def _ocr_line(result: QualityBench) -> str:
+    ocr = result.ocr
+    if ocr is not None:
+        sheaf, raw = ocr.pages / ocr.sheaf_seconds, ocr.pages / ocr.raw_seconds
+        confidence = f"{ocr.confidence:.0f}" if ocr.confidence is not None else "none"
+        return (
+            f"- OCR: {sheaf:.2f} pages/s (`documents.ocr_reader.ocr_document`, one sandbox call "
+            f"per page) against {raw:.2f} pages/s for tesserocr on the same page images in this "
+            f"process, {sheaf / raw:.2f} x (target >= 0.8), over the {ocr.pages} pages of the "
+            f"{ocr.scans} scans; {ocr.words_read / ocr.words:.1%} of the born-digital twins' "
+            f"{ocr.words} words read; mean confidence {confidence}."
+        )
+    ocr_pages = sum(d.ocr_pages for d in result.documents)
+    ocr_seconds = sum(d.read_seconds for d in result.documents if d.ocr_pages)
+    if ocr_pages and ocr_seconds:
+        return f"- OCR: {ocr_pages / ocr_seconds:.1f} pages/s over {ocr_pages} OCRed pages."
+    return "- OCR: not measured (no scans in the set, or OCR is not installed here)."
+
+
 def _speed(result: QualityBench) -> list[str]:
     reached = [d for d in result.documents if d.extract_seconds is not None]
     engine_seconds = sum(d.extract_seconds or 0.0 for d in reached)
-    read_pages = sum(d.pages for d in reached)
-    read_seconds = sum(d.read_seconds for d in reached)
-    ocr_pages = sum(d.ocr_pages for d in result.documents)
-    ocr_seconds = sum(d.read_seconds for d in result.documents if d.ocr_pages)
+    # Scans are read by OCR, measured on its own line.
+    texts = [d for d in reached if d.entry["kind"] != "scan"]
+    read_pages = sum(d.pages for d in texts)
+    read_seconds = sum(d.read_seconds for d in texts)
     lines = [
         f"- Engine: {len(reached) / engine_seconds:.0f} documents/s "
         f"({len(reached)} documents in {engine_seconds:.2f} s of `extract()`, one at a time)."
         if reached
         else "- Engine: no document reached it.",
         f"- Reader (text, in the sandbox): {read_pages / read_seconds:.0f} pages/s over the "
-        f"{read_pages} pages of the documents it read."
+        f"{read_pages} pages of the documents it read, scans left out. Reads between OCR "
+        "calls pay for starting sandbox children: a child that OCRed holds the model, above "
+        "SHEAF_READER_RECYCLE_MB, so it is replaced after the next read it serves."
         if read_seconds and read_pages
         else "- Reader: no pages read.",
-        f"- OCR: {ocr_pages / ocr_seconds:.1f} pages/s over {ocr_pages} OCRed pages."
-        if ocr_pages and ocr_seconds
-        else "- OCR: no OCR yet.",
+        _ocr_line(result),
     ]
     return [*lines, ""]
 

@@ -41,7 +41,7 @@
     var count = list.querySelector("[data-file-count]");
     var maxFiles = parseInt(zone.getAttribute("data-max-files"), 10) || 0;
     var maxSize = parseInt(zone.getAttribute("data-max-size"), 10) || 0;
-    if (!input.accept) input.accept = ".pdf,.csv,.xlsx,.txt";
+    if (!input.accept) input.accept = ".pdf,.csv,.xlsx,.txt,.png,.jpg,.jpeg,.tif,.tiff";
 
     function sync() {
       input.files = transfer.files;

@@ -101,8 +101,8 @@ def test_a_rejected_submission_reports_every_bad_file_and_stores_nothing(alice, 
         ("unsupported_type", "invoice.pdf has a .pdf name but its content is not PDF."),
         (
             "unsupported_type",
-            "x.pdf.html: .html files are not supported; upload PDF, CSV, XLSX, TXT or an XML "
-            "e-invoice (UBL, CII).",
+            "x.pdf.html: .html files are not supported; upload PDF, CSV, XLSX, TXT, PNG, JPEG, "
+            "TIFF or an XML e-invoice (UBL, CII).",
         ),
     ]
     assert BatchProcess.objects.count() == 0

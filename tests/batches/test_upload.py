@@ -99,8 +99,8 @@ def test_a_file_with_a_pdf_inside_its_name_but_an_html_extension_is_refused(
 
     assert_refused(
         response,
-        "x.pdf.html: .html files are not supported; upload PDF, CSV, XLSX, TXT or an XML "
-        "e-invoice (UBL, CII).",
+        "x.pdf.html: .html files are not supported; upload PDF, CSV, XLSX, TXT, PNG, JPEG, "
+        "TIFF or an XML e-invoice (UBL, CII).",
     )
     assert_nothing_stored(media_files)
 

@@ -430,6 +430,6 @@ def test_an_unsupported_content_type_is_refused(tmp_path: Path) -> None:
     error = failure(read_bytes, tmp_path, "slides.pptx", b"PK", "application/zip")
     assert (error.code, error.message) == (
         "unsupported_type",
-        "slides.pptx: application/zip files cannot be read; use PDF, CSV, XLSX, TXT or an XML "
-        "e-invoice (UBL, CII).",
+        "slides.pptx: application/zip files cannot be read; use PDF, CSV, XLSX, TXT, PNG, JPEG, "
+        "TIFF or an XML e-invoice (UBL, CII).",
     )

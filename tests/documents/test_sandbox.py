@@ -246,8 +246,8 @@ def test_a_child_past_the_recycle_limit_after_a_call_is_replaced(
 
 
 def test_an_unknown_operation_is_refused_before_any_child_starts() -> None:
-    with pytest.raises(ValueError, match="'ocr' is not a sandbox operation"):
-        sandbox.run("ocr", {}, LIMITS, processes=2, recycle_mb=RECYCLE_MB)
+    with pytest.raises(ValueError, match="'transcribe' is not a sandbox operation"):
+        sandbox.run("transcribe", {}, LIMITS, processes=2, recycle_mb=RECYCLE_MB)
 
 
 def test_a_failing_operation_is_a_bug_not_a_bad_file(

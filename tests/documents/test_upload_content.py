@@ -1,12 +1,13 @@
 """A file is a PDF only when its header comes first (documents/uploads.py): HTML or a ZIP that
 carry ``%PDF-`` somewhere in their first kilobyte are refused, a BOM or whitespace before the
-header is not."""
+header is not. An image is a PNG, JPEG or TIFF when its magic bytes say so."""
 
 from __future__ import annotations
 
 import dataclasses
 import html
 import io
+import random
 import re
 import zipfile
 
@@ -19,6 +20,9 @@ from documents.models import Document
 from samples.drawing import draw
 from samples.einvoices import cii_xml, ubl_xml
 from samples.invoices import InvoiceLabels, Layout
+from samples.layouts import render
+from samples.scans import ScanFormat, scan
+from tests.support.documents import HTML_PAGE
 from tests.support.pdfs import one_page_pdf
 
 UPLOAD_URL = "/dashboard/batch-upload/"
@@ -126,3 +130,63 @@ def test_an_xml_upload_that_is_not_an_e_invoice_is_refused_and_nothing_is_stored
     assert f"invoice.xml has a .xml name but {why}" in _text(response)
     assert not Document.objects.exists()
     assert media_files() == []
+
+
+def _scan(form: ScanFormat) -> bytes:
+    labels, style = draw(3, locale="en-GB", layout=Layout.BLOCK, lines=2)
+    return scan(render(labels, style)[0], random.Random(3), form)
+
+
+@pytest.mark.parametrize(
+    ("name", "form", "content_type"),
+    [
+        ("invoice.png", ScanFormat.PNG, "image/png"),
+        ("invoice.JPG", ScanFormat.JPEG, "image/jpeg"),
+        ("invoice.jpeg", ScanFormat.JPEG, "image/jpeg"),
+        ("invoice.tif", ScanFormat.TIFF, "image/tiff"),
+        ("invoice.tiff", ScanFormat.TIFF, "image/tiff"),
+    ],
+)
+def test_a_scan_or_photo_is_accepted_and_stored_as_an_image(frank_client, name, form, content_type):
+    content = _scan(form)
+
+    response = _upload(frank_client, name, content)
+
+    assert response.status_code == 302, _text(response)
+    document = Document.objects.get()
+    assert (document.original_filename, document.content_type, document.size) == (
+        name,
+        content_type,
+        len(content),
+    )
+    assert document.file.name.endswith("." + name.rpartition(".")[2].lower())
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "label"),
+    [
+        ("invoice.png", HTML_PAGE, "PNG"),
+        ("invoice.jpg", _scan(ScanFormat.PNG), "JPEG"),
+        ("invoice.tiff", b"%PDF-1.7\n" + HTML_PAGE, "TIFF"),
+    ],
+    ids=["html-as-png", "png-as-jpg", "pdf-as-tiff"],
+)
+def test_an_image_name_on_other_content_is_refused_and_nothing_is_stored(
+    frank_client, media_files, name, content, label
+):
+    response = _upload(frank_client, name, content)
+
+    assert response.status_code == 400
+    assert f"{name} has a .{name.rpartition('.')[2]} name but its content is not {label}." in (
+        _text(response)
+    )
+    assert not Document.objects.exists()
+    assert media_files() == []
+
+
+def test_the_upload_page_offers_images(frank_client):
+    page = _text(frank_client.get(UPLOAD_URL))
+    raw = frank_client.get(UPLOAD_URL).content.decode()
+
+    assert "PDF, CSV, XLSX, TXT, PNG, JPEG, TIFF or an XML e-invoice (UBL, CII)" in page
+    assert 'accept=".pdf,.csv,.xlsx,.txt,.xml,.png,.jpg,.jpeg,.tif,.tiff"' in raw

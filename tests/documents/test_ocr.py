@@ -1,0 +1,327 @@
+"""OCR of scans and photos (documents/ocr.py in the sandbox, documents/ocr_reader.py around it):
+generated invoices, scanned with noise and a slight rotation by `samples.scans`, read back with
+their numbers, totals and accents; hostile images and oversized scans fail their document with a
+clear error; limits apply per page."""
+
+from __future__ import annotations
+
+import io
+import random
+import struct
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fpdf import FPDF
+from PIL import Image
+from pypdf import PdfReader, PdfWriter
+
+from documents.ocr_reader import OcrResult, ocr_available, ocr_document
+from documents.readers import read_document
+from extraction.contract import ExtractionError
+from samples.drawing import draw
+from samples.invoices import InvoiceLabels, Layout
+from samples.layouts import render
+from samples.scans import ScanFormat, rasterise, scan
+from samples.writing import Style
+
+
+@pytest.fixture(autouse=True)
+def _requires_ocr(fresh_sandbox: None) -> None:
+    if not ocr_available():
+        pytest.skip(
+            "OCR is not installed: Tesseract's Latin model is missing (`make test` installs "
+            "Debian's tesseract-ocr-script-latn as root)"
+        )
+
+
+def _invoice(seed: int, locale: str = "de-DE") -> tuple[InvoiceLabels, Style, bytes]:
+    labels, style = draw(seed, locale=locale, layout=Layout.BLOCK, lines=3)
+    return labels, style, render(labels, style)[0]
+
+
+@pytest.fixture(scope="module")
+def german_invoice() -> tuple[InvoiceLabels, Style, bytes]:
+    return _invoice(11)
+
+
+def _written(folder: Path, name: str, data: bytes) -> Path:
+    path = folder / name
+    path.write_bytes(data)
+    return path
+
+
+def _compact(text: str) -> str:
+    return "".join(text.split())
+
+
+@pytest.mark.parametrize("form", list(ScanFormat), ids=str)
+def test_a_scanned_invoice_reads_with_its_number_and_total(
+    form: ScanFormat, german_invoice: tuple[InvoiceLabels, Style, bytes], tmp_path: Path
+) -> None:
+    labels, style, pdf = german_invoice
+    path = _written(tmp_path, f"scan.{form.extension}", scan(pdf, random.Random(5), form))
+
+    result = ocr_document(path, extension=form.extension, filename=path.name)
+
+    assert result.page_count == 1
+    assert labels.invoice_number in result.text
+    # Spaces inside an amount ("1 234,56") are the one liberty OCR may take with it.
+    assert _compact(style.amount(labels.total)) in _compact(result.text)
+    page = result.pages[0].layout
+    assert page.number == 1 and page.ocr_confidence is not None and page.ocr_confidence > 70
+    # An A4 page, in points, whatever resolution the scan was made at.
+    assert (round(page.width), round(page.height)) == pytest.approx((595, 842), abs=3)
+    number = next(word for word in page.words if labels.invoice_number in word.text)
+    assert 0 <= number.x0 < number.x1 <= page.width
+    assert 0 <= number.top < number.bottom <= page.height
+
+
+def test_an_image_upload_is_read_by_ocr(
+    german_invoice: tuple[InvoiceLabels, Style, bytes], tmp_path: Path
+) -> None:
+    labels, _style, pdf = german_invoice
+    path = _written(tmp_path, "photo.png", scan(pdf, random.Random(6), ScanFormat.PNG))
+
+    read = read_document(path, content_type="image/png", filename="photo.png")
+
+    assert labels.invoice_number in read.text
+    assert (read.page_count, read.truncated) == (1, False)
+
+
+def test_a_photo_taken_sideways_is_turned_upright_and_a_transparent_one_put_on_white(
+    german_invoice: tuple[InvoiceLabels, Style, bytes], tmp_path: Path
+) -> None:
+    labels, _style, pdf = german_invoice
+    upright = Image.open(io.BytesIO(scan(pdf, random.Random(9), ScanFormat.PNG)))
+    sideways = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to show it"
+    sideways.save(tmp_path / "sideways.jpg", quality=90, exif=exif, dpi=(200, 200))
+    # Ink opaque, paper transparent: read as it comes, a transparent pixel is black.
+    ink = Image.new("RGBA", upright.size, (0, 0, 0, 0))
+    ink.putalpha(upright.point(lambda value: 255 - value))
+    ink.save(tmp_path / "transparent.png", dpi=(200, 200))
+
+    for name, extension in (("sideways.jpg", "jpg"), ("transparent.png", "png")):
+        result = ocr_document(tmp_path / name, extension=extension, filename=name)
+        page = result.pages[0].layout
+        assert labels.invoice_number in result.text, name
+        assert page.width < page.height, name  # portrait, as the invoice is
+
+
+ACCENTED = (
+    "Müller Bäckerei Straße Größe Grüße März",
+    "Ärger Öffnung Übersicht Österreich",
+    "café crème façade garçon élève Reçu",
+    "niño España año señor mañana",
+    "Total €1.234,56 Betrag 45,00 €",
+    "Amount £1,234.56 paid £12.00",
+)
+
+
+def _characters_png(folder: Path, dpi: int, degrade: bool) -> Path:
+    from samples.scans import degrade as scanned
+
+    pdf = FPDF(unit="pt", format="A4")
+    pdf.core_fonts_encoding = "windows-1252"
+    pdf.add_page()
+    pdf.set_font("Helvetica", size=11)
+    for line in ACCENTED:
+        pdf.cell(0, 22, line, new_x="LMARGIN", new_y="NEXT")
+    image = rasterise(bytes(pdf.output()), dpi)[0]
+    if degrade:
+        image = scanned(image, random.Random(7))
+    path = folder / "characters.png"
+    image.save(path, dpi=(dpi, dpi))
+    return path
+
+
+@pytest.mark.parametrize(("dpi", "degrade"), [(300, False), (200, True)], ids=["clean", "scanned"])
+def test_umlauts_accents_and_currency_signs_are_read(
+    dpi: int, degrade: bool, tmp_path: Path
+) -> None:
+    path = _characters_png(tmp_path, dpi, degrade)
+
+    text = ocr_document(path, extension="png", filename=path.name).text
+
+    read = set(text.split())
+    for line in ACCENTED:
+        for word in line.split():
+            if not word.isascii():
+                assert word in read, (word, text)
+
+
+def _png_header_only(width: int, height: int) -> bytes:
+    """A PNG that declares `width` x `height` pixels in a few dozen bytes: a decompression bomb
+    as a decoder meets it (the pixel data would be inflated from almost nothing)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit grey
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 1024))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_a_decompression_bomb_fails_clearly_and_the_next_image_is_read(
+    german_invoice: tuple[InvoiceLabels, Style, bytes], tmp_path: Path
+) -> None:
+    bomb = _written(tmp_path, "bomb.png", _png_header_only(100_000, 100_000))
+
+    with pytest.raises(ExtractionError) as refused:
+        read_document(bomb, content_type="image/png", filename="bomb.png")
+
+    assert refused.value.code == "too_large"
+    assert refused.value.message.startswith("bomb.png is too large to OCR: ")
+    assert "10000000000 pixels" in refused.value.message.replace(",", "")
+    labels, _style, pdf = german_invoice
+    path = _written(tmp_path, "next.jpg", scan(pdf, random.Random(8), ScanFormat.JPEG))
+    assert labels.invoice_number in ocr_document(path, extension="jpg", filename="next.jpg").text
+
+
+def test_an_image_over_the_pixel_limit_is_refused_before_it_is_decoded(
+    settings, tmp_path: Path
+) -> None:
+    settings.SHEAF_OCR_MAX_MEGAPIXELS = 1
+    buffer = io.BytesIO()
+    Image.new("L", (1500, 1000), 255).save(buffer, "TIFF")  # 1.5 MP: Pillow alone only warns
+    path = _written(tmp_path, "wide.tif", buffer.getvalue())
+
+    with pytest.raises(ExtractionError) as refused:
+        ocr_document(path, extension="tif", filename="wide.tif")
+
+    assert (refused.value.code, refused.value.message) == (
+        "too_large",
+        "wide.tif is too large to OCR: page 1 is 1,500 x 1,000 pixels and OCR reads at most "
+        "1,000,000.",
+    )
+
+
+def test_a_pdf_page_too_large_to_render_legibly_is_refused(tmp_path: Path) -> None:
+    pdf = FPDF(unit="pt", format=(14_400, 14_400))  # 200 x 200 inches, PDF's largest page
+    pdf.add_page()
+    path = _written(tmp_path, "poster.pdf", bytes(pdf.output()))
+
+    with pytest.raises(ExtractionError) as refused:
+        ocr_document(path, extension="pdf", filename="poster.pdf")
+
+    assert refused.value.code == "too_large"
+    assert "page 1 is 200 x 200 inches" in refused.value.message
+
+
+def test_a_broken_image_is_malformed(tmp_path: Path) -> None:
+    path = _written(tmp_path, "cut.png", _png_header_only(400, 300)[:40])
+
+    with pytest.raises(ExtractionError) as refused:
+        ocr_document(path, extension="png", filename="cut.png")
+
+    assert refused.value.code == "malformed"
+    assert refused.value.message.startswith("cut.png is not a readable PNG image: ")
+
+
+def test_a_page_without_writing_is_read_as_no_text(tmp_path: Path) -> None:
+    from tests.support.documents import image_only_pdf
+
+    path = _written(tmp_path, "shapes.pdf", image_only_pdf(seed=3, pages=2))
+
+    result = ocr_document(path, extension="pdf", filename="shapes.pdf")
+
+    assert result.page_count == 2
+    assert [page.legible for page in result.pages] == [False, False]
+    assert (result.text, result.confidence) == ("\f", None)
+
+
+@pytest.fixture(scope="module")
+def six_page_scan(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, list[str]]]:
+    """Six scanned invoices in one image-only PDF, and their invoice numbers."""
+    writer = PdfWriter()
+    numbers = []
+    for seed in range(21, 27):
+        labels, _style, pdf = _invoice(seed, locale="fr-FR")
+        numbers.append(labels.invoice_number)
+        writer.append(PdfReader(io.BytesIO(scan(pdf, random.Random(seed), ScanFormat.PDF))))
+    path = tmp_path_factory.mktemp("scans") / "six.pdf"
+    with path.open("wb") as out:
+        writer.write(out)
+    yield path, numbers
+
+
+def test_each_page_has_its_own_cpu_limit(settings, six_page_scan: tuple[Path, list[str]]) -> None:
+    # Six pages need several seconds of CPU together (the model's loading and about half a
+    # second a page), more than the two seconds each page is given.
+    settings.SHEAF_OCR_PAGE_SECONDS = 2
+    path, numbers = six_page_scan
+
+    result = ocr_document(path, extension="pdf", filename="six.pdf")
+
+    assert [page.layout.number for page in result.pages] == [1, 2, 3, 4, 5, 6]
+    assert [number in page.text for page, number in zip(result.pages, numbers, strict=True)] == [
+        True
+    ] * 6
+    assert result.text.count("\f") == 5
+
+
+def test_the_pages_asked_for_are_the_pages_read(six_page_scan: tuple[Path, list[str]]) -> None:
+    path, numbers = six_page_scan
+
+    result = ocr_document(path, extension="pdf", filename="six.pdf", pages=[2, 5])
+
+    assert isinstance(result, OcrResult)
+    assert result.page_count == 6
+    assert [page.layout.number for page in result.pages] == [2, 5]
+    assert numbers[1] in result.pages[0].text and numbers[4] in result.pages[1].text
+
+
+@pytest.mark.parametrize(
+    ("setting", "value", "code", "message"),
+    [
+        (
+            "SHEAF_OCR_DOCUMENT_SECONDS",
+            1,
+            "timeout",
+            "six.pdf took too long to OCR: its pages took more than 1 s together.",
+        ),
+        (
+            # Refused before any page is read: the page count comes with the first page asked.
+            "SHEAF_OCR_MAX_PAGES",
+            5,
+            "too_large",
+            "six.pdf is too large to OCR: it has 6 pages to OCR and the limit is 5.",
+        ),
+    ],
+    ids=["document-budget", "page-cap"],
+)
+def test_a_scan_past_the_document_limits_fails_with_a_clear_error(
+    settings,
+    six_page_scan: tuple[Path, list[str]],
+    setting: str,
+    value: int,
+    code: str,
+    message: str,
+) -> None:
+    setattr(settings, setting, value)
+    path, _numbers = six_page_scan
+
+    with pytest.raises(ExtractionError) as refused:
+        ocr_document(path, extension="pdf", filename="six.pdf")
+
+    assert (refused.value.code, refused.value.message) == (code, message)
+
+
+def test_without_the_model_a_scan_says_ocr_is_not_installed(settings, tmp_path: Path) -> None:
+    settings.SHEAF_OCR_TESSDATA = str(tmp_path)
+    path = _written(tmp_path, "scan.png", _png_header_only(10, 10))
+
+    with pytest.raises(ExtractionError) as refused:
+        read_document(path, content_type="image/png", filename="scan.png")
+
+    assert refused.value.code == "unsupported_type"
+    assert "scan.png is an image, and OCR is not installed on this server" in str(refused.value)
