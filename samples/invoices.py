@@ -401,13 +401,19 @@ def _block_header(pdf: FPDF, labels: InvoiceLabels, language: Language) -> None:
 
 
 def _table_header(pdf: FPDF, labels: InvoiceLabels, language: Language) -> None:
-    pairs = _header_values(labels, language)
+    header_grid(pdf, _header_values(labels, language), label_size=9, value_size=10)
+
+
+def header_grid(
+    pdf: FPDF, pairs: list[tuple[str, str]], *, label_size: int, value_size: int
+) -> None:
+    """A row of bold labels over a row of their values, in equal boxed columns."""
     width = pdf.epw / len(pairs)
-    pdf.set_font("Helvetica", "B", 9)
+    pdf.set_font("Helvetica", "B", label_size)
     for label, _ in pairs:
         pdf.cell(width, 7, label, border=1)
     pdf.ln()
-    pdf.set_font("Helvetica", size=10)
+    pdf.set_font("Helvetica", size=value_size)
     for _, value in pairs:
         pdf.cell(width, 7, value, border=1)
     pdf.ln()

@@ -27,7 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from fpdf import FPDF
 
-from samples.invoices import InvoiceLabels, Layout, LineItem
+from samples.invoices import InvoiceLabels, Layout, LineItem, header_grid
 from samples.writing import Style
 
 CENT = Decimal("0.01")
@@ -286,15 +286,7 @@ def _table(pdf: FPDF, labels: InvoiceLabels, style: Style) -> None:
     pdf.set_font("Helvetica", "B", 13)
     pdf.cell(0, 8, _title(labels, style), new_x="LMARGIN", new_y="NEXT")
     pairs = [*_details(labels, style), (style.word("customer"), labels.customer)]
-    width = pdf.epw / len(pairs)
-    pdf.set_font("Helvetica", "B", 8)
-    for label, _ in pairs:
-        pdf.cell(width, 7, label, border=1)
-    pdf.ln()
-    pdf.set_font("Helvetica", size=9)
-    for _, value in pairs:
-        pdf.cell(width, 7, value, border=1)
-    pdf.ln()
+    header_grid(pdf, pairs, label_size=8, value_size=9)
     _reference(pdf, labels, style)
     pdf.ln(6)
     _items(pdf, labels, style, _columns(labels, style, with_tax=False))
