@@ -25,6 +25,16 @@ from extraction.fields import FieldSpec
 PAGE_BREAK = "\f"
 
 
+class ValueStatus(StrEnum):
+    """How sure Sheaf is of one value (DESIGN.md "Results"), from least to most checked."""
+
+    MISSING = "missing"  # no value: the document does not hold it, or nothing was found
+    INVALID = "invalid"  # an answer that did not validate: value null, `raw` and `reason` kept
+    UNVERIFIED = "unverified"  # a value whose quote was not located in the document
+    FOUND = "found"  # its quote was located on its page
+    CHECKED = "checked"  # found, and passed at least one check beyond its type, failed none
+
+
 class ErrorKind(StrEnum):
     TRANSIENT = "transient"  # retry later with backoff (network, 429, 529)
     PERMANENT = "permanent"  # fail this document only (bad file, refused content)

@@ -8,18 +8,33 @@ The API may also send a JSON list of ``{"name", "type", "description"}``.
 from __future__ import annotations
 
 import re
-from typing import Any, TypedDict
+from typing import Any, NotRequired, TypedDict
 
-FIELD_TYPES = ("string", "number", "date", "boolean", "list")
+# The types a value may have; a table's columns take the scalar ones only.
+SCALAR_TYPES = ("string", "number", "date", "boolean")
+FIELD_TYPES = (*SCALAR_TYPES, "list")  # "table" comes with its parser
 MAX_FIELDS = 50
 MAX_NAME_LENGTH = 100
 MAX_DESCRIPTION_LENGTH = 500
+
+
+class ColumnSpec(TypedDict):
+    """One column of a table field: ``name[:type][ -- description]``, a scalar type."""
+
+    name: str
+    type: str
+    description: str
 
 
 class FieldSpec(TypedDict):
     name: str
     type: str
     description: str
+    # A missing value of a required field is a review reason (``name!`` in the text syntax).
+    # Absent in fields stored before tables existed: read with ``spec.get("required", False)``.
+    required: NotRequired[bool]
+    # A table field's columns, in order (type "table" only); read with ``spec.get("columns", [])``.
+    columns: NotRequired[list[ColumnSpec]]
 
 
 class InvalidFields(ValueError):
