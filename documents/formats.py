@@ -6,8 +6,8 @@ here imports Django. Input is bounded before it is parsed where the format allow
 costs at most what the character cap can use; an XLSX is refused before anything is inflated when
 its zip declares more than the unpacked limit, and while parsing when its shared strings or the
 cells iterated go past their caps. A failure caused by the file raises `Refused` with a code
-(encrypted, no_text_layer, malformed, too_large) and a reason; `documents.readers` words the
-message users see.
+(encrypted, malformed, too_large) and a reason; `documents.readers` words the message users see.
+A page without a text layer (a scan) comes back empty, marked so, for `documents.readers` to OCR.
 
 A PDF is read with both libraries, each for what it does best. pdfium (`documents.layout`) reads
 each page's text and words several times faster than pypdf's text extraction, and reads a sound
@@ -148,8 +148,7 @@ def _read_pdf(
     if read is None:
         read = _read_checked_pdf(data, max_pages, max_chars)
     pages, page_count = read
-    if not any(page["text_layer"] for page in pages):
-        raise Refused("no_text_layer", page_count=page_count)
+    # Pages without a text layer come back empty: documents.readers has them OCRed.
     text = PAGE_BREAK.join(page["text"] for page in pages)
     truncated = len(text) > max_chars
     if truncated:

@@ -7,8 +7,10 @@ and never the worker, and the worker's memory does not grow with what a file mak
 hold. This module turns the settings into that operation's limits and its refusals into
 `ExtractionError`s with a stable code and a message naming the file.
 
-Images (PNG, JPEG, TIFF) have no text but what OCR reads in them: `documents.ocr_reader`,
-page by page under the OCR limits (SHEAF_OCR_*).
+Images (PNG, JPEG, TIFF), and the pages of a PDF that have no text layer (a scan), have no text
+but what OCR reads in them: `documents.ocr_reader`, page by page under the OCR limits
+(SHEAF_OCR_*). A PDF fails with no_text_layer only when no page holds text and OCR finds nothing
+legible on any (or this server has no OCR).
 
 Limits, Django settings whose defaults live in batchsite/settings.py only:
 SHEAF_READER_CPU_SECONDS, SHEAF_READER_MEMORY_MB, SHEAF_READER_WALL_SECONDS, SHEAF_READER_PROCESSES,
@@ -26,10 +28,10 @@ from pathlib import Path
 from django.conf import settings
 
 from documents import einvoices, sandbox
-from documents.ocr_reader import ocr_document
+from documents.ocr_reader import OcrPage, ocr_available, ocr_document
 from documents.readresults import ReadPage, ReadResult
 from documents.uploads import IMAGE_EXTENSIONS, KINDS, SUPPORTED
-from extraction.contract import ExtractionError
+from extraction.contract import PAGE_BREAK, ExtractionError
 
 __all__ = ["ReadResult", "read_document"]
 
@@ -37,9 +39,6 @@ _FORMATS = {kind.content_type: kind for kind in KINDS.values()}
 
 _MESSAGES = {
     "encrypted": "{file} is a password-protected PDF; remove the password and upload it again.",
-    "no_text_layer": (
-        "{file} has no text layer: the pages are images. Run it through OCR and upload it again."
-    ),
     "too_large": "{file} is too large to read: {reason}.",
     "timeout": "{file} took too long to read: {reason}.",
 }
@@ -107,12 +106,40 @@ def read_document(path: str | Path, *, content_type: str, filename: str) -> Read
             page_count=error.details.get("page_count"),
         ) from None
     read = ReadResult.from_answer(text)
+    if kind.extension == "pdf":
+        read = _with_scanned_pages(read, path, filename=filename)
     attached = text.get("einvoice")
     if not attached:
         return read
     # Parsed here by Sheaf's hardened parser: the child only found the attachment's bytes.
     xml = einvoices.embedded_xml(attached[0], base64.b64decode(attached[1]), filename)
     return replace(read, einvoice_xml=xml or "")
+
+
+def _with_scanned_pages(read: ReadResult, path: str | Path, *, filename: str) -> ReadResult:
+    """`read` with its pages that have no text layer read by OCR instead."""
+    scanned_pages = [page.number for page in read.pages if not page.text_layer]
+    if not scanned_pages:
+        return read
+    has_text = any(page.text_layer for page in read.pages)
+    if has_text and not ocr_available():
+        return read  # the text it has is still worth extracting; the scanned pages stay empty
+    scanned = ocr_document(path, extension="pdf", filename=filename, pages=scanned_pages)
+    by_number = {page.layout.number: page for page in scanned.pages}
+    # The page keeps the size the PDF gives it; OCR's is the rendered image's, rounded.
+    pages = tuple(
+        replace(_ocr_read_page(by_number[page.number]), width=page.width, height=page.height)
+        if page.number in by_number
+        else page
+        for page in read.pages
+    )
+    if not any(page.source for page in pages):
+        raise ExtractionError(
+            "no_text_layer",
+            f"{filename} has no text layer: its pages are images in which OCR found no text.",
+            page_count=read.page_count,
+        )
+    return _capped(pages, read.page_count, einvoice_xml=read.einvoice_xml, cut=read.truncated)
 
 
 def _read_image(path: str | Path, *, extension: str, filename: str) -> ReadResult:
@@ -124,22 +151,36 @@ def _read_image(path: str | Path, *, extension: str, filename: str) -> ReadResul
             f"{filename} is an image in which OCR found no text.",
             page_count=scanned.page_count,
         )
-    text = scanned.text.replace("\x00", "")
-    limit = settings.SHEAF_MAX_TEXT_CHARS
-    pages = tuple(
-        ReadPage(
-            number=page.layout.number,
-            width=page.layout.width,
-            height=page.layout.height,
-            text=page.text,
-            words=tuple((w.text, w.x0, w.top, w.x1, w.bottom) for w in page.layout.words),
-            text_layer=False,
-            source="ocr" if page.legible else None,
-            ocr_confidence=page.layout.ocr_confidence,
-        )
-        for page in scanned.pages
+    pages = tuple(_ocr_read_page(page) for page in scanned.pages)
+    return _capped(pages, scanned.page_count)
+
+
+def _ocr_read_page(page: OcrPage) -> ReadPage:
+    return ReadPage(
+        number=page.layout.number,
+        width=page.layout.width,
+        height=page.layout.height,
+        text=page.text.replace("\x00", "").replace(PAGE_BREAK, "\n"),
+        words=tuple((w.text, w.x0, w.top, w.x1, w.bottom) for w in page.layout.words),
+        text_layer=False,
+        source="ocr" if page.legible else None,
+        ocr_confidence=page.layout.ocr_confidence,
     )
+
+
+def _capped(
+    pages: tuple[ReadPage, ...],
+    page_count: int | None,
+    *,
+    einvoice_xml: str = "",
+    cut: bool = False,
+) -> ReadResult:
+    """The result of `pages`, their texts joined, cut at SHEAF_MAX_TEXT_CHARS: each page keeps
+    the part of its text that is in the document's text, a page past the cut is left out."""
+    text = PAGE_BREAK.join(page.text for page in pages)
+    limit = settings.SHEAF_MAX_TEXT_CHARS
     if len(text) > limit:
-        # Pages are kept only when their texts join to the document's text, which a cut breaks.
-        return ReadResult(text[:limit], scanned.page_count, True)
-    return ReadResult(text, scanned.page_count, False, pages=pages)
+        text, cut = text[:limit], True
+        kept = text.split(PAGE_BREAK)
+        pages = tuple(replace(page, text=part) for page, part in zip(pages, kept, strict=False))
+    return ReadResult(text, page_count, cut, pages=pages, einvoice_xml=einvoice_xml)

@@ -72,9 +72,9 @@ OPERATIONS: dict[str, Operation] = {
 
 class SandboxError(Exception):
     """A call that failed because of its input: code is timeout or too_large when a limit stopped
-    it, else what the operation refused with (encrypted, no_text_layer, malformed, too_large);
+    it, else what the operation refused with (encrypted, malformed, too_large);
     reason completes "<file> is ...: <reason>" where the code needs one; details are what the
-    operation still knew (the page count of a PDF without a text layer), or, when a limit
+    operation still knew (the page count of a PDF), or, when a limit
     stopped the call, which: {"limit": "memory" | "cpu" | "wall"}."""
 
     def __init__(self, code: str, reason: str = "", details: dict[str, Any] | None = None) -> None:

@@ -23,6 +23,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.skip(reason=corpus.MISSING))
 
 
+@pytest.fixture
+def requires_ocr() -> None:
+    """Skips a test of reading scans where this server has no OCR model (a fresh machine without
+    root: `make test` installs it where it can)."""
+    from documents.ocr_reader import ocr_available
+
+    if not ocr_available():
+        pytest.skip(
+            "OCR is not installed: Tesseract's Latin model is missing (`make test` installs "
+            "Debian's tesseract-ocr-script-latn as root)"
+        )
+
+
 @pytest.fixture(autouse=True)
 def _plain_static_files(settings) -> None:
     """Production serves hashed static files after collectstatic; tests use the source files."""

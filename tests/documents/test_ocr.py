@@ -17,7 +17,7 @@ from fpdf import FPDF
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
 
-from documents.ocr_reader import OcrResult, ocr_available, ocr_document
+from documents.ocr_reader import OcrResult, ocr_document
 from documents.readers import read_document
 from extraction.contract import ExtractionError
 from samples.drawing import draw
@@ -26,14 +26,7 @@ from samples.layouts import render
 from samples.scans import ScanFormat, rasterise, scan
 from samples.writing import Style
 
-
-@pytest.fixture(autouse=True)
-def _requires_ocr(fresh_sandbox: None) -> None:
-    if not ocr_available():
-        pytest.skip(
-            "OCR is not installed: Tesseract's Latin model is missing (`make test` installs "
-            "Debian's tesseract-ocr-script-latn as root)"
-        )
+pytestmark = pytest.mark.usefixtures("fresh_sandbox", "requires_ocr")
 
 
 def _invoice(seed: int, locale: str = "de-DE") -> tuple[InvoiceLabels, Style, bytes]:
@@ -325,3 +318,90 @@ def test_without_the_model_a_scan_says_ocr_is_not_installed(settings, tmp_path: 
 
     assert refused.value.code == "unsupported_type"
     assert "scan.png is an image, and OCR is not installed on this server" in str(refused.value)
+
+
+# ---- PDFs whose pages are scans, read through documents.readers ------------------------------
+
+PDF = "application/pdf"
+
+
+@pytest.fixture(scope="module")
+def born_digital_then_scanned(
+    german_invoice: tuple[InvoiceLabels, Style, bytes],
+) -> tuple[bytes, list[str]]:
+    """A born-digital invoice with a scanned invoice as its second page (a signed copy, say)."""
+    first, _style, pdf = german_invoice
+    second, _style, other = _invoice(12, locale="fr-FR")
+    writer = PdfWriter()
+    writer.append(PdfReader(io.BytesIO(pdf)))
+    writer.append(PdfReader(io.BytesIO(scan(other, random.Random(12), ScanFormat.PDF))))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue(), [first.invoice_number, second.invoice_number]
+
+
+def test_a_scanned_pdf_is_read_by_ocr_with_its_words_and_confidence(
+    german_invoice: tuple[InvoiceLabels, Style, bytes], tmp_path: Path
+) -> None:
+    labels, _style, pdf = german_invoice
+    path = _written(tmp_path, "scan.pdf", scan(pdf, random.Random(5), ScanFormat.PDF))
+
+    result = read_document(path, content_type=PDF, filename="scan.pdf")
+
+    assert result.page_count == 1 and labels.invoice_number in result.text
+    (page,) = result.pages
+    assert (page.text_layer, page.source) == (False, "ocr")
+    assert page.text == result.text
+    assert page.ocr_confidence is not None and page.ocr_confidence > 70
+    assert any(labels.invoice_number in word[0] for word in page.words)
+
+
+def test_only_the_pages_without_a_text_layer_are_ocred(
+    born_digital_then_scanned: tuple[bytes, list[str]], tmp_path: Path
+) -> None:
+    data, (first_number, second_number) = born_digital_then_scanned
+    path = _written(tmp_path, "signed.pdf", data)
+
+    result = read_document(path, content_type=PDF, filename="signed.pdf")
+
+    typed, scanned = result.pages
+    assert (typed.source, typed.ocr_confidence) == ("text", None)
+    assert (scanned.source, scanned.text_layer) == ("ocr", False)
+    assert first_number in typed.text and second_number in scanned.text
+    assert result.text == f"{typed.text}\f{scanned.text}"
+
+
+def test_a_pdf_of_pictures_without_writing_has_no_text_layer(tmp_path: Path) -> None:
+    from tests.support.documents import image_only_pdf
+
+    path = _written(tmp_path, "shapes.pdf", image_only_pdf(seed=3, pages=2))
+
+    with pytest.raises(ExtractionError) as refused:
+        read_document(path, content_type=PDF, filename="shapes.pdf")
+
+    assert (refused.value.code, refused.value.message, refused.value.page_count) == (
+        "no_text_layer",
+        "shapes.pdf has no text layer: its pages are images in which OCR found no text.",
+        2,
+    )
+
+
+def test_without_the_model_a_scanned_pdf_says_so_and_a_partly_scanned_one_keeps_its_text(
+    settings,
+    german_invoice: tuple[InvoiceLabels, Style, bytes],
+    born_digital_then_scanned: tuple[bytes, list[str]],
+    tmp_path: Path,
+) -> None:
+    settings.SHEAF_OCR_TESSDATA = str(tmp_path)
+    _labels, _style, pdf = german_invoice
+    scanned = _written(tmp_path, "scan.pdf", scan(pdf, random.Random(5), ScanFormat.PDF))
+    partly = _written(tmp_path, "signed.pdf", born_digital_then_scanned[0])
+
+    with pytest.raises(ExtractionError) as refused:
+        read_document(scanned, content_type=PDF, filename="scan.pdf")
+    result = read_document(partly, content_type=PDF, filename="signed.pdf")
+
+    assert refused.value.code == "no_text_layer"
+    assert "scan.pdf has no text layer, and OCR is not installed" in refused.value.message
+    assert [page.source for page in result.pages] == ["text", None]
+    assert born_digital_then_scanned[1][0] in result.text

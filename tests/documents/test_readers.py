@@ -166,10 +166,9 @@ def test_a_pdf_that_the_empty_password_opens_is_read(tmp_path: Path, algorithm: 
 def test_an_image_only_pdf_says_it_has_no_text_layer(tmp_path: Path) -> None:
     error = failure(read_bytes, tmp_path, "scan.pdf", image_only_pdf(pages=2), PDF)
 
+    # Its pictures hold shapes, no writing: OCR (where installed) finds nothing either.
     assert error.code == "no_text_layer"
-    assert error.message == (
-        "scan.pdf has no text layer: the pages are images. Run it through OCR and upload it again."
-    )
+    assert error.message.startswith("scan.pdf has no text layer")
 
 
 def test_a_pdf_whose_cross_reference_is_off_reads_after_pypdfs_checks(tmp_path: Path) -> None:
