@@ -259,15 +259,21 @@ def _upgrade(run: _Run, fields: list[FieldSpec]) -> None:
         cell = run.cells.get(name)
         if cell is None:
             continue
-        target = cell if row is None else (cell.get("rows") or [])[row]
+        rows = cell.get("rows") or []
+        target = cell if row is None else rows[row] if row < len(rows) else {}
         if target.get("status") == ValueStatus.FOUND:
             target["status"] = ValueStatus.CHECKED.value
             if row is None and "verified" in target:
                 target["verified"] = True
     for spec in fields:
         cell = run.cells.get(spec["name"])
-        if spec["type"] == "table" and cell is not None and _status(cell) != ValueStatus.INVALID:
-            cell["status"] = table_status(cell.get("rows") or [])
+        if (
+            spec["type"] == "table"
+            and cell is not None
+            and "rows" in cell
+            and _status(cell) != ValueStatus.INVALID
+        ):
+            cell["status"] = table_status(cell["rows"])
 
 
 def table_status(rows: list[dict[str, Any]]) -> str:

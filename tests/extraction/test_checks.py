@@ -235,3 +235,17 @@ def test_ints_strings_floats_and_decimals() -> None:
     cells = {"items": _rows(rows), "total": _scalar("not a number")}
     assert reconcile(fields, cells)["status"] == "reconciled"  # rows only; the sum cannot run
     assert cells["total"]["status"] == "found"
+
+
+def test_totals_named_in_other_languages() -> None:
+    for net, tax, total in (
+        ("Total HT", "TVA", "Total TTC"),
+        ("Subtotaal", "BTW", "Totaal"),
+        ("Base imponible", "IVA", "Total factura"),
+        ("Imponibile", "Imposta", "Totale"),
+    ):
+        fields = [_number(net), _number(tax), _number(total)]
+        cells = {net: _scalar("100.00"), tax: _scalar(20), total: _scalar("121")}
+        [failure] = reconcile(fields, cells)["failures"]
+        assert failure["fields"] == [net, tax, total]
+        assert failure["difference"] == "1.00"
