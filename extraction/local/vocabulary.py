@@ -245,3 +245,24 @@ LINE_ITEM_WORDS = frozenset(
     | {"stukprijs", "descripcion", "cantidad", "precio", "concepto", "descrizione", "quantita"}
     | {"prezzo", "articolo", "qta"}
 )
+
+# Column headers of a line-item table by what the column holds, for the arithmetic checks
+# (`extraction.checks`): each row's quantity x unit price, less its discount, is its amount.
+QUANTITY_COLUMNS = (
+    *("quantity", "qty", "units", "hours", "menge", "anzahl", "stuck", "quantite", "qte"),
+    *("aantal", "cantidad", "cant", "quantita", "qta"),
+)
+UNIT_PRICE_COLUMNS = (
+    *("unit price", "price", "rate", "price per unit", "unit cost", "einzelpreis", "preis"),
+    *("stuckpreis", "prix unitaire", "prix", "pu", "stukprijs", "prijs", "eenheidsprijs"),
+    *("precio unitario", "precio", "prezzo unitario", "prezzo"),
+)
+LINE_AMOUNT_COLUMNS = (
+    *("amount", "line total", "total", "line amount", "net amount", "betrag", "gesamtpreis"),
+    *("gesamt", "summe", "montant", "montant ht", "total ht", "bedrag", "totaal", "importe"),
+    *("total linea", "importo", "totale", "totale riga"),
+)
+DISCOUNT_COLUMNS = (
+    *("discount", "rebate", "rabatt", "nachlass", "remise", "korting", "descuento", "dto"),
+    *("sconto",),
+)
