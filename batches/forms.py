@@ -84,7 +84,8 @@ class BatchUploadForm(forms.Form):
             ),
             required=False,
             help_text="Optional. One per line: name[:type][ -- description]; "
-            "types are string, number, date, boolean, list. Inferred from the prompt if blank.",
+            "types are string, number, date, boolean, list, or table(column; column:number; …) "
+            "for line items. name! marks a required field. Inferred from the prompt if blank.",
         )
         self.fields["files"] = MultipleFileField()
         self.order_fields(["name", "description", "prompt", "fields", "mode", "files"])

@@ -51,7 +51,22 @@ def api_key(alice, settings, open_connection) -> tuple[ApiKey, str]:
 def alices_batch(alice) -> BatchProcess:
     """Finished with one result and one failure, so retry and every results format answer 200."""
     batch = BatchFactory(user=alice, status=BatchProcess.Status.COMPLETED_WITH_ERRORS)
-    result = {"engine": "local", "model": None, "fields": {}}
+    row = {"quote": "Consulting 2 150.00 300.00", "page": 1, "pages": [1, 2], "status": "checked"}
+    common = {"source": "text", "verified": True, "review": None}
+    result = {
+        "engine": "local",
+        "model": None,
+        "fields": {
+            "total": {"value": "300.00", "quote": "300.00", "page": 2, "status": "found", **common},
+            "date": {"value": None, "quote": None, "page": None, "status": "invalid",
+                     "raw": "Aug 3 , 2014", "reason": "not a date", **common},
+            "line items": {
+                "value": [{"description": "Consulting", "quantity": "2", "amount": "300.00"}],
+                "rows": [row], "quote": None, "page": 1, "status": "checked", **common,
+            },
+        },
+        "checks": {"status": "reconciled", "failures": []},
+    }  # fmt: skip
     DocumentFactory(batch=batch, status=Document.Status.COMPLETED, result=result)
     DocumentFactory(batch=batch, status=Document.Status.FAILED, error_code="malformed")
     return batch

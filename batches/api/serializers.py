@@ -11,7 +11,15 @@ from batches.selectors import Costs, Progress, batch_costs, batch_documents, bat
 from batches.services import MAX_NAME_LENGTH, MAX_PROMPT_LENGTH
 from batchsite.json_input import InvalidJson, json_loads
 from documents.models import Document
-from extraction.fields import FIELD_TYPES, FieldSpec, InvalidFields, fields_from_json, parse_fields
+from extraction.fields import (
+    FIELD_TYPES,
+    SCALAR_TYPES,
+    ColumnSpec,
+    FieldSpec,
+    InvalidFields,
+    fields_from_json,
+    parse_fields,
+)
 
 # Three serializers here declare a field named `fields`. DRF's metaclass moves declared fields
 # out of the class, so it never replaces Serializer.fields, but the stubs cannot know that; those
@@ -36,8 +44,10 @@ class BatchCreateInputSerializer(serializers.Serializer[None]):
         required=False,
         allow_blank=True,
         default="",
-        help_text="One per line (or comma-separated): name[:type][ -- description]; or a JSON "
-        'list of {"name", "type", "description"}. Inferred from the prompt when empty.',
+        help_text="One per line (or comma-separated): name[:type][ -- description], `name!` for "
+        "a required field, `name: table(col; col:number -- description; ...)` for a table (one "
+        'field per line only); or a JSON list of {"name", "type", "description", "required", '
+        '"columns": [{"name", "type", "description"}]}. Inferred from the prompt when empty.',
     )
     mode = serializers.ChoiceField(
         choices=BatchProcess.Mode.choices, default=BatchProcess.Mode.STANDARD
@@ -87,10 +97,24 @@ class ResultsInputSerializer(serializers.Serializer[None]):
     format = serializers.CharField(required=False, allow_blank=True, default="json")
 
 
+class ColumnSpecSerializer(serializers.Serializer[ColumnSpec]):
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=SCALAR_TYPES)
+    description = serializers.CharField(allow_blank=True)
+
+
 class FieldSpecSerializer(serializers.Serializer[FieldSpec]):
     name = serializers.CharField()
     type = serializers.ChoiceField(choices=FIELD_TYPES)
     description = serializers.CharField(allow_blank=True)
+    required = serializers.BooleanField(  # type: ignore[assignment]  # a field, see the top
+        required=False, help_text="A missing value of a required field is a review reason."
+    )
+    columns = ColumnSpecSerializer(
+        many=True,
+        required=False,
+        help_text='A table field\'s columns, in order; only with type "table".',
+    )
 
 
 class CountsSerializer(serializers.Serializer[Progress]):
@@ -119,6 +143,113 @@ class DocumentErrorSerializer(serializers.Serializer[dict[str, str]]):
     )
 
 
+_STATUSES = ["missing", "invalid", "unverified", "found", "checked"]
+_REVIEW = {
+    "type": "object",
+    "nullable": True,
+    "description": "A person's correction; it wins over the machine's value in exports and "
+    "the API.",
+    "properties": {
+        "value": {"description": "The reviewed value."},
+        "by": {"type": "string"},
+        "at": {"type": "string", "format": "date-time"},
+    },
+}
+_COMMON_CELL = {
+    "page": {"type": "integer", "nullable": True, "description": "1-based page of the value."},
+    "status": {
+        "type": "string",
+        "enum": _STATUSES,
+        "description": "found: quote located on its page; checked: also passed a check beyond "
+        "its type and failed none; unverified: quote not found; invalid: did not validate "
+        "(value null, see raw and reason); missing: no value.",
+    },
+    "source": {"type": "string", "enum": ["text", "ocr", "xml"]},
+    "verified": {
+        "type": "boolean",
+        "description": "Deprecated, kept for one release: status is found or checked.",
+    },
+    "review": _REVIEW,
+}
+SCALAR_CELL_SCHEMA = {
+    "type": "object",
+    "title": "Scalar field cell",
+    "required": ["value"],
+    "properties": {
+        "value": {
+            "nullable": True,
+            "description": "string, number, ISO date, boolean or list; null when missing.",
+        },
+        "quote": {"type": "string", "nullable": True, "description": "The text it came from."},
+        **_COMMON_CELL,
+        "raw": {
+            "type": "string",
+            "description": "Only when invalid: the text that did not validate.",
+        },
+        "reason": {"type": "string", "description": "Only when invalid: why it did not validate."},
+    },
+}
+TABLE_CELL_SCHEMA = {
+    "type": "object",
+    "title": "Table field cell",
+    "required": ["value", "rows"],
+    "properties": {
+        "value": {
+            "type": "array",
+            "description": "The rows in document order, each keyed by column name (null when "
+            "the cell is empty).",
+            "items": {"type": "object", "additionalProperties": {"nullable": True}},
+        },
+        "rows": {
+            "type": "array",
+            "description": "Each row's proof, same length and order as value.",
+            "items": {
+                "type": "object",
+                "required": ["quote", "page", "pages", "status"],
+                "properties": {
+                    "quote": {"type": "string", "nullable": True},
+                    "page": {"type": "integer", "nullable": True, "description": "First page."},
+                    "pages": {
+                        "type": "array",
+                        "items": {"type": "integer"},
+                        "description": "Every page the row spans.",
+                    },
+                    "status": {"type": "string", "enum": _STATUSES},
+                },
+            },
+        },
+        "quote": {"type": "string", "nullable": True, "description": "Always null for a table."},
+        **_COMMON_CELL,
+    },
+}
+RESULT_SCHEMA = {
+    "type": "object",
+    "nullable": True,
+    "properties": {
+        "engine": {"type": "string", "enum": ["local", "anthropic"]},
+        "model": {"type": "string", "nullable": True},
+        "fields": {
+            "type": "object",
+            "description": "One cell per field, keyed by the field's name.",
+            "additionalProperties": {"anyOf": [TABLE_CELL_SCHEMA, SCALAR_CELL_SCHEMA]},
+        },
+        "checks": {
+            "type": "object",
+            "description": "The arithmetic proof of the document.",
+            "properties": {
+                "status": {"type": "string", "enum": ["reconciled", "failed", "not_checked"]},
+                "failures": {"type": "array", "items": {"type": "object"}},
+            },
+        },
+    },
+}
+
+
+@extend_schema_field(RESULT_SCHEMA)
+class ResultField(serializers.JSONField):
+    """A document's result; the schema documents the cell of a scalar and of a table field."""
+
+
 class DocumentOutputSerializer(serializers.Serializer[Document]):
     id = serializers.UUIDField()
     filename = serializers.CharField(source="original_filename")
@@ -126,11 +257,7 @@ class DocumentOutputSerializer(serializers.Serializer[Document]):
     attempts = serializers.IntegerField()
     pages = serializers.IntegerField(source="page_count", allow_null=True)
     error = serializers.SerializerMethodField()
-    result = serializers.JSONField(
-        allow_null=True,
-        help_text='{"engine", "model", "fields": {"<name>": {"value", "quote", "page", '
-        '"verified", "source": "text"|"xml"}}}',
-    )
+    result = ResultField(allow_null=True)
     cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True)
 
     @extend_schema_field(DocumentErrorSerializer(allow_null=True))

@@ -6,7 +6,15 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
+from extraction.fields import FieldSpec, fields_to_text
+
 register = template.Library()
+
+
+@register.filter
+def fields_text(fields: list[FieldSpec]) -> str:
+    """A batch's fields in the syntax the form, the API and the CLI take, to copy into a new one."""
+    return fields_to_text(fields)
 
 
 @register.filter

@@ -225,6 +225,81 @@ def test_fields_may_be_a_json_list(api):
     ]
 
 
+LINE_ITEMS = (
+    "invoice number!\n"
+    "line items: table(description; quantity:number; unit price:number -- net; amount:number)"
+    " -- one row per invoice line"
+)
+
+
+def test_a_batch_with_a_table_field_shows_it_in_get(api):
+    response = upload(api, [invoice_upload()], fields=LINE_ITEMS)
+    assert response.status_code == 201
+
+    body = api.get(f"/api/v1/batches/{response.json()['id']}/").json()
+
+    invoice_number, line_items = body["fields"]
+    assert invoice_number == {
+        "name": "invoice number", "type": "string", "description": "", "required": True
+    }  # fmt: skip
+    assert line_items.pop("columns") == [
+        {"name": name, "type": type_, "description": description}
+        for name, type_, description in [
+            ("description", "string", ""),
+            ("quantity", "number", ""),
+            ("unit price", "number", "net"),
+            ("amount", "number", ""),
+        ]
+    ]
+    assert line_items == {
+        "name": "line items", "type": "table", "description": "one row per invoice line"
+    }  # fmt: skip
+
+
+def test_a_table_field_in_json_gives_the_same_batch_as_the_text(api):
+    fields = [
+        {"name": "invoice number", "required": True},
+        {
+            "name": "line items",
+            "type": "table",
+            "description": "one row per invoice line",
+            "columns": [
+                "description",
+                {"name": "quantity", "type": "number"},
+                {"name": "unit price", "type": "number", "description": "net"},
+                {"name": "amount", "type": "number"},
+            ],
+        },
+    ]
+
+    from_json = upload(api, [invoice_upload()], fields=json.dumps(fields))
+    from_text = upload(api, [invoice_upload()], fields=LINE_ITEMS)
+
+    assert from_json.status_code == 201
+    assert from_json.json()["fields"] == from_text.json()["fields"]
+
+
+def test_a_bad_table_field_is_400_with_every_problem_and_nothing_stored(api, media_files):
+    fields = [
+        {"name": "line items", "type": "table"},
+        {"name": "rows", "type": "table", "columns": ["a", "A", {"name": "b", "type": "list"}]},
+        {"name": "total", "columns": ["x"]},
+    ]
+
+    response = upload(api, [invoice_upload()], fields=json.dumps(fields))
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_fields"
+    assert response.json()["detail"] == (
+        "fields: 4 problems in the fields: Field 'line items': a table needs at least one column. "
+        "Field 'rows', column 'A' is listed twice. "
+        "Field 'rows', column 'b': unknown type 'list'; use one of string, number, date, boolean. "
+        "Field 'total': only a table field has columns."
+    )
+    assert media_files() == []
+    assert not BatchProcess.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("fields", "detail"),
     [

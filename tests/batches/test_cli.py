@@ -533,6 +533,21 @@ def test_create_walks_folders_and_queues_a_batch(
     assert OrmQ.objects.count() == settings.SHEAF_WORKERS  # one drain per worker, after commit
 
 
+@pytest.mark.django_db
+def test_create_takes_a_table_field_and_a_required_one(alice, folder):
+    fields = "total!:number\nline items: table(description; amount:number) -- one per line"
+
+    output = batch("create", "--user", alice.email, "--prompt=x", "--fields", fields, str(folder))
+
+    created = BatchProcess.objects.get(pk=uuid.UUID(output.stdout.strip()))
+    total, line_items = created.fields
+    assert total == {"name": "total", "type": "number", "description": "", "required": True}
+    assert (line_items["type"], line_items["description"]) == ("table", "one per line")
+    assert [(c["name"], c["type"]) for c in line_items["columns"]] == [
+        ("description", "string"), ("amount", "number")
+    ]  # fmt: skip
+
+
 @pytest.mark.django_db(transaction=True)
 def test_create_then_process_runs_the_new_batch(alice, folder):
     created = batch("create", "--user", alice.email, "--prompt", "invoice number", str(folder))
@@ -575,6 +590,15 @@ def test_create_for_a_free_user_with_two_files_is_refused_and_stores_nothing(
     [
         (("--mode", "economy"), "plan_limit: The economy lane is part of the Growth plan"),
         (("--fields", "total:money"), "invalid_fields: Field 'total': unknown type 'money'"),
+        (
+            ("--fields", "total:money\nitems: table()"),
+            r"invalid_fields: 2 problems in the fields: Field 'total': unknown type 'money'.*"
+            r"Field 'items': a table needs at least one column\.",
+        ),
+        (
+            ("--fields", "total, items: table(a; b:number)"),
+            "invalid_fields: A table field needs the one-field-per-line form",
+        ),
         (("--prompt", " "), "invalid_prompt: Say what to extract"),
     ],
 )

@@ -375,8 +375,29 @@ def test_invalid_fields_text_is_refused_with_the_field_named_and_nothing_stored(
 
     assert_refused(
         response,
-        "Field 'total': unknown type 'money'; use one of string, number, date, boolean, list.",
+        "Field 'total': unknown type 'money'; use one of string, number, date, boolean, list, "
+        "table.",
     )
+    assert_nothing_stored(media_files)
+
+
+def test_a_bad_table_field_is_refused_with_every_problem_and_nothing_stored(
+    alice_client, media_files
+):
+    fields = (
+        "invoice number\nline items: table(description; description; amount:money)\ntotal:money"
+    )
+
+    response = post_upload(alice_client, [invoice_upload()], fields=fields)
+
+    text = assert_refused(response, "3 problems in the fields:")
+    for problem in [
+        "Field 'line items', column 'description' is listed twice.",
+        "Field 'line items', column 'amount': unknown type 'money'; "
+        "use one of string, number, date, boolean.",
+        "Field 'total': unknown type 'money'",
+    ]:
+        assert problem in text
     assert_nothing_stored(media_files)
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from batches.models import BatchProcess
 from batches.services import batch_create
 from documents.models import Document
+from extraction.fields import parse_fields
 from tests.factories import BatchFactory
 from tests.support.documents import INVOICE_PDF, invoice_upload, report_upload
 
@@ -308,6 +309,25 @@ def test_the_batch_page_shows_the_batch_and_its_documents(alice_client, alices_b
     assert "report.pdf" in body
     for document in alices_batch.documents.all():
         assert f"/dashboard/documents/{document.pk}/original/" in response.content.decode()
+
+
+def test_the_batch_page_shows_table_and_required_fields_and_their_text_to_copy(alice_client, alice):
+    fields = (
+        "invoice number!\n"
+        "line items: table(description; quantity:number; amount:number) -- one row per line"
+    )
+    batch = batch_create(
+        user=alice, files=[invoice_upload()], prompt="the lines", fields=parse_fields(fields)
+    )
+
+    response = alice_client.get(f"/dashboard/batches/{batch.pk}/")
+
+    body = text_of(response)
+    assert "invoice number string required" in body
+    assert "line items table ( description ; quantity :number; amount :number) — one row" in body
+    shown = re.search(r"<pre data-fields-text>(.*?)</pre>", response.content.decode(), re.S)
+    assert shown is not None
+    assert parse_fields(html.unescape(shown[1])) == batch.fields
 
 
 # --- Download of the original ---------------------------------------------------------------------

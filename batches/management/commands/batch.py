@@ -137,7 +137,9 @@ class Command(BaseCommand):
             "--fields",
             default="",
             help='Field list, e.g. "invoice number, date:date, total:number" (one per line, or '
-            "comma-separated; name[:type][ -- description]). Default: taken from the prompt.",
+            "comma-separated; name[:type][ -- description]; name! for a required field; one "
+            'per line for a table: "line items: table(description; amount:number)"). '
+            "Default: taken from the prompt.",
         )
         create.add_argument("--name", default="", help="Default: from the first file's name.")
         create.add_argument("--description", default="")
