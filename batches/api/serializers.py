@@ -248,6 +248,12 @@ class BatchOutputSerializer(BatchSummaryOutputSerializer):
         return serializers.ListSerializer(documents, child=DocumentOutputSerializer()).data
 
 
+class ExportedDocumentSerializer(DocumentOutputSerializer):
+    """A document in the `format=json` results file: its checks are inside its result there."""
+
+    checks = None  # type: ignore[assignment]
+
+
 class ResultsBatchSerializer(serializers.Serializer[dict[str, Any]]):
     id = serializers.UUIDField()
     name = serializers.CharField()
@@ -263,4 +269,4 @@ class ResultsJsonSerializer(serializers.Serializer[dict[str, Any]]):
     """The schema of the `format=json` results file (written by `batches.exports`)."""
 
     batch = ResultsBatchSerializer()
-    documents = DocumentOutputSerializer(many=True)
+    documents = ExportedDocumentSerializer(many=True)

@@ -51,7 +51,7 @@ def result_checks(result: dict[str, Any] | None) -> SafeString:
     or "—" when the fields allow no check."""
     checks = (result or {}).get("checks") or {}
     if checks.get("status") == "reconciled":
-        return format_html('<td data-label="Checks" class="reconciled">reconciled</td>')
+        return SafeString('<td data-label="Checks" class="reconciled">reconciled</td>')
     failures = checks.get("failures") or []
     if checks.get("status") == "failed" and failures:
         first = failures[0]
@@ -63,7 +63,7 @@ def result_checks(result: dict[str, Any] | None) -> SafeString:
             first.get("difference", "?"),
             more,
         )
-    return format_html('<td data-label="Checks"><span class="muted">—</span></td>')
+    return SafeString('<td data-label="Checks"><span class="muted">—</span></td>')
 
 
 _NOT_FOUND = {
