@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from batches.models import BatchProcess, EngineCircuit
-from documents.models import Document
+from documents.models import VALUE_STATUSES, Document
 from documents.readresults import ReadResult
 from documents.selectors import document_read_result
 
@@ -194,6 +194,7 @@ class ValueSummary:
     fields: int
     with_value: int
     unverified: int
+    statuses: dict[str, int]  # values per status (VALUE_STATUSES), the API's `value_counts`
 
     @property
     def missing(self) -> int:
@@ -223,6 +224,10 @@ def batch_costs(*, batch: BatchProcess) -> Costs:
         fields=Sum("values_total", filter=Q(status=Document.Status.COMPLETED)),
         found=Sum("values_found", filter=Q(status=Document.Status.COMPLETED)),
         verified=Sum("values_verified", filter=Q(status=Document.Status.COMPLETED)),
+        **{
+            f"count_{status}": Sum(f"count_{status}", filter=Q(status=Document.Status.COMPLETED))
+            for status in VALUE_STATUSES
+        },
     )
     actual = totals["spent"] or Decimal(0)
     estimated = None
@@ -234,5 +239,6 @@ def batch_costs(*, batch: BatchProcess) -> Costs:
         fields=totals["fields"] or 0,
         with_value=found,
         unverified=found - (totals["verified"] or 0),
+        statuses={status: totals[f"count_{status}"] or 0 for status in VALUE_STATUSES},
     )
     return Costs(actual_usd=actual, estimated_usd=estimated, values=values)

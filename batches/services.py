@@ -29,7 +29,7 @@ from batches.models import BatchProcess
 from batches.pipeline.claims import kick_workers
 from batches.pipeline.finishing import batch_refresh
 from batchsite.errors import Problem, Rejected
-from documents.models import Document
+from documents.models import VALUE_STATUSES, Document
 from documents.services import document_stored_files
 from documents.uploads import InspectedUpload, display_filename, file_sha256, inspect_upload
 from extraction import engine_for_new_batch
@@ -326,6 +326,7 @@ def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
             values_total=None,
             values_found=None,
             values_verified=None,
+            **{f"count_{status}": None for status in VALUE_STATUSES},
             completed_at=None,
             updated_at=now,
         )

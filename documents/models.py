@@ -111,6 +111,22 @@ class Document(models.Model):
     values_verified = models.PositiveIntegerField(
         null=True, blank=True, help_text="Of those, values whose quote was found in the text."
     )
+    # One counter per value status (VALUE_STATUSES); null until the document has a result.
+    count_found = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Values whose quote was located on their page."
+    )
+    count_checked = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Values found that also passed an arithmetic check."
+    )
+    count_unverified = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Values whose quote was not found in the text."
+    )
+    count_invalid = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Answers that did not validate (value null)."
+    )
+    count_missing = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Fields without a value."
+    )
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     estimated_cost_usd = models.DecimalField(
         max_digits=12, decimal_places=6, null=True, blank=True, help_text="Set once it is read."
@@ -200,24 +216,41 @@ class Document(models.Model):
         return f"uploads/{self.user_id}/{self.batch_id}/{self.pk}.read.json.gz"
 
 
+# The per-status counters, in the order a user reads them (DESIGN.md "Results").
+VALUE_STATUSES = ("found", "checked", "unverified", "invalid", "missing")
+
+
 @dataclass(frozen=True)
 class ValueCounts:
-    """How many fields a result has, how many have a value, and how many of those were found
-    in the document's text (the others' quotes were not)."""
+    """How many fields a result has, how many have a value, how many of those were found in
+    the document's text (the others' quotes were not), and how many values have each status."""
 
     total: int
     found: int
     verified: int
+    statuses: dict[str, int]
+
+
+def value_status(cell: dict[str, Any]) -> str:
+    """A cell's status; a result stored before statuses existed gets the one it would have had."""
+    status = cell.get("status")
+    if status in VALUE_STATUSES:
+        return str(status)
+    if cell.get("value") is None:
+        return "missing"
+    return "found" if cell.get("verified") else "unverified"
 
 
 def result_value_counts(result: dict[str, Any] | None) -> ValueCounts:
     """The counts of a result in the shape of DESIGN.md "Results"."""
     total = found = verified = 0
+    statuses = dict.fromkeys(VALUE_STATUSES, 0)
     for cell in (result or {}).get("fields", {}).values():
         if not isinstance(cell, dict):
             continue
         total += 1
+        statuses[value_status(cell)] += 1
         if cell.get("value") is not None:
             found += 1
             verified += bool(cell.get("verified"))
-    return ValueCounts(total=total, found=found, verified=verified)
+    return ValueCounts(total=total, found=found, verified=verified, statuses=statuses)

@@ -131,6 +131,30 @@ class CostSerializer(serializers.Serializer[Costs]):
     actual_usd = serializers.DecimalField(max_digits=14, decimal_places=6)
 
 
+class ValueCountsSerializer(serializers.Serializer[dict[str, int]]):
+    """Values of the batch's completed documents per status (DESIGN.md "Results")."""
+
+    found = serializers.IntegerField(help_text="Quote located on the value's page.")
+    checked = serializers.IntegerField(help_text="Found, and passed an arithmetic check.")
+    unverified = serializers.IntegerField(help_text="Quote not found in the document's text.")
+    invalid = serializers.IntegerField(help_text="The answer did not validate; value null.")
+    missing = serializers.IntegerField(help_text="No value.")
+
+
+class CheckFailureSerializer(serializers.Serializer[dict[str, Any]]):
+    check = serializers.CharField(help_text='"row", "rows_total" or "net_tax_total".')
+    message = serializers.CharField()
+    expected = serializers.CharField()
+    actual = serializers.CharField()
+    difference = serializers.CharField()
+    fields = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]  # a field, see the top
+
+
+class ChecksSerializer(serializers.Serializer[dict[str, Any]]):
+    status = serializers.ChoiceField(choices=["reconciled", "failed", "not_checked"])
+    failures = CheckFailureSerializer(many=True)
+
+
 class DocumentErrorSerializer(serializers.Serializer[dict[str, str]]):
     code = serializers.CharField()
     message = serializers.CharField()
@@ -258,7 +282,14 @@ class DocumentOutputSerializer(serializers.Serializer[Document]):
     pages = serializers.IntegerField(source="page_count", allow_null=True)
     error = serializers.SerializerMethodField()
     result = ResultField(allow_null=True)
+    checks = serializers.SerializerMethodField()
     cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True)
+
+    @extend_schema_field(ChecksSerializer(allow_null=True))
+    def get_checks(self, document: Document) -> dict[str, Any] | None:
+        """The arithmetic proof of the result; null without a result (or one stored before)."""
+        checks = (document.result or {}).get("checks")
+        return checks if isinstance(checks, dict) else None
 
     @extend_schema_field(DocumentErrorSerializer(allow_null=True))
     def get_error(self, document: Document) -> dict[str, str | None] | None:
@@ -289,6 +320,7 @@ class BatchSummaryOutputSerializer(serializers.Serializer[BatchProcess]):
     progress_percent = serializers.SerializerMethodField()
     eta_seconds = serializers.SerializerMethodField()
     cost = serializers.SerializerMethodField()
+    value_counts = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
@@ -298,6 +330,12 @@ class BatchSummaryOutputSerializer(serializers.Serializer[BatchProcess]):
         # Three fields read each batch's progress: one query per batch, not three. (A list
         # serializes every batch through one instance of this serializer.)
         self._progress_by_batch: dict[UUID, Progress] = {}
+        self._costs_by_batch: dict[UUID, Costs] = {}
+
+    def _costs(self, batch: BatchProcess) -> Costs:
+        if batch.pk not in self._costs_by_batch:
+            self._costs_by_batch[batch.pk] = batch_costs(batch=batch)
+        return self._costs_by_batch[batch.pk]
 
     def _progress(self, batch: BatchProcess) -> Progress:
         if batch.pk not in self._progress_by_batch:
@@ -317,8 +355,11 @@ class BatchSummaryOutputSerializer(serializers.Serializer[BatchProcess]):
 
     @extend_schema_field(CostSerializer)
     def get_cost(self, batch: BatchProcess) -> dict[str, Any]:
-        costs: Costs = batch_costs(batch=batch)
-        return CostSerializer(costs).data
+        return CostSerializer(self._costs(batch)).data
+
+    @extend_schema_field(ValueCountsSerializer)
+    def get_value_counts(self, batch: BatchProcess) -> dict[str, int]:
+        return ValueCountsSerializer(self._costs(batch).values.statuses).data
 
 
 class BatchOutputSerializer(BatchSummaryOutputSerializer):
@@ -330,6 +371,12 @@ class BatchOutputSerializer(BatchSummaryOutputSerializer):
     def get_documents(self, batch: BatchProcess) -> list[dict[str, Any]]:
         documents = batch_documents(batch=batch)
         return serializers.ListSerializer(documents, child=DocumentOutputSerializer()).data
+
+
+class ExportedDocumentSerializer(DocumentOutputSerializer):
+    """A document in the `format=json` results file: its checks are inside its result there."""
+
+    checks = None  # type: ignore[assignment]
 
 
 class ResultsBatchSerializer(serializers.Serializer[dict[str, Any]]):
@@ -347,4 +394,4 @@ class ResultsJsonSerializer(serializers.Serializer[dict[str, Any]]):
     """The schema of the `format=json` results file (written by `batches.exports`)."""
 
     batch = ResultsBatchSerializer()
-    documents = DocumentOutputSerializer(many=True)
+    documents = ExportedDocumentSerializer(many=True)

@@ -37,7 +37,7 @@ from django.utils import timezone
 from batches.models import BatchProcess, EconomySubmission, EngineCircuit
 from batches.pipeline.circuits import circuit_open
 from batches.pipeline.claims import Claim, held, kick_workers
-from batches.pipeline.finishing import costs_added, document_complete, document_fail
+from batches.pipeline.finishing import costs_added, document_complete, document_fail, settled
 from batches.pipeline.reading import extraction_request
 from documents.models import Document
 from extraction import get_engine
@@ -414,7 +414,10 @@ def _store_outcome(
         _economy_fallback(claim=claim, reason="invalid answer", now=now, spent=spent)
         return
     document_complete(
-        claim=claim, result=result.result, cost_usd=result.cost_usd, usage=result.usage
+        claim=claim,
+        result=settled(result.result, request),
+        cost_usd=result.cost_usd,
+        usage=result.usage,
     )
 
 

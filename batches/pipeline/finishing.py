@@ -23,10 +23,23 @@ from batches.models import BatchProcess
 from batches.pipeline.circuits import pause_for_provider
 from batches.pipeline.claims import Claim, held
 from documents.models import Document, result_value_counts
-from extraction.contract import RATE_LIMITED, ErrorKind, ExtractionError
+from extraction.contract import RATE_LIMITED, ErrorKind, ExtractionError, ExtractionRequest
+from extraction.fields import FieldSpec
+from extraction.statuses import settle
 from notifications.services import outbox_batch_finished, outbox_documents_failed
 
 logger = logging.getLogger(__name__)
+
+
+def settled(result: dict[str, Any], request: ExtractionRequest) -> dict[str, Any]:
+    """The engine's (and the XML's) result with a status on every value asked for: the one
+    step every stored result passes through (an earlier result reused is settled again, so one
+    stored before statuses existed gains them)."""
+    # With no fields asked, the engine inferred them from the prompt: its answer names them.
+    fields = request.fields or [
+        FieldSpec(name=name, type="string", description="") for name in result.get("fields", {})
+    ]
+    return settle(result, fields, request.text, layout=request.layout)
 
 
 def document_complete(
@@ -50,6 +63,7 @@ def document_complete(
         values_total=counts.total,
         values_found=counts.found,
         values_verified=counts.verified,
+        **{f"count_{status}": n for status, n in counts.statuses.items()},
         **costs_added(claim=claim, cost_usd=cost_usd, usage=usage),
         reused_from=reused_from,
         error_code="",

@@ -12,7 +12,7 @@ from django.conf import settings
 
 from batches.pipeline.claims import Claim, held
 from batches.pipeline.economy import defer_to_economy, wants_economy
-from batches.pipeline.finishing import document_complete, document_fail
+from batches.pipeline.finishing import document_complete, document_fail, settled
 from batches.pipeline.reading import extraction_request
 from documents import sandbox
 from documents.models import Document
@@ -51,6 +51,7 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
         request = extraction_request(document, engine, claim, pending=None if paid else read)
         if request is None:
             return "lost"
+        asked = request
         # An e-invoice's XML fills the fields it carries, exactly, before any engine runs; the
         # engine is asked only for the rest, and not at all when nothing is left.
         xml_first = (
@@ -60,14 +61,16 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
         )
         if xml_first is not None:
             if not xml_first.rest.fields:
-                result = xml_first.result(None, engine=engine.name)
+                result = settled(xml_first.result(None, engine=engine.name), asked)
                 return document_complete(claim=claim, result=result, cost_usd=Decimal(0), read=read)
             request = xml_first.rest
         # A free engine is cheaper to run again than these two checks.
         if paid:
             twin = _earlier_identical(document, engine)
             if twin is not None and twin.result is not None:
-                return document_complete(claim=claim, result=twin.result, reused_from=twin)
+                return document_complete(
+                    claim=claim, result=settled(twin.result, asked), reused_from=twin
+                )
             # The economy lane collects answers without this step's XML values, so an
             # e-invoice's few remaining fields take the standard path.
             if xml_first is None and wants_economy(document, engine):
@@ -91,9 +94,12 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
         return document_fail(claim=claim, error=bug, read=read, max_attempts=max_attempts)
     return document_complete(
         claim=claim,
-        result=outcome.result
-        if xml_first is None
-        else xml_first.result(outcome.result, engine=engine.name),
+        result=settled(
+            outcome.result
+            if xml_first is None
+            else xml_first.result(outcome.result, engine=engine.name),
+            asked,
+        ),
         cost_usd=outcome.cost_usd,
         usage=outcome.usage,
         read=read,

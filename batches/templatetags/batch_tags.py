@@ -23,6 +23,8 @@ def field_value(cell: dict[str, Any]) -> str:
     value = cell.get("value")
     if isinstance(value, bool):
         text = "yes" if value else "no"
+    elif isinstance(value, list) and cell.get("rows") is not None:
+        text = f"{len(value)} row{'s' if len(value) != 1 else ''}"  # a table field
     elif isinstance(value, list):
         text = "; ".join(str(item) for item in value)
     else:
@@ -30,6 +32,52 @@ def field_value(cell: dict[str, Any]) -> str:
     if cell.get("currency"):
         text = f"{text} {cell['currency']}"
     return text
+
+
+@register.filter
+def status_counts(statuses: dict[str, int]) -> str:
+    """The values per status in words: "30 checked, 8 found on the page, 3 not found in the
+    text, 0 invalid" (missing values are said before, with the fields that have a value)."""
+    return (
+        f"{statuses.get('checked', 0):,} checked, "
+        f"{statuses.get('found', 0):,} found on the page, "
+        f"{statuses.get('unverified', 0):,} not found in the text, "
+        f"{statuses.get('invalid', 0):,} invalid"
+    )
+
+
+_CHECK_NAMES = {
+    "row": "a row's quantity x price",
+    "rows_total": "rows vs total",
+    "net_tax_total": "net + tax vs total",
+}
+
+
+@register.simple_tag
+def result_checks(result: dict[str, Any] | None) -> SafeString:
+    """A results-table row's checks cell: "reconciled", the check that failed (and by how much),
+    or "—" when the fields allow no check."""
+    checks = (result or {}).get("checks") or {}
+    if checks.get("status") == "reconciled":
+        return SafeString('<td data-label="Checks" class="reconciled">reconciled</td>')
+    failures = checks.get("failures") or []
+    if checks.get("status") == "failed" and failures:
+        first = failures[0]
+        more = f" (+{len(failures) - 1} more)" if len(failures) > 1 else ""
+        return format_html(
+            '<td data-label="Checks" class="check-failed" title="{}">failed: {} off by {}{}</td>',
+            "; ".join(str(failure.get("message", "")) for failure in failures),
+            _CHECK_NAMES.get(first.get("check", ""), first.get("check", "")),
+            first.get("difference", "?"),
+            more,
+        )
+    return SafeString('<td data-label="Checks"><span class="muted">—</span></td>')
+
+
+_NOT_FOUND = {
+    "unverified": "Not found on its page in the document",
+    "invalid": "The answer did not validate",
+}
 
 
 @register.simple_tag
@@ -41,16 +89,26 @@ def result_cells(result: dict[str, Any] | None, field_names: list[str]) -> SafeS
     cells = []
     for name in field_names:
         cell = fields.get(name) or {}
+        status = cell.get("status") or ("found" if cell.get("verified") else "unverified")
         if cell.get("value") is None:
-            cells.append(format_html('<td data-label="{}"><span class="muted">—</span></td>', name))
-        elif cell.get("verified"):
-            cells.append(format_html('<td data-label="{}">{}</td>', name, field_value(cell)))
+            title = _NOT_FOUND.get(status, "")
+            cells.append(
+                format_html(
+                    '<td data-label="{}" title="{}"><span class="muted">—</span></td>', name, title
+                )
+            )
+        elif status in ("found", "checked"):
+            cells.append(
+                format_html(
+                    '<td data-label="{}" class="{}">{}</td>', name, status, field_value(cell)
+                )
+            )
         else:
             cells.append(
                 format_html(
-                    '<td data-label="{}" class="unverified" '
-                    'title="Not found verbatim in the document">{}</td>',
+                    '<td data-label="{}" class="unverified" title="{}">{}</td>',
                     name,
+                    _NOT_FOUND["unverified"],
                     field_value(cell),
                 )
             )

@@ -604,12 +604,15 @@ def test_a_scanned_pdf_is_sent_as_a_document_block_and_its_values_are_unverified
     fields = document.result["fields"]
     assert fields["title"]["value"] == "A scanned receipt"
     assert fields["title"]["verified"] is False
+    assert fields["title"]["status"] == "unverified"  # no text to find its quote in
     assert fields["author"] == {
         "value": None,
         "quote": None,
         "page": None,
+        "status": "missing",
         "verified": False,
         "source": "text",
+        "review": None,
     }
     assert document.cost_usd == _stored_cost(document) > 0
     assert document.estimated_cost_usd == estimate_cost(

@@ -23,9 +23,20 @@ from tests.support.documents import invoice_upload, invoice_uploads, report_uplo
 PROMPT = "invoice number, date and total"
 BATCH_KEYS = {
     "id", "name", "status", "mode", "engine", "prompt", "fields", "paused_reason", "counts",
-    "progress_percent", "eta_seconds", "cost", "created_at", "started_at", "completed_at",
+    "progress_percent", "eta_seconds", "cost", "value_counts", "created_at", "started_at",
+    "completed_at",
 }  # fmt: skip
-DOCUMENT_KEYS = {"id", "filename", "status", "attempts", "pages", "error", "result", "cost_usd"}
+DOCUMENT_KEYS = {
+    "id",
+    "filename",
+    "status",
+    "attempts",
+    "pages",
+    "error",
+    "result",
+    "checks",
+    "cost_usd",
+}
 
 
 @pytest.fixture(autouse=True)
