@@ -19,7 +19,7 @@ from batches.health import (
     unhealthy_condition,
     with_owner_plan,
 )
-from batches.models import BatchProcess, EngineCircuit
+from batches.models import BatchProcess, EngineCircuit, Run
 from batches.pipeline import circuits_probe_soon
 from batches.selectors import batch_failures_by_kind
 from batches.services import batch_cancel, batch_retry_failed
@@ -56,6 +56,20 @@ class DocumentInline(admin.TabularInline[Document, BatchProcess]):
     extra = 0
     can_delete = False
     show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class RunInline(admin.TabularInline[Run, BatchProcess]):
+    """The batch's runs, read-only: the upload is run 1."""
+
+    model = Run
+    fk_name = "batch"
+    fields = ("number", "engine", "model", "created_at", "finished_at", "cost_usd")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
@@ -175,7 +189,7 @@ class BatchProcessAdmin(admin.ModelAdmin[BatchProcess]):
         "started_at",
         "completed_at",
     )
-    inlines = [DocumentInline]
+    inlines = [RunInline, DocumentInline]
     actions = ["retry_failed", "cancel"]
 
     total = _metric("n_total", "total")

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from accounts.plans import PlanKey
 
@@ -74,6 +76,12 @@ class BatchProcess(models.Model):
     # How many times the batch has finished (a retry reopens it): names each finish once, so
     # its notification cannot be recorded twice.
     finish_seq = models.PositiveIntegerField(default=0)
+    # The run whose results the batch serves (Document.result is its cache); one column, so a
+    # batch has one current run whatever writes race. Null only between the insert of a new
+    # batch and its run 1, in the same transaction.
+    current_run = models.ForeignKey(
+        "Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="current_of"
+    )
 
     class Meta:
         verbose_name = "batch"
@@ -163,3 +171,61 @@ class EconomySubmission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.engine}: {len(self.custom_ids)} request(s) since {self.created_at}"
+
+
+class Run(models.Model):
+    """One extraction of a batch's documents with one prompt and field list; the upload is run 1.
+
+    The batch's current run is `BatchProcess.current_run` (one column, so there is always at
+    most one); its documents' results are also kept on `Document.result`, which everything reads.
+    """
+
+    batch = models.ForeignKey(BatchProcess, on_delete=models.CASCADE, related_name="runs")
+    number = models.PositiveIntegerField(help_text="1, 2, … within its batch; the upload is 1.")
+    prompt = models.TextField()
+    fields = models.JSONField(default=list, blank=True)
+    engine = models.CharField(max_length=16, choices=BatchProcess.Engine.choices)
+    model = models.CharField(max_length=100, blank=True, help_text="The engine's model, if any.")
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["batch", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "number"], name="run_batch_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.number} of {self.batch_id}"
+
+    @property
+    def cost_usd(self) -> Decimal:
+        """What its documents cost, failed attempts included."""
+        total = self.results.aggregate(total=models.Sum("cost_usd"))["total"]
+        return total if total is not None else Decimal(0)
+
+
+class RunResult(models.Model):
+    """A document's outcome in one run: its result (None when it failed), the counts of its
+    values, and what it cost. One row per (run, document): a retry overwrites it."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="results")
+    document = models.ForeignKey(
+        "documents.Document", on_delete=models.CASCADE, related_name="run_results"
+    )
+    result = models.JSONField(null=True, blank=True)
+    values_total = models.PositiveIntegerField(null=True, blank=True)
+    values_found = models.PositiveIntegerField(null=True, blank=True)
+    values_verified = models.PositiveIntegerField(null=True, blank=True)
+    cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
+    usage = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "document"], name="run_result_run_document"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} in run {self.run_id}"

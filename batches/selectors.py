@@ -20,7 +20,11 @@ from documents.selectors import document_read_result
 
 
 def batch_list_for_user(*, user: User, status: str | None = None) -> QuerySet[BatchProcess]:
-    batches = BatchProcess.objects.filter(user=user).order_by("-created_at", "-id")
+    batches = (
+        BatchProcess.objects.filter(user=user)
+        .select_related("current_run")
+        .order_by("-created_at", "-id")
+    )
     if status:
         batches = batches.filter(status=status)
     return batches
@@ -29,7 +33,7 @@ def batch_list_for_user(*, user: User, status: str | None = None) -> QuerySet[Ba
 def batch_get_for_user(*, user: User, batch_id: uuid.UUID | str) -> BatchProcess:
     """The user's batch, or Http404 (another user's batch does not exist for them)."""
     try:
-        return BatchProcess.objects.get(pk=batch_id, user=user)
+        return BatchProcess.objects.select_related("current_run").get(pk=batch_id, user=user)
     except (BatchProcess.DoesNotExist, ValueError) as exc:
         raise Http404("No such batch.") from exc
 

@@ -28,6 +28,7 @@ from accounts.services import (
 from batches.models import BatchProcess
 from batches.pipeline.claims import kick_workers
 from batches.pipeline.finishing import batch_refresh
+from batches.runs import run_first, run_reopened
 from batchsite.errors import Problem, Rejected
 from documents.models import VALUE_STATUSES, Document
 from documents.services import document_stored_files
@@ -179,6 +180,7 @@ def batch_create(
                 idempotency_key=idempotency_key,
                 request_fingerprint=fingerprint,
             )
+            run_first(batch=batch)
             for document in documents:
                 document.quota_month = month
             Document.objects.bulk_create(documents)
@@ -333,6 +335,7 @@ def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
         BatchProcess.objects.filter(pk=batch.pk).update(
             status=BatchProcess.Status.PROCESSING, completed_at=None
         )
+        run_reopened(batch_id=batch.pk)
         batch_refresh(batch_id=batch.pk)
         transaction.on_commit(kick_workers)
     return len(ids)

@@ -5,6 +5,7 @@ import factory
 from accounts.models import User
 from accounts.plans import PlanKey, get_plan
 from batches.models import BatchProcess
+from batches.runs import run_first
 from documents.models import Document
 
 
@@ -20,6 +21,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 class BatchFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = BatchProcess
+        skip_postgeneration_save = True
 
     user = factory.SubFactory(UserFactory)
     name = factory.Sequence(lambda n: f"Batch {n}")
@@ -34,6 +36,12 @@ class BatchFactory(factory.django.DjangoModelFactory):
     plan = PlanKey.PLUS
     priority = factory.LazyAttribute(lambda b: get_plan(b.plan).priority)
     engine = "local"
+
+    @factory.post_generation
+    def run(batch: BatchProcess, create: bool, extracted: object, **kwargs: object) -> None:
+        """Run 1, as every uploaded batch has."""
+        if create:
+            run_first(batch=batch)
 
 
 class DocumentFactory(factory.django.DjangoModelFactory):

@@ -316,6 +316,7 @@ class BatchSummaryOutputSerializer(serializers.Serializer[BatchProcess]):
     prompt = serializers.CharField(source="extraction_prompt")
     fields = FieldSpecSerializer(many=True)  # type: ignore[assignment]  # a field, see the top
     paused_reason = serializers.CharField()
+    run = serializers.SerializerMethodField()
     counts = serializers.SerializerMethodField()
     progress_percent = serializers.SerializerMethodField()
     eta_seconds = serializers.SerializerMethodField()
@@ -341,6 +342,11 @@ class BatchSummaryOutputSerializer(serializers.Serializer[BatchProcess]):
         if batch.pk not in self._progress_by_batch:
             self._progress_by_batch[batch.pk] = batch_progress(batch=batch)
         return self._progress_by_batch[batch.pk]
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_run(self, batch: BatchProcess) -> int | None:
+        """The number of the run whose results the batch shows (the upload is run 1)."""
+        return batch.current_run.number if batch.current_run else None
 
     @extend_schema_field(CountsSerializer)
     def get_counts(self, batch: BatchProcess) -> dict[str, int]:

@@ -22,6 +22,7 @@ from accounts.services import (
 from batches.models import BatchProcess
 from batches.pipeline.circuits import pause_for_provider
 from batches.pipeline.claims import Claim, held
+from batches.runs import run_finished, run_result_store
 from documents.models import Document, result_value_counts
 from extraction.contract import RATE_LIMITED, ErrorKind, ExtractionError, ExtractionRequest
 from extraction.fields import FieldSpec
@@ -57,25 +58,29 @@ def document_complete(
         result = {**result, "reused_from": str(reused_from.pk)}
         cost_usd, usage = Decimal(0), {}
     counts = result_value_counts(result)
-    done = held(claim).update(
-        status=Document.Status.COMPLETED,
-        result=result,
-        values_total=counts.total,
-        values_found=counts.found,
-        values_verified=counts.verified,
-        **{f"count_{status}": n for status, n in counts.statuses.items()},
-        **costs_added(claim=claim, cost_usd=cost_usd, usage=usage),
-        reused_from=reused_from,
-        error_code="",
-        error_message="",
-        error_kind="",
-        rate_limited_since=None,
-        lease_token=None,
-        lease_expires_at=None,
-        completed_at=now,
-        updated_at=now,
-        **(read or {}),
-    )
+    spent = costs_added(claim=claim, cost_usd=cost_usd, usage=usage)
+    with transaction.atomic():
+        done = held(claim).update(
+            status=Document.Status.COMPLETED,
+            result=result,
+            values_total=counts.total,
+            values_found=counts.found,
+            values_verified=counts.verified,
+            **{f"count_{status}": n for status, n in counts.statuses.items()},
+            **spent,
+            reused_from=reused_from,
+            error_code="",
+            error_message="",
+            error_kind="",
+            rate_limited_since=None,
+            lease_token=None,
+            lease_expires_at=None,
+            completed_at=now,
+            updated_at=now,
+            **(read or {}),
+        )
+        if done:
+            _run_result_store(claim=claim, result=result, spent=spent)
     if not done:
         return "lost"
     _settle_batch(batch_id=claim.batch_id, now=now)
@@ -98,6 +103,20 @@ def costs_added(
         "cost_usd": (prior_cost or Decimal(0)) + (cost_usd or Decimal(0)),
         "usage": tokens or None,
     }
+
+
+def _run_result_store(
+    *, claim: Claim, result: dict[str, Any] | None, spent: dict[str, Any]
+) -> None:
+    """The document's outcome into its run's row: what it cost in all, as on the document."""
+    cost_usd, usage = (spent["cost_usd"], spent["usage"]) if spent else _spent_so_far(claim)
+    run_result_store(
+        document_id=claim.document_id,
+        batch_id=claim.batch_id,
+        result=result,
+        cost_usd=cost_usd,
+        usage=usage,
+    )
 
 
 def _spent_so_far(claim: Claim) -> tuple[Decimal | None, dict[str, int] | None]:
@@ -192,6 +211,7 @@ def document_fail(
         if not changed:
             return "lost"
         if failed:
+            _run_result_store(claim=claim, result=None, spent=spent)
             refund(document_ids=[claim.document_id])
             outbox_documents_failed(document_ids=[claim.document_id], failed_at=now)
     _settle_batch(batch_id=claim.batch_id, now=now)
@@ -359,6 +379,7 @@ def batch_refresh(*, batch_id: uuid.UUID, unless_busy: bool = False) -> str | No
     # The status condition keeps "finished exactly once" even without the row lock (SQLite).
     updated = BatchProcess.objects.filter(pk=batch_id, status=status).update(**changes)
     if updated and "status" in changes:
+        run_finished(batch_id=batch_id)
         outbox_batch_finished(batch_id=batch_id)  # in this transaction; dispatched after commit
     outcome: str = changes.get("status", status)
     return outcome
