@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -245,3 +246,14 @@ def test_the_cli_reports_items_csv_and_refuses_it_without_a_table_field(
     ]
     with pytest.raises(CommandError, match="has no table field"):
         call_command("batch", "report", str(plain.pk), "--format", "items.csv")
+
+
+def test_the_cli_takes_items_csv_from_the_output_files_name(
+    batch: BatchProcess, tmp_path: Path
+) -> None:
+    target = tmp_path / "march.items.csv"
+
+    call_command("batch", "report", str(batch.pk), "-o", str(target), stdout=io.StringIO())
+
+    rows = csv_dicts(target.read_bytes())
+    assert [row["description"] for row in rows] == ["Widget", "'=HYPERLINK(1)", "Refund"]
