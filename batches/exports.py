@@ -1,9 +1,11 @@
-"""A batch's results as a file a person downloads: CSV, JSON, Markdown or XLSX.
+"""A batch's results as a file a person downloads: CSV, JSON, Markdown, XLSX or items.csv.
 
-Every tabular format has the same columns: ``filename, status, error_code, error_message,
-engine, cost_usd``, then for each field a value column and a ``<field> verified`` column, one
-row per document in upload order. JSON keeps each document's raw ``result`` instead of
-flattening it.
+Every per-document format has the same columns: ``filename, status, error_code, error_message,
+engine, cost_usd, checks``, then for each field a value column, a ``<field> verified`` and a
+``<field> status`` column, one row per document in upload order; a table field's value column
+holds its row count. ``items.csv`` (and the XLSX ``Items`` sheet) has one row per line item of
+the batch's table fields instead. JSON keeps each document's raw ``result``. A reviewed value
+(``review.value``) wins over the extracted one everywhere.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ import html
 import io
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, cast
 
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.text import slugify
@@ -23,6 +27,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 
 from batches.models import BatchProcess
 from batches.selectors import batch_documents, batch_field_names
@@ -30,10 +35,21 @@ from documents.models import Document
 
 if TYPE_CHECKING:
     from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+    from openpyxl.worksheet.worksheet import Worksheet
 
-EXPORT_FORMATS = ("csv", "json", "md", "xlsx")
+EXPORT_FORMATS = ("csv", "json", "md", "xlsx", "items.csv")
 
-FIXED_COLUMNS = ("filename", "status", "error_code", "error_message", "engine", "cost_usd")
+FIXED_COLUMNS = (
+    "filename",
+    "status",
+    "error_code",
+    "error_message",
+    "engine",
+    "cost_usd",
+    "checks",
+)
+
+VALUE_STATUSES = ("missing", "invalid", "unverified", "found", "checked")
 
 # Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
@@ -43,6 +59,12 @@ FIELD_TITLES = ("Field", "Type", "Description")
 
 # Excel refuses to open a workbook with a longer cell.
 XLSX_MAX_CELL_LENGTH = 32_767
+
+
+class NoTableField(ValueError):
+    """items.csv asked of a batch whose fields include no table: there are no line items."""
+
+    code = "no_table_field"
 
 
 @dataclass(frozen=True)
@@ -60,11 +82,17 @@ def batch_export(*, batch: BatchProcess, fmt: str) -> Export:
     """
     if fmt not in _WRITERS:
         raise ValueError(f"Unknown export format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}.")
+    if fmt == "items.csv" and not table_fields(batch=batch):
+        raise NoTableField(
+            f"Batch {batch.name!r} has no table field, so it has no line items to export; "
+            "use format csv for one row per document."
+        )
     content, content_type = _WRITERS[fmt](batch)
     return Export(
         content=content,
         content_type=content_type,
-        filename=f"{slugify(batch.name) or 'batch'}-results.{fmt}",
+        filename=f"{slugify(batch.name) or 'batch'}-"
+        + ("items.csv" if fmt == "items.csv" else f"results.{fmt}"),
     )
 
 
@@ -77,6 +105,45 @@ def field_names(*, batch: BatchProcess) -> list[str]:
     for result in batch_documents(batch=batch).values_list("result", flat=True).iterator():
         extra.update(name for name in _result_fields(result) if name not in names)
     return names + sorted(extra)
+
+
+def table_fields(*, batch: BatchProcess) -> list[tuple[str, list[str], dict[str, str]]]:
+    """The batch's table fields as (name, column names, column types), in field order."""
+    tables = []
+    for spec in batch.fields:
+        if spec.get("type") == "table":
+            columns = [column for column in spec.get("columns", []) if column.get("name")]
+            tables.append(
+                (
+                    spec["name"],
+                    [column["name"] for column in columns],
+                    {column["name"]: column.get("type", "string") for column in columns},
+                )
+            )
+    return tables
+
+
+def cell_value(entry: Any) -> Any:
+    """A result cell's exported value: a review's value wins over the extracted one."""
+    if not isinstance(entry, dict):
+        return None
+    review = entry.get("review")
+    if isinstance(review, dict) and "value" in review:
+        return review["value"]
+    return entry.get("value")
+
+
+def cell_status(entry: Any) -> str:
+    """A result cell's status; results stored before statuses existed derive it from
+    `verified` and the value (the one place that fallback lives)."""
+    if not isinstance(entry, dict):
+        return "missing"
+    status = entry.get("status")
+    if status in VALUE_STATUSES:
+        return str(status)
+    if not _has_value(entry.get("value")):
+        return "missing"
+    return "found" if entry.get("verified") is True else "unverified"
 
 
 def neutralise_formula(text: str) -> str:
@@ -104,6 +171,8 @@ def _display(value: Any) -> str:
         return "; ".join(_display(item) for item in value)
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, Decimal):
+        return f"{value:f}"
     return str(value)
 
 
@@ -111,53 +180,149 @@ def _has_value(value: Any) -> bool:
     return value is not None and value != "" and value != []
 
 
-def _field_cells(entry: Any) -> tuple[str, str]:
-    """The value and "verified" cells for one field of one document's result."""
-    if not isinstance(entry, dict) or not _has_value(entry.get("value")):
-        return "", ""
-    text = _display(entry["value"])
-    currency = entry.get("currency")
-    if isinstance(currency, str) and currency:
-        text = f"{text} {currency}"
-    return text, "true" if entry.get("verified") is True else "false"
+def _field_cells(entry: Any, *, table: bool = False) -> tuple[Any, bool | None, str]:
+    """The value, "verified" and "status" cells for one field of one document's result, typed;
+    a table field's value is its row count."""
+    status = cell_status(entry)
+    value = cell_value(entry)
+    if not _has_value(value):
+        return (0 if table and isinstance(entry, dict) else None), None, status
+    return (
+        len(value) if table and isinstance(value, list) else value,
+        status
+        in (
+            "found",
+            "checked",
+        ),
+        status,
+    )
 
 
 def _header(names: list[str]) -> list[str]:
     header = list(FIXED_COLUMNS)
     for name in names:
-        header += [name, f"{name} verified"]
+        header += [name, f"{name} verified", f"{name} status"]
     return header
 
 
-def _row(document: Document, names: list[str]) -> list[str]:
+def _checks_status(result: Any) -> str:
+    checks = result.get("checks") if isinstance(result, dict) else None
+    status = checks.get("status") if isinstance(checks, dict) else None
+    return status if isinstance(status, str) else ""
+
+
+def _row(document: Document, names: list[str], tables: set[str]) -> list[Any]:
     result = document.result
     engine = result.get("engine") if isinstance(result, dict) else None
-    row = [
+    row: list[Any] = [
         document.original_filename,
         document.status,
         document.error_code,
         document.error_message,
         engine if isinstance(engine, str) else "",
-        "" if document.cost_usd is None else f"{document.cost_usd:f}",
+        document.cost_usd,
+        _checks_status(result),
     ]
     fields = _result_fields(result)
     for name in names:
-        row += _field_cells(fields.get(name))
+        row += _field_cells(fields.get(name), table=name in tables)
     return row
+
+
+def _typed_table(batch: BatchProcess) -> tuple[list[str], list[str], Iterator[list[Any]]]:
+    """The header, each column's type, and one typed row per document."""
+    names = field_names(batch=batch)
+    tables = {name for name, _, _ in table_fields(batch=batch)}
+    types = {spec["name"]: spec.get("type", "string") for spec in batch.fields}
+    kinds = ["string"] * len(FIXED_COLUMNS)
+    kinds[FIXED_COLUMNS.index("cost_usd")] = "number"
+    for name in names:
+        kinds += ["number" if name in tables else types.get(name, "string"), "boolean", "string"]
+    rows = (_row(document, names, tables) for document in batch_documents(batch=batch).iterator())
+    return _header(names), kinds, rows
 
 
 def _table(batch: BatchProcess) -> Iterator[list[str]]:
     """The header, then one row per document, as display text."""
-    names = field_names(batch=batch)
-    yield _header(names)
+    header, _, rows = _typed_table(batch)
+    yield header
+    for row in rows:
+        yield [_display(cell) for cell in row]
+
+
+@dataclass(frozen=True)
+class _Items:
+    """The line-item layout: which scalar fields are repeated, which columns follow."""
+
+    scalars: list[str]
+    tables: list[tuple[str, list[str], dict[str, str]]]
+    columns: list[str]
+    types: dict[str, str]
+
+    @property
+    def header(self) -> list[str]:
+        table = ["table"] if len(self.tables) > 1 else []
+        return ["filename", *self.scalars, *table, *self.columns, "page", "status"]
+
+
+def _items_layout(batch: BatchProcess) -> _Items:
+    tables = table_fields(batch=batch)
+    table_names = {name for name, _, _ in tables}
+    types = {spec["name"]: spec.get("type", "string") for spec in batch.fields}
+    columns: list[str] = []
+    for _, names, column_types in tables:
+        for name in names:
+            if name not in columns:
+                columns.append(name)
+                types.setdefault(name, column_types[name])
+    scalars = [name for name in batch_field_names(batch=batch) if name not in table_names]
+    return _Items(scalars=scalars, tables=tables, columns=columns, types=types)
+
+
+def _item_rows(batch: BatchProcess, layout: _Items) -> Iterator[list[Any]]:
+    """One row per line item, values as stored (typed), in upload then row order."""
     for document in batch_documents(batch=batch).iterator():
-        yield _row(document, names)
+        yield from _item_rows_of(document, layout)
+
+
+def _item_rows_of(document: Document, layout: _Items) -> Iterator[list[Any]]:
+    fields = _result_fields(document.result)
+    scalars = [cell_value(fields.get(name)) for name in layout.scalars]
+    for table, _, _ in layout.tables:
+        entry = fields.get(table)
+        value = cell_value(entry)
+        values = value if isinstance(value, list) else []
+        rows = entry.get("rows") if isinstance(entry, dict) else None
+        rows = rows if isinstance(rows, list) else []
+        label = [table] if len(layout.tables) > 1 else []
+        for index, item in enumerate(values):
+            item = item if isinstance(item, dict) else {}
+            meta = rows[index] if index < len(rows) and isinstance(rows[index], dict) else {}
+            yield [
+                document.original_filename,
+                *scalars,
+                *label,
+                *(item.get(column) for column in layout.columns),
+                meta.get("page"),
+                cell_status(meta) if meta else cell_status(entry),
+            ]
+
+
+def _items_csv(batch: BatchProcess) -> tuple[bytes, str]:
+    layout = _items_layout(batch)
+    return _csv_bytes(
+        [layout.header, *([_display(cell) for cell in row] for row in _item_rows(batch, layout))]
+    )
 
 
 def _csv(batch: BatchProcess) -> tuple[bytes, str]:
+    return _csv_bytes(_table(batch))
+
+
+def _csv_bytes(rows: Iterable[list[str]]) -> tuple[bytes, str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    for row in _table(batch):
+    for row in rows:
         writer.writerow([neutralise_formula(cell) for cell in row])
     # The BOM is how Excel knows the file is UTF-8 rather than the system's code page.
     return buffer.getvalue().encode("utf-8-sig"), "text/csv; charset=utf-8"
@@ -225,7 +390,29 @@ def _markdown(batch: BatchProcess) -> tuple[bytes, str]:
     header = next(rows)
     lines += [_md_row(header), "| " + " | ".join("---" for _ in header) + " |"]
     lines += [_md_row(row) for row in rows]
+    if table_fields(batch=batch):
+        lines += _markdown_items(batch)
     return ("\n".join(lines) + "\n").encode("utf-8"), "text/markdown; charset=utf-8"
+
+
+def _markdown_items(batch: BatchProcess) -> list[str]:
+    """Each document's line items as a table under its name, with its checks outcome."""
+    layout = _items_layout(batch)
+    first = 1 + len(layout.scalars)
+    header = layout.header[first:]
+    lines = ["", "## Line items"]
+    for document in batch_documents(batch=batch).iterator():
+        items = [row[first:] for row in _item_rows_of(document, layout)]
+        lines += ["", f"### {_md_text(document.original_filename)}", ""]
+        checks = _checks_status(document.result)
+        if checks:
+            lines += [f"Checks: {checks}", ""]
+        if not items:
+            lines.append("No line items.")
+            continue
+        lines += [_md_row(header), "| " + " | ".join("---" for _ in header) + " |"]
+        lines += [_md_row([_display(cell) for cell in row]) for row in items]
+    return lines
 
 
 def _xlsx_cell(sheet: WriteOnlyWorksheet, text: str, *, bold: bool = False) -> Cell:
@@ -238,13 +425,56 @@ def _xlsx_cell(sheet: WriteOnlyWorksheet, text: str, *, bold: bool = False) -> C
     return cell
 
 
+def _xlsx_typed(sheet: WriteOnlyWorksheet, value: Any, kind: str) -> Cell | Any:
+    """A typed cell: numbers as numbers, dates as dates, booleans as booleans, else text."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if kind == "number" or isinstance(value, int | float):
+        try:
+            return value if isinstance(value, int | float) else Decimal(str(value))
+        except InvalidOperation:
+            pass
+    if kind == "date" and isinstance(value, str):
+        try:
+            cell = WriteOnlyCell(sheet, value=datetime.strptime(value, "%Y-%m-%d"))
+        except ValueError:
+            pass
+        else:
+            cell.number_format = "yyyy-mm-dd"
+            return cell
+    return _xlsx_cell(sheet, _display(value))
+
+
+def _xlsx_sheet(sheet: WriteOnlyWorksheet, header: list[str], last_row: int) -> None:
+    """A header row that stays in view and filters, columns wide enough to read."""
+    # A write-only sheet has the layout attributes of a normal one (openpyxl shares them before
+    # the first row is written); the stubs only declare them on Worksheet.
+    layout = cast("Worksheet", sheet)
+    layout.freeze_panes = "A2"
+    layout.auto_filter.ref = f"A1:{get_column_letter(len(header))}{last_row}"
+    for index, name in enumerate(header, start=1):
+        layout.column_dimensions[get_column_letter(index)].width = min(max(len(name) + 2, 12), 50)
+    sheet.append([_xlsx_cell(sheet, name, bold=True) for name in header])
+
+
 def _xlsx(batch: BatchProcess) -> tuple[bytes, str]:
     workbook = Workbook(write_only=True)
-    results = workbook.create_sheet("Results")
-    rows = _table(batch)
-    results.append([_xlsx_cell(results, name, bold=True) for name in next(rows)])
+    documents = workbook.create_sheet("Documents")
+    header, kinds, typed = _typed_table(batch)
+    rows = list(typed)
+    _xlsx_sheet(documents, header, len(rows) + 1)
     for row in rows:
-        results.append([_xlsx_cell(results, cell) for cell in row])
+        documents.append([_xlsx_typed(documents, v, k) for v, k in zip(row, kinds, strict=True)])
+
+    if table_fields(batch=batch):
+        items = workbook.create_sheet("Items")
+        layout = _items_layout(batch)
+        kinds = [layout.types.get(name, "string") for name in layout.header]
+        kinds[-2] = "number"
+        lines = list(_item_rows(batch, layout))
+        _xlsx_sheet(items, layout.header, len(lines) + 1)
+        for line in lines:
+            items.append([_xlsx_typed(items, v, k) for v, k in zip(line, kinds, strict=True)])
 
     about = workbook.create_sheet("Batch")
     for label, value in (
@@ -272,4 +502,5 @@ _WRITERS: dict[str, Callable[[BatchProcess], tuple[bytes, str]]] = {
     "json": _json,
     "md": _markdown,
     "xlsx": _xlsx,
+    "items.csv": _items_csv,
 }

@@ -87,7 +87,10 @@ def _batch_context(request: HttpRequest, batch: BatchProcess) -> dict[str, objec
         "costs": selectors.batch_costs(batch=batch),
         "engine_summary": engine_summary(batch.engine),
         "field_names": selectors.batch_field_names(batch=batch),
-        "export_formats": EXPORT_FORMATS,
+        # items.csv only where there are line items to list.
+        "export_formats": [
+            fmt for fmt in EXPORT_FORMATS if fmt != "items.csv" or exports.table_fields(batch=batch)
+        ],
     }
 
 
@@ -158,7 +161,10 @@ def batch_export(request: AuthenticatedHttpRequest, batch_id: str, fmt: str) -> 
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
     if fmt not in EXPORT_FORMATS:
         raise Http404("Unknown export format.")
-    export = exports.batch_export(batch=batch, fmt=fmt)
+    try:
+        export = exports.batch_export(batch=batch, fmt=fmt)
+    except exports.NoTableField as error:
+        raise Http404(str(error)) from None
     response = HttpResponse(export.content, content_type=export.content_type)
     response["Content-Disposition"] = content_disposition_header(True, export.filename)
     return response

@@ -173,7 +173,10 @@ class BatchResultsApi(APIView):
                 "invalid_format",
                 f"Unknown results format {fmt!r}; use one of {', '.join(EXPORT_FORMATS)}.",
             )
-        export = exports.batch_export(batch=batch, fmt=fmt)
+        try:
+            export = exports.batch_export(batch=batch, fmt=fmt)
+        except exports.NoTableField as error:
+            raise Rejected.one(error.code, str(error)) from None
         response = HttpResponse(export.content, content_type=export.content_type)
         response["Content-Disposition"] = content_disposition_header(True, export.filename)
         return response

@@ -613,7 +613,7 @@ def test_an_unknown_results_format_is_400_invalid_format(api, finished_batch):
     assert response.status_code == 400
     assert response.json() == {
         "code": "invalid_format",
-        "detail": "Unknown results format 'pdf'; use one of csv, json, md, xlsx.",
+        "detail": "Unknown results format 'pdf'; use one of csv, json, md, xlsx, items.csv.",
     }
 
 

@@ -4,7 +4,7 @@ import csv
 import io
 import json
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import openpyxl
@@ -49,6 +49,7 @@ COMPLETED_RESULT = {
     },
 }
 
+NAMES = ["invoice number", "date", "total", "paid", "items", "notes"]
 HEADER = [
     "filename",
     "status",
@@ -56,20 +57,10 @@ HEADER = [
     "error_message",
     "engine",
     "cost_usd",
-    "invoice number",
-    "invoice number verified",
-    "date",
-    "date verified",
-    "total",
-    "total verified",
-    "paid",
-    "paid verified",
-    "items",
-    "items verified",
-    "notes",
-    "notes verified",
+    "checks",
+    *(column for name in NAMES for column in (name, f"{name} verified", f"{name} status")),
 ]
-NO_VALUES = [""] * 12
+NO_VALUES = ["", "", "missing"] * 6
 NO_TEXT_LAYER = "page 1 of scan.pdf is an image with no text layer"
 ROWS = [
     HEADER,
@@ -80,21 +71,29 @@ ROWS = [
         "",
         "local",
         "",
+        "",
         "INV-001",
         "true",
+        "found",
         "2024-03-01",
         "true",
-        "1234.50 USD",
+        "found",
+        # The currency is its own field when asked for: a number cell never carries it.
+        "1234.50",
         "true",
+        "found",
         "true",
         "false",
+        "unverified",
         "Widget; Gadget",
         "true",
+        "found",
         "",
         "",
+        "missing",
     ],
-    ["scan.pdf", "failed", "no_text_layer", NO_TEXT_LAYER, "", "", *NO_VALUES],
-    ["later.pdf", "queued", "", "", "", "", *NO_VALUES],
+    ["scan.pdf", "failed", "no_text_layer", NO_TEXT_LAYER, "", "", "", *NO_VALUES],
+    ["later.pdf", "queued", "", "", "", "", "", *NO_VALUES],
 ]
 
 ATTACKS = {
@@ -247,7 +246,7 @@ def test_csv_keeps_non_ascii_text_intact(alice: User) -> None:
     rows = csv_rows(batch_export(batch=batch, fmt="csv"))
 
     assert rows[1][0] == "Rechnung-Müller.pdf"
-    assert rows[1][6] == "Müller & Söhne, Zürich"
+    assert rows[1][rows[0].index("Lieferant")] == "Müller & Söhne, Zürich"
 
 
 def test_csv_neutralises_cells_a_spreadsheet_would_run_as_formulas(
@@ -337,9 +336,9 @@ def test_markdown_escapes_pipes_and_newlines_so_each_document_stays_one_row(
     text = export.content.decode("utf-8")
 
     assert "left \\| right<br>second line<br>third" in text
-    assert "| a\\|b | a\\|b verified |" in text
+    assert "| a\\|b | a\\|b verified | a\\|b status |" in text
     header, row = markdown_table(export)
-    assert len(header) == len(row) == 8
+    assert len(header) == len(row) == 10
 
 
 def test_markdown_leaves_formula_looking_cells_as_they_are(hostile_batch: BatchProcess) -> None:
@@ -357,10 +356,20 @@ def test_xlsx_results_sheet_has_the_same_rows_as_csv_with_a_bold_header(
     export = batch_export(batch=batch, fmt="xlsx")
     book = workbook(export)
 
-    assert book.sheetnames == ["Results", "Batch"]
-    assert sheet_rows(export, "Results") == ROWS
-    assert all(cell.font.bold for cell in book["Results"][1])
-    assert not any(cell.font.bold for cell in book["Results"][2])
+    assert book.sheetnames == ["Documents", "Batch"]
+    header, *rows = sheet_rows(export, "Documents")
+    assert header == HEADER
+    # Typed as the fields are: a date is a date, a number a number, a boolean a boolean.
+    assert rows[0][:7] == ROWS[1][:7]
+    cells = dict(zip(header, rows[0], strict=True))
+    assert cells["date"] == datetime(2024, 3, 1)
+    assert cells["total"] == 1234.5
+    assert cells["paid"] is True
+    assert cells["invoice number verified"] is True
+    assert cells["paid status"] == "unverified"
+    assert [row[0] for row in rows] == ["invoice-1.pdf", "scan.pdf", "later.pdf"]
+    assert all(cell.font.bold for cell in book["Documents"][1])
+    assert not any(cell.font.bold for cell in book["Documents"][2])
 
 
 def test_xlsx_batch_sheet_has_the_prompt_and_the_fields(batch: BatchProcess) -> None:
@@ -380,10 +389,14 @@ def test_xlsx_batch_sheet_has_the_prompt_and_the_fields(batch: BatchProcess) -> 
 
 
 def test_xlsx_stores_formula_looking_cells_as_quoted_text(hostile_batch: BatchProcess) -> None:
-    sheet = workbook(batch_export(batch=hostile_batch, fmt="xlsx"))["Results"]
+    sheet = workbook(batch_export(batch=hostile_batch, fmt="xlsx"))["Documents"]
     cells = {header.value: cell for header, cell in zip(sheet[1], sheet[2], strict=True)}
 
-    for name, attack in [("filename", "=cmd.pdf"), *ATTACKS.items()]:
+    # A number field's "-2" is a number, not text a spreadsheet could run.
+    assert cells["total"].value == -2
+    assert cells["total"].data_type == "n"
+    texts = [(name, attack) for name, attack in ATTACKS.items() if name != "total"]
+    for name, attack in [("filename", "=cmd.pdf"), *texts]:
         assert cells[name].data_type != "f", name
         # A stored carriage return reads back as a line feed with the standard library's XML
         # parser and as itself with lxml's (openpyxl uses lxml when it is installed).
@@ -399,10 +412,11 @@ def test_xlsx_drops_control_characters_before_checking_for_formulas(alice: User)
         result=result_with({"memo": "\x01=1+1"}),
     )
 
-    sheet = workbook(batch_export(batch=batch, fmt="xlsx"))["Results"]
+    sheet = workbook(batch_export(batch=batch, fmt="xlsx"))["Documents"]
 
-    assert sheet["G2"].data_type != "f"
-    assert sheet["G2"].value == "'=1+1"
+    assert sheet["H1"].value == "memo"
+    assert sheet["H2"].data_type != "f"
+    assert sheet["H2"].value == "'=1+1"
 
 
 def test_a_batch_without_fields_uses_its_prompt_then_other_names_found_in_results(
@@ -425,14 +439,23 @@ def test_a_batch_without_fields_uses_its_prompt_then_other_names_found_in_result
 
     header, first, failed, last = csv_rows(batch_export(batch=batch, fmt="csv"))
 
-    assert header[6:] == [
+    assert header[7:] == [
         "vendor",
         "vendor verified",
+        "vendor status",
         "total",
         "total verified",
+        "total status",
         "due date",
         "due date verified",
+        "due date status",
     ]
-    assert first[4:] == ["local", "", "ACME", "false", "10.00", "false", "", ""]
-    assert failed[4:] == ["", "", "", "", "", "", "", ""]
-    assert last[4:] == ["anthropic", "", "", "", "20.00", "false", "2024-04-01", "false"]
+    assert first[4:] == [
+        "local", "", "", "ACME", "false", "unverified", "10.00", "false", "unverified",
+        "", "", "missing",
+    ]  # fmt: skip
+    assert failed[4:] == ["", "", "", *["", "", "missing"] * 3]
+    assert last[4:] == [
+        "anthropic", "", "", "", "", "missing", "20.00", "false", "unverified",
+        "2024-04-01", "false", "unverified",
+    ]  # fmt: skip

@@ -102,7 +102,8 @@ class Command(BaseCommand):
         )
 
         report = actions.add_parser(
-            "report", help="A batch's results as CSV, JSON, Markdown or XLSX."
+            "report",
+            help="A batch's results as CSV, JSON, Markdown, XLSX or items.csv (line items).",
         )
         report.add_argument("batch", metavar="ID")
         report.add_argument(
@@ -232,10 +233,15 @@ class Command(BaseCommand):
     def _report(self, *, batch: str, fmt: str | None, output: str | None, **_: Any) -> None:
         target = self._batch(batch)
         suffix = Path(output).suffix.lstrip(".").lower() if output else ""
+        if output and output.lower().endswith(".items.csv"):
+            suffix = "items.csv"
         fmt = fmt or (suffix if suffix in EXPORT_FORMATS else "json")
         if fmt == "xlsx" and not output:
             raise CommandError("XLSX is a binary file: write it to a file with -o FILE.")
-        export = exports.batch_export(batch=target, fmt=fmt)
+        try:
+            export = exports.batch_export(batch=target, fmt=fmt)
+        except exports.NoTableField as error:
+            raise CommandError(str(error)) from None
         if output is None:
             self.stdout.write(export.content.decode("utf-8"), ending="")
             return
