@@ -26,7 +26,7 @@ from anthropic.types.message_create_params import MessageCreateParamsNonStreamin
 from anthropic.types.messages.batch_create_params import Request
 from django.conf import settings
 
-from extraction.claude.answers import output_schema, parse_answer
+from extraction.claude.answers import is_invalid, output_schema, parse_answer
 from extraction.claude.governor import MAX_RETRY_AFTER, governor
 from extraction.claude.pricing import Usage, cacheable, cost_of, estimate_cost
 from extraction.contract import (
@@ -342,24 +342,46 @@ class AnthropicEngine(Engine, EconomyLane):
         return self.result(cells, text=request.text, usage=sum(spent, Usage()))
 
     def _cells(self, request: ExtractionRequest, spent: list[Usage]) -> dict[str, dict[str, Any]]:
-        """The validated answer, after one repair round when the first does not fit."""
+        """The validated answer. One repair round: for the invalid fields only when some
+        validated (the others are kept), for the whole answer when nothing in it did; a
+        document fails only when nothing usable came back."""
         fields = request.fields or fields_from_prompt(request.prompt)
         params = self.params(request)
         message = self._call(params, request.filename, spent)
         try:
             cells = parse_answer(_tool_input(message), fields)
         except ValueError as problem:
-            # One repair round: show the model its own answer and what was wrong with it.
-            params["messages"] += _repair_turns(message, problem)
+            params["messages"] += _repair_turns(message, str(problem))
             message = self._call(params, request.filename, spent)
             try:
-                cells = parse_answer(_tool_input(message), fields)
+                return parse_answer(_tool_input(message), fields)
             except ValueError as again:
                 raise ExtractionError(
                     "invalid_output",
                     f"{request.filename}: Claude's answer did not fit the fields twice ({again}).",
                 ) from None
-        return cells
+        invalid = [spec for spec in fields if is_invalid(cells[spec["name"]])]
+        if not invalid:
+            return cells
+        reasons = "; ".join(cells[spec["name"]]["reason"] for spec in invalid)
+        names = ", ".join(spec["name"] for spec in invalid)
+        params["messages"] += _repair_turns(
+            message, f"{reasons}. Answer again for these fields only: {names}"
+        )
+        params["tools"] = [{**params["tools"][0], "input_schema": output_schema(invalid)}]
+        try:
+            message = self._call(params, request.filename, spent)
+            repaired = parse_answer(_tool_input(message), invalid)
+        except ValueError:
+            return cells  # the repair did not help: the invalid fields stay invalid
+        except ExtractionError as error:
+            if error.kind != ErrorKind.PERMANENT:
+                raise
+            return cells
+        return {
+            name: repaired[name] if name in repaired and not is_invalid(repaired[name]) else cell
+            for name, cell in cells.items()
+        }
 
     def result(
         self,
@@ -530,13 +552,13 @@ def _echo(message: Any) -> list[dict[str, Any]]:
     return blocks
 
 
-def _repair_turns(message: Any, problem: ValueError) -> list[dict[str, Any]]:
+def _repair_turns(message: Any, problem: str) -> list[dict[str, Any]]:
     """The turns that ask again after an answer that did not fit: the answer itself, then the
     problem as the result of each of its tool calls. An answer with no tool call (text only)
     gets a plain request instead: a tool_result must answer a tool_use of the turn before, or
     the API refuses the whole request with a 400. The assistant turn is left out when it has
     nothing to echo, since the API refuses empty content (consecutive user turns are joined)."""
-    ask = f"Invalid answer: {problem}. Call the tool again with every field, following the schema."
+    ask = f"Invalid answer: {problem}. Call the tool again, following the schema."
     echoed = _echo(message)
     replies: list[dict[str, Any]] = [
         {"type": "tool_result", "tool_use_id": block["id"], "is_error": True, "content": ask}

@@ -1277,3 +1277,146 @@ def test_the_repair_round_echoes_only_the_keys_a_request_block_takes(alice, fake
     assert (first.status, repair.status) == (200, 200)
     document = batch.documents.get()
     assert document.result["fields"]["invoice number"]["value"] == "INV-0"
+
+
+# --- Per-field validity and tables (issue 16) -----------------------------------------------------
+
+
+def _tool_answer(fields: dict[str, Any]) -> Any:
+    """A scripted forced tool call whose input is `fields`."""
+
+    def answer(request: Any) -> dict[str, Any]:
+        return {
+            **_unfit_answer(request),
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_{len(request.body['messages'])}",
+                    "name": "record_extraction",
+                    "input": {"fields": fields},
+                }
+            ],
+        }
+
+    return answer
+
+
+ACME_ANSWER = {
+    "invoice number": {"value": "INV-0042", "quote": "INV-0042", "page": 1},
+    "issue date": {"value": "August 3 , 2014", "quote": "2024-03-01", "page": 1},
+    "total": {"value": "1234.50", "quote": "1,234.50 EUR", "page": 1, "currency": "EUR"},
+}
+
+
+@pytest.mark.django_db
+def test_one_bad_date_keeps_the_other_fields_and_is_marked_invalid_after_one_repair(alice, fake):
+    batch = _batch(alice, {"acme.txt": ACME})
+    fake.script(body=_tool_answer(ACME_ANSWER), times=2)  # the repair says the same
+
+    _, status = _run_one()
+
+    assert status == Document.Status.COMPLETED
+    document = _document(batch)
+    fields = document.result["fields"]
+    assert fields["invoice number"]["value"] == "INV-0042"
+    assert fields["total"]["value"] == "1234.50"
+    date = fields["issue date"]
+    assert date["value"] is None
+    assert date["status"] == "invalid"
+    assert date["raw"] == "August 3 , 2014"
+    assert "is not a date" in date["reason"]
+    first, repair = _message_requests(fake)
+    # The repair asks for the bad field only, and says why.
+    [result] = repair.body["messages"][-1]["content"]
+    assert "'August 3 , 2014' is not a date" in result["content"]
+    assert "these fields only: issue date" in result["content"]
+    schema = repair.body["tools"][0]["input_schema"]["properties"]["fields"]
+    assert list(schema["properties"]) == ["issue date"]
+    assert len(first.body["tools"][0]["input_schema"]["properties"]["fields"]["properties"]) == 3
+    assert document.usage["input_tokens"] == 200  # both calls are paid for
+
+
+@pytest.mark.django_db
+def test_a_repaired_date_replaces_the_invalid_one(alice, fake):
+    batch = _batch(alice, {"acme.txt": ACME})
+    fake.script(body=_tool_answer(ACME_ANSWER))
+    fixed = {"issue date": {"value": "2024-03-01", "quote": "2024-03-01", "page": 1}}
+    fake.script(body=_tool_answer(fixed))
+
+    _, status = _run_one()
+
+    assert status == Document.Status.COMPLETED
+    fields = _document(batch).result["fields"]
+    assert fields["issue date"]["value"] == "2024-03-01"
+    assert "reason" not in fields["issue date"]
+    assert fields["invoice number"]["value"] == "INV-0042"
+
+
+@pytest.mark.django_db
+def test_an_answer_with_no_valid_field_fails_with_invalid_output(alice, fake):
+    batch = _batch(alice, {"acme.txt": ACME})
+    nothing = {
+        "invoice number": {"value": "INV-0042", "quote": 7, "page": "one"},
+        "issue date": {"value": "someday", "quote": None, "page": None},
+        "total": {"value": "lots", "quote": None, "page": None},
+    }
+    fake.script(body=_tool_answer(nothing), times=2)
+
+    _, status = _run_one()
+
+    document = _document(batch)
+    assert status == Document.Status.FAILED
+    assert document.error_code == "invalid_output"
+    assert "'someday' is not a date" in document.error_message
+    assert fake.count(MESSAGES) == 2
+
+
+LINES = [("Widget", "2", "5.00", "10.00"), ("Gadget", "1", "7.50", "7.50")]
+
+
+@pytest.mark.django_db
+def test_a_table_field_is_asked_with_typed_columns_and_its_rows_come_back_in_order(alice, fake):
+    table = {
+        "name": "line items",
+        "type": "table",
+        "description": "one row per invoice line",
+        "required": True,
+        "columns": [
+            {"name": "description", "type": "string", "description": ""},
+            {"name": "quantity", "type": "number", "description": ""},
+            {"name": "amount", "type": "number", "description": ""},
+        ],
+    }
+    text = "ACME Corp\n" + "".join(f"{d} {q} x {u} = {a}\n" for d, q, u, a in LINES)
+    batch = services.batch_create(
+        user=alice,
+        files=[ContentFile(text.encode(), name="acme.txt")],
+        prompt="line items",
+        fields=[table],
+    )
+    rows = [
+        {"description": d, "quantity": q, "amount": a, "quote": f"{d} {q} x {u} = {a}", "page": 1}
+        for d, q, u, a in LINES
+    ]
+    fake.script(body=_tool_answer({"line items": {"value": rows}}))
+
+    _, status = _run_one()
+
+    assert status == Document.Status.COMPLETED
+    [request] = _message_requests(fake)
+    cell_schema = request.body["tools"][0]["input_schema"]["properties"]["fields"]["properties"]
+    row_schema = cell_schema["line items"]["properties"]["value"]["items"]
+    assert row_schema["properties"]["quantity"]["description"] == "a decimal such as 1234.50"
+    assert set(row_schema["required"]) == {"description", "quantity", "amount", "quote", "page"}
+    assert "required" in cell_schema["line items"]["description"]
+    cell = _document(batch).result["fields"]["line items"]
+    assert cell["value"] == [
+        {"description": "Widget", "quantity": "2", "amount": "10.00"},
+        {"description": "Gadget", "quantity": "1", "amount": "7.50"},
+    ]
+    assert [row["quote"] for row in cell["rows"]] == [
+        "Widget 2 x 5.00 = 10.00",
+        "Gadget 1 x 7.50 = 7.50",
+    ]
+    assert [row["pages"] for row in cell["rows"]] == [[1], [1]]
+    assert cell["page"] == 1
