@@ -22,6 +22,8 @@ _VALUE_SCHEMA: dict[str, dict[str, Any]] = {
 # A table's rows in one answer: enough for a long statement's window, few enough that the answer
 # (about 60 output tokens a row) stays within the call's output limit.
 MAX_ROWS = 200
+# A table's rows in a document asked in page windows, all windows together.
+MAX_DOCUMENT_ROWS = 2000
 
 
 def _row_schema(spec: FieldSpec) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -29,7 +30,9 @@ from django.conf import settings
 from extraction.claude.answers import is_invalid, output_schema, parse_answer
 from extraction.claude.governor import MAX_RETRY_AFTER, governor
 from extraction.claude.pricing import Usage, cacheable, cost_of, estimate_cost
+from extraction.claude.windows import WINDOW_PAGES, merge_windows, page_windows
 from extraction.contract import (
+    PAGE_BREAK,
     RATE_LIMITED,
     EconomyLane,
     EconomyOutcome,
@@ -254,8 +257,11 @@ class AnthropicEngine(Engine, EconomyLane):
     def estimate(self, *, characters: int, pages: int | None, fields: int) -> Decimal:
         return estimate_cost(characters=characters, pages=pages, fields=fields, model=self.model)
 
-    def params(self, request: ExtractionRequest) -> dict[str, Any]:
-        """The Messages API parameters for one document (also used for Message Batches)."""
+    def params(
+        self, request: ExtractionRequest, *, window: tuple[int, int, int] | None = None
+    ) -> dict[str, Any]:
+        """The Messages API parameters for one document (also used for Message Batches), or
+        for one window of a long one: (first page, last page, page count)."""
         fields = request.fields or fields_from_prompt(request.prompt)
         listing = "\n".join(
             f"- {spec['name']} ({spec['type']})"
@@ -297,7 +303,7 @@ class AnthropicEngine(Engine, EconomyLane):
             "messages": [
                 {
                     "role": "user",
-                    "content": [document, {"type": "text", "text": "Extract the fields."}],
+                    "content": [document, {"type": "text", "text": _ask(window)}],
                 }
             ],
         }
@@ -342,11 +348,30 @@ class AnthropicEngine(Engine, EconomyLane):
         return self.result(cells, text=request.text, usage=sum(spent, Usage()))
 
     def _cells(self, request: ExtractionRequest, spent: list[Usage]) -> dict[str, dict[str, Any]]:
+        """The answer for the whole document: one call, or one per page window when the
+        document is long and has a table field, so the table is read to its last row."""
+        fields = request.fields or fields_from_prompt(request.prompt)
+        pages = request.text.split(PAGE_BREAK)
+        if len(pages) <= WINDOW_PAGES or not any(spec["type"] == "table" for spec in fields):
+            return self._window_cells(request, spent)
+        answers = []
+        for first, last in page_windows(len(pages)):
+            part = replace(request, text=PAGE_BREAK.join(pages[first - 1 : last]))
+            answers.append(self._window_cells(part, spent, window=(first, last, len(pages))))
+        return merge_windows(answers, fields)
+
+    def _window_cells(
+        self,
+        request: ExtractionRequest,
+        spent: list[Usage],
+        *,
+        window: tuple[int, int, int] | None = None,
+    ) -> dict[str, dict[str, Any]]:
         """The validated answer. One repair round: for the invalid fields only when some
         validated (the others are kept), for the whole answer when nothing in it did; a
         document fails only when nothing usable came back."""
         fields = request.fields or fields_from_prompt(request.prompt)
-        params = self.params(request)
+        params = self.params(request, window=window)
         message = self._call(params, request.filename, spent)
         try:
             cells = parse_answer(_tool_input(message), fields)
@@ -528,6 +553,17 @@ class AnthropicEngine(Engine, EconomyLane):
             return  # the key works; the model name is a separate problem
         except anthropic.AnthropicError as exc:
             raise translate(exc, filename="probe") from None
+
+
+def _ask(window: tuple[int, int, int] | None) -> str:
+    if window is None:
+        return "Extract the fields."
+    first, last, count = window
+    return (
+        f"Extract the fields. This part holds pages {first} to {last} of the document's "
+        f"{count}; its first page is page {first}: give every page as numbered in the whole "
+        "document. List every table row of these pages, also a row the part begins or ends with."
+    )
 
 
 def _tool_input(message: Any) -> Any:

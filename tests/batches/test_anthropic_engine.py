@@ -12,6 +12,7 @@ import base64
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -1420,3 +1421,99 @@ def test_a_table_field_is_asked_with_typed_columns_and_its_rows_come_back_in_ord
     ]
     assert [row["pages"] for row in cell["rows"]] == [[1], [1]]
     assert cell["page"] == 1
+
+
+def _statement_answer(request: Any) -> dict[str, Any]:
+    """Claude reading one window of the statement: every row of the pages it was sent, paged
+    as the request says its first page is numbered."""
+    document, ask = request.body["messages"][0]["content"]
+    first = int(re.search(r"its first page is page (\d+)", ask["text"]).group(1))
+    text = document["text"].split("\n", 1)[1].rsplit("\n</document>", 1)[0]
+    rows = [
+        {"booking": line, "amount": line.rsplit(" ", 1)[1], "quote": line, "page": first + index}
+        for index, page in enumerate(text.split("\f"))
+        for line in page.splitlines()
+        if line.startswith("Booking")
+    ]
+    answer = _tool_answer(
+        {
+            "account": {"value": "DE-1", "quote": "Account DE-1", "page": 1}
+            if first == 1
+            else {"value": None, "quote": None, "page": None},
+            "bookings": {"value": rows},
+        }
+    )
+    return answer(request)
+
+
+@pytest.mark.django_db
+def test_a_20_page_statement_is_asked_in_windows_and_its_rows_merged_without_duplicates(
+    alice, fake
+):
+    pages = [
+        ("Account DE-1\n" if number == 1 else "")
+        + "".join(f"Booking {number}-{row} {number}.{row}0\n" for row in range(1, 4))
+        for number in range(1, 21)
+    ]
+    fields = [
+        {"name": "account", "type": "string", "description": ""},
+        {
+            "name": "bookings",
+            "type": "table",
+            "description": "",
+            "columns": [
+                {"name": "booking", "type": "string", "description": ""},
+                {"name": "amount", "type": "number", "description": ""},
+            ],
+        },
+    ]
+    batch = services.batch_create(
+        user=alice,
+        files=[ContentFile("\f".join(pages).encode(), name="statement.txt")],
+        prompt="account, bookings",
+        fields=fields,
+    )
+    fake.script(body=_statement_answer, times=None)
+
+    _, status = _run_one()
+
+    assert status == Document.Status.COMPLETED
+    document = _document(batch)
+    asks = [r.body["messages"][0]["content"][1]["text"] for r in _message_requests(fake)]
+    assert [re.search(r"pages (\d+) to (\d+)", ask).groups() for ask in asks] == [
+        ("1", "8"),
+        ("8", "15"),
+        ("15", "20"),
+    ]
+    cell = document.result["fields"]["bookings"]
+    expected = [f"Booking {n}-{r} {n}.{r}0" for n in range(1, 21) for r in range(1, 4)]
+    assert [row["quote"] for row in cell["rows"]] == expected
+    assert [row["booking"] for row in cell["value"]] == expected
+    assert cell["rows"][-1]["page"] == 20
+    assert document.result["fields"]["account"]["value"] == "DE-1"
+    assert document.usage["input_tokens"] == 300  # the three calls, 100 tokens each
+
+
+@pytest.mark.django_db
+def test_a_short_document_with_a_table_is_one_call(alice, fake):
+    fields = [
+        {
+            "name": "bookings",
+            "type": "table",
+            "description": "",
+            "columns": [{"name": "booking", "type": "string", "description": ""}],
+        }
+    ]
+    services.batch_create(
+        user=alice,
+        files=[ContentFile(b"Booking 1\fBooking 2\n", name="short.txt")],
+        prompt="bookings",
+        fields=fields,
+    )
+    fake.script(body=_tool_answer({"bookings": {"value": []}}))
+
+    _, status = _run_one()
+
+    assert status == Document.Status.COMPLETED
+    [request] = _message_requests(fake)
+    assert request.body["messages"][0]["content"][1]["text"] == "Extract the fields."
