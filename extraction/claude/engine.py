@@ -29,6 +29,7 @@ from django.conf import settings
 
 from extraction.claude.answers import is_invalid, output_schema, parse_answer
 from extraction.claude.governor import MAX_RETRY_AFTER, governor
+from extraction.claude.images import IMAGE_TYPES, image_blocks
 from extraction.claude.pricing import Usage, cacheable, cost_of, estimate_cost
 from extraction.claude.windows import WINDOW_PAGES, merge_windows, page_windows
 from extraction.contract import (
@@ -65,6 +66,12 @@ For every requested field, call the record_extraction tool once with:
 - page: the 1-based page the quote is on when the document has pages, else null.
 Dates are YYYY-MM-DD. Numbers are plain decimals with a dot and no thousands separators or
 currency symbol; put the ISO 4217 currency code, when one is shown, in `currency`."""
+
+OCR_NOTE = """\
+The document is a scan: its images come first, and the text between <document> and </document>
+is what OCR read from them. Use the images to read values right, but copy every quote from the
+OCR text, character for character, even where the OCR misread a character: quotes are checked
+against that text."""
 
 # Anthropic's limits for a PDF sent as a document block.
 PDF_MAX_BYTES = 32 * 1024 * 1024 * 3 // 4  # base64 grows a file by a third within 32 MB
@@ -272,6 +279,11 @@ class AnthropicEngine(Engine, EconomyLane):
             f"{SYSTEM_PROMPT}\n\nExtraction request from the account holder:\n"
             f"{request.prompt}\n\nFields:\n{listing}"
         )
+        images: list[dict[str, Any]] = []
+        if request.content_type in IMAGE_TYPES and request.read_original is not None:
+            pages = (window[0], window[1]) if window else None
+            images = image_blocks(request.read_original(), request.content_type, pages=pages)
+            instructions += f"\n\n{OCR_NOTE}"
         if request.text.strip():
             document: dict[str, Any] = {
                 "type": "text",
@@ -303,7 +315,7 @@ class AnthropicEngine(Engine, EconomyLane):
             "messages": [
                 {
                     "role": "user",
-                    "content": [document, {"type": "text", "text": _ask(window)}],
+                    "content": [*images, document, {"type": "text", "text": _ask(window)}],
                 }
             ],
         }

@@ -23,6 +23,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.test import Client
 from django.utils import timezone
+from PIL import Image
 
 from accounts.models import User
 from accounts.selectors import user_usage
@@ -1517,3 +1518,70 @@ def test_a_short_document_with_a_table_is_one_call(alice, fake):
     assert status == Document.Status.COMPLETED
     [request] = _message_requests(fake)
     assert request.body["messages"][0]["content"][1]["text"] == "Extract the fields."
+
+
+# --- Scans and photos (issue 15) ------------------------------------------------------------------
+
+OCR_TEXT = "ACME Corp\nInvoice Number: INV-0042\fTotal: 1,234.50 EUR\n"
+
+
+def _tiff(pages: int, size: tuple[int, int] = (400, 300)) -> bytes:
+    frames = [Image.new("L", size, color=255 - 40 * n) for n in range(pages)]
+    out = io.BytesIO()
+    frames[0].save(out, format="TIFF", save_all=True, append_images=frames[1:])
+    return out.getvalue()
+
+
+def _decoded(block: dict[str, Any]) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(block["source"]["data"])))
+
+
+def _scan_request(data: bytes, content_type: str) -> ExtractionRequest:
+    return ExtractionRequest(
+        text=OCR_TEXT,
+        prompt=PROMPT,
+        fields=parse_fields("invoice number\ntotal:number"),
+        filename="scan",
+        content_type=content_type,
+        read_original=lambda: data,
+    )
+
+
+@pytest.mark.django_db
+def test_a_tiff_scan_is_sent_as_png_images_with_its_ocr_text_and_quotes_from_that_text(fake):
+    fake.script(
+        body=_tool_answer(
+            {
+                "invoice number": {"value": "INV-0042", "quote": "INV-0042", "page": 1},
+                "total": {"value": "1234.50", "quote": "1,234.50 EUR", "page": 2},
+            }
+        )
+    )
+
+    result = AnthropicEngine().extract(_scan_request(_tiff(2), "image/tiff")).result
+
+    [request] = _message_requests(fake)
+    first, second, document, _ = request.body["messages"][0]["content"]
+    assert [first["type"], second["type"]] == ["image", "image"]
+    assert first["source"]["media_type"] == second["source"]["media_type"] == "image/png"
+    assert _decoded(first).format == "PNG"
+    assert document["type"] == "text"
+    assert "Invoice Number: INV-0042" in document["text"]
+    assert "copy every quote from the\nOCR text" in request.body["system"][0]["text"]
+    assert result["fields"]["total"]["verified"] is True
+    assert result["fields"]["total"]["page"] == 2
+
+
+@pytest.mark.django_db
+def test_a_photo_over_the_apis_size_limit_is_scaled_down(fake):
+    photo = io.BytesIO()
+    Image.new("RGB", (9000, 200), color="white").save(photo, format="PNG")
+    empty = {"value": None, "quote": None, "page": None}
+    fake.script(body=_tool_answer({"invoice number": empty, "total": empty}))
+
+    AnthropicEngine().extract(_scan_request(photo.getvalue(), "image/png"))
+
+    [request] = _message_requests(fake)
+    image = request.body["messages"][0]["content"][0]
+    assert image["type"] == "image"
+    assert max(_decoded(image).size) == 8000
