@@ -1,8 +1,11 @@
 """The Claude engine: the only module that imports `anthropic`.
 
 One forced tool call per document returns every field as value + verbatim quote + page; Sheaf
-validates the answer (one repair round, then a permanent error), checks every quote against the
-document text, and prices the call from its token usage. The batch's instructions, prompt and
+validates the answer field by field (valid fields kept, one repair round for the invalid ones, a
+permanent error only when nothing usable came back), checks every quote against the document
+text, and prices the calls from their token usage. Long documents with a table field are asked
+in page windows (`windows.py`); scans and photos are sent as images beside their OCR text.
+The batch's instructions, prompt and
 schema come first, marked with `cache_control` when they are long enough for the model to cache
 them, so the documents of a batch share one cached prefix. Document text is data, never
 instructions: the system prompt says so, and the text is fenced.
