@@ -19,6 +19,10 @@ from documents.storage import local_path, read_bytes
 from extraction.contract import Engine, ExtractionError, ExtractionRequest, PageLayout
 from extraction.fields import fields_from_prompt
 
+# The originals an engine may read itself: a PDF without a text layer (sent as a document),
+# a scan or photo (its images sent beside the OCR text).
+ORIGINAL_FOR_ENGINES = ("application/pdf", "image/png", "image/jpeg", "image/tiff")
+
 logger = logging.getLogger(__name__)
 
 
@@ -91,7 +95,7 @@ def extraction_request(
         page_count=document.page_count,
         document_id=str(document.pk),
         read_original=functools.partial(read_bytes, document.file)
-        if document.file and document.content_type == "application/pdf"
+        if document.file and document.content_type in ORIGINAL_FOR_ENGINES
         else None,
         layout=layout,
     )

@@ -1,8 +1,11 @@
 """The Claude engine: the only module that imports `anthropic`.
 
 One forced tool call per document returns every field as value + verbatim quote + page; Sheaf
-validates the answer (one repair round, then a permanent error), checks every quote against the
-document text, and prices the call from its token usage. The batch's instructions, prompt and
+validates the answer field by field (valid fields kept, one repair round for the invalid ones, a
+permanent error only when nothing usable came back), checks every quote against the document
+text, and prices the calls from their token usage. Long documents with a table field are asked
+in page windows (`windows.py`); scans and photos are sent as images beside their OCR text.
+The batch's instructions, prompt and
 schema come first, marked with `cache_control` when they are long enough for the model to cache
 them, so the documents of a batch share one cached prefix. Document text is data, never
 instructions: the system prompt says so, and the text is fenced.
@@ -16,6 +19,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, cast
@@ -26,10 +30,13 @@ from anthropic.types.message_create_params import MessageCreateParamsNonStreamin
 from anthropic.types.messages.batch_create_params import Request
 from django.conf import settings
 
-from extraction.claude.answers import output_schema, parse_answer
+from extraction.claude.answers import is_invalid, output_schema, parse_answer
 from extraction.claude.governor import MAX_RETRY_AFTER, governor
+from extraction.claude.images import IMAGE_TYPES, image_blocks
 from extraction.claude.pricing import Usage, cacheable, cost_of, estimate_cost
+from extraction.claude.windows import WINDOW_PAGES, merge_windows, page_windows
 from extraction.contract import (
+    PAGE_BREAK,
     RATE_LIMITED,
     EconomyLane,
     EconomyOutcome,
@@ -62,6 +69,12 @@ For every requested field, call the record_extraction tool once with:
 - page: the 1-based page the quote is on when the document has pages, else null.
 Dates are YYYY-MM-DD. Numbers are plain decimals with a dot and no thousands separators or
 currency symbol; put the ISO 4217 currency code, when one is shown, in `currency`."""
+
+OCR_NOTE = """\
+The document is a scan: its images come first, and the text between <document> and </document>
+is what OCR read from them. Use the images to read values right, but copy every quote from the
+OCR text, character for character, even where the OCR misread a character: quotes are checked
+against that text."""
 
 # Anthropic's limits for a PDF sent as a document block.
 PDF_MAX_BYTES = 32 * 1024 * 1024 * 3 // 4  # base64 grows a file by a third within 32 MB
@@ -254,8 +267,11 @@ class AnthropicEngine(Engine, EconomyLane):
     def estimate(self, *, characters: int, pages: int | None, fields: int) -> Decimal:
         return estimate_cost(characters=characters, pages=pages, fields=fields, model=self.model)
 
-    def params(self, request: ExtractionRequest) -> dict[str, Any]:
-        """The Messages API parameters for one document (also used for Message Batches)."""
+    def params(
+        self, request: ExtractionRequest, *, window: tuple[int, int, int] | None = None
+    ) -> dict[str, Any]:
+        """The Messages API parameters for one document (also used for Message Batches), or
+        for one window of a long one: (first page, last page, page count)."""
         fields = request.fields or fields_from_prompt(request.prompt)
         listing = "\n".join(
             f"- {spec['name']} ({spec['type']})"
@@ -266,6 +282,11 @@ class AnthropicEngine(Engine, EconomyLane):
             f"{SYSTEM_PROMPT}\n\nExtraction request from the account holder:\n"
             f"{request.prompt}\n\nFields:\n{listing}"
         )
+        images: list[dict[str, Any]] = []
+        if request.content_type in IMAGE_TYPES and request.read_original is not None:
+            pages = (window[0], window[1]) if window else None
+            images = image_blocks(request.read_original(), request.content_type, pages=pages)
+            instructions += f"\n\n{OCR_NOTE}"
         if request.text.strip():
             document: dict[str, Any] = {
                 "type": "text",
@@ -297,7 +318,7 @@ class AnthropicEngine(Engine, EconomyLane):
             "messages": [
                 {
                     "role": "user",
-                    "content": [document, {"type": "text", "text": "Extract the fields."}],
+                    "content": [*images, document, {"type": "text", "text": _ask(window)}],
                 }
             ],
         }
@@ -342,24 +363,65 @@ class AnthropicEngine(Engine, EconomyLane):
         return self.result(cells, text=request.text, usage=sum(spent, Usage()))
 
     def _cells(self, request: ExtractionRequest, spent: list[Usage]) -> dict[str, dict[str, Any]]:
-        """The validated answer, after one repair round when the first does not fit."""
+        """The answer for the whole document: one call, or one per page window when the
+        document is long and has a table field, so the table is read to its last row."""
         fields = request.fields or fields_from_prompt(request.prompt)
-        params = self.params(request)
+        pages = request.text.split(PAGE_BREAK)
+        if len(pages) <= WINDOW_PAGES or not any(spec["type"] == "table" for spec in fields):
+            return self._window_cells(request, spent)
+        answers = []
+        for first, last in page_windows(len(pages)):
+            part = replace(request, text=PAGE_BREAK.join(pages[first - 1 : last]))
+            answers.append(self._window_cells(part, spent, window=(first, last, len(pages))))
+        return merge_windows(answers, fields)
+
+    def _window_cells(
+        self,
+        request: ExtractionRequest,
+        spent: list[Usage],
+        *,
+        window: tuple[int, int, int] | None = None,
+    ) -> dict[str, dict[str, Any]]:
+        """The validated answer. One repair round: for the invalid fields only when some
+        validated (the others are kept), for the whole answer when nothing in it did; a
+        document fails only when nothing usable came back."""
+        fields = request.fields or fields_from_prompt(request.prompt)
+        params = self.params(request, window=window)
         message = self._call(params, request.filename, spent)
         try:
             cells = parse_answer(_tool_input(message), fields)
         except ValueError as problem:
-            # One repair round: show the model its own answer and what was wrong with it.
-            params["messages"] += _repair_turns(message, problem)
+            params["messages"] += _repair_turns(message, str(problem))
             message = self._call(params, request.filename, spent)
             try:
-                cells = parse_answer(_tool_input(message), fields)
+                return parse_answer(_tool_input(message), fields)
             except ValueError as again:
                 raise ExtractionError(
                     "invalid_output",
                     f"{request.filename}: Claude's answer did not fit the fields twice ({again}).",
                 ) from None
-        return cells
+        invalid = [spec for spec in fields if is_invalid(cells[spec["name"]])]
+        if not invalid:
+            return cells
+        reasons = "; ".join(cells[spec["name"]]["reason"] for spec in invalid)
+        names = ", ".join(spec["name"] for spec in invalid)
+        params["messages"] += _repair_turns(
+            message, f"{reasons}. Answer again for these fields only: {names}"
+        )
+        params["tools"] = [{**params["tools"][0], "input_schema": output_schema(invalid)}]
+        try:
+            message = self._call(params, request.filename, spent)
+            repaired = parse_answer(_tool_input(message), invalid)
+        except ValueError:
+            return cells  # the repair did not help: the invalid fields stay invalid
+        except ExtractionError as error:
+            if error.kind != ErrorKind.PERMANENT:
+                raise
+            return cells
+        return {
+            name: repaired[name] if name in repaired and not is_invalid(repaired[name]) else cell
+            for name, cell in cells.items()
+        }
 
     def result(
         self,
@@ -508,6 +570,17 @@ class AnthropicEngine(Engine, EconomyLane):
             raise translate(exc, filename="probe") from None
 
 
+def _ask(window: tuple[int, int, int] | None) -> str:
+    if window is None:
+        return "Extract the fields."
+    first, last, count = window
+    return (
+        f"Extract the fields. This part holds pages {first} to {last} of the document's "
+        f"{count}; its first page is page {first}: give every page as numbered in the whole "
+        "document. List every table row of these pages, also a row the part begins or ends with."
+    )
+
+
 def _tool_input(message: Any) -> Any:
     for block in message.content:
         if block.type == "tool_use" and block.name == TOOL_NAME:
@@ -530,13 +603,13 @@ def _echo(message: Any) -> list[dict[str, Any]]:
     return blocks
 
 
-def _repair_turns(message: Any, problem: ValueError) -> list[dict[str, Any]]:
+def _repair_turns(message: Any, problem: str) -> list[dict[str, Any]]:
     """The turns that ask again after an answer that did not fit: the answer itself, then the
     problem as the result of each of its tool calls. An answer with no tool call (text only)
     gets a plain request instead: a tool_result must answer a tool_use of the turn before, or
     the API refuses the whole request with a 400. The assistant turn is left out when it has
     nothing to echo, since the API refuses empty content (consecutive user turns are joined)."""
-    ask = f"Invalid answer: {problem}. Call the tool again with every field, following the schema."
+    ask = f"Invalid answer: {problem}. Call the tool again, following the schema."
     echoed = _echo(message)
     replies: list[dict[str, Any]] = [
         {"type": "tool_result", "tool_use_id": block["id"], "is_error": True, "content": ask}

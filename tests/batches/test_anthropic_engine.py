@@ -12,6 +12,7 @@ import base64
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -22,6 +23,7 @@ import pytest
 from django.core.files.base import ContentFile
 from django.test import Client
 from django.utils import timezone
+from PIL import Image
 
 from accounts.models import User
 from accounts.selectors import user_usage
@@ -1280,3 +1282,309 @@ def test_the_repair_round_echoes_only_the_keys_a_request_block_takes(alice, fake
     assert (first.status, repair.status) == (200, 200)
     document = batch.documents.get()
     assert document.result["fields"]["invoice number"]["value"] == "INV-0"
+
+
+# --- Per-field validity and tables (issue 16) -----------------------------------------------------
+
+
+def _tool_answer(fields: dict[str, Any]) -> Any:
+    """A scripted forced tool call whose input is `fields`."""
+
+    def answer(request: Any) -> dict[str, Any]:
+        return {
+            **_unfit_answer(request),
+            "content": [
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_{len(request.body['messages'])}",
+                    "name": "record_extraction",
+                    "input": {"fields": fields},
+                }
+            ],
+        }
+
+    return answer
+
+
+ACME_ANSWER = {
+    "invoice number": {"value": "INV-0042", "quote": "INV-0042", "page": 1},
+    "issue date": {"value": "August 3 , 2014", "quote": "2024-03-01", "page": 1},
+    "total": {"value": "1234.50", "quote": "1,234.50 EUR", "page": 1, "currency": "EUR"},
+}
+
+
+@pytest.mark.django_db
+def test_one_bad_date_keeps_the_other_fields_and_is_marked_invalid_after_one_repair(alice, fake):
+    batch = _batch(alice, {"acme.txt": ACME})
+    fake.script(body=_tool_answer(ACME_ANSWER), times=2)  # the repair says the same
+
+    _, status = _run_one()
+
+    assert status == Document.Status.COMPLETED
+    document = _document(batch)
+    fields = document.result["fields"]
+    assert fields["invoice number"]["value"] == "INV-0042"
+    assert fields["total"]["value"] == "1234.50"
+    date = fields["issue date"]
+    assert date["value"] is None
+    assert date["status"] == "invalid"
+    assert date["raw"] == "August 3 , 2014"
+    assert "is not a date" in date["reason"]
+    first, repair = _message_requests(fake)
+    # The repair asks for the bad field only, and says why.
+    [result] = repair.body["messages"][-1]["content"]
+    assert "'August 3 , 2014' is not a date" in result["content"]
+    assert "these fields only: issue date" in result["content"]
+    schema = repair.body["tools"][0]["input_schema"]["properties"]["fields"]
+    assert list(schema["properties"]) == ["issue date"]
+    assert len(first.body["tools"][0]["input_schema"]["properties"]["fields"]["properties"]) == 3
+    assert document.usage["input_tokens"] == 200  # both calls are paid for
+
+
+@pytest.mark.django_db
+def test_a_repaired_date_replaces_the_invalid_one(alice, fake):
+    batch = _batch(alice, {"acme.txt": ACME})
+    fake.script(body=_tool_answer(ACME_ANSWER))
+    fixed = {"issue date": {"value": "2024-03-01", "quote": "2024-03-01", "page": 1}}
+    fake.script(body=_tool_answer(fixed))
+
+    _, status = _run_one()
+
+    assert status == Document.Status.COMPLETED
+    fields = _document(batch).result["fields"]
+    assert fields["issue date"]["value"] == "2024-03-01"
+    assert "reason" not in fields["issue date"]
+    assert fields["invoice number"]["value"] == "INV-0042"
+
+
+@pytest.mark.django_db
+def test_an_answer_with_no_valid_field_fails_with_invalid_output(alice, fake):
+    batch = _batch(alice, {"acme.txt": ACME})
+    nothing = {
+        "invoice number": {"value": "INV-0042", "quote": 7, "page": "one"},
+        "issue date": {"value": "someday", "quote": None, "page": None},
+        "total": {"value": "lots", "quote": None, "page": None},
+    }
+    fake.script(body=_tool_answer(nothing), times=2)
+
+    _, status = _run_one()
+
+    document = _document(batch)
+    assert status == Document.Status.FAILED
+    assert document.error_code == "invalid_output"
+    assert "'someday' is not a date" in document.error_message
+    assert fake.count(MESSAGES) == 2
+
+
+LINES = [("Widget", "2", "5.00", "10.00"), ("Gadget", "1", "7.50", "7.50")]
+
+
+@pytest.mark.django_db
+def test_a_table_field_is_asked_with_typed_columns_and_its_rows_come_back_in_order(alice, fake):
+    table = {
+        "name": "line items",
+        "type": "table",
+        "description": "one row per invoice line",
+        "required": True,
+        "columns": [
+            {"name": "description", "type": "string", "description": ""},
+            {"name": "quantity", "type": "number", "description": ""},
+            {"name": "amount", "type": "number", "description": ""},
+        ],
+    }
+    text = "ACME Corp\n" + "".join(f"{d} {q} x {u} = {a}\n" for d, q, u, a in LINES)
+    batch = services.batch_create(
+        user=alice,
+        files=[ContentFile(text.encode(), name="acme.txt")],
+        prompt="line items",
+        fields=[table],
+    )
+    rows = [
+        {"description": d, "quantity": q, "amount": a, "quote": f"{d} {q} x {u} = {a}", "page": 1}
+        for d, q, u, a in LINES
+    ]
+    fake.script(body=_tool_answer({"line items": {"value": rows}}))
+
+    _, status = _run_one()
+
+    assert status == Document.Status.COMPLETED
+    [request] = _message_requests(fake)
+    cell_schema = request.body["tools"][0]["input_schema"]["properties"]["fields"]["properties"]
+    row_schema = cell_schema["line items"]["properties"]["value"]["items"]
+    assert row_schema["properties"]["quantity"]["description"] == "a decimal such as 1234.50"
+    assert set(row_schema["required"]) == {"description", "quantity", "amount", "quote", "page"}
+    assert "required" in cell_schema["line items"]["description"]
+    cell = _document(batch).result["fields"]["line items"]
+    assert cell["value"] == [
+        {"description": "Widget", "quantity": "2", "amount": "10.00"},
+        {"description": "Gadget", "quantity": "1", "amount": "7.50"},
+    ]
+    assert [row["quote"] for row in cell["rows"]] == [
+        "Widget 2 x 5.00 = 10.00",
+        "Gadget 1 x 7.50 = 7.50",
+    ]
+    assert [row["pages"] for row in cell["rows"]] == [[1], [1]]
+    assert cell["page"] == 1
+
+
+def _statement_answer(request: Any) -> dict[str, Any]:
+    """Claude reading one window of the statement: every row of the pages it was sent, paged
+    as the request says its first page is numbered."""
+    document, ask = request.body["messages"][0]["content"]
+    first = int(re.search(r"its first page is page (\d+)", ask["text"]).group(1))
+    text = document["text"].split("\n", 1)[1].rsplit("\n</document>", 1)[0]
+    rows = [
+        {"booking": line, "amount": line.rsplit(" ", 1)[1], "quote": line, "page": first + index}
+        for index, page in enumerate(text.split("\f"))
+        for line in page.splitlines()
+        if line.startswith("Booking")
+    ]
+    answer = _tool_answer(
+        {
+            "account": {"value": "DE-1", "quote": "Account DE-1", "page": 1}
+            if first == 1
+            else {"value": None, "quote": None, "page": None},
+            "bookings": {"value": rows},
+        }
+    )
+    return answer(request)
+
+
+@pytest.mark.django_db
+def test_a_20_page_statement_is_asked_in_windows_and_its_rows_merged_without_duplicates(
+    alice, fake
+):
+    pages = [
+        ("Account DE-1\n" if number == 1 else "")
+        + "".join(f"Booking {number}-{row} {number}.{row}0\n" for row in range(1, 4))
+        for number in range(1, 21)
+    ]
+    fields = [
+        {"name": "account", "type": "string", "description": ""},
+        {
+            "name": "bookings",
+            "type": "table",
+            "description": "",
+            "columns": [
+                {"name": "booking", "type": "string", "description": ""},
+                {"name": "amount", "type": "number", "description": ""},
+            ],
+        },
+    ]
+    batch = services.batch_create(
+        user=alice,
+        files=[ContentFile("\f".join(pages).encode(), name="statement.txt")],
+        prompt="account, bookings",
+        fields=fields,
+    )
+    fake.script(body=_statement_answer, times=None)
+
+    _, status = _run_one()
+
+    assert status == Document.Status.COMPLETED
+    document = _document(batch)
+    asks = [r.body["messages"][0]["content"][1]["text"] for r in _message_requests(fake)]
+    assert [re.search(r"pages (\d+) to (\d+)", ask).groups() for ask in asks] == [
+        ("1", "8"),
+        ("8", "15"),
+        ("15", "20"),
+    ]
+    cell = document.result["fields"]["bookings"]
+    expected = [f"Booking {n}-{r} {n}.{r}0" for n in range(1, 21) for r in range(1, 4)]
+    assert [row["quote"] for row in cell["rows"]] == expected
+    assert [row["booking"] for row in cell["value"]] == expected
+    assert cell["rows"][-1]["page"] == 20
+    assert document.result["fields"]["account"]["value"] == "DE-1"
+    assert document.usage["input_tokens"] == 300  # the three calls, 100 tokens each
+
+
+@pytest.mark.django_db
+def test_a_short_document_with_a_table_is_one_call(alice, fake):
+    fields = [
+        {
+            "name": "bookings",
+            "type": "table",
+            "description": "",
+            "columns": [{"name": "booking", "type": "string", "description": ""}],
+        }
+    ]
+    services.batch_create(
+        user=alice,
+        files=[ContentFile(b"Booking 1\fBooking 2\n", name="short.txt")],
+        prompt="bookings",
+        fields=fields,
+    )
+    fake.script(body=_tool_answer({"bookings": {"value": []}}))
+
+    _, status = _run_one()
+
+    assert status == Document.Status.COMPLETED
+    [request] = _message_requests(fake)
+    assert request.body["messages"][0]["content"][1]["text"] == "Extract the fields."
+
+
+# --- Scans and photos (issue 15) ------------------------------------------------------------------
+
+OCR_TEXT = "ACME Corp\nInvoice Number: INV-0042\fTotal: 1,234.50 EUR\n"
+
+
+def _tiff(pages: int, size: tuple[int, int] = (400, 300)) -> bytes:
+    frames = [Image.new("L", size, color=255 - 40 * n) for n in range(pages)]
+    out = io.BytesIO()
+    frames[0].save(out, format="TIFF", save_all=True, append_images=frames[1:])
+    return out.getvalue()
+
+
+def _decoded(block: dict[str, Any]) -> Image.Image:
+    return Image.open(io.BytesIO(base64.b64decode(block["source"]["data"])))
+
+
+def _scan_request(data: bytes, content_type: str) -> ExtractionRequest:
+    return ExtractionRequest(
+        text=OCR_TEXT,
+        prompt=PROMPT,
+        fields=parse_fields("invoice number\ntotal:number"),
+        filename="scan",
+        content_type=content_type,
+        read_original=lambda: data,
+    )
+
+
+@pytest.mark.django_db
+def test_a_tiff_scan_is_sent_as_png_images_with_its_ocr_text_and_quotes_from_that_text(fake):
+    fake.script(
+        body=_tool_answer(
+            {
+                "invoice number": {"value": "INV-0042", "quote": "INV-0042", "page": 1},
+                "total": {"value": "1234.50", "quote": "1,234.50 EUR", "page": 2},
+            }
+        )
+    )
+
+    result = AnthropicEngine().extract(_scan_request(_tiff(2), "image/tiff")).result
+
+    [request] = _message_requests(fake)
+    first, second, document, _ = request.body["messages"][0]["content"]
+    assert [first["type"], second["type"]] == ["image", "image"]
+    assert first["source"]["media_type"] == second["source"]["media_type"] == "image/png"
+    assert _decoded(first).format == "PNG"
+    assert document["type"] == "text"
+    assert "Invoice Number: INV-0042" in document["text"]
+    assert "copy every quote from the\nOCR text" in request.body["system"][0]["text"]
+    assert result["fields"]["total"]["verified"] is True
+    assert result["fields"]["total"]["page"] == 2
+
+
+@pytest.mark.django_db
+def test_a_photo_over_the_apis_size_limit_is_scaled_down(fake):
+    photo = io.BytesIO()
+    Image.new("RGB", (9000, 200), color="white").save(photo, format="PNG")
+    empty = {"value": None, "quote": None, "page": None}
+    fake.script(body=_tool_answer({"invoice number": empty, "total": empty}))
+
+    AnthropicEngine().extract(_scan_request(photo.getvalue(), "image/png"))
+
+    [request] = _message_requests(fake)
+    image = request.body["messages"][0]["content"][0]
+    assert image["type"] == "image"
+    assert max(_decoded(image).size) == 8000
