@@ -245,3 +245,37 @@ LINE_ITEM_WORDS = frozenset(
     | {"stukprijs", "descripcion", "cantidad", "precio", "concepto", "descrizione", "quantita"}
     | {"prezzo", "articolo", "qta"}
 )
+
+# The columns of a line-item table, by what they hold, with their headers in the six languages.
+# A table field's column is mapped to one of these by its own name; the table is found by a row
+# of these headers.
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "description": (
+        *("description", "item", "items", "article", "product", "service", "details"),
+        *("item description", "beschreibung", "bezeichnung", "artikel", "leistung"),
+        *("artikelbezeichnung", "designation", "libelle", "article", "omschrijving"),
+        *("artikel omschrijving", "descripcion", "concepto", "articulo", "descrizione"),
+        *("articolo", "prodotto"),
+    ),
+    "quantity": (
+        *("quantity", "qty", "hours", "units", "menge", "anzahl", "stk", "quantite", "qte"),
+        *("aantal", "cantidad", "cant", "quantita", "qta"),
+    ),
+    "unit price": (
+        *("unit price", "price", "rate", "unit cost", "price per unit", "einzelpreis", "preis"),
+        *("e preis", "prix unitaire", "prix", "pu", "prix unit", "prix unitaire ht"),
+        *("prijs", "stukprijs", "eenheidsprijs", "precio", "precio unitario", "prezzo"),
+        *("prezzo unitario",),
+    ),
+    "amount": (
+        *("amount", "total", "line total", "net amount", "net", "betrag", "gesamt"),
+        *("gesamtpreis", "summe", "montant", "montant ht", "total ht", "bedrag", "totaal"),
+        *("importe", "total linea", "importo", "totale"),
+    ),
+}
+# Words that open the totals block under a table of goods, where its rows end.
+TABLE_END_WORDS = frozenset(
+    {"subtotal", "total", "tax", "vat", "zwischensumme", "summe", "gesamtbetrag", "mwst", "ust"}
+    | {"nettobetrag", "rechnungsbetrag", "sous", "tva", "ttc", "subtotaal", "totaal", "btw"}
+    | {"imponible", "iva", "imponibile", "totale", "balance", "due", "netto"}
+)
