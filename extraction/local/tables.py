@@ -75,6 +75,8 @@ def _ends(row: Row, columns: dict[int, str]) -> bool:
     words = set(label_key(row.cells[0].text).split())
     if not words & TABLE_END_WORDS:
         return False
+    if words <= TABLE_END_WORDS:
+        return True  # "Total" alone opens a totals row, even one with a quantity column
     return not any(
         columns[number] in ("quantity", "unit price") and _numeric(cell.text)
         for number, cell in enumerate(row.cells)
