@@ -158,7 +158,12 @@ def _table(document: _Document, spec: FieldSpec) -> dict[str, Any]:
         cells = {}
         for column in columns:
             texts = item.cells.get(column_concept(column) or "")
-            text = " ".join(texts) if texts else None
+            text = None
+            if texts:
+                # Cells under columns the vocabulary does not know (VAT, gross) fall to the
+                # nearest known one: a number is its own column's first cell.
+                string = (column.get("type") or "string") == "string"
+                text = " ".join(texts) if string else texts[0]
             cells[column["name"]] = typed(text, column.get("type") or "string", document.date_order)
         quote = "\n".join(item.quotes)
         found = document.layout.holds(item.pages[0], item.quotes[0])
