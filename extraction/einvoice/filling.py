@@ -17,10 +17,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from extraction.contract import ExtractionRequest, page_of
+from extraction.contract import ExtractionRequest, ValueStatus, page_of
 from extraction.einvoice.standards import BT, KINDS, EInvoice, Kind, Value
 from extraction.einvoice.terms import LINES, Target, label_key, labels_of, target_of
 from extraction.fields import FieldSpec, fields_from_prompt
+from extraction.local.tables import column_concept
 
 # The content type of an uploaded e-invoice: its "text" is a rendering of the XML, not a page.
 XML_CONTENT_TYPE = "application/xml"
@@ -65,11 +66,53 @@ def prefill(request: ExtractionRequest, invoice: EInvoice) -> XmlFirst:
         target = target_of(spec)
         if target is None:
             continue
-        cell = _cell(target, invoice, quoting)
+        if spec.get("type") == "table":
+            cell = _table(spec, invoice, quoting)
+        else:
+            cell = _cell(target, invoice, quoting)
         if cell is not None:
             cells[spec["name"]] = cell
     rest = [spec for spec in fields if spec["name"] not in cells]
     return XmlFirst(fields=fields, cells=cells, rest=replace(request, fields=rest))
+
+
+def _table(spec: FieldSpec, invoice: EInvoice, quoting: _Quoting) -> dict[str, Any] | None:
+    """The invoice lines as a table field's rows, each column the line's term its name means
+    (description, quantity, net unit price, line amount); a row's quote is the page's line
+    that prints its description, else null."""
+    if not invoice.lines:
+        return None
+    value: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for line in invoice.lines:
+        terms = {
+            "description": line.description,
+            "quantity": line.quantity,
+            "unit price": line.unit_price,
+            "amount": line.amount,
+        }
+        cells: dict[str, Any] = {}
+        for column in spec.get("columns", []):
+            term = terms.get(column_concept(column) or "")
+            cells[column["name"]] = None if term is None else term.value
+        value.append(cells)
+        quote, page = None, None
+        if line.description is not None and quoting.text.strip():
+            found = quoting.best_line(_text_pattern(line.description.text), ())
+            if found is not None:
+                quote, page = found
+        pages = [] if page is None else [page]
+        rows.append({"quote": quote, "page": page, "pages": pages, "status": ValueStatus.FOUND})
+    return {
+        **MISSING,
+        "value": value,
+        "rows": rows,
+        "page": rows[0]["page"],
+        "status": ValueStatus.FOUND,
+        "verified": True,
+        "source": "xml",
+        "review": None,
+    }
 
 
 def _cell(target: Target, invoice: EInvoice, quoting: _Quoting) -> dict[str, Any] | None:
@@ -171,7 +214,7 @@ class _Quoting:
     def find(self, target: Target, kind: Kind, term: Value) -> tuple[str, int | None]:
         """The line that prints the value and its page, else the element's text and no page."""
         if self.text.strip():
-            found = self._best_line(self._pattern(target, kind, term), labels_of(target))
+            found = self.best_line(self._pattern(target, kind, term), labels_of(target))
             if found is not None:
                 return found
         return term.text, None
@@ -188,7 +231,7 @@ class _Quoting:
             return re.compile(f"{code}|{re.escape(_SYMBOLS[term.value])}", re.IGNORECASE)
         return _text_pattern(term.text)
 
-    def _best_line(
+    def best_line(
         self, pattern: re.Pattern[str], labels: tuple[str, ...]
     ) -> tuple[str, int | None] | None:
         first: tuple[str, int] | None = None

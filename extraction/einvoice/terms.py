@@ -217,7 +217,7 @@ def target_of(spec: FieldSpec) -> Target | None:
         return None
     field_type = spec.get("type") or "string"
     if target == LINES:
-        return target if field_type == "list" else None
+        return target if field_type in ("list", "table") else None
     return target if field_type in _TYPES[KINDS[target]] else None
 
 

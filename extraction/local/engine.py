@@ -47,6 +47,7 @@ from extraction.contract import (
     ExtractionError,
     ExtractionRequest,
     ExtractionResult,
+    ValueStatus,
 )
 from extraction.fields import FieldSpec, fields_from_prompt
 from extraction.local.layout import document_index
@@ -59,6 +60,7 @@ from extraction.local.matching import (
 )
 from extraction.local.money import Currencies, document_currencies
 from extraction.local.parties import find_supplier, folded, party_name
+from extraction.local.tables import column_concept, read_table, typed
 from extraction.local.unlabelled import unlabelled
 from extraction.normalise import (
     DateOrder,
@@ -146,8 +148,54 @@ class _Document:
         }
 
 
+def _table(document: _Document, spec: FieldSpec) -> dict[str, Any]:
+    """A table field: the rows of the document's line-item table, each cell typed by its
+    column; [] when the document shows no table (see `extraction.local.tables`)."""
+    columns = spec.get("columns", [])
+    value: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    for item in read_table(document.layout):
+        cells = {}
+        for column in columns:
+            texts = item.cells.get(column_concept(column) or "")
+            text = None
+            if texts:
+                # Cells under columns the vocabulary does not know (VAT, gross) fall to the
+                # nearest known one: a number is its own column's first cell.
+                string = (column.get("type") or "string") == "string"
+                text = " ".join(texts) if string else texts[0]
+            cells[column["name"]] = typed(text, column.get("type") or "string", document.date_order)
+        quote = "\n".join(item.quotes)
+        found = document.layout.holds(item.pages[0], item.quotes[0])
+        value.append(cells)
+        rows.append(
+            {
+                "quote": quote,
+                "page": item.pages[0],
+                "pages": item.pages,
+                "status": ValueStatus.FOUND if found else ValueStatus.UNVERIFIED,
+            }
+        )
+    status = ValueStatus.MISSING
+    if rows:
+        unverified = any(row["status"] == ValueStatus.UNVERIFIED for row in rows)
+        status = ValueStatus.UNVERIFIED if unverified else ValueStatus.FOUND
+    return {
+        "value": value,
+        "rows": rows,
+        "quote": None,
+        "page": rows[0]["page"] if rows else None,
+        "status": status,
+        "source": "text",
+        "verified": status == ValueStatus.FOUND,
+        "review": None,
+    }
+
+
 def _field_result(document: _Document, wanted: Wanted) -> dict[str, Any]:
     field_type = wanted.spec.get("type") or "string"
+    if field_type == "table":
+        return _table(document, wanted.spec)
     if wanted.concept == "currency" and field_type == "string":
         return _currency(document, wanted)
     if wanted.concept in ("supplier", "customer") and field_type == "string":

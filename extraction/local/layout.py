@@ -269,6 +269,11 @@ class Layout:
                 return quote, True
         return quotes[0], False
 
+    def holds(self, page: int, quote: str) -> bool:
+        """Whether the text of `page` holds `quote`."""
+        checker = self._checker(page)
+        return checker is not None and checker.locate(quote) is not None
+
     def _checker(self, page: int) -> QuoteChecker | None:
         if not 0 < page <= len(self.pages):
             return None

@@ -246,22 +246,45 @@ LINE_ITEM_WORDS = frozenset(
     | {"prezzo", "articolo", "qta"}
 )
 
+# The columns of a line-item table, by what they hold, with their headers in the six languages.
+# A table field's column is mapped to one of these by its own name; the table is found by a row
+# of these headers.
+TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "description": (
+        *("description", "item", "items", "article", "product", "service", "details"),
+        *("item description", "beschreibung", "bezeichnung", "artikel", "leistung"),
+        *("artikelbezeichnung", "designation", "libelle", "article", "omschrijving"),
+        *("artikel omschrijving", "descripcion", "concepto", "articulo", "descrizione"),
+        *("articolo", "prodotto"),
+    ),
+    "quantity": (
+        *("quantity", "qty", "hours", "units", "menge", "anzahl", "stk", "quantite", "qte"),
+        *("aantal", "cantidad", "cant", "quantita", "qta"),
+    ),
+    "unit price": (
+        *("unit price", "price", "rate", "unit cost", "price per unit", "einzelpreis", "preis"),
+        *("e preis", "prix unitaire", "prix", "pu", "prix unit", "prix unitaire ht"),
+        *("prijs", "stukprijs", "eenheidsprijs", "precio", "precio unitario", "prezzo"),
+        *("prezzo unitario",),
+    ),
+    "amount": (
+        *("amount", "total", "line total", "net amount", "net", "betrag", "gesamt"),
+        *("gesamtpreis", "summe", "montant", "montant ht", "total ht", "bedrag", "totaal"),
+        *("importe", "total linea", "importo", "totale"),
+    ),
+}
+# Words that open the totals block under a table of goods, where its rows end.
+TABLE_END_WORDS = frozenset(
+    {"subtotal", "total", "tax", "vat", "zwischensumme", "summe", "gesamtbetrag", "mwst", "ust"}
+    | {"nettobetrag", "rechnungsbetrag", "sous", "tva", "ttc", "subtotaal", "totaal", "btw"}
+    | {"imponible", "iva", "imponibile", "totale", "balance", "due", "netto"}
+)
+
 # Column headers of a line-item table by what the column holds, for the arithmetic checks
 # (`extraction.checks`): each row's quantity x unit price, less its discount, is its amount.
-QUANTITY_COLUMNS = (
-    *("quantity", "qty", "units", "hours", "menge", "anzahl", "stuck", "quantite", "qte"),
-    *("aantal", "cantidad", "cant", "quantita", "qta"),
-)
-UNIT_PRICE_COLUMNS = (
-    *("unit price", "price", "rate", "price per unit", "unit cost", "einzelpreis", "preis"),
-    *("stuckpreis", "prix unitaire", "prix", "pu", "stukprijs", "prijs", "eenheidsprijs"),
-    *("precio unitario", "precio", "prezzo unitario", "prezzo"),
-)
-LINE_AMOUNT_COLUMNS = (
-    *("amount", "line total", "total", "line amount", "net amount", "betrag", "gesamtpreis"),
-    *("gesamt", "summe", "montant", "montant ht", "total ht", "bedrag", "totaal", "importe"),
-    *("total linea", "importo", "totale", "totale riga"),
-)
+QUANTITY_COLUMNS = (*TABLE_COLUMNS["quantity"], "stuck")
+UNIT_PRICE_COLUMNS = (*TABLE_COLUMNS["unit price"], "stuckpreis")
+LINE_AMOUNT_COLUMNS = (*TABLE_COLUMNS["amount"], "line amount", "totale riga")
 DISCOUNT_COLUMNS = (
     *("discount", "rebate", "rabatt", "nachlass", "remise", "korting", "descuento", "dto"),
     *("sconto",),
