@@ -48,6 +48,13 @@ _PAGE_NUMBER = re.compile(
     re.IGNORECASE,
 )
 
+# A clock time after a date on a receipt's line ("12.03.2024 14:22", "8 March 2024 4:09 PM").
+_TIME = re.compile(
+    r"\s*(?:\d{1,2}[:.]\d{2}(?::\d{2})?(?:\s*[AaPp]\.?[Mm]\.?)?(?:\s*[Uu]hr|\s*h)?)?\s*$"
+)
+
+_SENTENCE_WORD = re.compile(r"(?:^|\s)[^\W\d_A-Z]{2,}(?=\s|$)")
+
 _EXACT = 100
 _SYNONYM = 90
 _DESCRIPTION = 85
@@ -81,7 +88,7 @@ class Wanted:
             # nor a page number ("INVOICE" over "Page 1 of 2").
             return (
                 DIGIT.search(value) is not None
-                and date_spans(value) != [(0, len(value))]
+                and not _is_date_and_time(value)
                 and not _PAGE_NUMBER.search(value)
             )
         if shape is Shape.TEXT:
@@ -306,12 +313,36 @@ def best(candidates: list[Candidate], wanted: Wanted) -> Candidate | None:
     return best
 
 
+def _is_date_and_time(value: str) -> bool:
+    """A date, and at most a clock time after it: "30 July 2025 15:23"."""
+    spans = date_spans(value)
+    return bool(spans) and spans[0][0] == 0 and _TIME.fullmatch(value[spans[0][1] :]) is not None
+
+
+def identifier_value(value: str) -> str | None:
+    """An identifier without the date (and time) a receipt writes right after it on the same
+    line: "SI-00011" of "SI-00011 30 July 2025 15:23", "INV02046" of "INV02046January 8, 2023
+    16:09" (a text layer that lost the gap between the two). None for words of a sentence
+    ("for invoice INV07779" after "Credit note"): an identifier has no lower-case word."""
+    for start in range(1, len(value)):
+        before, here = value[start - 1], value[start]
+        if not (before.isspace() or (before.isdigit() and here.isalpha())) or here.isspace():
+            continue
+        if _is_date_and_time(value[start:]):
+            value = value[:start].rstrip(" ,;-\u2013")
+            break
+    return None if _SENTENCE_WORD.search(value) else value
+
+
 def choose(
     index: DocumentIndex, wanted: Wanted, clean: Callable[[str], str | None] | None = None
 ) -> Candidate | None:
     """The field's best labelled value: exact and synonym labels first, near labels only when
     those give nothing as explicit as a colon pair. `clean` turns a value into the one the field
-    takes ("ACME GmbH" of "ACME GmbH, Hauptstr. 5"), or None when it is none."""
+    takes ("ACME GmbH" of "ACME GmbH, Hauptstr. 5"), or None when it is none; an identifier
+    loses a date written after it."""
+    if clean is None and wanted.shape is Shape.IDENT:
+        clean = identifier_value
     chosen = best(_cleaned(exact_candidates(index, wanted), clean), wanted)
     if wanted.keys and (chosen is None or chosen.score < _FUZZY + COLON):
         fuzzy = best(_cleaned(_fuzzy_candidates(index, wanted), clean), wanted)

@@ -7,7 +7,8 @@ they are in another way; tried only when no label gave a value.
 - a due date in a sentence that says payment is due ("Zahlbar innerhalb von 14 Tagen bis zum
   28.03.2024", "Please pay by 28 March 2024"), when it holds exactly one date;
 - the document's date: the first line of the first page holding one date and no label (a
-  receipt's "12/03/24 14:22", a letter's "Berlin, 12. März 2024").
+  receipt's "12/03/24 14:22", a letter's "Berlin, 12. März 2024"), or one whose label names
+  the value before the date (a receipt's "Beleg-Nr. RE-2025-0123 08.08.2025 08:40").
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import re
 from dataclasses import replace
 
 from extraction.fields import FieldSpec
-from extraction.local.lines import Candidate, DocumentIndex
+from extraction.local.lines import DIGIT, Candidate, DocumentIndex
 from extraction.local.matching import Wanted, choose, starts_with_known_label, wanted_by
 from extraction.local.vocabulary import Shape
 from extraction.normalise import date_spans
@@ -36,6 +37,9 @@ DUE_WORDS = re.compile(
     re.IGNORECASE,
 )
 _LABEL_COLON = re.compile(r":(?:\s|$)")
+# A month name glued to the number before it by a text layer that lost the gap
+# ("INV02046January 8, 2023").
+_GLUED_MONTH = re.compile(r"(?<=\d)(?=[A-Z][a-z])")
 
 
 def unlabelled(index: DocumentIndex, wanted: Wanted) -> Candidate | None:
@@ -86,11 +90,29 @@ def _undated_line(index: DocumentIndex) -> Candidate | None:
     for number, line in enumerate(index.lines):
         if index.page(number) != 1:
             break
-        spans = date_spans(line)
+        spans = _dates_in(line)
         if len(spans) != 1 or _LABEL_COLON.search(line) or DUE_WORDS.search(line):
             continue
-        if any(starts_with_known_label(index, cell) for cell in index.cells[number]):
-            continue  # a labelled date is another date: delivery, order, due
         start, end = spans[0]
+        labelled = any(starts_with_known_label(index, cell) for cell in index.cells[number])
+        if labelled and not _after_a_value(line[:start]):
+            continue  # a labelled date is another date: delivery, order, due
         return Candidate(0, number, 0, "", line[start:end])
     return None
+
+
+def _after_a_value(before: str) -> bool:
+    """Whether the date follows a labelled value (an identifier with a digit) rather than its
+    own label: "Receipt no. INV02046 | 8 March 2024", not "Delivery date 8 March 2024"."""
+    words = before.split()
+    return bool(words) and DIGIT.search(words[-1]) is not None and len(words) > 1
+
+
+def _dates_in(line: str) -> list[tuple[int, int]]:
+    spans = date_spans(line)
+    if spans:
+        return spans
+    for glued in _GLUED_MONTH.finditer(line):
+        at = glued.start()
+        return [(start + at, end + at) for start, end in date_spans(line[at:])]
+    return []

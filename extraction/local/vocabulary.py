@@ -34,6 +34,10 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
             *("factuurnummer", "factuurnr", "factuur no", "factuur", "creditnota no"),
             *("numero de factura", "factura", "factura no", "no factura", "factura numero"),
             *("numero fattura", "fattura", "fattura no", "numero documento", "documento no"),
+            # a receipt's number: till receipts, tickets, transactions
+            *("receipt no", "transaction no", "trans no", "bon no", "bonnr", "bonnummer"),
+            *("kassenbon no", "kassabon no", "ticket no", "numero ticket", "recibo no"),
+            *("scontrino no", "numero scontrino"),
         ),
     ),
     (
