@@ -1,11 +1,12 @@
 """A batch's results as a file a person downloads: CSV, JSON, Markdown, XLSX or items.csv.
 
 Every per-document format has the same columns: ``filename, status, error_code, error_message,
-engine, cost_usd, checks``, then for each field a value column, a ``<field> verified`` and a
-``<field> status`` column, one row per document in upload order; a table field's value column
-holds its row count. ``items.csv`` (and the XLSX ``Items`` sheet) has one row per line item of
-the batch's table fields instead. JSON keeps each document's raw ``result``. A reviewed value
-(``review.value``) wins over the extracted one everywhere.
+engine, cost_usd, checks``, then for each field a value column, a ``<field> currency`` column
+when some document's value carries a currency (a number cell holds the number alone), a
+``<field> verified`` and a ``<field> status`` column, one row per document in upload order; a
+table field's value column holds its row count. ``items.csv`` (and the XLSX ``Items`` sheet)
+has one row per line item of the batch's table fields instead. JSON keeps each document's raw
+``result``. A reviewed value (``review.value``) wins over the extracted one everywhere.
 """
 
 from __future__ import annotations
@@ -198,11 +199,35 @@ def _field_cells(entry: Any, *, table: bool = False) -> tuple[Any, bool | None, 
     )
 
 
-def _header(names: list[str]) -> list[str]:
+def _header(names: list[str], priced: set[str]) -> list[str]:
     header = list(FIXED_COLUMNS)
     for name in names:
-        header += [name, f"{name} verified", f"{name} status"]
+        currency = [f"{name} currency"] if name in priced else []
+        header += [name, *currency, f"{name} verified", f"{name} status"]
     return header
+
+
+def _priced_fields(batch: BatchProcess, names: list[str]) -> set[str]:
+    """The fields whose value carries a currency in some document (an amount's "EUR"): they
+    get a currency column, as a number cell holds the number alone."""
+    priced: set[str] = set()
+    for result in batch_documents(batch=batch).values_list("result", flat=True).iterator():
+        fields = _result_fields(result)
+        priced.update(
+            name
+            for name in names
+            if isinstance(fields.get(name), dict) and _has_value(fields[name].get("currency"))
+        )
+    return priced
+
+
+def _currency(entry: Any) -> str | None:
+    currency = entry.get("currency") if isinstance(entry, dict) else None
+    return (
+        currency
+        if isinstance(currency, str) and currency and _has_value(cell_value(entry))
+        else None
+    )
 
 
 def _checks_status(result: Any) -> str:
@@ -211,7 +236,7 @@ def _checks_status(result: Any) -> str:
     return status if isinstance(status, str) else ""
 
 
-def _row(document: Document, names: list[str], tables: set[str]) -> list[Any]:
+def _row(document: Document, names: list[str], tables: set[str], priced: set[str]) -> list[Any]:
     result = document.result
     engine = result.get("engine") if isinstance(result, dict) else None
     row: list[Any] = [
@@ -225,7 +250,9 @@ def _row(document: Document, names: list[str], tables: set[str]) -> list[Any]:
     ]
     fields = _result_fields(result)
     for name in names:
-        row += _field_cells(fields.get(name), table=name in tables)
+        value, verified, status = _field_cells(fields.get(name), table=name in tables)
+        currency = [_currency(fields.get(name))] if name in priced else []
+        row += [value, *currency, verified, status]
     return row
 
 
@@ -236,10 +263,16 @@ def _typed_table(batch: BatchProcess) -> tuple[list[str], list[str], Iterator[li
     types = {spec["name"]: spec.get("type", "string") for spec in batch.fields}
     kinds = ["string"] * len(FIXED_COLUMNS)
     kinds[FIXED_COLUMNS.index("cost_usd")] = "number"
+    priced = _priced_fields(batch, names)
     for name in names:
-        kinds += ["number" if name in tables else types.get(name, "string"), "boolean", "string"]
-    rows = (_row(document, names, tables) for document in batch_documents(batch=batch).iterator())
-    return _header(names), kinds, rows
+        currency = ["string"] if name in priced else []
+        kind = "number" if name in tables else types.get(name, "string")
+        kinds += [kind, *currency, "boolean", "string"]
+    rows = (
+        _row(document, names, tables, priced)
+        for document in batch_documents(batch=batch).iterator()
+    )
+    return _header(names, priced), kinds, rows
 
 
 def _table(batch: BatchProcess) -> Iterator[list[str]]:
@@ -459,7 +492,7 @@ def _xlsx_sheet(sheet: WriteOnlyWorksheet, header: list[str], last_row: int) -> 
 
 def _xlsx(batch: BatchProcess) -> tuple[bytes, str]:
     workbook = Workbook(write_only=True)
-    documents = workbook.create_sheet("Documents")
+    documents = workbook.create_sheet("Results")
     header, kinds, typed = _typed_table(batch)
     rows = list(typed)
     _xlsx_sheet(documents, header, len(rows) + 1)

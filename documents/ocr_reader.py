@@ -91,7 +91,7 @@ def ocr_document(
     path: str | Path, *, extension: str, filename: str, pages: Iterable[int] | None = None
 ) -> OcrResult:
     """OCR of the stored file at `path` (upload extension pdf, png, jpg, jpeg, tif or tiff):
-    the 1-based `pages` asked for, or every page. Thread-safe.
+    the 1-based `pages` asked for (at most SHEAF_OCR_MAX_PAGES), or every page. Thread-safe.
 
     Raises ExtractionError (permanent) with code encrypted, malformed, too_large or timeout, or
     with no_text_layer (a PDF) or unsupported_type (an image) when this server has no OCR;
@@ -107,16 +107,22 @@ def ocr_document(
             f"{filename} {what}, and OCR is not installed on this server (Tesseract's "
             f"{settings.SHEAF_OCR_LANGUAGES!r} model in {settings.SHEAF_OCR_TESSDATA}).",
         )
+    wanted = list(pages) if pages is not None else None
+    if wanted is not None and len(wanted) > settings.SHEAF_OCR_MAX_PAGES:
+        raise ValueError(f"{len(wanted)} pages asked, more than SHEAF_OCR_MAX_PAGES")
     deadline = time.monotonic() + settings.SHEAF_OCR_DOCUMENT_SECONDS
     arguments: dict[str, Any] = {
         "path": os.path.abspath(path),
         "format": kind,
-        "max_pages": settings.SHEAF_OCR_MAX_PAGES,
+        # A whole file is refused beyond the OCR page limit; chosen pages of a PDF are within
+        # it already, and the PDF within the reader's page limit.
+        "max_pages": settings.SHEAF_OCR_MAX_PAGES
+        if wanted is None
+        else max(settings.SHEAF_OCR_MAX_PAGES, settings.SHEAF_MAX_PDF_PAGES),
         "max_pixels": settings.SHEAF_OCR_MAX_MEGAPIXELS * 1_000_000,
         "languages": settings.SHEAF_OCR_LANGUAGES,
         "tessdata": settings.SHEAF_OCR_TESSDATA,
     }
-    wanted = list(pages) if pages is not None else None
     read: list[OcrPage] = []
     page_count = 0
     # The first page asked tells how many there are; until then only page 1 is known to exist.

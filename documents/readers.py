@@ -9,7 +9,8 @@ hold. This module turns the settings into that operation's limits and its refusa
 
 Images (PNG, JPEG, TIFF), and the pages of a PDF that have no text layer (a scan), have no text
 but what OCR reads in them: `documents.ocr_reader`, page by page under the OCR limits
-(SHEAF_OCR_*). A PDF fails with no_text_layer only when no page holds text and OCR finds nothing
+(SHEAF_OCR_*; a PDF's first SHEAF_OCR_MAX_PAGES scanned pages, its text marked cut when it has
+more). A PDF fails with no_text_layer only when no page holds text and OCR finds nothing
 legible on any (or this server has no OCR).
 
 Limits, Django settings whose defaults live in batchsite/settings.py only:
@@ -117,14 +118,17 @@ def read_document(path: str | Path, *, content_type: str, filename: str) -> Read
 
 
 def _with_scanned_pages(read: ReadResult, path: str | Path, *, filename: str) -> ReadResult:
-    """`read` with its pages that have no text layer read by OCR instead."""
+    """`read` with its pages that have no text layer read by OCR instead: the first
+    SHEAF_OCR_MAX_PAGES of them, the text marked cut when there are more."""
     scanned_pages = [page.number for page in read.pages if not page.text_layer]
     if not scanned_pages:
         return read
     has_text = any(page.text_layer for page in read.pages)
     if has_text and not ocr_available():
         return read  # the text it has is still worth extracting; the scanned pages stay empty
-    scanned = ocr_document(path, extension="pdf", filename=filename, pages=scanned_pages)
+    limit = settings.SHEAF_OCR_MAX_PAGES
+    cut = read.truncated or len(scanned_pages) > limit
+    scanned = ocr_document(path, extension="pdf", filename=filename, pages=scanned_pages[:limit])
     by_number = {page.layout.number: page for page in scanned.pages}
     # The page keeps the size the PDF gives it; OCR's is the rendered image's, rounded.
     pages = tuple(
@@ -139,7 +143,7 @@ def _with_scanned_pages(read: ReadResult, path: str | Path, *, filename: str) ->
             f"{filename} has no text layer: its pages are images in which OCR found no text.",
             page_count=read.page_count,
         )
-    return _capped(pages, read.page_count, einvoice_xml=read.einvoice_xml, cut=read.truncated)
+    return _capped(pages, read.page_count, einvoice_xml=read.einvoice_xml, cut=cut)
 
 
 def _read_image(path: str | Path, *, extension: str, filename: str) -> ReadResult:

@@ -60,7 +60,9 @@ HEADER = [
     "checks",
     *(column for name in NAMES for column in (name, f"{name} verified", f"{name} status")),
 ]
-NO_VALUES = ["", "", "missing"] * 6
+# The total's value carries a currency: it gets a column of its own, after the value.
+HEADER.insert(HEADER.index("total") + 1, "total currency")
+NO_VALUES = ["", "", "missing"] * 2 + ["", "", "", "missing"] + ["", "", "missing"] * 3
 NO_TEXT_LAYER = "page 1 of scan.pdf is an image with no text layer"
 ROWS = [
     HEADER,
@@ -78,8 +80,9 @@ ROWS = [
         "2024-03-01",
         "true",
         "found",
-        # The currency is its own field when asked for: a number cell never carries it.
+        # A number cell never carries the currency: it has its own column.
         "1234.50",
+        "USD",
         "true",
         "found",
         "true",
@@ -356,8 +359,8 @@ def test_xlsx_results_sheet_has_the_same_rows_as_csv_with_a_bold_header(
     export = batch_export(batch=batch, fmt="xlsx")
     book = workbook(export)
 
-    assert book.sheetnames == ["Documents", "Batch"]
-    header, *rows = sheet_rows(export, "Documents")
+    assert book.sheetnames == ["Results", "Batch"]
+    header, *rows = sheet_rows(export, "Results")
     assert header == HEADER
     # Typed as the fields are: a date is a date, a number a number, a boolean a boolean.
     assert rows[0][:7] == ROWS[1][:7]
@@ -368,8 +371,8 @@ def test_xlsx_results_sheet_has_the_same_rows_as_csv_with_a_bold_header(
     assert cells["invoice number verified"] is True
     assert cells["paid status"] == "unverified"
     assert [row[0] for row in rows] == ["invoice-1.pdf", "scan.pdf", "later.pdf"]
-    assert all(cell.font.bold for cell in book["Documents"][1])
-    assert not any(cell.font.bold for cell in book["Documents"][2])
+    assert all(cell.font.bold for cell in book["Results"][1])
+    assert not any(cell.font.bold for cell in book["Results"][2])
 
 
 def test_xlsx_batch_sheet_has_the_prompt_and_the_fields(batch: BatchProcess) -> None:
@@ -389,7 +392,7 @@ def test_xlsx_batch_sheet_has_the_prompt_and_the_fields(batch: BatchProcess) -> 
 
 
 def test_xlsx_stores_formula_looking_cells_as_quoted_text(hostile_batch: BatchProcess) -> None:
-    sheet = workbook(batch_export(batch=hostile_batch, fmt="xlsx"))["Documents"]
+    sheet = workbook(batch_export(batch=hostile_batch, fmt="xlsx"))["Results"]
     cells = {header.value: cell for header, cell in zip(sheet[1], sheet[2], strict=True)}
 
     # A number field's "-2" is a number, not text a spreadsheet could run.
@@ -412,7 +415,7 @@ def test_xlsx_drops_control_characters_before_checking_for_formulas(alice: User)
         result=result_with({"memo": "\x01=1+1"}),
     )
 
-    sheet = workbook(batch_export(batch=batch, fmt="xlsx"))["Documents"]
+    sheet = workbook(batch_export(batch=batch, fmt="xlsx"))["Results"]
 
     assert sheet["H1"].value == "memo"
     assert sheet["H2"].data_type != "f"

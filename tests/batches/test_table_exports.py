@@ -174,7 +174,7 @@ def workbook(export: Export) -> openpyxl.Workbook:
 def test_xlsx_items_sheet_is_typed_frozen_and_filtered(batch: BatchProcess) -> None:
     book = workbook(batch_export(batch=batch, fmt="xlsx"))
 
-    assert book.sheetnames == ["Documents", "Items", "Batch"]
+    assert book.sheetnames == ["Results", "Items", "Batch"]
     items = book["Items"]
     header = [cell.value for cell in items[1]]
     rows = [dict(zip(header, row, strict=True)) for row in items.iter_rows(2, values_only=True)]
@@ -184,7 +184,7 @@ def test_xlsx_items_sheet_is_typed_frozen_and_filtered(batch: BatchProcess) -> N
     assert rows[0]["total"] == 120.5 and rows[2]["total"] == -5
     assert rows[1]["description"] == "'=HYPERLINK(1)"
     assert [row["page"] for row in rows] == [1, 2, 1]
-    for sheet in (items, book["Documents"]):
+    for sheet in (items, book["Results"]):
         assert sheet.freeze_panes == "A2"
         assert sheet.auto_filter.ref.startswith("A1:")
     assert items.auto_filter.ref == "A1:I4"

@@ -371,6 +371,20 @@ def test_only_the_pages_without_a_text_layer_are_ocred(
     assert result.text == f"{typed.text}\f{scanned.text}"
 
 
+def test_a_scanned_pdf_past_the_ocr_page_limit_reads_its_first_pages_and_says_the_text_is_cut(
+    settings, six_page_scan: tuple[Path, list[str]]
+) -> None:
+    settings.SHEAF_OCR_MAX_PAGES = 2
+    path, numbers = six_page_scan
+
+    result = read_document(path, content_type=PDF, filename="six.pdf")
+
+    assert (result.page_count, result.truncated) == (6, True)
+    assert [page.source for page in result.pages] == ["ocr", "ocr", None, None, None, None]
+    assert numbers[0] in result.text and numbers[1] in result.text
+    assert numbers[2] not in result.text
+
+
 def test_a_pdf_of_pictures_without_writing_has_no_text_layer(tmp_path: Path) -> None:
     from tests.support.documents import image_only_pdf
 

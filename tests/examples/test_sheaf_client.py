@@ -65,9 +65,17 @@ def test_the_example_client_uploads_waits_and_downloads_the_csv(alice, live_serv
     assert f"{batch.pk}: completed (2 completed, 0 failed of 2)" in run.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
     assert [
-        (r["filename"], r["status"], r["invoice number"], r["date"], r["total"]) for r in rows
+        (
+            r["filename"],
+            r["status"],
+            r["invoice number"],
+            r["date"],
+            r["total"],
+            r["total currency"],
+        )
+        for r in rows
     ] == [
-        ("acme-0001.txt", "completed", "INV-2024-0001", "2024-03-14", "1234.50 EUR"),
-        ("initech.txt", "completed", "IT-300", "2024-05-31", "12000.00 GBP"),
+        ("acme-0001.txt", "completed", "INV-2024-0001", "2024-03-14", "1234.50", "EUR"),
+        ("initech.txt", "completed", "IT-300", "2024-05-31", "12000.00", "GBP"),
     ]
     assert {r["engine"] for r in rows} == {"local"}
