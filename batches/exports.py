@@ -135,10 +135,13 @@ def cell_value(entry: Any) -> Any:
 
 
 def cell_status(entry: Any) -> str:
-    """A result cell's status; results stored before statuses existed derive it from
-    `verified` and the value (the one place that fallback lives)."""
+    """A result cell's status, `reviewed` when a person corrected or confirmed it; results
+    stored before statuses existed derive it from `verified` and the value (the one place that
+    fallback lives)."""
     if not isinstance(entry, dict):
         return "missing"
+    if isinstance(entry.get("review"), dict):
+        return "reviewed"
     status = entry.get("status")
     if status in VALUE_STATUSES:
         return str(status)
@@ -190,11 +193,7 @@ def _field_cells(entry: Any, *, table: bool = False) -> tuple[Any, bool | None, 
         return (0 if table and isinstance(entry, dict) else None), None, status
     return (
         len(value) if table and isinstance(value, list) else value,
-        status
-        in (
-            "found",
-            "checked",
-        ),
+        status in ("found", "checked", "reviewed"),
         status,
     )
 
@@ -248,7 +247,7 @@ def _row(document: Document, names: list[str], tables: set[str], priced: set[str
         document.cost_usd,
         _checks_status(result),
     ]
-    fields = _result_fields(result)
+    fields = _result_fields(document.reviewed_result)
     for name in names:
         value, verified, status = _field_cells(fields.get(name), table=name in tables)
         currency = [_currency(fields.get(name))] if name in priced else []
@@ -319,14 +318,15 @@ def _item_rows(batch: BatchProcess, layout: _Items) -> Iterator[list[Any]]:
 
 
 def _item_rows_of(document: Document, layout: _Items) -> Iterator[list[Any]]:
-    fields = _result_fields(document.result)
+    fields = _result_fields(document.reviewed_result)
     scalars = [cell_value(fields.get(name)) for name in layout.scalars]
     for table, _, _ in layout.tables:
         entry = fields.get(table)
         value = cell_value(entry)
         values = value if isinstance(value, list) else []
         rows = entry.get("rows") if isinstance(entry, dict) else None
-        rows = rows if isinstance(rows, list) else []
+        # A reviewed table is a person's list of rows: the machine's proofs no longer match it.
+        rows = rows if isinstance(rows, list) and cell_status(entry) != "reviewed" else []
         label = [table] if len(layout.tables) > 1 else []
         for index, item in enumerate(values):
             item = item if isinstance(item, dict) else {}
@@ -381,7 +381,7 @@ def _json(batch: BatchProcess) -> tuple[bytes, str]:
                 "attempts": document.attempts,
                 "pages": document.page_count,
                 "error": document.error,
-                "result": document.result,
+                "result": document.reviewed_result,
                 "cost_usd": document.cost_usd,
             }
             for document in batch_documents(batch=batch).iterator()

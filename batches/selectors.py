@@ -199,6 +199,7 @@ class ValueSummary:
     with_value: int
     unverified: int
     statuses: dict[str, int]  # values per status (VALUE_STATUSES), the API's `value_counts`
+    reviewed_documents: int = 0  # documents a person reviewed a value of
 
     @property
     def missing(self) -> int:
@@ -228,6 +229,7 @@ def batch_costs(*, batch: BatchProcess) -> Costs:
         fields=Sum("values_total", filter=Q(status=Document.Status.COMPLETED)),
         found=Sum("values_found", filter=Q(status=Document.Status.COMPLETED)),
         verified=Sum("values_verified", filter=Q(status=Document.Status.COMPLETED)),
+        reviewed=Count("id", filter=Q(reviewed_at__isnull=False)),
         **{
             f"count_{status}": Sum(f"count_{status}", filter=Q(status=Document.Status.COMPLETED))
             for status in VALUE_STATUSES
@@ -244,5 +246,6 @@ def batch_costs(*, batch: BatchProcess) -> Costs:
         with_value=found,
         unverified=found - (totals["verified"] or 0),
         statuses={status: totals[f"count_{status}"] or 0 for status in VALUE_STATUSES},
+        reviewed_documents=totals["reviewed"],
     )
     return Costs(actual_usd=actual, estimated_usd=estimated, values=values)

@@ -15,6 +15,7 @@ HTTP_STATUS = {
     "no_files": 400,
     "invalid_fields": 400,
     "invalid_json": 400,
+    "invalid_review": 400,
     "invalid_prompt": 400,
     "invalid": 400,
     "not_authenticated": 401,

@@ -127,6 +127,16 @@ class Document(models.Model):
     count_missing = models.PositiveIntegerField(
         null=True, blank=True, help_text="Fields without a value."
     )
+    reviews = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="A person's corrections and confirmations, by field name: {value, by, at}. "
+        "Kept apart from the machine's result (a re-run never overwrites them); they win over "
+        "it in exports and the API.",
+    )
+    reviewed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a value was last reviewed; null without reviews."
+    )
     cost_usd = models.DecimalField(max_digits=12, decimal_places=6, null=True, blank=True)
     estimated_cost_usd = models.DecimalField(
         max_digits=12, decimal_places=6, null=True, blank=True, help_text="Set once it is read."
@@ -172,6 +182,12 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return self.original_filename
+
+    @property
+    def reviewed_result(self) -> dict[str, Any] | None:
+        """The result as the API and exports show it: each field's `review` (or null) beside
+        the machine's value."""
+        return result_with_reviews(self.result, self.reviews)
 
     @property
     def is_terminal(self) -> bool:
@@ -254,3 +270,22 @@ def result_value_counts(result: dict[str, Any] | None) -> ValueCounts:
             found += 1
             verified += bool(cell.get("verified"))
     return ValueCounts(total=total, found=found, verified=verified, statuses=statuses)
+
+
+def result_with_reviews(
+    result: dict[str, Any] | None, reviews: dict[str, Any] | None
+) -> dict[str, Any] | None:
+    """`result` with each field's review from `reviews` (null for a field nobody reviewed)."""
+    if not isinstance(result, dict):
+        return result
+    fields = result.get("fields")
+    if not isinstance(fields, dict):
+        return result
+    reviews = reviews or {}
+    return {
+        **result,
+        "fields": {
+            name: {**cell, "review": reviews.get(name)} if isinstance(cell, dict) else cell
+            for name, cell in fields.items()
+        },
+    }

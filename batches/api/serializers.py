@@ -21,7 +21,7 @@ from extraction.fields import (
     parse_fields,
 )
 
-# Three serializers here declare a field named `fields`. DRF's metaclass moves declared fields
+# Four serializers here declare a field named `fields`. DRF's metaclass moves declared fields
 # out of the class, so it never replaces Serializer.fields, but the stubs cannot know that; those
 # lines carry an ignore of the one error it causes.
 
@@ -281,7 +281,7 @@ class DocumentOutputSerializer(serializers.Serializer[Document]):
     attempts = serializers.IntegerField()
     pages = serializers.IntegerField(source="page_count", allow_null=True)
     error = serializers.SerializerMethodField()
-    result = ResultField(allow_null=True)
+    result = ResultField(source="reviewed_result", allow_null=True)
     checks = serializers.SerializerMethodField()
     cost_usd = serializers.DecimalField(max_digits=12, decimal_places=6, allow_null=True)
 
@@ -294,6 +294,49 @@ class DocumentOutputSerializer(serializers.Serializer[Document]):
     @extend_schema_field(DocumentErrorSerializer(allow_null=True))
     def get_error(self, document: Document) -> dict[str, str | None] | None:
         return document.error
+
+
+class ReviewInputSerializer(serializers.Serializer[None]):
+    values = serializers.DictField(
+        child=serializers.JSONField(allow_null=True),
+        required=False,
+        help_text="Corrected values by field name, in the field's type (a number, a "
+        "YYYY-MM-DD date, true/false, a list of strings, a table's full list of rows); null means "
+        "this document has no such value.",
+    )
+    confirmed = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Fields whose machine value a person confirms as right.",
+    )
+    revert = serializers.ListField(
+        child=serializers.CharField(),
+        required=False,
+        help_text="Fields whose correction or confirmation is dropped.",
+    )
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "description": "Each field's cell: the machine's value, quote, page and status, and the "
+        "review beside it (null when nobody reviewed it).",
+        "additionalProperties": {"anyOf": [TABLE_CELL_SCHEMA, SCALAR_CELL_SCHEMA]},
+    }
+)
+class ReviewFieldsField(serializers.Field):  # type: ignore[type-arg]
+    """A document's cells with their reviews (none before it has a result)."""
+
+    def to_representation(self, value: Document) -> dict[str, Any]:
+        fields = (value.reviewed_result or {}).get("fields")
+        return fields if isinstance(fields, dict) else {}
+
+
+class DocumentReviewOutputSerializer(serializers.Serializer[Document]):
+    id = serializers.UUIDField()
+    filename = serializers.CharField(source="original_filename")
+    reviewed_at = serializers.DateTimeField(allow_null=True)
+    fields = ReviewFieldsField(source="*", read_only=True)  # type: ignore[assignment]  # see the top
 
 
 class DocumentDetailOutputSerializer(DocumentOutputSerializer):
@@ -322,6 +365,7 @@ class BatchSummaryOutputSerializer(serializers.Serializer[BatchProcess]):
     eta_seconds = serializers.SerializerMethodField()
     cost = serializers.SerializerMethodField()
     value_counts = serializers.SerializerMethodField()
+    reviewed_documents = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
@@ -366,6 +410,10 @@ class BatchSummaryOutputSerializer(serializers.Serializer[BatchProcess]):
     @extend_schema_field(ValueCountsSerializer)
     def get_value_counts(self, batch: BatchProcess) -> dict[str, int]:
         return ValueCountsSerializer(self._costs(batch).values.statuses).data
+
+    def get_reviewed_documents(self, batch: BatchProcess) -> int:
+        """Documents of the batch with at least one value a person corrected or confirmed."""
+        return self._costs(batch).values.reviewed_documents
 
 
 class BatchOutputSerializer(BatchSummaryOutputSerializer):

@@ -17,4 +17,9 @@ urlpatterns = [
         name="api_batch_results",
     ),
     path("documents/<uuid:document_id>/", views.DocumentDetailApi.as_view(), name="api_document"),
+    path(
+        "documents/<uuid:document_id>/review/",
+        views.DocumentReviewApi.as_view(),
+        name="api_document_review",
+    ),
 ]

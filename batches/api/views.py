@@ -8,14 +8,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import BaseParser, FormParser, MultiPartParser
+from rest_framework.parsers import BaseParser, FormParser, JSONParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.http import AuthenticatedRequest
-from batches import exports, selectors, services
+from batches import exports, reviews, selectors, services
 from batches.api.serializers import (
     BatchCreateDocumentedSerializer,
     BatchCreateInputSerializer,
@@ -23,8 +23,10 @@ from batches.api.serializers import (
     BatchOutputSerializer,
     BatchSummaryOutputSerializer,
     DocumentDetailOutputSerializer,
+    DocumentReviewOutputSerializer,
     ResultsInputSerializer,
     ResultsJsonSerializer,
+    ReviewInputSerializer,
 )
 from batches.exports import EXPORT_FORMATS
 from batchsite.api import error_responses, paginate, paginated
@@ -190,3 +192,44 @@ class DocumentDetailApi(APIView):
     def get(self, request: AuthenticatedRequest, document_id: str) -> Response:
         document = selectors.document_get_for_user(user=request.user, document_id=document_id)
         return Response(DocumentDetailOutputSerializer(document).data)
+
+
+class DocumentReviewApi(APIView):
+    """A person's review of one document's values: GET shows each value with its review, PATCH
+    corrects, confirms or reverts values (all or nothing)."""
+
+    parser_classes = [JSONParser]  # a table's rows and a value's type need JSON
+
+    @extend_schema(
+        operation_id="documents_review_retrieve",
+        responses={200: DocumentReviewOutputSerializer, **error_responses(401, 404, 405)},
+    )
+    def get(self, request: AuthenticatedRequest, document_id: str) -> Response:
+        document = selectors.document_get_for_user(user=request.user, document_id=document_id)
+        return Response(DocumentReviewOutputSerializer(document).data)
+
+    @extend_schema(
+        operation_id="documents_review_update",
+        request=ReviewInputSerializer,
+        responses={
+            200: DocumentReviewOutputSerializer,
+            **error_responses(400, 401, 404, 405, 409),
+        },
+        description="Corrections are stored apart from the machine's values, with who and "
+        "when; exports and the API use them. A value of the wrong type answers 400 "
+        "invalid_review naming the field; a document without a result yet answers 409 conflict.",
+    )
+    def patch(self, request: AuthenticatedRequest, document_id: str) -> Response:
+        selectors.document_get_for_user(user=request.user, document_id=document_id)  # 404 first
+        data = ReviewInputSerializer(data=request.data)
+        if not data.is_valid():
+            raise Rejected.one(
+                "invalid_review",
+                "; ".join(
+                    f"{name}: {' '.join(map(str, errors))}" for name, errors in data.errors.items()
+                ),
+            )
+        document = reviews.document_review(
+            user=request.user, document_id=document_id, **data.validated_data
+        )
+        return Response(DocumentReviewOutputSerializer(document).data)

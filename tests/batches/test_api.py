@@ -23,8 +23,8 @@ from tests.support.documents import invoice_upload, invoice_uploads, report_uplo
 PROMPT = "invoice number, date and total"
 BATCH_KEYS = {
     "id", "name", "status", "mode", "engine", "prompt", "fields", "paused_reason", "run", "counts",
-    "progress_percent", "eta_seconds", "cost", "value_counts", "created_at", "started_at",
-    "completed_at",
+    "progress_percent", "eta_seconds", "cost", "value_counts", "reviewed_documents", "created_at",
+    "started_at", "completed_at",
 }  # fmt: skip
 DOCUMENT_KEYS = {
     "id",
@@ -464,8 +464,9 @@ def test_the_batch_detail_has_counts_cost_and_documents(api, finished_batch):
     assert done["cost_usd"] == "0.001200"
     assert done["error"] is None
     assert done["result"]["fields"]["invoice number"] == {
-        "value": "INV-7", "quote": "INV-7", "page": 1, "verified": True
+        "value": "INV-7", "quote": "INV-7", "page": 1, "verified": True, "review": None
     }  # fmt: skip
+    assert body["reviewed_documents"] == 0
     assert failed["status"] == "failed"
     assert failed["attempts"] == 3
     assert failed["error"] == {

@@ -289,7 +289,13 @@ def test_json_carries_the_batch_and_each_documents_raw_result(batch: BatchProces
     assert completed["pages"] == 2
     assert completed["attempts"] == 1
     assert completed["error"] is None
-    assert completed["result"] == COMPLETED_RESULT
+    # The machine's result, each value with its review beside it (none here).
+    assert completed["result"] == {
+        **COMPLETED_RESULT,
+        "fields": {
+            name: {**cell, "review": None} for name, cell in COMPLETED_RESULT["fields"].items()
+        },
+    }
     assert completed["result"]["fields"]["total"]["value"] == "1234.50"
     assert completed["result"]["fields"]["items"]["value"] == ["Widget", "Gadget"]
     assert failed["error"] == {

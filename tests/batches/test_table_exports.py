@@ -70,10 +70,7 @@ FIRST = {
     "fields": {
         "invoice number": scalar("INV-1"),
         "date": scalar("2024-03-01", "checked"),
-        # A person corrected the total: the reviewed value wins in every export.
-        "total": scalar(
-            "99.00", review={"value": "120.50", "by": "alice@example.com", "at": "2024-03-02"}
-        ),
+        "total": scalar("99.00"),
         "line items": table(
             [
                 ({"description": "Widget", "quantity": 2, "amount": 100.5}, 1, "checked"),
@@ -83,6 +80,8 @@ FIRST = {
     },
     "checks": {"status": "reconciled", "failures": []},
 }
+# A person corrected the first document's total: the reviewed value wins in every export.
+REVIEWS = {"total": {"value": "120.50", "by": "alice@example.com", "at": "2024-03-02"}}
 SECOND = {
     "engine": "local",
     "model": None,
@@ -100,12 +99,14 @@ SECOND = {
 def batch(alice: User) -> BatchProcess:
     batch = BatchFactory(user=alice, name="March", fields=FIELDS)
     started = timezone.now() - timedelta(days=1)
-    for position, (name, result) in enumerate([("a.pdf", FIRST), ("b.pdf", SECOND)]):
+    documents = [("a.pdf", FIRST, REVIEWS), ("b.pdf", SECOND, {})]
+    for position, (name, result, reviews) in enumerate(documents):
         document = DocumentFactory(
             batch=batch,
             original_filename=name,
             status=Document.Status.COMPLETED,
             result=result,
+            reviews=reviews,
         )
         Document.objects.filter(pk=document.pk).update(
             created_at=started + timedelta(seconds=position)
