@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from batches import views
+from batches import document_views, views
 
 urlpatterns = [
     path("", views.batch_list, name="dashboard"),
@@ -13,6 +13,17 @@ urlpatterns = [
     path("batches/<uuid:batch_id>/cancel/", views.batch_cancel, name="batch_cancel"),
     path("batches/<uuid:batch_id>/retry/", views.batch_retry, name="batch_retry"),
     path("batches/<uuid:batch_id>/export/<str:fmt>/", views.batch_export, name="batch_export"),
+    path("documents/<uuid:document_id>/", document_views.document_detail, name="document_detail"),
+    path(
+        "documents/<uuid:document_id>/pages/<int:number>/",
+        document_views.document_page,
+        name="document_page",
+    ),
+    path(
+        "documents/<uuid:document_id>/review/",
+        document_views.document_review,
+        name="document_review",
+    ),
     path("documents/<uuid:document_id>/rerun/", views.document_rerun, name="document_rerun"),
     path(
         "documents/<uuid:document_id>/original/",

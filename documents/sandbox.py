@@ -67,6 +67,7 @@ OPERATIONS: dict[str, Operation] = {
     "read": Operation("documents.formats:read", "reading it"),
     "extract": Operation("extraction.running:extract_operation", "extracting from it"),
     "ocr": Operation("documents.ocr:ocr", "OCR"),
+    "render": Operation("documents.rendering:render", "drawing its page"),
 }
 
 

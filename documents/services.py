@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from documents.models import Document
+from documents.pages import pages_folder
 from documents.readresults import ReadResult
 from documents.sandbox import json_bytes
 
@@ -38,9 +39,17 @@ def read_result_store(*, document: Document, read: ReadResult) -> str:
 
 
 def document_stored_files(*, file: str, read_result: str) -> list[str]:
-    """The storage names of a document's files (its original and what was derived from it), from
-    the row's columns, for deleting them together."""
-    return [name for name in (file, read_result) if name]
+    """The storage names of a document's files (its original and what was derived from it: the
+    read result, the pictures of its pages), for deleting them together."""
+    names = [name for name in (file, read_result) if name]
+    if file:
+        folder = pages_folder(file)
+        try:
+            _, pictures = default_storage.listdir(folder)
+        except (FileNotFoundError, NotImplementedError):
+            pictures = []  # none drawn yet, or a storage that cannot list
+        names += [f"{folder}/{picture}" for picture in pictures]
+    return names
 
 
 def originals_expire(*, days: int | None = None, now: datetime | None = None) -> int:

@@ -90,6 +90,7 @@ PAGES = [
     ("alice", "/dashboard/batch-upload/"),
     ("alice", "/dashboard/batches/{batch}/"),
     ("alice", "/dashboard/batches/{batch}/progress/"),
+    ("alice", "/dashboard/documents/{document}/"),
     ("alice", "/settings/"),
     ("alice", "/billing/"),
     ("alice", "/accounts/email/"),
@@ -114,7 +115,8 @@ def test_every_page_runs_only_sheafs_own_scripts_and_styles(
         "staff": staff_client,
     }[who]
 
-    response = client.get(path.format(batch=alices_batch.pk))
+    document = alices_batch.documents.get()
+    response = client.get(path.format(batch=alices_batch.pk, document=document.pk))
 
     assert response.status_code in (200, 404)
     policy = directives(response)

@@ -1,0 +1,241 @@
+"""The document page: a document's original beside its values, each with its status, its quote
+and the box it came from on its page, and a form to correct or confirm it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET, require_POST
+
+from accounts.http import AuthenticatedHttpRequest
+from batches import reviews, selectors
+from batches.exports import cell_status
+from batchsite.errors import Rejected
+from documents.models import Document
+from documents.pages import Box, PageUnavailable, has_page_images, page_png, quote_boxes
+from documents.readresults import ReadPage
+from documents.selectors import document_read_result
+from extraction.quotes import QuoteChecker
+
+_SCALAR_INPUTS = {"number": "text", "date": "date", "string": "text", "list": "text"}
+
+
+@dataclass
+class _Value:
+    """One value (or one table row) as the page lists it."""
+
+    index: int
+    name: str
+    kind: str
+    status: str
+    shown: str  # what the row shows: the reviewed value when there is one
+    machine: str  # the machine's value as text
+    quote: str | None
+    page: int | None
+    review: dict[str, Any] | None
+    input_type: str = "text"
+    editable: bool = True
+    rows: list[_Value] = field(default_factory=list)
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return "; ".join(_text(item) for item in value)
+    if isinstance(value, dict):
+        return " · ".join(_text(item) for item in value.values() if item not in (None, ""))
+    return str(value)
+
+
+def _values(document: Document) -> list[_Value]:
+    fields = (document.reviewed_result or {}).get("fields") or {}
+    specs = reviews.review_fields(document)
+    values: list[_Value] = []
+    for name, spec in specs.items():
+        found = fields.get(name)
+        cell: dict[str, Any] = found if isinstance(found, dict) else {}
+        kind = spec.get("type", "string")
+        review = cell.get("review") if isinstance(cell.get("review"), dict) else None
+        machine = cell.get("value")
+        value = _Value(
+            index=len(values),
+            name=name,
+            kind=kind,
+            status=cell_status(cell),
+            shown=_text(review["value"] if review else machine),
+            machine=_text(machine),
+            quote=cell.get("quote"),
+            page=cell.get("page"),
+            review=review,
+            input_type=_SCALAR_INPUTS.get(kind, "text"),
+            editable=kind != "table",
+        )
+        values.append(value)
+        if kind == "table" and isinstance(machine, list):
+            given = cell.get("rows")
+            proofs: list[Any] = given if isinstance(given, list) else []
+            for number, row in enumerate(machine, start=1):
+                kept = proofs[number - 1] if number <= len(proofs) else None
+                proof: dict[str, Any] = kept if isinstance(kept, dict) else {}
+                values.append(
+                    _Value(
+                        index=len(values),
+                        name=f"{name} row {number}",
+                        kind="row",
+                        status=str(proof.get("status") or "found"),
+                        shown=_text(row),
+                        machine=_text(row),
+                        quote=proof.get("quote"),
+                        page=proof.get("page"),
+                        review=None,
+                        editable=False,
+                    )
+                )
+    return values
+
+
+def _page_svg(page: ReadPage, values: list[_Value]) -> SafeString:
+    """Boxes over a page's picture (an SVG in the page's points, so no inline style is needed
+    under the Content-Security-Policy), one group per value quoted on it."""
+    groups = []
+    for value in values:
+        if value.page != page.number:
+            continue
+        boxes: list[Box] = quote_boxes(page, value.quote)
+        if boxes:
+            rects = format_html_join(
+                "",
+                '<rect x="{}" y="{}" width="{}" height="{}"></rect>',
+                ((b.x - 1, b.y - 1, b.width + 2, b.height + 2) for b in boxes),
+            )
+            groups.append(
+                format_html('<g class="quote" data-value="{}">{}</g>', value.index, rects)
+            )
+    return format_html(
+        '<svg class="page-boxes" viewBox="0 0 {} {}" preserveAspectRatio="none" '
+        'aria-hidden="true">{}</svg>',
+        page.width,
+        page.height,
+        SafeString("".join(groups)),
+    )
+
+
+def _marked_text(text: str, values: list[_Value]) -> SafeString:
+    """A text document with each value's first quote marked (the first value wins an overlap)."""
+    checker = QuoteChecker(text)
+    spans: list[tuple[int, int, int]] = []
+    for value in values:
+        at = checker.locate(value.quote) if value.quote else None
+        if at is None or value.quote is None:
+            continue
+        end = at + len(value.quote)
+        if all(end <= start or at >= stop for start, stop, _ in spans):
+            spans.append((at, end, value.index))
+    parts, position = [], 0
+    for start, stop, index in sorted(spans):
+        parts.append(format_html("{}", text[position:start]))
+        parts.append(
+            format_html('<mark class="quote" data-value="{}">{}</mark>', index, text[start:stop])
+        )
+        position = stop
+    parts.append(format_html("{}", text[position:]))
+    return SafeString("".join(parts))
+
+
+def _neighbours(document: Document) -> tuple[Document | None, Document | None]:
+    siblings = list(selectors.batch_documents(batch=document.batch).only("id"))
+    at = next(n for n, sibling in enumerate(siblings) if sibling.pk == document.pk)
+    return (
+        siblings[at - 1] if at > 0 else None,
+        siblings[at + 1] if at + 1 < len(siblings) else None,
+    )
+
+
+@login_required
+@require_GET
+def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> HttpResponse:
+    document = selectors.document_get_for_user(user=request.user, document_id=document_id)
+    values = _values(document)
+    pictures = has_page_images(document)
+    read = document_read_result(document=document) if pictures else None
+    pages = [
+        {"number": page.number, "boxes": _page_svg(page, values)}
+        for page in (read.pages if read is not None else ())
+    ]
+    previous, following = _neighbours(document)
+    context = {
+        "document": document,
+        "batch": document.batch,
+        "values": values,
+        "pages": pages,
+        "text": None if pages else _marked_text(document.text, values),
+        "previous": previous,
+        "next": following,
+    }
+    return render(request, "batches/document_detail.html", context)
+
+
+@login_required
+@require_GET
+@cache_control(private=True, max_age=3600)
+def document_page(request: AuthenticatedHttpRequest, document_id: str, number: int) -> HttpResponse:
+    document = selectors.document_get_for_user(user=request.user, document_id=document_id)
+    try:
+        png = page_png(document, number)
+    except PageUnavailable as error:
+        raise Http404(str(error)) from None
+    return HttpResponse(png, content_type="image/png")
+
+
+def _posted_value(kind: str, text: str) -> Any:
+    """A value typed into the page's form, in the form the review takes (None when empty)."""
+    text = text.strip()
+    if not text:
+        return None
+    if kind == "boolean":
+        return {"yes": True, "true": True, "no": False, "false": False}.get(text.lower(), text)
+    if kind == "list":
+        return [item.strip() for item in text.split(";") if item.strip()]
+    return text
+
+
+@login_required
+@require_POST
+def document_review(request: AuthenticatedHttpRequest, document_id: str) -> HttpResponse:
+    """The page's form: correct (`value`), confirm or revert one field."""
+    document = selectors.document_get_for_user(user=request.user, document_id=document_id)
+    name, action = request.POST.get("field", ""), request.POST.get("action", "")
+    spec = reviews.review_fields(document).get(name)
+    if spec is None or action not in ("save", "confirm", "revert"):
+        raise Http404("No such field to review.")
+    value = _posted_value(spec["type"], request.POST.get("value", ""))
+    try:
+        reviews.document_review(
+            user=request.user,
+            document_id=document.pk,
+            values={name: value} if action == "save" else None,
+            confirmed=[name] if action == "confirm" else None,
+            revert=[name] if action == "revert" else None,
+        )
+    except Rejected as error:
+        messages.error(request, str(error))
+    else:
+        done = {
+            "save": "corrected",
+            "confirm": "confirmed",
+            "revert": "back to the extracted value",
+        }
+        messages.success(request, f"{name}: {done[action]}.")
+    return redirect(reverse("document_detail", kwargs={"document_id": document.pk}))

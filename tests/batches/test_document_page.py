@@ -1,0 +1,148 @@
+"""The document page (#17): a document's original beside its values, each value with its status,
+its quote and a box where the quote stands on its page; corrections from the page reach the
+exports; the page pictures are the owner's only and go with the original."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image
+
+from batches import services
+from batches.tasks import drain
+from documents.models import Document
+from documents.pages import pages_folder
+from extraction.fields import parse_fields
+from tests.support.placed_pdfs import make_pdf, rows
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+FIELDS = "invoice number\ndate:date\ntotal:number"
+PDF = make_pdf(
+    [
+        rows(
+            "ACME Supplies Ltd",
+            ("Invoice number:", "INV-2024-0042"),
+            ("Date:", "14 March 2024"),
+            ("Total:", "1,234.50 EUR"),
+        )
+    ]
+)
+
+
+@pytest.fixture(autouse=True)
+def offline(settings) -> None:
+    settings.SHEAF_EXTRACTION_ENGINE = "local"
+
+
+def extracted(user, name: str, data: bytes) -> Document:
+    services.batch_create(
+        user=user,
+        files=[ContentFile(data, name=name)],
+        prompt="The invoice's details.",
+        fields=parse_fields(FIELDS),
+    )
+    drain(budget_seconds=30)
+    document = Document.objects.get(original_filename=name)
+    assert document.status == Document.Status.COMPLETED, document.error_message
+    return document
+
+
+def text_of(html: str) -> str:
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_a_pdfs_values_stand_beside_its_page_with_a_box_where_each_was_found(alice, alice_client):
+    document = extracted(alice, "acme.pdf", PDF)
+
+    page = alice_client.get(f"/dashboard/documents/{document.pk}/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    shown = text_of(html)
+    assert "invoice number found INV-2024-0042 “Invoice number: INV-2024-0042” · page 1" in shown
+    assert "total found 1234.50 “Total: 1,234.50 EUR” · page 1" in shown
+    # One outlined group per value, on page 1, over its picture.
+    (svg,) = re.findall(
+        r'<svg class="page-boxes" viewBox="0 0 612(?:\.0)? 792(?:\.0)?".*?</svg>', html
+    )
+    assert len(re.findall(r'<g class="quote" data-value="\d+">', svg)) == 3
+    assert f"/dashboard/documents/{document.pk}/pages/1/" in html
+
+    picture = alice_client.get(f"/dashboard/documents/{document.pk}/pages/1/")
+
+    assert (picture.status_code, picture["Content-Type"]) == (200, "image/png")
+    image = Image.open(io.BytesIO(picture.content))
+    assert image.width == 1100 and round(image.height / image.width, 2) == round(792 / 612, 2)
+    # Drawn once, then read from storage beside the original.
+    assert default_storage.exists(f"{pages_folder(document.file.name)}/1.png")
+    assert alice_client.get(f"/dashboard/documents/{document.pk}/pages/1/").content == (
+        picture.content
+    )
+    assert alice_client.get(f"/dashboard/documents/{document.pk}/pages/2/").status_code == 404
+
+
+def test_a_text_documents_quotes_are_marked_in_its_text(alice, alice_client):
+    text = "Invoice number: T-77\nDate: 2 May 2024\nTotal: 99.00 GBP\n"
+    document = extracted(alice, "note.txt", text.encode())
+
+    html = alice_client.get(f"/dashboard/documents/{document.pk}/").content.decode()
+
+    marks = re.findall(r'<mark class="quote" data-value="(\d)">([^<]*)</mark>', html)
+    assert marks == [
+        ("0", "Invoice number: T-77"),
+        ("1", "Date: 2 May 2024"),
+        ("2", "Total: 99.00 GBP"),
+    ]
+    assert "/pages/" not in html
+
+
+def test_a_correction_from_the_page_reaches_the_csv_and_keeps_the_extracted_value_in_view(
+    alice, alice_client
+):
+    document = extracted(alice, "acme.pdf", PDF)
+    url = f"/dashboard/documents/{document.pk}/review/"
+
+    saved = alice_client.post(url, {"field": "total", "action": "save", "value": "1243.50"})
+    confirmed = alice_client.post(url, {"field": "invoice number", "action": "confirm"})
+    refused = alice_client.post(
+        url, {"field": "date", "action": "save", "value": "14/03"}, follow=True
+    )
+
+    assert saved.status_code == confirmed.status_code == 302
+    assert "date: &#x27;14/03&#x27; is not a date (YYYY-MM-DD)" in refused.content.decode()
+    shown = text_of(alice_client.get(f"/dashboard/documents/{document.pk}/").content.decode())
+    assert "total reviewed 1243.50 Reviewed by alice@example.com; extracted: 1234.50" in shown
+    export = alice_client.get(f"/dashboard/batches/{document.batch_id}/export/csv/").content
+    (row,) = csv.DictReader(io.StringIO(export.decode("utf-8-sig")))
+    assert (row["total"], row["total status"]) == ("1243.50", "reviewed")
+    assert (row["invoice number status"], row["date status"]) == ("reviewed", "found")
+
+
+def test_only_the_owner_sees_the_page_and_its_pictures_and_they_go_with_the_batch(
+    alice, alice_client, bob_client
+):
+    document = extracted(alice, "acme.pdf", PDF)
+    for path in ("", "pages/1/"):
+        assert bob_client.get(f"/dashboard/documents/{document.pk}/{path}").status_code == 404
+    alice_client.get(f"/dashboard/documents/{document.pk}/pages/1/")
+    picture = f"{pages_folder(document.file.name)}/1.png"
+    assert default_storage.exists(picture)
+
+    services.batch_delete(batch=document.batch)
+
+    assert not default_storage.exists(picture)
+
+
+def test_the_batch_page_links_each_document_to_its_page(alice, alice_client):
+    document = extracted(alice, "acme.pdf", PDF)
+
+    html = alice_client.get(f"/dashboard/batches/{document.batch_id}/").content.decode()
+
+    assert f'href="/dashboard/documents/{document.pk}/"' in html
+    assert f'href="/dashboard/documents/{document.pk}/original/"' in html
