@@ -86,6 +86,22 @@ def run_result_store(
         )
 
 
+def run_reviews(*, document_id: uuid.UUID, batch_id: uuid.UUID) -> dict[str, Any]:
+    """The reviews made of the document's values in its batch's current run, by field name:
+    its row there keeps the outcome a re-run replaces until the new one is stored."""
+    stored = (
+        RunResult.objects.filter(document_id=document_id, run__current_of__pk=batch_id)
+        .values_list("result", flat=True)
+        .first()
+    )
+    fields = (stored or {}).get("fields") or {}
+    return {
+        name: cell["review"]
+        for name, cell in fields.items()
+        if isinstance(cell, dict) and cell.get("review") is not None
+    }
+
+
 def run_reopened(*, batch_id: uuid.UUID) -> None:
     """The current run is unfinished again (its batch was reopened by a retry)."""
     Run.objects.filter(current_of__pk=batch_id).update(finished_at=None)

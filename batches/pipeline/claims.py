@@ -29,7 +29,9 @@ class Claim:
     """A document this worker holds under `lease_token` until `document_complete`/`_fail`.
 
     `document` is the row (with its batch) as the claim read it, so that processing does not
-    read it again; code that builds a claim from elsewhere may leave it out.
+    read it again; code that builds a claim from elsewhere may leave it out. `started_before`:
+    the document was claimed before this claim (a retry, a re-run), so its run may hold an
+    earlier outcome; True when not known.
     """
 
     document_id: uuid.UUID
@@ -37,6 +39,7 @@ class Claim:
     lease_token: uuid.UUID
     attempts: int
     document: Document | None = field(default=None, compare=False, repr=False)
+    started_before: bool = field(default=True, compare=False)
 
     @classmethod
     def of_held(cls, document: Document) -> Claim:
@@ -116,7 +119,9 @@ def document_claim(
         batch.last_claimed_at, batch.status = now, BatchProcess.Status.PROCESSING
     known[batch.pk] = batch
     document.batch = batch
-    return Claim(document.pk, batch.pk, token, document.attempts, document)
+    # The claim stamps `started_at` only when it has none: an earlier one is an earlier claim's.
+    started_before = document.started_at is not None and document.started_at < now
+    return Claim(document.pk, batch.pk, token, document.attempts, document, started_before)
 
 
 # The claim as one statement. Names are Django's defaults for these models (the tables are

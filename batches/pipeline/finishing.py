@@ -22,7 +22,7 @@ from accounts.services import (
 from batches.models import BatchProcess
 from batches.pipeline.circuits import pause_for_provider
 from batches.pipeline.claims import Claim, held
-from batches.runs import run_finished, run_result_store
+from batches.runs import run_finished, run_result_store, run_reviews
 from documents.models import Document, result_value_counts
 from extraction.contract import RATE_LIMITED, ErrorKind, ExtractionError, ExtractionRequest
 from extraction.fields import FieldSpec
@@ -57,6 +57,7 @@ def document_complete(
     if reused_from is not None:
         result = {**result, "reused_from": str(reused_from.pk)}
         cost_usd, usage = Decimal(0), {}
+    result = _reviews_kept(claim=claim, result=result)
     counts = result_value_counts(result)
     spent = costs_added(claim=claim, cost_usd=cost_usd, usage=usage)
     with transaction.atomic():
@@ -85,6 +86,22 @@ def document_complete(
         return "lost"
     _settle_batch(batch_id=claim.batch_id, now=now)
     return Document.Status.COMPLETED
+
+
+def _reviews_kept(*, claim: Claim, result: dict[str, Any]) -> dict[str, Any]:
+    """The result with the reviews of the run's earlier outcome for this document (a re-run's):
+    a person's correction is kept apart from the machine's value and outlives its re-extraction
+    (DESIGN.md "Results"). A document claimed for the first time has none: no read for it."""
+    if not claim.started_before:
+        return result
+    reviews = run_reviews(document_id=claim.document_id, batch_id=claim.batch_id)
+    fields = result.get("fields") or {}
+    kept = {
+        name: {**cell, "review": reviews[name]}
+        for name, cell in fields.items()
+        if name in reviews and isinstance(cell, dict) and cell.get("review") is None
+    }
+    return {**result, "fields": {**fields, **kept}} if kept else result
 
 
 def costs_added(
