@@ -19,13 +19,15 @@ from typing import IO, Any, cast
 from django.core.management.base import OutputWrapper
 from django.template.defaultfilters import filesizeformat, pluralize
 from django.utils import timezone
-from rich.console import Console
+from rich.console import Console, Group
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from batches.models import BatchProcess
 from batches.pipeline import Claim
+from batches.selectors import Outcome
 from batches.selectors import Progress as BatchProgress
+from batches.templatetags.batch_tags import status_counts
 from batchsite.errors import Rejected
 from documents.models import Document
 from documents.uploads import KINDS
@@ -76,6 +78,44 @@ def documents(count: int) -> str:
 
 def _status(batch: BatchProcess) -> str:
     return batch.status + (f" ({batch.paused_reason})" if batch.paused_reason else "")
+
+
+# A batch's values per status and its documents' checks: the words of the batch page.
+_OUTCOME_COLUMNS = {
+    "Checked": ("values", "checked"),
+    "Found": ("values", "found"),
+    "Not found": ("values", "unverified"),
+    "Invalid": ("values", "invalid"),
+    "Missing": ("values", "missing"),
+    "Reconciled": ("checks", "reconciled"),
+    "Checks failed": ("checks", "failed"),
+    "Not checked": ("checks", "not_checked"),
+}
+
+
+def outcome_table(batches: Sequence[tuple[BatchProcess, Outcome]]) -> Table:
+    """The values of each batch's completed documents per status, and how many documents'
+    checks reconciled, failed or could not run."""
+    table = Table(title="Values (of completed documents) and checks")
+    table.add_column("Batch", no_wrap=True, min_width=36)
+    for column in _OUTCOME_COLUMNS:
+        table.add_column(column, justify="right")
+    for batch, outcome in batches:
+        cells = [str(getattr(outcome, group)[key]) for group, key in _OUTCOME_COLUMNS.values()]
+        table.add_row(str(batch.pk), *cells)
+    return table
+
+
+def outcome_in_words(outcome: Outcome) -> str:
+    """ "Values: 30 checked, 8 found on the page, 3 not found in the text, 0 invalid, 5
+    missing. Checks: 10 documents reconciled, 1 failed, 2 not checked." """
+    values, checks = outcome.values, outcome.checks
+    reconciled = checks["reconciled"]
+    return (
+        f"Values: {status_counts(values)}, {values['missing']:,} missing. "
+        f"Checks: {reconciled} document{pluralize(reconciled)} reconciled, "
+        f"{checks['failed']} failed, {checks['not_checked']} not checked."
+    )
 
 
 def refusal(rejection: Rejected) -> str:
@@ -179,16 +219,17 @@ def print_dry_run(
 def print_process_summary(
     console: Console,
     tally: ProcessTally,
-    batches: Sequence[tuple[BatchProcess, BatchProgress]],
+    batches: Sequence[tuple[BatchProcess, BatchProgress, Outcome]],
     *,
     seconds: float,
 ) -> None:
-    """The end of a run: where its batches stand now, the documents that failed, the counts."""
+    """The end of a run: where its batches stand now (documents, values per status, checks),
+    the documents that failed, the counts."""
     table = Table(title="Batches")
     table.add_column("Batch", no_wrap=True)
     for column in ("Name", "Status", "Completed", "Failed", "Remaining"):
         table.add_column(column, justify="right" if column[0] in "CFR" else "left")
-    for batch, progress in batches:
+    for batch, progress, _ in batches:
         table.add_row(
             str(batch.pk),
             batch.name,
@@ -198,6 +239,8 @@ def print_process_summary(
             str(progress.queued + progress.processing),
         )
     console.print(table)
+    if batches:
+        console.print(outcome_table([(batch, outcome) for batch, _, outcome in batches]))
     if tally.failed:
         failures = Table(title="Failed documents")
         for column in ("Document", "Batch", "Error code"):
@@ -231,6 +274,16 @@ def failed_note(failed: int) -> str:
 
 
 # --- monitor ----------------------------------------------------------------------------------
+
+
+def monitor_view(
+    running: Sequence[tuple[BatchProcess, BatchProgress, Outcome]], *, now: datetime
+) -> Group | Table:
+    """The running batches' progress, then their values and checks so far."""
+    progress = monitor_table([(batch, each) for batch, each, _ in running], now=now)
+    if not running:
+        return progress
+    return Group(progress, outcome_table([(batch, outcome) for batch, _, outcome in running]))
 
 
 def monitor_table(running: Sequence[tuple[BatchProcess, BatchProgress]], *, now: datetime) -> Table:

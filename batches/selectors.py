@@ -7,6 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
 from django.http import Http404
@@ -230,10 +231,7 @@ def batch_costs(*, batch: BatchProcess) -> Costs:
         found=Sum("values_found", filter=Q(status=Document.Status.COMPLETED)),
         verified=Sum("values_verified", filter=Q(status=Document.Status.COMPLETED)),
         reviewed=Count("id", filter=Q(reviewed_at__isnull=False)),
-        **{
-            f"count_{status}": Sum(f"count_{status}", filter=Q(status=Document.Status.COMPLETED))
-            for status in VALUE_STATUSES
-        },
+        **_status_sums(),
     )
     actual = totals["spent"] or Decimal(0)
     estimated = None
@@ -245,7 +243,42 @@ def batch_costs(*, batch: BatchProcess) -> Costs:
         fields=totals["fields"] or 0,
         with_value=found,
         unverified=found - (totals["verified"] or 0),
-        statuses={status: totals[f"count_{status}"] or 0 for status in VALUE_STATUSES},
+        statuses=_statuses(totals),
         reviewed_documents=totals["reviewed"],
     )
     return Costs(actual_usd=actual, estimated_usd=estimated, values=values)
+
+
+def _status_sums() -> dict[str, Sum]:
+    """The aggregates of the completed documents' values per status (their count_* columns)."""
+    completed = Q(status=Document.Status.COMPLETED)
+    return {
+        f"count_{status}": Sum(f"count_{status}", filter=completed) for status in VALUE_STATUSES
+    }
+
+
+def _statuses(totals: dict[str, Any]) -> dict[str, int]:
+    return {status: totals[f"count_{status}"] or 0 for status in VALUE_STATUSES}
+
+
+CHECK_STATUSES = ("reconciled", "failed", "not_checked")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a batch's completed documents came to: their values per status (the API's
+    `value_counts`) and how many documents' checks reconciled, failed or could not run."""
+
+    values: dict[str, int]
+    checks: dict[str, int]
+
+
+def batch_outcome(*, batch: BatchProcess) -> Outcome:
+    completed = batch.documents.filter(status=Document.Status.COMPLETED)
+    checks = dict.fromkeys(CHECK_STATUSES, 0)
+    rows = completed.order_by().values("result__checks__status").annotate(n=Count("id"))
+    for row in rows:
+        status = row["result__checks__status"]
+        # A result stored before checks existed was not checked.
+        checks[status if status in checks else "not_checked"] += row["n"]
+    return Outcome(values=_statuses(completed.aggregate(**_status_sums())), checks=checks)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 from typing import Any
 
@@ -36,22 +37,58 @@ class QuoteChecker:
     def __init__(self, text: str) -> None:
         self.text = text
         self._folded, self._offsets = _folded(text)
+        self._page_starts = [0] + [at + 1 for at, char in enumerate(text) if char == PAGE_BREAK]
 
-    def locate(self, quote: str | None) -> int | None:
-        """Offset of the quote in the original text, or None when it is not there."""
+    def span(self, quote: str | None, start: int = 0) -> tuple[int, int] | None:
+        """Offsets of the first and the last character of the quote's first occurrence at or
+        after `start` in the original text, or None when it is not there."""
         if not quote or not quote.strip():
             return None
         needle = _SPACE.sub(" ", quote.strip()).casefold()
-        at = self._folded.find(needle)
-        return None if at < 0 else self._offsets[at]
+        at = self._folded.find(needle, bisect.bisect_left(self._offsets, start))
+        if at < 0:
+            return None
+        return self._offsets[at], self._offsets[at + len(needle) - 1]
 
-    def check(self, fields: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        """Mark each field verified when its quote is found; fill the page from where it was."""
-        checked = {}
+    def locate(self, quote: str | None) -> int | None:
+        """Offset of the quote in the original text, or None when it is not there."""
+        found = self.span(quote)
+        return None if found is None else found[0]
+
+    def pages(self, quote: str | None, page: int | None) -> list[int] | None:
+        """The pages the quote stands on (two or more when it runs over a page break): where
+        it is on `page` (a reader's or a model's word for where it is), else where it first is;
+        None when it is not in the text."""
+        found = None
+        if page is not None and 1 <= page <= len(self._page_starts):
+            found = self.span(quote, self._page_starts[page - 1])
+            if found is not None and page_of(self.text, found[0]) != page:
+                found = None
+        found = found or self.span(quote)
+        if found is None:
+            return None
+        first, last = page_of(self.text, found[0]), page_of(self.text, found[1])
+        assert first is not None and last is not None  # offsets found are never negative
+        return list(range(first, last + 1))
+
+    def placed(self, fields: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The fields with each value's page, and each table row's `pages`, where its quote
+        stands in the text. A quote not found keeps the page it was given: whether a value
+        is found is `extraction.statuses.settle`'s to say."""
+        out = {}
         for name, cell in fields.items():
-            at = self.locate(cell.get("quote")) if cell.get("value") is not None else None
-            cell = {**cell, "verified": at is not None}
-            if at is not None and PAGE_BREAK in self.text:
-                cell["page"] = page_of(self.text, at)
-            checked[name] = cell
-        return checked
+            cell = dict(cell)
+            if cell.get("value") is not None and cell.get("quote"):
+                pages = self.pages(cell["quote"], cell.get("page"))
+                if pages:
+                    cell["page"] = pages[0]
+            if isinstance(cell.get("rows"), list):
+                cell["rows"] = [self._placed_row(row) for row in cell["rows"]]
+                if cell["rows"]:
+                    cell["page"] = cell["rows"][0]["page"]
+            out[name] = cell
+        return out
+
+    def _placed_row(self, row: dict[str, Any]) -> dict[str, Any]:
+        pages = self.pages(row.get("quote"), row.get("page"))
+        return {**row, "page": pages[0], "pages": pages} if pages else dict(row)

@@ -41,6 +41,17 @@ class _Pages:
             return False, None
         return True, page_of(self.text, at) if PAGE_BREAK in self.text else 1
 
+    def on_pages(self, quote: str | None, numbers: list[int]) -> bool:
+        """Whether the quote stands on one of these pages, or runs across them (a table row
+        over a page break)."""
+        if any(self.locate(quote, number)[0] for number in numbers):
+            return True
+        if len(numbers) < 2 or not all(1 <= number <= len(self.pages) for number in numbers):
+            return False
+        spanned = range(min(numbers), max(numbers) + 1)
+        joined = PAGE_BREAK.join(self.pages[number - 1].text for number in spanned)
+        return QuoteChecker(joined).locate(quote) is not None
+
     def source(self, given: str | None, page: int | None) -> str:
         if given == "xml":
             return "xml"
@@ -120,8 +131,10 @@ def _table(cell: dict[str, Any], pages: _Pages) -> dict[str, Any]:
     for index in range(len(values)):
         row = dict(given_rows[index]) if index < len(given_rows) else {}
         row_pages = [p for p in row.get("pages") or [row.get("page")] if p is not None]
-        located = cell.get("source") == "xml" or any(
-            pages.locate(row.get("quote"), p)[0] for p in row_pages or [None]
+        located = cell.get("source") == "xml" or (
+            pages.on_pages(row.get("quote"), row_pages)
+            if row_pages
+            else pages.locate(row.get("quote"), None)[0]
         )
         if not row_pages and located and cell.get("source") != "xml":
             row_pages = [pages.locate(row.get("quote"), None)[1]]

@@ -431,11 +431,11 @@ class AnthropicEngine(Engine, EconomyLane):
         usage: Usage,
         batch_discount: bool = False,
     ) -> ExtractionResult:
+        # Each quote's page from where it stands (the model counts pages less surely than it
+        # copies text); a scanned PDF sent as a document block has no text to look in. Whether
+        # a value is found is settled after the engine (`extraction.statuses.settle`).
         if text.strip():
-            cells = QuoteChecker(text).check(cells)
-        else:
-            # A scanned PDF has no text to check quotes against.
-            cells = {name: {**cell, "verified": False} for name, cell in cells.items()}
+            cells = QuoteChecker(text).placed(cells)
         # Read by the model from the document's text (an e-invoice's XML values say "xml").
         cells = {name: {**cell, "source": "text"} for name, cell in cells.items()}
         return ExtractionResult(

@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -25,7 +26,7 @@ from accounts.models import MonthlyUsage
 from accounts.selectors import month_start
 from batches import pipeline, services
 from batches.models import BatchProcess
-from documents.models import Document
+from documents.models import Document, result_value_counts
 from samples.invoices import Layout, invoice, invoices
 from tests.batches.test_batch_controls import add_document, state_of
 from tests.batches.test_drain import INVOICES
@@ -135,9 +136,14 @@ def test_process_all_in_parallel_completes_a_batch_and_exits_zero(grace):
     seventh = created.documents.get(original_filename="generated-07.pdf")
     expected = invoices(12, layouts=[Layout.BLOCK])[7].labels.invoice_number
     assert seventh.result["fields"]["invoice number"]["value"] == expected
-    assert summary_row(output, created.pk)[-4:] == ["completed", "16", "0", "0"]
+    assert summary_row(output, created.pk)[2:6] == ["completed", "16", "0", "0"]
     assert "Done in" in output.stdout and "16 completed." in one_line(output.stdout)
     assert "failed" not in output.stderr
+    # Its values per status and its checks, as the documents store them; three fields each.
+    values, checks = outcome_row(output, created.pk)
+    assert values == stored_value_counts(created)
+    assert sum(values.values()) == 16 * 3
+    assert checks == stored_checks(created) and sum(checks.values()) == 16
 
 
 @pytest.mark.django_db(transaction=True)
@@ -200,7 +206,7 @@ def test_process_limit_takes_that_many_documents_in_queue_order(alice, caplog):
     assert statuses == ["completed"] * 2 + ["queued"] * 3
     assert "Done in" in output.stdout and "2 completed" in one_line(output.stdout)
     # The summary counts what is left of the batch.
-    assert summary_row(output, created.pk)[-3:] == ["2", "0", "3"]
+    assert summary_row(output, created.pk)[3:6] == ["2", "0", "3"]
     # The threads beyond the limit find nothing to take; none of them fails.
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
@@ -361,6 +367,67 @@ def test_report_writes_a_file_with_the_format_from_its_extension(reported, tmp_p
     assert f"Wrote {target} (xlsx" in output.stdout
 
 
+def settled_document(batch: BatchProcess, name: str, fields: dict[str, Any], checks: str) -> None:
+    """A completed document whose result carries statuses and checks, counted as the pipeline
+    counts them."""
+    result = {"engine": "local", "model": None, "fields": fields, "checks": {"status": checks}}
+    counts = result_value_counts(result)
+    add_document(
+        batch,
+        name,
+        "completed",
+        result=result,
+        **{f"count_{status}": n for status, n in counts.statuses.items()},
+    )
+
+
+def cell(status: str, value: Any = "x") -> dict[str, Any]:
+    kept = status not in ("invalid", "missing")
+    return {"value": value if kept else None, "quote": value if kept else None, "status": status}
+
+
+@pytest.fixture
+def checked(alice) -> BatchProcess:
+    """Two completed documents (one reconciled, one whose checks failed), one failed."""
+    finished = BatchFactory(user=alice, status=BatchProcess.Status.COMPLETED_WITH_ERRORS)
+    settled_document(
+        finished,
+        "a.pdf",
+        {"net": cell("checked"), "tax": cell("checked"), "total": cell("checked")},
+        "reconciled",
+    )
+    settled_document(
+        finished,
+        "b.pdf",
+        {"net": cell("found"), "tax": cell("invalid"), "total": cell("unverified")},
+        "failed",
+    )
+    add_document(finished, "c.pdf", "failed")
+    pipeline.batch_refresh(batch_id=finished.pk)
+    return finished
+
+
+SAID = (
+    "Values: 3 checked, 1 found on the page, 1 not found in the text, 1 invalid, 0 missing. "
+    "Checks: 1 document reconciled, 1 failed, 0 not checked."
+)
+
+
+@pytest.mark.django_db
+def test_report_to_a_file_says_the_values_per_status_and_the_checks(checked, tmp_path):
+    output = batch("report", str(checked.pk), "-o", str(tmp_path / "out.csv"))
+
+    assert SAID in one_line(output.stdout)
+
+
+@pytest.mark.django_db
+def test_report_to_stdout_says_them_on_stderr_and_keeps_stdout_the_export(checked):
+    output = batch("report", str(checked.pk), "--format", "json")
+
+    assert len(json.loads(output.stdout)["documents"]) == 3
+    assert one_line(output.stderr) == SAID
+
+
 @pytest.mark.django_db
 def test_report_xlsx_to_the_terminal_is_refused(reported):
     with pytest.raises(CommandError, match="-o FILE"):
@@ -395,6 +462,19 @@ def test_monitor_once_shows_running_batches_with_counts_rate_and_eta(alice, bob)
     assert cells[8:12] == ["0", "8", "50%", "1.0/min"]
     assert cells[12] in ("4m 00s", "3m 59s", "4m 01s")  # 4 left at 1 a minute
     assert str(finished.pk) not in output.stdout
+
+
+@pytest.mark.django_db
+def test_monitor_once_shows_a_running_batchs_values_per_status_and_checks(checked):
+    BatchProcess.objects.filter(pk=checked.pk).update(status=BatchProcess.Status.PROCESSING)
+    add_document(checked, "waiting.pdf", "queued")
+
+    output = batch("monitor", "--once")
+
+    values, checks = outcome_row(output, checked.pk)
+    assert values == {"checked": 3, "found": 1, "unverified": 1, "invalid": 1, "missing": 0}
+    assert checks == {"reconciled": 1, "failed": 1, "not_checked": 0}
+    assert "Not found" in output.stdout and "Checks failed" in output.stdout
 
 
 @pytest.mark.django_db
@@ -490,10 +570,40 @@ def folder(tmp_path) -> Path:
     return root
 
 
+def batch_rows(output: Output, batch_id: uuid.UUID) -> list[list[str]]:
+    """The cells of each table's row for this batch, in the order the tables come."""
+    rows = [line for line in output.stdout.splitlines() if line.startswith(f"│ {batch_id}")]
+    return [[cell.strip() for cell in row.strip("│ ").split("│")] for row in rows]
+
+
 def summary_row(output: Output, batch_id: uuid.UUID) -> list[str]:
     """The cells of the summary table's row for this batch."""
-    row = next(line for line in output.stdout.splitlines() if line.startswith(f"│ {batch_id}"))
-    return [cell.strip() for cell in row.strip("│ ").split("│")]
+    return batch_rows(output, batch_id)[0]
+
+
+def outcome_row(output: Output, batch_id: uuid.UUID) -> tuple[dict[str, int], dict[str, int]]:
+    """The values per status and the documents per checks outcome, from the "Values and
+    checks" table's row for this batch."""
+    cells = [int(cell) for cell in batch_rows(output, batch_id)[1][1:]]
+    statuses = ("checked", "found", "unverified", "invalid", "missing")
+    values = dict(zip(statuses, cells[:5], strict=True))
+    checks = dict(zip(("reconciled", "failed", "not_checked"), cells[5:], strict=True))
+    return values, checks
+
+
+def stored_value_counts(batch: BatchProcess) -> dict[str, int]:
+    """What the batch's completed documents' count_* columns add up to."""
+    completed = batch.documents.filter(status=Document.Status.COMPLETED)
+    return {
+        status: sum(getattr(document, f"count_{status}") for document in completed)
+        for status in ("checked", "found", "unverified", "invalid", "missing")
+    }
+
+
+def stored_checks(batch: BatchProcess) -> dict[str, int]:
+    completed = batch.documents.filter(status=Document.Status.COMPLETED)
+    seen = Counter(document.result["checks"]["status"] for document in completed)
+    return {status: seen[status] for status in ("reconciled", "failed", "not_checked")}
 
 
 @pytest.mark.django_db
@@ -555,7 +665,7 @@ def test_create_then_process_runs_the_new_batch(alice, folder):
 
     output = batch("process", "--batch", str(batch_id))
 
-    assert summary_row(output, batch_id)[-4:] == ["completed", "5", "0", "0"]
+    assert summary_row(output, batch_id)[2:6] == ["completed", "5", "0", "0"]
 
 
 @pytest.mark.django_db

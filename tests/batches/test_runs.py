@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import copy
+from collections import Counter
 from decimal import Decimal
 
 import pytest
+from django.core.files.base import ContentFile
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
 
 from batches import pipeline, services
 from batches.models import BatchProcess, Run, RunResult
-from documents.models import Document
+from batches.tasks import drain
+from documents.models import Document, result_value_counts
 from extraction.contract import ErrorKind, ExtractionError
+from extraction.fields import parse_fields
+from samples.invoices import invoice
 from tests.batches.test_api import bearer_for, upload
 from tests.batches.test_upload import created_batch, post_upload
 from tests.factories import BatchFactory, DocumentFactory
@@ -189,3 +195,48 @@ def test_deleting_a_batch_deletes_its_runs_and_their_results():
     services.batch_delete(batch=batch)
 
     assert (Run.objects.count(), RunResult.objects.count()) == (0, 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rerun_of_one_document_replaces_its_outcome_everywhere(alice, settings):
+    settings.SHEAF_EXTRACTION_ENGINE = "local"
+    batch = services.batch_create(
+        user=alice,
+        files=[ContentFile(invoice(n).pdf, name=f"{n}.pdf") for n in (3, 4)],
+        prompt="Extract the invoice's details.",
+        fields=parse_fields("invoice number\ntotal:number"),
+    )
+    drain(budget_seconds=120)
+    document = batch.documents.get(original_filename="3.pdf")
+    extracted = document.result
+    # What an earlier engine had made of it: a total its quote does not support. (Reviews are
+    # kept apart from the result and outlive a re-run: tests/batches/test_reviews.py.)
+    stale = copy.deepcopy(extracted)
+    stale["fields"]["total"].update(value=1.0, quote="1.00", status="unverified", verified=False)
+    stale_counts = result_value_counts(stale)
+    Document.objects.filter(pk=document.pk).update(
+        result=stale, **{f"count_{s}": n for s, n in stale_counts.statuses.items()}
+    )
+    RunResult.objects.filter(document=document).update(result=stale, values_verified=1)
+
+    services.document_rerun(document=document)
+    drain(budget_seconds=120)
+
+    document.refresh_from_db()
+    batch.refresh_from_db()
+    assert batch.status == BatchProcess.Status.COMPLETED
+    fields = document.result["fields"]
+    assert fields["total"] == extracted["fields"]["total"]  # the engine's answer again
+    assert fields["invoice number"] == extracted["fields"]["invoice number"]
+    counts = result_value_counts(document.result)
+    assert {s: getattr(document, f"count_{s}") for s in counts.statuses} == counts.statuses
+    assert document.count_unverified == stale_counts.statuses["unverified"] - 1
+    row = _row(document)
+    assert row.run == batch.current_run and batch.current_run.number == 1
+    assert row.result == document.result
+    assert (row.values_found, row.values_verified) == (counts.found, counts.verified)
+    body = bearer_for(alice).get(f"/api/v1/batches/{batch.pk}/").json()
+    every: Counter[str] = Counter()
+    for each in batch.documents.all():
+        every.update(result_value_counts(each.result).statuses)
+    assert body["value_counts"] == dict(every)

@@ -20,6 +20,7 @@ from tests.conftest import REPO
 from tests.support.documents import report_lines, text_pdf
 from tests.support.pdfs import cpu_burner, decompression_bomb
 from tests.support.processes import live_processes
+from tests.support.spreadsheets import labelled_values
 
 LIMITS = Limits(cpu_seconds=30, memory_mb=1024, wall_seconds=60)
 FIRST_LINE = "Lorem ipsum dolor sit amet, consectetur adipiscing elit."
@@ -272,3 +273,39 @@ def test_answers_orjson_cannot_write_still_cross_exactly() -> None:
     assert line.startswith(b"J")
     assert sandbox.from_json_bytes(line) == {"total": 2**70, "text": "a?b", "pages": [1.5]}
     assert sandbox.from_json_bytes(sandbox.json_bytes({"pages": [1.5]})) == {"pages": [1.5]}
+
+
+def resident_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        line = next(line for line in status if line.startswith("VmRSS:"))
+    return int(line.split()[1]) / 1024
+
+
+def test_a_child_that_reads_only_text_files_never_loads_the_pdf_and_workbook_libraries(
+    tmp_path: Path, readable: dict[int, str]
+) -> None:
+    sandbox.shutdown()  # one child, fresh, for this test
+    txt = write(tmp_path, "notes.txt", b"Invoice number: INV-17\nTotal: 12.50\n")
+    csv = write(tmp_path, "items.csv", b"description,amount\nWidget,10.00\n")
+    for path, kind in ((txt, "txt"), (csv, "csv")):
+        arguments = {"path": path, "format": kind, "max_chars": 1000}
+        assert sandbox.run("read", arguments, LIMITS, processes=1, recycle_mb=RECYCLE_MB)["text"]
+    [child] = sandbox_children(os.getpid())
+    text_only = resident_mb(child)
+
+    workbook = write(tmp_path, "sheet.xlsx", labelled_values(("Total", "12.50")))
+    arguments = {
+        "path": workbook,
+        "format": "xlsx",
+        "max_chars": 1000,
+        "xlsx_max_unpacked_mb": 50,
+        "xlsx_max_shared_strings": 1000,
+        "xlsx_max_cells": 1000,
+    }
+    assert "Total: 12.50" in sandbox.run("read", arguments, LIMITS, processes=1)["text"]
+    assert read_pdf(readable[1], LIMITS).text.startswith(FIRST_LINE)
+
+    assert sandbox_children(os.getpid()) == {child}  # the same child read all four
+    # pypdf, pdfium and openpyxl are some 40 MB resident, loaded only for the files that need them.
+    assert resident_mb(child) > text_only + 25
+    sandbox.shutdown()

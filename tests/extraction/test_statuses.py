@@ -121,6 +121,23 @@ def test_table_rows_get_their_own_status_and_the_table_the_weakest():
     assert (empty["status"], empty["value"], empty["rows"]) == ("missing", [], [])
 
 
+def test_a_row_whose_quote_runs_over_a_page_break_is_found_on_its_pages():
+    rows = [{"description": "Thanks", "amount": 1}, {"description": "Thanks", "amount": 2}]
+    table = {
+        "value": rows,
+        "rows": [
+            {"quote": "Date 2024-03-01 Total 99.00", "page": 1, "pages": [1, 2]},
+            {"quote": "Date 2024-03-01 Total 99.00", "page": 1, "pages": [1]},
+        ],
+        "source": "text",
+    }
+    settled_rows = settled({"line items": table}, [LINES])["fields"]["line items"]["rows"]
+    assert [(row["status"], row["pages"]) for row in settled_rows] == [
+        ("found", [1, 2]),
+        ("unverified", [1]),  # said to stand on page 1 alone, where half of it is
+    ]
+
+
 def test_settling_twice_keeps_the_statuses_and_a_review():
     review = {"value": "INV-8", "by": "alice", "at": "2026-12-01T10:00:00Z"}
     once = settled({"invoice number": cell("INV-7", "Invoice INV-7", 1, review=review)})

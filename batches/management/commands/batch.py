@@ -19,9 +19,8 @@ from django.conf import settings
 from django.core.files import File
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
-from rich.table import Table
 
 from accounts.selectors import user_get_by_email
 from batches import console, exports, pipeline, selectors, services
@@ -29,7 +28,7 @@ from batches.exports import EXPORT_FORMATS
 from batches.models import BatchProcess
 from batches.pipeline import Claim
 from batches.pipeline.runner import Run
-from batches.selectors import Progress
+from batches.selectors import Outcome, Progress
 from batchsite.errors import Rejected
 from documents.uploads import KINDS
 from extraction.fields import InvalidFields, parse_fields
@@ -57,8 +56,15 @@ def _refusal(rejection: Rejected) -> CommandError:
 
 def _with_progress(
     batches: list[BatchProcess], now: datetime | None = None
-) -> list[tuple[BatchProcess, Progress]]:
-    return [(batch, selectors.batch_progress(batch=batch, now=now)) for batch in batches]
+) -> list[tuple[BatchProcess, Progress, Outcome]]:
+    return [
+        (
+            batch,
+            selectors.batch_progress(batch=batch, now=now),
+            selectors.batch_outcome(batch=batch),
+        )
+        for batch in batches
+    ]
 
 
 class Command(BaseCommand):
@@ -242,8 +248,10 @@ class Command(BaseCommand):
             export = exports.batch_export(batch=target, fmt=fmt)
         except exports.NoTableField as error:
             raise CommandError(str(error)) from None
+        outcome = console.outcome_in_words(selectors.batch_outcome(batch=target))
         if output is None:
             self.stdout.write(export.content.decode("utf-8"), ending="")
+            self.stderr.write(outcome)  # stdout is the export, to pipe on
             return
         try:
             Path(output).write_bytes(export.content)
@@ -257,6 +265,7 @@ class Command(BaseCommand):
                 document_count=target.documents.count(),
             )
         )
+        self.stdout.write(outcome)
 
     # --- monitor ----------------------------------------------------------------------------
 
@@ -274,10 +283,10 @@ class Command(BaseCommand):
                 pass
 
     @staticmethod
-    def _monitor_table() -> Table:
+    def _monitor_table() -> RenderableType:
         now = timezone.now()
         running = _with_progress(list(selectors.batches_running()), now=now)
-        return console.monitor_table(running, now=now)
+        return console.monitor_view(running, now=now)
 
     # --- retry and cancel -------------------------------------------------------------------
 
