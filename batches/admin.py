@@ -259,7 +259,7 @@ class BatchProcessAdmin(admin.ModelAdmin[BatchProcess]):
             # Read before the retry clears them: staff should know what will likely fail again.
             permanent = batch_failures_by_kind(batch=batch).get(Document.ErrorKind.PERMANENT, 0)
             try:
-                count = batch_retry_failed(batch=batch)
+                count = batch_retry_failed(batch=batch, include_permanent=True)
             except Rejected as rejection:
                 self.message_user(request, str(rejection), messages.WARNING)
                 continue

@@ -341,12 +341,50 @@ def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
     return len(ids)
 
 
-def batch_retry_failed(*, batch: BatchProcess) -> int:
-    """Requeue the batch's failed documents; the batch reopens and finishes again, once."""
+# What fixes a document whose failure a retry cannot (error.kind permanent), by error code.
+RETRY_CANNOT_FIX = {
+    "encrypted": "remove the password and upload it again",
+    "no_text_layer": "upload a clearer scan, or a PDF with its text",
+    "malformed": "upload a copy that opens",
+    "too_large": "split it, or upload a smaller file",
+    "unsupported_type": "upload it as PDF, CSV, XLSX, TXT, XML or an image",
+    "file_removed": "upload it again",
+}
+
+
+def batch_unretryable(*, batch: BatchProcess) -> list[str]:
+    """The batch's failed documents a retry would fail again (error.kind permanent), each said
+    with its error and its fix: "scan.pdf (no_text_layer: upload a clearer scan, …)"."""
+    failed = batch.documents.filter(
+        status=Document.Status.FAILED, error_kind=Document.ErrorKind.PERMANENT
+    ).order_by("created_at", "id")
+    return [
+        f"{document.original_filename} ({document.error_code}: "
+        f"{RETRY_CANNOT_FIX.get(document.error_code, 'replace its original or re-run it alone')})"
+        for document in failed.only("original_filename", "error_code")
+    ]
+
+
+def batch_retry_failed(*, batch: BatchProcess, include_permanent: bool = False) -> int:
+    """Requeue the batch's failed documents that a retry can fix (every error kind but
+    `permanent`, which fails the same way again, see `batch_unretryable`; staff may include
+    them); the batch reopens and finishes again, once. Raises Rejected (conflict) when there is
+    nothing to retry."""
     failed = batch.documents.filter(status=Document.Status.FAILED)
-    if not failed.exists():
-        raise Rejected.one("conflict", f"Batch “{batch.name}” has no failed documents to retry.")
-    return _requeue(batch=batch, documents=failed)
+    retryable = (
+        failed if include_permanent else failed.exclude(error_kind=Document.ErrorKind.PERMANENT)
+    )
+    if not retryable.exists():
+        if not failed.exists():
+            message = f"Batch “{batch.name}” has no failed documents to retry."
+        else:
+            message = (
+                f"A retry cannot fix the failed documents of “{batch.name}”: "
+                + "; ".join(batch_unretryable(batch=batch))
+                + "."
+            )
+        raise Rejected.one("conflict", message)
+    return _requeue(batch=batch, documents=retryable)
 
 
 def document_rerun(*, document: Document) -> Document:

@@ -138,7 +138,11 @@ def batch_cancel(request: AuthenticatedHttpRequest, batch_id: str) -> HttpRespon
 def batch_retry(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponse:
     def retry(batch: BatchProcess) -> str:
         count = services.batch_retry_failed(batch=batch)
-        return f"{count} failed document{pluralize(count)} queued again."
+        done = f"{count} failed document{pluralize(count)} queued again."
+        left = services.batch_unretryable(batch=batch)
+        if left:
+            done += f" A retry cannot fix {len(left)}: {'; '.join(left)}."
+        return done
 
     return _control(request, batch_id, retry)
 

@@ -543,6 +543,11 @@ def test_me_shows_plan_limits_and_usage(alice, api):
 
 
 def test_retry_requeues_the_failed_documents(api, finished_batch):
+    # A provider error that spent its attempts: a retry may well fix it.
+    finished_batch.documents.filter(original_filename="b.pdf").update(
+        error_code="provider_error", error_kind=Document.ErrorKind.GAVE_UP
+    )
+
     response = api.post(f"/api/v1/batches/{finished_batch.pk}/retry/")
 
     assert response.status_code == 200
@@ -552,6 +557,19 @@ def test_retry_requeues_the_failed_documents(api, finished_batch):
     failed = finished_batch.documents.get(original_filename="b.pdf")
     assert failed.status == Document.Status.QUEUED
     assert failed.attempts == 0
+
+
+def test_retry_of_failures_a_retry_cannot_fix_is_409_with_the_fix(api, finished_batch):
+    # b.pdf failed for good (no text layer): it would fail the same way again.
+    response = api.post(f"/api/v1/batches/{finished_batch.pk}/retry/")
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "code": "conflict",
+        "detail": "A retry cannot fix the failed documents of “March invoices”: b.pdf "
+        "(no_text_layer: upload a clearer scan, or a PDF with its text).",
+    }
+    assert finished_batch.documents.get(original_filename="b.pdf").status == "failed"
 
 
 def test_retry_with_nothing_failed_is_409(alice, api):

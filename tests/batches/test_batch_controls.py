@@ -554,6 +554,28 @@ def test_retry_requeues_only_the_failed_documents_and_reopens_the_batch(
     assert documents_used(alice) == 2  # the retried documents count against the month again
 
 
+def test_retry_leaves_failures_it_cannot_fix_and_says_how_to_fix_them(alice_client, finished_batch):
+    add_document(
+        finished_batch,
+        "locked.pdf",
+        "failed",
+        error_code="encrypted",
+        error_message="locked.pdf is a password-protected PDF.",
+        error_kind=Document.ErrorKind.PERMANENT,
+    )
+
+    response = alice_client.post(f"/dashboard/batches/{finished_batch.pk}/retry/", follow=True)
+
+    assert messages_of(response) == [
+        (
+            "success",
+            "2 failed documents queued again. A retry cannot fix 1: locked.pdf (encrypted: "
+            "remove the password and upload it again).",
+        )
+    ]
+    assert document(finished_batch, "locked.pdf").status == Document.Status.FAILED
+
+
 def test_retry_with_no_failed_documents_shows_an_error_and_changes_nothing(alice_client, alice):
     batch = BatchFactory(
         user=alice,

@@ -344,12 +344,15 @@ def test_cancel_stops_queued_documents_and_in_flight_ones_do_not_reopen_the_batc
 
 @pytest.mark.django_db
 def test_retrying_failed_documents_reopens_the_batch_and_it_finishes_again_once(
-    django_capture_on_commit_callbacks,
+    django_capture_on_commit_callbacks, settings
 ):
     batch = BatchFactory()
     _good, bad = _queued(batch, 2)
     pipeline.document_complete(claim=pipeline.document_claim(), result=RESULT)
-    pipeline.document_fail(claim=pipeline.document_claim(), error=ExtractionError("malformed", "x"))
+    # A transient error on the last attempt gives up: a retry may well succeed.
+    settings.SHEAF_MAX_ATTEMPTS = 1
+    timeout = ExtractionError("timeout", "x", kind=ErrorKind.TRANSIENT)
+    pipeline.document_fail(claim=pipeline.document_claim(), error=timeout)
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED_WITH_ERRORS
 

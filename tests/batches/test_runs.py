@@ -93,11 +93,12 @@ def test_a_processed_documents_row_in_its_run_equals_its_result():
 
 
 @pytest.mark.django_db
-def test_a_retry_of_a_failed_document_overwrites_its_row():
+def test_a_retry_of_a_failed_document_overwrites_its_row(settings):
+    settings.SHEAF_MAX_ATTEMPTS = 1  # the transient error below gives up: a retry may fix it
     batch = BatchFactory()
     document = _queued(batch)
     error = ExtractionError(
-        "malformed", "no answer", kind=ErrorKind.PERMANENT, cost_usd=Decimal("0.01")
+        "provider_error", "no answer", kind=ErrorKind.TRANSIENT, cost_usd=Decimal("0.01")
     )
     pipeline.document_fail(claim=pipeline.document_claim(), error=error)
     failed = _row(document)

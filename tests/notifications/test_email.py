@@ -166,7 +166,8 @@ def test_a_retry_reopens_the_batch_and_its_new_finish_notifies_again(
     run_queued_notifications()
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.batch_retry_failed(batch=batch)
+        # A retry of a permanent failure, as staff may force from the admin.
+        services.batch_retry_failed(batch=batch, include_permanent=True)
         run_documents(["ok"])
     run_queued_notifications()
 

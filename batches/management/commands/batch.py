@@ -299,6 +299,8 @@ class Command(BaseCommand):
             raise _refusal(rejection) from None
         target.refresh_from_db()
         self.stdout.write(console.batch_retried(target, count=count, before=before))
+        for left in services.batch_unretryable(batch=target):
+            self.stderr.write(f"not retried, a retry cannot fix it: {left}")
 
     def _cancel(self, *, batch: str, **_: Any) -> None:
         target = self._batch(batch)
