@@ -154,13 +154,34 @@ def _marked_text(text: str, values: list[_Value]) -> SafeString:
     return SafeString("".join(parts))
 
 
-def _neighbours(document: Document) -> tuple[Document | None, Document | None]:
-    siblings = list(selectors.batch_documents(batch=document.batch).only("id"))
-    at = next(n for n, sibling in enumerate(siblings) if sibling.pk == document.pk)
-    return (
-        siblings[at - 1] if at > 0 else None,
-        siblings[at + 1] if at + 1 < len(siblings) else None,
-    )
+def _neighbours(document: Document, *, queue: bool) -> tuple[Any, Any]:
+    """The ids of the documents before and after this one: in upload order, or in the batch's
+    review queue (worst first; a document just reviewed has left it, its successor is first)."""
+    if queue:
+        ids = selectors.batch_review_queue(batch=document.batch)
+        if document.pk not in ids:
+            return None, next((pk for pk in ids if pk != document.pk), None)
+    else:
+        ids = list(selectors.batch_documents(batch=document.batch).values_list("pk", flat=True))
+    at = ids.index(document.pk)
+    return (ids[at - 1] if at > 0 else None, ids[at + 1] if at + 1 < len(ids) else None)
+
+
+def _page_url(document_id: Any, *, queue: bool) -> str:
+    url = reverse("document_detail", kwargs={"document_id": document_id})
+    return f"{url}?queue=review" if queue else url
+
+
+@login_required
+@require_GET
+def batch_review(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponse:
+    """The review queue's first document, or the batch page when nothing needs a person."""
+    batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+    queue = selectors.batch_review_queue(batch=batch)
+    if not queue:
+        messages.success(request, "Nothing needs review: every value was found or reviewed.")
+        return redirect("batch_detail", batch_id=batch.pk)
+    return redirect(_page_url(queue[0], queue=True))
 
 
 @login_required
@@ -174,15 +195,18 @@ def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> Http
         {"number": page.number, "boxes": _page_svg(page, values)}
         for page in (read.pages if read is not None else ())
     ]
-    previous, following = _neighbours(document)
+    queue = request.GET.get("queue") == "review"
+    previous, following = _neighbours(document, queue=queue)
     context = {
         "document": document,
         "batch": document.batch,
         "values": values,
         "pages": pages,
         "text": None if pages else _marked_text(document.text, values),
-        "previous": previous,
-        "next": following,
+        "previous": _page_url(previous, queue=queue) if previous else None,
+        "next": _page_url(following, queue=queue) if following else None,
+        "queue": queue,
+        "unreviewed": [value.name for value in values if value.editable and not value.review],
     }
     return render(request, "batches/document_detail.html", context)
 
@@ -217,6 +241,9 @@ def document_review(request: AuthenticatedHttpRequest, document_id: str) -> Http
     """The page's form: correct (`value`), confirm or revert one field."""
     document = selectors.document_get_for_user(user=request.user, document_id=document_id)
     name, action = request.POST.get("field", ""), request.POST.get("action", "")
+    queue = request.POST.get("queue") == "review"
+    if action == "confirm_all":
+        return _confirm_all(request, document, queue=queue)
     spec = reviews.review_fields(document).get(name)
     if spec is None or action not in ("save", "confirm", "revert"):
         raise Http404("No such field to review.")
@@ -238,4 +265,28 @@ def document_review(request: AuthenticatedHttpRequest, document_id: str) -> Http
             "revert": "back to the extracted value",
         }
         messages.success(request, f"{name}: {done[action]}.")
-    return redirect(reverse("document_detail", kwargs={"document_id": document.pk}))
+    return redirect(_page_url(document.pk, queue=queue))
+
+
+def _confirm_all(
+    request: AuthenticatedHttpRequest, document: Document, *, queue: bool
+) -> HttpResponse:
+    """Confirm every value nobody reviewed yet, then go on: to the next document that needs
+    review in the queue, else to the next document of the batch."""
+    names = [
+        name
+        for name, cell in ((document.reviewed_result or {}).get("fields") or {}).items()
+        if isinstance(cell, dict) and cell.get("review") is None
+    ]
+    try:
+        reviews.document_review(user=request.user, document_id=document.pk, confirmed=names)
+    except Rejected as error:
+        messages.error(request, str(error))
+        return redirect(_page_url(document.pk, queue=queue))
+    messages.success(request, f"{document.original_filename}: {len(names)} values confirmed.")
+    _, following = _neighbours(document, queue=queue)
+    if following is None:
+        if queue:
+            messages.info(request, "The review queue is empty.")
+        return redirect("batch_detail", batch_id=document.batch_id)
+    return redirect(_page_url(following, queue=queue))

@@ -282,3 +282,23 @@ def batch_outcome(*, batch: BatchProcess) -> Outcome:
         # A result stored before checks existed was not checked.
         checks[status if status in checks else "not_checked"] += row["n"]
     return Outcome(values=_statuses(completed.aggregate(**_status_sums())), checks=checks)
+
+
+def batch_review_queue(*, batch: BatchProcess) -> list[uuid.UUID]:
+    """The batch's completed documents that need a person, worst first: failed checks, then
+    invalid values, values not found in the text, missing values; a document a person has
+    reviewed, or whose values were all found and none missing, is not in it."""
+    rows = (
+        batch.documents.filter(status=Document.Status.COMPLETED, reviewed_at__isnull=True)
+        .order_by("created_at", "id")
+        .values_list(
+            "pk", "result__checks__status", "count_invalid", "count_unverified", "count_missing"
+        )
+    )
+    queue = [
+        ((checks == "failed", invalid or 0, unverified or 0, missing or 0), pk)
+        for pk, checks, invalid, unverified, missing in rows
+        if checks == "failed" or invalid or unverified or missing
+    ]
+    # sorted() is stable: documents equally bad keep their upload order.
+    return [pk for _, pk in sorted(queue, key=lambda item: item[0], reverse=True)]

@@ -9,6 +9,7 @@ urlpatterns = [
     path("batch-upload/", views.batch_upload, name="batch_upload"),
     path("batches/<uuid:batch_id>/", views.batch_detail, name="batch_detail"),
     path("batches/<uuid:batch_id>/delete/", views.batch_delete, name="batch_delete"),
+    path("batches/<uuid:batch_id>/review/", document_views.batch_review, name="batch_review"),
     path("batches/<uuid:batch_id>/progress/", views.batch_progress, name="batch_progress"),
     path("batches/<uuid:batch_id>/cancel/", views.batch_cancel, name="batch_cancel"),
     path("batches/<uuid:batch_id>/retry/", views.batch_retry, name="batch_retry"),

@@ -43,8 +43,10 @@
         field.focus();
       }
     } else {
-      const link = document.querySelector(`a[data-key="${event.key}"]`);
-      if (link) link.click();
+      const target = document.querySelector(
+        `a[data-key="${event.key}"], button[data-key-submit="${event.key}"]`,
+      );
+      if (target) target.click();
       else return;
     }
     event.preventDefault();

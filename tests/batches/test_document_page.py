@@ -146,3 +146,55 @@ def test_the_batch_page_links_each_document_to_its_page(alice, alice_client):
 
     assert f'href="/dashboard/documents/{document.pk}/"' in html
     assert f'href="/dashboard/documents/{document.pk}/original/"' in html
+
+
+UNSURE = {"total": {"value": "1.00", "quote": "1.00", "page": 1, "status": "unverified"}}
+
+
+def test_review_walks_the_documents_that_need_a_person_worst_first(alice, alice_client):
+    clean = extracted(alice, "clean.pdf", PDF)
+    batch = clean.batch
+    # Two more documents of the same batch: one with a value not found in the text, one whose
+    # arithmetic failed as well.
+    unsure, failed = (
+        Document.objects.create(
+            batch=batch,
+            user=alice,
+            original_filename=name,
+            size=1,
+            sha256="0" * 64,
+            content_type="text/plain",
+            status=Document.Status.COMPLETED,
+            result={
+                "engine": "local",
+                "model": None,
+                "fields": UNSURE,
+                "checks": {"status": checks},
+            },
+            count_unverified=1,
+        )
+        for name, checks in (("unsure.txt", "not_checked"), ("failed.txt", "failed"))
+    )
+
+    first = alice_client.get(f"/dashboard/batches/{batch.pk}/review/")
+
+    assert first["Location"] == f"/dashboard/documents/{failed.pk}/?queue=review"
+    page = alice_client.get(first["Location"]).content.decode()
+    assert f'href="/dashboard/documents/{unsure.pk}/?queue=review" rel="next"' in page
+
+    # One keystroke's form: confirm what is left and go on to the next document in the queue.
+    went_on = alice_client.post(
+        f"/dashboard/documents/{failed.pk}/review/", {"action": "confirm_all", "queue": "review"}
+    )
+    assert went_on["Location"] == f"/dashboard/documents/{unsure.pk}/?queue=review"
+    failed.refresh_from_db()
+    assert failed.reviews["total"]["value"] == "1.00" and failed.reviewed_at is not None
+    # The last one: the queue is empty (the clean document never needed a person).
+    last = alice_client.post(
+        f"/dashboard/documents/{unsure.pk}/review/",
+        {"action": "confirm_all", "queue": "review"},
+        follow=True,
+    )
+    assert last.redirect_chain[-1][0] == f"/dashboard/batches/{batch.pk}/"
+    again = alice_client.get(f"/dashboard/batches/{batch.pk}/review/", follow=True)
+    assert "Nothing needs review" in again.content.decode()
