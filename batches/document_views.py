@@ -17,7 +17,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
-from batches import reviews, selectors
+from batches import reviews, selectors, services
 from batches.exports import cell_status
 from batchsite.errors import Rejected
 from documents.models import Document
@@ -290,3 +290,20 @@ def _confirm_all(
             messages.info(request, "The review queue is empty.")
         return redirect("batch_detail", batch_id=document.batch_id)
     return redirect(_page_url(following, queue=queue))
+
+
+@login_required
+@require_POST
+def document_replace(request: AuthenticatedHttpRequest, document_id: str) -> HttpResponse:
+    """The page's form: a new original for the document, extracted again in its batch."""
+    document = selectors.document_get_for_user(user=request.user, document_id=document_id)
+    file = request.FILES.get("file")
+    try:
+        if file is None:
+            raise Rejected.one("no_files", "Choose the file to upload in its place.")
+        document = services.document_replace_original(document=document, file=file)
+    except Rejected as error:
+        messages.error(request, str(error))
+        return redirect("document_detail", document_id=document.pk)
+    messages.success(request, f"{document.original_filename} uploaded; it is read again.")
+    return redirect("batch_detail", batch_id=document.batch_id)

@@ -272,11 +272,12 @@ def batch_delete(*, batch: BatchProcess) -> None:
             batch_cancel(batch=batch)
         batch.delete()
 
-    def remove_files() -> None:
-        for path in paths:
-            default_storage.delete(path)
+    transaction.on_commit(lambda: _files_delete(paths))
 
-    transaction.on_commit(remove_files)
+
+def _files_delete(paths: Sequence[str]) -> None:
+    for path in paths:
+        default_storage.delete(path)
 
 
 def batch_cancel(*, batch: BatchProcess) -> BatchProcess:
@@ -385,6 +386,66 @@ def batch_retry_failed(*, batch: BatchProcess, include_permanent: bool = False) 
             )
         raise Rejected.one("conflict", message)
     return _requeue(batch=batch, documents=retryable)
+
+
+def document_replace_original(*, document: Document, file: File[bytes]) -> Document:
+    """Replace one finished document's original with `file` (checked as an upload is) and
+    extract it again in its batch: what was read from the old file, its result and its reviews
+    go, and its old files are deleted once the new one is queued. Raises Rejected (the upload's
+    problem; conflict while the document is being processed or its batch was canceled; the
+    month's quota), storing nothing."""
+    if not document.is_terminal:
+        raise Rejected.one("conflict", f"{document.original_filename} is still being processed.")
+    if document.batch.status == BatchProcess.Status.CANCELED:
+        raise Rejected.one("conflict", f"Batch “{document.batch.name}” was canceled.")
+    plan = user_effective_plan(document.user).plan
+    inspected = inspect_upload(file, max_size=plan.max_file_size)
+    if isinstance(inspected, Problem):
+        raise Rejected([inspected])
+    path = Document.storage_path(
+        user_id=document.user_id,
+        batch_id=document.batch_id,
+        document_id=uuid.uuid4(),
+        ext=inspected.kind.extension,
+    )
+    inspected.file.seek(0)
+    stored = default_storage.save(path, inspected.file)
+    try:
+        with transaction.atomic():
+            old = Document.objects.select_for_update().get(pk=document.pk)
+            if not old.is_terminal:
+                raise Rejected.one(
+                    "conflict", f"{document.original_filename} is still being processed."
+                )
+            Document.objects.filter(pk=document.pk).update(
+                file=stored,
+                original_filename=inspected.filename,
+                size=inspected.size,
+                sha256=inspected.sha256,
+                content_type=inspected.kind.content_type,
+                file_removed_at=None,
+                text="",
+                text_truncated=False,
+                read_at=None,
+                read_result="",
+                page_count=None,
+                einvoice_xml="",
+                estimated_cost_usd=None,
+                reused_from=None,
+                reviews={},
+                reviewed_at=None,
+            )
+            _requeue(batch=document.batch, documents=Document.objects.filter(pk=document.pk))
+            stale = document_stored_files(
+                file=old.file.name or "", read_result=old.read_result.name or ""
+            )
+            transaction.on_commit(lambda: _files_delete(stale))
+    except BaseException:
+        default_storage.delete(stored)
+        raise
+    logger.info("document %s original replaced; queued again", document.pk)
+    document.refresh_from_db()
+    return document
 
 
 def document_rerun(*, document: Document) -> Document:

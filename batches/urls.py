@@ -21,6 +21,11 @@ urlpatterns = [
         name="document_page",
     ),
     path(
+        "documents/<uuid:document_id>/replace/",
+        document_views.document_replace,
+        name="document_replace",
+    ),
+    path(
         "documents/<uuid:document_id>/review/",
         document_views.document_review,
         name="document_review",

@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 # as a flaky test. Imported here, they are parsed at the top of the stack.
 import schemathesis.generation.body_overrides  # isort: skip
 import schemathesis.generation.dictionaries  # isort: skip
+from hypothesis.internal import lambda_sources  # isort: skip
 
 from accounts.models import ApiKey
 from accounts.services import api_key_create
@@ -110,6 +111,22 @@ def adapt_webhook_registration(case) -> None:
     events = body.get("events")
     if "multipart" in (case.media_type or "") and isinstance(events, list) and "" in events:
         body["events"] = [event or "no-such-event" for event in events]
+
+
+@pytest.fixture(autouse=True)
+def lambda_descriptions_that_cannot_fail(monkeypatch):
+    """Hypothesis parses a strategy's lambda only to describe it (a repr), deep in a draw, where
+    the same CPython bug can strike: a description is cosmetic, so it falls back to Hypothesis's
+    own "unknown" rather than failing the draw."""
+    describe = lambda_sources._lambda_description
+
+    def described(f, *args, **kwargs):
+        try:
+            return describe(f, *args, **kwargs)
+        except SystemError:
+            return "lambda: <unknown>"
+
+    monkeypatch.setattr(lambda_sources, "_lambda_description", described)
 
 
 # Loaded at collection: the schema view needs no database. (`schemathesis.pytest.from_fixture`

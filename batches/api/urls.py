@@ -18,6 +18,11 @@ urlpatterns = [
     ),
     path("documents/<uuid:document_id>/", views.DocumentDetailApi.as_view(), name="api_document"),
     path(
+        "documents/<uuid:document_id>/original/",
+        views.DocumentOriginalApi.as_view(),
+        name="api_document_original",
+    ),
+    path(
         "documents/<uuid:document_id>/review/",
         views.DocumentReviewApi.as_view(),
         name="api_document_review",

@@ -233,3 +233,34 @@ class DocumentReviewApi(APIView):
             user=request.user, document_id=document_id, **data.validated_data
         )
         return Response(DocumentReviewOutputSerializer(document).data)
+
+
+class DocumentOriginalApi(APIView):
+    """Replace one finished document's original; it is read and extracted again in its batch."""
+
+    parser_classes = [MultiPartParser]
+
+    @extend_schema(
+        operation_id="documents_original_update",
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
+            }
+        },
+        responses={
+            200: DocumentDetailOutputSerializer,
+            **error_responses(400, 401, 403, 404, 405, 409),
+        },
+        description="The same checks as an upload (type, size, content); the document's "
+        "text, result and reviews go, and it is queued again, counting against the month's "
+        "documents. 409 conflict while it is being processed or when its batch was canceled.",
+    )
+    def put(self, request: AuthenticatedRequest, document_id: str) -> Response:
+        document = selectors.document_get_for_user(user=request.user, document_id=document_id)
+        file = request.FILES.get("file")
+        if file is None:
+            raise Rejected.one("no_files", "Send the new original as the multipart part `file`.")
+        document = services.document_replace_original(document=document, file=file)
+        return Response(DocumentDetailOutputSerializer(document).data)
