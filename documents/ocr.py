@@ -91,9 +91,10 @@ def ocr(arguments: dict[str, Any]) -> dict[str, Any]:
     arguments["tessdata"], within arguments["max_pages"] and arguments["max_pixels"].
 
     Returns {"page_count", "width", "height" (the page in points), "dpi" (the resolution read
-    at), "text" (lines, blocks apart by a blank line), "words" ([text, x0, top, x1, bottom,
-    confidence], in points from the page's top-left, confidence 0-100), "confidence" (the mean
-    of the words', None when none was found)}.
+    at), "text" (a line per row of words, top to bottom; a blank line where rows are further
+    apart than a line), "words" ([text, x0, top, x1, bottom, confidence] in reading order: font
+    boxes in points from the top-left of the page straightened, confidence 0-100),
+    "confidence" (the mean of the words', None when none was found)}.
     """
     image, dpi, page_count = page_image(
         arguments["path"],
