@@ -283,6 +283,9 @@ _BEARING = 0.04
 _SKEW_LINE_INCHES = 0.75
 # A page straighter than this (radians, about 0.1°) is left as it is.
 _STRAIGHT = 0.002
+# A line steeper than this (radians, about 6°) is not a scan's skew: a vertical line of text
+# (a margin note, a code up the side) or a misread line; it does not vote.
+_MAX_SKEW = 0.1
 # Rows of the page's text: words whose middles are closer than this share of the smaller height.
 _SAME_ROW = 0.4
 # Words of one row closer than this share of their height are one word (see _rows); a space
@@ -373,8 +376,9 @@ def _read_words(
             baseline = result.Baseline(line)
             if baseline:
                 (x0, y0), (x1, y1) = baseline
-                if x1 - x0 > _SKEW_LINE_INCHES * dpi:
-                    read.slopes.append(math.atan2(y1 - y0, x1 - x0))
+                slope = math.atan2(y1 - y0, x1 - x0)
+                if x1 - x0 > _SKEW_LINE_INCHES * dpi and abs(slope) <= _MAX_SKEW:
+                    read.slopes.append(slope)
         try:
             text = " ".join(result.GetUTF8Text(level).split())
         except RuntimeError:  # "No text returned": a picture, or the one element of an empty page
