@@ -40,7 +40,8 @@ _LABELS = {"pdf": "PDF", "png": "PNG image", "jpeg": "JPEG image", "tiff": "TIFF
 @dataclass(frozen=True)
 class OcrPage:
     """One page as OCR read it: its words with boxes (points from the top-left) and their mean
-    confidence in `layout`, and its text (lines; a blank line between paragraphs)."""
+    confidence in `layout`, and its text (a line per row of words; a blank line where rows are
+    further apart than a line)."""
 
     layout: PageLayout
     text: str

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from fpdf import FPDF
-from PIL import Image
+from PIL import Image, ImageFilter
 from pypdf import PdfReader, PdfWriter
 
 from documents.ocr_reader import OcrResult, ocr_document
@@ -218,6 +218,65 @@ def test_a_broken_image_is_malformed(tmp_path: Path) -> None:
 
     assert refused.value.code == "malformed"
     assert refused.value.message.startswith("cut.png is not a readable PNG image: ")
+
+
+def _tilted_scan(folder: Path, pdf: bytes, *, dpi: int, degrees: float) -> Path:
+    """`pdf`'s first page scanned at `dpi`, `degrees` off straight, a little blurred."""
+    page = rasterise(pdf, dpi)[0]
+    page = page.rotate(degrees, resample=Image.Resampling.BICUBIC, fillcolor=255)
+    path = folder / "tilted.png"
+    page.filter(ImageFilter.GaussianBlur(0.5)).save(path, dpi=(dpi, dpi))
+    return path
+
+
+def _lines_with(text: str, value: str) -> list[str]:
+    """The lines of `text` holding `value` (spaces aside)."""
+    return [line for line in text.splitlines() if _compact(value) in _compact(line)]
+
+
+@pytest.mark.parametrize(
+    ("locale", "layout", "degrees"),
+    [("en-US", Layout.LETTERHEAD, 1.5), ("de-DE", Layout.TOTALS_ROW, -1.5)],
+    ids=["letterhead", "totals-row"],
+)
+def test_a_150_dpi_scan_off_straight_reads_each_value_on_the_line_of_its_label(
+    locale: str, layout: Layout, degrees: float, tmp_path: Path
+) -> None:
+    labels, style = draw(21, locale=locale, layout=layout, lines=3)
+    path = _tilted_scan(tmp_path, render(labels, style)[0], dpi=150, degrees=degrees)
+
+    result = ocr_document(path, extension="png", filename=path.name)
+
+    total = style.amount(labels.total)
+    total_label = style.word("total_row" if layout is Layout.TOTALS_ROW else "total")
+    for label, value in (
+        (style.word("number"), labels.invoice_number),
+        (style.word("date"), style.date(labels.date)),
+        (total_label, total),
+    ):
+        assert any(label in line for line in _lines_with(result.text, value)), (label, result.text)
+    # The words' boxes say so too: the label's first word and the amount stand level, as the
+    # offline engine pairs them.
+    words = result.pages[0].layout.words
+    label = next(w for w in words if w.text == total_label.split()[0])
+    middle, height = (label.top + label.bottom) / 2, label.bottom - label.top
+    amounts = [w for w in words if _compact(total) in _compact(w.text)]
+    assert any(abs((w.top + w.bottom) / 2 - middle) < 0.4 * height for w in amounts), amounts
+
+
+def test_a_receipts_monospaced_amounts_are_read_whole(tmp_path: Path) -> None:
+    labels, style = draw(30, locale="en-GB", layout=Layout.RECEIPT, lines=12)
+    pdf = render(labels, style)[0]
+    path = _written(tmp_path, "receipt.tif", scan(pdf, random.Random(30), ScanFormat.TIFF))
+
+    text = ocr_document(path, extension="tif", filename=path.name).text
+
+    words = {word.strip("£$€") for word in text.split()}
+    amounts = [style.amount(item.amount) for item in labels.line_items]
+    read = [amount for amount in amounts if amount in words]
+    # OCR may misread a digit or two on a grainy scan, but an amount is never cut in two.
+    assert len(read) >= 0.8 * len(amounts), text
+    assert style.amount(labels.total) in words, text
 
 
 def test_a_page_without_writing_is_read_as_no_text(tmp_path: Path) -> None:
