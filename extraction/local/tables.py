@@ -1,138 +1,310 @@
 """The offline engine's reading of a line-item table from word boxes.
 
-The table is found by its header row (a row whose cells name two or more of the columns
-`vocabulary.TABLE_COLUMNS` knows, a description or an amount among them); the user's columns are
-mapped to the header's by their names' synonyms; the rows under it are read by the header cells'
-x positions until the totals block (a row that opens with a subtotal, total or tax word and has
-no quantity or price) or the table's end. The table goes on on a later page, after a repeated
-header or, without one, from its first row with an amount. A row without numbers right under an
-item continues that item's description. Documents without word boxes give no rows: their lines
-do not say reliably which text belongs to which column.
+The table is found by its header row: a row whose cells name a description and one more column,
+or three columns, that `vocabulary.TABLE_COLUMNS` knows (or, for a header it does not know as a
+whole, one of `TABLE_COLUMN_WORDS`: "Prezzo unit.", "Unit price (EUR)"). Every cell of the header
+is a column, the ones the vocabulary does not know too (VAT, gross, unit of measure), so a
+number under them never falls into a known column beside them. The rows under the header are
+read by the header cells' x positions:
+
+- a row with a description and a number in the quantity, unit price or amount column is an item;
+- a row holding only description text, right under an item, continues that item's description
+  (also at the top of the next page, under its repeated header, when the table ran to the bottom
+  of the page before: the row then spans both pages);
+- a row that carries a running sum over a page break ("Carried forward", "Übertrag") is passed
+  over;
+- the totals block ends the table: a row that opens with a subtotal, total or tax word and has no
+  quantity or price, or a row whose label starts right of the description column;
+- anything else under the items ends the table on its page (a note, a footer).
+
+The table goes on on a later page after a repeated header or, without one, from a row with a
+description and two numbers. Documents without word boxes give no rows: their lines do not say
+reliably which text belongs to which column.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from extraction.fields import ColumnSpec
 from extraction.local.layout import Cell, Layout, Row
-from extraction.local.lines import label_key
-from extraction.local.vocabulary import TABLE_COLUMNS, TABLE_END_WORDS
+from extraction.local.lines import DIGIT, label_key
+from extraction.local.vocabulary import (
+    TABLE_CARRY_PHRASES,
+    TABLE_COLUMN_WORDS,
+    TABLE_COLUMNS,
+    TABLE_END_WORDS,
+    TABLE_OTHER_WORDS,
+    TABLE_UNIT_WORDS,
+)
 from extraction.normalise import DateOrder, parse_amount, parse_boolean, parse_date
 
 _KEYS = {
     concept: frozenset(label_key(phrase) for phrase in phrases)
     for concept, phrases in TABLE_COLUMNS.items()
 }
+_CARRY = tuple(frozenset(label_key(phrase).split()) for phrase in TABLE_CARRY_PHRASES)
+_NUMBERS = ("quantity", "unit price", "amount")
+_LETTERS = re.compile(r"[^\W\d_]+")
+# A number cell's unit or currency is one word of at most this many letters ("Stück", "hours").
+_UNIT_LETTERS = 5
 # A continuation line of a description sits at most this many row heights under the row above.
 _CONTINUES = 1.2
+# A totals row's label has at most this many words.
+_LABEL_WORDS = 6
+# The foot of a page, where its footer and page number stand: below this share of its height.
+_FOOT = 0.88
 
 
 @dataclass
 class TableRow:
+    """One item: its cells' texts by column key (a concept, else the header's label key), the
+    rows of words it was read from and the pages they are on."""
+
     cells: dict[str, list[str]] = field(default_factory=dict)
     quotes: list[str] = field(default_factory=list)
     pages: list[int] = field(default_factory=list)
-    bottom: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class _Column:
+    key: str  # the concept it holds, else its header's label key ("" for an empty one)
+    head: Cell
+
+
+@lru_cache(maxsize=4096)
 def _concept(text: str) -> str | None:
     key = label_key(text)
-    return next((concept for concept, keys in _KEYS.items() if key in keys), None)
+    exact = next((concept for concept, keys in _KEYS.items() if key in keys), None)
+    if exact is not None or DIGIT.search(text):
+        return exact
+    words = set(key.split())
+    if words & TABLE_OTHER_WORDS:
+        return None
+    price = words & TABLE_COLUMN_WORDS["unit price"]
+    amount = words & TABLE_COLUMN_WORDS["amount"]
+    if price and (words & TABLE_UNIT_WORDS or not amount):
+        return "unit price"
+    if amount:
+        return "amount"
+    return next(
+        (c for c in ("quantity", "description") if words & TABLE_COLUMN_WORDS[c]),
+        None,
+    )
 
 
-def _header(row: Row) -> dict[str, Cell] | None:
-    """The row's cells by the concept they head, when the row is a line-item table's header."""
-    found: dict[str, Cell] = {}
+def _header(row: Row) -> tuple[_Column, ...] | None:
+    """The row's columns, when the row is a line-item table's header."""
+    columns: list[_Column] = []
+    concepts: set[str] = set()
     for cell in row.cells:
         concept = _concept(cell.text)
-        if concept is not None and concept not in found:
-            found[concept] = cell
-    if len(found) >= 2 and ("description" in found or "amount" in found):
-        return found
+        if concept is not None and concept not in concepts:
+            concepts.add(concept)
+            columns.append(_Column(concept, cell))
+        else:
+            columns.append(_Column(label_key(cell.text), cell))
+    if len(concepts) >= 3 or (len(concepts) == 2 and "description" in concepts):
+        return tuple(columns)
     return None
 
 
-def _column_of(cell: Cell, header: dict[str, Cell]) -> str:
+def _concepts(columns: tuple[_Column, ...]) -> frozenset[str]:
+    return frozenset(column.key for column in columns if column.key in _KEYS)
+
+
+@lru_cache(maxsize=8192)
+def _numeric(text: str) -> bool:
+    """Whether the cell is a number: an amount, perhaps with its currency or one short unit
+    ("12,50 €", "CHF 931.26", "2 Stk", "1.5 hrs"), not text with a number in it ("Cable 5 m")."""
+    if DIGIT.search(text) is None:
+        return False
+    words = _LETTERS.findall(text)
+    if len(words) > 1 or any(len(word) > _UNIT_LETTERS for word in words):
+        return False
+    return parse_amount(text) is not None
+
+
+def _column_of(cell: Cell, columns: tuple[_Column, ...]) -> _Column:
     """The header column a cell stands under: the one it overlaps most, else the nearest."""
 
-    def distance(concept: str) -> float:
-        head = header[concept]
+    def distance(column: _Column) -> float:
+        head = column.head
         overlap = cell.overlap(head)
         if overlap > 0:
             return -overlap
         return min(abs(cell.x0 - head.x1), abs(head.x0 - cell.x1))
 
-    return min(header, key=distance)
+    return min(columns, key=distance)
 
 
-def _numeric(text: str) -> bool:
-    return parse_amount(text) is not None
+@dataclass(frozen=True)
+class _Line:
+    """A row under the header, its cells by the column they stand under."""
+
+    row: Row
+    columns: tuple[_Column, ...]
+
+    def keys(self) -> list[str]:
+        return [_column_of(cell, self.columns).key for cell in self.row.cells]
+
+    def numbers(self) -> set[str]:
+        """The number columns that hold a number in this row."""
+        return {
+            key
+            for key, cell in zip(self.keys(), self.row.cells, strict=True)
+            if key in _NUMBERS and _numeric(cell.text)
+        }
+
+    def describes(self) -> bool:
+        """Whether a cell stands under the description column, starting where its text does."""
+        head = next((c.head for c in self.columns if c.key == "description"), None)
+        if head is None:
+            return True
+        return any(
+            key == "description" and cell.x0 <= head.x1 and not _numeric(cell.text)
+            for key, cell in zip(self.keys(), self.row.cells, strict=True)
+        )
+
+    def only_description(self) -> bool:
+        return all(key == "description" for key in self.keys())
+
+    def label_words(self) -> set[str]:
+        return set(label_key(self.row.cells[0].text).split())
+
+    def carries(self) -> bool:
+        """A running sum carried over a page break: "Carried forward", "Übertrag", "Report"."""
+        words = self.label_words()
+        return (
+            bool(words)
+            and any(phrase <= words for phrase in _CARRY)
+            and not (self.numbers() & {"quantity", "unit price"})
+        )
+
+    def ends(self) -> bool:
+        """The totals block under the items: "Subtotal", "Total", "VAT 20 %", "Montant HT"; or a
+        label, with a number, that starts right of the description column."""
+        words = self.label_words()
+        if len(words) > _LABEL_WORDS:
+            return False  # a sentence, not a label
+        if words & TABLE_END_WORDS:
+            if words <= TABLE_END_WORDS:
+                return True  # "Total" alone opens a totals row, even one with a quantity
+            return not self.numbers() & {"quantity", "unit price"}
+        first = self.row.cells[0]
+        return not self.describes() and not _numeric(first.text) and bool(self.numbers())
 
 
-def _ends(row: Row, columns: dict[int, str]) -> bool:
-    words = set(label_key(row.cells[0].text).split())
-    if not words & TABLE_END_WORDS:
-        return False
-    if words <= TABLE_END_WORDS:
-        return True  # "Total" alone opens a totals row, even one with a quantity column
-    return not any(
-        columns[number] in ("quantity", "unit price") and _numeric(cell.text)
-        for number, cell in enumerate(row.cells)
-    )
+class _Reader:
+    """Reads the rows under a header, page after page, until the table ends."""
+
+    def __init__(self, heights: dict[int, float]) -> None:
+        self.heights = heights
+        self.columns: tuple[_Column, ...] | None = None
+        self.rows: list[TableRow] = []
+        self.page = 0
+        self.previous: Row | None = None  # the row a continuation line would stand under
+        self.chained = False  # `previous` belongs to the last item
+        self.closed = False  # the table's rows on this page are over
+        self.open_end = False  # the table ran to the foot of the page before this one
+        self.headed = False  # this page repeats the header
+
+    def take(self, row: Row) -> bool:
+        """Reads one row; False once the table has ended."""
+        found = _header(row)
+        if found is not None and (
+            self.columns is None or (self.rows and _concepts(found) == _concepts(self.columns))
+        ):
+            self._turn(row.page)
+            self.columns, self.headed = found, True
+            self.previous, self.chained = row, False
+            return True
+        if self.columns is None:
+            return True
+        self._turn(row.page)
+        line = _Line(row, self.columns)
+        if line.ends() and not self._at_foot(row):
+            return False
+        if line.carries():
+            if self.previous is not None:
+                self.previous = row
+            return True
+        if self._item(line):
+            self._add(line)
+        elif self._continues(line):
+            last = self.rows[-1]
+            last.cells.setdefault("description", []).extend(row.texts)
+            last.quotes.append(" ".join(row.texts))
+            if row.page not in last.pages:
+                last.pages.append(row.page)
+            self.previous, self.chained = row, True
+        elif self.rows and (row.page == self.rows[-1].pages[-1] or self.headed):
+            # A note under the items ends them on this page; the page's foot (a footer, a page
+            # number) does not, so a table that runs to it goes on on the next page.
+            if not self._at_foot(row):
+                self.closed = True
+            self.previous = None
+        return True
+
+    def _at_foot(self, row: Row) -> bool:
+        height = self.heights.get(row.page)
+        return height is not None and height > 0 and row.top > _FOOT * height
+
+    def _turn(self, page: int) -> None:
+        if page == self.page:
+            return
+        self.open_end = bool(self.rows) and not self.closed
+        self.page, self.closed, self.headed = page, False, False
+        self.previous = None  # until the header repeats, or a carried sum stands above
+
+    def _item(self, line: _Line) -> bool:
+        if self.closed or len(line.row.cells) < 2 or not line.describes():
+            return False
+        numbers = line.numbers()
+        if self.rows and line.row.page != self.rows[-1].pages[-1] and not self.headed:
+            return len(numbers) >= 2  # a page without the header: only rows that look the part
+        return bool(numbers)
+
+    def _add(self, line: _Line) -> None:
+        row = line.row
+        item = TableRow(pages=[row.page], quotes=[" ".join(row.texts)])
+        for key, cell in zip(line.keys(), row.cells, strict=True):
+            item.cells.setdefault(key, []).append(cell.text)
+        self.rows.append(item)
+        self.previous, self.chained = row, True
+
+    def _continues(self, line: _Line) -> bool:
+        """A description line under the last item, or at the top of the next page (under its
+        header or carried sum) when the table ran to the foot of the page before."""
+        previous, row = self.previous, line.row
+        if not self.rows or previous is None or self.closed or not line.only_description():
+            return False
+        if not self.chained and not (self.open_end and self.rows[-1].pages[-1] != row.page):
+            return False
+        return row.top - previous.bottom <= _CONTINUES * previous.height
 
 
 def read_table(layout: Layout) -> list[TableRow]:
     """The rows of the document's first line-item table, in order; [] when it has none."""
-    ordered = [layout.rows[line] for line in sorted(layout.rows)]
-    header: dict[str, Cell] | None = None
-    rows: list[TableRow] = []
-    previous: Row | None = None
-    closed = False  # the table's rows on this page are over
-    for row in ordered:
-        found = _header(row)
-        if found is not None and (header is None or rows):
-            header, previous = found, None
-            continue
-        if header is None:
-            continue
-        if rows and row.page != rows[-1].pages[-1]:
-            closed = False
-        if previous is not None and row.page != previous.page:
-            previous = None
-        columns = {number: _column_of(cell, header) for number, cell in enumerate(row.cells)}
-        if _ends(row, columns):
+    reader = _Reader(layout.heights)
+    for line in sorted(layout.rows):
+        if not reader.take(layout.rows[line]):
             break
-        numbers = [
-            number
-            for number, cell in enumerate(row.cells)
-            if columns[number] != "description" and _numeric(cell.text)
-        ]
-        text = " ".join(row.texts)
-        if numbers and len(row.cells) >= 2 and not closed:
-            item = TableRow(pages=[row.page], quotes=[text], bottom=row.bottom)
-            for number, cell in enumerate(row.cells):
-                item.cells.setdefault(columns[number], []).append(cell.text)
-            rows.append(item)
-            previous = row
-        elif (
-            rows
-            and previous is not None
-            and row.top - previous.bottom <= _CONTINUES * previous.height
-            and all(column == "description" for column in columns.values())
-        ):
-            last = rows[-1]
-            last.cells.setdefault("description", []).extend(row.texts)
-            last.quotes.append(text)
-            previous = row
-        elif rows and row.page == rows[-1].pages[-1]:
-            previous, closed = None, True  # under the table on its page: a footer, a note
-    return rows
+    return reader.rows
 
 
 def column_concept(column: ColumnSpec) -> str | None:
+    """The concept a user's column names (description, quantity, unit price, amount), if any."""
     return _concept(column["name"])
+
+
+def column_key(column: ColumnSpec) -> str:
+    """Where a user's column finds its cells in a `TableRow`: the concept its name says, else
+    a header cell of the same name."""
+    return column_concept(column) or label_key(column["name"])
 
 
 def typed(text: str | None, column_type: str, order: DateOrder) -> Any:
