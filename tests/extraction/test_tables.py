@@ -13,8 +13,8 @@ from extraction.einvoice import parse_xml, prefill, read_invoice
 from extraction.fields import FieldSpec
 from extraction.local.engine import LocalEngine
 from samples.einvoices import cii_xml, ubl_xml
-from samples.invoices import GeneratedInvoice, invoice
-from tests.support.placed_pdfs import layout_request, make_pdf
+from samples.invoices import GeneratedInvoice, invoice, render_pdf
+from tests.support.placed_pdfs import layout_request, make_pdf, pdf_text
 
 LINE_ITEMS = FieldSpec(
     name="line items",
@@ -108,6 +108,115 @@ def test_a_description_over_two_lines_is_one_row() -> None:
         {"description": "Filter", "quantity": "3", "unit price": "1010.50", "amount": "3031.50"},
     ]
     assert "inklusive Anfahrt" in cell["rows"][0]["quote"]
+
+
+def with_two_line_descriptions(generated: GeneratedInvoice) -> GeneratedInvoice:
+    """The invoice with every description on two lines, each line naming its item."""
+    items = tuple(
+        replace(item, description=f"{item.description} A{n:02d}\nSeriennummer S{n:02d}")
+        for n, item in enumerate(generated.labels.line_items)
+    )
+    labels = replace(generated.labels, line_items=items)
+    pdf, pages = render_pdf(labels)
+    return GeneratedInvoice(pdf=pdf, labels=labels, pages=pages)
+
+
+@pytest.mark.parametrize(
+    ("layout", "lines"),
+    [("stacked", 30), ("letterhead", 20)],
+    ids=["header-repeated", "sum-carried-forward"],
+)
+def test_a_row_that_runs_over_a_page_break_is_one_row_on_both_pages(
+    layout: str, lines: int
+) -> None:
+    generated = with_two_line_descriptions(invoice(3, language="de-DE", layout=layout, lines=lines))
+    first, second = pdf_text(generated.pdf).split("\f")
+    spanning = [n for n in range(lines) if f"A{n:02d}" in first and f"S{n:02d}" in second]
+    assert len(spanning) == 1, "the page break falls inside one item's description"
+    (broken,) = spanning
+
+    cell = table_of(generated.pdf)
+
+    assert cell["value"] == expected_rows(generated)
+    pages = [row["pages"] for row in cell["rows"]]
+    assert pages == [[1]] * broken + [[1, 2]] + [[2]] * (lines - broken - 1)
+    assert cell["rows"][broken]["page"] == 1
+    assert f"S{broken:02d}" in cell["rows"][broken]["quote"]
+    assert all(row["status"] == "found" for row in cell["rows"])
+
+
+def test_headers_in_other_words_give_their_columns_and_other_columns_stay_apart() -> None:
+    # "Q.tà" and "Prezzo unit." are no header the vocabulary lists whole; the VAT column stands
+    # between the unit price and the amount, and its numbers are no amount.
+    pdf = make_pdf(
+        [
+            [
+                (72, 740, "Articolo"),
+                (300, 740, "Q.tà"),
+                (360, 740, "Prezzo unit."),
+                (440, 740, "IVA"),
+                (500, 740, "Importo"),
+                (72, 720, "Sedia da ufficio"),
+                (310, 720, "2"),
+                (370, 720, "76,48"),
+                (440, 720, "33,65"),
+                (500, 720, "152,96"),
+                (72, 700, "Cavo di rete 5 m"),
+                (310, 700, "10"),
+                (370, 700, "5,72"),
+                (440, 700, "12,58"),
+                (500, 700, "57,20"),
+                (330, 670, "Imponibile"),
+                (500, 670, "210,16"),
+            ]
+        ]
+    )
+
+    cell = table_of(pdf)
+
+    assert cell["value"] == [
+        {
+            "description": "Sedia da ufficio",
+            "quantity": "2",
+            "unit price": "76.48",
+            "amount": "152.96",
+        },
+        {
+            "description": "Cavo di rete 5 m",
+            "quantity": "10",
+            "unit price": "5.72",
+            "amount": "57.20",
+        },
+    ]
+
+
+def test_a_label_right_of_the_descriptions_ends_the_table_whatever_its_words() -> None:
+    pdf = make_pdf(
+        [
+            [
+                (72, 740, "Description"),
+                (300, 740, "Qty"),
+                (360, 740, "Price"),
+                (500, 740, "Amount"),
+                (72, 720, "Consulting"),
+                (310, 720, "3"),
+                (370, 720, "80.00"),
+                (500, 720, "240.00"),
+                (300, 690, "Amount payable by 30 June"),
+                (500, 690, "240.00"),
+                (72, 660, "Cleaning"),
+                (310, 660, "1"),
+                (370, 660, "50.00"),
+                (500, 660, "50.00"),
+            ]
+        ]
+    )
+
+    cell = table_of(pdf)
+
+    assert cell["value"] == [
+        {"description": "Consulting", "quantity": "3", "unit price": "80.00", "amount": "240.00"}
+    ]
 
 
 def test_a_document_without_a_table_gives_no_rows_and_is_missing() -> None:
