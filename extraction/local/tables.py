@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -288,12 +289,67 @@ class _Reader:
 
 
 def read_table(layout: Layout) -> list[TableRow]:
-    """The rows of the document's first line-item table, in order; [] when it has none."""
+    """The rows of the document's first line-item table, in order; [] when it has none. A
+    document without a table header may be a till receipt (see `_receipt_rows`)."""
     reader = _Reader(layout.heights)
     for line in sorted(layout.rows):
         if not reader.take(layout.rows[line]):
             break
-    return reader.rows
+    if reader.columns is not None:
+        return reader.rows
+    return _receipt_rows([layout.rows[line] for line in sorted(layout.rows)])
+
+
+# "2 x 3,50", "1,5 kg x 2.00", "3 Stk * 1,99", "2 @ 4.50": a quantity times a unit price.
+_TIMES = re.compile(
+    r"(?P<quantity>\d+(?:[.,]\d+)?)\s*(?:[^\W\d_]{1,5}\.?\s*)?[x\u00d7*@]\s*"
+    r"(?P<price>-?(?:\d{1,3}(?:[ .,'\u00a0\u202f]\d{3})+|\d+)(?:[.,]\d+)?)(?=\s|$)",
+    re.IGNORECASE,
+)
+_CENT = Decimal("0.01")
+
+
+def _receipt_rows(rows: list[Row]) -> list[TableRow]:
+    """A receipt's items, which have no header: a line "quantity x unit price" with the amount
+    beside it, under the item's name ("Aktenordner" / "2 x 1,91   3,82"), or all on one line
+    ("Aktenordner 2 x 1,91 3,82"). A line counts only when its quantity times its price is its
+    amount, to the cent, so prices, dates and totals are never taken for items."""
+    items: list[TableRow] = []
+    for number, row in enumerate(rows):
+        text = " ".join(row.texts)
+        times = _TIMES.search(text)
+        if times is None:
+            continue
+        quantity, price = parse_amount(times["quantity"]), parse_amount(times["price"])
+        rest = text[times.end() :].strip()
+        amount = parse_amount(rest) if _numeric(rest) else None
+        if quantity is None or price is None or amount is None:
+            continue
+        if abs(Decimal(quantity.value) * Decimal(price.value) - Decimal(amount.value)) > _CENT:
+            continue
+        name = text[: times.start()].strip()
+        item = TableRow(quotes=[text], pages=[row.page])
+        if not name and number > 0:
+            above = rows[number - 1]
+            named = " ".join(above.texts)
+            if (
+                above.page == row.page
+                and row.top - above.bottom <= _CONTINUES * above.height
+                and not _TIMES.search(named)
+                and not any(_numeric(cell.text) for cell in above.cells)
+            ):
+                name = named
+                item.quotes.insert(0, named)
+        if not _LETTERS.search(name):
+            continue  # no name: a rule of dashes, or nothing
+        item.cells = {
+            "description": [name],
+            "quantity": [times["quantity"]],
+            "unit price": [times["price"]],
+            "amount": [rest],
+        }
+        items.append(item)
+    return items
 
 
 def column_concept(column: ColumnSpec) -> str | None:

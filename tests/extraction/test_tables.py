@@ -219,6 +219,40 @@ def test_a_label_right_of_the_descriptions_ends_the_table_whatever_its_words() -
     ]
 
 
+@pytest.mark.parametrize("language", ["en-US", "de-DE", "fr-FR"])
+def test_a_till_receipt_gives_its_items_without_a_header(language: str) -> None:
+    generated = invoice(4, language=language, layout="receipt", lines=6)
+
+    cell = table_of(generated.pdf)
+
+    assert cell["value"] == expected_rows(generated)
+    for row, values in zip(cell["rows"], cell["value"], strict=True):
+        assert values["description"] in row["quote"]
+        assert row["status"] == "found"
+
+
+def test_a_receipt_line_whose_product_is_not_its_amount_is_no_item() -> None:
+    pdf = make_pdf(
+        [
+            [
+                (72, 740, "Coffee beans"),
+                (80, 726, "2 x 7.50"),
+                (300, 726, "15.00"),
+                (72, 712, "Bus ticket 3 x 2.00 5.00"),
+                (72, 698, "Paid 2 x 10.00"),
+                (300, 698, "21.00"),
+                (72, 684, "Total 20.00"),
+            ]
+        ]
+    )
+
+    cell = table_of(pdf)
+
+    assert cell["value"] == [
+        {"description": "Coffee beans", "quantity": "2", "unit price": "7.50", "amount": "15.00"}
+    ]
+
+
 def test_a_document_without_a_table_gives_no_rows_and_is_missing() -> None:
     pdf = make_pdf([[(72, 740, "Invoice number: 17"), (72, 720, "Total: 120.00")]])
 
