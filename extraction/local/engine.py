@@ -96,6 +96,7 @@ class _Document:
 
     def __init__(self, request: ExtractionRequest) -> None:
         self.index, self.layout = document_index(request.text, request.layout)
+        self.pages = request.layout
 
     @cached_property
     def currencies(self) -> Currencies:
@@ -154,7 +155,7 @@ def _table(document: _Document, spec: FieldSpec) -> dict[str, Any]:
     columns = spec.get("columns", [])
     value: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
-    for item in read_table(document.layout):
+    for item in read_table(document.layout, document.pages):
         cells = {}
         for column in columns:
             texts = item.cells.get(column_key(column))

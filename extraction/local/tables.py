@@ -24,14 +24,18 @@ reliably which text belongs to which column.
 
 from __future__ import annotations
 
+import bisect
 import re
-from dataclasses import dataclass, field
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
+from extraction.contract import PageLayout, Word
 from extraction.fields import ColumnSpec
-from extraction.local.layout import Cell, Layout, Row
+from extraction.local.layout import Cell, Layout, Row, page_rows
 from extraction.local.lines import DIGIT, label_key
 from extraction.local.vocabulary import (
     TABLE_CARRY_PHRASES,
@@ -54,6 +58,13 @@ _LETTERS = re.compile(r"[^\W\d_]+")
 _UNIT_LETTERS = 5
 # A continuation line of a description sits at most this many row heights under the row above.
 _CONTINUES = 1.2
+# A page's lines slope when they drop more than this per point rightwards (0.2 degrees).
+_LEVEL = 0.0035
+# The slope is measured from a word to the next one on its line: it starts within this many word
+# heights to the right, its middle within this share of a height; at least _SLOPES such pairs.
+_NEXT_WORD = 1.5
+_SAME_LINE = 0.6
+_SLOPES = 12
 # A totals row's label has at most this many words.
 _LABEL_WORDS = 6
 # The foot of a page, where its footer and page number stand: below this share of its height.
@@ -288,16 +299,71 @@ class _Reader:
         return row.top - previous.bottom <= _CONTINUES * previous.height
 
 
-def read_table(layout: Layout) -> list[TableRow]:
+def read_table(layout: Layout, pages: Sequence[PageLayout] = ()) -> list[TableRow]:
     """The rows of the document's first line-item table, in order; [] when it has none. A
     document without a table header may be a till receipt (see `_receipt_rows`)."""
+    rows = _rows(layout, pages)
     reader = _Reader(layout.heights)
-    for line in sorted(layout.rows):
-        if not reader.take(layout.rows[line]):
+    for row in rows:
+        if not reader.take(row):
             break
     if reader.columns is not None:
         return reader.rows
-    return _receipt_rows([layout.rows[line] for line in sorted(layout.rows)])
+    return _receipt_rows(rows)
+
+
+def _rows(layout: Layout, pages: Sequence[PageLayout]) -> list[Row]:
+    """The document's rows, top to bottom and page after page: as the layout read them, except
+    on a page whose lines slope (a sheet scanned askew), where the words are read again along
+    the slope so that a table row is one row, not pieces of two."""
+    by_page: dict[int, list[Row]] = {}
+    for line in sorted(layout.rows):
+        row = layout.rows[line]
+        by_page.setdefault(row.page, []).append(row)
+    for page in pages:
+        if page.number in by_page:
+            slope = _slope(page.words)
+            if abs(slope) > _LEVEL:
+                by_page[page.number] = page_rows(_levelled(page, slope))
+    return [row for number in sorted(by_page) for row in by_page[number]]
+
+
+def _slope(words: Sequence[Word]) -> float:
+    """How far a line of the page drops per point rightwards: the median over the words of the
+    slope to the next word on their line; 0 when too few words say."""
+    ordered = sorted(words, key=lambda word: word.x0)
+    starts = [word.x0 for word in ordered]
+    slopes = []
+    for word in ordered:
+        height = word.bottom - word.top
+        middle = (word.top + word.bottom) / 2
+        first = bisect.bisect_left(starts, word.x1)
+        last = bisect.bisect_right(starts, word.x1 + _NEXT_WORD * height)
+        neighbours = [
+            other
+            for other in ordered[first:last]
+            if abs((other.top + other.bottom) / 2 - middle) < _SAME_LINE * height
+        ]
+        if neighbours:
+            other = min(neighbours, key=lambda other: other.x0)
+            run = (other.x0 + other.x1 - word.x0 - word.x1) / 2
+            slopes.append(((other.top + other.bottom) / 2 - middle) / run)
+    if len(slopes) < _SLOPES:
+        return 0.0
+    return statistics.median(slopes)
+
+
+def _levelled(page: PageLayout, slope: float) -> PageLayout:
+    """The page's words moved up or down so that its sloping lines lie level."""
+    words = tuple(
+        replace(
+            word,
+            top=word.top - slope * (word.x0 + word.x1) / 2,
+            bottom=word.bottom - slope * (word.x0 + word.x1) / 2,
+        )
+        for word in page.words
+    )
+    return replace(page, words=words)
 
 
 # "2 x 3,50", "1,5 kg x 2.00", "3 Stk * 1,99", "2 @ 4.50": a quantity times a unit price.
