@@ -65,6 +65,8 @@ _LEVEL = 0.0035
 _NEXT_WORD = 1.5
 _SAME_LINE = 0.6
 _SLOPES = 12
+# Two rows are pieces of one line when this share of the lower one's height is shared.
+_ONE_LINE = 0.5
 # A totals row's label has at most this many words.
 _LABEL_WORDS = 6
 # The foot of a page, where its footer and page number stand: below this share of its height.
@@ -325,7 +327,30 @@ def _rows(layout: Layout, pages: Sequence[PageLayout]) -> list[Row]:
             slope = _slope(page.words)
             if abs(slope) > _LEVEL:
                 by_page[page.number] = page_rows(_levelled(page, slope))
-    return [row for number in sorted(by_page) for row in by_page[number]]
+    return [row for number in sorted(by_page) for row in _joined(by_page[number])]
+
+
+def _joined(rows: list[Row]) -> list[Row]:
+    """The page's rows with the pieces of one line joined: rows one after the other whose
+    heights mostly overlap and whose cells do not, as OCR boxes of one line, some of them
+    shorter or set a little lower than others, can be read."""
+    joined: list[Row] = []
+    for row in rows:
+        last = joined[-1] if joined else None
+        if last is not None and _one_line(last, row):
+            cells = tuple(sorted((*last.cells, *row.cells), key=lambda cell: cell.x0))
+            row = Row(last.page, min(last.top, row.top), max(last.bottom, row.bottom), cells)
+            joined[-1] = row
+        else:
+            joined.append(row)
+    return joined
+
+
+def _one_line(above: Row, below: Row) -> bool:
+    shared = min(above.bottom, below.bottom) - max(above.top, below.top)
+    if shared < _ONE_LINE * min(above.height, below.height):
+        return False
+    return not any(a.overlap(b) > 0 for a in above.cells for b in below.cells)
 
 
 def _slope(words: Sequence[Word]) -> float:
@@ -368,18 +393,28 @@ def _levelled(page: PageLayout, slope: float) -> PageLayout:
 
 # "2 x 3,50", "1,5 kg x 2.00", "3 Stk * 1,99", "2 @ 4.50": a quantity times a unit price.
 _TIMES = re.compile(
-    r"(?P<quantity>\d+(?:[.,]\d+)?)\s*(?:[^\W\d_]{1,5}\.?\s*)?[x\u00d7*@]\s*"
+    r"(?P<quantity>\d+(?:[.,]\d+)?)\s*(?:[^\W\d_]{1,5}\.?\s*)?[x\u00d7*@]\.?\s*"
     r"(?P<price>-?(?:\d{1,3}(?:[ .,'\u00a0\u202f]\d{3})+|\d+)(?:[.,]\d+)?)(?=\s|$)",
     re.IGNORECASE,
 )
 _CENT = Decimal("0.01")
+_NAME = re.compile(r"[^\W\d_]{2,}")
+
+
+# OCR reads "139.20" as "139. 20" now and then: a decimal point, a space and the cents.
+_SPACED_CENTS = re.compile(r"(?<=\d)([.,]) (?=\d\d(?:\D|$))")
+
+
+def _ocr_number(text: str) -> str:
+    return _SPACED_CENTS.sub(r"\1", text)
 
 
 def _receipt_rows(rows: list[Row]) -> list[TableRow]:
     """A receipt's items, which have no header: a line "quantity x unit price" with the amount
     beside it, under the item's name ("Aktenordner" / "2 x 1,91   3,82"), or all on one line
     ("Aktenordner 2 x 1,91 3,82"). A line counts only when its quantity times its price is its
-    amount, to the cent, so prices, dates and totals are never taken for items."""
+    amount, to the cent, so prices, dates and totals are never taken for items; a name the
+    scanner could not read leaves the description empty."""
     items: list[TableRow] = []
     for number, row in enumerate(rows):
         text = " ".join(row.texts)
@@ -387,35 +422,45 @@ def _receipt_rows(rows: list[Row]) -> list[TableRow]:
         if times is None:
             continue
         quantity, price = parse_amount(times["quantity"]), parse_amount(times["price"])
-        rest = text[times.end() :].strip()
+        rest = _ocr_number(text[times.end() :].strip())
         amount = parse_amount(rest) if _numeric(rest) else None
         if quantity is None or price is None or amount is None:
             continue
         if abs(Decimal(quantity.value) * Decimal(price.value) - Decimal(amount.value)) > _CENT:
             continue
-        name = text[: times.start()].strip()
         item = TableRow(quotes=[text], pages=[row.page])
-        if not name and number > 0:
-            above = rows[number - 1]
-            named = " ".join(above.texts)
-            if (
-                above.page == row.page
-                and row.top - above.bottom <= _CONTINUES * above.height
-                and not _TIMES.search(named)
-                and not any(_numeric(cell.text) for cell in above.cells)
-            ):
-                name = named
-                item.quotes.insert(0, named)
-        if not _LETTERS.search(name):
-            continue  # no name: a rule of dashes, or nothing
-        item.cells = {
-            "description": [name],
-            "quantity": [times["quantity"]],
-            "unit price": [times["price"]],
-            "amount": [rest],
-        }
+        item.cells = {"quantity": [times["quantity"]], "unit price": [times["price"]]}
+        item.cells["amount"] = [rest]
+        name = text[: times.start()].strip()
+        if not name:
+            above = _name_line(rows, number)
+            if above is None:
+                continue  # nothing names it: no item
+            name = " ".join(above.texts)
+            item.quotes.insert(0, name)
+        if _NAME.search(name):  # else a speck the scanner saw: the item has no description
+            item.cells["description"] = [name]
         items.append(item)
     return items
+
+
+def _name_line(rows: list[Row], number: int) -> Row | None:
+    """The line right above a receipt's "quantity x price" line, when it is text, not another
+    item's line or a number."""
+    if number == 0:
+        return None
+    above, row = rows[number - 1], rows[number]
+    text = " ".join(above.texts)
+    if (
+        above.page != row.page
+        or row.top - above.bottom > _CONTINUES * above.height
+        or _TIMES.search(text)
+        or _numeric(text)
+        or _numeric(above.cells[-1].text)
+        or not text.strip("-=_*. ")
+    ):
+        return None
+    return above
 
 
 def column_concept(column: ColumnSpec) -> str | None:
