@@ -253,15 +253,19 @@ def test_a_receipt_line_whose_product_is_not_its_amount_is_no_item() -> None:
     ]
 
 
-def askew_page(lines: list[list[tuple[float, str]]], slope: float) -> ExtractionRequest:
-    """An OCR'd page whose lines, 16 pt apart, drop `slope` points per point rightwards: each
-    line is cells (x, text), a letter 6 pt wide, a space 6 pt, a word 10 pt high."""
+def askew_page(
+    lines: list[list[tuple[float, str]]], slope: float, lower_right: float = 0.0
+) -> ExtractionRequest:
+    """An OCR'd page whose lines, 16 pt apart, drop `slope` points per point rightwards, and
+    whose words right of x = 450 sit `lower_right` points lower: each line is cells (x, text), a
+    letter 6 pt wide, a space 6 pt, a word 10 pt high."""
     words = []
     for number, line in enumerate(lines):
         for x, cell in line:
             for word in cell.split():
                 width = 6.0 * len(word)
                 top = 100 + 16 * number + slope * (x + width / 2) - 5
+                top += lower_right if x > 450 else 0.0
                 words.append(Word(text=word, x0=x, top=top, x1=x + width, bottom=top + 10))
                 x += width + 6
     text = "\n".join(" ".join(text for _, text in line) for line in lines)
@@ -276,38 +280,43 @@ def askew_page(lines: list[list[tuple[float, str]]], slope: float) -> Extraction
     )
 
 
-def test_a_table_scanned_askew_gives_each_row_whole() -> None:
-    # Over the width of the page the lines drop more than their own height, so a row's first
-    # words sit level with the next row's last ones.
-    rows = [
-        [(50, "Northwind Traders Inc.")],
-        [(50, "400 Pine Street, Seattle WA 98101")],
-        [(50, "Invoice INV-2041 of 3 March 2025")],
-        [(50, "Description"), (300, "Qty"), (380, "Price"), (500, "Amount")],
-        [(50, "Desk lamp with a long arm"), (310, "2"), (380, "24.50"), (500, "49.00")],
-        [(50, "Office chair"), (310, "1"), (380, "180.00"), (500, "180.00")],
-        [(50, "Toner"), (310, "3"), (380, "60.00"), (500, "180.00")],
-        [(300, "Total"), (500, "409.00")],
-        [(50, "Payment within 30 days to the account below, quoting the invoice")],
-    ]
+SCANNED_TABLE = [
+    [(50, "Northwind Traders Inc.")],
+    [(50, "400 Pine Street, Seattle WA 98101")],
+    [(50, "Invoice INV-2041 of 3 March 2025")],
+    [(50, "Description"), (300, "Qty"), (380, "Price"), (500, "Amount")],
+    [(50, "Desk lamp with a long arm"), (310, "2"), (380, "24.50"), (500, "49.00")],
+    [(50, "Office chair"), (310, "1"), (380, "180.00"), (500, "180.00")],
+    [(50, "Toner"), (310, "3"), (380, "60.00"), (500, "180.00")],
+    [(300, "Total"), (500, "409.00")],
+    [(50, "Payment within 30 days to the account below, quoting the invoice")],
+]
+SCANNED_ROWS = [
+    {
+        "description": "Desk lamp with a long arm",
+        "quantity": "2",
+        "unit price": "24.50",
+        "amount": "49.00",
+    },
+    {"description": "Office chair", "quantity": "1", "unit price": "180.00", "amount": "180.00"},
+    {"description": "Toner", "quantity": "3", "unit price": "60.00", "amount": "180.00"},
+]
 
-    cell = LocalEngine().extract(askew_page(rows, slope=0.04)).result["fields"]["line items"]
 
-    assert cell["value"] == [
-        {
-            "description": "Desk lamp with a long arm",
-            "quantity": "2",
-            "unit price": "24.50",
-            "amount": "49.00",
-        },
-        {
-            "description": "Office chair",
-            "quantity": "1",
-            "unit price": "180.00",
-            "amount": "180.00",
-        },
-        {"description": "Toner", "quantity": "3", "unit price": "60.00", "amount": "180.00"},
-    ]
+@pytest.mark.parametrize(
+    ("slope", "lower_right"),
+    [(0.04, 0.0), (0.0, 4.5)],
+    ids=["lines-slope", "amounts-set-lower"],
+)
+def test_a_scanned_table_gives_each_row_whole(slope: float, lower_right: float) -> None:
+    # Sloping over the width of the page, the lines drop more than their own height, so a row's
+    # first words sit level with the next row's last ones; or the amounts' boxes sit lower
+    # than the rest of their line.
+    request = askew_page(SCANNED_TABLE, slope=slope, lower_right=lower_right)
+
+    cell = LocalEngine().extract(request).result["fields"]["line items"]
+
+    assert cell["value"] == SCANNED_ROWS
     assert [row["status"] for row in cell["rows"]] == ["found"] * 3
 
 
