@@ -24,13 +24,13 @@ reliably which text belongs to which column.
 
 from __future__ import annotations
 
-import bisect
 import re
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from itertools import pairwise
 from typing import Any
 
 from extraction.contract import PageLayout, Word
@@ -112,18 +112,20 @@ def _concept(text: str) -> str | None:
 
 def _header(row: Row) -> tuple[_Column, ...] | None:
     """The row's columns, when the row is a line-item table's header."""
-    columns: list[_Column] = []
-    concepts: set[str] = set()
-    for cell in row.cells:
-        concept = _concept(cell.text)
-        if concept is not None and concept not in concepts:
-            concepts.add(concept)
+    if len(row.cells) < 2:
+        return None
+    concepts = [_concept(cell.text) for cell in row.cells]
+    named = {concept for concept in concepts if concept is not None}
+    if len(named) < 3 and not (len(named) == 2 and "description" in named):
+        return None
+    columns = []
+    for cell, concept in zip(row.cells, concepts, strict=True):
+        if concept is not None and concept in named:
+            named.discard(concept)  # a concept's first cell holds it; others are other columns
             columns.append(_Column(concept, cell))
         else:
             columns.append(_Column(label_key(cell.text), cell))
-    if len(concepts) >= 3 or (len(concepts) == 2 and "description" in concepts):
-        return tuple(columns)
-    return None
+    return tuple(columns)
 
 
 def _concepts(columns: tuple[_Column, ...]) -> frozenset[str]:
@@ -144,34 +146,33 @@ def _numeric(text: str) -> bool:
 
 def _column_of(cell: Cell, columns: tuple[_Column, ...]) -> _Column:
     """The header column a cell stands under: the one it overlaps most, else the nearest."""
-
-    def distance(column: _Column) -> float:
+    best, nearest = columns[0], float("inf")
+    for column in columns:
         head = column.head
-        overlap = cell.overlap(head)
-        if overlap > 0:
-            return -overlap
-        return min(abs(cell.x0 - head.x1), abs(head.x0 - cell.x1))
+        overlap = min(cell.x1, head.x1) - max(cell.x0, head.x0)
+        # An overlap counts as a negative distance, so the widest overlap is the nearest.
+        distance = -overlap if overlap > 0 else min(abs(cell.x0 - head.x1), abs(head.x0 - cell.x1))
+        if distance < nearest:
+            best, nearest = column, distance
+    return best
 
-    return min(columns, key=distance)
 
-
-@dataclass(frozen=True)
 class _Line:
     """A row under the header, its cells by the column they stand under."""
 
-    row: Row
-    columns: tuple[_Column, ...]
-
-    def keys(self) -> list[str]:
-        return [_column_of(cell, self.columns).key for cell in self.row.cells]
-
-    def numbers(self) -> set[str]:
-        """The number columns that hold a number in this row."""
-        return {
+    def __init__(self, row: Row, columns: tuple[_Column, ...]) -> None:
+        self.row, self.columns = row, columns
+        self.keys = [_column_of(cell, columns).key for cell in row.cells]
+        # The number columns that hold a number in this row.
+        self.numbers = {
             key
-            for key, cell in zip(self.keys(), self.row.cells, strict=True)
+            for key, cell in zip(self.keys, row.cells, strict=True)
             if key in _NUMBERS and _numeric(cell.text)
         }
+
+    @cached_property
+    def label_words(self) -> set[str]:
+        return set(label_key(self.row.cells[0].text).split())
 
     def describes(self) -> bool:
         """Whether a cell stands under the description column, starting where its text does."""
@@ -180,36 +181,33 @@ class _Line:
             return True
         return any(
             key == "description" and cell.x0 <= head.x1 and not _numeric(cell.text)
-            for key, cell in zip(self.keys(), self.row.cells, strict=True)
+            for key, cell in zip(self.keys, self.row.cells, strict=True)
         )
 
     def only_description(self) -> bool:
-        return all(key == "description" for key in self.keys())
-
-    def label_words(self) -> set[str]:
-        return set(label_key(self.row.cells[0].text).split())
+        return all(key == "description" for key in self.keys)
 
     def carries(self) -> bool:
         """A running sum carried over a page break: "Carried forward", "Übertrag", "Report"."""
-        words = self.label_words()
+        words = self.label_words
         return (
             bool(words)
             and any(phrase <= words for phrase in _CARRY)
-            and not (self.numbers() & {"quantity", "unit price"})
+            and not (self.numbers & {"quantity", "unit price"})
         )
 
     def ends(self) -> bool:
         """The totals block under the items: "Subtotal", "Total", "VAT 20 %", "Montant HT"; or a
         label, with a number, that starts right of the description column."""
-        words = self.label_words()
+        words = self.label_words
         if len(words) > _LABEL_WORDS:
             return False  # a sentence, not a label
         if words & TABLE_END_WORDS:
             if words <= TABLE_END_WORDS:
                 return True  # "Total" alone opens a totals row, even one with a quantity
-            return not self.numbers() & {"quantity", "unit price"}
+            return not self.numbers & {"quantity", "unit price"}
         first = self.row.cells[0]
-        return not self.describes() and not _numeric(first.text) and bool(self.numbers())
+        return not self.describes() and not _numeric(first.text) and bool(self.numbers)
 
 
 class _Reader:
@@ -277,7 +275,7 @@ class _Reader:
     def _item(self, line: _Line) -> bool:
         if self.closed or len(line.row.cells) < 2 or not line.describes():
             return False
-        numbers = line.numbers()
+        numbers = line.numbers
         if self.rows and line.row.page != self.rows[-1].pages[-1] and not self.headed:
             return len(numbers) >= 2  # a page without the header: only rows that look the part
         return bool(numbers)
@@ -285,7 +283,7 @@ class _Reader:
     def _add(self, line: _Line) -> None:
         row = line.row
         item = TableRow(pages=[row.page], quotes=[" ".join(row.texts)])
-        for key, cell in zip(line.keys(), row.cells, strict=True):
+        for key, cell in zip(line.keys, row.cells, strict=True):
             item.cells.setdefault(key, []).append(cell.text)
         self.rows.append(item)
         self.previous, self.chained = row, True
@@ -317,17 +315,21 @@ def read_table(layout: Layout, pages: Sequence[PageLayout] = ()) -> list[TableRo
 def _rows(layout: Layout, pages: Sequence[PageLayout]) -> list[Row]:
     """The document's rows, top to bottom and page after page: as the layout read them, except
     on a page whose lines slope (a sheet scanned askew), where the words are read again along
-    the slope so that a table row is one row, not pieces of two."""
+    the slope so that a table row is one row, not pieces of two, and on a scanned page, where
+    pieces of one line are joined."""
     by_page: dict[int, list[Row]] = {}
     for line in sorted(layout.rows):
         row = layout.rows[line]
         by_page.setdefault(row.page, []).append(row)
     for page in pages:
-        if page.number in by_page:
-            slope = _slope(page.words)
-            if abs(slope) > _LEVEL:
-                by_page[page.number] = page_rows(_levelled(page, slope))
-    return [row for number in sorted(by_page) for row in _joined(by_page[number])]
+        if page.number not in by_page:
+            continue
+        slope = _slope(page.words)
+        if abs(slope) > _LEVEL:
+            by_page[page.number] = _joined(page_rows(_levelled(page, slope)))
+        elif page.ocr_confidence is not None:
+            by_page[page.number] = _joined(by_page[page.number])
+    return [row for number in sorted(by_page) for row in by_page[number]]
 
 
 def _joined(rows: list[Row]) -> list[Row]:
@@ -354,25 +356,16 @@ def _one_line(above: Row, below: Row) -> bool:
 
 
 def _slope(words: Sequence[Word]) -> float:
-    """How far a line of the page drops per point rightwards: the median over the words of the
-    slope to the next word on their line; 0 when too few words say."""
-    ordered = sorted(words, key=lambda word: word.x0)
-    starts = [word.x0 for word in ordered]
+    """How far a line of the page drops per point rightwards: the median slope from a word to
+    the next one on its line, the words being in reading order (a reader gives them line by
+    line); 0 when too few words say."""
     slopes = []
-    for word in ordered:
+    for word, after in pairwise(words):
         height = word.bottom - word.top
-        middle = (word.top + word.bottom) / 2
-        first = bisect.bisect_left(starts, word.x1)
-        last = bisect.bisect_right(starts, word.x1 + _NEXT_WORD * height)
-        neighbours = [
-            other
-            for other in ordered[first:last]
-            if abs((other.top + other.bottom) / 2 - middle) < _SAME_LINE * height
-        ]
-        if neighbours:
-            other = min(neighbours, key=lambda other: other.x0)
-            run = (other.x0 + other.x1 - word.x0 - word.x1) / 2
-            slopes.append(((other.top + other.bottom) / 2 - middle) / run)
+        gap = after.x0 - word.x1
+        rise = (after.top + after.bottom - word.top - word.bottom) / 2
+        if -1 < gap < _NEXT_WORD * height and abs(rise) < _SAME_LINE * height:
+            slopes.append(rise / ((after.x0 + after.x1 - word.x0 - word.x1) / 2))
     if len(slopes) < _SLOPES:
         return 0.0
     return statistics.median(slopes)
@@ -380,15 +373,11 @@ def _slope(words: Sequence[Word]) -> float:
 
 def _levelled(page: PageLayout, slope: float) -> PageLayout:
     """The page's words moved up or down so that its sloping lines lie level."""
-    words = tuple(
-        replace(
-            word,
-            top=word.top - slope * (word.x0 + word.x1) / 2,
-            bottom=word.bottom - slope * (word.x0 + word.x1) / 2,
-        )
-        for word in page.words
-    )
-    return replace(page, words=words)
+    words = []
+    for word in page.words:
+        drop = slope * (word.x0 + word.x1) / 2
+        words.append(Word(word.text, word.x0, word.top - drop, word.x1, word.bottom - drop))
+    return replace(page, words=tuple(words))
 
 
 # "2 x 3,50", "1,5 kg x 2.00", "3 Stk * 1,99", "2 @ 4.50": a quantity times a unit price.
