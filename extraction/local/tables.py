@@ -43,6 +43,7 @@ from extraction.local.vocabulary import (
     TABLE_COLUMNS,
     TABLE_END_WORDS,
     TABLE_OTHER_WORDS,
+    TABLE_TEXT_WORDS,
     TABLE_UNIT_WORDS,
 )
 from extraction.normalise import DateOrder, parse_amount, parse_boolean, parse_date
@@ -118,6 +119,15 @@ def _header(row: Row) -> tuple[_Column, ...] | None:
     named = {concept for concept in concepts if concept is not None}
     if len(named) < 3 and not (len(named) == 2 and "description" in named):
         return None
+    texts = [
+        n
+        for n, (cell, concept) in enumerate(zip(row.cells, concepts, strict=True))
+        if concept == "description" and set(label_key(cell.text).split()) & TABLE_TEXT_WORDS
+    ]
+    if texts:  # "Item | Description": the item's text is under "Description", not its code
+        concepts = [
+            None if c == "description" and n != texts[0] else c for n, c in enumerate(concepts)
+        ]
     columns = []
     for cell, concept in zip(row.cells, concepts, strict=True):
         if concept is not None and concept in named:
@@ -126,6 +136,34 @@ def _header(row: Row) -> tuple[_Column, ...] | None:
         else:
             columns.append(_Column(label_key(cell.text), cell))
     return tuple(columns)
+
+
+def _second_line(columns: tuple[_Column, ...], header: Row, row: Row) -> tuple[_Column, ...] | None:
+    """The header's columns with `row`, the second line of its words ("Unit" over "price"),
+    when the row is one: close under it, words only, each under a header cell, and naming a
+    column the first line alone does not."""
+    if row.page != header.page or row.top - header.bottom > _CONTINUES * header.height:
+        return None
+    if any(DIGIT.search(cell.text) for cell in row.cells):
+        return None
+    texts = {column.head: [column.head.text] for column in columns}
+    for cell in row.cells:
+        under = [column.head for column in columns if cell.overlap(column.head) > 0]
+        if len(under) != 1:
+            return None
+        texts[under[0]].append(cell.text)
+    merged = Row(
+        header.page,
+        header.top,
+        row.bottom,
+        tuple(
+            Cell(" ".join(texts[column.head]), column.head.x0, column.head.x1) for column in columns
+        ),
+    )
+    found = _header(merged)
+    if found is None or not _concepts(found) > _concepts(columns):
+        return None
+    return found
 
 
 def _concepts(columns: tuple[_Column, ...]) -> frozenset[str]:
@@ -228,14 +266,22 @@ class _Reader:
         """Reads one row; False once the table has ended."""
         found = _header(row)
         if found is not None and (
-            self.columns is None or (self.rows and _concepts(found) == _concepts(self.columns))
+            self.columns is None or (self.rows and _concepts(found) <= _concepts(self.columns))
         ):
+            # A header again (on the next page): the table goes on under it. A two-line
+            # header's first line names fewer columns than both; the columns stay those.
             self._turn(row.page)
-            self.columns, self.headed = found, True
-            self.previous, self.chained = row, False
+            if self.columns is None or _concepts(found) == _concepts(self.columns):
+                self.columns = found
+            self.headed, self.previous, self.chained = True, row, False
             return True
         if self.columns is None:
             return True
+        if self.previous is not None and not self.chained and not self.rows:
+            below = _second_line(self.columns, self.previous, row)
+            if below is not None:
+                self.columns, self.previous = below, row
+                return True
         self._turn(row.page)
         line = _Line(row, self.columns)
         if line.ends() and not self._at_foot(row):

@@ -345,3 +345,9 @@ TABLE_CARRY_PHRASES = (
     *("transport", "overdracht", "over te dragen", "suma anterior", "suma y sigue"),
     *("riporto", "da riportare", "a riportare", "saldo precedente"),
 )
+# Description headers that name the text of an item, which win over ones that may head an item
+# number or code ("Item | Description", "Artikel | Bezeichnung").
+TABLE_TEXT_WORDS = frozenset(
+    {"description", "beschreibung", "bezeichnung", "omschrijving", "descripcion", "descrizione"}
+    | {"designation", "libelle", "leistung", "concepto", "details", "benaming"}
+)

@@ -190,6 +190,46 @@ def test_headers_in_other_words_give_their_columns_and_other_columns_stay_apart(
     ]
 
 
+def test_a_header_over_two_lines_and_an_item_code_column_give_the_right_columns() -> None:
+    pdf = make_pdf(
+        [
+            [
+                (72, 740, "Item"),
+                (140, 740, "Description"),
+                (330, 740, "Qty"),
+                (400, 740, "Unit"),
+                (500, 740, "Line"),
+                (400, 728, "price"),
+                (500, 728, "total"),
+                (72, 708, "A-100"),
+                (140, 708, "Desk lamp"),
+                (335, 708, "2"),
+                (400, 708, "24.50"),
+                (500, 708, "49.00"),
+                (72, 692, "B-220"),
+                (140, 692, "Office chair"),
+                (335, 692, "1"),
+                (400, 692, "180.00"),
+                (500, 692, "180.00"),
+                (400, 662, "Subtotal"),
+                (500, 662, "229.00"),
+            ]
+        ]
+    )
+
+    cell = table_of(pdf)
+
+    assert cell["value"] == [
+        {"description": "Desk lamp", "quantity": "2", "unit price": "24.50", "amount": "49.00"},
+        {
+            "description": "Office chair",
+            "quantity": "1",
+            "unit price": "180.00",
+            "amount": "180.00",
+        },
+    ]
+
+
 def test_a_label_right_of_the_descriptions_ends_the_table_whatever_its_words() -> None:
     pdf = make_pdf(
         [
