@@ -41,6 +41,13 @@ class _Pages:
             return False, None
         return True, page_of(self.text, at) if PAGE_BREAK in self.text else 1
 
+    def locate_lines(self, quote: str | None, pages: Sequence[int]) -> bool:
+        """Whether every line of a row's quote stands on one of the row's pages: a row that runs
+        over a page break quotes its lines from both, with the footer and the repeated header
+        between them."""
+        lines = [line for line in (quote or "").splitlines() if line.strip()]
+        return bool(lines) and all(any(self.locate(line, p)[0] for p in pages) for line in lines)
+
     def source(self, given: str | None, page: int | None) -> str:
         if given == "xml":
             return "xml"
@@ -120,8 +127,10 @@ def _table(cell: dict[str, Any], pages: _Pages) -> dict[str, Any]:
     for index in range(len(values)):
         row = dict(given_rows[index]) if index < len(given_rows) else {}
         row_pages = [p for p in row.get("pages") or [row.get("page")] if p is not None]
-        located = cell.get("source") == "xml" or any(
-            pages.locate(row.get("quote"), p)[0] for p in row_pages or [None]
+        located = (
+            cell.get("source") == "xml"
+            or any(pages.locate(row.get("quote"), p)[0] for p in row_pages or [None])
+            or (len(row_pages) > 1 and pages.locate_lines(row.get("quote"), row_pages))
         )
         if not row_pages and located and cell.get("source") != "xml":
             row_pages = [pages.locate(row.get("quote"), None)[1]]

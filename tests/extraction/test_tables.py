@@ -13,7 +13,8 @@ from extraction.einvoice import parse_xml, prefill, read_invoice
 from extraction.fields import FieldSpec
 from extraction.local.engine import LocalEngine
 from samples.einvoices import cii_xml, ubl_xml
-from samples.invoices import GeneratedInvoice, invoice, render_pdf
+from samples.invoices import invoice
+from tests.support.line_items import broken_item, expected_rows, with_two_line_descriptions
 from tests.support.placed_pdfs import layout_request, make_pdf, pdf_text
 
 LINE_ITEMS = FieldSpec(
@@ -33,18 +34,6 @@ def table_of(pdf: bytes) -> dict[str, Any]:
     request = replace(layout_request(pdf, "total:number"), fields=[LINE_ITEMS])
     cell: dict[str, Any] = LocalEngine().extract(request).result["fields"]["line items"]
     return cell
-
-
-def expected_rows(generated: GeneratedInvoice) -> list[dict[str, str]]:
-    return [
-        {
-            "description": " ".join(item.description.split()),
-            "quantity": f"{item.quantity.normalize():f}",
-            "unit price": f"{item.unit_price:.2f}",
-            "amount": f"{item.amount:.2f}",
-        }
-        for item in generated.labels.line_items
-    ]
 
 
 def test_a_long_invoice_over_two_pages_gives_all_its_rows_in_order() -> None:
@@ -110,17 +99,6 @@ def test_a_description_over_two_lines_is_one_row() -> None:
     assert "inklusive Anfahrt" in cell["rows"][0]["quote"]
 
 
-def with_two_line_descriptions(generated: GeneratedInvoice) -> GeneratedInvoice:
-    """The invoice with every description on two lines, each line naming its item."""
-    items = tuple(
-        replace(item, description=f"{item.description} A{n:02d}\nSeriennummer S{n:02d}")
-        for n, item in enumerate(generated.labels.line_items)
-    )
-    labels = replace(generated.labels, line_items=items)
-    pdf, pages = render_pdf(labels)
-    return GeneratedInvoice(pdf=pdf, labels=labels, pages=pages)
-
-
 @pytest.mark.parametrize(
     ("layout", "lines"),
     [("stacked", 30), ("letterhead", 20)],
@@ -130,10 +108,7 @@ def test_a_row_that_runs_over_a_page_break_is_one_row_on_both_pages(
     layout: str, lines: int
 ) -> None:
     generated = with_two_line_descriptions(invoice(3, language="de-DE", layout=layout, lines=lines))
-    first, second = pdf_text(generated.pdf).split("\f")
-    spanning = [n for n in range(lines) if f"A{n:02d}" in first and f"S{n:02d}" in second]
-    assert len(spanning) == 1, "the page break falls inside one item's description"
-    (broken,) = spanning
+    broken = broken_item(generated, pdf_text(generated.pdf).split("\f"))
 
     cell = table_of(generated.pdf)
 
