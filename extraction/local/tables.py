@@ -46,7 +46,7 @@ from extraction.local.vocabulary import (
     TABLE_TEXT_WORDS,
     TABLE_UNIT_WORDS,
 )
-from extraction.normalise import DateOrder, parse_amount, parse_boolean, parse_date
+from extraction.normalise import Amount, DateOrder, parse_amount, parse_boolean, parse_date
 
 _KEYS = {
     concept: frozenset(label_key(phrase) for phrase in phrases)
@@ -432,16 +432,29 @@ _TIMES = re.compile(
     r"(?P<price>-?(?:\d{1,3}(?:[ .,'\u00a0\u202f]\d{3})+|\d+)(?:[.,]\d+)?)(?=\s|$)",
     re.IGNORECASE,
 )
-_CENT = Decimal("0.01")
+# A receipt line proves itself when its quantity times its price rounds to its amount.
+_HALF_CENT = Decimal("0.005")
 _NAME = re.compile(r"[^\W\d_]{2,}")
 
 
 # OCR reads "139.20" as "139. 20" now and then: a decimal point, a space and the cents.
 _SPACED_CENTS = re.compile(r"(?<=\d)([.,]) (?=\d\d(?:\D|$))")
+# On a coarse scan the decimal point of a whole-euro amount may come out as a dash, a colon or
+# a semicolon ("63 -10", "35: 65"): taken so only where the line's arithmetic proves it.
+_SMUDGED_POINT = re.compile(r"^(\d+) ?[-:;.,] ?(\d\d)$")
 
 
 def _ocr_number(text: str) -> str:
     return _SPACED_CENTS.sub(r"\1", text)
+
+
+def _amounts(text: str) -> list[Amount]:
+    """What a receipt line's amount may read as: as written, or with a smudged decimal point."""
+    read = [_ocr_number(text)]
+    smudged = _SMUDGED_POINT.fullmatch(text)
+    if smudged is not None:
+        read.append(f"{smudged[1]}.{smudged[2]}")
+    return [amount for amount in map(parse_amount, read) if amount is not None and _numeric(text)]
 
 
 def _receipt_rows(rows: list[Row]) -> list[TableRow]:
@@ -457,15 +470,22 @@ def _receipt_rows(rows: list[Row]) -> list[TableRow]:
         if times is None:
             continue
         quantity, price = parse_amount(times["quantity"]), parse_amount(times["price"])
-        rest = _ocr_number(text[times.end() :].strip())
-        amount = parse_amount(rest) if _numeric(rest) else None
-        if quantity is None or price is None or amount is None:
+        if quantity is None or price is None:
             continue
-        if abs(Decimal(quantity.value) * Decimal(price.value) - Decimal(amount.value)) > _CENT:
+        product = Decimal(quantity.value) * Decimal(price.value)
+        amount = next(
+            (
+                amount
+                for amount in _amounts(text[times.end() :].strip())
+                if abs(product - Decimal(amount.value)) <= _HALF_CENT
+            ),
+            None,
+        )
+        if amount is None:
             continue
         item = TableRow(quotes=[text], pages=[row.page])
         item.cells = {"quantity": [times["quantity"]], "unit price": [times["price"]]}
-        item.cells["amount"] = [rest]
+        item.cells["amount"] = [amount.value]
         name = text[: times.start()].strip()
         if not name:
             above = _name_line(rows, number)

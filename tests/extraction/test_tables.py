@@ -256,15 +256,23 @@ def test_a_receipt_line_whose_product_is_not_its_amount_is_no_item() -> None:
                 (72, 712, "Bus ticket 3 x 2.00 5.00"),
                 (72, 698, "Paid 2 x 10.00"),
                 (300, 698, "21.00"),
-                (72, 684, "Total 20.00"),
+                (72, 684, "Milk"),
+                (80, 670, "2 x 31.55"),
+                (300, 670, "63 -10"),
+                (72, 656, "Bread"),
+                (80, 642, "2 x 31.55"),
+                (300, 642, "63 -11"),
+                (72, 628, "Total 78.10"),
             ]
         ]
     )
 
     cell = table_of(pdf)
 
+    # "63 -10" is 63.10 with its point smudged, as 2 x 31.55 proves; "63 -11" is nothing.
     assert cell["value"] == [
-        {"description": "Coffee beans", "quantity": "2", "unit price": "7.50", "amount": "15.00"}
+        {"description": "Coffee beans", "quantity": "2", "unit price": "7.50", "amount": "15.00"},
+        {"description": "Milk", "quantity": "2", "unit price": "31.55", "amount": "63.10"},
     ]
 
 
