@@ -353,9 +353,35 @@ def read_table(layout: Layout, pages: Sequence[PageLayout] = ()) -> list[TableRo
     for row in rows:
         if not reader.take(row):
             break
-    if reader.columns is not None:
-        return reader.rows
-    return _receipt_rows(rows)
+    if reader.columns is None:
+        return _receipt_rows(rows)
+    scanned = {page.number for page in pages if page.ocr_confidence is not None}
+    for item in reader.rows:
+        if item.pages[0] in scanned:
+            _restore_point(item)
+    return reader.rows
+
+
+def _restore_point(item: TableRow) -> None:
+    """A scanned quantity whose decimal comma OCR lost ("125" for "12,5") gets it back where the
+    row's unit price times it is then its amount, to the cent."""
+    texts = [item.cells.get(key, [None])[0] for key in _NUMBERS]
+    if any(text is None for text in texts):
+        return
+    quantity, price, amount = (parse_amount(text or "") for text in texts)
+    if quantity is None or price is None or amount is None:
+        return
+    digits = quantity.value
+    if not digits.isdigit() or len(digits) < 2:
+        return
+    price_value, amount_value = Decimal(price.value), Decimal(amount.value)
+    if abs(Decimal(digits) * price_value - amount_value) <= _HALF_CENT:
+        return
+    for point in range(len(digits) - 1, 0, -1):
+        restored = f"{digits[:point]}.{digits[point:]}"
+        if abs(Decimal(restored) * price_value - amount_value) <= _HALF_CENT:
+            item.cells["quantity"] = [restored, *item.cells["quantity"][1:]]
+            return
 
 
 def _rows(layout: Layout, pages: Sequence[PageLayout]) -> list[Row]:

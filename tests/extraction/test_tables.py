@@ -343,6 +343,19 @@ def test_a_scanned_table_gives_each_row_whole(slope: float, lower_right: float) 
     assert [row["status"] for row in cell["rows"]] == ["found"] * 3
 
 
+def test_a_scanned_quantity_whose_comma_ocr_lost_gets_it_back_where_the_row_proves_it() -> None:
+    rows = [
+        *SCANNED_TABLE[:4],
+        [(50, "Toner cartridge"), (310, "125"), (380, "26.89"), (500, "336.13")],
+        [(50, "Paper"), (310, "125"), (380, "2.00"), (500, "240.00")],
+        [(300, "Total"), (500, "576.13")],
+    ]
+
+    cell = LocalEngine().extract(askew_page(rows, slope=0.0)).result["fields"]["line items"]
+
+    assert [row["quantity"] for row in cell["value"]] == ["12.5", "125"]
+
+
 def test_a_document_without_a_table_gives_no_rows_and_is_missing() -> None:
     pdf = make_pdf([[(72, 740, "Invoice number: 17"), (72, 720, "Total: 120.00")]])
 
