@@ -179,7 +179,14 @@ def _numeric(text: str) -> bool:
     words = _LETTERS.findall(text)
     if len(words) > 1 or any(len(word) > _UNIT_LETTERS for word in words):
         return False
-    return parse_amount(text) is not None
+    return _amount(text) is not None
+
+
+@lru_cache(maxsize=8192)
+def _amount(text: str) -> Amount | None:
+    """`parse_amount`, once per cell text: a row's numbers are looked at while reading it and
+    again when typing its cells."""
+    return parse_amount(text)
 
 
 def _column_of(cell: Cell, columns: tuple[_Column, ...]) -> _Column:
@@ -368,7 +375,7 @@ def _restore_point(item: TableRow) -> None:
     texts = [item.cells.get(key, [None])[0] for key in _NUMBERS]
     if any(text is None for text in texts):
         return
-    quantity, price, amount = (parse_amount(text or "") for text in texts)
+    quantity, price, amount = (_amount(text or "") for text in texts)
     if quantity is None or price is None or amount is None:
         return
     digits = quantity.value
@@ -560,7 +567,7 @@ def typed(text: str | None, column_type: str, order: DateOrder) -> Any:
     if text is None:
         return None
     if column_type == "number":
-        amount = parse_amount(text)
+        amount = _amount(text)
         return None if amount is None else amount.value
     if column_type == "date":
         return parse_date(text, order)
