@@ -256,7 +256,13 @@ class _Line:
 
 
 class _Reader:
-    """Reads the rows under a header, page after page, until the table ends."""
+    """Reads the rows under a header, page after page, until the table ends.
+
+    A line of description only waits (`pending`) until the next row says whose it is: the
+    item above's, as a continuation, unless the next row is an item's numbers with no
+    description of their own (numbers set in the middle of a description over several lines,
+    as an HTML table sets them), which then take the waiting lines nearer to them than to the
+    item above."""
 
     def __init__(self, heights: dict[int, float]) -> None:
         self.heights = heights
@@ -268,6 +274,8 @@ class _Reader:
         self.closed = False  # the table's rows on this page are over
         self.open_end = False  # the table ran to the foot of the page before this one
         self.headed = False  # this page repeats the header
+        self.pending: list[Row] = []  # description lines not yet given to an item
+        self.anchor: Row | None = None  # the row of the last item's numbers
 
     def take(self, row: Row) -> bool:
         """Reads one row; False once the table has ended."""
@@ -292,27 +300,60 @@ class _Reader:
         self._turn(row.page)
         line = _Line(row, self.columns)
         if line.ends() and not self._at_foot(row):
+            self.flush()
             return False
         if line.carries():
             if self.previous is not None:
                 self.previous = row
             return True
         if self._item(line):
-            self._add(line)
-        elif self._continues(line):
-            last = self.rows[-1]
-            last.cells.setdefault("description", []).extend(row.texts)
-            last.quotes.append(" ".join(row.texts))
-            if row.page not in last.pages:
-                last.pages.append(row.page)
-            self.previous, self.chained = row, True
+            self.flush()
+            self._add(line, [])
+        elif self._centred(line):
+            self._add(line, self._split(row))
+        elif self._waits(line):
+            self.pending.append(row)
+            self.previous = row
         elif self.rows and (row.page == self.rows[-1].pages[-1] or self.headed):
             # A note under the items ends them on this page; the page's foot (a footer, a page
             # number) does not, so a table that runs to it goes on on the next page.
+            self.flush()
             if not self._at_foot(row):
                 self.closed = True
             self.previous = None
         return True
+
+    def flush(self) -> None:
+        """The waiting description lines continue the last item (none: they head the table)."""
+        for row in self.pending:
+            self._attach(row)
+        self.pending = []
+
+    def _attach(self, row: Row) -> None:
+        if not self.rows:
+            return
+        last = self.rows[-1]
+        last.cells.setdefault("description", []).extend(row.texts)
+        last.quotes.append(" ".join(row.texts))
+        if row.page not in last.pages:
+            last.pages.append(row.page)
+
+    def _split(self, numbers: Row) -> list[Row]:
+        """The waiting lines of the item whose `numbers` stand below them, the others going to
+        the item above: each to the nearer of the two rows of numbers."""
+        mine = []
+        above = self.anchor
+        for row in self.pending:
+            if (
+                above is not None
+                and above.page == row.page
+                and _middle(row) - _middle(above) < _middle(numbers) - _middle(row)
+            ):
+                self._attach(row)
+            else:
+                mine.append(row)
+        self.pending = []
+        return mine
 
     def _at_foot(self, row: Row) -> bool:
         height = self.heights.get(row.page)
@@ -333,23 +374,45 @@ class _Reader:
             return len(numbers) >= 2  # a page without the header: only rows that look the part
         return bool(numbers)
 
-    def _add(self, line: _Line) -> None:
+    def _centred(self, line: _Line) -> bool:
+        """An item's numbers alone on their row, right under description lines waiting."""
+        if self.closed or not self.pending or line.describes() or len(line.numbers) < 2:
+            return False
+        last = self.pending[-1]
+        return line.row.page == last.page and line.row.top - last.bottom <= (
+            _CONTINUES * last.height
+        )
+
+    def _add(self, line: _Line, above: list[Row]) -> None:
         row = line.row
-        item = TableRow(pages=[row.page], quotes=[" ".join(row.texts)])
+        item = TableRow(
+            pages=sorted({r.page for r in (*above, row)}),
+            quotes=[" ".join(r.texts) for r in (*above, row)],
+        )
+        for text in above:
+            item.cells.setdefault("description", []).extend(text.texts)
         for key, cell in zip(line.keys, row.cells, strict=True):
             item.cells.setdefault(key, []).append(cell.text)
         self.rows.append(item)
-        self.previous, self.chained = row, True
+        self.previous, self.chained, self.anchor = row, True, row
 
-    def _continues(self, line: _Line) -> bool:
-        """A description line under the last item, or at the top of the next page (under its
-        header or carried sum) when the table ran to the foot of the page before."""
+    def _waits(self, line: _Line) -> bool:
+        """A description line close under the last item (or under the header, or at the top of
+        the next page when the table ran to the foot of the page before)."""
         previous, row = self.previous, line.row
-        if not self.rows or previous is None or self.closed or not line.only_description():
+        if previous is None or self.closed or not line.only_description():
             return False
-        if not self.chained and not (self.open_end and self.rows[-1].pages[-1] != row.page):
+        if (
+            self.rows
+            and not self.chained
+            and not (self.open_end and self.rows[-1].pages[-1] != row.page)
+        ):
             return False
         return row.top - previous.bottom <= _CONTINUES * previous.height
+
+
+def _middle(row: Row) -> float:
+    return (row.top + row.bottom) / 2
 
 
 def read_table(layout: Layout, pages: Sequence[PageLayout] = ()) -> list[TableRow]:
@@ -360,6 +423,7 @@ def read_table(layout: Layout, pages: Sequence[PageLayout] = ()) -> list[TableRo
     for row in rows:
         if not reader.take(row):
             break
+    reader.flush()
     if reader.columns is None:
         return _receipt_rows(rows)
     scanned = {page.number for page in pages if page.ocr_confidence is not None}

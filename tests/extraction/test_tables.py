@@ -205,6 +205,55 @@ def test_a_header_over_two_lines_and_an_item_code_column_give_the_right_columns(
     ]
 
 
+def test_numbers_set_in_the_middle_of_a_description_over_two_lines_take_both_lines() -> None:
+    # As an HTML table sets them: the numbers half-way between the description's two lines,
+    # on a row of their own.
+    pdf = make_pdf(
+        [
+            [
+                (72, 740, "Description"),
+                (330, 740, "Qty"),
+                (400, 740, "Price"),
+                (500, 740, "Amount"),
+                (72, 716, "Hosting, business plan"),
+                (335, 710, "12"),
+                (400, 710, "20.00"),
+                (500, 710, "240.00"),
+                (72, 704, "January to December"),
+                (72, 686, "Domain example.com"),
+                (335, 680, "1"),
+                (400, 680, "15.00"),
+                (500, 680, "15.00"),
+                (72, 674, "renewal for one year"),
+                (400, 650, "Total"),
+                (500, 650, "255.00"),
+            ]
+        ]
+    )
+
+    cell = table_of(pdf)
+
+    assert cell["value"] == [
+        {
+            "description": "Hosting, business plan January to December",
+            "quantity": "12",
+            "unit price": "20.00",
+            "amount": "240.00",
+        },
+        {
+            "description": "Domain example.com renewal for one year",
+            "quantity": "1",
+            "unit price": "15.00",
+            "amount": "15.00",
+        },
+    ]
+    assert cell["rows"][0]["quote"].splitlines() == [
+        "Hosting, business plan",
+        "12 20.00 240.00",
+        "January to December",
+    ]
+
+
 def test_a_label_right_of_the_descriptions_ends_the_table_whatever_its_words() -> None:
     pdf = make_pdf(
         [
