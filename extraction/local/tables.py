@@ -2,24 +2,33 @@
 
 The table is found by its header row: a row whose cells name a description and one more column,
 or three columns, that `vocabulary.TABLE_COLUMNS` knows (or, for a header it does not know as a
-whole, one of `TABLE_COLUMN_WORDS`: "Prezzo unit.", "Unit price (EUR)"). Every cell of the header
-is a column, the ones the vocabulary does not know too (VAT, gross, unit of measure), so a
-number under them never falls into a known column beside them. The rows under the header are
-read by the header cells' x positions:
+whole, one of `TABLE_COLUMN_WORDS`: "Prezzo unit.", "Unit price (EUR)"); a second line of
+header words under it ("Unit" over "price") adds the columns it names, and "Description" wins
+over an item-code column ("Item", "Artikel"). Every cell of the header is a column, the ones the
+vocabulary does not know too (VAT, gross, unit of measure), so a number under them never falls
+into a known column beside them. The rows under the header are read by the header cells' x
+positions:
 
 - a row with a description and a number in the quantity, unit price or amount column is an item;
-- a row holding only description text, right under an item, continues that item's description
-  (also at the top of the next page, under its repeated header, when the table ran to the bottom
-  of the page before: the row then spans both pages);
+- a row holding only description text, close under an item, continues that item's description
+  (also at the top of the next page, under its repeated header, when the table ran to the foot
+  of the page before: the row then spans both pages), unless an item's numbers follow on a row
+  of their own (set half-way down a description, as HTML tables set them): those take the lines
+  nearer to them;
 - a row that carries a running sum over a page break ("Carried forward", "Übertrag") is passed
   over;
 - the totals block ends the table: a row that opens with a subtotal, total or tax word and has no
   quantity or price, or a row whose label starts right of the description column;
-- anything else under the items ends the table on its page (a note, a footer).
+- anything else under the items ends the table on its page (a note), except at the page's foot
+  (a footer, a page number).
 
 The table goes on on a later page after a repeated header or, without one, from a row with a
-description and two numbers. Documents without word boxes give no rows: their lines do not say
-reliably which text belongs to which column.
+description and two numbers. A page scanned askew is read along its lines' slope, and on a
+scanned page the pieces of one line are one row; a scanned quantity whose decimal comma OCR lost
+gets it back where the row's arithmetic proves it. A document without a header may be a till
+receipt: its "2 x 1,91   3,82" lines whose product is their amount are its items. Documents
+without word boxes give no rows: their lines do not say reliably which text belongs to which
+column.
 """
 
 from __future__ import annotations
