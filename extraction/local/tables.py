@@ -437,9 +437,43 @@ def read_table(layout: Layout, pages: Sequence[PageLayout] = ()) -> list[TableRo
         return _receipt_rows(rows)
     scanned = {page.number for page in pages if page.ocr_confidence is not None}
     for item in reader.rows:
+        _settle_quantity(item)
         if item.pages[0] in scanned:
             _restore_point(item)
     return reader.rows
+
+
+# "1.000" and "1,000" are a thousand or one, depending on the document's decimal mark.
+_AMBIGUOUS = re.compile(r"(?P<units>\d{1,3})(?P<mark>[.,])(?P<rest>\d{3})(?![\d.,])")
+_CENTS_MARK = re.compile(r"\d(?P<mark>[.,])\d{2}(?![\d.,])")
+
+
+def _settle_quantity(item: TableRow) -> None:
+    """A quantity written "1,000" or "1.000" (an ERP's three decimals, or a thousand): the one
+    reading that makes quantity x unit price the row's amount, else the one the row's money
+    says (its cents come after its decimal mark)."""
+    texts = item.cells.get("quantity")
+    ambiguous = _AMBIGUOUS.search(texts[0]) if texts else None
+    if texts is None or ambiguous is None:
+        return
+    one = Decimal(f"{ambiguous['units']}.{ambiguous['rest']}")
+    thousand = Decimal(f"{ambiguous['units']}{ambiguous['rest']}")
+    money = [(item.cells.get(key) or [""])[0] for key in ("unit price", "amount")]
+    price, amount = (_amount(text) for text in money)
+    chosen = None
+    if price is not None and amount is not None:
+        fits = [
+            reading
+            for reading in (one, thousand)
+            if abs(reading * Decimal(price.value) - Decimal(amount.value)) <= _HALF_CENT
+        ]
+        chosen = fits[0] if len(fits) == 1 else None
+    if chosen is None:
+        marks = {found["mark"] for text in money for found in _CENTS_MARK.finditer(text)}
+        if len(marks) == 1:
+            chosen = one if marks == {ambiguous["mark"]} else thousand
+    if chosen is not None:
+        texts[0] = f"{chosen.normalize():f}"
 
 
 def _restore_point(item: TableRow) -> None:

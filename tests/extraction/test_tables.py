@@ -254,6 +254,38 @@ def test_numbers_set_in_the_middle_of_a_description_over_two_lines_take_both_lin
     ]
 
 
+def test_a_quantity_of_1_000_is_one_or_a_thousand_as_the_rows_money_says() -> None:
+    pdf = make_pdf(
+        [
+            [
+                (72, 740, "Bezeichnung"),
+                (330, 740, "Menge"),
+                (400, 740, "Einzelpreis"),
+                (500, 740, "Betrag"),
+                (72, 720, "Schrauben M6"),
+                (330, 720, "1.000 Stk"),
+                (400, 720, "0,10"),
+                (500, 720, "100,00"),
+                (72, 700, "Montage"),
+                (330, 700, "1,000 Std"),
+                (400, 700, "85,00"),
+                (500, 700, "85,00"),
+                (72, 680, "Versand"),
+                (330, 680, "2,500 kg"),
+                (400, 680, "4,00"),
+                (500, 680, "9,00"),
+                (72, 650, "Zwischensumme"),
+                (500, 650, "194,00"),
+            ]
+        ]
+    )
+
+    cell = table_of(pdf)
+
+    # The last row's arithmetic fails either way (a surcharge): its money's decimal comma says.
+    assert [row["quantity"] for row in cell["value"]] == ["1000", "1", "2.5"]
+
+
 def test_a_label_right_of_the_descriptions_ends_the_table_whatever_its_words() -> None:
     pdf = make_pdf(
         [
