@@ -52,6 +52,13 @@ class _Pages:
         joined = PAGE_BREAK.join(self.pages[number - 1].text for number in spanned)
         return QuoteChecker(joined).locate(quote) is not None
 
+    def locate_lines(self, quote: str | None, pages: Sequence[int]) -> bool:
+        """Whether every line of a row's quote stands on one of the row's pages: a row that runs
+        over a page break quotes its lines from both, with the footer and the repeated header
+        between them."""
+        lines = [line for line in (quote or "").splitlines() if line.strip()]
+        return bool(lines) and all(any(self.locate(line, p)[0] for p in pages) for line in lines)
+
     def source(self, given: str | None, page: int | None) -> str:
         if given == "xml":
             return "xml"
@@ -133,6 +140,7 @@ def _table(cell: dict[str, Any], pages: _Pages) -> dict[str, Any]:
         row_pages = [p for p in row.get("pages") or [row.get("page")] if p is not None]
         located = cell.get("source") == "xml" or (
             pages.on_pages(row.get("quote"), row_pages)
+            or (len(row_pages) > 1 and pages.locate_lines(row.get("quote"), row_pages))
             if row_pages
             else pages.locate(row.get("quote"), None)[0]
         )

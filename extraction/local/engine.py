@@ -60,7 +60,7 @@ from extraction.local.matching import (
 )
 from extraction.local.money import Currencies, document_currencies
 from extraction.local.parties import find_supplier, folded, party_name
-from extraction.local.tables import column_concept, read_table, typed
+from extraction.local.tables import column_key, read_table, typed
 from extraction.local.unlabelled import unlabelled
 from extraction.normalise import (
     DateOrder,
@@ -96,6 +96,7 @@ class _Document:
 
     def __init__(self, request: ExtractionRequest) -> None:
         self.index, self.layout = document_index(request.text, request.layout)
+        self.pages = request.layout
 
     @cached_property
     def currencies(self) -> Currencies:
@@ -154,10 +155,10 @@ def _table(document: _Document, spec: FieldSpec) -> dict[str, Any]:
     columns = spec.get("columns", [])
     value: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
-    for item in read_table(document.layout):
+    for item in read_table(document.layout, document.pages):
         cells = {}
         for column in columns:
-            texts = item.cells.get(column_concept(column) or "")
+            texts = item.cells.get(column_key(column))
             text = None
             if texts:
                 # Cells under columns the vocabulary does not know (VAT, gross) fall to the

@@ -264,17 +264,23 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
     "quantity": (
         *("quantity", "qty", "hours", "units", "menge", "anzahl", "stk", "quantite", "qte"),
         *("aantal", "cantidad", "cant", "quantita", "qta"),
+        *("aant", "q ta", "q ty", "uds", "unidades", "hrs", "pcs", "stuks", "nombre", "anz"),
     ),
     "unit price": (
         *("unit price", "price", "rate", "unit cost", "price per unit", "einzelpreis", "preis"),
         *("e preis", "prix unitaire", "prix", "pu", "prix unit", "prix unitaire ht"),
         *("prijs", "stukprijs", "eenheidsprijs", "precio", "precio unitario", "prezzo"),
         *("prezzo unitario",),
+        *("p unit", "precio unit", "prezzo unit", "prix unit ht", "prijs per stuk", "pu ht"),
+        *("einzelpreis netto", "price each", "unit rate", "tarif", "tarief"),
+        *("p u", "p u ht", "pr unit", "prix u", "einzelpr"),
     ),
     "amount": (
         *("amount", "total", "line total", "net amount", "net", "betrag", "gesamt"),
         *("gesamtpreis", "summe", "montant", "montant ht", "total ht", "bedrag", "totaal"),
         *("importe", "total linea", "importo", "totale"),
+        *("total price", "line amount", "net price", "total net", "gesamt netto", "netto"),
+        *("totaalprijs", "prix total", "importe total", "totale riga"),
     ),
 }
 # Words that open the totals block under a table of goods, where its rows end.
@@ -282,6 +288,9 @@ TABLE_END_WORDS = frozenset(
     {"subtotal", "total", "tax", "vat", "zwischensumme", "summe", "gesamtbetrag", "mwst", "ust"}
     | {"nettobetrag", "rechnungsbetrag", "sous", "tva", "ttc", "subtotaal", "totaal", "btw"}
     | {"imponible", "iva", "imponibile", "totale", "balance", "due", "netto"}
+    # plurals and sums under a totals row ("Totals 5 2461.20 ...")
+    | {"totals", "totaux", "totales", "totali", "totalen", "summen", "gesamtsumme", "endsumme"}
+    | {"subtotale", "totaal", "totalbetrag", "nettosumme", "bruttobetrag", "ht", "ttc"}
 )
 
 # Column headers of a line-item table by what the column holds, for the arithmetic checks
@@ -292,4 +301,53 @@ LINE_AMOUNT_COLUMNS = (*TABLE_COLUMNS["amount"], "line amount", "totale riga")
 DISCOUNT_COLUMNS = (
     *("discount", "rebate", "rabatt", "nachlass", "remise", "korting", "descuento", "dto"),
     *("sconto",),
+)
+
+# Single words that say what a line-item table's column holds when its header is not one of
+# `TABLE_COLUMNS` ("Prezzo unit.", "Unit price (EUR)", "Total net amount"): a header cell names the
+# concept of the first of these groups one of its words falls in, in the order amount, unit
+# price, quantity, description; a price word with a per-unit word is a unit price.
+TABLE_COLUMN_WORDS: dict[str, frozenset[str]] = {
+    "amount": frozenset(
+        {"amount", "total", "betrag", "gesamt", "gesamtpreis", "summe", "montant", "bedrag"}
+        | {"totaal", "importe", "importo", "totale", "subtotal", "totaalprijs"}
+    ),
+    "unit price": frozenset(
+        {"price", "rate", "preis", "einzelpreis", "prix", "pu", "prijs", "stukprijs", "precio"}
+        | {"prezzo", "eenheidsprijs", "tarif", "tarief", "tariff", "stuckpreis"}
+    ),
+    "quantity": frozenset(
+        {"quantity", "hours", "units", "menge", "anzahl", "quantite", "qte", "aantal", "aant"}
+        | {"cantidad", "cant", "uds", "unidades", "quantita", "qta", "hrs", "pcs", "stk"}
+    ),
+    "description": frozenset(
+        {"description", "item", "items", "article", "product", "service", "services", "details"}
+        | {"beschreibung", "bezeichnung", "artikel", "leistung", "designation", "libelle"}
+        | {"omschrijving", "descripcion", "concepto", "articulo", "descrizione", "articolo"}
+        | {"prodotto", "produkt", "produit", "product", "dienst", "servizio", "servicio"}
+    ),
+}
+# Words that make a header some other column than the one its price or amount word names: a
+# tax, a gross (tax-inclusive) or a discount column ("VAT amount", "Total incl. VAT").
+TABLE_OTHER_WORDS = frozenset(
+    {"vat", "tax", "mwst", "ust", "btw", "tva", "iva", "gross", "brutto", "bruto", "including"}
+    | {"ttc", "lordo", "discount", "rabatt", "remise", "korting", "descuento", "sconto"}
+)
+# A per-unit word beside a price word: "Price per unit", "Prix unit.", "Stückpreis".
+TABLE_UNIT_WORDS = frozenset(
+    {"unit", "per", "each", "einzel", "unitaire", "unitario", "stuk", "stuck", "ea"}
+)
+# The first cell of the row that carries a running sum over a page break ("Carried forward",
+# "Übertrag"): not an item, and not the end of the table.
+TABLE_CARRY_PHRASES = (
+    *("carried forward", "brought forward", "carry forward", "balance brought forward"),
+    *("ubertrag", "zwischensumme ubertrag", "vortrag", "a reporter", "report", "reporte"),
+    *("transport", "overdracht", "over te dragen", "suma anterior", "suma y sigue"),
+    *("riporto", "da riportare", "a riportare", "saldo precedente"),
+)
+# Description headers that name the text of an item, which win over ones that may head an item
+# number or code ("Item | Description", "Artikel | Bezeichnung").
+TABLE_TEXT_WORDS = frozenset(
+    {"description", "beschreibung", "bezeichnung", "omschrijving", "descripcion", "descrizione"}
+    | {"designation", "libelle", "leistung", "concepto", "details", "benaming"}
 )

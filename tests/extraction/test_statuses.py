@@ -144,3 +144,19 @@ def test_settling_twice_keeps_the_statuses_and_a_review():
     twice = settle(once, FIELDS, TEXT)
     assert twice == once
     assert twice["fields"]["invoice number"]["review"] == review
+
+
+def test_a_row_over_a_page_break_is_found_when_each_of_its_lines_is_on_one_of_its_pages():
+    rows = [{"description": "Date 2024-03-01 Thank you", "amount": 99}] * 2
+    table = {
+        "value": rows,
+        "rows": [
+            {"quote": "Date 2024-03-01\nThank you", "page": 1, "pages": [1, 2]},
+            {"quote": "Date 2024-03-01\nThank you", "page": 1, "pages": [1]},
+        ],
+        "source": "text",
+    }
+
+    settled_rows = settled({"line items": table}, [LINES])["fields"]["line items"]["rows"]
+
+    assert [row["status"] for row in settled_rows] == ["found", "unverified"]
