@@ -19,6 +19,7 @@ where a single-spaced row of known labels over a row of values is split by the v
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from extraction.contract import PAGE_BREAK, PageLayout, Word
 from extraction.local.header_rows import header_row_pairs
@@ -42,6 +43,12 @@ from extraction.quotes import QuoteChecker
 _SAME_ROW = 0.4
 # A gap wider than this share of the font's height (about two and a half spaces) splits cells.
 _CELL_GAP = 0.6
+# On an OCRed page, a gap wider than this many usual word heights (of ink) splits cells.
+_OCR_CELL_GAP = 1.6
+# Words at most this many heights apart may be neighbours on a line, when measuring skew.
+_NEIGHBOUR = 2.0
+# Neighbours needed to measure a page's skew; with fewer, the page is taken as straight.
+_SKEW_EVIDENCE = 5
 # A value under its label starts at most this many label heights below the label's bottom.
 _BELOW = 1.5
 # Rows of a table are at most this many heights apart.
@@ -87,15 +94,46 @@ def _middle(word: Word) -> float:
     return (word.top + word.bottom) / 2
 
 
+def _skew(words: tuple[Word, ...], height: float) -> float:
+    """How much a page's lines climb or fall per point to the right: the median slope between
+    words that follow each other on a line in reading order. A scan or a photo is rarely quite
+    straight, and over a page's width a degree moves a line's end by more than its height."""
+    slopes = sorted(
+        (_middle(after) - _middle(word)) / (after.x0 - word.x0)
+        for word, after in pairwise(words)
+        if after.x0 > word.x1 - 1
+        and after.x0 - word.x1 < _NEIGHBOUR * height
+        and abs(_middle(after) - _middle(word)) < _SAME_ROW * height
+    )
+    return slopes[len(slopes) // 2] if len(slopes) >= _SKEW_EVIDENCE else 0.0
+
+
 def page_rows(page: PageLayout) -> list[Row]:
-    """The page's words as rows of cells, top to bottom."""
+    """The page's words as rows of cells, top to bottom.
+
+    OCR boxes hug the ink: they are shorter than a font's boxes and the gaps between them
+    wider, so on an OCRed page a cell ends at a gap wider than about one and a half times the
+    page's usual word height rather than at a share of the word's own box.
+    """
+    if not page.words:
+        return []
+    heights = sorted(_height(word) for word in page.words)
+    usual = heights[len(heights) // 2]
+    skew = _skew(page.words, usual)
+
+    def level(word: Word) -> float:
+        return _middle(word) - skew * word.x0
+
+    def cell_gap(previous: Word, word: Word) -> float:
+        if page.ocr_confidence is not None:
+            return _OCR_CELL_GAP * usual
+        return _CELL_GAP * max(_height(previous), _height(word))
+
     groups: list[list[Word]] = []
-    for word in sorted(page.words, key=lambda w: (_middle(w), w.x0)):
+    for word in sorted(page.words, key=lambda w: (level(w), w.x0)):
         if groups:
             first = groups[-1][0]
-            if abs(_middle(word) - _middle(first)) <= _SAME_ROW * min(
-                _height(first), _height(word)
-            ):
+            if abs(level(word) - level(first)) <= _SAME_ROW * min(_height(first), _height(word)):
                 groups[-1].append(word)
                 continue
         groups.append([word])
@@ -105,7 +143,7 @@ def page_rows(page: PageLayout) -> list[Row]:
         cells: list[list[Word]] = [[group[0]]]
         for word in group[1:]:
             previous = cells[-1][-1]
-            if word.x0 - previous.x1 > _CELL_GAP * max(_height(previous), _height(word)):
+            if word.x0 - previous.x1 > cell_gap(previous, word):
                 cells.append([word])
             else:
                 cells[-1].append(word)
