@@ -242,11 +242,15 @@ def _cell_below(rows: list[tuple[int, Row]], position: int, cell: Cell) -> tuple
 
 
 def _rows_follow(rows: list[tuple[int, Row]], position: int) -> bool:
-    """Two or more rows under a header row fill two or more of its columns: a table of goods."""
+    """Two or more rows under a header row fill two or more of its columns: a table of goods.
+    A row of headings under the first row of values starts another table ("Invoice No. | Date"
+    over its values, then "Item | Quantity | Amount")."""
     header = rows[position][1]
     previous = header
     for filled, (_, row) in enumerate(rows[position + 1 :], start=1):
         if row.top - previous.bottom > _TABLE_ROWS * previous.height:
+            break
+        if filled > 1 and is_header_row(row.texts):
             break
         columns = {
             number

@@ -195,7 +195,9 @@ def _parse_line(line: str) -> _Line:
         index += 1
     if not pairs and pending is None:
         if len(cells) == 2 and _is_label(cells[0]):
-            pairs.append((cells[0], cells[1], GAP))
+            # Two known labels side by side ("Supplier | Bill to") head two columns.
+            if label_key(cells[1]) not in KNOWN_KEYS or label_key(cells[0]) not in KNOWN_KEYS:
+                pairs.append((cells[0], cells[1], GAP))
         elif len(cells) > 2:
             pairs.extend(_row_pairs(cells))
         elif len(cells) == 1:
@@ -367,7 +369,12 @@ class DocumentIndex:
                 and not after.pairs
                 and is_header_row(header)
             ):
-                several = following + 1 < count and len(parsed[following + 1].cells) == len(header)
+                # A row of headings after the values starts another table, not a second row.
+                several = (
+                    following + 1 < count
+                    and len(parsed[following + 1].cells) == len(header)
+                    and not is_header_row(parsed[following + 1].cells)
+                )
                 kind = LINE_ITEMS if several or is_line_item_header(header) else TABLE
                 for label, value in zip(header, after.cells, strict=True):
                     self._add(label, value, following, kind)

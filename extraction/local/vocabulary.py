@@ -27,7 +27,8 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
         (
             *("invoice number", "invoice id", "invoice ref", "invoice reference", "invoice"),
             *("bill number", "document number", "receipt number", "receipt", "credit note"),
-            *("credit note number", "invoice credit note number"),
+            *("credit note number", "invoice credit note number", "credit memo"),
+            *("credit memo number",),
             *("rechnungsnummer", "rechnungsnr", "rechnung no", "rechnungs no", "rechnung"),
             *("belegnummer", "beleg no", "gutschrift no", "gutschriftsnummer"),
             *("numero de facture", "facture", "facture no", "no de facture", "avoir no"),
@@ -140,7 +141,7 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
             *("empfänger", "käufer", "auftraggeber", "rechnungsadresse"),
             *("acheteur", "destinataire", "facturé à", "facturer à"),
             *("adresse de facturation", "klant", "koper"),
-            *("afnemer", "factuuradres", "gefactureerd aan", "factuur aan", "cliente"),
+            *("afnemer", "factuuradres", "gefactureerd aan", "factuur aan", "aan", "cliente"),
             *("comprador", "destinatario", "facturar", "facturado", "facturar a"),
             *("committente", "cessionario", "cessionario committente", "spett", "intestatario"),
             *("fatturare", "fatturato"),

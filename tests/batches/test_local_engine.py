@@ -256,6 +256,7 @@ def test_it_splits_several_labels_on_one_single_spaced_line() -> None:
         ("invoice number", "Invoice ID: INV-7", "INV-7"),
         ("invoice number", "Bill Number: INV-7", "INV-7"),
         ("invoice_number", "InvoiceNumber: INV-7", "INV-7"),
+        ("invoice number", "Credit memo #  INV 07028", "INV 07028"),
         ("date", "Issue date: 12/03/2024", "12/03/2024"),
         ("date", "Dated 12/03/2024", "12/03/2024"),
         ("total", "Amount due: 10.00", "10.00"),
@@ -271,6 +272,7 @@ def test_it_splits_several_labels_on_one_single_spaced_line() -> None:
         ("due date", "Payment due: 15/04/2024", "15/04/2024"),
         ("customer", "Bill to: Globex", "Globex"),
         ("customer", "Client: Globex", "Globex"),
+        ("customer", "Aan: Globex B.V.", "Globex B.V."),
     ],
 )
 def test_it_matches_common_synonyms_of_a_label(field: str, line: str, expected: str) -> None:
