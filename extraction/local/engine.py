@@ -37,6 +37,7 @@ document, and their quote is the line (or row of words) they stand on.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -87,6 +88,14 @@ _MONEY_WORDS = frozenset(
 )
 
 
+# Words of invoices in the languages that write the day before the month.
+_DAY_FIRST_WORDS = re.compile(
+    r"\b(?:Rechnung|Rechnungsdatum|Datum|Betrag|MwSt|USt|Facture|Montant|TVA|Factuur|Bedrag"
+    r"|BTW|Factura|Fecha|Importe|IVA|Fattura|Importo|Totale|Scadenza)\b",
+    re.IGNORECASE,
+)
+
+
 def _spec(name: str, type_: str = "string") -> FieldSpec:
     return FieldSpec(name=name, type=type_, description="")
 
@@ -104,9 +113,10 @@ class _Document:
     @cached_property
     def date_order(self) -> DateOrder:
         """How "03/12/2024" reads: as the document's unambiguous dates say, else month-first in
-        a document in US dollars, else day-first."""
+        a document in US dollars written in English, else day-first (an Italian invoice in US
+        dollars still writes the day first)."""
         default = DateOrder.DAY_FIRST
-        if self.currencies.dominant == "USD":
+        if self.currencies.dominant == "USD" and not _DAY_FIRST_WORDS.search(self.index.text):
             default = DateOrder.MONTH_FIRST
         return date_order_of(self.index.text, default)
 
@@ -201,7 +211,8 @@ def _field_result(document: _Document, wanted: Wanted) -> dict[str, Any]:
     if wanted.concept in ("supplier", "customer") and field_type == "string":
         return _party(document, wanted)
     chosen = choose(document.index, wanted) or unlabelled(document.index, wanted)
-    if chosen is None:
+    if chosen is None or (chosen.kind == LINE_ITEMS and wanted.concept in _MONEY_CONCEPTS):
+        # A column of a table of goods holds each line's amount, never the document's sum.
         return dict(_MISSING)
     value: Any
     currency = None

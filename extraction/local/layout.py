@@ -19,7 +19,6 @@ where a single-spaced row of known labels over a row of values is split by the v
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import pairwise
 
 from extraction.contract import PAGE_BREAK, PageLayout, Word
 from extraction.local.header_rows import header_row_pairs
@@ -45,10 +44,11 @@ _SAME_ROW = 0.4
 _CELL_GAP = 0.6
 # On an OCRed page, a gap wider than this many usual word heights (of ink) splits cells.
 _OCR_CELL_GAP = 1.6
-# Words at most this many heights apart may be neighbours on a line, when measuring skew.
-_NEIGHBOUR = 2.0
-# Neighbours needed to measure a page's skew; with fewer, the page is taken as straight.
-_SKEW_EVIDENCE = 5
+# Measuring skew: words at most this many heights apart continue a run along a line, and a
+# run this many heights long or longer counts; with fewer such runs the page is taken as straight.
+_RUN_GAP = 20.0
+_RUN = 10.0
+_SKEW_EVIDENCE = 3
 # A value under its label starts at most this many label heights below the label's bottom.
 _BELOW = 1.5
 # Rows of a table are at most this many heights apart.
@@ -95,17 +95,38 @@ def _middle(word: Word) -> float:
 
 
 def _skew(words: tuple[Word, ...], height: float) -> float:
-    """How much a page's lines climb or fall per point to the right: the median slope between
-    words that follow each other on a line in reading order. A scan or a photo is rarely quite
-    straight, and over a page's width a degree moves a line's end by more than its height."""
+    """How much a page's lines climb or fall per point to the right. A scan or a photo is
+    rarely quite straight, and over a page's width a degree moves a line's end by more than its
+    height.
+
+    Words that follow each other in reading order, left to right at about the same height, make
+    a run (a line, or the cells of a table's row); the slope of each long run is fitted by least
+    squares, and the page's is their median. Short runs say little: word boxes are rounded to
+    whole pixels."""
+    runs: list[list[Word]] = []
+    for word in words:
+        if runs:
+            last = runs[-1][-1]
+            if (
+                word.x0 > last.x1 - 1
+                and word.x0 - last.x1 < _RUN_GAP * height
+                and abs(_middle(word) - _middle(last)) < _SAME_ROW * height
+            ):
+                runs[-1].append(word)
+                continue
+        runs.append([word])
     slopes = sorted(
-        (_middle(after) - _middle(word)) / (after.x0 - word.x0)
-        for word, after in pairwise(words)
-        if after.x0 > word.x1 - 1
-        and after.x0 - word.x1 < _NEIGHBOUR * height
-        and abs(_middle(after) - _middle(word)) < _SAME_ROW * height
+        _slope(run) for run in runs if len(run) >= 3 and run[-1].x0 - run[0].x0 >= _RUN * height
     )
     return slopes[len(slopes) // 2] if len(slopes) >= _SKEW_EVIDENCE else 0.0
+
+
+def _slope(run: list[Word]) -> float:
+    xs = [(word.x0 + word.x1) / 2 for word in run]
+    ys = [_middle(word) for word in run]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread
 
 
 def page_rows(page: PageLayout) -> list[Row]:

@@ -53,6 +53,12 @@ _TIME = re.compile(
     r"\s*(?:\d{1,2}[:.]\d{2}(?::\d{2})?(?:\s*[AaPp]\.?[Mm]\.?)?(?:\s*[Uu]hr|\s*h)?)?\s*$"
 )
 
+# Table rules and box edges that OCR reads as characters beside a value ("| US008601").
+_BORDERS = " |¦[]{}"
+# A lower-case word glued to the digits before it, and a year or a clock time after it.
+_GLUED_WORD = re.compile(r"(?<=\d)[^\W\d_]*[a-zà-ÿ]{3,}\b")
+_YEAR_OR_TIME = re.compile(r"\b(?:19|20)\d{2}\b|\b\d{1,2}:\d{2}\b")
+
 _SENTENCE_WORD = re.compile(r"(?:^|\s)[^\W\d_A-Z]{2,}(?=\s|$)")
 
 _EXACT = 100
@@ -324,6 +330,7 @@ def identifier_value(value: str) -> str | None:
     line: "SI-00011" of "SI-00011 30 July 2025 15:23", "INV02046" of "INV02046January 8, 2023
     16:09" (a text layer that lost the gap between the two). None for words of a sentence
     ("for invoice INV07779" after "Credit note"): an identifier has no lower-case word."""
+    value = value.strip(_BORDERS)
     for start in range(1, len(value)):
         before, here = value[start - 1], value[start]
         if not (before.isspace() or (before.isdigit() and here.isalpha())) or here.isspace():
@@ -331,7 +338,12 @@ def identifier_value(value: str) -> str | None:
         if _is_date_and_time(value[start:]):
             value = value[:start].rstrip(" ,;-\u2013")
             break
-    return None if _SENTENCE_WORD.search(value) else value
+    else:
+        # OCR that lost the first letter of the month: "INV02046anuary 8, 2023 16:09".
+        glued = _GLUED_WORD.search(value)
+        if glued and _YEAR_OR_TIME.search(value, glued.end()):
+            value = value[: glued.start()]
+    return None if _SENTENCE_WORD.search(value) or not value else value
 
 
 def choose(

@@ -85,6 +85,8 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
             *("total payable", "amount payable", "invoice total", "total to pay", "balance"),
             *("total incl vat", "total including vat", "total incl tax", "total including tax"),
             *("amount", "total amount due", "amount to pay", "total gross"),
+            # a totals row: its last amount is the gross total
+            *("totals", "summen", "totaux", "totalen", "totales", "totali"),
             *("gesamtbetrag", "endbetrag", "rechnungsbetrag", "bruttobetrag", "zahlbetrag"),
             *("gesamtsumme", "rechnungssumme", "bruttosumme", "summe", "gesamt", "zu zahlen"),
             *("zu zahlender betrag", "gesamt brutto", "total brutto", "summe brutto"),
