@@ -126,6 +126,12 @@ for _index, (_shape, _phrases) in enumerate(GROUPS):
         KNOWN_KEYS.setdefault(label_key(_phrase), _index)
 
 
+def is_known_label(text: str) -> bool:
+    """Whether `text` is a label the vocabulary knows, however its letters are cased ("BiLL TO"
+    from OCR is not two words "Bi LL")."""
+    return label_key(text) in KNOWN_KEYS or label_key(text.casefold()) in KNOWN_KEYS
+
+
 def _inline_pairs(label: str, value: str) -> list[tuple[str, str, int]]:
     """Split "Invoice No: 123 Date: 12/03/2024", where single spaces hide the second label.
 
@@ -196,7 +202,7 @@ def _parse_line(line: str) -> _Line:
     if not pairs and pending is None:
         if len(cells) == 2 and _is_label(cells[0]):
             # Two known labels side by side ("Supplier | Bill to") head two columns.
-            if label_key(cells[1]) not in KNOWN_KEYS or label_key(cells[0]) not in KNOWN_KEYS:
+            if not (is_known_label(cells[0]) and is_known_label(cells[1])):
                 pairs.append((cells[0], cells[1], GAP))
         elif len(cells) > 2:
             pairs.extend(_row_pairs(cells))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from extraction.local.layout import Layout
-from extraction.local.lines import KNOWN_KEYS, DocumentIndex, label_key
+from extraction.local.lines import KNOWN_KEYS, DocumentIndex, is_known_label, label_key
 from extraction.normalise import parse_date
 
 LEGAL_FORM = re.compile(
@@ -193,7 +193,7 @@ def party_name(text: str, *, labelled: bool = False) -> str | None:
     if (
         folded(name) in _TITLES
         or folded(name).replace(" ", "") in _TITLES
-        or label_key(name) in KNOWN_KEYS
+        or is_known_label(name)
         or parse_date(name)
     ):
         return None

@@ -327,3 +327,12 @@ def test_a_legal_form_set_apart_from_its_name_stays_with_it() -> None:
     text = "de Groot Advies\tN.V.\nRubenpad 417\nBtw-id NL376752110B30\nBonnr. 7\nTotaal 2,00\n"
 
     assert values(text, "supplier") == {"supplier": "de Groot Advies N.V."}
+
+
+def test_a_buyer_heading_in_ocr_mixed_case_is_not_the_supplier() -> None:
+    text = (
+        "Invoice\nSELLER  BiLL TO\nHenderson Trading Ltd.  Brady Trading Limited\n"
+        "Invoice No.: 2023/1980\nTotal: £257.14\n"
+    )
+
+    assert values(text, "supplier") == {"supplier": "Henderson Trading Ltd."}

@@ -76,3 +76,27 @@ def test_a_bar_read_from_a_table_rule_is_not_part_of_the_number_under_its_label(
 
     assert fields["invoice number"]["value"] == "F004640"
     assert fields["date"]["value"] == "2022-07-15"
+
+
+def test_a_number_run_into_the_date_and_time_after_it_stops_where_the_date_begins() -> None:
+    text = (
+        "Naccari & Montalti S.p.A.\nP.IVA IT30907800327\nRicevuta\n"
+        "Scontrino n. FT 8939/202405/09/2024 08:54\nTotale EUR 12,50\n"
+    )
+
+    assert values(text, "invoice number\ndate:date") == {
+        "invoice number": "FT 8939/2024",
+        "date": "2024-09-05",
+    }
+
+
+def test_a_receipts_date_is_read_when_ocr_split_its_time() -> None:
+    text = "Parker PLC\nRECEIPT\nTrans # SI-00011  30 July 2025 15: 23\nAMOUNT DUE  GBP 26.50\n"
+
+    assert values(text, "date:date") == {"date": "2025-07-30"}
+
+
+def test_a_symbol_read_in_place_of_a_per_cent_sign_is_no_currency() -> None:
+    text = "Bloch Technik GmbH\nKASSENBON\nRückgeld  9,15\nUmsatzsteuer 7 $  5,29\n"
+
+    assert values(text, "currency") == {"currency": None}
