@@ -42,8 +42,10 @@ from extraction.quotes import QuoteChecker
 _SAME_ROW = 0.4
 # A gap wider than this share of the font's height (about two and a half spaces) splits cells.
 _CELL_GAP = 0.6
-# On an OCRed page, a gap wider than this many usual word heights (of ink) splits cells.
+# On an OCRed page, a gap wider than this many usual word heights (of ink) splits cells, and
+# words this many usual heights from a row's mean level are on another row.
 _OCR_CELL_GAP = 1.6
+_OCR_SAME_ROW = 0.5
 # Measuring skew: words at most this many heights apart continue a run along a line, and a
 # run this many heights long or longer counts; with fewer such runs the page is taken as straight.
 _RUN_GAP = 20.0
@@ -150,14 +152,21 @@ def page_rows(page: PageLayout) -> list[Row]:
             return _OCR_CELL_GAP * usual
         return _CELL_GAP * max(_height(previous), _height(word))
 
+    def same_row(group: list[Word], word: Word) -> bool:
+        if page.ocr_confidence is not None:
+            # OCR boxes of one line differ in height (a box may take in a table's rule), so a
+            # word is compared with the line's mean level and the page's usual word height.
+            mean = sum(map(level, group)) / len(group)
+            return abs(level(word) - mean) <= _OCR_SAME_ROW * usual
+        first = group[0]
+        return abs(level(word) - level(first)) <= _SAME_ROW * min(_height(first), _height(word))
+
     groups: list[list[Word]] = []
     for word in sorted(page.words, key=lambda w: (level(w), w.x0)):
-        if groups:
-            first = groups[-1][0]
-            if abs(level(word) - level(first)) <= _SAME_ROW * min(_height(first), _height(word)):
-                groups[-1].append(word)
-                continue
-        groups.append([word])
+        if groups and same_row(groups[-1], word):
+            groups[-1].append(word)
+        else:
+            groups.append([word])
     rows = []
     for group in groups:
         group.sort(key=lambda w: w.x0)

@@ -240,7 +240,8 @@ def _row_pairs(cells: list[str]) -> list[tuple[str, str, int]]:
         _is_label(label)
         and not DIGIT.search(_QUALIFIER.sub("", label))  # "Tax (20%)", not "INV-2024-001"
         and figures
-        and all(map(is_numeric, figures))
+        and is_numeric(figures[-1])
+        and all(is_numeric(cell) or _garbled_figure(cell) for cell in figures)
     ):
         return [(cells[0], "  ".join(cells[1:]), GAP)]
     known = [label_key(cell) in KNOWN_KEYS for cell in cells]
@@ -252,6 +253,11 @@ def _row_pairs(cells: list[str]) -> list[tuple[str, str, int]]:
         for number in range(len(cells) - 1)
         if known[number] and not known[number + 1]
     ]
+
+
+def _garbled_figure(cell: str) -> bool:
+    """A figure OCR garbled ("—e234,24€"): digits with a stray letter or two, not words."""
+    return DIGIT.search(cell) is not None and sum(char.isalpha() for char in cell) <= 2
 
 
 def _maybe_checkbox(line: str) -> bool:

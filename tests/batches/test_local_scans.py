@@ -119,3 +119,39 @@ def test_a_wide_totals_row_of_a_page_turned_half_a_degree_stays_one_row() -> Non
     )
 
     assert values(request) == {"total": "7713.37"}
+
+
+def test_a_totals_row_whose_boxes_take_in_the_tables_rule_gives_its_last_amount() -> None:
+    # OCR boxed the amounts together with the rule above them, and garbled the first one.
+    def word(text: str, x0: float, top: float, bottom: float) -> Word:
+        return Word(text, x0, top, x0 + 6.0 * len(text), bottom)
+
+    rows = [
+        [("Descripción", 52), ("Cant.", 240), ("Importe", 340), ("IVA", 420), ("Total", 480)],
+        [("Archivadores", 52), ("5", 244), ("1.984,65", 340), ("416,78", 420), ("2.401,43", 480)],
+        [("Consultoría", 52), ("4", 244), ("3.998,12", 340), ("839,61", 420), ("4.837,73", 480)],
+    ]
+    words = [
+        word(text, x, 300 + 17 * number, 307 + 17 * number)
+        for number, row in enumerate(rows)
+        for text, x in row
+    ]
+    words += [
+        word("Total", 52, 345.5, 357.5),
+        word("15", 244, 346.5, 353.5),
+        word("—e234,24€", 347, 337.0, 359.0),
+        word("1.309196", 418, 337.0, 359.0),
+        word("7.543,43", 487, 337.0, 359.0),
+        word("€", 540, 343.0, 355.0),
+    ]
+    request = ExtractionRequest(
+        text="",
+        prompt="",
+        fields=parse_fields("total:number\ncurrency"),
+        filename="scan.png",
+        content_type="image/png",
+        layout=(PageLayout(1, 595.0, 842.0, tuple(words), ocr_confidence=88.0),),
+    )
+    request = replace(request, text="\n".join(" ".join(t for t, _ in row) for row in rows))
+
+    assert values(request) == {"total": "7543.43", "currency": "EUR"}
