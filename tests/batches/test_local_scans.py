@@ -49,6 +49,19 @@ def scanned(request: ExtractionRequest, degrees: float) -> ExtractionRequest:
     return replace(request, layout=pages)
 
 
+def ocr_request(words: list[Word], text: str, fields: str) -> ExtractionRequest:
+    """A photo's page as OCR gives it: its words' boxes and its text."""
+    page = PageLayout(1, 595.0, 842.0, tuple(words), ocr_confidence=90.0)
+    return ExtractionRequest(
+        text=text,
+        prompt="",
+        fields=parse_fields(fields),
+        filename="scan.png",
+        content_type="image/png",
+        layout=(page,),
+    )
+
+
 def values(request: ExtractionRequest) -> dict[str, Any]:
     fields = LocalEngine().extract(request).result["fields"]
     return {name: cell["value"] for name, cell in fields.items()}
@@ -109,14 +122,7 @@ def test_a_wide_totals_row_of_a_page_turned_half_a_degree_stays_one_row() -> Non
                 words.append(Word(text, *box))
                 x = right + 4.0
             x += 30.0
-    request = ExtractionRequest(
-        text="\n".join(" ".join(cells) for cells in rows),
-        prompt="",
-        fields=parse_fields("total:number"),
-        filename="scan.png",
-        content_type="image/png",
-        layout=(PageLayout(1, 595.0, 842.0, tuple(words), ocr_confidence=90.0),),
-    )
+    request = ocr_request(words, "\n".join(" ".join(cells) for cells in rows), "total:number")
 
     assert values(request) == {"total": "7713.37"}
 
@@ -144,14 +150,7 @@ def test_a_totals_row_whose_boxes_take_in_the_tables_rule_gives_its_last_amount(
         word("7.543,43", 487, 337.0, 359.0),
         word("€", 540, 343.0, 355.0),
     ]
-    request = ExtractionRequest(
-        text="",
-        prompt="",
-        fields=parse_fields("total:number\ncurrency"),
-        filename="scan.png",
-        content_type="image/png",
-        layout=(PageLayout(1, 595.0, 842.0, tuple(words), ocr_confidence=88.0),),
-    )
-    request = replace(request, text="\n".join(" ".join(t for t, _ in row) for row in rows))
+    text = "\n".join(" ".join(text for text, _ in row) for row in rows)
+    request = ocr_request(words, text, "total:number\ncurrency")
 
     assert values(request) == {"total": "7543.43", "currency": "EUR"}
