@@ -51,6 +51,8 @@ _CONNECTORS = frozenset(
     | {"da", "do", "dos", "das", "el", "los", "las", "sur", "am", "im", "an", "auf", "s", "'s"}
     # "e figli", "et fils", "e hijos", "en zonen": a family firm's name ends with its sons
     | {"figli", "fils", "hijos", "zonen", "sons", "söhne"}
+    # Dutch names start with their tussenvoegsel: "ter Horst", "'t Hoen", "die Pelser"
+    | {"ter", "ten", "te", "'t", "op", "die"}
 )
 # What a document calls itself, in the six languages: a title, never a party.
 _TITLES = frozenset(

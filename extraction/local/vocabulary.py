@@ -39,6 +39,10 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
             *("receipt no", "transaction no", "trans no", "bon no", "bonnr", "bonnummer"),
             *("kassenbon no", "kassabon no", "ticket no", "numero ticket", "recibo no"),
             *("scontrino no", "numero scontrino"),
+            # abbreviations and credit notes: "Re.-Nr.", "Rg.-Nr.", "Nº rectificativa"
+            *("re no", "rg no", "rechn no", "bon", "creditnotanummer", "creditnota nummer"),
+            *("creditfactuurnummer", "numero de abono", "abono no", "rectificativa"),
+            *("no rectificativa", "factura rectificativa no", "numero avoir", "nota di credito no"),
         ),
     ),
     (
@@ -51,7 +55,7 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
             *("date emission", "factuurdatum", "datum factuur", "factuur datum"),
             *("fecha", "fecha de factura", "fecha factura", "fecha de emision", "fecha emision"),
             *("fecha de expedicion", "data", "data fattura", "data documento", "data emissione"),
-            *("data di emissione", "data della fattura"),
+            *("data di emissione", "data della fattura", "emise le", "émise le", "emis le"),
         ),
     ),
     (

@@ -264,6 +264,8 @@ def test_the_town_under_the_street_is_not_the_supplier() -> None:
         "Guariento e figli",
         "Marangoni, Scarpa e Emanuelli e figli",
         "Dupont et fils",
+        "die Pelser Logistiek B.V.",
+        "ter Horst & Zonen B.V.",
     ],
 )
 def test_a_name_with_lower_case_words_of_its_legal_form_or_family_is_whole(name: str) -> None:
