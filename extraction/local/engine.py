@@ -31,8 +31,9 @@ and the same document always gives the same result. How a value is found:
      own (`extraction.local.unlabelled`): a VAT number's shape after a VAT word, a sentence
      saying payment is due, a receipt's lone date.
 
-A field without a match is null with ``verified`` False: values are only ever read from the
-document, and their quote is the line (or row of words) they stand on.
+A field without a match is null: values are only ever read from the document, and their quote
+is the line (or row of words) they stand on. Each value's status (and ``verified``, derived from
+it) is decided after the engine, by `extraction.statuses.settle`, as for every engine.
 """
 
 from __future__ import annotations
@@ -73,13 +74,7 @@ from extraction.normalise import (
     parse_list,
 )
 
-_MISSING: dict[str, Any] = {
-    "value": None,
-    "quote": None,
-    "page": None,
-    "verified": False,
-    "source": "text",
-}
+_MISSING: dict[str, Any] = {"value": None, "quote": None, "page": None, "source": "text"}
 # Number fields that are sums of money, so the document's currency applies to them.
 _MONEY_CONCEPTS = frozenset({"total", "subtotal", "tax"})
 _MONEY_WORDS = frozenset(
@@ -144,18 +139,13 @@ class _Document:
 
     def cell(self, line: int, value: Any, shown: str, label: str = "") -> dict[str, Any]:
         """A value found on `line`, quoted: the line itself, or for a row of word boxes what of
-        the row the page's text holds (see Layout.quote); `shown` is the value as written."""
+        the row the page's text holds (see Layout.quote); `shown` is the value as written.
+        Whether the quote stands on its page is for `extraction.statuses.settle` to say."""
         source = self.index.source[line]
-        quote, verified = source.quote, True
+        quote = source.quote
         if source.from_layout:
-            quote, verified = self.layout.quote(line, label, shown)
-        return {
-            "value": value,
-            "quote": quote,
-            "page": source.page,
-            "verified": verified,
-            "source": "text",
-        }
+            quote = self.layout.quote(line, label, shown)
+        return {"value": value, "quote": quote, "page": source.page, "source": "text"}
 
 
 def _table(document: _Document, spec: FieldSpec) -> dict[str, Any]:
@@ -197,7 +187,6 @@ def _table(document: _Document, spec: FieldSpec) -> dict[str, Any]:
         "page": rows[0]["page"] if rows else None,
         "status": status,
         "source": "text",
-        "verified": status == ValueStatus.FOUND,
         "review": None,
     }
 

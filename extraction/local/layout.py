@@ -318,14 +318,14 @@ class Layout:
             return None
         return row.top / self.heights[row.page]
 
-    def quote(self, line: int, label: str, value: str) -> tuple[str, bool]:
-        """What a value read from a row quotes, and whether the page's text holds it: the row's
-        words, else the cells from its label to its value, else the value's cell, else the
-        value. A reader that orders a page's text otherwise (one column after the other) still
-        holds the shorter ones."""
+    def quote(self, line: int, label: str, value: str) -> str:
+        """What a value read from a row quotes: the first the page's text holds of the row's
+        words, the cells from its label to its value, the value's cell and the value (a reader
+        that orders a page's text otherwise, one column after the other, still holds the
+        shorter ones); the row's words when the text holds none."""
         row = self.rows.get(line)
         if row is None:
-            return value, False
+            return value
         quotes = [" ".join(row.texts)]
         texts = row.texts
         at_value = next((n for n, text in enumerate(texts) if value in text), None)
@@ -338,8 +338,8 @@ class Layout:
         checker = self._checker(row.page)
         for quote in quotes:
             if checker is not None and checker.locate(quote) is not None:
-                return quote, True
-        return quotes[0], False
+                return quote
+        return quotes[0]
 
     def holds(self, page: int, quote: str) -> bool:
         """Whether the text of `page` holds `quote`."""

@@ -11,7 +11,7 @@ import pytest
 
 from extraction.local.engine import LocalEngine
 from samples.invoices import CLASSIC_LAYOUTS, LANGUAGES, Layout, invoice
-from tests.batches.test_local_engine import values
+from tests.batches.test_local_engine import settled, values
 from tests.support.placed_pdfs import layout_request, make_pdf
 
 FIELDS = (
@@ -33,7 +33,7 @@ def test_a_generated_invoice_gives_every_labelled_value(
     if not boxes:
         request = replace(request, layout=())
 
-    fields: dict[str, Any] = LocalEngine().extract(request).result["fields"]
+    fields: dict[str, Any] = settled(request)["fields"]
 
     assert {name: cell["value"] for name, cell in fields.items()} == {
         "invoice number": labels.invoice_number,

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from extraction.contract import ExtractionRequest
-from extraction.local.engine import LocalEngine
 from samples.invoices import invoice
+from tests.batches.test_local_engine import settled
 from tests.support.placed_pdfs import layout_request, make_pdf, pdf_text
 
 
 def extract(request: ExtractionRequest) -> dict[str, Any]:
-    fields: dict[str, Any] = LocalEngine().extract(request).result["fields"]
+    fields: dict[str, Any] = settled(request)["fields"]
     return fields
 
 
@@ -154,8 +154,10 @@ def test_a_value_on_page_two_reports_page_two_and_quotes_its_row() -> None:
         "currency": "GBP",
         "quote": "Amount payable £1,234.50",
         "page": 2,
-        "verified": True,
+        "status": "found",
         "source": "text",
+        "verified": True,
+        "review": None,
     }
     assert fields["total"]["quote"] in pdf_text(data).split("\f")[1]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from extraction.local.engine import LocalEngine
-from tests.batches.test_local_engine import MISSING, extract, values
+from tests.batches.test_local_engine import MISSING, extract, settled, values
 from tests.support.placed_pdfs import layout_request, make_pdf
 
 US_INVOICE = """\
@@ -145,7 +145,7 @@ def test_the_letterhead_in_a_larger_font_is_the_supplier_with_word_boxes() -> No
     ]
 
     request = layout_request(make_pdf([page]), "fournisseur\ntotal:number\ndevise")
-    fields = LocalEngine().extract(request).result["fields"]
+    fields = settled(request)["fields"]
 
     assert {name: cell["value"] for name, cell in fields.items()} == {
         "fournisseur": "Brûlerie Dupré",
