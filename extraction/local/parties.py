@@ -245,11 +245,12 @@ def find_supplier(
     top = [key for key, item in seen.items() if billing and _at_top(index, layout, item.line)]
     top.sort(key=lambda key: seen[key].line)
     prominent = _prominent_lines(index, layout) if billing else set()
+    cells = _cells_by_first_word(index) if billing else {}
     scored = []
     for key, item in seen.items():
         score = _LEGAL if LEGAL_FORM.search(item.name) else 0
         if billing:
-            score += _REPEATED * min(len(item.lines) - 1 + _run_on(index, key, item), 2)
+            score += _REPEATED * min(len(item.lines) - 1 + _run_on(cells, key, item), 2)
         if key in top:
             score += _LETTERHEAD if key == top[0] else _TOP
         if item.line in prominent:
@@ -302,16 +303,24 @@ def _party_names(
     return seen
 
 
-def _run_on(index: DocumentIndex, key: str, item: _Seen) -> int:
-    """1 when the name starts a cell of another line that runs on into more words (a footer's
-    "ACME Consulting Hauptstr. 5" whose separators were lost), else 0."""
+def _cells_by_first_word(index: DocumentIndex) -> dict[str, list[tuple[int, str]]]:
+    """Every cell of the document, folded, with its line, filed under its first word."""
+    found: dict[str, list[tuple[int, str]]] = {}
     for number, cells in enumerate(index.cells):
-        if number in item.lines:
-            continue
         for cell in cells:
             text = folded(cell)
-            if text != key and text.startswith(key + " "):
-                return 1
+            if text:
+                found.setdefault(text.split(maxsplit=1)[0], []).append((number, text))
+    return found
+
+
+def _run_on(cells: dict[str, list[tuple[int, str]]], key: str, item: _Seen) -> int:
+    """1 when the name starts a cell of another line that runs on into more words (a footer's
+    "ACME Consulting Hauptstr. 5" whose separators were lost), else 0."""
+    first = key.split(maxsplit=1)[0] if key else ""
+    for number, text in cells.get(first, ()):
+        if number not in item.lines and text.startswith(key + " "):
+            return 1
     return 0
 
 
