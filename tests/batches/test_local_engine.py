@@ -23,13 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 # A field the engine did not find, as a user sees it once its status is settled.
 MISSING = {
-    "value": None,
-    "quote": None,
-    "page": None,
-    "status": "missing",
-    "source": "text",
-    "verified": False,
-    "review": None,
+    **dict.fromkeys(("value", "quote", "page", "review")),
+    **{"status": "missing", "source": "text", "verified": False},
 }
 
 
