@@ -91,6 +91,15 @@ _DAY_FIRST_WORDS = re.compile(
 )
 
 
+# Cents that OCR set apart from their amount, a stray mark beside the gap: "2657 -03", "139. 20".
+_BROKEN_CENTS = re.compile(
+    r"(?<=\d)(?:\s*(?P<mark>[.,\-·:;])\s+|\s+(?P<mark2>[.,\-·:;])\s*)(?P<cents>\d{2})"
+    r"(?=\s*[^\d\s.,]*\s*$)"  # at the end, but for a currency
+)
+_CENTS_AFTER_COMMA = re.compile(r"\d,\d{2}(?!\d)")
+_CENTS_AFTER_POINT = re.compile(r"\d\.\d{2}(?!\d)")
+
+
 def _spec(name: str, type_: str = "string") -> FieldSpec:
     return FieldSpec(name=name, type=type_, description="")
 
@@ -100,6 +109,25 @@ class _Document:
 
     def __init__(self, request: ExtractionRequest) -> None:
         self.index, self.layout = document_index(request.text, request.layout)
+        self.ocr_pages = {page.number for page in request.layout if page.ocr_confidence is not None}
+
+    @cached_property
+    def decimal_mark(self) -> str:
+        """The mark most of the document's amounts write their cents after."""
+        commas = len(_CENTS_AFTER_COMMA.findall(self.index.text))
+        return "," if commas > len(_CENTS_AFTER_POINT.findall(self.index.text)) else "."
+
+    def mended(self, value: str, line: int) -> str:
+        """An amount OCR broke at its decimal mark ("2657 -03", "139. 20") written whole, on
+        the pages OCR read; any other value as it is."""
+        if self.index.page(line) not in self.ocr_pages:
+            return value
+        broken = _BROKEN_CENTS.search(value)
+        if broken is None:
+            return value
+        written = broken["mark"] or broken["mark2"]
+        mark = written if written in (".", ",") else self.decimal_mark
+        return f"{value[: broken.start()]}{mark}{broken['cents']}{value[broken.end() :]}"
 
     @cached_property
     def currencies(self) -> Currencies:
@@ -207,7 +235,8 @@ def _field_result(document: _Document, wanted: Wanted) -> dict[str, Any]:
     currency = None
     if field_type == "number":
         quote = document.index.source[chosen.line].quote
-        amount = parse_amount(chosen.value, context=f"{chosen.label} {quote}")
+        written = document.mended(chosen.value, chosen.line)
+        amount = parse_amount(written, context=f"{chosen.label} {quote}")
         if amount is None:
             return dict(_MISSING)
         value, currency = amount.value, amount.currency

@@ -154,3 +154,19 @@ def test_a_totals_row_whose_boxes_take_in_the_tables_rule_gives_its_last_amount(
     request = ocr_request(words, text, "total:number\ncurrency")
 
     assert values(request) == {"total": "7543.43", "currency": "EUR"}
+
+
+@pytest.mark.parametrize(
+    ("written", "total"),
+    [("GBP 2657 -03", "2657.03"), ("139. 20", "139.20"), ("7.713 ,37 €", "7713.37")],
+)
+def test_an_amount_ocr_broke_at_its_decimal_mark_is_read_whole(written: str, total: str) -> None:
+    line = ["AMOUNT", "DUE", *written.split()]
+    words, x = [], 56.0
+    for text in line:
+        gap = 60.0 if text == "DUE" else 4.0
+        words.append(Word(text, x, 400.0, x + 6.0 * len(text), 407.0))
+        x += 6.0 * len(text) + gap
+    text = "Subtotal 2530.50\nVAT 5% 126.53\n" + " ".join(line)
+
+    assert values(ocr_request(words, text, "total:number")) == {"total": total}
