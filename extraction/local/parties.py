@@ -40,7 +40,7 @@ LEGAL_FORM = re.compile(
         |S\.A\.S\.U?|SASU|SAS|S\.A\.R\.L\.|SARL|EURL|SNC|SCI|S\.A\.U\.|S\.A\.|SA
         |S\.L\.U?\.?|SLU|SL|S\.L\.N\.E\.?|S\.L\.L\.|S\.A\.T\.|S\.\ ?Coop\.?|S\.\ ?Com\.|Srls?|SpA
         |(?i:s\.r\.l\.s?|s\.p\.a\.?|s\.a\.s\.|s\.n\.c\.|b\.v\.|n\.v\.|s\.a\.|s\.l\.|e\.\ ?[kg]\.)
-        |A/S|ApS|AB|Oy|AS|sp\.\ z\ o\.o\.
+        |SPA|A/S|ApS|AB|Oy|AS|sp\.\ z\ o\.o\.
     )\.?$""",
     re.VERBOSE,
 )
@@ -70,7 +70,8 @@ _TITLES = frozenset(
 _DASHES = "-\u2013\u2014"
 # A colon ends a label, not a name; questions, brackets and control characters are not names.
 _NOT_IN_NAMES = re.compile(r"[:?!\[\]{}<>=_°º\x00-\x1f\x7f]")
-_SEGMENT = re.compile(rf"\s+[{_DASHES}]\s+|\s*[·•|;]\s*|,\s+")
+# A lone full stop between spaces is a middle dot as OCR reads it ("ACME SPA . Via Roma 5").
+_SEGMENT = re.compile(rf"\s+[{_DASHES}]\s+|\s*[·•|;]\s*|,\s+|\s+\.\s+")
 _WEB = re.compile(r"@|(?i:www\.|https?:)|\.(?:com|de|fr|nl|es|it|eu|net|org)\b")
 _LETTERS = re.compile(r"[^\W\d_]")
 # Tax and company-register identifiers the issuer prints beside its name.

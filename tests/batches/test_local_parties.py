@@ -338,3 +338,15 @@ def test_a_buyer_heading_in_ocr_mixed_case_is_not_the_supplier() -> None:
     )
 
     assert values(text, "supplier") == {"supplier": "Henderson Trading Ltd."}
+
+
+def test_an_issuer_written_spa_in_capitals_wins_over_the_recipients_srl() -> None:
+    # The issuer's VAT number is in its footer only, whose middle dots OCR read as full stops.
+    text = (
+        "Contarini SPA\nVia Bruno, 6 Appartamento 5\n60026 Villafalletto\n"
+        "Gremese & Gadda S.r.l.  N. fattura  3744/2022\nRotonda Gaggini, 847\n"
+        "P. IVA IT61775650908\nTotale fattura  188,53 €\n"
+        "Contarini SPA . Via Bruno, 6 Appartamento 5, 60026 Villafalletto . P. IVA IT45664258881\n"
+    )
+
+    assert values(text, "supplier") == {"supplier": "Contarini SPA"}
