@@ -96,6 +96,8 @@ _BROKEN_CENTS = re.compile(
     r"(?<=\d)(?:\s*(?P<mark>[.,\-·:;])\s+|\s+(?P<mark2>[.,\-·:;])\s*)(?P<cents>\d{2})"
     r"(?=\s*[^\d\s.,]*\s*$)"  # at the end, but for a currency
 )
+_CENTS = re.compile(r"\d[.,]\d{2}\)?-?$")
+_MINUS = ("-", "\u2212", "(")
 _CENTS_AFTER_COMMA = re.compile(r"\d,\d{2}(?!\d)")
 _CENTS_AFTER_POINT = re.compile(r"\d\.\d{2}(?!\d)")
 
@@ -237,7 +239,7 @@ def _field_result(document: _Document, wanted: Wanted) -> dict[str, Any]:
         quote = document.index.source[chosen.line].quote
         written = document.mended(chosen.value, chosen.line)
         amount = parse_amount(written, context=f"{chosen.label} {quote}")
-        if amount is None:
+        if amount is None or _lost_its_sign(written):
             return dict(_MISSING)
         value, currency = amount.value, amount.currency
         if currency is None and _is_money(wanted):
@@ -256,6 +258,16 @@ def _field_result(document: _Document, wanted: Wanted) -> dict[str, Any]:
     if currency:
         result = {"value": value, "currency": currency, **result}
     return result
+
+
+def _lost_its_sign(row: str) -> bool:
+    """A totals row whose last amount alone is not negative ("32  -144,20  -30,28  174,48"): a
+    credit note's total whose minus OCR lost, so which sign it has is unknown."""
+    amounts = [cell for cell in row.split() if _CENTS.search(cell)]
+    if len(amounts) < 3:
+        return False
+    *before, last = amounts
+    return all(cell.startswith(_MINUS) for cell in before) and not last.startswith(_MINUS)
 
 
 def _is_money(wanted: Wanted) -> bool:

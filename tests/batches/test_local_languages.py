@@ -375,3 +375,13 @@ def test_an_english_invoice_in_us_dollars_writes_the_month_first() -> None:
     text = "INVOICE\nInvoice No: 4232\nDate: 02/07/2022\nTotal: $4,446.79\n"
 
     assert values(text, "date:date") == {"date": "2022-02-07"}
+
+
+def test_a_credit_notes_totals_row_whose_last_amount_lost_its_minus_gives_no_total() -> None:
+    text = (
+        "CREDITNOTA\nOmschrijving  Aantal  Netto  Btw  Bruto\n"
+        "Bureaulamp  2  -33,55  -7,05  -40,60\n"
+        "Totaal  32  -144,20  -30,28  174,48\n"
+    )
+
+    assert values(text, "total:number") == {"total": None}
