@@ -31,12 +31,14 @@ and the same document always gives the same result. How a value is found:
      own (`extraction.local.unlabelled`): a VAT number's shape after a VAT word, a sentence
      saying payment is due, a receipt's lone date.
 
-A field without a match is null with ``verified`` False: values are only ever read from the
-document, and their quote is the line (or row of words) they stand on.
+A field without a match is null: values are only ever read from the document, and their quote
+is the line (or row of words) they stand on. Each value's status (and ``verified``, derived from
+it) is decided after the engine, by `extraction.statuses.settle`, as for every engine.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -72,19 +74,32 @@ from extraction.normalise import (
     parse_list,
 )
 
-_MISSING: dict[str, Any] = {
-    "value": None,
-    "quote": None,
-    "page": None,
-    "verified": False,
-    "source": "text",
-}
+_MISSING: dict[str, Any] = {"value": None, "quote": None, "page": None, "source": "text"}
 # Number fields that are sums of money, so the document's currency applies to them.
 _MONEY_CONCEPTS = frozenset({"total", "subtotal", "tax"})
 _MONEY_WORDS = frozenset(
     {"total", "amount", "subtotal", "tax", "vat", "price", "cost", "balance", "fee", "net"}
     | {"gross", "sum", "due", "paid", "discount", "shipping", "freight", "deposit", "charge"}
 )
+
+
+# Words of invoices in the languages that write the day before the month.
+_DAY_FIRST_WORDS = re.compile(
+    r"\b(?:Rechnung|Rechnungsdatum|Datum|Betrag|MwSt|USt|Facture|Montant|TVA|Factuur|Bedrag"
+    r"|BTW|Factura|Fecha|Importe|IVA|Fattura|Importo|Totale|Scadenza)\b",
+    re.IGNORECASE,
+)
+
+
+# Cents that OCR set apart from their amount, a stray mark beside the gap: "2657 -03", "139. 20".
+_BROKEN_CENTS = re.compile(
+    r"(?<=\d)(?:\s*(?P<mark>[.,\-·:;])\s+|\s+(?P<mark2>[.,\-·:;])\s*)(?P<cents>\d{2})"
+    r"(?=\s*[^\d\s.,]*\s*$)"  # at the end, but for a currency
+)
+_CENTS = re.compile(r"\d[.,]\d{2}\)?-?$")
+_MINUS = ("-", "\u2212", "(")
+_CENTS_AFTER_COMMA = re.compile(r"\d,\d{2}(?!\d)")
+_CENTS_AFTER_POINT = re.compile(r"\d\.\d{2}(?!\d)")
 
 
 def _spec(name: str, type_: str = "string") -> FieldSpec:
@@ -97,6 +112,25 @@ class _Document:
     def __init__(self, request: ExtractionRequest) -> None:
         self.index, self.layout = document_index(request.text, request.layout)
         self.pages = request.layout
+        self.ocr_pages = {page.number for page in request.layout if page.ocr_confidence is not None}
+
+    @cached_property
+    def decimal_mark(self) -> str:
+        """The mark most of the document's amounts write their cents after."""
+        commas = len(_CENTS_AFTER_COMMA.findall(self.index.text))
+        return "," if commas > len(_CENTS_AFTER_POINT.findall(self.index.text)) else "."
+
+    def mended(self, value: str, line: int) -> str:
+        """An amount OCR broke at its decimal mark ("2657 -03", "139. 20") written whole, on
+        the pages OCR read; any other value as it is."""
+        if self.index.page(line) not in self.ocr_pages:
+            return value
+        broken = _BROKEN_CENTS.search(value)
+        if broken is None:
+            return value
+        written = broken["mark"] or broken["mark2"]
+        mark = written if written in (".", ",") else self.decimal_mark
+        return f"{value[: broken.start()]}{mark}{broken['cents']}{value[broken.end() :]}"
 
     @cached_property
     def currencies(self) -> Currencies:
@@ -105,9 +139,10 @@ class _Document:
     @cached_property
     def date_order(self) -> DateOrder:
         """How "03/12/2024" reads: as the document's unambiguous dates say, else month-first in
-        a document in US dollars, else day-first."""
+        a document in US dollars written in English, else day-first (an Italian invoice in US
+        dollars still writes the day first)."""
         default = DateOrder.DAY_FIRST
-        if self.currencies.dominant == "USD":
+        if self.currencies.dominant == "USD" and not _DAY_FIRST_WORDS.search(self.index.text):
             default = DateOrder.MONTH_FIRST
         return date_order_of(self.index.text, default)
 
@@ -135,18 +170,13 @@ class _Document:
 
     def cell(self, line: int, value: Any, shown: str, label: str = "") -> dict[str, Any]:
         """A value found on `line`, quoted: the line itself, or for a row of word boxes what of
-        the row the page's text holds (see Layout.quote); `shown` is the value as written."""
+        the row the page's text holds (see Layout.quote); `shown` is the value as written.
+        Whether the quote stands on its page is for `extraction.statuses.settle` to say."""
         source = self.index.source[line]
-        quote, verified = source.quote, True
+        quote = source.quote
         if source.from_layout:
-            quote, verified = self.layout.quote(line, label, shown)
-        return {
-            "value": value,
-            "quote": quote,
-            "page": source.page,
-            "verified": verified,
-            "source": "text",
-        }
+            quote = self.layout.quote(line, label, shown)
+        return {"value": value, "quote": quote, "page": source.page, "source": "text"}
 
 
 def _table(document: _Document, spec: FieldSpec) -> dict[str, Any]:
@@ -188,7 +218,6 @@ def _table(document: _Document, spec: FieldSpec) -> dict[str, Any]:
         "page": rows[0]["page"] if rows else None,
         "status": status,
         "source": "text",
-        "verified": status == ValueStatus.FOUND,
         "review": None,
     }
 
@@ -202,14 +231,16 @@ def _field_result(document: _Document, wanted: Wanted) -> dict[str, Any]:
     if wanted.concept in ("supplier", "customer") and field_type == "string":
         return _party(document, wanted)
     chosen = choose(document.index, wanted) or unlabelled(document.index, wanted)
-    if chosen is None:
+    if chosen is None or (chosen.kind == LINE_ITEMS and wanted.concept in _MONEY_CONCEPTS):
+        # A column of a table of goods holds each line's amount, never the document's sum.
         return dict(_MISSING)
     value: Any
     currency = None
     if field_type == "number":
         quote = document.index.source[chosen.line].quote
-        amount = parse_amount(chosen.value, context=f"{chosen.label} {quote}")
-        if amount is None:
+        written = document.mended(chosen.value, chosen.line)
+        amount = parse_amount(written, context=f"{chosen.label} {quote}")
+        if amount is None or _lost_its_sign(written):
             return dict(_MISSING)
         value, currency = amount.value, amount.currency
         if currency is None and _is_money(wanted):
@@ -228,6 +259,16 @@ def _field_result(document: _Document, wanted: Wanted) -> dict[str, Any]:
     if currency:
         result = {"value": value, "currency": currency, **result}
     return result
+
+
+def _lost_its_sign(row: str) -> bool:
+    """A totals row whose last amount alone is not negative ("32  -144,20  -30,28  174,48"): a
+    credit note's total whose minus OCR lost, so which sign it has is unknown."""
+    amounts = [cell for cell in row.split() if _CENTS.search(cell)]
+    if len(amounts) < 3:
+        return False
+    *before, last = amounts
+    return all(cell.startswith(_MINUS) for cell in before) and not last.startswith(_MINUS)
 
 
 def _is_money(wanted: Wanted) -> bool:

@@ -42,6 +42,15 @@ from extraction.quotes import QuoteChecker
 _SAME_ROW = 0.4
 # A gap wider than this share of the font's height (about two and a half spaces) splits cells.
 _CELL_GAP = 0.6
+# On an OCRed page, a gap wider than this many usual word heights (of ink) splits cells, and
+# words this many usual heights from a row's mean level are on another row.
+_OCR_CELL_GAP = 1.6
+_OCR_SAME_ROW = 0.5
+# Measuring skew: words at most this many heights apart continue a run along a line, and a
+# run this many heights long or longer counts; with fewer such runs the page is taken as straight.
+_RUN_GAP = 20.0
+_RUN = 10.0
+_SKEW_EVIDENCE = 3
 # A value under its label starts at most this many label heights below the label's bottom.
 _BELOW = 1.5
 # Rows of a table are at most this many heights apart.
@@ -87,25 +96,84 @@ def _middle(word: Word) -> float:
     return (word.top + word.bottom) / 2
 
 
-def page_rows(page: PageLayout) -> list[Row]:
-    """The page's words as rows of cells, top to bottom."""
-    groups: list[list[Word]] = []
-    for word in sorted(page.words, key=lambda w: (_middle(w), w.x0)):
-        if groups:
-            first = groups[-1][0]
-            if abs(_middle(word) - _middle(first)) <= _SAME_ROW * min(
-                _height(first), _height(word)
+def _skew(words: tuple[Word, ...], height: float) -> float:
+    """How much a page's lines climb or fall per point to the right. A scan or a photo is
+    rarely quite straight, and over a page's width a degree moves a line's end by more than its
+    height.
+
+    Words that follow each other in reading order, left to right at about the same height, make
+    a run (a line, or the cells of a table's row); the slope of each long run is fitted by least
+    squares, and the page's is their median. Short runs say little: word boxes are rounded to
+    whole pixels."""
+    runs: list[list[Word]] = []
+    for word in words:
+        if runs:
+            last = runs[-1][-1]
+            if (
+                word.x0 > last.x1 - 1
+                and word.x0 - last.x1 < _RUN_GAP * height
+                and abs(_middle(word) - _middle(last)) < _SAME_ROW * height
             ):
-                groups[-1].append(word)
+                runs[-1].append(word)
                 continue
-        groups.append([word])
+        runs.append([word])
+    slopes = sorted(
+        _slope(run) for run in runs if len(run) >= 3 and run[-1].x0 - run[0].x0 >= _RUN * height
+    )
+    return slopes[len(slopes) // 2] if len(slopes) >= _SKEW_EVIDENCE else 0.0
+
+
+def _slope(run: list[Word]) -> float:
+    xs = [(word.x0 + word.x1) / 2 for word in run]
+    ys = [_middle(word) for word in run]
+    mean_x, mean_y = sum(xs) / len(xs), sum(ys) / len(ys)
+    spread = sum((x - mean_x) ** 2 for x in xs)
+    return sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys, strict=True)) / spread
+
+
+def page_rows(page: PageLayout) -> list[Row]:
+    """The page's words as rows of cells, top to bottom.
+
+    OCR boxes hug the ink: they are shorter than a font's boxes and the gaps between them
+    wider, so on an OCRed page a cell ends at a gap wider than about one and a half times the
+    page's usual word height rather than at a share of the word's own box.
+    """
+    if not page.words:
+        return []
+    heights = sorted(_height(word) for word in page.words)
+    usual = heights[len(heights) // 2]
+    skew = _skew(page.words, usual)
+
+    def level(word: Word) -> float:
+        return _middle(word) - skew * word.x0
+
+    def cell_gap(previous: Word, word: Word) -> float:
+        if page.ocr_confidence is not None:
+            return _OCR_CELL_GAP * usual
+        return _CELL_GAP * max(_height(previous), _height(word))
+
+    def same_row(group: list[Word], word: Word) -> bool:
+        if page.ocr_confidence is not None:
+            # OCR boxes of one line differ in height (a box may take in a table's rule), so a
+            # word is compared with the line's mean level and the page's usual word height.
+            mean = sum(map(level, group)) / len(group)
+            return abs(level(word) - mean) <= _OCR_SAME_ROW * usual
+        first = group[0]
+        return abs(level(word) - level(first)) <= _SAME_ROW * min(_height(first), _height(word))
+
+    groups: list[list[Word]] = []
+    for word in sorted(page.words, key=lambda w: (level(w), w.x0)):
+        if groups and same_row(groups[-1], word):
+            groups[-1].append(word)
+        else:
+            groups.append([word])
     rows = []
     for group in groups:
         group.sort(key=lambda w: w.x0)
         cells: list[list[Word]] = [[group[0]]]
         for word in group[1:]:
             previous = cells[-1][-1]
-            if word.x0 - previous.x1 > _CELL_GAP * max(_height(previous), _height(word)):
+            if word.x0 - previous.x1 > cell_gap(previous, word):
                 cells.append([word])
             else:
                 cells[-1].append(word)
@@ -204,11 +272,15 @@ def _cell_below(rows: list[tuple[int, Row]], position: int, cell: Cell) -> tuple
 
 
 def _rows_follow(rows: list[tuple[int, Row]], position: int) -> bool:
-    """Two or more rows under a header row fill two or more of its columns: a table of goods."""
+    """Two or more rows under a header row fill two or more of its columns: a table of goods.
+    A row of headings under the first row of values starts another table ("Invoice No. | Date"
+    over its values, then "Item | Quantity | Amount")."""
     header = rows[position][1]
     previous = header
     for filled, (_, row) in enumerate(rows[position + 1 :], start=1):
         if row.top - previous.bottom > _TABLE_ROWS * previous.height:
+            break
+        if filled > 1 and is_header_row(row.texts):
             break
         columns = {
             number
@@ -246,14 +318,14 @@ class Layout:
             return None
         return row.top / self.heights[row.page]
 
-    def quote(self, line: int, label: str, value: str) -> tuple[str, bool]:
-        """What a value read from a row quotes, and whether the page's text holds it: the row's
-        words, else the cells from its label to its value, else the value's cell, else the
-        value. A reader that orders a page's text otherwise (one column after the other) still
-        holds the shorter ones."""
+    def quote(self, line: int, label: str, value: str) -> str:
+        """What a value read from a row quotes: the first the page's text holds of the row's
+        words, the cells from its label to its value, the value's cell and the value (a reader
+        that orders a page's text otherwise, one column after the other, still holds the
+        shorter ones); the row's words when the text holds none."""
         row = self.rows.get(line)
         if row is None:
-            return value, False
+            return value
         quotes = [" ".join(row.texts)]
         texts = row.texts
         at_value = next((n for n, text in enumerate(texts) if value in text), None)
@@ -266,8 +338,8 @@ class Layout:
         checker = self._checker(row.page)
         for quote in quotes:
             if checker is not None and checker.locate(quote) is not None:
-                return quote, True
-        return quotes[0], False
+                return quote
+        return quotes[0]
 
     def holds(self, page: int, quote: str) -> bool:
         """Whether the text of `page` holds `quote`."""

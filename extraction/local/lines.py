@@ -126,6 +126,12 @@ for _index, (_shape, _phrases) in enumerate(GROUPS):
         KNOWN_KEYS.setdefault(label_key(_phrase), _index)
 
 
+def is_known_label(text: str) -> bool:
+    """Whether `text` is a label the vocabulary knows, however its letters are cased ("BiLL TO"
+    from OCR is not two words "Bi LL")."""
+    return label_key(text) in KNOWN_KEYS or label_key(text.casefold()) in KNOWN_KEYS
+
+
 def _inline_pairs(label: str, value: str) -> list[tuple[str, str, int]]:
     """Split "Invoice No: 123 Date: 12/03/2024", where single spaces hide the second label.
 
@@ -195,7 +201,9 @@ def _parse_line(line: str) -> _Line:
         index += 1
     if not pairs and pending is None:
         if len(cells) == 2 and _is_label(cells[0]):
-            pairs.append((cells[0], cells[1], GAP))
+            # Two known labels side by side ("Supplier | Bill to") head two columns.
+            if not (is_known_label(cells[0]) and is_known_label(cells[1])):
+                pairs.append((cells[0], cells[1], GAP))
         elif len(cells) > 2:
             pairs.extend(_row_pairs(cells))
         elif len(cells) == 1:
@@ -232,7 +240,8 @@ def _row_pairs(cells: list[str]) -> list[tuple[str, str, int]]:
         _is_label(label)
         and not DIGIT.search(_QUALIFIER.sub("", label))  # "Tax (20%)", not "INV-2024-001"
         and figures
-        and all(map(is_numeric, figures))
+        and is_numeric(figures[-1])
+        and all(is_numeric(cell) or _garbled_figure(cell) for cell in figures)
     ):
         return [(cells[0], "  ".join(cells[1:]), GAP)]
     known = [label_key(cell) in KNOWN_KEYS for cell in cells]
@@ -244,6 +253,11 @@ def _row_pairs(cells: list[str]) -> list[tuple[str, str, int]]:
         for number in range(len(cells) - 1)
         if known[number] and not known[number + 1]
     ]
+
+
+def _garbled_figure(cell: str) -> bool:
+    """A figure OCR garbled ("—e234,24€"): digits with a stray letter or two, not words."""
+    return DIGIT.search(cell) is not None and sum(char.isalpha() for char in cell) <= 2
 
 
 def _maybe_checkbox(line: str) -> bool:
@@ -367,7 +381,12 @@ class DocumentIndex:
                 and not after.pairs
                 and is_header_row(header)
             ):
-                several = following + 1 < count and len(parsed[following + 1].cells) == len(header)
+                # A row of headings after the values starts another table, not a second row.
+                several = (
+                    following + 1 < count
+                    and len(parsed[following + 1].cells) == len(header)
+                    and not is_header_row(parsed[following + 1].cells)
+                )
                 kind = LINE_ITEMS if several or is_line_item_header(header) else TABLE
                 for label, value in zip(header, after.cells, strict=True):
                     self._add(label, value, following, kind)

@@ -53,6 +53,19 @@ _TIME = re.compile(
     r"\s*(?:\d{1,2}[:.]\d{2}(?::\d{2})?(?:\s*[AaPp]\.?[Mm]\.?)?(?:\s*[Uu]hr|\s*h)?)?\s*$"
 )
 
+# Table rules and box edges that OCR reads as characters beside a value ("| US008601").
+_BORDERS = " |¦[]{}"
+# A lower-case word glued to the digits before it, and a year or a clock time after it.
+_GLUED_WORD = re.compile(r"(?<=\d)[^\W\d_]*[a-zà-ÿ]{3,}\b")
+_YEAR_OR_TIME = re.compile(r"\b(?:19|20)\d{2}\b|\b\d{1,2}:\d{2}\b")
+
+_FULL_YEAR = re.compile(r"(?<!\d)(?:19|20)\d{2}(?!\d)")
+_CLOCK = re.compile(
+    r"\s+\d{1,2}[:.]\s?\d{2}(?::\d{2})?(?:\s*[AaPp]\.?[Mm]\.?)?(?:\s*[Uu]hr|\s*h)?\s*"
+)
+_DAY_GLUED = re.compile(r"\d+[^\W\d_]")
+# Where digits run into a date, the number before it is at least this long ("8939/2024").
+RUN_INTO_NUMBER = 4
 _SENTENCE_WORD = re.compile(r"(?:^|\s)[^\W\d_A-Z]{2,}(?=\s|$)")
 
 _EXACT = 100
@@ -319,19 +332,49 @@ def _is_date_and_time(value: str) -> bool:
     return bool(spans) and spans[0][0] == 0 and _TIME.fullmatch(value[spans[0][1] :]) is not None
 
 
+def is_date_then_time(value: str) -> bool:
+    """A date with its year in full, its day set apart from the rest, and a clock time after
+    it: "05/09/2024 08:54", "4 luglio 2025 16:29"."""
+    if _DAY_GLUED.match(value):
+        return False
+    spans = date_spans(value)
+    if not spans or spans[0][0] != 0:
+        return False
+    end = spans[0][1]
+    return _FULL_YEAR.search(value[:end]) is not None and _CLOCK.fullmatch(value[end:]) is not None
+
+
 def identifier_value(value: str) -> str | None:
     """An identifier without the date (and time) a receipt writes right after it on the same
     line: "SI-00011" of "SI-00011 30 July 2025 15:23", "INV02046" of "INV02046January 8, 2023
     16:09" (a text layer that lost the gap between the two). None for words of a sentence
     ("for invoice INV07779" after "Credit note"): an identifier has no lower-case word."""
+    value = value.strip(_BORDERS)
     for start in range(1, len(value)):
         before, here = value[start - 1], value[start]
-        if not (before.isspace() or (before.isdigit() and here.isalpha())) or here.isspace():
+        if here.isspace():
             continue
-        if _is_date_and_time(value[start:]):
+        if before.isspace() or (before.isdigit() and here.isalpha()):
+            cut = _is_date_and_time(value[start:])
+        else:
+            # Digits run into digits ("FT 8939/202405/09/2024 08:54"): only a date with its
+            # clock time after it says where the number ends.
+            token = value[:start].split()[-1] if value[:start].split() else ""
+            cut = (
+                before.isdigit()
+                and here.isdigit()
+                and len(token) >= RUN_INTO_NUMBER
+                and is_date_then_time(value[start:])
+            )
+        if cut:
             value = value[:start].rstrip(" ,;-\u2013")
             break
-    return None if _SENTENCE_WORD.search(value) else value
+    else:
+        # OCR that lost the first letter of the month: "INV02046anuary 8, 2023 16:09".
+        glued = _GLUED_WORD.search(value)
+        if glued and _YEAR_OR_TIME.search(value, glued.end()):
+            value = value[: glued.start()]
+    return None if _SENTENCE_WORD.search(value) or not value else value
 
 
 def choose(

@@ -3,6 +3,7 @@ and what an amount written without a symbol is in."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -27,6 +28,14 @@ class Currencies:
         return self.counted[0][0] if len(self.counted) == 1 else None
 
 
+def _beside_an_amount(line: str, symbol: str) -> bool:
+    """Whether a currency symbol stands right before a number or right after an amount with
+    cents, as prices are written ("$279.84", "€ 7045,27", "18,92 €")."""
+    mark = re.escape(symbol)
+    before, after = rf"{mark}[ \u00a0]?[-\u2212]?\d", rf"\d[.,]\d{{2}}[ \u00a0]?{mark}"
+    return re.search(f"{before}|{after}", line) is not None
+
+
 def document_currencies(index: DocumentIndex) -> Currencies:
     """Count every symbol and ISO code on the document's lines.
 
@@ -37,6 +46,8 @@ def document_currencies(index: DocumentIndex) -> Currencies:
     first: dict[str, int] = {}
     for number, line in enumerate(index.lines):
         for written, code in currencies_in(line):
+            if not written.isalpha() and not _beside_an_amount(line, written):
+                continue  # "Umsatzsteuer 7 $": OCR's reading of a per cent sign, not dollars
             key = "$" if written == "$" else code
             counts[key] += 1
             first.setdefault(key, number)

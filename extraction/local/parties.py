@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from extraction.local.layout import Layout
-from extraction.local.lines import KNOWN_KEYS, DocumentIndex, label_key
+from extraction.local.lines import KNOWN_KEYS, DocumentIndex, is_known_label, label_key
 from extraction.normalise import parse_date
 
 LEGAL_FORM = re.compile(
@@ -40,7 +40,7 @@ LEGAL_FORM = re.compile(
         |S\.A\.S\.U?|SASU|SAS|S\.A\.R\.L\.|SARL|EURL|SNC|SCI|S\.A\.U\.|S\.A\.|SA
         |S\.L\.U?\.?|SLU|SL|S\.L\.N\.E\.?|S\.L\.L\.|S\.A\.T\.|S\.\ ?Coop\.?|S\.\ ?Com\.|Srls?|SpA
         |(?i:s\.r\.l\.s?|s\.p\.a\.?|s\.a\.s\.|s\.n\.c\.|b\.v\.|n\.v\.|s\.a\.|s\.l\.|e\.\ ?[kg]\.)
-        |A/S|ApS|AB|Oy|AS|sp\.\ z\ o\.o\.
+        |SPA|A/S|ApS|AB|Oy|AS|sp\.\ z\ o\.o\.
     )\.?$""",
     re.VERBOSE,
 )
@@ -49,12 +49,17 @@ _CONNECTORS = frozenset(
     {"and", "und", "et", "en", "y", "e", "&", "+", "of", "the", "de", "du", "des", "la", "le"}
     | {"les", "d", "l", "van", "der", "den", "het", "von", "zu", "für", "di", "del", "della"}
     | {"da", "do", "dos", "das", "el", "los", "las", "sur", "am", "im", "an", "auf", "s", "'s"}
+    # "e figli", "et fils", "e hijos", "en zonen": a family firm's name ends with its sons
+    | {"figli", "fils", "hijos", "zonen", "sons", "söhne"}
+    # Dutch names start with their tussenvoegsel: "ter Horst", "'t Hoen", "die Pelser"
+    | {"ter", "ten", "te", "'t", "op", "die"}
 )
 # What a document calls itself, in the six languages: a title, never a party.
 _TITLES = frozenset(
     {"invoice", "tax invoice", "sales invoice", "commercial invoice", "proforma invoice"}
     | {"pro forma invoice", "receipt", "sales receipt", "credit note", "debit note", "statement"}
     | {"quote", "quotation", "estimate", "order confirmation", "delivery note", "bill"}
+    | {"credit memo", "debit memo"}
     | {"rechnung", "quittung", "kassenbon", "beleg", "gutschrift", "lieferschein", "angebot"}
     | {"auftragsbestätigung", "proforma rechnung", "facture", "reçu", "avoir", "devis"}
     | {"bon de livraison", "facture proforma", "factuur", "kwitantie", "bon", "creditnota"}
@@ -65,7 +70,8 @@ _TITLES = frozenset(
 _DASHES = "-\u2013\u2014"
 # A colon ends a label, not a name; questions, brackets and control characters are not names.
 _NOT_IN_NAMES = re.compile(r"[:?!\[\]{}<>=_°º\x00-\x1f\x7f]")
-_SEGMENT = re.compile(rf"\s+[{_DASHES}]\s+|\s*[·•|;]\s*|,\s+")
+# A lone full stop between spaces is a middle dot as OCR reads it ("ACME SPA . Via Roma 5").
+_SEGMENT = re.compile(rf"\s+[{_DASHES}]\s+|\s*[·•|;]\s*|,\s+|\s+\.\s+")
 _WEB = re.compile(r"@|(?i:www\.|https?:)|\.(?:com|de|fr|nl|es|it|eu|net|org)\b")
 _LETTERS = re.compile(r"[^\W\d_]")
 # Tax and company-register identifiers the issuer prints beside its name.
@@ -74,11 +80,36 @@ _REGISTERED = re.compile(
     r"|Handelsregister|Registergericht|KvK|SIRET|SIREN|RCS|CIF|NIF|P\.\s?IVA|Partita|REA"
     r"|Company\s(?:No|Number|Reg)|Registered\sin|ABN|EIN|GSTIN)\b"
 )
-# A bank named in the payment details is not the issuer ("Commerzbank AG", "Sparkasse Köln").
+# The number such a mention names: five digits or more, never an amount ("IVA (21 %) 43,75").
+_REGISTER_NUMBER = re.compile(r"[A-Z]{0,3}\d[\d ./-]*\d[A-Za-z0-9]*")
+_AMOUNT_END = re.compile(r"[.,]\d{2}$")
+_REGISTER_REACH = 40  # characters after the mention
 # "N°" of "N° TVA", left behind when a name is cut before its register mention.
 _NUMBER_MARK = re.compile(r"\s+(?:N°|Nº|n°|No\.?|Nr\.?|Num[eé]ro|Número|#)\s*$")
 _BANK_DETAILS = re.compile(r"\b(?:IBAN|BIC|SWIFT)\b")
-_BANK = re.compile(r"\b(?:IBAN|BIC|SWIFT)\b|bank\b|sparkasse\b|\b(?:Banque|Banca|Banco)\b", re.I)
+# A bank named in the payment details is not the issuer ("Commerzbank AG", "Sparkasse Köln"),
+# though a bank's own letterhead is.
+_BANK = re.compile(r"bank\b|sparkasse\b|\b(?:Banque|Banca|Banco)\b", re.I)
+_PAYMENT_DETAILS = re.compile(
+    r"\b(?:IBAN|BIC|SWIFT|Konto|Kontonummer|Bankverbindung|Bank\s?details|account|compte"
+    r"|rekening|cuenta|conto|BLZ|sort\s?code|routing)\b",
+    re.I,
+)
+_PAYMENT_REACH = 2  # lines either side of payment details
+# Where an address line starts or ends: the street of "Viale Ivo, 77" or "12 Rue de la Paix".
+_STREET_WORD = re.compile(
+    r"^(?:via|viale|piazza|piazzale|corso|borgo|largo|vicolo|strada|calle|avenida|avda\.?"
+    r"|paseo|plaza|carrer|camino|carretera|ronda|rambla|rue|avenue|boulevard|bd|chemin|allée"
+    r"|impasse|quai|route)\s"
+    r"|(?:\s|^)(?:street|road|lane|avenue|drive)$|(?:straße|strasse|str\.|weg|gasse|platz|allee"
+    r"|straat|laan|plein|gracht|kade)$",
+    re.I,
+)
+# A street and its house number: "177 Ball Locks", "Ceylinlaan 18", "Flat 59, Miller Green",
+# "Avenida de Eufemia Molins 85 Puerta 5".
+_STREET_LINE = re.compile(
+    r"^\d{1,5}[A-Za-z]?,?\s+[^\W\d_]{2,}|^[^\W\d_][^:\d]*\s\d{1,5}[A-Za-z]?(?:,|\s|$)"
+)
 
 _MOST_WORDS = 8
 _MIN_SCORE = 35
@@ -146,7 +177,9 @@ def party_name(text: str, *, labelled: bool = False) -> str | None:
     if any(char.isdigit() for char in name) and not legal:
         return None  # a street, a postcode, a phone number, an invoice number
     lower = 0
-    for word in words:
+    legal_form = LEGAL_FORM.search(name)
+    bare_name = name[: legal_form.start()] if legal_form else name
+    for word in bare_name.split():
         bare = word.strip(".,()'\"")
         if (
             bare
@@ -156,14 +189,14 @@ def party_name(text: str, *, labelled: bool = False) -> str | None:
             and not LEGAL_FORM.fullmatch(word)
         ):
             lower += 1
-    if lower > (2 if labelled else 0) or lower >= len(words):
+    if lower > (2 if labelled else 0) or lower >= len(bare_name.split() or words):
         return None  # lower-case words: a sentence, not a name
     if all(word.casefold() in _CONNECTORS or LEGAL_FORM.fullmatch(word) for word in words):
         return None  # "le" of "Spett.le", "GmbH" alone
     if (
         folded(name) in _TITLES
         or folded(name).replace(" ", "") in _TITLES
-        or label_key(name) in KNOWN_KEYS
+        or is_known_label(name)
         or parse_date(name)
     ):
         return None
@@ -204,38 +237,21 @@ def find_supplier(
     numbers. Where the document bills nothing (`billing` False: no total, no invoice number), a
     name at the top of its first page or written twice is only a heading, so neither counts.
     """
-    buyer_names = {folded(name) for _, value in buyers if (name := party_name(value))}
-    blocked = _buyer_blocks(index, layout, buyers)
+    seen = _party_names(index, layout, buyers)
     registered = sorted(
-        {*vat_lines, *(n for n, line in enumerate(index.lines) if _REGISTERED.search(line))}
+        {*vat_lines, *(n for n, line in enumerate(index.lines) if _registration(line))}
     )
-    seen: dict[str, _Seen] = {}
-    for number, cells in enumerate(index.cells):
-        for cell_number, cell in enumerate(cells):
-            if (number, cell_number) in blocked:
-                continue
-            for text in _name_texts(cell):
-                name = party_name(text)
-                if name is None or _BANK.search(name):
-                    continue  # a bank named in the payment details is not the issuer
-                key = folded(name)
-                if key in buyer_names:
-                    break
-                if key in seen:
-                    seen[key].lines.append(number)
-                else:
-                    seen[key] = _Seen(name, [number])
-                break
     if not seen:
         return None
     top = [key for key, item in seen.items() if billing and _at_top(index, layout, item.line)]
     top.sort(key=lambda key: seen[key].line)
     prominent = _prominent_lines(index, layout) if billing else set()
+    cells = _cells_by_first_word(index) if billing else {}
     scored = []
     for key, item in seen.items():
         score = _LEGAL if LEGAL_FORM.search(item.name) else 0
         if billing:
-            score += _REPEATED * min(len(item.lines) - 1, 2)
+            score += _REPEATED * min(len(item.lines) - 1 + _run_on(cells, key, item), 2)
         if key in top:
             score += _LETTERHEAD if key == top[0] else _TOP
         if item.line in prominent:
@@ -245,6 +261,102 @@ def find_supplier(
         scored.append((score, -item.line, item))
     score, _, best = max(scored, key=lambda entry: (entry[0], entry[1]))
     return (best.name, best.line) if score >= _MIN_SCORE else None
+
+
+def _party_names(
+    index: DocumentIndex, layout: Layout, buyers: list[tuple[int, str]]
+) -> dict[str, _Seen]:
+    """Every party name of the document that may be the issuer, by its folded form, with the
+    lines it stands on: not the buyer's, not a bank's in the payment details, not a street or
+    the town of an address."""
+    buyer_names = {folded(name) for _, value in buyers if (name := party_name(value))}
+    blocked = _buyer_blocks(index, layout, buyers)
+    payment = [n for n, line in enumerate(index.lines) if _PAYMENT_DETAILS.search(line)]
+    seen: dict[str, _Seen] = {}
+    for number, cells in enumerate(index.cells):
+        for cell_number, cell in enumerate(cells):
+            if (number, cell_number) in blocked:
+                continue
+            following = cells[cell_number + 1] if cell_number + 1 < len(cells) else ""
+            if LEGAL_FORM.fullmatch(following):
+                cell = f"{cell} {following}"  # "ACME  GmbH", its legal form set apart
+            for text in _name_texts(cell):
+                name = party_name(text)
+                if name is None or _BANK_DETAILS.search(name):
+                    continue
+                if _BANK.search(name) and any(
+                    abs(number - line) <= _PAYMENT_REACH and index.page(line) == index.page(number)
+                    for line in payment
+                ):
+                    continue  # a bank named in the payment details is not the issuer
+                if not LEGAL_FORM.search(name) and (
+                    _STREET_WORD.search(name) or _under_a_street(index, layout, number, cell_number)
+                ):
+                    continue  # a street, or the town of an address
+                key = folded(name)
+                if key in buyer_names:
+                    break
+                if key in seen:
+                    seen[key].lines.append(number)
+                else:
+                    seen[key] = _Seen(name, [number])
+                break
+    return seen
+
+
+def _cells_by_first_word(index: DocumentIndex) -> dict[str, list[tuple[int, str]]]:
+    """Every cell of the document, folded, with its line, filed under its first word."""
+    found: dict[str, list[tuple[int, str]]] = {}
+    for number, cells in enumerate(index.cells):
+        for cell in cells:
+            text = folded(cell)
+            if text:
+                found.setdefault(text.split(maxsplit=1)[0], []).append((number, text))
+    return found
+
+
+def _run_on(cells: dict[str, list[tuple[int, str]]], key: str, item: _Seen) -> int:
+    """1 when the name starts a cell of another line that runs on into more words (a footer's
+    "ACME Consulting Hauptstr. 5" whose separators were lost), else 0."""
+    first = key.split(maxsplit=1)[0] if key else ""
+    for number, text in cells.get(first, ()):
+        if number not in item.lines and text.startswith(key + " "):
+            return 1
+    return 0
+
+
+def _registration(line: str) -> bool:
+    """Whether the line names a tax or company-register number: a mention and its number."""
+    for mention in _REGISTERED.finditer(line):
+        end = mention.end() + _REGISTER_REACH
+        for token in _REGISTER_NUMBER.finditer(line, mention.end(), end):
+            number = token.group().strip()
+            if number[0].isdigit() and _AMOUNT_END.search(number):
+                continue
+            if sum(char.isdigit() for char in number) >= 5:
+                return True
+    return False
+
+
+def _under_a_street(index: DocumentIndex, layout: Layout, line: int, cell: int) -> bool:
+    """Whether the cell stands right under a street and house number, in the same column: the
+    town of an address ("177 Ball Locks" over "Ambertown"), not a party."""
+    if line == 0 or index.page(line - 1) != index.page(line):
+        return False
+    above, text = index.cells[line - 1], index.cells[line][cell]
+    row, row_above = layout.row(line), layout.row(line - 1)
+    target = next((c for c in row.cells if text in c.text), None) if row is not None else None
+    if target is not None and row_above is not None:
+        texts = [c.text for c in row_above.cells if c.overlap(target) > 0]
+    else:
+        texts = [above[cell] if len(above) == len(index.cells[line]) else above[0]]
+    return any(
+        _STREET_LINE.match(text) is not None
+        and not LEGAL_FORM.search(text)
+        and label_key(text.split()[0]) not in KNOWN_KEYS
+        and parse_date(text) is None
+        for text in texts
+    )
 
 
 def _at_top(index: DocumentIndex, layout: Layout, line: int) -> bool:

@@ -18,7 +18,14 @@ from dataclasses import replace
 
 from extraction.fields import FieldSpec
 from extraction.local.lines import DIGIT, Candidate, DocumentIndex
-from extraction.local.matching import Wanted, choose, starts_with_known_label, wanted_by
+from extraction.local.matching import (
+    RUN_INTO_NUMBER,
+    Wanted,
+    choose,
+    is_date_then_time,
+    starts_with_known_label,
+    wanted_by,
+)
 from extraction.local.vocabulary import Shape
 from extraction.normalise import date_spans
 
@@ -36,9 +43,11 @@ DUE_WORDS = re.compile(
     r"|pagar\s+antes|pagadero|scadenza|pagare\s+entro|pagamento\s+entro)\b",
     re.IGNORECASE,
 )
-_LABEL_COLON = re.compile(r":(?:\s|$)")
+# A label's colon; not one between the hours and minutes of a time OCR split ("15: 23").
+_LABEL_COLON = re.compile(r"(?<!\d):(?:\s|$)|(?<=\d):(?:\s*$|\s+(?!\d{2}\b))")
 # A month name glued to the number before it by a text layer that lost the gap
 # ("INV02046January 8, 2023").
+_RUN_INTO_REACH = 120  # characters of a line where a date run into a number is looked for
 _GLUED_MONTH = re.compile(r"(?<=\d)(?=[A-Z][a-z])")
 
 
@@ -115,4 +124,15 @@ def _dates_in(line: str) -> list[tuple[int, int]]:
     for glued in _GLUED_MONTH.finditer(line):
         at = glued.start()
         return [(start + at, end + at) for start, end in date_spans(line[at:])]
+    # A date and time run into the number before them ("FT 8939/202405/09/2024 08:54").
+    for at in range(1, min(len(line), _RUN_INTO_REACH)):
+        token = line[:at].split()[-1] if line[:at].split() else ""
+        if (
+            line[at - 1].isdigit()
+            and line[at].isdigit()
+            and len(token) >= RUN_INTO_NUMBER
+            and is_date_then_time(line[at:])
+        ):
+            start, end = date_spans(line[at:])[0]
+            return [(start + at, end + at)]
     return []

@@ -27,7 +27,8 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
         (
             *("invoice number", "invoice id", "invoice ref", "invoice reference", "invoice"),
             *("bill number", "document number", "receipt number", "receipt", "credit note"),
-            *("credit note number", "invoice credit note number"),
+            *("credit note number", "invoice credit note number", "credit memo"),
+            *("credit memo number",),
             *("rechnungsnummer", "rechnungsnr", "rechnung no", "rechnungs no", "rechnung"),
             *("belegnummer", "beleg no", "gutschrift no", "gutschriftsnummer"),
             *("numero de facture", "facture", "facture no", "no de facture", "avoir no"),
@@ -38,6 +39,10 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
             *("receipt no", "transaction no", "trans no", "bon no", "bonnr", "bonnummer"),
             *("kassenbon no", "kassabon no", "ticket no", "numero ticket", "recibo no"),
             *("scontrino no", "numero scontrino"),
+            # abbreviations and credit notes: "Re.-Nr.", "Rg.-Nr.", "Nº rectificativa"
+            *("re no", "rg no", "rechn no", "bon", "creditnotanummer", "creditnota nummer"),
+            *("creditfactuurnummer", "numero de abono", "abono no", "rectificativa"),
+            *("no rectificativa", "factura rectificativa no", "numero avoir", "nota di credito no"),
         ),
     ),
     (
@@ -50,7 +55,7 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
             *("date emission", "factuurdatum", "datum factuur", "factuur datum"),
             *("fecha", "fecha de factura", "fecha factura", "fecha de emision", "fecha emision"),
             *("fecha de expedicion", "data", "data fattura", "data documento", "data emissione"),
-            *("data di emissione", "data della fattura"),
+            *("data di emissione", "data della fattura", "emise le", "émise le", "emis le"),
         ),
     ),
     (
@@ -84,6 +89,8 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
             *("total payable", "amount payable", "invoice total", "total to pay", "balance"),
             *("total incl vat", "total including vat", "total incl tax", "total including tax"),
             *("amount", "total amount due", "amount to pay", "total gross"),
+            # a totals row: its last amount is the gross total
+            *("totals", "summen", "totaux", "totalen", "totales", "totali"),
             *("gesamtbetrag", "endbetrag", "rechnungsbetrag", "bruttobetrag", "zahlbetrag"),
             *("gesamtsumme", "rechnungssumme", "bruttosumme", "summe", "gesamt", "zu zahlen"),
             *("zu zahlender betrag", "gesamt brutto", "total brutto", "summe brutto"),
@@ -140,7 +147,7 @@ GROUPS: tuple[tuple[Shape, tuple[str, ...]], ...] = (
             *("empfänger", "käufer", "auftraggeber", "rechnungsadresse"),
             *("acheteur", "destinataire", "facturé à", "facturer à"),
             *("adresse de facturation", "klant", "koper"),
-            *("afnemer", "factuuradres", "gefactureerd aan", "factuur aan", "cliente"),
+            *("afnemer", "factuuradres", "gefactureerd aan", "factuur aan", "aan", "cliente"),
             *("comprador", "destinatario", "facturar", "facturado", "facturar a"),
             *("committente", "cessionario", "cessionario committente", "spett", "intestatario"),
             *("fatturare", "fatturato"),

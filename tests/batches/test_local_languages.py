@@ -11,8 +11,8 @@ import pytest
 
 from extraction.local.engine import LocalEngine
 from samples.invoices import CLASSIC_LAYOUTS, LANGUAGES, Layout, invoice
-from tests.batches.test_local_engine import values
-from tests.support.placed_pdfs import layout_request
+from tests.batches.test_local_engine import settled, values
+from tests.support.placed_pdfs import layout_request, make_pdf
 
 FIELDS = (
     "invoice number\ndate:date\ndue date:date\ncustomer\nsupplier\nsubtotal:number\n"
@@ -33,7 +33,7 @@ def test_a_generated_invoice_gives_every_labelled_value(
     if not boxes:
         request = replace(request, layout=())
 
-    fields: dict[str, Any] = LocalEngine().extract(request).result["fields"]
+    fields: dict[str, Any] = settled(request)["fields"]
 
     assert {name: cell["value"] for name, cell in fields.items()} == {
         "invoice number": labels.invoice_number,
@@ -330,3 +330,58 @@ def test_a_title_over_a_date_is_not_an_invoice_number() -> None:
     assert values("INVOICE\n12 March 2024\nTotal 10.00\n", "invoice number") == {
         "invoice number": None
     }
+
+
+@pytest.mark.parametrize("label", ["Totals", "Totaux", "Totales", "Totali", "Totalen", "Summen"])
+def test_a_totals_row_in_each_language_gives_its_last_amount(label: str) -> None:
+    text = (
+        "Description  Qty  Net  VAT  Gross\n"
+        "Office chair  2  100,00  20,00  120,00\n"
+        "Desk lamp  1  50,00  10,00  60,00\n"
+        f"{label}  3  150,00  30,00  180,00\n"
+    )
+
+    assert values(text, "total:number") == {"total": "180.00"}
+
+
+def test_a_column_of_a_table_of_goods_is_never_the_documents_total() -> None:
+    # The totals row was lost (a torn scan): each line's "Montant TTC" is no total.
+    columns = (72, 230, 270, 330, 410, 470)
+    rows = [
+        ("Libellé", "Qté", "PU", "Montant HT", "TVA", "Montant TTC"),
+        ("Chaise de bureau", "5", "63,48", "317,40", "31,74", "349,14"),
+        ("Lampe de bureau", "2", "773,49", "1 546,98", "154,70", "1 701,68"),
+        ("Câble réseau", "3", "12,00", "36,00", "3,60", "39,60"),
+    ]
+    page = [(72, 740, "FACTURE"), (72, 720, "Facture N°: F2023-9803")]
+    page += [
+        (x, 690 - 16 * number, text)
+        for number, row in enumerate(rows)
+        for x, text in zip(columns, row, strict=True)
+    ]
+
+    found = LocalEngine().extract(layout_request(make_pdf([page]), "total:number")).result
+
+    assert found["fields"]["total"]["value"] is None
+
+
+def test_an_italian_invoice_in_us_dollars_writes_the_day_first() -> None:
+    text = "FATTURA\nN. fattura: 4232/2022\nData fattura: 02/07/2022\nTotale: USD 4.446,79\n"
+
+    assert values(text, "date:date") == {"date": "2022-07-02"}
+
+
+def test_an_english_invoice_in_us_dollars_writes_the_month_first() -> None:
+    text = "INVOICE\nInvoice No: 4232\nDate: 02/07/2022\nTotal: $4,446.79\n"
+
+    assert values(text, "date:date") == {"date": "2022-02-07"}
+
+
+def test_a_credit_notes_totals_row_whose_last_amount_lost_its_minus_gives_no_total() -> None:
+    text = (
+        "CREDITNOTA\nOmschrijving  Aantal  Netto  Btw  Bruto\n"
+        "Bureaulamp  2  -33,55  -7,05  -40,60\n"
+        "Totaal  32  -144,20  -30,28  174,48\n"
+    )
+
+    assert values(text, "total:number") == {"total": None}

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 
 from extraction.contract import ExtractionRequest
-from extraction.local.engine import LocalEngine
 from samples.invoices import invoice
+from tests.batches.test_local_engine import settled
 from tests.support.placed_pdfs import layout_request, make_pdf, pdf_text
 
 
 def extract(request: ExtractionRequest) -> dict[str, Any]:
-    fields: dict[str, Any] = LocalEngine().extract(request).result["fields"]
+    fields: dict[str, Any] = settled(request)["fields"]
     return fields
 
 
@@ -154,8 +154,10 @@ def test_a_value_on_page_two_reports_page_two_and_quotes_its_row() -> None:
         "currency": "GBP",
         "quote": "Amount payable £1,234.50",
         "page": 2,
-        "verified": True,
+        "status": "found",
         "source": "text",
+        "verified": True,
+        "review": None,
     }
     assert fields["total"]["quote"] in pdf_text(data).split("\f")[1]
 
@@ -231,3 +233,30 @@ def test_values_of_two_columns_run_together_are_split_by_their_shapes() -> None:
         "date": "2023-11-05",
         "due date": "2023-12-05",
     }
+
+
+def test_one_row_of_values_under_its_labels_is_no_table_of_goods_when_a_table_follows() -> None:
+    page = [
+        (72, 740, "Invoice No."),
+        (220, 740, "Date of issue"),
+        (380, 740, "Due"),
+        (72, 726, "INV 05563"),
+        (220, 726, "03/10/2022"),
+        (380, 726, "02/11/2022"),
+        (72, 712, "Item"),
+        (220, 712, "Quantity"),
+        (300, 712, "Rate"),
+        (380, 712, "Amount"),
+        (72, 698, "Toner cartridge, black"),
+        (220, 698, "1"),
+        (300, 698, "55.94"),
+        (380, 698, "55.94"),
+        (72, 684, "Standing desk"),
+        (220, 684, "20"),
+        (300, 684, "25.32"),
+        (380, 684, "506.40"),
+    ]
+
+    found = values(layout_request(make_pdf([page]), "invoice number\ndate:date"))
+
+    assert found == {"invoice number": "INV 05563", "date": "2022-10-03"}

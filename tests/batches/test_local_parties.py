@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from extraction.local.engine import LocalEngine
-from tests.batches.test_local_engine import MISSING, extract, values
+from tests.batches.test_local_engine import MISSING, extract, settled, values
 from tests.support.placed_pdfs import layout_request, make_pdf
 
 US_INVOICE = """\
@@ -145,7 +145,7 @@ def test_the_letterhead_in_a_larger_font_is_the_supplier_with_word_boxes() -> No
     ]
 
     request = layout_request(make_pdf([page]), "fournisseur\ntotal:number\ndevise")
-    fields = LocalEngine().extract(request).result["fields"]
+    fields = settled(request)["fields"]
 
     assert {name: cell["value"] for name, cell in fields.items()} == {
         "fournisseur": "Brûlerie Dupré",
@@ -244,3 +244,109 @@ def test_the_issuer_in_a_footer_run_together_with_its_vat_number_and_bank() -> N
         "supplier": "Schwital Group",
         "vat id": "DE452228815",
     }
+
+
+def test_the_town_under_the_street_is_not_the_supplier() -> None:
+    # The town stands nearer the VAT number than the name does.
+    text = (
+        "Matthews Supplies\n177 Ball Locks\nAmbertown\nNW7X 2AY\n"
+        "VAT number: GB474 8440 21 280\nINVOICE\nInvoice number: INV002737\n"
+        "Total: £2,607.75\n"
+    )
+
+    assert values(text, "supplier") == {"supplier": "Matthews Supplies"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Bender Bau UG (haftungsbeschränkt)",
+        "Guariento e figli",
+        "Marangoni, Scarpa e Emanuelli e figli",
+        "Dupont et fils",
+        "die Pelser Logistiek B.V.",
+        "ter Horst & Zonen B.V.",
+    ],
+)
+def test_a_name_with_lower_case_words_of_its_legal_form_or_family_is_whole(name: str) -> None:
+    text = (
+        f"{name}\nViale Ivo, 77 Piano 3\n35041 Flagogna\nP. IVA: IT73695681202\n"
+        "FATTURA\nN. fattura: 4232/2022\nTotale: 4.446,79 €\n"
+    )
+
+    assert values(text, "supplier") == {"supplier": name}
+
+
+def test_a_street_without_its_number_is_not_the_supplier() -> None:
+    text = (
+        "FATTURA\nBorgo Bruscantini, 5\n35041 Flagogna\nP. IVA: IT73695681202\n"
+        "N. fattura: 4232/2022\nTotale: 4.446,79 €\n"
+    )
+
+    assert values(text, "supplier") == {"supplier": None}
+
+
+def test_a_banks_own_letterhead_is_the_supplier() -> None:
+    text = (
+        "Banco Ortega S.Coop.\nAvenida de Eufemia Molins 85\n14626 Cantabria\n"
+        "NIF-IVA ES17987694U\nFactura: 2023/00106\nTotal: 3.640,82 €\n"
+        "Banco Ortega S.Coop. · Avenida de Eufemia Molins 85, 14626 Cantabria\n"
+    )
+
+    assert values(text, "supplier") == {"supplier": "Banco Ortega S.Coop."}
+
+
+def test_a_rate_of_tax_is_no_register_entry_to_stand_beside() -> None:
+    # "Cash" and "Change" stand just above "VAT 20%", which names no VAT number.
+    text = (
+        "SALES RECEIPT\nReceipt no. 4471\nCoffee 1 x 2.50  2.50\nTotal  12.00\nCash  20.00\n"
+        "Change  8.00\nVAT 20%  2.00\n"
+    )
+
+    assert values(text, "supplier") == {"supplier": None}
+
+
+def test_columns_headed_supplier_and_buyer_give_the_supplier_under_its_label() -> None:
+    page = [
+        (72, 740, "LEVERANCIER"),
+        (320, 740, "AAN"),
+        (72, 722, "Fredriks & Ansems V.O.F."),
+        (320, 722, "van den Nyeuwenhuysen & Molegraaf"),
+        (72, 704, "Ceylinlaan 18"),
+        (320, 704, "Danilaan 21"),
+        (72, 670, "Factuurnummer: 01200"),
+        (72, 652, "Totaal: € 7045,27"),
+    ]
+    request = layout_request(make_pdf([page]), "supplier\ncustomer")
+
+    found = LocalEngine().extract(request).result["fields"]
+
+    assert found["supplier"]["value"] == "Fredriks & Ansems V.O.F."
+    assert found["customer"]["value"] == "van den Nyeuwenhuysen & Molegraaf"
+
+
+def test_a_legal_form_set_apart_from_its_name_stays_with_it() -> None:
+    text = "de Groot Advies\tN.V.\nRubenpad 417\nBtw-id NL376752110B30\nBonnr. 7\nTotaal 2,00\n"
+
+    assert values(text, "supplier") == {"supplier": "de Groot Advies N.V."}
+
+
+def test_a_buyer_heading_in_ocr_mixed_case_is_not_the_supplier() -> None:
+    text = (
+        "Invoice\nSELLER  BiLL TO\nHenderson Trading Ltd.  Brady Trading Limited\n"
+        "Invoice No.: 2023/1980\nTotal: £257.14\n"
+    )
+
+    assert values(text, "supplier") == {"supplier": "Henderson Trading Ltd."}
+
+
+def test_an_issuer_written_spa_in_capitals_wins_over_the_recipients_srl() -> None:
+    # The issuer's VAT number is in its footer only, whose middle dots OCR read as full stops.
+    text = (
+        "Contarini SPA\nVia Bruno, 6 Appartamento 5\n60026 Villafalletto\n"
+        "Gremese & Gadda S.r.l.  N. fattura  3744/2022\nRotonda Gaggini, 847\n"
+        "P. IVA IT61775650908\nTotale fattura  188,53 €\n"
+        "Contarini SPA . Via Bruno, 6 Appartamento 5, 60026 Villafalletto . P. IVA IT45664258881\n"
+    )
+
+    assert values(text, "supplier") == {"supplier": "Contarini SPA"}
