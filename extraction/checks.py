@@ -16,7 +16,8 @@ present (not null, a number); unverified values take part but are never upgraded
   percentage when ``quantity x unit price x (1 - discount / 100)`` is what matches; without a
   discount (no column, or the row's is empty) an amount below ``quantity x unit price`` fails.
 - ``rows_total``: the first table with an amount column sums to the net within one cent per row;
-  to the total when no net and no tax field is asked. A missing or extra row shows here.
+  to the total when no net and no tax field is asked, where rows summing to less than the total
+  prove nothing (the gap may be its tax) and are not checked. A missing or extra row shows here.
 - ``net_tax_total``: ``net + tax = total`` within one cent.
 """
 
@@ -201,8 +202,16 @@ def _check_rows(run: _Run, spec: FieldSpec) -> str | None:
 
 
 def _check_rows_total(
-    run: _Run, spec: FieldSpec, amount_column: str, against: str, context: str
+    run: _Run,
+    spec: FieldSpec,
+    amount_column: str,
+    against: str,
+    context: str,
+    *,
+    may_add: bool = False,
 ) -> None:
+    """`may_add`: the target is a total whose tax (or shipping) nobody asked for, so rows
+    summing to less than it prove nothing either way; rows summing to more still fail."""
     name = spec["name"]
     cell, target = run.cells.get(name), run.cells.get(against)
     if not (_usable(cell) and _usable(target)) or cell is None or target is None:
@@ -217,6 +226,8 @@ def _check_rows_total(
         return
     total = sum((amount for amount in amounts if amount is not None), Decimal(0))
     refs: list[Ref] = [(name, index) for index in range(len(rows))]
+    if may_add and total < expected - CENT * len(rows):
+        return
 
     def message() -> str:
         apart = abs(total - expected)
@@ -304,7 +315,7 @@ def reconcile(fields: list[FieldSpec], cells: dict[str, dict[str, Any]]) -> Chec
         if net is not None:
             _check_rows_total(run, spec, amount_column, net, net)
         elif tax is None and total is not None:
-            _check_rows_total(run, spec, amount_column, total, total)
+            _check_rows_total(run, spec, amount_column, total, total, may_add=True)
     if net is not None and tax is not None and total is not None:
         _check_net_tax_total(run, net, tax, total)
     _upgrade(run, fields)

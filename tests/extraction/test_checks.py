@@ -249,3 +249,15 @@ def test_totals_named_in_other_languages() -> None:
         [failure] = reconcile(fields, cells)["failures"]
         assert failure["fields"] == [net, tax, total]
         assert failure["difference"] == "1.00"
+
+
+def test_rows_under_a_total_whose_tax_was_not_asked_prove_nothing_and_rows_over_it_fail() -> None:
+    fields = [_table("items", "quantity", "unit price", "amount"), _number("total")]
+    rows = [{"quantity": "2", "unit price": "50.00", "amount": "100.00"}]
+
+    # 100.00 of items, 119.00 in total: the gap may well be VAT, which nobody asked for.
+    taxed = reconcile(fields, {"items": _rows(rows), "total": _scalar("119.00")})
+    over = reconcile(fields, {"items": _rows(rows), "total": _scalar("90.00")})
+
+    assert taxed["status"] == "reconciled"  # the row's own check still ran and passed
+    assert [failure["check"] for failure in over["failures"]] == ["rows_total"]
