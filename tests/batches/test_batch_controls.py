@@ -495,6 +495,9 @@ def test_cancel_stops_the_queued_documents_and_the_batch(alice_client, alice, ru
     ]
     text = text_of(page)
     assert "2 canceled" in text
+    # What ran and what was canceled, never "5 of 5 done · 100%".
+    assert "2 of 5 ran (1 completed, 1 failed) · 2 canceled before they ran" in text
+    assert "100%" not in text
     assert "hx-trigger" not in progress_root(page)
 
 
