@@ -32,6 +32,7 @@ CONTENT_CHECKED_BY_SERVICES = {
     "POST /api/v1/batches/",
     "POST /api/v1/webhooks/",
     "PATCH /api/v1/documents/{document_id}/review/",
+    "PUT /api/v1/documents/{document_id}/original/",
 }
 WEBHOOK_URL_MAX_LENGTH = 500
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -59,10 +60,21 @@ def api_key(alice, settings, open_connection) -> tuple[ApiKey, str]:
     return api_key_create(user=alice, name="schemathesis")
 
 
+ITEM_COLUMNS = ("description", "quantity", "amount")
+
+
 @pytest.fixture
 def alices_batch(alice) -> BatchProcess:
     """Finished with one result and one failure, so retry and every results format answer 200."""
-    batch = BatchFactory(user=alice, status=BatchProcess.Status.COMPLETED_WITH_ERRORS)
+    columns = [{"name": name, "type": "string", "description": ""} for name in ITEM_COLUMNS]
+    fields = [
+        {"name": "total", "type": "number", "description": ""},
+        {"name": "date", "type": "date", "description": ""},
+        {"name": "line items", "type": "table", "description": "", "columns": columns},
+    ]
+    batch = BatchFactory(
+        user=alice, status=BatchProcess.Status.COMPLETED_WITH_ERRORS, fields=fields
+    )
     row = {"quote": "Consulting 2 150.00 300.00", "page": 1, "pages": [1, 2], "status": "checked"}
     common = {"source": "text", "verified": True, "review": None}
     result = {

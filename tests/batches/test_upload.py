@@ -76,7 +76,8 @@ def document_rows(body: str) -> dict[str, str]:
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)
         if cells:
             texts = [" ".join(html.unescape(re.sub(r"<[^>]+>", " ", c)).split()) for c in cells]
-            rows[texts[0]] = " ".join(texts[1:])
+            # The file name leads to its page; "(original)" beside it downloads the file.
+            rows[texts[0].removesuffix(" (original)")] = " ".join(texts[1:])
     return rows
 
 
