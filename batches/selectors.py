@@ -286,19 +286,29 @@ def batch_outcome(*, batch: BatchProcess) -> Outcome:
 
 def batch_review_queue(*, batch: BatchProcess) -> list[uuid.UUID]:
     """The batch's completed documents that need a person, worst first: failed checks, then
-    invalid values, values not found in the text, missing values; a document a person has
-    reviewed, or whose values were all found and none missing, is not in it."""
+    required values missing, invalid values, values not found in the text, missing values; a
+    document a person has reviewed, or whose values were all found and none missing, is not in
+    it."""
+    required = [spec["name"] for spec in batch.fields if spec.get("required")]
     rows = (
         batch.documents.filter(status=Document.Status.COMPLETED, reviewed_at__isnull=True)
         .order_by("created_at", "id")
         .values_list(
-            "pk", "result__checks__status", "count_invalid", "count_unverified", "count_missing"
+            "pk",
+            "result__checks__status",
+            "count_invalid",
+            "count_unverified",
+            "count_missing",
+            # Only read when some field is required: a missing required value is a reason.
+            "result" if required else "result__checks__status",
         )
     )
-    queue = [
-        ((checks == "failed", invalid or 0, unverified or 0, missing or 0), pk)
-        for pk, checks, invalid, unverified, missing in rows
-        if checks == "failed" or invalid or unverified or missing
-    ]
+    queue = []
+    for pk, checks, invalid, unverified, missing, result in rows:
+        fields = (result.get("fields") or {}) if required and isinstance(result, dict) else {}
+        lacking = sum(1 for name in required if (fields.get(name) or {}).get("value") is None)
+        if checks == "failed" or lacking or invalid or unverified or missing:
+            badness = (checks == "failed", lacking, invalid or 0, unverified or 0, missing or 0)
+            queue.append((badness, pk))
     # sorted() is stable: documents equally bad keep their upload order.
     return [pk for _, pk in sorted(queue, key=lambda item: item[0], reverse=True)]

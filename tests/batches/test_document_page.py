@@ -14,6 +14,7 @@ from django.core.files.storage import default_storage
 from PIL import Image
 
 from batches import services
+from batches.selectors import batch_review_queue
 from batches.tasks import drain
 from documents.models import Document
 from documents.pages import pages_folder
@@ -198,3 +199,34 @@ def test_review_walks_the_documents_that_need_a_person_worst_first(alice, alice_
     assert last.redirect_chain[-1][0] == f"/dashboard/batches/{batch.pk}/"
     again = alice_client.get(f"/dashboard/batches/{batch.pk}/review/", follow=True)
     assert "Nothing needs review" in again.content.decode()
+
+
+def test_a_missing_required_value_comes_before_values_not_found_in_the_text(alice, alice_client):
+    clean = extracted(alice, "clean.pdf", PDF)
+    batch = clean.batch
+    batch.fields = [*batch.fields, {"name": "po number", "type": "string", "required": True}]
+    batch.save(update_fields=["fields"])
+    unsure, lacking = (
+        Document.objects.create(
+            batch=batch,
+            user=alice,
+            original_filename=name,
+            size=1,
+            sha256="0" * 64,
+            content_type="text/plain",
+            status=Document.Status.COMPLETED,
+            result={"engine": "local", "model": None, "fields": fields},
+            count_unverified=unverified,
+            count_missing=missing,
+        )
+        for name, fields, unverified, missing in (
+            ("unsure.txt", {**UNSURE, "po number": {"value": "PO-1"}}, 2, 0),
+            ("lacking.txt", {"po number": {"value": None}}, 0, 1),
+        )
+    )
+
+    first = alice_client.get(f"/dashboard/batches/{batch.pk}/review/")
+
+    assert first["Location"] == f"/dashboard/documents/{lacking.pk}/?queue=review"
+    # Then the invoice read cleanly, which has no PO number either, then the unsure one.
+    assert batch_review_queue(batch=batch) == [lacking.pk, clean.pk, unsure.pk]
