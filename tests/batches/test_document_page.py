@@ -152,28 +152,28 @@ def test_the_batch_page_links_each_document_to_its_page(alice, alice_client):
 UNSURE = {"total": {"value": "1.00", "quote": "1.00", "page": 1, "status": "unverified"}}
 
 
+def completed(batch, name: str, fields: dict, checks: str = "not_checked", **counts) -> Document:
+    """A completed text document of the batch with this result and these value counts."""
+    return Document.objects.create(
+        batch=batch,
+        user=batch.user,
+        original_filename=name,
+        size=1,
+        sha256="0" * 64,
+        content_type="text/plain",
+        status=Document.Status.COMPLETED,
+        result={"engine": "local", "model": None, "fields": fields, "checks": {"status": checks}},
+        **counts,
+    )
+
+
 def test_review_walks_the_documents_that_need_a_person_worst_first(alice, alice_client):
     clean = extracted(alice, "clean.pdf", PDF)
     batch = clean.batch
     # Two more documents of the same batch: one with a value not found in the text, one whose
     # arithmetic failed as well.
     unsure, failed = (
-        Document.objects.create(
-            batch=batch,
-            user=alice,
-            original_filename=name,
-            size=1,
-            sha256="0" * 64,
-            content_type="text/plain",
-            status=Document.Status.COMPLETED,
-            result={
-                "engine": "local",
-                "model": None,
-                "fields": UNSURE,
-                "checks": {"status": checks},
-            },
-            count_unverified=1,
-        )
+        completed(batch, name, UNSURE, checks=checks, count_unverified=1)
         for name, checks in (("unsure.txt", "not_checked"), ("failed.txt", "failed"))
     )
 
@@ -207,22 +207,10 @@ def test_a_missing_required_value_comes_before_values_not_found_in_the_text(alic
     batch.fields = [*batch.fields, {"name": "po number", "type": "string", "required": True}]
     batch.save(update_fields=["fields"])
     unsure, lacking = (
-        Document.objects.create(
-            batch=batch,
-            user=alice,
-            original_filename=name,
-            size=1,
-            sha256="0" * 64,
-            content_type="text/plain",
-            status=Document.Status.COMPLETED,
-            result={"engine": "local", "model": None, "fields": fields},
-            count_unverified=unverified,
-            count_missing=missing,
-        )
-        for name, fields, unverified, missing in (
-            ("unsure.txt", {**UNSURE, "po number": {"value": "PO-1"}}, 2, 0),
-            ("lacking.txt", {"po number": {"value": None}}, 0, 1),
-        )
+        completed(
+            batch, "unsure.txt", {**UNSURE, "po number": {"value": "PO-1"}}, count_unverified=2
+        ),
+        completed(batch, "lacking.txt", {"po number": {"value": None}}, count_missing=1),
     )
 
     first = alice_client.get(f"/dashboard/batches/{batch.pk}/review/")
