@@ -273,17 +273,12 @@ def _confirm_all(
 ) -> HttpResponse:
     """Confirm every value nobody reviewed yet, then go on: to the next document that needs
     review in the queue, else to the next document of the batch."""
-    names = [
-        name
-        for name, cell in ((document.reviewed_result or {}).get("fields") or {}).items()
-        if isinstance(cell, dict) and cell.get("review") is None
-    ]
     try:
-        reviews.document_review(user=request.user, document_id=document.pk, confirmed=names)
+        reviews.document_confirm_rest(user=request.user, document_id=document.pk)
     except Rejected as error:
         messages.error(request, str(error))
         return redirect(_page_url(document.pk, queue=queue))
-    messages.success(request, f"{document.original_filename}: {len(names)} values confirmed.")
+    messages.success(request, f"{document.original_filename}: the remaining values confirmed.")
     _, following = _neighbours(document, queue=queue)
     if following is None:
         if queue:

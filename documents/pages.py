@@ -23,8 +23,6 @@ from documents.readresults import ReadPage
 from documents.storage import local_path
 
 PAGE_WIDTH_PX = 1100
-# Upload extensions with pages to draw, as the sandbox's operations name their formats.
-_RENDERED = FORMATS
 _SPACE = re.compile(r"\s+")
 
 
@@ -34,7 +32,7 @@ class PageUnavailable(Exception):
 
 def has_page_images(document: Document) -> bool:
     """Whether the document's pages are pictures (a PDF or an image), not text or a table."""
-    return document.extension.lower() in _RENDERED and bool(document.file)
+    return document.extension.lower() in FORMATS and bool(document.file)
 
 
 def pages_folder(file_name: str) -> str:
@@ -62,7 +60,7 @@ def page_png(document: Document, number: int) -> bytes:
                 "render",
                 {
                     "path": os.path.abspath(path),
-                    "format": _RENDERED[document.extension.lower()],
+                    "format": FORMATS[document.extension.lower()],
                     "page": number,
                     "width": PAGE_WIDTH_PX,
                     "max_pixels": settings.SHEAF_OCR_MAX_MEGAPIXELS * 1_000_000,
