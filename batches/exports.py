@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, cast
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.template.defaultfilters import pluralize
 from django.utils.text import slugify
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
@@ -412,39 +413,95 @@ def _md_row(cells: list[str]) -> str:
     return "| " + " | ".join(_md_cell(cell) for cell in cells) + " |"
 
 
+def _md_table(header: list[str], rows: Iterable[list[str]]) -> list[str]:
+    return [_md_row(header), "| " + " | ".join("---" for _ in header) + " |"] + [
+        _md_row(row) for row in rows
+    ]
+
+
 def _markdown(batch: BatchProcess) -> tuple[bytes, str]:
+    """A report a person reads or hands on: what the batch is, a summary table of every
+    document's values, then a section per document with each value's status, page and quote
+    (and its line items), a person's reviewed value marked as such."""
+    names = field_names(batch=batch)
+    tables = {name for name, _, _ in table_fields(batch=batch)}
+    priced = _priced_fields(batch, names)
+    documents = list(batch_documents(batch=batch).iterator())
+    completed = sum(document.status == Document.Status.COMPLETED for document in documents)
+    reviewed = sum(document.reviewed_at is not None for document in documents)
     lines = [
         f"# {_md_text(' '.join(batch.name.split()))}",
         "",
-        f"Status: {batch.get_status_display()} · Engine: {batch.get_engine_display()}",
+        f"Status: {batch.get_status_display()} · Engine: {batch.get_engine_display()} · "
+        f"{len(documents)} document{pluralize(len(documents))}, {completed} completed"
+        + (f", {reviewed} reviewed by a person" if reviewed else ""),
+        "",
+        f"Prompt: {_md_text(' '.join(batch.extraction_prompt.split()))}",
+        "",
+        "## Summary",
         "",
     ]
-    rows = _table(batch)
-    header = next(rows)
-    lines += [_md_row(header), "| " + " | ".join("---" for _ in header) + " |"]
-    lines += [_md_row(row) for row in rows]
-    if table_fields(batch=batch):
-        lines += _markdown_items(batch)
+    header = ["filename", "status", "checks"]
+    for name in names:
+        header += [name, f"{name} currency"] if name in priced else [name]
+    summary = []
+    for document in documents:
+        fields = _result_fields(document.reviewed_result)
+        row = [document.original_filename, document.status, _checks_status(document.result)]
+        for name in names:
+            value, _, status = _field_cells(fields.get(name), table=name in tables)
+            mark = " (reviewed)" if status == "reviewed" else ""
+            row.append(_display(value) + mark if _has_value(value) else "")
+            if name in priced:
+                row.append(_currency(fields.get(name)) or "")
+        summary.append(row)
+    lines += _md_table(header, summary)
+    layout = _items_layout(batch) if tables else None
+    for document in documents:
+        lines += ["", f"## {_md_text(document.original_filename)}", ""]
+        lines += _markdown_document(document, names, tables, layout)
     return ("\n".join(lines) + "\n").encode("utf-8"), "text/markdown; charset=utf-8"
 
 
-def _markdown_items(batch: BatchProcess) -> list[str]:
-    """Each document's line items as a table under its name, with its checks outcome."""
-    layout = _items_layout(batch)
-    first = 1 + len(layout.scalars)
-    header = layout.header[first:]
-    lines = ["", "## Line items"]
-    for document in batch_documents(batch=batch).iterator():
-        items = [row[first:] for row in _item_rows_of(document, layout)]
-        lines += ["", f"### {_md_text(document.original_filename)}", ""]
-        checks = _checks_status(document.result)
-        if checks:
-            lines += [f"Checks: {checks}", ""]
-        if not items:
-            lines.append("No line items.")
-            continue
-        lines += [_md_row(header), "| " + " | ".join("---" for _ in header) + " |"]
-        lines += [_md_row([_display(cell) for cell in row]) for row in items]
+def _markdown_document(
+    document: Document, names: list[str], tables: set[str], layout: _Items | None
+) -> list[str]:
+    """One document's section: its status, then its values with status, page and quote."""
+    if document.status != Document.Status.COMPLETED:
+        # The error code is one of Sheaf's own; only the message can carry Markdown.
+        code = f": `{document.error_code}` " if document.error_code else ""
+        return [f"{document.get_status_display()}{code}{_md_cell(document.error_message)}"]
+    checks = _checks_status(document.result)
+    lines = [f"Completed · checks: {checks or 'none ran'}", ""]
+    fields = _result_fields(document.reviewed_result)
+    rows = []
+    for name in names:
+        entry = fields.get(name)
+        value, _, status = _field_cells(entry, table=name in tables)
+        cell = entry if isinstance(entry, dict) else {}
+        if status == "reviewed":
+            machine = _display(cell.get("value")) or "no value"
+            review = cell.get("review") or {}
+            status = f"reviewed by {review.get('by')} (extracted: {machine})"
+        shown = _display(value) + (" rows" if name in tables and _has_value(value) else "")
+        currency = _currency(entry)
+        rows.append(
+            [
+                name,
+                f"{shown} {currency}" if currency else shown,
+                status,
+                _display(cell.get("page")),
+                _display(cell.get("quote")),
+            ]
+        )
+    lines += _md_table(["field", "value", "status", "page", "quote"], rows)
+    if layout is not None:
+        first = 1 + len(layout.scalars)
+        items = [
+            [_display(cell) for cell in row[first:]] for row in _item_rows_of(document, layout)
+        ]
+        lines += ["", "Line items:", ""]
+        lines += _md_table(layout.header[first:], items) if items else ["No line items."]
     return lines
 
 

@@ -284,6 +284,19 @@ def batch_outcome(*, batch: BatchProcess) -> Outcome:
     return Outcome(values=_statuses(completed.aggregate(**_status_sums())), checks=checks)
 
 
+def documents_needing_review(*, batch: BatchProcess) -> QuerySet[Document]:
+    """The batch's completed documents nobody has reviewed that have a reason to be looked at:
+    failed checks, or a value invalid, not found in the text or missing."""
+    return batch.documents.filter(
+        Q(result__checks__status="failed")
+        | Q(count_invalid__gt=0)
+        | Q(count_unverified__gt=0)
+        | Q(count_missing__gt=0),
+        status=Document.Status.COMPLETED,
+        reviewed_at__isnull=True,
+    ).defer("text")
+
+
 def batch_review_queue(*, batch: BatchProcess) -> list[uuid.UUID]:
     """The batch's completed documents that need a person, worst first: failed checks, then
     required values missing, invalid values, values not found in the text, missing values; a
@@ -291,7 +304,7 @@ def batch_review_queue(*, batch: BatchProcess) -> list[uuid.UUID]:
     it."""
     required = [spec["name"] for spec in batch.fields if spec.get("required")]
     rows = (
-        batch.documents.filter(status=Document.Status.COMPLETED, reviewed_at__isnull=True)
+        documents_needing_review(batch=batch)
         .order_by("created_at", "id")
         .values_list(
             "pk",
@@ -307,8 +320,7 @@ def batch_review_queue(*, batch: BatchProcess) -> list[uuid.UUID]:
     for pk, checks, invalid, unverified, missing, result in rows:
         fields = (result.get("fields") or {}) if required and isinstance(result, dict) else {}
         lacking = sum(1 for name in required if (fields.get(name) or {}).get("value") is None)
-        if checks == "failed" or lacking or invalid or unverified or missing:
-            badness = (checks == "failed", lacking, invalid or 0, unverified or 0, missing or 0)
-            queue.append((badness, pk))
+        badness = (checks == "failed", lacking, invalid or 0, unverified or 0, missing or 0)
+        queue.append((badness, pk))
     # sorted() is stable: documents equally bad keep their upload order.
     return [pk for _, pk in sorted(queue, key=lambda item: item[0], reverse=True)]

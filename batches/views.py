@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.http import AuthenticatedHttpRequest
 from accounts.selectors import user_effective_plan, user_usage
-from batches import exports, selectors, services
+from batches import exports, results, selectors, services
 from batches.exports import EXPORT_FORMATS
 from batches.forms import BatchUploadForm
 from batches.models import BatchProcess
@@ -79,14 +79,24 @@ DOCUMENTS_PER_PAGE = 50
 
 
 def _batch_context(request: HttpRequest, batch: BatchProcess) -> dict[str, object]:
-    documents = Paginator(selectors.batch_documents(batch=batch), DOCUMENTS_PER_PAGE)
+    columns = results.results_columns(batch=batch)
+    query = results.ResultsQuery.from_params(request.GET, columns)
+    listed = results.results_documents(batch=batch, query=query, columns=columns)
+    documents = Paginator(listed, DOCUMENTS_PER_PAGE)
     return {
         "batch": batch,
         "documents": documents.get_page(request.GET.get("page")),
         "progress": selectors.batch_progress(batch=batch),
         "costs": selectors.batch_costs(batch=batch),
         "engine_summary": engine_summary(batch.engine),
-        "field_names": selectors.batch_field_names(batch=batch),
+        "columns": columns,
+        "query": query,
+        "show_choices": results.SHOW_CHOICES,
+        # Totals once nothing changes any more: a running batch's would be stale at once, and
+        # each 2-second poll would read every result again.
+        "totals": results.results_totals(documents=listed, columns=columns)
+        if batch.is_terminal
+        else {},
         # items.csv only where there are line items to list.
         "export_formats": [
             fmt for fmt in EXPORT_FORMATS if fmt != "items.csv" or exports.table_fields(batch=batch)

@@ -362,7 +362,7 @@ def test_a_long_batch_shows_its_documents_a_page_at_a_time_and_polls_the_page_sh
     page_url = f"/dashboard/batches/{batch.pk}/"
 
     first = text_of(alice_client.get(page_url))
-    assert "Documents 1\u201350 of 60" in first
+    assert "Documents and values 1\u201350 of 60" in first
     assert "55 of 60 done" in first  # counts cover the whole batch
     assert "doc-49.pdf" in first
     assert "doc-50.pdf" not in first
@@ -370,7 +370,7 @@ def test_a_long_batch_shows_its_documents_a_page_at_a_time_and_polls_the_page_sh
     second = alice_client.get(f"{page_url}?page=2")
     assert f'hx-get="{page_url}progress/?page=2"' in progress_root(second)
     text = text_of(second)
-    assert "Documents 51\u201360 of 60" in text
+    assert "Documents and values 51\u201360 of 60" in text
     assert "doc-50.pdf" in text and "doc-59.pdf" in text
     assert "doc-49.pdf" not in text
 
@@ -698,9 +698,11 @@ def rows_from_csv(content: bytes) -> list[dict[str, str]]:
 
 
 def rows_from_markdown(content: bytes) -> list[dict[str, str]]:
-    lines = [line for line in content.decode().splitlines() if line.startswith("| ")]
+    """The report's summary table: the first run of table lines."""
+    text = content.decode()
+    table = text[text.index("\n| ") + 1 :].split("\n\n")[0]
     # Each line is "| " + " | ".join(cells) + " |"; a "|" inside a cell is escaped as "\\|".
-    header, _rule, *rows = (line[2:-2].split(" | ") for line in lines)
+    header, _rule, *rows = (line[2:-2].split(" | ") for line in table.splitlines())
     return [dict(zip(header, row, strict=True)) for row in rows]
 
 
@@ -796,28 +798,36 @@ def test_the_batch_page_links_every_export_once_something_completed(alice_client
 
 
 def results_table(response) -> tuple[list[str], list[list[tuple[str, str]]]]:
-    """The results table's header cells, and each row's cells as (attributes, text)."""
+    """The results table's header cells, and each row's cells as (attributes, text), the
+    total row last when there is one."""
     match = re.search(
-        r'<table class="table results">(.*?)</table>', response.content.decode(), re.S
+        r'<table class="[^"]*\bresults\b[^"]*"[^>]*>(.*?)</table>', response.content.decode(), re.S
     )
     assert match, "no results table on the page"
-    table = match.group(1)
-    head, body = table.split("<tbody>")
-    header = [html.unescape(cell).strip() for cell in re.findall(r"<th[^>]*>(.*?)</th>", head)]
-    rows = []
-    for row in re.findall(r"<tr>(.*?)</tr>", body, re.S):
-        cells = re.findall(r"<t[hd]([^>]*)>(.*?)</t[hd]>", row, re.S)
-        rows.append(
-            [
-                (attributes, " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).split()))
-                for attributes, text in cells
-            ]
-        )
+    head, body = match.group(1).split("<tbody>")
+
+    def text(cell: str) -> str:
+        return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", cell)).split())
+
+    header = [text(cell) for cell in re.findall(r"<th[^>]*>(.*?)</th>", head, re.S)]
+    rows = [
+        [
+            (attrs, text(cell))
+            for attrs, cell in re.findall(r"<t[hd]([^>]*)>(.*?)</t[hd]>", row, re.S)
+        ]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)
+    ]
     return header, rows
 
 
-def test_the_results_table_has_a_column_per_field_and_marks_unverified_values(alice_client, alice):
-    batch = BatchFactory(
+def files_listed(client, url: str, **params: str) -> list[str]:
+    """The files the results table lists, in its order."""
+    _header, rows = results_table(client.get(url, params))
+    return [row[0][1].split(" ")[0] for row in rows if not row[0][1].startswith("Total")]
+
+
+def invoice_batch(alice) -> BatchProcess:
+    return BatchFactory(
         user=alice,
         status=BatchProcess.Status.COMPLETED_WITH_ERRORS,
         started_at=timezone.now(),
@@ -829,17 +839,16 @@ def test_the_results_table_has_a_column_per_field_and_marks_unverified_values(al
             {"name": "paid", "type": "boolean", "description": ""},
         ],
     )
-    guessed_total = {"value": "99.00", "quote": "99,00", "page": 1, "verified": False}
+
+
+def test_the_results_table_lists_every_document_with_its_values_and_marks_their_status(
+    alice_client, alice
+):
+    batch = invoice_batch(alice)
+    guessed_total = {"value": "99.00", "quote": "99,00", "page": 1, "status": "unverified"}
+    paid = {"value": True, "quote": "Paid: yes", "page": 1, "verified": True}
     add_document(
-        batch,
-        "march.pdf",
-        "completed",
-        result=result(
-            "INV-001",
-            "2024-03-01",
-            "120.00",
-            paid={"value": True, "quote": "Paid: yes", "page": 1, "verified": True},
-        ),
+        batch, "march.pdf", "completed", result=result("INV-001", "2024-03-01", "120.00", paid=paid)
     )
     add_document(
         batch,
@@ -851,27 +860,138 @@ def test_the_results_table_has_a_column_per_field_and_marks_unverified_values(al
 
     header, rows = results_table(alice_client.get(f"/dashboard/batches/{batch.pk}/"))
 
-    assert header == ["File", "Checks", "invoice number", "date", "total", "paid"]
-    assert [[text for _attrs, text in row] for row in rows] == [
-        ["march.pdf", "—", "INV-001", "2024-03-01", "120.00 EUR", "yes"],
-        ["guess.pdf", "—", "INV-002", "—", "99.00", "—"],
+    assert header == [
+        *("File", "Status", "Checks", "invoice number", "date", "total", "paid", "Actions")
     ]
-    unverified = [
-        (row[0][1], header[n])
-        for row in rows
-        for n, (attrs, _text) in enumerate(row)
-        if 'class="unverified"' in attrs
+    found = "✓ (found on its page in the document)"
+    *documents, totals = rows
+    shown = [[text for _attrs, text in row[1:]] for row in documents]
+    assert shown == [
+        [
+            "Completed",
+            "—",
+            f"INV-001 {found}",
+            f"2024-03-01 {found}",
+            f"120.00 EUR {found}",
+            f"yes {found}",
+            "Re-run",
+        ],
+        [
+            "Completed",
+            "—",
+            f"INV-002 {found}",
+            "—",
+            "99.00 ? (not found on its page in the document)",
+            "—",
+            "Re-run",
+        ],
+        # A failed document says why across its value columns.
+        [
+            "Failed",
+            "provider_error scan.pdf: the extraction service did not answer (gave up "
+            "after 3 attempts)",
+            "Re-run",
+        ],
     ]
-    assert unverified == [("guess.pdf", "total")]
-    guessed_cell = rows[1][4][0]
-    assert 'title="Not found on its page in the document"' in guessed_cell
+    assert [row[0][1].split(" ")[0] for row in documents] == [
+        *("march.pdf", "guess.pdf", "scan.pdf")
+    ]
+    total_cell = next(attrs for attrs, _text in rows[0] if 'data-label="total"' in attrs)
+    assert "num" in total_cell  # numbers right-aligned
+    assert totals[3][1] == "99.00 120.00 EUR"  # what is shown, whatever its status
 
 
-def test_the_results_table_is_hidden_until_a_document_completes(alice_client, alice):
+def test_the_results_table_totals_each_number_field_per_currency_once_the_batch_is_done(
+    alice_client, alice
+):
+    batch = invoice_batch(alice)
+    add_document(batch, "a.pdf", "completed", result=result("A", None, "120.00"))
+    add_document(batch, "b.pdf", "completed", result=result("B", None, "1000.5"))
+    dollars = {"value": "7.25", "quote": "7.25", "page": 1, "verified": True, "currency": "USD"}
+    add_document(batch, "c.pdf", "completed", result=result("C", None, None, total=dollars))
+    add_document(batch, "d.pdf", "failed")
+
+    _header, rows = results_table(alice_client.get(f"/dashboard/batches/{batch.pk}/"))
+
+    totals = rows[-1]
+    assert totals[0][1] == "Total of 4 documents"
+    assert [text for _attrs, text in totals[1:]] == ["", "", "1,120.50 EUR 7.25 USD", "", ""]
+
+
+def test_the_results_table_filters_documents_needing_review_and_failed_ones(alice_client, alice):
+    batch = invoice_batch(alice)
+    add_document(batch, "clean.pdf", "completed")
+    doubtful = add_document(batch, "doubtful.pdf", "completed")
+    Document.objects.filter(pk=doubtful.pk).update(count_unverified=1)
+    add_document(batch, "broken.pdf", "failed")
+    page = f"/dashboard/batches/{batch.pk}/"
+
+    assert files_listed(alice_client, page) == ["clean.pdf", "doubtful.pdf", "broken.pdf"]
+    assert files_listed(alice_client, page, show="review") == ["doubtful.pdf"]
+    assert files_listed(alice_client, page, show="failed") == ["broken.pdf"]
+    assert files_listed(alice_client, page, show="nonsense") == [
+        *("clean.pdf", "doubtful.pdf", "broken.pdf")
+    ]
+    body = alice_client.get(page, {"show": "review", "q": "nothing-like-it"}).content.decode()
+    assert "No document matches." in body
+
+
+def test_the_results_table_searches_filenames_and_values_a_person_corrected(alice_client, alice):
+    batch = invoice_batch(alice)
+    add_document(batch, "march.pdf", "completed", result=result("INV-001", None, "1.00"))
+    corrected = add_document(batch, "april.pdf", "completed", result=result("INV-002", None, None))
+    corrected.reviews = {"invoice number": {"value": "Müller-77", "by": "alice", "at": "now"}}
+    corrected.save(update_fields=["reviews"])
+    page = f"/dashboard/batches/{batch.pk}/"
+
+    assert files_listed(alice_client, page, q="MARCH") == ["march.pdf"]
+    assert files_listed(alice_client, page, q="inv-00") == ["march.pdf", "april.pdf"]
+    assert files_listed(alice_client, page, q="müller") == ["april.pdf"]
+    assert files_listed(alice_client, page, q="INV-002") == ["april.pdf"]  # the machine's value
+
+
+def test_the_results_table_sorts_by_a_number_field_with_missing_values_last(alice_client, alice):
+    batch = invoice_batch(alice)
+    add_document(batch, "ten.pdf", "completed", result=result("A", None, "10.00"))
+    add_document(batch, "none.pdf", "completed", result=result("B", None, None))
+    add_document(batch, "nine.pdf", "completed", result=result("C", None, "9.50"))
+    add_document(batch, "hundred.pdf", "completed", result=result("D", None, "100"))
+    page = f"/dashboard/batches/{batch.pk}/"
+
+    assert files_listed(alice_client, page, sort="total") == [
+        *("nine.pdf", "ten.pdf", "hundred.pdf", "none.pdf")
+    ]
+    assert files_listed(alice_client, page, sort="-total") == [
+        *("hundred.pdf", "ten.pdf", "nine.pdf", "none.pdf")
+    ]
+    assert files_listed(alice_client, page, sort="file") == [
+        *("hundred.pdf", "nine.pdf", "none.pdf", "ten.pdf")
+    ]
+    body = alice_client.get(page, {"sort": "total"}).content.decode()
+    assert 'aria-sort="ascending"' in body
+    assert 'href="?sort=-total#results"' in body  # the next click sorts the other way
+
+
+def test_a_filtered_long_batch_keeps_its_filter_across_pages_and_polls(alice_client, alice):
+    batch = BatchFactory(user=alice, status=BatchProcess.Status.PROCESSING)
+    for n in range(60):
+        add_document(batch, f"doc-{n:02}.pdf", "completed")
+    page = f"/dashboard/batches/{batch.pk}/"
+
+    body = alice_client.get(page, {"q": "doc"}).content.decode()
+
+    assert 'href="?q=doc&amp;page=2#results"' in body
+    assert f'hx-get="{page}progress/?q=doc"' in body
+
+
+def test_the_results_table_waits_for_documents_and_exports_wait_for_a_completed_one(
+    alice_client, alice
+):
     batch = BatchFactory(user=alice, status=BatchProcess.Status.PROCESSING)
     add_document(batch, "waiting.pdf", "queued")
 
-    body = alice_client.get(f"/dashboard/batches/{batch.pk}/").content.decode()
+    response = alice_client.get(f"/dashboard/batches/{batch.pk}/")
 
-    assert 'class="table results"' not in body
-    assert "/export/" not in body
+    _header, rows = results_table(response)
+    assert [text for _attrs, text in rows[0][1:3]] == ["Queued", "Waiting"]
+    assert "/export/" not in response.content.decode()

@@ -192,12 +192,24 @@ def sheet_rows(export: Export, sheet: str) -> list[list[str]]:
     return [["" if value is None else value for value in row] for row in rows]
 
 
+def markdown_tables(export: Export) -> list[list[list[str]]]:
+    """Every table of the report, each as rows split on unescaped pipes, separators left out."""
+    tables: list[list[list[str]]] = []
+    previous = ""
+    for line in export.content.decode("utf-8").splitlines():
+        if line.startswith("|"):
+            if not previous.startswith("|"):
+                tables.append([])
+            row = [cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]]
+            if set(row) != {"---"}:
+                tables[-1].append(row)
+        previous = line
+    return tables
+
+
 def markdown_table(export: Export) -> list[list[str]]:
-    """The table's rows split on unescaped pipes, the separator line left out."""
-    lines = [line for line in export.content.decode("utf-8").splitlines() if line.startswith("|")]
-    rows = [[cell.strip() for cell in re.split(r"(?<!\\)\|", line)[1:-1]] for line in lines]
-    assert set(rows[1]) == {"---"}
-    return [rows[0], *rows[2:]]
+    """The report's summary table: a row per document."""
+    return markdown_tables(export)[0]
 
 
 def test_an_unknown_format_is_a_value_error(batch: BatchProcess) -> None:
@@ -316,17 +328,59 @@ def test_json_carries_the_batch_and_each_documents_raw_result(batch: BatchProces
     }
 
 
-def test_markdown_has_the_batch_name_its_status_and_engine_then_the_table(
+def test_markdown_is_a_report_summary_first_then_each_document_with_its_quotes(
     batch: BatchProcess,
 ) -> None:
     export = batch_export(batch=batch, fmt="md")
-    lines = export.content.decode("utf-8").splitlines()
+    text = export.content.decode("utf-8")
+    lines = text.splitlines()
 
     assert lines[0] == "# Q3 Invoices — ACME"
     status_line = next(line for line in lines[1:] if line.strip())
     assert "Completed with errors" in status_line
     assert "Offline (local)" in status_line
-    assert markdown_table(export) == ROWS
+    assert "3 documents, 1 completed" in status_line
+    summary, invoice = markdown_tables(export)
+    assert summary == [
+        [
+            *("filename", "status", "checks", "invoice number", "date", "total"),
+            *("total currency", "paid", "items", "notes"),
+        ],
+        [
+            *("invoice-1.pdf", "completed", "", "INV-001", "2024-03-01", "1234.50", "USD"),
+            *("true", "Widget; Gadget", ""),
+        ],
+        ["scan.pdf", "failed", "", "", "", "", "", "", "", ""],
+        ["later.pdf", "queued", "", "", "", "", "", "", "", ""],
+    ]
+    assert text.index("## invoice-1.pdf") < text.index("## scan.pdf") < text.index("## later.pdf")
+    assert invoice == [
+        ["field", "value", "status", "page", "quote"],
+        ["invoice number", "INV-001", "found", "1", "INV-001"],
+        ["date", "2024-03-01", "found", "1", "1 March 2024"],
+        ["total", "1234.50 USD", "found", "2", "$1,234.50"],
+        ["paid", "true", "unverified", "", ""],
+        ["items", "Widget; Gadget", "found", "1", ""],
+        ["notes", "", "missing", "", ""],
+    ]
+    assert f"Failed: `no_text_layer` {NO_TEXT_LAYER}" in text
+
+
+def test_markdown_marks_a_reviewed_value_and_keeps_what_was_extracted(
+    batch: BatchProcess,
+) -> None:
+    document = batch.documents.get(original_filename="invoice-1.pdf")
+    document.reviews = {"total": {"value": "1243.50", "by": "alice@example.com", "at": "now"}}
+    document.reviewed_at = timezone.now()
+    document.save(update_fields=["reviews", "reviewed_at"])
+
+    export = batch_export(batch=batch, fmt="md")
+
+    summary, invoice = markdown_tables(export)
+    assert summary[1][5] == "1243.50 (reviewed)"
+    assert invoice[3][:2] == ["total", "1243.50 USD"]
+    assert invoice[3][2] == "reviewed by alice@example.com (extracted: 1234.50)"
+    assert "1 reviewed by a person" in export.content.decode()
 
 
 def test_markdown_escapes_pipes_and_newlines_so_each_document_stays_one_row(
@@ -345,9 +399,9 @@ def test_markdown_escapes_pipes_and_newlines_so_each_document_stays_one_row(
     text = export.content.decode("utf-8")
 
     assert "left \\| right<br>second line<br>third" in text
-    assert "| a\\|b | a\\|b verified | a\\|b status |" in text
+    assert "| filename | status | checks | a\\|b |" in text
     header, row = markdown_table(export)
-    assert len(header) == len(row) == 10
+    assert len(header) == len(row) == 4
 
 
 def test_markdown_leaves_formula_looking_cells_as_they_are(hostile_batch: BatchProcess) -> None:

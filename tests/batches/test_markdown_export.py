@@ -55,7 +55,7 @@ def test_html_in_a_batch_name_a_filename_a_value_and_an_error_is_shown_as_text(
     assert html.unescape(title) == f"# {NAME}"
     rows = [html.unescape(line) for line in lines if line.startswith("| ")]
     assert any(f"| {FILENAME} | completed |" in row and f"| {VALUE} |" in row for row in rows)
-    assert any(f"| {MESSAGE}<br>second line |" in row for row in rows)
+    assert f"Failed: `no_text_layer` {MESSAGE}<br>second line" in html.unescape(text)
 
 
 def test_markdown_syntax_in_a_value_and_a_filename_stays_text_not_a_link(

@@ -162,10 +162,10 @@ def test_json_carries_rows_statuses_checks_and_the_review(batch: BatchProcess) -
 def test_markdown_lists_each_documents_line_items_and_checks(batch: BatchProcess) -> None:
     text = batch_export(batch=batch, fmt="md").content.decode()
 
-    items = text[text.index("## Line items") :]
-    assert items.index("### a.pdf") < items.index("Widget") < items.index("### b.pdf")
-    assert "Checks: failed" in items
-    assert "| Refund | 1 | -5 | 1 | found |" in items
+    sections = text[text.index("## a.pdf") :]
+    assert sections.index("Line items:") < sections.index("Widget") < sections.index("## b.pdf")
+    assert "checks: failed" in sections
+    assert "| Refund | 1 | -5 | 1 | found |" in sections
 
 
 def workbook(export: Export) -> openpyxl.Workbook:
