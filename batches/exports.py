@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, cast
 
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Count, Q
 from django.template.defaultfilters import pluralize
 from django.utils.text import slugify
 from openpyxl import Workbook
@@ -535,16 +536,35 @@ def _xlsx_typed(sheet: WriteOnlyWorksheet, value: Any, kind: str) -> Cell | Any:
     return _xlsx_cell(sheet, _display(value))
 
 
-def _xlsx_sheet(sheet: WriteOnlyWorksheet, header: list[str], last_row: int) -> None:
-    """A header row that stays in view and filters, columns wide enough to read."""
+# Column widths in characters: a date or an amount fits the narrowest, a long text wraps past
+# the widest rather than pushing every other column off the screen.
+XLSX_MIN_WIDTH, XLSX_MAX_WIDTH = 10, 50
+
+
+def _xlsx_sheet(sheet: WriteOnlyWorksheet, header: list[str], rows: list[list[Any]]) -> None:
+    """A header row that stays in view and filters, each column as wide as its longest cell
+    (within bounds)."""
     # A write-only sheet has the layout attributes of a normal one (openpyxl shares them before
     # the first row is written); the stubs only declare them on Worksheet.
     layout = cast("Worksheet", sheet)
     layout.freeze_panes = "A2"
-    layout.auto_filter.ref = f"A1:{get_column_letter(len(header))}{last_row}"
-    for index, name in enumerate(header, start=1):
-        layout.column_dimensions[get_column_letter(index)].width = min(max(len(name) + 2, 12), 50)
+    layout.auto_filter.ref = f"A1:{get_column_letter(len(header))}{len(rows) + 1}"
+    for index, name in enumerate(header):
+        longest = max([len(name), *(len(_display(row[index])) for row in rows)])
+        width = min(max(longest + 2, XLSX_MIN_WIDTH), XLSX_MAX_WIDTH)
+        layout.column_dimensions[get_column_letter(index + 1)].width = width
     sheet.append([_xlsx_cell(sheet, name, bold=True) for name in header])
+
+
+def _xlsx_about(sheet: WriteOnlyWorksheet, value: str | int | datetime | None) -> Any:
+    """A value of the Batch sheet: text as text, counts as numbers, times as UTC date-times."""
+    if isinstance(value, str):
+        return _xlsx_cell(sheet, value)
+    if isinstance(value, datetime):
+        cell = WriteOnlyCell(sheet, value=value)
+        cell.number_format = "yyyy-mm-dd hh:mm"
+        return cell
+    return value
 
 
 def _xlsx(batch: BatchProcess) -> tuple[bytes, str]:
@@ -552,7 +572,7 @@ def _xlsx(batch: BatchProcess) -> tuple[bytes, str]:
     documents = workbook.create_sheet("Results")
     header, kinds, typed = _typed_table(batch)
     rows = list(typed)
-    _xlsx_sheet(documents, header, len(rows) + 1)
+    _xlsx_sheet(documents, header, rows)
     for row in rows:
         documents.append([_xlsx_typed(documents, v, k) for v, k in zip(row, kinds, strict=True)])
 
@@ -562,18 +582,32 @@ def _xlsx(batch: BatchProcess) -> tuple[bytes, str]:
         kinds = [layout.types.get(name, "string") for name in layout.header]
         kinds[-2] = "number"
         lines = list(_item_rows(batch, layout))
-        _xlsx_sheet(items, layout.header, len(lines) + 1)
+        _xlsx_sheet(items, layout.header, lines)
         for line in lines:
             items.append([_xlsx_typed(items, v, k) for v, k in zip(line, kinds, strict=True)])
 
     about = workbook.create_sheet("Batch")
+    for column, width in (("A", 22), ("B", 60), ("C", 40)):
+        cast("Worksheet", about).column_dimensions[column].width = width
+    counts = batch.documents.aggregate(
+        documents=Count("id"),
+        completed=Count("id", filter=Q(status=Document.Status.COMPLETED)),
+        failed=Count("id", filter=Q(status=Document.Status.FAILED)),
+        reviewed=Count("id", filter=Q(reviewed_at__isnull=False)),
+    )
     for label, value in (
         ("Name", batch.name),
         ("Status", batch.get_status_display()),
         ("Engine", batch.get_engine_display()),
         ("Prompt", batch.extraction_prompt),
+        ("Documents", counts["documents"]),
+        ("Completed", counts["completed"]),
+        ("Failed", counts["failed"]),
+        ("Reviewed by a person", counts["reviewed"]),
+        ("Created", batch.created_at.replace(tzinfo=None)),
+        ("Finished", batch.completed_at.replace(tzinfo=None) if batch.completed_at else None),
     ):
-        about.append([_xlsx_cell(about, label, bold=True), _xlsx_cell(about, value)])
+        about.append([_xlsx_cell(about, label, bold=True), _xlsx_about(about, value)])
     about.append([])
     about.append([_xlsx_cell(about, title, bold=True) for title in FIELD_TITLES])
     for spec in batch.fields:

@@ -431,6 +431,15 @@ def test_xlsx_results_sheet_has_the_same_rows_as_csv_with_a_bold_header(
     assert cells["invoice number verified"] is True
     assert cells["paid status"] == "unverified"
     assert [row[0] for row in rows] == ["invoice-1.pdf", "scan.pdf", "later.pdf"]
+    # Each column as wide as its longest cell: a filename or an amount shows whole.
+    widths = {
+        cell.value: book["Results"].column_dimensions[cell.column_letter].width
+        for cell in book["Results"][1]
+    }
+    assert widths["filename"] >= len("invoice-1.pdf") and widths["error_message"] >= len(
+        NO_TEXT_LAYER
+    )
+    assert widths["total"] < widths["error_message"] <= 50
     assert all(cell.font.bold for cell in book["Results"][1])
     assert not any(cell.font.bold for cell in book["Results"][2])
 
@@ -444,6 +453,7 @@ def test_xlsx_batch_sheet_has_the_prompt_and_the_fields(batch: BatchProcess) -> 
     assert ["Name", "Q3 Invoices — ACME"] in rows
     assert ["Prompt", batch.extraction_prompt] in rows
     assert ["Engine", "Offline (local)"] in rows
+    assert ["Documents", 3] in rows and ["Completed", 1] in rows and ["Failed", 1] in rows
     fields_at = rows.index(["Field", "Type", "Description"])
     assert rows[fields_at + 1 :] == [
         [cell for cell in (spec["name"], spec["type"], spec["description"]) if cell]

@@ -17,6 +17,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.core.files.base import ContentFile
+from django.test import Client
+
+from batches import services
+from batches.tasks import drain
+from documents.models import Document
+from extraction.fields import parse_fields
+from tests.support.placed_pdfs import make_pdf, rows
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "var" / "artifacts" / "browser"
@@ -154,3 +162,37 @@ def shots(page, request) -> Shots:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return Shots(page, folder)
+
+
+def sign_in(page, live_server, user) -> Client:
+    """Give the browser `user`'s session, as if they had signed in; the test client shares it."""
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    return client
+
+
+@pytest.fixture
+def invoice_document(alice, settings) -> Document:
+    """A one-invoice batch of alice's, read by the offline engine."""
+    settings.SHEAF_EXTRACTION_ENGINE = "local"
+    pdf = make_pdf(
+        [
+            rows(
+                "ACME Supplies Ltd",
+                ("Invoice number:", "INV-2024-0042"),
+                ("Date:", "14 March 2024"),
+                ("Total:", "1,234.50 EUR"),
+            )
+        ]
+    )
+    services.batch_create(
+        user=alice,
+        files=[ContentFile(pdf, name="acme.pdf")],
+        prompt="The invoice's details.",
+        fields=parse_fields("invoice number\ndate:date\ntotal:number"),
+    )
+    drain(budget_seconds=30)
+    return Document.objects.get()

@@ -8,48 +8,18 @@ import csv
 import io
 
 import pytest
-from django.core.files.base import ContentFile
-from django.test import Client
 
-from batches import services
-from batches.tasks import drain
-from documents.models import Document
-from extraction.fields import parse_fields
+from tests.browser.conftest import sign_in
 from tests.browser.test_content_security_policy import RECORD_VIOLATIONS_JS
-from tests.support.placed_pdfs import make_pdf, rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def document(alice, settings) -> Document:
-    settings.SHEAF_EXTRACTION_ENGINE = "local"
-    pdf = make_pdf(
-        [
-            rows(
-                "ACME Supplies Ltd",
-                ("Invoice number:", "INV-2024-0042"),
-                ("Date:", "14 March 2024"),
-                ("Total:", "1,234.50 EUR"),
-            )
-        ]
-    )
-    services.batch_create(
-        user=alice,
-        files=[ContentFile(pdf, name="acme.pdf")],
-        prompt="The invoice's details.",
-        fields=parse_fields("invoice number\ndate:date\ntotal:number"),
-    )
-    drain(budget_seconds=30)
-    return Document.objects.get()
-
-
-def test_a_person_reviews_a_pdf_from_the_keyboard(page, live_server, alice, document, shots):
-    client = Client()
-    client.force_login(alice)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
+def test_a_person_reviews_a_pdf_from_the_keyboard(
+    page, live_server, alice, invoice_document, shots
+):
+    document = invoice_document
+    client = sign_in(page, live_server, alice)
     page.context.add_init_script(RECORD_VIOLATIONS_JS)
 
     page.goto(f"{live_server.url}/dashboard/batches/{document.batch_id}/")

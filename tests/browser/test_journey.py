@@ -187,7 +187,6 @@ def test_a_new_user_signs_up_upgrades_runs_a_batch_retries_and_reads_the_api_doc
     assert swaps and swaps[-1] == "100%", swaps
     scan_row = page.locator("#batch-progress tbody tr", has_text=SCAN).first
     expect(scan_row.locator("[data-label=Status]")).to_have_text("Failed")
-    expect(scan_row.locator("[data-label=Attempts]")).to_have_text("1")
     expect(scan_row.locator("[data-label=Error]")).to_contain_text("no_text_layer")
 
     # 5. Download the CSV: one row per document, the invoices' values, the scan's error.
@@ -210,7 +209,7 @@ def test_a_new_user_signs_up_upgrades_runs_a_batch_retries_and_reads_the_api_doc
 
     # 6. Retry the failed scan: a retry cannot fix a page with nothing legible on it, and the
     # page says what would. The person re-runs it alone anyway. The worker is held back for a
-    # moment so the page can be seen showing it queued again (attempts back to 0); then it runs
+    # moment so the page can be seen showing it queued again (waiting, its error gone); then it runs
     # and fails the same way.
     scan = Document.objects.get(batch=batch, original_filename=SCAN)
     first_finish = scan.completed_at
@@ -221,7 +220,7 @@ def test_a_new_user_signs_up_upgrades_runs_a_batch_retries_and_reads_the_api_doc
     expect(page.get_by_text(f"{SCAN} queued again.")).to_be_visible()
     expect(page.locator("[data-batch-status]")).to_have_text("Processing")
     expect(scan_row.locator("[data-label=Status]")).to_have_text("Queued")
-    expect(scan_row.locator("[data-label=Attempts]")).to_have_text("0")
+    expect(scan_row.locator("[data-label=Values]")).to_have_text("Waiting")
     expect(percent).to_have_text("90%")
     shots("retry-queued")
     page.evaluate(RECORD_SWAPS_JS)
@@ -229,7 +228,6 @@ def test_a_new_user_signs_up_upgrades_runs_a_batch_retries_and_reads_the_api_doc
     expect(percent).to_have_text("100%", timeout=60_000)
     expect(page.locator("[data-batch-status]")).to_have_text("Completed with errors")
     expect(scan_row.locator("[data-label=Status]")).to_have_text("Failed")
-    expect(scan_row.locator("[data-label=Attempts]")).to_have_text("1")
     expect(scan_row.locator("[data-label=Error]")).to_contain_text("no_text_layer")
     expect(page.locator("h1 #batch-status")).to_have_text("Completed with errors")
     shots("retry-finished")

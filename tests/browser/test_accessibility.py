@@ -1,0 +1,74 @@
+"""axe-core (WCAG 2 A and AA rules) over every page of Sheaf's own, signed out and signed in,
+in a real Chromium: a violation names the rule, the element and the page. The Django admin and
+Swagger UI are other projects' pages and are not checked here."""
+
+from __future__ import annotations
+
+import pytest
+from axe_playwright_python.sync_playwright import Axe
+
+from tests.browser.conftest import sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+RULES = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+
+SIGNED_OUT = ["/", "/pricing/", "/accounts/login/", "/accounts/signup/", "/no-such-page/"]
+
+
+def violations(page, url: str) -> list[str]:
+    """Each violation of the page at `url` as "rule (impact): element", one per element."""
+    page.goto(url)
+    page.wait_for_load_state("networkidle")
+    found = Axe().run(page, options=RULES).response["violations"]
+    return [
+        f"{url}: {rule['id']} ({rule['impact']}): {node['html'][:160]}"
+        for rule in found
+        for node in rule["nodes"]
+    ]
+
+
+def test_every_page_passes_axe_core(page, live_server, alice, invoice_document):
+    problems = [
+        problem for path in SIGNED_OUT for problem in violations(page, live_server.url + path)
+    ]
+
+    sign_in(page, live_server, alice)
+    batch = f"/dashboard/batches/{invoice_document.batch_id}/"
+    signed_in = [
+        "/dashboard/",
+        "/dashboard/batch-upload/",
+        batch,
+        f"{batch}?show=review&sort=-total",
+        f"{batch}review/",
+        f"/dashboard/documents/{invoice_document.pk}/",
+        "/settings/",
+        "/billing/",
+        "/pricing/",
+    ]
+    problems += [
+        problem for path in signed_in for problem in violations(page, live_server.url + path)
+    ]
+
+    assert not problems, "\n".join(problems)
+
+
+def test_a_flash_message_can_be_dismissed(page, live_server, alice, invoice_document):
+    sign_in(page, live_server, alice)
+    # Nothing in this batch needs review: the queue says so in a message on the batch page.
+    page.goto(f"{live_server.url}/dashboard/batches/{invoice_document.batch_id}/review/")
+    message = page.get_by_role("status").filter(has_text="Nothing needs review")
+    assert message.is_visible()
+
+    page.get_by_role("button", name="Dismiss this message").click()
+
+    assert message.count() == 0
+
+
+def test_the_batch_page_passes_axe_core_on_a_phone(page, live_server, alice, invoice_document):
+    page.set_viewport_size({"width": 390, "height": 844})
+    sign_in(page, live_server, alice)
+
+    assert (
+        violations(page, f"{live_server.url}/dashboard/batches/{invoice_document.batch_id}/") == []
+    )
