@@ -78,8 +78,8 @@
     var field = textarea.closest(".field");
 
     var editor = el("div", { class: "fields-editor", "data-editor": "" });
-    editor.appendChild(el("p", { class: "label", id: "fields-editor-label" }, "Fields"));
-    var rows = el("ol", { class: "fields-rows", "aria-labelledby": "fields-editor-label" });
+    editor.appendChild(el("p", { class: "label" }, "Fields"));
+    var rows = el("ol", { class: "fields-rows", "aria-label": "Field rows" });
     var addField = el("button", { type: "button", class: "btn-secondary btn-small" }, "Add field");
     var problems = el("div", {
       class: "fields-problems", role: "status", "aria-live": "polite", "data-fields-problems": ""
@@ -252,6 +252,11 @@
       later(false);
     }
 
+    // Enter in a row's text box would submit the whole batch: a half-typed field list is not
+    // what anyone means to send.
+    rows.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && event.target.tagName === "INPUT") event.preventDefault();
+    });
     rows.addEventListener("input", changed);
     rows.addEventListener("change", changed);
     textarea.addEventListener("input", function () { later(true); });
