@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -146,6 +146,26 @@ def page(browser) -> Iterator:
         yield context.new_page()
     finally:
         context.close()
+
+
+@pytest.fixture
+def sign_in(page, live_server) -> Callable:
+    """Signs the page in as a user (a session made by Django's test client, which is returned
+    for reads beside the browser) and records every Content-Security-Policy violation in
+    `window.cspViolations`."""
+    from django.test import Client
+
+    from tests.browser.test_content_security_policy import RECORD_VIOLATIONS_JS
+
+    def signed_in(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        session = client.cookies["sessionid"].value
+        page.context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+        page.context.add_init_script(RECORD_VIOLATIONS_JS)
+        return client
+
+    return signed_in
 
 
 @pytest.fixture

@@ -9,13 +9,11 @@ import io
 
 import pytest
 from django.core.files.base import ContentFile
-from django.test import Client
 
 from batches import services
 from batches.tasks import drain
 from documents.models import Document
 from extraction.fields import parse_fields
-from tests.browser.test_content_security_policy import RECORD_VIOLATIONS_JS
 from tests.support.placed_pdfs import make_pdf, rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -44,13 +42,10 @@ def document(alice, settings) -> Document:
     return Document.objects.get()
 
 
-def test_a_person_reviews_a_pdf_from_the_keyboard(page, live_server, alice, document, shots):
-    client = Client()
-    client.force_login(alice)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-    page.context.add_init_script(RECORD_VIOLATIONS_JS)
+def test_a_person_reviews_a_pdf_from_the_keyboard(
+    page, live_server, sign_in, alice, document, shots
+):
+    client = sign_in(alice)
 
     page.goto(f"{live_server.url}/dashboard/batches/{document.batch_id}/")
     page.get_by_role("link", name="acme.pdf", exact=True).first.click()

@@ -5,24 +5,17 @@ the batch is submitted; both under the page's Content-Security-Policy."""
 from __future__ import annotations
 
 import pytest
-from django.test import Client
 
 from batches.models import BatchProcess
 from batches.tasks import drain
-from tests.browser.test_content_security_policy import RECORD_VIOLATIONS_JS
 from tests.support.placed_pdfs import make_pdf, rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture
-def upload_page(page, live_server, alice):
-    client = Client()
-    client.force_login(alice)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-    page.context.add_init_script(RECORD_VIOLATIONS_JS)
+def upload_page(page, live_server, sign_in, alice):
+    sign_in(alice)
     page.goto(f"{live_server.url}/dashboard/batch-upload/")
     return page
 
