@@ -136,15 +136,16 @@ def limits_max_file_size_message(plan: Plan) -> str:
 
 
 def limits_check_submission(
-    *, user: User, plan: Plan, documents: int, now: datetime | None = None
+    *, user: User, plan: Plan, documents: int, now: datetime | None = None, rate: bool = True
 ) -> None:
-    """Refuse a submission that cannot fit the month's quota or the hour's rate, without
-    reserving anything (`limits_reserve_submission` decides, atomically)."""
+    """Refuse a submission that cannot fit the month's quota or the hour's rate (`rate=False`:
+    the quota only, for what is no submission), without reserving anything
+    (`limits_reserve_submission` or `quota_reserve` decides, atomically)."""
     now = now or timezone.now()
     usage = user_usage(user, now=now)
     if usage.documents_this_month + documents > plan.documents_per_month:
         raise _quota_exceeded(plan, used=usage.documents_this_month, documents=documents)
-    if usage.submissions_last_hour >= plan.submissions_per_hour:
+    if rate and usage.submissions_last_hour >= plan.submissions_per_hour:
         raise _rate_limited(plan, user, now)
 
 

@@ -59,7 +59,8 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-def _values(document: Document) -> list[_Value]:
+def document_values(document: Document) -> list[_Value]:
+    """The document's values as its page lists them (a table's rows after it), reviews shown."""
     fields = (document.reviewed_result or {}).get("fields") or {}
     specs = reviews.review_fields(document)
     values: list[_Value] = []
@@ -188,7 +189,7 @@ def batch_review(request: AuthenticatedHttpRequest, batch_id: str) -> HttpRespon
 @require_GET
 def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> HttpResponse:
     document = selectors.document_get_for_user(user=request.user, document_id=document_id)
-    values = _values(document)
+    values = document_values(document)
     pictures = has_page_images(document)
     read = document_read_result(document=document) if pictures else None
     pages = [

@@ -82,6 +82,9 @@ class BatchProcess(models.Model):
     current_run = models.ForeignKey(
         "Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="current_of"
     )
+    # "Try on one document" from the upload page: a one-document batch that counts against the
+    # month's documents but is no submission, and is left out of the batch lists and the API.
+    is_trial = models.BooleanField(default=False)
 
     class Meta:
         verbose_name = "batch"
@@ -119,6 +122,35 @@ class BatchProcess(models.Model):
         if not self.total_documents:
             return 0
         return round(100 * self.processed_documents / self.total_documents)
+
+
+class FieldTemplate(models.Model):
+    """A prompt and field list a user saved to start new batches from. The templates Sheaf ships
+    (Invoice, Receipt, Bank statement) are not rows: see `batches.shipped_templates`."""
+
+    NAME_MAX_LENGTH = 100
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="field_templates"
+    )
+    name = models.CharField(max_length=NAME_MAX_LENGTH)
+    prompt = models.TextField()
+    fields = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "name"], name="field_template_user_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def shipped(self) -> bool:
+        return self.user_id is None
 
 
 class EngineCircuit(models.Model):

@@ -9,20 +9,23 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from batches.models import BatchProcess, EngineCircuit
+from batches.models import BatchProcess, EngineCircuit, FieldTemplate
+from batches.shipped_templates import SHIPPED_TEMPLATES
 from documents.models import VALUE_STATUSES, Document
 from documents.readresults import ReadResult
 from documents.selectors import document_read_result
 
 
 def batch_list_for_user(*, user: User, status: str | None = None) -> QuerySet[BatchProcess]:
+    """The user's batches, newest first; tries on one document are not batches to them."""
     batches = (
-        BatchProcess.objects.filter(user=user)
+        BatchProcess.objects.filter(user=user, is_trial=False)
         .select_related("current_run")
         .order_by("-created_at", "-id")
     )
@@ -31,12 +34,48 @@ def batch_list_for_user(*, user: User, status: str | None = None) -> QuerySet[Ba
     return batches
 
 
-def batch_get_for_user(*, user: User, batch_id: uuid.UUID | str) -> BatchProcess:
-    """The user's batch, or Http404 (another user's batch does not exist for them)."""
+def batch_get_for_user(
+    *, user: User, batch_id: uuid.UUID | str, trials: bool = True
+) -> BatchProcess:
+    """The user's batch, or Http404 (another user's batch does not exist for them). With
+    `trials=False` (the API) a try on one document does not exist either."""
+    batches = BatchProcess.objects.filter(user=user)
+    if not trials:
+        batches = batches.filter(is_trial=False)
     try:
-        return BatchProcess.objects.select_related("current_run").get(pk=batch_id, user=user)
-    except (BatchProcess.DoesNotExist, ValueError) as exc:
+        return batches.select_related("current_run").get(pk=batch_id)
+    except (BatchProcess.DoesNotExist, ValueError, ValidationError) as exc:
         raise Http404("No such batch.") from exc
+
+
+def trial_document_get_for_user(*, user: User, document_id: uuid.UUID | str) -> Document:
+    """The document of one of the user's tries on one document, or Http404."""
+    try:
+        return Document.objects.select_related("batch").get(
+            pk=document_id, user=user, batch__is_trial=True
+        )
+    except (Document.DoesNotExist, ValueError, ValidationError) as exc:
+        raise Http404("No such try.") from exc
+
+
+def field_template_list_for_user(*, user: User) -> list[FieldTemplate]:
+    """The templates Sheaf ships, then the user's own, by name."""
+    return [*SHIPPED_TEMPLATES, *FieldTemplate.objects.filter(user=user).order_by("name", "id")]
+
+
+def field_template_get_for_user(
+    *, user: User, template_id: uuid.UUID | str, own: bool = False
+) -> FieldTemplate:
+    """A shipped template or one of the user's (only the user's with `own=True`, e.g. to delete
+    it), or Http404: another user's template does not exist for them."""
+    if not own:
+        shipped = {str(template.pk): template for template in SHIPPED_TEMPLATES}
+        if str(template_id) in shipped:
+            return shipped[str(template_id)]
+    try:
+        return FieldTemplate.objects.get(pk=template_id, user=user)
+    except (FieldTemplate.DoesNotExist, ValueError, ValidationError) as exc:
+        raise Http404("No such template.") from exc
 
 
 def document_get_for_user(*, user: User, document_id: uuid.UUID | str) -> Document:

@@ -25,7 +25,7 @@ from accounts.services import (
     limits_reserve_submission,
     quota_reserve,
 )
-from batches.models import BatchProcess
+from batches.models import BatchProcess, FieldTemplate
 from batches.pipeline.claims import kick_workers
 from batches.pipeline.finishing import batch_refresh
 from batches.runs import run_first, run_reopened
@@ -82,12 +82,14 @@ def batch_create(
     description: str = "",
     mode: str = BatchProcess.Mode.STANDARD,
     idempotency_key: str = "",
+    trial: bool = False,
 ) -> BatchProcess:
     """Validate a submission against the user's plan and store it whole, or store nothing.
 
     Raises `Rejected` with every problem found (each naming the file and the limit). On success
     the batch and all its documents exist, each file is stored under
-    ``uploads/<user>/<batch>/<document>.<ext>``, and workers are kicked after commit.
+    ``uploads/<user>/<batch>/<document>.<ext>``, and workers are kicked after commit. A `trial`
+    (see `batch_trial_create`) reserves its documents but is no submission of the hour.
     """
     plan = user_effective_plan(user).plan
     prompt = (prompt or "").strip()
@@ -122,7 +124,7 @@ def batch_create(
 
     # A read-only look at quota and rate first, so a refused submission stores no file at all;
     # the reservation in the transaction below is what really decides.
-    limits_check_submission(user=user, plan=plan, documents=len(uploads))
+    limits_check_submission(user=user, plan=plan, documents=len(uploads), rate=not trial)
 
     fingerprint = request_fingerprint(
         prompt=prompt,
@@ -162,7 +164,8 @@ def batch_create(
                 )
             )
         with transaction.atomic():
-            month = limits_reserve_submission(user=user, plan=plan, documents=len(uploads))
+            reserve = quota_reserve if trial else limits_reserve_submission
+            month = reserve(user=user, plan=plan, documents=len(uploads))
             batch = BatchProcess.objects.create(
                 id=batch_id,
                 user=user,
@@ -179,6 +182,7 @@ def batch_create(
                 total_documents=len(uploads),
                 idempotency_key=idempotency_key,
                 request_fingerprint=fingerprint,
+                is_trial=trial,
             )
             run_first(batch=batch)
             for document in documents:
@@ -193,6 +197,26 @@ def batch_create(
         raise
     logger.info("batch %s created by user %s with %d documents", batch.pk, user.pk, len(uploads))
     return batch
+
+
+def batch_trial_create(
+    *, user: User, files: Sequence[File[bytes]], prompt: str, fields: list[FieldSpec] | None
+) -> Document:
+    """ "Try on one document": run a prompt and field list on one file before the batch is
+    submitted, through the normal pipeline, as a hidden one-document batch (`is_trial`). It
+    counts as one document of the month and not as a submission (the hourly rate). Raises
+    `Rejected` as `batch_create` does, and when not exactly one file is given."""
+    if len(files) != 1:
+        raise Rejected.one("no_files", "Choose the one document to try the prompt on.")
+    batch = batch_create(
+        user=user,
+        files=files,
+        prompt=prompt,
+        fields=fields,
+        name=f"Try: {display_filename(files[0].name)}",
+        trial=True,
+    )
+    return batch.documents.get()
 
 
 def batch_create_once(
@@ -456,3 +480,34 @@ def document_rerun(*, document: Document) -> Document:
     _requeue(batch=document.batch, documents=Document.objects.filter(pk=document.pk))
     document.refresh_from_db()
     return document
+
+
+def field_template_create(
+    *, user: User, name: str, prompt: str, fields: list[FieldSpec]
+) -> FieldTemplate:
+    """Save a prompt and field list under a name of the user's, to start new batches from.
+    Raises Rejected when the name is empty, too long, or already one of the user's templates."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise Rejected.one("invalid", "Give the template a name, e.g. “Supplier invoices”.")
+    if len(name) > FieldTemplate.NAME_MAX_LENGTH:
+        raise Rejected.one(
+            "invalid", f"The name is longer than {FieldTemplate.NAME_MAX_LENGTH} characters."
+        )
+    taken = f"You already have a template called “{name}”; choose another name."
+    if FieldTemplate.objects.filter(user=user, name__iexact=name).exists():
+        raise Rejected.one("conflict", taken)
+    try:
+        with transaction.atomic():
+            return FieldTemplate.objects.create(user=user, name=name, prompt=prompt, fields=fields)
+    except IntegrityError:
+        raise Rejected.one("conflict", taken) from None
+
+
+def field_template_delete(*, template: FieldTemplate) -> None:
+    """Delete one of a user's templates; the ones Sheaf ships are not rows and cannot be."""
+    if template.shipped:
+        raise Rejected.one(
+            "forbidden", f"“{template.name}” comes with Sheaf and cannot be deleted."
+        )
+    template.delete()

@@ -2,11 +2,25 @@ from __future__ import annotations
 
 from django.urls import path
 
-from batches import document_views, views
+from batches import document_views, field_views, views
 
 urlpatterns = [
     path("", views.batch_list, name="dashboard"),
     path("batch-upload/", views.batch_upload, name="batch_upload"),
+    path("batch-upload/try/", field_views.batch_trial, name="batch_trial"),
+    path("trials/<uuid:document_id>/", field_views.document_trial, name="document_trial"),
+    path("fields/check/", field_views.fields_check, name="fields_check"),
+    path("templates/", field_views.field_template_list, name="field_templates"),
+    path(
+        "templates/<uuid:template_id>/delete/",
+        field_views.field_template_delete,
+        name="field_template_delete",
+    ),
+    path(
+        "batches/<uuid:batch_id>/save-template/",
+        field_views.field_template_save,
+        name="field_template_save",
+    ),
     path("batches/<uuid:batch_id>/", views.batch_detail, name="batch_detail"),
     path("batches/<uuid:batch_id>/delete/", views.batch_delete, name="batch_delete"),
     path("batches/<uuid:batch_id>/review/", document_views.batch_review, name="batch_review"),

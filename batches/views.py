@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.http import AuthenticatedHttpRequest
 from accounts.selectors import user_effective_plan, user_usage
-from batches import exports, results, selectors, services
+from batches import exports, field_views, results, selectors, services
 from batches.exports import EXPORT_FORMATS
 from batches.forms import BatchUploadForm
 from batches.models import BatchProcess
@@ -41,7 +41,12 @@ def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def batch_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
     plan = user_effective_plan(request.user).plan
-    form = BatchUploadForm(request.POST or None, request.FILES or None, plan=plan)
+    form = BatchUploadForm(
+        request.POST or None,
+        request.FILES or None,
+        plan=plan,
+        initial=field_views.template_initial(request),
+    )
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -69,6 +74,7 @@ def batch_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
         "plan": plan,
         "usage": user_usage(request.user),
         "engine_summary": engine_summary(engine),
+        "templates": selectors.field_template_list_for_user(user=request.user),
     }
     return render(request, "batches/batch_upload.html", context, status=status)
 

@@ -69,10 +69,11 @@ def outbox_batch_finished(*, batch_id: uuid.UUID) -> Event | None:
     """Record that a batch has just finished; call it in the transaction that finished it.
 
     `completed` and `completed_with_errors` are `batch.completed` (the counts show the failures),
-    `failed` is `batch.failed`; a canceled batch notifies nobody. The event's key is the batch's
+    `failed` is `batch.failed`; a canceled batch, or a try on one document (the upload page shows
+    its values), notifies nobody. The event's key is the batch's
     finish number, so the same finish cannot be recorded twice.
     """
-    batch = BatchProcess.objects.filter(pk=batch_id).first()
+    batch = BatchProcess.objects.filter(pk=batch_id, is_trial=False).first()
     if batch is None or batch.status not in (
         BatchProcess.Status.COMPLETED,
         BatchProcess.Status.COMPLETED_WITH_ERRORS,
@@ -121,7 +122,10 @@ def outbox_documents_failed(*, document_ids: list[uuid.UUID], failed_at: datetim
     """Record `document.failed` for those of `document_ids` that failed for good at `failed_at`;
     call it in the transaction that failed them. Returns how many events were recorded."""
     documents = Document.objects.filter(
-        pk__in=document_ids, status=Document.Status.FAILED, completed_at=failed_at
+        pk__in=document_ids,
+        status=Document.Status.FAILED,
+        completed_at=failed_at,
+        batch__is_trial=False,
     ).select_related("batch")
     recorded = 0
     for document in documents:

@@ -100,7 +100,7 @@ class BatchDetailApi(APIView):
         responses={200: BatchOutputSerializer, **error_responses(401, 404, 405)},
     )
     def get(self, request: AuthenticatedRequest, batch_id: str) -> Response:
-        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id, trials=False)
         return Response(BatchOutputSerializer(batch).data)
 
 
@@ -111,7 +111,7 @@ class BatchRetryApi(APIView):
         responses={200: BatchOutputSerializer, **error_responses(401, 403, 404, 405, 409)},
     )
     def post(self, request: AuthenticatedRequest, batch_id: str) -> Response:
-        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id, trials=False)
         services.batch_retry_failed(batch=batch)
         batch.refresh_from_db()
         return Response(BatchOutputSerializer(batch).data)
@@ -124,7 +124,7 @@ class BatchCancelApi(APIView):
         responses={200: BatchOutputSerializer, **error_responses(401, 404, 405, 409)},
     )
     def post(self, request: AuthenticatedRequest, batch_id: str) -> Response:
-        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id, trials=False)
         batch = services.batch_cancel(batch=batch)
         return Response(BatchOutputSerializer(batch).data)
 
@@ -166,7 +166,7 @@ class BatchResultsApi(APIView):
         },
     )
     def get(self, request: AuthenticatedRequest, batch_id: str) -> HttpResponse:
-        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id, trials=False)
         params = ResultsInputSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         fmt = params.validated_data["format"]

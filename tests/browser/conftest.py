@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -157,21 +157,29 @@ def page(browser) -> Iterator:
 
 
 @pytest.fixture
+def sign_in(page, live_server) -> Callable:
+    """Signs the page in as a user (a session made by Django's test client, which is returned
+    for reads beside the browser) and records every Content-Security-Policy violation in
+    `window.cspViolations`."""
+    from tests.browser.test_content_security_policy import RECORD_VIOLATIONS_JS
+
+    def signed_in(user) -> Client:
+        client = Client()
+        client.force_login(user)
+        session = client.cookies["sessionid"].value
+        page.context.add_cookies([{"name": "sessionid", "value": session, "url": live_server.url}])
+        page.context.add_init_script(RECORD_VIOLATIONS_JS)
+        return client
+
+    return signed_in
+
+
+@pytest.fixture
 def shots(page, request) -> Shots:
     folder = ARTIFACTS / request.node.name
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     return Shots(page, folder)
-
-
-def sign_in(page, live_server, user) -> Client:
-    """Give the browser `user`'s session, as if they had signed in; the test client shares it."""
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
-    )
-    return client
 
 
 @pytest.fixture

@@ -7,8 +7,6 @@ from __future__ import annotations
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 
-from tests.browser.conftest import sign_in
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 RULES = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
@@ -28,12 +26,12 @@ def violations(page, url: str) -> list[str]:
     ]
 
 
-def test_every_page_passes_axe_core(page, live_server, alice, invoice_document):
+def test_every_page_passes_axe_core(page, live_server, sign_in, alice, invoice_document):
     problems = [
         problem for path in SIGNED_OUT for problem in violations(page, live_server.url + path)
     ]
 
-    sign_in(page, live_server, alice)
+    sign_in(alice)
     batch = f"/dashboard/batches/{invoice_document.batch_id}/"
     signed_in = [
         "/dashboard/",
@@ -53,8 +51,8 @@ def test_every_page_passes_axe_core(page, live_server, alice, invoice_document):
     assert not problems, "\n".join(problems)
 
 
-def test_a_flash_message_can_be_dismissed(page, live_server, alice, invoice_document):
-    sign_in(page, live_server, alice)
+def test_a_flash_message_can_be_dismissed(page, live_server, sign_in, alice, invoice_document):
+    sign_in(alice)
     # Nothing in this batch needs review: the queue says so in a message on the batch page.
     page.goto(f"{live_server.url}/dashboard/batches/{invoice_document.batch_id}/review/")
     message = page.get_by_role("status").filter(has_text="Nothing needs review")
@@ -65,9 +63,11 @@ def test_a_flash_message_can_be_dismissed(page, live_server, alice, invoice_docu
     assert message.count() == 0
 
 
-def test_the_batch_page_passes_axe_core_on_a_phone(page, live_server, alice, invoice_document):
+def test_the_batch_page_passes_axe_core_on_a_phone(
+    page, live_server, sign_in, alice, invoice_document
+):
     page.set_viewport_size({"width": 390, "height": 844})
-    sign_in(page, live_server, alice)
+    sign_in(alice)
 
     assert (
         violations(page, f"{live_server.url}/dashboard/batches/{invoice_document.batch_id}/") == []

@@ -9,18 +9,14 @@ import io
 
 import pytest
 
-from tests.browser.conftest import sign_in
-from tests.browser.test_content_security_policy import RECORD_VIOLATIONS_JS
-
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_person_reviews_a_pdf_from_the_keyboard(
-    page, live_server, alice, invoice_document, shots
+    page, live_server, sign_in, alice, invoice_document, shots
 ):
     document = invoice_document
-    client = sign_in(page, live_server, alice)
-    page.context.add_init_script(RECORD_VIOLATIONS_JS)
+    client = sign_in(alice)
 
     page.goto(f"{live_server.url}/dashboard/batches/{document.batch_id}/")
     page.get_by_role("link", name="acme.pdf", exact=True).first.click()
