@@ -2,11 +2,17 @@ from __future__ import annotations
 
 from django.urls import path
 
-from batches import document_views, views
+from batches import document_views, draft_views, views
 
 urlpatterns = [
     path("", views.batch_list, name="dashboard"),
     path("batch-upload/", views.batch_upload, name="batch_upload"),
+    path("batch-upload/files/", draft_views.draft_file_add, name="draft_file_add"),
+    path(
+        "batch-upload/files/<int:file_id>/",
+        draft_views.draft_file_remove,
+        name="draft_file_remove",
+    ),
     path("batches/<uuid:batch_id>/", views.batch_detail, name="batch_detail"),
     path("batches/<uuid:batch_id>/delete/", views.batch_delete, name="batch_delete"),
     path("batches/<uuid:batch_id>/review/", document_views.batch_review, name="batch_review"),
