@@ -138,6 +138,21 @@ class Shots:
         return path
 
 
+def sign_in(page, live_server, user) -> None:
+    """Give the page a session of `user` on the live server, and record on the window every
+    Content-Security-Policy violation its pages see (`window.cspViolations`)."""
+    from django.test import Client
+
+    from tests.browser.test_content_security_policy import RECORD_VIOLATIONS_JS
+
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    page.context.add_init_script(RECORD_VIOLATIONS_JS)
+
+
 @pytest.fixture
 def page(browser) -> Iterator:
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
