@@ -104,7 +104,9 @@ def draft_file_add(*, user: User, draft_id: uuid.UUID | None, file: File[bytes])
 
 
 def _draft_start(*, user: User) -> UploadDraft:
-    older = UploadDraft.objects.filter(user=user).order_by("-created_at", "-pk")
+    older = UploadDraft.objects.filter(user=user, submitted_at__isnull=True).order_by(
+        "-created_at", "-pk"
+    )
     _drafts_delete(list(older[MAX_DRAFTS_PER_USER - 1 :].values_list("pk", flat=True)))
     return UploadDraft.objects.create(user=user)
 
