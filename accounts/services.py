@@ -19,6 +19,7 @@ from accounts.billing.stripe_client import BillingError
 from accounts.models import ApiKey, MonthlyUsage, Submission, User
 from accounts.plans import Plan, PlanKey
 from accounts.selectors import api_key_get_for_user, month_start, user_usage
+from batches.models import DraftFile
 from batchsite.errors import Problem, Rejected
 from documents.models import Document
 from documents.services import document_stored_files
@@ -49,11 +50,11 @@ def user_delete(*, user: User, confirm_email: str) -> None:
     cancels a subscription whose webhook has not arrived yet); if Stripe refuses, nothing is
     deleted. Then the account is deactivated (its sessions and API keys stop working, so
     nothing new is added while it goes), the rows go in one transaction (the user, and by
-    cascade their batches, documents, API keys, subscription, usage and submissions), and once
-    that has committed their uploaded files are deleted from storage. Deleting files only after the
-    commit means a rolled-back deletion never loses files; a storage error leaves an
-    unreachable file behind, logged. Workers holding one of the documents find it gone and
-    drop their result (their updates are conditional on the row).
+    cascade their batches, documents, upload drafts, API keys, subscription, usage and
+    submissions), and once that has committed their uploaded files are deleted from storage.
+    Deleting files only after the commit means a rolled-back deletion never loses files; a
+    storage error leaves an unreachable file behind, logged. Workers holding one of the
+    documents find it gone and drop their result (their updates are conditional on the row).
     """
     if " ".join(confirm_email.split()).lower() != user.email.lower():
         raise Rejected.one(
@@ -78,6 +79,8 @@ def user_delete(*, user: User, confirm_email: str) -> None:
             )
             for name in document_stored_files(file=file, read_result=read_result)
         }
+        # Files uploaded into a draft the user never submitted (batches.drafts).
+        paths |= set(DraftFile.objects.filter(draft__user=user).values_list("file", flat=True))
         User.objects.filter(pk=user.pk).delete()
         transaction.on_commit(lambda: _files_delete(paths=paths, folder=folder))
 

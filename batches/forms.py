@@ -23,6 +23,7 @@ PROBLEM_FIELD = {
     "invalid_fields": "fields",
     "invalid_prompt": "prompt",
     "plan_limit": "mode",
+    "not_found": "files",  # an upload draft that expired
 }
 
 
@@ -69,6 +70,9 @@ class BatchUploadForm(forms.Form):
         help_text="In plain language, what to pull out of every document.",
     )
     mode = forms.ChoiceField(choices=BatchProcess.Mode.choices, initial=BatchProcess.Mode.STANDARD)
+    # Set by upload.js: the files were sent one by one into this draft (batches.drafts), and
+    # the batch is made of them instead of files sent with the form.
+    draft = forms.UUIDField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, plan: Plan, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -261,3 +261,49 @@ class RunResult(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id} in run {self.run_id}"
+
+
+class UploadDraft(models.Model):
+    """Files uploaded one by one from the upload page, kept until the form is submitted.
+
+    A draft is not a batch: no list, count, quota or API sees it. Submitting makes a batch from
+    its files through `batch_create` and deletes it; otherwise it expires with its files a day
+    after it was started (`batches.drafts.drafts_expire`)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="upload_drafts"
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Set while a submission makes a batch of it, so a second submission cannot use it too.
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "created_at"], name="draft_user_created")]
+
+    def __str__(self) -> str:
+        return f"upload draft {self.pk}"
+
+
+class DraftFile(models.Model):
+    """One file of a draft, checked as an upload is and stored as an original is, under
+    ``uploads/<user>/drafts/<draft>/<uuid>.<ext>``; its auto id keeps the order of arrival."""
+
+    draft = models.ForeignKey(UploadDraft, on_delete=models.CASCADE, related_name="files")
+    file = models.FileField(max_length=500)
+    original_filename = models.CharField(max_length=255, help_text="For display only.")
+    size = models.PositiveBigIntegerField()
+    content_type = models.CharField(max_length=100)
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.original_filename
+
+    @staticmethod
+    def storage_path(*, user_id: int, draft_id: uuid.UUID, ext: str) -> str:
+        """Where a draft's file is stored: never derived from the client's filename."""
+        return f"uploads/{user_id}/drafts/{draft_id}/{uuid.uuid4()}.{ext}"

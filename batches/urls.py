@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from batches import document_views, field_views, views
+from batches import document_views, draft_views, field_views, views
 
 urlpatterns = [
     path("", views.batch_list, name="dashboard"),
@@ -20,6 +20,12 @@ urlpatterns = [
         "batches/<uuid:batch_id>/save-template/",
         field_views.field_template_save,
         name="field_template_save",
+    ),
+    path("batch-upload/files/", draft_views.draft_file_add, name="draft_file_add"),
+    path(
+        "batch-upload/files/<int:file_id>/",
+        draft_views.draft_file_remove,
+        name="draft_file_remove",
     ),
     path("batches/<uuid:batch_id>/", views.batch_detail, name="batch_detail"),
     path("batches/<uuid:batch_id>/delete/", views.batch_delete, name="batch_delete"),

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.files import File
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
@@ -14,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.http import AuthenticatedHttpRequest
 from accounts.selectors import user_effective_plan, user_usage
-from batches import exports, field_views, results, selectors, services
+from batches import drafts, exports, field_views, results, selectors, services
 from batches.exports import EXPORT_FORMATS
 from batches.forms import BatchUploadForm
 from batches.models import BatchProcess
@@ -50,16 +51,24 @@ def batch_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
     status = 200
     if request.method == "POST":
         if form.is_valid():
-            try:
-                batch = services.batch_create(
+
+            def create(files: Sequence[File[bytes]]) -> BatchProcess:
+                return services.batch_create(
                     user=request.user,
-                    files=form.cleaned_data["files"],
+                    files=files,
                     prompt=form.cleaned_data["prompt"],
                     fields=form.cleaned_data["fields"],
                     name=form.cleaned_data["name"],
                     description=form.cleaned_data["description"],
                     mode=form.cleaned_data["mode"],
                 )
+
+            draft_id = form.cleaned_data["draft"]
+            try:
+                if draft_id:
+                    batch = drafts.draft_submit(user=request.user, draft_id=draft_id, create=create)
+                else:
+                    batch = create(form.cleaned_data["files"])
             except Rejected as rejection:
                 form.add_rejection(rejection)
             else:
@@ -75,6 +84,10 @@ def batch_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
         "usage": user_usage(request.user),
         "engine_summary": engine_summary(engine),
         "templates": selectors.field_template_list_for_user(user=request.user),
+        # A refused submission of a draft keeps its files: the page lists them again.
+        "draft_files": drafts.draft_files_for_user(
+            user=request.user, draft_id=getattr(form, "cleaned_data", {}).get("draft")
+        ),
     }
     return render(request, "batches/batch_upload.html", context, status=status)
 

@@ -17,6 +17,7 @@ from django.utils import timezone
 from accounts.services import (
     submissions_prune,
 )
+from batches.drafts import drafts_expire
 from batches.models import BatchProcess
 from batches.pipeline.circuits import circuits_probe
 from batches.pipeline.economy import (
@@ -95,7 +96,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
             batch_refresh(batch_id=batch_id)
     submissions_prune(now=now)
     resumed = circuits_probe(now=now)
-    for step in (economy_recover, economy_submit, economy_collect):
+    for step in (drafts_expire, economy_recover, economy_submit, economy_collect):
         # Each isolates its own parts too; this keeps a drain going whatever one of them hits
         # (a database error, a bug), for the batches that do not use the lane.
         try:

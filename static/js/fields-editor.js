@@ -294,10 +294,16 @@
     var url = box.getAttribute("data-url");
     box.hidden = false;
 
+    /* The files chosen on this page: upload.js sends them to a draft and empties the picker,
+       so it is asked first; the picker itself without it. */
+    function chosen() {
+      return form.sheafChosenFiles ? form.sheafChosenFiles() : Array.prototype.slice.call(input.files || []);
+    }
+
     /* The chosen files as options, keeping the one selected (upload.js may change the list
        without a change event: a drop, a removal). */
     function refresh() {
-      var files = input.files || [];
+      var files = chosen();
       var keep = select.selectedIndex >= 0 && select.options[select.selectedIndex]
         ? select.options[select.selectedIndex].textContent : "";
       select.textContent = "";
@@ -322,10 +328,11 @@
 
     run.addEventListener("click", function () {
       refresh();
-      var file = (input.files || [])[parseInt(select.value, 10)];
+      var file = chosen()[parseInt(select.value, 10)];
       if (!file) return;
       var data = new FormData(form);
       data.delete("files");
+      data.delete("draft");
       data.append("files", file, file.name);
       data.delete("csrfmiddlewaretoken");
       run.disabled = true;

@@ -1,7 +1,13 @@
-/* Sheaf batch upload: drag-and-drop plus an editable list of chosen files.
-   Keeps every chosen file in a DataTransfer and writes it back to the real
-   <input type="file" multiple>, so the ordinary form submit sends them all.
-   Without JavaScript (or DataTransfer) the plain multiple file input still works. */
+/* Sheaf batch upload: drag-and-drop, and every chosen file sent on its own as soon as it is
+   chosen, into an upload draft on the server (batches/drafts.py), with its progress.
+
+   The server checks each file as it checks an upload (type by content, empty, size); a refused
+   file is listed with its reason and can be removed, and the others stay chosen. Type, size and
+   the plan's count are checked here first, so a file that cannot fit is not sent at all. Submit
+   is disabled while a file is refused, over a limit, or still on its way; the form then sends
+   the draft's id (the hidden `draft` input) instead of the files, and a refused submission
+   comes back with the draft's files listed again. Without JavaScript the plain multiple file
+   input sends every file with the form, as before. */
 (function () {
   "use strict";
 
@@ -21,95 +27,324 @@
     return file.name + "\u0000" + file.size + "\u0000" + file.lastModified;
   }
 
+  function plural(n, word) {
+    return n + " " + word + (n === 1 ? "" : "s");
+  }
+
+  function element(tag, className, text) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function parseJson(text) {
+    try {
+      return JSON.parse(text);
+    } catch (err) {
+      return null;
+    }
+  }
+
   function init(zone) {
     var input = zone.querySelector('input[type="file"]');
     var list = document.querySelector("[data-file-list]");
-    if (!input || !input.multiple || !list) return;
+    var url = zone.getAttribute("data-draft-url");
+    var form = zone.closest("form");
+    if (!input || !input.multiple || !list || !url || !form) return;
+    var draftInput = form.querySelector('input[name="draft"]');
+    var tokenInput = form.querySelector('input[name="csrfmiddlewaretoken"]');
+    if (!draftInput || !tokenInput || !window.FormData || !window.XMLHttpRequest) return;
 
-    // Files the browser kept (e.g. back/forward cache) start the list.
-    var kept = Array.prototype.slice.call(input.files || []);
-    var transfer;
-    try {
-      transfer = new DataTransfer();
-      for (var k = 0; k < kept.length; k++) transfer.items.add(kept[k]);
-      input.files = transfer.files; // throws where unsupported
-    } catch (err) {
-      return; // leave the plain input alone
-    }
-
+    var submit = form.querySelector('button[type="submit"]');
     var items = list.querySelector("[data-files]");
     var count = list.querySelector("[data-file-count]");
+    var blocked = list.querySelector("[data-file-blocked]");
     var maxFiles = parseInt(zone.getAttribute("data-max-files"), 10) || 0;
     var maxSize = parseInt(zone.getAttribute("data-max-size"), 10) || 0;
-    if (!input.accept) input.accept = ".pdf,.csv,.xlsx,.txt,.png,.jpg,.jpeg,.tif,.tiff";
+    var extensions = (input.accept || "").toLowerCase().split(",").filter(Boolean);
+    // Each entry: {name, size, key, file?, id?, status, message, progress, removing, xhr}
+    // status: waiting | uploading | ready | refused | over
+    var entries = [];
+    var sending = null;
 
-    function sync() {
-      input.files = transfer.files;
-      render();
+    // Files a refused submission kept in the draft are listed by the server.
+    var kept = items.querySelectorAll("[data-draft-file]");
+    for (var k = 0; k < kept.length; k++) {
+      var id = kept[k].getAttribute("data-draft-file");
+      entries.push({
+        name: kept[k].getAttribute("data-name"),
+        size: parseInt(kept[k].getAttribute("data-size"), 10) || 0,
+        key: "kept\u0000" + id,
+        id: id,
+        status: "ready",
+        message: "",
+        progress: 100,
+      });
+    }
+
+    function localProblem(file) {
+      var dot = file.name.lastIndexOf(".");
+      var ext = dot > 0 ? file.name.slice(dot).toLowerCase() : "";
+      if (extensions.length && extensions.indexOf(ext) === -1) {
+        return (ext ? ext + " files are" : "Files without an extension are") + " not supported.";
+      }
+      if (file.size === 0) return "It is empty.";
+      if (maxSize && file.size > maxSize) {
+        return "It is " + humanSize(file.size) + "; your plan allows files up to " +
+          humanSize(maxSize) + ".";
+      }
+      return "";
+    }
+
+    // Files past the plan's count wait, marked, until others are removed: they are not sent.
+    function arrange() {
+      var n = 0;
+      for (var i = 0; i < entries.length; i++) {
+        var entry = entries[i];
+        if (entry.status === "refused") continue;
+        n++;
+        if (maxFiles && n > maxFiles) {
+          if (entry.status === "waiting") entry.status = "over";
+        } else if (entry.status === "over") {
+          entry.status = "waiting";
+        }
+      }
     }
 
     function add(files) {
       var seen = {};
-      for (var i = 0; i < transfer.files.length; i++) seen[fileKey(transfer.files[i])] = true;
+      for (var i = 0; i < entries.length; i++) seen[entries[i].key] = true;
       for (var j = 0; j < files.length; j++) {
         var key = fileKey(files[j]);
-        if (!seen[key]) {
-          transfer.items.add(files[j]);
-          seen[key] = true;
-        }
+        if (seen[key]) continue;
+        seen[key] = true;
+        var problem = localProblem(files[j]);
+        entries.push({
+          name: files[j].name,
+          size: files[j].size,
+          key: key,
+          file: files[j],
+          status: problem ? "refused" : "waiting",
+          message: problem,
+          progress: 0,
+        });
       }
-      sync();
+      arrange();
+      pump();
+      render();
     }
 
-    function remove(index) {
-      var next = new DataTransfer();
-      for (var i = 0; i < transfer.files.length; i++) {
-        if (i !== index) next.items.add(transfer.files[i]);
+    function request(method, target) {
+      var xhr = new XMLHttpRequest();
+      xhr.open(method, target);
+      xhr.setRequestHeader("X-CSRFToken", tokenInput.value);
+      xhr.setRequestHeader("Accept", "application/json");
+      return xhr;
+    }
+
+    // One file at a time, in the order chosen: the batch keeps that order.
+    function pump() {
+      if (sending) return;
+      var entry = null;
+      for (var i = 0; i < entries.length && !entry; i++) {
+        if (entries[i].status === "waiting") entry = entries[i];
       }
-      transfer = next;
-      sync();
+      if (!entry) return;
+      sending = entry;
+      entry.status = "uploading";
+      entry.progress = 0;
+      var data = new FormData();
+      data.append("file", entry.file, entry.name);
+      if (draftInput.value) data.append("draft", draftInput.value);
+      var xhr = request("POST", url);
+      entry.xhr = xhr;
+      xhr.upload.addEventListener("progress", function (event) {
+        if (!event.lengthComputable) return;
+        entry.progress = Math.round((100 * event.loaded) / event.total);
+        render();
+      });
+      xhr.addEventListener("load", function () {
+        var body = parseJson(xhr.responseText);
+        if (xhr.status === 201 && body && body.file) {
+          entry.status = "ready";
+          entry.id = body.file.id;
+          entry.progress = 100;
+          draftInput.value = body.draft;
+        } else if (body && body.code === "not_found" && draftInput.value) {
+          // The draft expired: what it held is gone too, and the next file starts a new one.
+          draftInput.value = "";
+          for (var i = 0; i < entries.length; i++) {
+            if (entries[i] === entry || entries[i].status === "ready") {
+              entries[i].status = "refused";
+              entries[i].message = body.detail;
+            }
+          }
+        } else {
+          entry.status = "refused";
+          entry.message = body && body.detail ? body.detail :
+            "The server did not take this file (HTTP " + xhr.status + "); remove it and try again.";
+        }
+        finished(entry);
+      });
+      xhr.addEventListener("error", function () {
+        entry.status = "refused";
+        entry.message = "The upload failed (no connection); remove the file and choose it again.";
+        finished(entry);
+      });
+      xhr.send(data);
+    }
+
+    function finished(entry) {
+      entry.xhr = null;
+      sending = null;
+      if (entry.removing) forget(entry);
+      arrange();
+      pump();
+      render();
+    }
+
+    // A file already in the draft leaves it first; it stays listed ("removing") until it has.
+    function forget(entry) {
+      if (entry.status !== "ready" || !entry.id) {
+        drop(entry);
+        return;
+      }
+      var xhr = request("DELETE", url + entry.id + "/");
+      xhr.addEventListener("load", function () {
+        if (xhr.status === 204 || xhr.status === 404) {
+          drop(entry);
+        } else {
+          entry.removing = false;
+          entry.message = "Could not be removed (HTTP " + xhr.status + "); try again.";
+        }
+        render();
+      });
+      xhr.addEventListener("error", function () {
+        entry.removing = false;
+        entry.message = "Could not be removed (no connection); try again.";
+        render();
+      });
+      xhr.send();
+    }
+
+    function drop(entry) {
+      var index = entries.indexOf(entry);
+      if (index !== -1) entries.splice(index, 1);
+      arrange();
+      pump();
+      render();
+    }
+
+    function remove(entry) {
+      entry.removing = true;
+      entry.message = "";
+      // A file on its way is removed once the server has answered for it.
+      if (!entry.xhr) forget(entry);
+      render();
       input.focus();
     }
 
+    function tally() {
+      var t = { live: 0, over: 0, refused: 0, busy: 0 };
+      for (var i = 0; i < entries.length; i++) {
+        var entry = entries[i];
+        if (entry.status === "refused") t.refused++;
+        else t.live++;
+        if (entry.status === "over") t.over++;
+        if (entry.removing || entry.status === "waiting" || entry.status === "uploading") t.busy++;
+      }
+      return t;
+    }
+
+    function blockReason(t) {
+      if (t.refused) {
+        return "Remove the " + plural(t.refused, "refused file") + " to start the batch.";
+      }
+      if (t.over) {
+        return "Your plan takes " + plural(maxFiles, "file") + " per batch: remove " +
+          plural(t.over, "file") + " to start it.";
+      }
+      if (t.busy) return "Uploading… the batch can start once every file is in.";
+      return "";
+    }
+
+    function statusOf(entry) {
+      var status = element("span", "file-status");
+      if (entry.removing) {
+        status.textContent = "removing…";
+      } else if (entry.status === "uploading") {
+        var bar = element("progress");
+        bar.max = 100;
+        bar.value = entry.progress;
+        bar.setAttribute("aria-label", "Uploading " + entry.name);
+        status.appendChild(bar);
+        status.appendChild(document.createTextNode(" " + entry.progress + "%"));
+      } else if (entry.status === "waiting") {
+        status.textContent = "waiting";
+      } else if (entry.status === "over") {
+        status.textContent = "one too many for your plan";
+      } else if (entry.status === "refused") {
+        status.className += " file-warn";
+        status.textContent = "refused: " + entry.message;
+      } else {
+        status.textContent = entry.message || "ready";
+      }
+      return status;
+    }
+
     function render() {
-      var files = transfer.files;
       items.textContent = "";
-      for (var i = 0; i < files.length; i++) {
-        var li = document.createElement("li");
-        var name = document.createElement("span");
-        name.className = "file-name";
-        name.textContent = files[i].name;
-        var size = document.createElement("span");
-        size.className = "file-size";
-        size.textContent = humanSize(files[i].size);
-        li.appendChild(name);
-        li.appendChild(size);
-        if (maxSize && files[i].size > maxSize) {
-          li.className = "file-over";
-          var warn = document.createElement("span");
-          warn.className = "file-warn";
-          warn.textContent = "too large";
-          li.appendChild(warn);
-        }
-        var button = document.createElement("button");
+      for (var i = 0; i < entries.length; i++) {
+        var entry = entries[i];
+        var li = element("li", "file-" + entry.status);
+        if (entry.status === "over" || entry.status === "refused") li.className += " file-over";
+        li.appendChild(element("span", "file-name", entry.name));
+        li.appendChild(element("span", "file-size", humanSize(entry.size)));
+        li.appendChild(statusOf(entry));
+        var button = element("button", "btn-small btn-secondary", "Remove");
         button.type = "button";
-        button.className = "btn-small btn-secondary";
-        button.textContent = "Remove";
-        button.setAttribute("aria-label", "Remove " + files[i].name);
-        button.addEventListener("click", remove.bind(null, i));
+        button.disabled = !!entry.removing;
+        button.setAttribute("aria-label", "Remove " + entry.name);
+        button.addEventListener("click", remove.bind(null, entry));
         li.appendChild(button);
         items.appendChild(li);
       }
-      var n = files.length;
-      count.textContent = n + " of " + maxFiles + " files" +
-        (maxFiles && n > maxFiles ? " (" + (n - maxFiles) + " too many)" : "");
-      count.classList.toggle("file-count-over", maxFiles > 0 && n > maxFiles);
-      list.hidden = n === 0;
+      var t = tally();
+      count.textContent = t.live + " of " + maxFiles + " files" +
+        (t.over ? " (" + t.over + " too many)" : "");
+      count.classList.toggle("file-count-over", t.over > 0);
+      list.hidden = entries.length === 0;
+      var reason = blockReason(t);
+      blocked.textContent = reason;
+      blocked.hidden = !reason;
+      if (submit) submit.disabled = !!reason;
     }
 
-    // The picker replaces input.files with its new choice: fold it into the kept list.
+    // The files chosen here and not refused, for "Try on one document" (fields-editor.js).
+    form.sheafChosenFiles = function () {
+      return entries
+        .filter(function (entry) { return entry.file && entry.status !== "refused" && !entry.removing; })
+        .map(function (entry) { return entry.file; });
+    };
+
+    // Chosen files go to the draft; the input itself is emptied so the form never sends them.
     input.addEventListener("change", function () {
       add(input.files);
+      input.value = "";
+    });
+
+    form.addEventListener("submit", function (event) {
+      if (blockReason(tally())) {
+        event.preventDefault();
+        render();
+        return;
+      }
+      input.disabled = true;
+    });
+    // Coming back to the page (back/forward cache) must find the picker usable.
+    window.addEventListener("pageshow", function () {
+      input.disabled = false;
     });
 
     function hasFiles(event) {
@@ -149,6 +384,11 @@
       if (hasFiles(event) && !zone.contains(event.target)) event.preventDefault();
     });
 
+    // Files the browser kept in the picker (back/forward cache) are sent like new ones.
+    if (input.files && input.files.length) {
+      add(input.files);
+      input.value = "";
+    }
     render();
   }
 
