@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse
@@ -45,6 +46,11 @@ class _Value:
     input_type: str = "text"
     editable: bool = True
     rows: list[_Value] = field(default_factory=list)
+    # A table field and its rows: the table's columns as (name, input type, the row's value as
+    # text, "" for the table's "add a row" form), and the row's number.
+    cells: list[tuple[str, str, str]] = field(default_factory=list)
+    table: str = ""
+    row: int = 0
 
 
 def _text(value: Any) -> str:
@@ -81,30 +87,60 @@ def document_values(document: Document) -> list[_Value]:
             page=cell.get("page"),
             review=review,
             input_type=_SCALAR_INPUTS.get(kind, "text"),
-            editable=kind != "table",
         )
         values.append(value)
-        if kind == "table" and isinstance(machine, list):
-            given = cell.get("rows")
-            proofs: list[Any] = given if isinstance(given, list) else []
-            for number, row in enumerate(machine, start=1):
-                kept = proofs[number - 1] if number <= len(proofs) else None
-                proof: dict[str, Any] = kept if isinstance(kept, dict) else {}
-                values.append(
-                    _Value(
-                        index=len(values),
-                        name=f"{name} row {number}",
-                        kind="row",
-                        status=str(proof.get("status") or "found"),
-                        shown=_text(row),
-                        machine=_text(row),
-                        quote=proof.get("quote"),
-                        page=proof.get("page"),
-                        review=None,
-                        editable=False,
-                    )
-                )
+        if kind == "table":
+            columns = spec.get("columns", [])
+            value.cells = [(column["name"], _input_type(column), "") for column in columns]
+            values += _row_values(name, cell, review, columns, start=len(values))
     return values
+
+
+def _input_type(spec: Any) -> str:
+    return _SCALAR_INPUTS.get(spec.get("type", "string"), "text")
+
+
+def _row_values(
+    name: str,
+    cell: dict[str, Any],
+    review: dict[str, Any] | None,
+    columns: list[Any],
+    *,
+    start: int,
+) -> list[_Value]:
+    """A table's rows as the page lists them: a person's rows when they reviewed the table
+    (the machine's quotes no longer belong to them), else the machine's with their proofs."""
+    shown = review["value"] if review else cell.get("value")
+    given = cell.get("rows") if not review else None
+    proofs: list[Any] = given if isinstance(given, list) else []
+    rows: list[_Value] = []
+    for number, row in enumerate(shown if isinstance(shown, list) else [], start=1):
+        kept = proofs[number - 1] if number <= len(proofs) else None
+        proof: dict[str, Any] = kept if isinstance(kept, dict) else {}
+        row = row if isinstance(row, dict) else {}
+        # In the columns' order: PostgreSQL's jsonb keeps a row's keys in an order of its own.
+        cells = [
+            (column["name"], _input_type(column), _text(row.get(column["name"])))
+            for column in columns
+        ]
+        text = " · ".join(value for _, _, value in cells if value)
+        rows.append(
+            _Value(
+                index=start + len(rows),
+                name=f"{name} row {number}",
+                kind="row",
+                status="reviewed" if review else str(proof.get("status") or "found"),
+                shown=text,
+                machine=text,
+                quote=proof.get("quote"),
+                page=proof.get("page"),
+                review=None,
+                cells=cells,
+                table=name,
+                row=number,
+            )
+        )
+    return rows
 
 
 def _page_svg(page: ReadPage, values: list[_Value]) -> SafeString:
@@ -207,7 +243,9 @@ def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> Http
         "previous": _page_url(previous, queue=queue) if previous else None,
         "next": _page_url(following, queue=queue) if following else None,
         "queue": queue,
-        "unreviewed": [value.name for value in values if value.editable and not value.review],
+        "hard_to_read": document.ocr_confidence is not None
+        and document.ocr_confidence < settings.SHEAF_OCR_REVIEW_BELOW,
+        "unreviewed": [value.name for value in values if value.kind != "row" and not value.review],
     }
     return render(request, "batches/document_detail.html", context)
 
@@ -246,27 +284,73 @@ def document_review(request: AuthenticatedHttpRequest, document_id: str) -> Http
     if action == "confirm_all":
         return _confirm_all(request, document, queue=queue)
     spec = reviews.review_fields(document).get(name)
-    if spec is None or action not in ("save", "confirm", "revert"):
+    if spec is None or action not in _DONE or (action in _ROW_ACTIONS) != (spec["type"] == "table"):
         raise Http404("No such field to review.")
-    value = _posted_value(spec["type"], request.POST.get("value", ""))
     try:
+        if action in _ROW_ACTIONS:
+            value = _posted_rows(document, spec, action, request.POST)
+        else:
+            value = _posted_value(spec["type"], request.POST.get("value", ""))
         reviews.document_review(
             user=request.user,
             document_id=document.pk,
-            values={name: value} if action == "save" else None,
+            values={name: value} if action == "save" or action in _ROW_ACTIONS else None,
             confirmed=[name] if action == "confirm" else None,
             revert=[name] if action == "revert" else None,
         )
     except Rejected as error:
         messages.error(request, str(error))
     else:
-        done = {
-            "save": "corrected",
-            "confirm": "confirmed",
-            "revert": "back to the extracted value",
-        }
-        messages.success(request, f"{name}: {done[action]}.")
+        messages.success(request, f"{name}: {_DONE[action]}.")
     return redirect(_page_url(document.pk, queue=queue))
+
+
+_DONE = {
+    "save": "corrected",
+    "confirm": "confirmed",
+    "revert": "back to the extracted value",
+    "save_row": "row corrected",
+    "add_row": "row added",
+    "remove_row": "row removed",
+}
+_ROW_ACTIONS = ("save_row", "add_row", "remove_row")
+
+
+def _posted_rows(document: Document, spec: Any, action: str, posted: Any) -> list[dict[str, Any]]:
+    """The table's full list of rows after the page's row form: the rows shown (a person's
+    earlier correction, else the machine's) with one row changed, added or removed. The review
+    checks every cell's type."""
+    cell = ((document.reviewed_result or {}).get("fields") or {}).get(spec["name"]) or {}
+    review = cell.get("review") if isinstance(cell.get("review"), dict) else None
+    shown = review["value"] if review else cell.get("value")
+    rows = [
+        dict(row) for row in (shown if isinstance(shown, list) else []) if isinstance(row, dict)
+    ]
+    if action == "add_row":
+        number = len(rows) + 1
+    else:
+        try:
+            number = int(posted.get("row", ""))
+        except ValueError:
+            number = 0
+        if not 1 <= number <= len(rows):
+            raise Rejected.one("invalid_review", f"{spec['name']}: no row {posted.get('row')}.")
+    if action == "remove_row":
+        del rows[number - 1]
+        return rows
+    row = {
+        column["name"]: _posted_value(
+            column.get("type", "string"), posted.get(f"column:{column['name']}", "")
+        )
+        for column in spec.get("columns", [])
+    }
+    if all(value is None for value in row.values()):
+        raise Rejected.one("invalid_review", f"{spec['name']} row {number}: every cell is empty.")
+    if action == "add_row":
+        rows.append(row)
+    else:
+        rows[number - 1] = row
+    return rows
 
 
 def _confirm_all(

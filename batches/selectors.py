@@ -9,8 +9,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Count, F, Min, Q, QuerySet, Sum
+from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.http import Http404
 from django.utils import timezone
 
@@ -325,22 +327,32 @@ def batch_outcome(*, batch: BatchProcess) -> Outcome:
 
 def documents_needing_review(*, batch: BatchProcess) -> QuerySet[Document]:
     """The batch's completed documents nobody has reviewed that have a reason to be looked at:
-    failed checks, or a value invalid, not found in the text or missing."""
-    return batch.documents.filter(
+    failed checks, a value invalid, not found in the text or missing, a required field without
+    a value (also one the result does not hold at all: the field was added later), or a page
+    OCR found hard to read (below SHEAF_OCR_REVIEW_BELOW)."""
+    reasons = (
         Q(result__checks__status="failed")
         | Q(count_invalid__gt=0)
         | Q(count_unverified__gt=0)
-        | Q(count_missing__gt=0),
-        status=Document.Status.COMPLETED,
-        reviewed_at__isnull=True,
+        | Q(count_missing__gt=0)
+        | Q(ocr_confidence__lt=settings.SHEAF_OCR_REVIEW_BELOW)
+    )
+    documents = batch.documents.all()
+    required = [spec["name"] for spec in batch.fields if spec.get("required")]
+    for number, name in enumerate(required):
+        # ->> (KeyTextTransform) is NULL for a JSON null and for a missing key alike.
+        value = KeyTextTransform("value", KeyTransform(name, KeyTransform("fields", "result")))
+        documents = documents.annotate(**{f"required_{number}": value})
+        reasons |= Q(**{f"required_{number}__isnull": True})
+    return documents.filter(
+        reasons, status=Document.Status.COMPLETED, reviewed_at__isnull=True
     ).defer("text")
 
 
 def batch_review_queue(*, batch: BatchProcess) -> list[uuid.UUID]:
     """The batch's completed documents that need a person, worst first: failed checks, then
-    required values missing, invalid values, values not found in the text, missing values; a
-    document a person has reviewed, or whose values were all found and none missing, is not in
-    it."""
+    required values missing, invalid values, values not found in the text, missing values, a
+    page hard to read; a document a person has reviewed, or with none of these, is not in it."""
     required = [spec["name"] for spec in batch.fields if spec.get("required")]
     rows = (
         documents_needing_review(batch=batch)
@@ -351,15 +363,24 @@ def batch_review_queue(*, batch: BatchProcess) -> list[uuid.UUID]:
             "count_invalid",
             "count_unverified",
             "count_missing",
+            "ocr_confidence",
             # Only read when some field is required: a missing required value is a reason.
             "result" if required else "result__checks__status",
         )
     )
     queue = []
-    for pk, checks, invalid, unverified, missing, result in rows:
+    for pk, checks, invalid, unverified, missing, confidence, result in rows:
         fields = (result.get("fields") or {}) if required and isinstance(result, dict) else {}
         lacking = sum(1 for name in required if (fields.get(name) or {}).get("value") is None)
-        badness = (checks == "failed", lacking, invalid or 0, unverified or 0, missing or 0)
+        hard_to_read = confidence is not None and confidence < settings.SHEAF_OCR_REVIEW_BELOW
+        badness = (
+            checks == "failed",
+            lacking,
+            invalid or 0,
+            unverified or 0,
+            missing or 0,
+            hard_to_read,
+        )
         queue.append((badness, pk))
     # sorted() is stable: documents equally bad keep their upload order.
     return [pk for _, pk in sorted(queue, key=lambda item: item[0], reverse=True)]

@@ -381,6 +381,9 @@ SHEAF_OCR_MEMORY_MB = env_int("SHEAF_OCR_MEMORY_MB", 1024, minimum=256)
 # this many seconds of wall clock, within what a drain leaves a document (see Q_CLUSTER).
 SHEAF_OCR_MAX_PAGES = env_int("SHEAF_OCR_MAX_PAGES", 30, minimum=1)
 SHEAF_OCR_DOCUMENT_SECONDS = env_int("SHEAF_OCR_DOCUMENT_SECONDS", 120, minimum=1)
+# A document with an OCR-read page whose words' mean confidence (0-100) is below this goes to
+# the review queue: its values may be right, but its letters were hard to read.
+SHEAF_OCR_REVIEW_BELOW = env_int("SHEAF_OCR_REVIEW_BELOW", 80, minimum=0)
 # A larger image is refused unread (a decompression bomb); a 48-megapixel photo passes.
 SHEAF_OCR_MAX_MEGAPIXELS = env_int("SHEAF_OCR_MAX_MEGAPIXELS", 50, minimum=1)
 # A child that OCRed holds the model (about 280 MB resident); keeping it for the next page saves

@@ -127,6 +127,12 @@ class Document(models.Model):
     count_missing = models.PositiveIntegerField(
         null=True, blank=True, help_text="Fields without a value."
     )
+    ocr_confidence = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="The lowest mean word confidence (0-100) of its pages read by OCR; null when "
+        "no page was.",
+    )
     reviews = models.JSONField(
         default=dict,
         blank=True,

@@ -103,6 +103,13 @@ class ReadResult:
     einvoice_xml: str = ""  # the e-invoice XML the file is or carries ("": none)
 
     @property
+    def ocr_confidence(self) -> float | None:
+        """The lowest of its OCR-read pages' mean word confidences (0-100), None when no page
+        was read by OCR: one hard page is what makes a document worth a second look."""
+        read = [page.ocr_confidence for page in self.pages if page.ocr_confidence is not None]
+        return round(min(read), 1) if read else None
+
+    @property
     def layout(self) -> tuple[PageLayout, ...]:
         """Word boxes per page, for `ExtractionRequest.layout` (built on each use)."""
         return tuple(page.layout for page in self.pages)

@@ -73,6 +73,7 @@ def extraction_request(
             "text_truncated": outcome.truncated,
             "einvoice_xml": outcome.einvoice_xml,
             "read_result": stored,
+            "ocr_confidence": outcome.ocr_confidence,
             "read_at": timezone.now(),
             "estimated_cost_usd": estimate,
         }

@@ -37,7 +37,7 @@
       const confirm = values[current].querySelector("button[data-confirm-value]");
       if (confirm) confirm.click();
     } else if (event.key === "e" && current >= 0) {
-      const field = values[current].querySelector("input[name=value], select[name=value]");
+      const field = values[current].querySelector("[data-edit]");
       if (field) {
         event.preventDefault();
         field.focus();

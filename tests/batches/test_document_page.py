@@ -19,6 +19,7 @@ from batches.tasks import drain
 from documents.models import Document
 from documents.pages import pages_folder
 from extraction.fields import parse_fields
+from tests.factories import BatchFactory, DocumentFactory
 from tests.support.placed_pdfs import make_pdf, rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -218,3 +219,147 @@ def test_a_missing_required_value_comes_before_values_not_found_in_the_text(alic
     assert first["Location"] == f"/dashboard/documents/{lacking.pk}/?queue=review"
     # Then the invoice read cleanly, which has no PO number either, then the unsure one.
     assert batch_review_queue(batch=batch) == [lacking.pk, clean.pk, unsure.pk]
+
+
+ITEMS_FIELDS = (
+    "invoice number\n"
+    "line items: table(description; quantity:number; amount:number) -- one row per line"
+)
+
+
+def with_line_items(alice) -> Document:
+    """A completed invoice whose two line items the machine quoted from page 1."""
+    batch = BatchFactory(user=alice, fields=parse_fields(ITEMS_FIELDS))
+    rows = [
+        {"description": "Widgets", "quantity": "10", "amount": "1000.00"},
+        {"description": "Delivry", "quantity": "1", "amount": "23.50"},
+    ]
+    proofs = [
+        {"quote": "Widgets 10 1,000.00", "page": 1, "pages": [1], "status": "found"},
+        {"quote": "Delivry 1 23.50", "page": 1, "pages": [1], "status": "found"},
+    ]
+    return DocumentFactory(
+        batch=batch,
+        status=Document.Status.COMPLETED,
+        text="Invoice number: INV-9\nWidgets 10 1,000.00\nDelivry 1 23.50\n",
+        result={
+            "engine": "local",
+            "model": None,
+            "fields": {
+                "invoice number": {
+                    "value": "INV-9",
+                    "quote": "INV-9",
+                    "page": 1,
+                    "status": "found",
+                },
+                "line items": {
+                    "value": rows,
+                    "rows": proofs,
+                    "quote": None,
+                    "page": 1,
+                    "status": "found",
+                },
+            },
+        },
+    )
+
+
+def test_a_line_item_is_corrected_added_and_removed_from_the_page_and_reaches_items_csv(
+    alice, alice_client
+):
+    document = with_line_items(alice)
+    url = f"/dashboard/documents/{document.pk}/review/"
+    page = f"/dashboard/documents/{document.pk}/"
+
+    shown = text_of(alice_client.get(page).content.decode())
+    assert "line items row 2 found Delivry · 1 · 23.50 “Delivry 1 23.50” · page 1" in shown
+
+    corrected = alice_client.post(
+        url,
+        {
+            "field": "line items",
+            "action": "save_row",
+            "row": "2",
+            "column:description": "Delivery",
+            "column:quantity": "1",
+            "column:amount": "23.50",
+        },
+        follow=True,
+    )
+    assert "line items: row corrected." in text_of(corrected.content.decode())
+    alice_client.post(
+        url,
+        {
+            "field": "line items",
+            "action": "add_row",
+            "column:description": "Discount",
+            "column:quantity": "",
+            "column:amount": "-10",
+        },
+    )
+    alice_client.post(url, {"field": "line items", "action": "remove_row", "row": "1"})
+    refused = alice_client.post(
+        url,
+        {
+            "field": "line items",
+            "action": "save_row",
+            "row": "1",
+            "column:description": "Delivery",
+            "column:quantity": "one",
+            "column:amount": "23.50",
+        },
+        follow=True,
+    )
+
+    assert "line items row 1 quantity: &#x27;one&#x27; is not a number" in refused.content.decode()
+    document.refresh_from_db()
+    assert document.reviews["line items"]["value"] == [
+        {"description": "Delivery", "quantity": "1", "amount": "23.50"},
+        {"description": "Discount", "quantity": None, "amount": "-10"},
+    ]
+    # The machine's rows stay beside the person's.
+    assert document.result["fields"]["line items"]["value"][1]["description"] == "Delivry"
+    shown = text_of(alice_client.get(page).content.decode())
+    assert "line items row 1 reviewed Delivery · 1 · 23.50" in shown
+    items = alice_client.get(f"/dashboard/batches/{document.batch_id}/export/items.csv/").content
+    lines = list(csv.DictReader(io.StringIO(items.decode("utf-8-sig"))))
+    assert [(line["description"], line["amount"], line["status"]) for line in lines] == [
+        ("Delivery", "23.50", "reviewed"),
+        ("Discount", "'-10", "reviewed"),
+    ]
+
+
+def test_a_row_form_names_a_row_that_is_not_there_and_a_scalar_field_takes_no_rows(
+    alice, alice_client, bob_client
+):
+    document = with_line_items(alice)
+    url = f"/dashboard/documents/{document.pk}/review/"
+
+    missing = alice_client.post(
+        url, {"field": "line items", "action": "remove_row", "row": "7"}, follow=True
+    )
+    scalar = alice_client.post(url, {"field": "invoice number", "action": "remove_row", "row": "1"})
+    others = bob_client.post(url, {"field": "line items", "action": "remove_row", "row": "1"})
+
+    assert "line items: no row 7." in missing.content.decode()
+    assert scalar.status_code == 404 and others.status_code == 404
+    document.refresh_from_db()
+    assert document.reviews == {} or document.reviews is None
+
+
+def test_a_document_ocr_found_hard_to_read_joins_the_queue_last_and_says_why(
+    alice, alice_client, settings
+):
+    settings.SHEAF_OCR_REVIEW_BELOW = 80
+    clean = extracted(alice, "clean.pdf", PDF)
+    batch = clean.batch
+    blurry = completed(batch, "blurry.txt", UNSURE, ocr_confidence=61.4)
+    sharp = completed(batch, "sharp.txt", UNSURE, ocr_confidence=93.0)
+    unsure = completed(batch, "unsure.txt", UNSURE, count_unverified=1)
+
+    assert batch_review_queue(batch=batch) == [unsure.pk, blurry.pk]
+    page = text_of(alice_client.get(f"/dashboard/documents/{blurry.pk}/").content.decode())
+    assert "Hard to read: OCR's confidence in the words of its hardest page is 61 of 100." in page
+    assert (
+        "Hard to read" not in alice_client.get(f"/dashboard/documents/{sharp.pk}/").content.decode()
+    )

@@ -50,6 +50,8 @@ def test_a_scanned_pdf_and_a_photo_of_an_invoice_complete_with_its_values(grace,
         (page,) = read.pages
         assert (page.source, page.text_layer) == ("ocr", False), name
         assert page.ocr_confidence is not None and page.ocr_confidence > 70, name
+        # The document keeps its hardest page's confidence, for the review queue.
+        assert document.ocr_confidence == round(page.ocr_confidence, 1), name
     values = {name: cell["value"] for name, cell in documents["scan.pdf"].result["fields"].items()}
     assert values["invoice number"] == labels.invoice_number
     assert Decimal(str(values["total"])) == labels.total

@@ -412,6 +412,7 @@ def test_a_scanned_pdf_is_read_by_ocr_with_its_words_and_confidence(
     assert (page.text_layer, page.source) == (False, "ocr")
     assert page.text == result.text
     assert page.ocr_confidence is not None and page.ocr_confidence > 70
+    assert result.ocr_confidence == round(page.ocr_confidence, 1)  # what the document keeps
     assert any(labels.invoice_number in word[0] for word in page.words)
 
 
@@ -425,6 +426,7 @@ def test_only_the_pages_without_a_text_layer_are_ocred(
 
     typed, scanned = result.pages
     assert (typed.source, typed.ocr_confidence) == ("text", None)
+    assert result.ocr_confidence == round(scanned.ocr_confidence, 1)
     assert (scanned.source, scanned.text_layer) == ("ocr", False)
     assert first_number in typed.text and second_number in scanned.text
     assert result.text == f"{typed.text}\f{scanned.text}"
