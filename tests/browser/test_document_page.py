@@ -7,7 +7,12 @@ from __future__ import annotations
 import csv
 import io
 
+import openpyxl
 import pytest
+
+from documents.models import Document
+from extraction.fields import parse_fields
+from tests.factories import BatchFactory, DocumentFactory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -59,3 +64,63 @@ def test_a_person_reviews_a_pdf_from_the_keyboard(
         "reviewed",
         "reviewed",
     )
+
+
+def test_a_person_fixes_a_line_item_from_the_keyboard_and_the_xlsx_sums(
+    page, live_server, sign_in, alice, shots
+):
+    text = "Invoice INV-9\nWidgets 10 1,000.00\nDelivry 1 23.50\nTotal 1,023.50\n"
+    batch = BatchFactory(
+        user=alice,
+        fields=parse_fields(
+            "invoice number\nline items: table(description; quantity:number; amount:number)"
+        ),
+    )
+    rows = [
+        {"description": "Widgets", "quantity": "10", "amount": "1000.00"},
+        {"description": "Delivry", "quantity": "1", "amount": "25.30"},
+    ]
+    proofs = [
+        {"quote": "Widgets 10 1,000.00", "page": None, "pages": [], "status": "found"},
+        {"quote": "Delivry 1 23.50", "page": None, "pages": [], "status": "unverified"},
+    ]
+    document = DocumentFactory(
+        batch=batch,
+        status=Document.Status.COMPLETED,
+        text=text,
+        result={
+            "engine": "local",
+            "model": None,
+            "fields": {
+                "invoice number": {"value": "INV-9", "quote": "INV-9", "status": "found"},
+                "line items": {"value": rows, "rows": proofs, "status": "found"},
+            },
+        },
+    )
+    client = sign_in(alice)
+    page.goto(f"{live_server.url}/dashboard/documents/{document.pk}/")
+
+    # j j j: invoice number, the table, its second row; its quote is marked in the text.
+    for _ in range(3):
+        page.keyboard.press("j")
+    assert page.locator("li.value.active .value-name").inner_text() == "line items row 2"
+    assert page.locator("mark.quote.active").inner_text() == "Delivry 1 23.50"
+    page.keyboard.press("e")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("Delivery")
+    amount = page.get_by_label("amount of line items row 2")
+    amount.fill("23.50")
+    with page.expect_navigation():
+        amount.press("Enter")
+    assert page.get_by_text("line items: row corrected.").is_visible()
+    shots("row-corrected")
+    assert page.evaluate("window.cspViolations") == []
+
+    book = openpyxl.load_workbook(
+        io.BytesIO(client.get(f"/dashboard/batches/{batch.pk}/export/xlsx/").content)
+    )
+    header, *lines = book["Items"].iter_rows(values_only=True)
+    items = [dict(zip(header, line, strict=True)) for line in lines]
+    assert [item["description"] for item in items] == ["Widgets", "Delivery"]
+    assert sum(item["amount"] for item in items) == 1023.5
+    assert items[1]["status"] == "reviewed"
