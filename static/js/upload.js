@@ -46,6 +46,40 @@
     }
   }
 
+  // What is wrong with a file before it is sent: its type (by extension), empty, too large.
+  function fileProblem(file, extensions, maxSize) {
+    var dot = file.name.lastIndexOf(".");
+    var ext = dot > 0 ? file.name.slice(dot).toLowerCase() : "";
+    if (extensions.length && extensions.indexOf(ext) === -1) {
+      return (ext ? ext + " files are" : "Files without an extension are") + " not supported.";
+    }
+    if (file.size === 0) return "It is empty.";
+    if (maxSize && file.size > maxSize) {
+      return "It is " + humanSize(file.size) + "; your plan allows files up to " +
+        humanSize(maxSize) + ".";
+    }
+    return "";
+  }
+
+  // The one-file form (Free): the same checks before sending. The picker is marked invalid with
+  // the reason, so the browser itself holds the submit back and says why.
+  function initSingle(input) {
+    var extensions = (input.accept || "").toLowerCase().split(",").filter(Boolean);
+    var maxSize = parseInt(input.getAttribute("data-max-size"), 10) || 0;
+    var note = document.getElementById(input.getAttribute("data-problem"));
+    input.addEventListener("change", function () {
+      var file = input.files && input.files[0];
+      var problem = file ? fileProblem(file, extensions, maxSize) : "";
+      var message = problem ? file.name + ": " + problem : "";
+      input.setCustomValidity(message);
+      input.setAttribute("aria-invalid", problem ? "true" : "false");
+      if (note) {
+        note.textContent = message;
+        note.hidden = !message;
+      }
+    });
+  }
+
   function init(zone) {
     var input = zone.querySelector('input[type="file"]');
     var list = document.querySelector("[data-file-list]");
@@ -84,17 +118,7 @@
     }
 
     function localProblem(file) {
-      var dot = file.name.lastIndexOf(".");
-      var ext = dot > 0 ? file.name.slice(dot).toLowerCase() : "";
-      if (extensions.length && extensions.indexOf(ext) === -1) {
-        return (ext ? ext + " files are" : "Files without an extension are") + " not supported.";
-      }
-      if (file.size === 0) return "It is empty.";
-      if (maxSize && file.size > maxSize) {
-        return "It is " + humanSize(file.size) + "; your plan allows files up to " +
-          humanSize(maxSize) + ".";
-      }
-      return "";
+      return fileProblem(file, extensions, maxSize);
     }
 
     // Files past the plan's count wait, marked, until others are removed: they are not sent.
@@ -395,6 +419,8 @@
   function start() {
     var zones = document.querySelectorAll("[data-dropzone]");
     for (var i = 0; i < zones.length; i++) init(zones[i]);
+    var singles = document.querySelectorAll("input[data-single-file]");
+    for (var j = 0; j < singles.length; j++) initSingle(singles[j]);
   }
 
   if (document.readyState === "loading") {

@@ -85,3 +85,30 @@ def test_the_upload_keeps_the_files_through_a_refused_file_and_a_refused_submiss
     ]
     assert not UploadDraft.objects.exists()
     assert page.evaluate("window.cspViolations") == []
+
+
+def test_the_one_file_form_checks_the_file_before_sending_it(page, live_server, sign_in, frank):
+    from playwright.sync_api import expect
+
+    sign_in(frank)
+    page.goto(f"{live_server.url}/dashboard/batch-upload/")
+    picker = page.locator("input[name=files]")
+    problem = page.get_by_role("alert").filter(has_text="notes.docx")
+
+    picker.set_input_files(
+        files=[{"name": "notes.docx", "mimeType": "application/octet-stream", "buffer": b"PK"}]
+    )
+    expect(problem).to_have_text("notes.docx: .docx files are not supported.")
+    page.fill("[name=prompt]", "total")
+    page.get_by_role("button", name="Process document").click()
+    # The browser holds the submission back: nothing was sent.
+    expect(page).to_have_url(f"{live_server.url}/dashboard/batch-upload/")
+    assert BatchProcess.objects.count() == 0
+
+    picker.set_input_files(
+        files=[{"name": "march.pdf", "mimeType": "application/pdf", "buffer": INVOICE_PDF}]
+    )
+    expect(problem).to_have_count(0)
+    page.get_by_role("button", name="Process document").click()
+    expect(page).to_have_url(re.compile(r"/dashboard/batches/[0-9a-f-]{36}/$"))
+    assert page.evaluate("window.cspViolations") == []
