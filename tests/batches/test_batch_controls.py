@@ -172,7 +172,9 @@ def text_of(response) -> str:
 def messages_of(response) -> list[tuple[str, str]]:
     """(level, text) of each message shown on the page."""
     found = re.findall(
-        r'<li class="message message-(\w+)[^"]*"[^>]*>(.*?)</li>', response.content.decode(), re.S
+        r'<div class="message message-(\w+)[^"]*"[^>]*><span>(.*?)</span>',
+        response.content.decode(),
+        re.S,
     )
     return [(level, " ".join(html.unescape(text).split())) for level, text in found]
 
