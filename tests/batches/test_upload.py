@@ -70,14 +70,13 @@ def created_batch(response) -> BatchProcess:
 
 
 def document_rows(body: str) -> dict[str, str]:
-    """Each document row of the batch page, by filename, as text."""
+    """Each document row of the batch page, by filename (its link's text), as text."""
     rows = {}
-    for row in re.findall(r"<tr>(.*?)</tr>", body, re.DOTALL):
+    for row in re.findall(r"<tr data-document[^>]*>(.*?)</tr>", body, re.DOTALL):
         cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.DOTALL)
-        if cells:
-            texts = [" ".join(html.unescape(re.sub(r"<[^>]+>", " ", c)).split()) for c in cells]
-            # The file name leads to its page; "(original)" beside it downloads the file.
-            rows[texts[0].removesuffix(" (original)")] = " ".join(texts[1:])
+        name = html.unescape(re.search(r"<a [^>]*>(.*?)</a>", cells[0], re.DOTALL).group(1))
+        texts = [" ".join(html.unescape(re.sub(r"<[^>]+>", " ", c)).split()) for c in cells]
+        rows[name] = " ".join(texts[1:])
     return rows
 
 
