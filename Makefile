@@ -55,15 +55,25 @@ run: install ocr-model
 	trap 'trap "" INT TERM; kill -TERM $$worker $$web 2>/dev/null' INT TERM; \
 	until wait; do :; done
 
-# Lint and types first (a failure stops before any test runs), then every test on SQLite, then
-# again on PostgreSQL (with Redis as the cache) when they answer, but for the cluster and browser
-# tests (PG_MARKERS).
+# Lint and types first (a failure stops before any test runs), then every test on SQLite and,
+# side by side with it, again on PostgreSQL (with Redis as the cache) when they answer, but for
+# the cluster and browser tests (PG_MARKERS). The two passes share nothing (each its own
+# database, SHEAF_VAR_DIR and media folders) and each is one process most of the time, so on two
+# cores they take little longer than one; the PostgreSQL pass's output is printed after the
+# SQLite pass's, from var/test-postgres.log.
 test: install ocr-model check
-	$(MAKE) --no-print-directory test-sqlite
 	@if $(BIN)/python -c "import psycopg, sys; psycopg.connect(sys.argv[1], connect_timeout=3).close()" "$(PG_URL)" 2>/dev/null; then \
-		$(MAKE) --no-print-directory test-postgres; \
+		mkdir -p var; \
+		echo "PostgreSQL pass running beside the SQLite pass (its output: var/test-postgres.log, printed after)"; \
+		SHEAF_VAR_DIR=var/test-postgres HYPOTHESIS_STORAGE_DIRECTORY=var/test-postgres/hypothesis $(MAKE) --no-print-directory test-postgres > var/test-postgres.log 2>&1 & pg=$$!; \
+		$(MAKE) --no-print-directory test-sqlite; sqlite=$$?; \
+		wait $$pg; postgres=$$?; \
+		echo "--- PostgreSQL pass ---"; cat var/test-postgres.log; \
+		echo "SQLite pass: exit $$sqlite; PostgreSQL pass: exit $$postgres"; \
+		test $$sqlite -eq 0 && test $$postgres -eq 0; \
 	else \
 		echo "PostgreSQL is not reachable at $(PG_URL): skipped the PostgreSQL pass"; \
+		$(MAKE) --no-print-directory test-sqlite; \
 	fi
 
 test-sqlite: install
