@@ -25,6 +25,7 @@ from rich.table import Table
 
 from batches.models import BatchProcess
 from batches.pipeline import Claim
+from batches.runs import RunSummary, run_status
 from batches.selectors import Outcome
 from batches.selectors import Progress as BatchProgress
 from batches.templatetags.batch_tags import status_counts
@@ -320,6 +321,54 @@ def monitor_table(running: Sequence[tuple[BatchProcess, BatchProgress]], *, now:
 
 
 # --- report, retry, cancel, create ------------------------------------------------------------
+
+
+def runs_table(summaries: Sequence[RunSummary]) -> Table:
+    """A batch's runs: which is current, what each asked, sent and cost, what it changed and
+    how it scores against the reviewed values."""
+    table = Table(title="Runs")
+    table.add_column("Run", justify="right")
+    table.add_column("Status")
+    table.add_column("Documents", justify="right")
+    table.add_column("Cost (USD)", justify="right")
+    table.add_column("Changes against the run before")
+    table.add_column("Score")
+    table.add_column("Fields", overflow="fold")
+    for summary in summaries:
+        run = summary.run
+        state = run_status(run) + (", current" if summary.current else "")
+        state += ", trial" if run.trial else ""
+        changes = (
+            ", ".join(f"{n} {change}" for change, n in summary.changes.items())
+            if summary.changes is not None
+            else "-"
+        )
+        score = summary.score.rate if summary.score is not None else None
+        fields = ", ".join(spec["name"] for spec in run.fields)
+        if run.asked:
+            fields += f" (asked: {', '.join(run.asked)})"
+        table.add_row(
+            str(run.number),
+            state,
+            str(summary.documents),
+            f"{summary.cost_usd:.4f}",
+            changes,
+            f"{score:.0%}" if score is not None else "-",
+            fields,
+        )
+    return table
+
+
+def run_started(batch: BatchProcess, *, number: int, count: int, asked: Sequence[str]) -> str:
+    only = f", asking only {', '.join(asked)}" if asked else ""
+    return (
+        f"Batch {batch.pk} ({batch.name}): run {number} started on "
+        f"{documents(count)}{only}; it becomes current when it finishes."
+    )
+
+
+def run_kept(batch: BatchProcess, *, number: int) -> str:
+    return f"Batch {batch.pk} ({batch.name}): run {number} is current again."
 
 
 def report_written(output: str, *, fmt: str, size: int, document_count: int) -> str:

@@ -220,6 +220,18 @@ class Run(models.Model):
     model = models.CharField(max_length=100, blank=True, help_text="The engine's model, if any.")
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A re-run is staged until it finishes: its documents' outcomes go to its rows only, and the
+    # batch serves its current run meanwhile; finishing makes it current (a trial never is).
+    staged = models.BooleanField(default=False)
+    trial = models.BooleanField(
+        default=False, help_text="Tried on the reviewed documents only; never made current."
+    )
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    asked = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The fields asked of the engine when only fields were added; empty: all.",
+    )
 
     class Meta:
         ordering = ["batch", "number"]
@@ -238,13 +250,20 @@ class Run(models.Model):
 
 
 class RunResult(models.Model):
-    """A document's outcome in one run: its result (None when it failed), the counts of its
-    values, and what it cost. One row per (run, document): a retry overwrites it."""
+    """A document's outcome in one run: its status and error, its result (None when it failed),
+    the counts of its values, and what it cost. One row per (run, document): a retry overwrites
+    it. A document a run did not extract (a one-document run) has its earlier outcome carried
+    into the run when it finishes (`carried`), so every finished run holds every document."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="results")
     document = models.ForeignKey(
         "documents.Document", on_delete=models.CASCADE, related_name="run_results"
     )
+    status = models.CharField(max_length=16, blank=True, help_text="Blank in rows kept before.")
+    error_code = models.CharField(max_length=32, blank=True)
+    error_message = models.TextField(blank=True)
+    error_kind = models.CharField(max_length=16, blank=True)
+    carried = models.BooleanField(default=False, help_text="Carried from an earlier run.")
     result = models.JSONField(null=True, blank=True)
     values_total = models.PositiveIntegerField(null=True, blank=True)
     values_found = models.PositiveIntegerField(null=True, blank=True)

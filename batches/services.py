@@ -28,7 +28,7 @@ from accounts.services import (
 from batches.models import BatchProcess, FieldTemplate
 from batches.pipeline.claims import kick_workers
 from batches.pipeline.finishing import batch_refresh
-from batches.runs import run_first, run_reopened
+from batches.runs import run_abandon, run_first, run_reopened, run_start
 from batchsite.errors import Problem, Rejected
 from documents.models import VALUE_STATUSES, Document
 from documents.services import document_stored_files
@@ -184,9 +184,10 @@ def batch_create(
                 request_fingerprint=fingerprint,
                 is_trial=trial,
             )
-            run_first(batch=batch)
+            run = run_first(batch=batch)
             for document in documents:
                 document.quota_month = month
+                document.run = run
             Document.objects.bulk_create(documents)
             transaction.on_commit(kick_workers)
     except BaseException:
@@ -306,9 +307,13 @@ def _files_delete(paths: Sequence[str]) -> None:
 
 def batch_cancel(*, batch: BatchProcess) -> BatchProcess:
     """Cancel a running batch: queued documents become canceled (quota given back); documents in
-    flight finish but do not reopen it."""
+    flight finish but do not reopen it. A re-run is canceled alone: the batch goes back to the
+    run it served, as it was."""
     now = timezone.now()
     with transaction.atomic():
+        if run_abandon(batch=batch) is not None:
+            batch.refresh_from_db()
+            return batch
         changed = BatchProcess.objects.filter(
             pk=batch.pk, status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING]
         ).update(status=BatchProcess.Status.CANCELED, completed_at=now, paused_reason="")
@@ -338,6 +343,7 @@ def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
         # reservation was used and stays used.
         month = quota_reserve(user=batch.user, plan=plan, documents=len(ids))
         Document.objects.filter(pk__in=ids).update(
+            run=batch.current_run_id,
             quota_month=month,
             status=Document.Status.QUEUED,
             attempts=0,
@@ -473,11 +479,12 @@ def document_replace_original(*, document: Document, file: File[bytes]) -> Docum
 
 
 def document_rerun(*, document: Document) -> Document:
-    """Extract one finished document again (its stored text is reused; a failed read is retried
-    because nothing was stored)."""
+    """Extract one finished document again, as a one-document run of its batch with the same
+    prompt and fields (its stored text is reused; a failed read is retried because nothing was
+    stored); its reviews stay."""
     if not document.is_terminal:
         raise Rejected.one("conflict", f"{document.original_filename} is still being processed.")
-    _requeue(batch=document.batch, documents=Document.objects.filter(pk=document.pk))
+    run_start(batch=document.batch, documents=[document])
     document.refresh_from_db()
     return document
 

@@ -50,6 +50,10 @@ class Document(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="documents"
     )
+    # The run the document was last sent to (the worker reads its prompt and fields from it).
+    run = models.ForeignKey(
+        "batches.Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
     original_filename = models.CharField(max_length=255, help_text="For display only.")
     file = models.FileField(max_length=500, blank=True)
     file_removed_at = models.DateTimeField(

@@ -13,7 +13,7 @@ and overrides what differs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -110,6 +110,10 @@ class ExtractionRequest:
     read_original: Callable[[], bytes] | None = None
     # Word boxes per page, where the reader found them (PDF text layers, OCR); empty otherwise.
     layout: tuple[PageLayout, ...] = ()
+    # A re-run that only adds fields asks the engine for those (`fields`); the earlier run's
+    # fields and their result cells are kept as they were (never sent to an engine).
+    kept_fields: tuple[FieldSpec, ...] = ()
+    kept_cells: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

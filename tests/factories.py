@@ -50,6 +50,7 @@ class DocumentFactory(factory.django.DjangoModelFactory):
 
     batch = factory.SubFactory(BatchFactory)
     user = factory.SelfAttribute("batch.user")
+    run = factory.SelfAttribute("batch.current_run")
     original_filename = factory.Sequence(lambda n: f"invoice-{n}.pdf")
     size = 1024
     sha256 = "0" * 64

@@ -54,16 +54,23 @@ class BatchCreateInputSerializer(serializers.Serializer[None]):
     )
 
     def validate_fields(self, value: str) -> list[FieldSpec]:
-        try:
-            if value.lstrip().startswith("["):
-                try:
-                    parsed = json_loads(value)
-                except InvalidJson as exc:
-                    raise InvalidFields(f"Fields look like JSON but do not parse: {exc}.") from exc
-                return fields_from_json(parsed)
-            return parse_fields(value)
-        except InvalidFields as problem:
-            raise serializers.ValidationError(str(problem), code="invalid_fields") from problem
+        return fields_input(value)
+
+
+def fields_input(value: str | list[Any]) -> list[FieldSpec]:
+    """Fields as a client sends them: the text syntax, or a JSON list (as text or parsed)."""
+    try:
+        if isinstance(value, list):
+            return fields_from_json(value)
+        if value.lstrip().startswith("["):
+            try:
+                parsed = json_loads(value)
+            except InvalidJson as exc:
+                raise InvalidFields(f"Fields look like JSON but do not parse: {exc}.") from exc
+            return fields_from_json(parsed)
+        return parse_fields(value)
+    except InvalidFields as problem:
+        raise serializers.ValidationError(str(problem), code="invalid_fields") from problem
 
 
 @extend_schema_serializer(component_name="BatchCreateInput")

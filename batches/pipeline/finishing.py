@@ -22,7 +22,7 @@ from accounts.services import (
 from batches.models import BatchProcess
 from batches.pipeline.circuits import pause_for_provider
 from batches.pipeline.claims import Claim, held
-from batches.runs import run_finished, run_result_store
+from batches.runs import run_result_store, run_settle, unless_staged
 from documents.models import Document, result_value_counts
 from extraction.contract import RATE_LIMITED, ErrorKind, ExtractionError, ExtractionRequest
 from extraction.fields import FieldSpec
@@ -40,6 +40,11 @@ def settled(result: dict[str, Any], request: ExtractionRequest) -> dict[str, Any
     fields = request.fields or [
         FieldSpec(name=name, type="string", description="") for name in result.get("fields", {})
     ]
+    if request.kept_fields:
+        # A re-run that only added fields: the earlier values stand beside the new ones.
+        found = result.get("fields") or {}
+        result = {**result, "fields": {**request.kept_cells, **found}}
+        fields = [*request.kept_fields, *fields]
     return settle(result, fields, request.text, layout=request.layout)
 
 
@@ -62,11 +67,15 @@ def document_complete(
     with transaction.atomic():
         done = held(claim).update(
             status=Document.Status.COMPLETED,
-            result=result,
-            values_total=counts.total,
-            values_found=counts.found,
-            values_verified=counts.verified,
-            **{f"count_{status}": n for status, n in counts.statuses.items()},
+            **unless_staged(
+                {
+                    "result": result,
+                    "values_total": counts.total,
+                    "values_found": counts.found,
+                    "values_verified": counts.verified,
+                    **{f"count_{status}": n for status, n in counts.statuses.items()},
+                }
+            ),
             **spent,
             reused_from=reused_from,
             error_code="",
@@ -106,16 +115,21 @@ def costs_added(
 
 
 def _run_result_store(
-    *, claim: Claim, result: dict[str, Any] | None, spent: dict[str, Any]
+    *,
+    claim: Claim,
+    result: dict[str, Any] | None,
+    spent: dict[str, Any],
+    error: tuple[str, str, str] = ("", "", ""),
 ) -> None:
     """The document's outcome into its run's row: what it cost in all, as on the document."""
     cost_usd, usage = (spent["cost_usd"], spent["usage"]) if spent else _spent_so_far(claim)
     run_result_store(
         document_id=claim.document_id,
-        batch_id=claim.batch_id,
         result=result,
         cost_usd=cost_usd,
         usage=usage,
+        status=Document.Status.COMPLETED if result is not None else Document.Status.FAILED,
+        error=error,
     )
 
 
@@ -211,7 +225,8 @@ def document_fail(
         if not changed:
             return "lost"
         if failed:
-            _run_result_store(claim=claim, result=None, spent=spent)
+            error_of = (changes["error_code"], changes["error_message"], changes["error_kind"])
+            _run_result_store(claim=claim, result=None, spent=spent, error=error_of)
             refund(document_ids=[claim.document_id])
             outbox_documents_failed(document_ids=[claim.document_id], failed_at=now)
     _settle_batch(batch_id=claim.batch_id, now=now)
@@ -353,12 +368,7 @@ def batch_refresh(*, batch_id: uuid.UUID, unless_busy: bool = False) -> str | No
         return None
     if status == BatchProcess.Status.CANCELED:
         _cancel_leftovers(batch_id=batch_id)
-    counts = Document.objects.filter(batch_id=batch_id).aggregate(
-        total=Count("id"),
-        open=Count("id", filter=Q(status__in=[Document.Status.QUEUED, Document.Status.PROCESSING])),
-        completed=Count("id", filter=Q(status=Document.Status.COMPLETED)),
-        failed=Count("id", filter=Q(status=Document.Status.FAILED)),
-    )
+    counts = _counts(batch_id)
     changes: dict[str, Any] = {
         "updated_at": timezone.now(),
         "total_documents": counts["total"],
@@ -367,22 +377,39 @@ def batch_refresh(*, batch_id: uuid.UUID, unless_busy: bool = False) -> str | No
     }
     running = status in (BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING)
     if running and counts["open"] == 0 and counts["total"]:
-        if counts["completed"] == counts["total"] - _canceled(counts):
-            changes["status"] = BatchProcess.Status.COMPLETED
-        elif counts["completed"] == 0:
-            changes["status"] = BatchProcess.Status.FAILED
-        else:
-            changes["status"] = BatchProcess.Status.COMPLETED_WITH_ERRORS
+        if run_settle(batch_id=batch_id, now=timezone.now()):
+            # A trial run's documents show the current run's outcomes again.
+            counts = _counts(batch_id)
+            changes["failed_documents"] = counts["failed"]
+        changes["status"] = finished_status(counts)
         changes.update(
             completed_at=timezone.now(), paused_reason="", finish_seq=F("finish_seq") + 1
         )
     # The status condition keeps "finished exactly once" even without the row lock (SQLite).
     updated = BatchProcess.objects.filter(pk=batch_id, status=status).update(**changes)
     if updated and "status" in changes:
-        run_finished(batch_id=batch_id)
         outbox_batch_finished(batch_id=batch_id)  # in this transaction; dispatched after commit
     outcome: str = changes.get("status", status)
     return outcome
+
+
+def _counts(batch_id: uuid.UUID) -> dict[str, int]:
+    return Document.objects.filter(batch_id=batch_id).aggregate(
+        total=Count("id"),
+        open=Count("id", filter=Q(status__in=[Document.Status.QUEUED, Document.Status.PROCESSING])),
+        completed=Count("id", filter=Q(status=Document.Status.COMPLETED)),
+        failed=Count("id", filter=Q(status=Document.Status.FAILED)),
+    )
+
+
+def finished_status(counts: dict[str, int]) -> str:
+    """The status a batch finishes with, by the counts of its documents."""
+    canceled = counts["total"] - counts.get("open", 0) - counts["completed"] - counts["failed"]
+    if counts["completed"] == counts["total"] - canceled:
+        return BatchProcess.Status.COMPLETED
+    if counts["completed"] == 0:
+        return BatchProcess.Status.FAILED
+    return BatchProcess.Status.COMPLETED_WITH_ERRORS
 
 
 def _cancel_leftovers(*, batch_id: uuid.UUID) -> None:
@@ -408,7 +435,3 @@ def _cancel_documents(*, document_ids: list[uuid.UUID]) -> None:
         completed_at=timezone.now(),
     )
     refund(document_ids=document_ids)
-
-
-def _canceled(counts: dict[str, int]) -> int:
-    return counts["total"] - counts["open"] - counts["completed"] - counts["failed"]

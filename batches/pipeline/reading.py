@@ -10,14 +10,15 @@ from typing import Any
 
 from django.utils import timezone
 
+from batches.models import Run
 from batches.pipeline.claims import Claim, held
+from batches.runs import run_fields
 from documents.models import Document
 from documents.readresults import ReadResult
 from documents.selectors import document_read_result
 from documents.services import read_result_store
 from documents.storage import local_path, read_bytes
 from extraction.contract import Engine, ExtractionError, ExtractionRequest, PageLayout
-from extraction.fields import fields_from_prompt
 
 # The originals an engine may read itself: a PDF without a text layer (sent as a document),
 # a scan or photo (its images sent beside the OCR text).
@@ -41,8 +42,8 @@ def extraction_request(
     """
     from documents.readers import read_document
 
-    batch = document.batch
-    fields = batch.fields or fields_from_prompt(batch.extraction_prompt)
+    run = document_run(document)
+    fields = run_fields(run)
     layout: tuple[PageLayout, ...] | None = None
     if document.read_at is None:
         if not document.file:
@@ -87,10 +88,11 @@ def extraction_request(
     if layout is None:
         kept = document_read_result(document=document)
         layout = kept.layout if kept is not None else ()
+    keep = _kept_cells(document, run)
     return ExtractionRequest(
         text=document.text,
-        prompt=batch.extraction_prompt,
-        fields=fields,
+        prompt=run.prompt,
+        fields=[spec for spec in fields if spec["name"] not in keep],
         filename=document.original_filename,
         content_type=document.content_type,
         page_count=document.page_count,
@@ -99,4 +101,37 @@ def extraction_request(
         if document.file and document.content_type in ORIGINAL_FOR_ENGINES
         else None,
         layout=layout,
+        kept_fields=tuple(spec for spec in fields if spec["name"] in keep),
+        kept_cells=keep,
     )
+
+
+def document_run(document: Document) -> Run:
+    """The run the document was sent to (its prompt and fields are what is asked)."""
+    if document.run_id is not None:
+        run = _run(document.run_id)
+        if run is not None:
+            return run
+    # Sent before documents named their run: the batch's current run.
+    batch = document.batch
+    return batch.current_run or Run(prompt=batch.extraction_prompt, fields=batch.fields)
+
+
+@functools.lru_cache(maxsize=256)
+def _run(run_id: int) -> Run | None:
+    """A run as the worker reads it: what it asks (prompt, fields, asked) never changes once it
+    is made, so each worker reads a run once, not once per document."""
+    return Run.objects.filter(pk=run_id).only("prompt", "fields", "asked").first()
+
+
+def _kept_cells(document: Document, run: Run) -> dict[str, Any]:
+    """The result cells a run that only adds fields keeps from the document's current result
+    (by field name); empty when every field is asked, and when the document has no earlier
+    result (a new original or a retry after a failure clear it), so all are asked."""
+    if not run.asked:
+        return {}
+    cells = (document.result or {}).get("fields") or {}
+    keep = [spec["name"] for spec in run_fields(run) if spec["name"] not in run.asked]
+    if not all(name in cells for name in keep):
+        return {}
+    return {name: cells[name] for name in keep}

@@ -117,6 +117,10 @@ ENDPOINTS = [
     ("post", f"/api/v1/batches/{SOME_ID}/retry/"),
     ("post", f"/api/v1/batches/{SOME_ID}/cancel/"),
     ("get", f"/api/v1/batches/{SOME_ID}/results/?format=csv"),
+    ("get", f"/api/v1/batches/{SOME_ID}/runs/"),
+    ("post", f"/api/v1/batches/{SOME_ID}/runs/"),
+    ("get", f"/api/v1/batches/{SOME_ID}/runs/1/diff/"),
+    ("post", f"/api/v1/batches/{SOME_ID}/runs/1/keep/"),
     ("get", f"/api/v1/documents/{SOME_ID}/"),
     ("get", "/api/v1/me/"),
 ]
@@ -136,7 +140,16 @@ def test_every_endpoint_is_401_for_an_anonymous_caller(db, method, path):
 
 @pytest.mark.parametrize(
     ("method", "suffix"),
-    [("get", ""), ("post", "retry/"), ("post", "cancel/"), ("get", "results/?format=csv")],
+    [
+        ("get", ""),
+        ("post", "retry/"),
+        ("post", "cancel/"),
+        ("get", "results/?format=csv"),
+        ("get", "runs/"),
+        ("post", "runs/"),
+        ("get", "runs/1/diff/"),
+        ("post", "runs/1/keep/"),
+    ],
 )
 def test_another_users_batch_is_404_and_untouched(bob, finished_batch, method, suffix):
     response = getattr(bearer_for(bob), method)(f"/api/v1/batches/{finished_batch.pk}/{suffix}")

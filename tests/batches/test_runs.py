@@ -136,7 +136,11 @@ def test_the_batch_admin_page_shows_its_runs(staff_client, alice):
 def test_the_migration_makes_run_one_of_each_existing_batch_with_its_results():
     executor = MigrationExecutor(connection)
     latest = executor.loader.graph.leaf_nodes()
-    before = [node for node in latest if node[0] != "batches"] + [("batches", "0009_runs")]
+    # Documents name their run since documents 0014, which needs the runs of batches 0013.
+    before = [node for node in latest if node[0] not in ("batches", "documents")] + [
+        ("batches", "0009_runs"),
+        ("documents", "0013_document_ocr_confidence"),
+    ]
     executor.migrate(before)
     apps = executor.loader.project_state(before).apps
     users = apps.get_model("accounts", "User")
@@ -183,6 +187,7 @@ def test_the_migration_makes_run_one_of_each_existing_batch_with_its_results():
     assert rows[done.pk].cost_usd == Decimal("0.03")
     assert rows[failed.pk].result is None
     assert Document.objects.get(pk=done.pk).result == RESULT
+    assert {document.run_id for document in Document.objects.filter(batch=migrated)} == {run.pk}
 
 
 @pytest.mark.django_db
@@ -232,9 +237,13 @@ def test_a_rerun_of_one_document_replaces_its_outcome_everywhere(alice, settings
     counts = result_value_counts(document.result)
     assert {s: getattr(document, f"count_{s}") for s in counts.statuses} == counts.statuses
     assert document.count_unverified == stale_counts.statuses["unverified"] - 1
-    row = _row(document)
-    assert row.run == batch.current_run and batch.current_run.number == 1
+    # A one-document run: run 2 extracted it and carried the other document over at no cost.
+    assert batch.current_run.number == 2
+    row = RunResult.objects.get(document=document, run=batch.current_run)
+    assert not row.carried
     assert row.result == document.result
+    other = RunResult.objects.get(run=batch.current_run, document__original_filename="4.pdf")
+    assert other.carried and other.cost_usd is None
     assert (row.values_found, row.values_verified) == (counts.found, counts.verified)
     body = bearer_for(alice).get(f"/api/v1/batches/{batch.pk}/").json()
     every: Counter[str] = Counter()

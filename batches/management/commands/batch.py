@@ -23,7 +23,7 @@ from rich.console import Console, RenderableType
 from rich.live import Live
 
 from accounts.selectors import user_get_by_email
-from batches import console, exports, pipeline, selectors, services
+from batches import console, exports, pipeline, runs, selectors, services
 from batches.exports import EXPORT_FORMATS
 from batches.models import BatchProcess
 from batches.pipeline import Claim
@@ -68,7 +68,7 @@ def _with_progress(
 
 
 class Command(BaseCommand):
-    help = "Process, report, monitor, retry, cancel and create batches from a terminal."
+    help = "Process, report, monitor, retry, cancel, create and re-run batches from a terminal."
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -130,6 +130,28 @@ class Command(BaseCommand):
         retry.add_argument("batch", metavar="ID")
         cancel = actions.add_parser("cancel", help="Cancel a running batch.")
         cancel.add_argument("batch", metavar="ID")
+
+        rerun = actions.add_parser(
+            "rerun",
+            help="Run a finished batch again with a new prompt or fields.",
+            description="On the text already read (no upload, no reading again). The run becomes "
+            "current when it finishes; when only fields were added, only they are asked.",
+        )
+        rerun.add_argument("batch", metavar="ID")
+        rerun.add_argument("--prompt", help="The new prompt (default: the current run's).")
+        rerun.add_argument(
+            "--fields",
+            help="The new field list, as for create (default: the current run's, or inferred "
+            "from a new prompt when the current ones were).",
+        )
+        rerun.add_argument(
+            "--trial", action="store_true", help="Only the reviewed documents, to score it."
+        )
+        listing = actions.add_parser("runs", help="A batch's runs, their changes and scores.")
+        listing.add_argument("batch", metavar="ID")
+        keep = actions.add_parser("keep", help="Make run N the batch's current run again.")
+        keep.add_argument("batch", metavar="ID")
+        keep.add_argument("number", type=_positive, metavar="N")
 
         create = actions.add_parser(
             "create",
@@ -311,6 +333,36 @@ class Command(BaseCommand):
             raise _refusal(rejection) from None
         after = selectors.batch_progress(batch=target)
         self.stdout.write(console.batch_canceled(target, before=before, after=after))
+
+    # --- runs -------------------------------------------------------------------------------
+
+    def _rerun(
+        self, *, batch: str, prompt: str | None, fields: str | None, trial: bool, **_: Any
+    ) -> None:
+        target = self._batch(batch)
+        try:
+            field_list = parse_fields(fields) if fields is not None else None
+            run = runs.run_start(batch=target, prompt=prompt, fields=field_list, trial=trial)
+        except InvalidFields as problem:
+            raise _refusal(Rejected.one("invalid_fields", str(problem))) from None
+        except Rejected as rejection:
+            raise _refusal(rejection) from None
+        count = target.documents.filter(run=run).count()
+        self.stdout.write(
+            console.run_started(target, number=run.number, count=count, asked=run.asked)
+        )
+
+    def _runs(self, *, batch: str, **_: Any) -> None:
+        target = self._batch(batch)
+        console.rich_console(self.stdout).print(console.runs_table(runs.run_list(batch=target)))
+
+    def _keep(self, *, batch: str, number: int, **_: Any) -> None:
+        target = self._batch(batch)
+        try:
+            runs.run_keep(batch=target, number=number)
+        except Rejected as rejection:
+            raise _refusal(rejection) from None
+        self.stdout.write(console.run_kept(target, number=number))
 
     # --- create -----------------------------------------------------------------------------
 
