@@ -137,18 +137,7 @@ def run_start(
         )
         ids = [document.pk for document in chosen]
         Document.objects.filter(pk__in=ids, status__in=Document.TERMINAL_STATUSES).update(
-            run=run,
-            quota_month=month,
-            status=Document.Status.QUEUED,
-            attempts=0,
-            next_attempt_at=now,
-            error_code="",
-            error_message="",
-            error_kind="",
-            rate_limited_since=None,
-            provider_batch_id="",
-            completed_at=None,
-            updated_at=now,
+            **queued_again(run_id=run.pk, month=month, now=now)
         )
         BatchProcess.objects.filter(pk=batch.pk).update(
             status=BatchProcess.Status.PROCESSING, completed_at=None, paused_reason=""
@@ -166,6 +155,27 @@ def run_start(
         f", asking only {', '.join(run.asked)}" if run.asked else "",
     )
     return run
+
+
+def queued_again(*, run_id: int | None, month: Any, now: datetime) -> dict[str, Any]:
+    """A finished document's changes to go back to the queue for `run_id` with fresh attempts,
+    its extraction reserved in `month` (its result stays: see the callers)."""
+    return {
+        "run": run_id,
+        "quota_month": month,
+        "status": Document.Status.QUEUED,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "error_code": "",
+        "error_message": "",
+        "error_kind": "",
+        "rate_limited_since": None,
+        # A new extraction: an economy document goes into a new provider batch (only documents
+        # without one are sent), and its old batch is not read again.
+        "provider_batch_id": "",
+        "completed_at": None,
+        "updated_at": now,
+    }
 
 
 def _added_fields(current: Run, prompt: str, fields: list[FieldSpec]) -> list[str]:

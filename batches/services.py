@@ -28,7 +28,7 @@ from accounts.services import (
 from batches.models import BatchProcess, FieldTemplate
 from batches.pipeline.claims import kick_workers
 from batches.pipeline.finishing import batch_refresh
-from batches.runs import run_abandon, run_first, run_reopened, run_start
+from batches.runs import queued_again, run_abandon, run_first, run_reopened, run_start
 from batchsite.errors import Problem, Rejected
 from documents.models import VALUE_STATUSES, Document
 from documents.services import document_stored_files
@@ -343,25 +343,13 @@ def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
         # reservation was used and stays used.
         month = quota_reserve(user=batch.user, plan=plan, documents=len(ids))
         Document.objects.filter(pk__in=ids).update(
-            run=batch.current_run_id,
-            quota_month=month,
-            status=Document.Status.QUEUED,
-            attempts=0,
-            next_attempt_at=now,
-            error_code="",
-            error_message="",
-            error_kind="",
-            rate_limited_since=None,
-            # A re-run is a new extraction: an economy document goes into a new provider batch
-            # (only documents without one are sent), and its old batch is not read again.
-            provider_batch_id="",
+            **queued_again(run_id=batch.current_run_id, month=month, now=now),
+            # Extracted again within the current run: its old result goes.
             result=None,
             values_total=None,
             values_found=None,
             values_verified=None,
             **{f"count_{status}": None for status in VALUE_STATUSES},
-            completed_at=None,
-            updated_at=now,
         )
         BatchProcess.objects.filter(pk=batch.pk).update(
             status=BatchProcess.Status.PROCESSING, completed_at=None
