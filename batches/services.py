@@ -467,12 +467,16 @@ def document_replace_original(*, document: Document, file: File[bytes]) -> Docum
 
 
 def document_rerun(*, document: Document) -> Document:
-    """Extract one finished document again, as a one-document run of its batch with the same
-    prompt and fields (its stored text is reused; a failed read is retried because nothing was
-    stored); its reviews stay."""
+    """Extract one finished document again (its stored text is reused; a failed read is retried
+    because nothing was stored); its reviews stay. Of a finished batch, a one-document run with
+    the same prompt and fields; while the batch still runs, again within its current run."""
     if not document.is_terminal:
         raise Rejected.one("conflict", f"{document.original_filename} is still being processed.")
-    run_start(batch=document.batch, documents=[document])
+    batch = BatchProcess.objects.get(pk=document.batch_id)
+    if batch.is_terminal:
+        run_start(batch=batch, documents=[document])
+    else:
+        _requeue(batch=batch, documents=Document.objects.filter(pk=document.pk))
     document.refresh_from_db()
     return document
 

@@ -107,21 +107,14 @@ def extraction_request(
 
 
 def document_run(document: Document) -> Run:
-    """The run the document was sent to (its prompt and fields are what is asked)."""
-    if document.run_id is not None:
-        run = _run(document.run_id)
-        if run is not None:
-            return run
-    # Sent before documents named their run: the batch's current run.
-    batch = document.batch
-    return batch.current_run or Run(prompt=batch.extraction_prompt, fields=batch.fields)
-
-
-@functools.lru_cache(maxsize=256)
-def _run(run_id: int) -> Run | None:
-    """A run as the worker reads it: what it asks (prompt, fields, asked) never changes once it
-    is made, so each worker reads a run once, not once per document."""
-    return Run.objects.filter(pk=run_id).only("prompt", "fields", "asked").first()
+    """The run the document was sent to (its prompt and fields are what is asked). Read for
+    every document, not cached by id: an id can come back after a rollback (SQLite), and a
+    cached run would then ask another run's fields."""
+    run = Run.objects.filter(pk=document.run_id).first() if document.run_id else None
+    if run is None:  # sent before documents named their run: the batch's current run
+        batch = document.batch
+        run = batch.current_run or Run(prompt=batch.extraction_prompt, fields=batch.fields)
+    return run
 
 
 def _kept_cells(document: Document, run: Run) -> dict[str, Any]:
