@@ -128,7 +128,15 @@ def _with_scanned_pages(read: ReadResult, path: str | Path, *, filename: str) ->
         return read  # the text it has is still worth extracting; the scanned pages stay empty
     limit = settings.SHEAF_OCR_MAX_PAGES
     cut = read.truncated or len(scanned_pages) > limit
-    scanned = ocr_document(path, extension="pdf", filename=filename, pages=scanned_pages[:limit])
+    try:
+        scanned = ocr_document(
+            path, extension="pdf", filename=filename, pages=scanned_pages[:limit]
+        )
+    except ExtractionError as error:
+        # Without OCR the PDF's page count is still known (an engine that reads scans needs it).
+        if error.page_count is None:
+            error.page_count = read.page_count
+        raise
     by_number = {page.layout.number: page for page in scanned.pages}
     # The page keeps the size the PDF gives it; OCR's is the rendered image's, rounded.
     pages = tuple(
