@@ -186,6 +186,7 @@ class BatchProcessAdmin(admin.ModelAdmin[BatchProcess]):
         "failed_documents",
         "created_at",
         "updated_at",
+        "start_at",  # its documents' next_attempt_at was set from it at creation
         "started_at",
         "completed_at",
     )

@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -78,7 +78,14 @@ def documents(count: int) -> str:
 
 
 def _status(batch: BatchProcess) -> str:
+    if batch.waits_for_start and batch.start_at is not None:
+        return f"{batch.status} ({starts(batch.start_at)})"
     return batch.status + (f" ({batch.paused_reason})" if batch.paused_reason else "")
+
+
+def starts(moment: datetime) -> str:
+    """ "starts 2026-12-24 08:00 UTC": when a batch was told to start."""
+    return f"starts {moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 # A batch's values per status and its documents' checks: the words of the batch page.
@@ -391,9 +398,10 @@ def batch_canceled(batch: BatchProcess, *, before: BatchProgress, after: BatchPr
 
 
 def batch_created(batch: BatchProcess, *, owner_email: str) -> str:
+    scheduled = f"; {starts(batch.start_at)}" if batch.start_at else ""
     return (
         f"Batch “{batch.name}” queued for {owner_email}: {documents(batch.total_documents)}, "
-        f"engine {batch.engine}."
+        f"engine {batch.engine}{scheduled}."
     )
 
 

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from django import forms
@@ -23,6 +25,7 @@ PROBLEM_FIELD = {
     "invalid_fields": "fields",
     "invalid_prompt": "prompt",
     "plan_limit": "mode",
+    "invalid_start_at": "start_at",
     "not_found": "files",  # an upload draft that expired
 }
 
@@ -54,6 +57,11 @@ class MultipleFileField(forms.FileField):
         return [f for f in files if f]
 
 
+# The IANA zones a browser names (Intl's "Europe/Berlin"), and UTC; not the system's own
+# aliases ("localtime", "Factory") nor the old country names ("GB", "Japan").
+TIME_ZONES = sorted(zone for zone in zoneinfo.available_timezones() if "/" in zone or zone == "UTC")
+
+
 class BatchUploadForm(forms.Form):
     # What the page says it takes ("PDF, CSV, … or TIFF") and the pickers' accept attribute.
     supported = SUPPORTED
@@ -70,6 +78,22 @@ class BatchUploadForm(forms.Form):
         help_text="In plain language, what to pull out of every document.",
     )
     mode = forms.ChoiceField(choices=BatchProcess.Mode.choices, initial=BatchProcess.Mode.STANDARD)
+    # The time as the browser's datetime-local input writes it, and the zone it is in: start-at.js
+    # picks the browser's zone; without JavaScript the user picks it (UTC preselected).
+    start_at = forms.CharField(
+        required=False,
+        label="Start at",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+        help_text="Optional: leave blank to start at once. Up to 90 days ahead; the documents "
+        "count against this month's quota now.",
+    )
+    start_at_zone = forms.ChoiceField(
+        required=False,
+        label="Time zone",
+        choices=[(zone, zone) for zone in TIME_ZONES],
+        initial="UTC",
+        help_text="The zone of the start time.",
+    )
     # Set by upload.js: the files were sent one by one into this draft (batches.drafts), and
     # the batch is made of them instead of files sent with the form.
     draft = forms.UUIDField(required=False, widget=forms.HiddenInput)
@@ -92,7 +116,8 @@ class BatchUploadForm(forms.Form):
             "for line items. name! marks a required field. Inferred from the prompt if blank.",
         )
         self.fields["files"] = MultipleFileField()
-        self.order_fields(["name", "description", "prompt", "fields", "mode", "files"])
+        order = ["name", "description", "prompt", "fields", "mode", "start_at", "start_at_zone"]
+        self.order_fields([*order, "files"])
         self.plan = plan
         self.fields["mode"].help_text = (
             "Economy sends documents through Anthropic's batch API: about half the price, "
@@ -106,12 +131,28 @@ class BatchUploadForm(forms.Form):
         widget.allow_multiple_selected = plan.batch_upload
         if not plan.batch_upload:
             widget.attrs.pop("multiple", None)
+        if not self.is_bound:
+            # start-at.js sets the browser's zone here, but not over one the user chose.
+            self.fields["start_at_zone"].widget.attrs["data-browser-zone"] = ""
 
     def clean_fields(self) -> list[FieldSpec]:
         try:
             return parse_fields(self.cleaned_data["fields"])
         except InvalidFields as problem:
             raise forms.ValidationError(str(problem), code="invalid_fields") from None
+
+    def clean(self) -> dict[str, Any]:
+        """`start_at` with its zone as ISO 8601 for `batch_create`, which judges it (a time
+        that does not parse is passed on as it came, for the service to say so)."""
+        cleaned = super().clean() or {}
+        value, zone = cleaned.get("start_at", ""), cleaned.get("start_at_zone")
+        try:
+            moment = datetime.fromisoformat(value) if value else None
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is None and zone:
+            cleaned["start_at"] = moment.replace(tzinfo=zoneinfo.ZoneInfo(zone)).isoformat()
+        return cleaned
 
     def add_rejection(self, rejection: Rejected) -> None:
         for problem in rejection.problems:

@@ -50,6 +50,7 @@ from django.utils import timezone
 
 from accounts.selectors import effective_plan_expression
 from batches.models import BatchProcess, EngineCircuit, HealthProbe
+from batches.selectors import before_start
 from documents.models import Document
 
 Status = Document.Status
@@ -265,6 +266,7 @@ class QueueState:
     paused: int  # of which wait for an engine whose circuit is open
     oldest_due_seconds: float | None  # how long the longest-waiting due document has waited
     oldest_queued_seconds: float | None  # age of the oldest queued document since upload
+    scheduled: int = 0  # of the queued documents, those whose batch starts later
 
 
 def queue_state(*, now: datetime | None = None) -> QueueState:
@@ -272,12 +274,15 @@ def queue_state(*, now: datetime | None = None) -> QueueState:
     now = now or timezone.now()
     paused = Q(batch__engine__in=EngineCircuit.objects.values("engine"))
     due = Q(next_attempt_at__lte=now) & ~paused
+    scheduled = before_start(now)
     row = Document.objects.filter(status=Status.QUEUED, batch__status__in=RUNNING).aggregate(
         depth=Count("pk"),
         due=Count("pk", filter=due),
         paused=Count("pk", filter=paused),
+        scheduled=Count("pk", filter=scheduled),
         oldest_due_at=Min("next_attempt_at", filter=due),
-        oldest_created_at=Min("created_at"),
+        # A batch told to start in a week is not a week late when it does.
+        oldest_created_at=Min("created_at", filter=~scheduled),
     )
 
     def age(moment: datetime | None) -> float | None:
@@ -287,6 +292,7 @@ def queue_state(*, now: datetime | None = None) -> QueueState:
         depth=row["depth"],
         due=row["due"],
         paused=row["paused"],
+        scheduled=row["scheduled"],
         oldest_due_seconds=age(row["oldest_due_at"]),
         oldest_queued_seconds=age(row["oldest_created_at"]),
     )

@@ -65,6 +65,11 @@ class BatchProcess(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
+    # A scheduled batch: its documents are not due before this (their `next_attempt_at` is set
+    # to it at creation). Null: as soon as a worker is free.
+    start_at = models.DateTimeField(
+        null=True, blank=True, help_text="When it was told to start; null: at once."
+    )
     # Claims go to the batch served longest ago first: round-robin between batches of a priority.
     last_claimed_at = models.DateTimeField(null=True, blank=True)
     # An API client's Idempotency-Key: the same key from the same user returns this batch again.
@@ -116,6 +121,15 @@ class BatchProcess(models.Model):
     @property
     def is_terminal(self) -> bool:
         return self.status in self.TERMINAL_STATUSES
+
+    @property
+    def waits_for_start(self) -> bool:
+        """Queued with a start time still ahead: nothing of it is due yet."""
+        return (
+            self.status == BatchStatus.QUEUED
+            and self.start_at is not None
+            and self.start_at > timezone.now()
+        )
 
     @property
     def progress_percent(self) -> int:

@@ -89,6 +89,13 @@ def run_start(
         raise Rejected.one("conflict", f"Batch “{batch.name}” has no run to start from.")
     if batch.status == BatchProcess.Status.CANCELED:
         raise Rejected.one("conflict", f"Batch “{batch.name}” was canceled; upload it again.")
+    if batch.waits_for_start and batch.start_at is not None:
+        raise Rejected.one(
+            "conflict",
+            f"Batch “{batch.name}” has not started yet: it is scheduled for "
+            f"{batch.start_at:%Y-%m-%d %H:%M} UTC. Start a run once it has finished, or cancel "
+            "it and upload it again with the prompt and fields you want now.",
+        )
     if not batch.is_terminal:
         raise Rejected.one(
             "conflict",

@@ -142,6 +142,12 @@ def documents_waiting(
     )
 
 
+def before_start(now: datetime) -> Q:
+    """Documents of a batch told to start later (`BatchProcess.start_at`) that has not yet:
+    they wait on purpose, due at its start."""
+    return Q(batch__start_at__gt=now)
+
+
 def batch_documents(*, batch: BatchProcess) -> QuerySet[Document]:
     return batch.documents.order_by("created_at", "id").defer("text")
 

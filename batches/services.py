@@ -7,6 +7,7 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -40,12 +41,50 @@ logger = logging.getLogger(__name__)
 
 MAX_PROMPT_LENGTH = 10_000
 MAX_NAME_LENGTH = 200
+# How far ahead a batch may be scheduled (`start_at`).
+MAX_START_AHEAD = timedelta(days=90)
 
 
 def _default_name(uploads: Sequence[InspectedUpload]) -> str:
     first = Path(uploads[0].filename).stem or uploads[0].filename
     name = first if len(uploads) == 1 else f"{first} and {len(uploads) - 1} more"
     return name[:MAX_NAME_LENGTH]
+
+
+def start_at_parse(value: str | datetime | None, *, now: datetime) -> datetime | Problem | None:
+    """When a batch asked to start (`start_at`, ISO 8601 with a time zone) should start: None
+    for at once (nothing asked, or a time already past), else the moment; a Problem
+    (`invalid_start_at`) for a time that does not parse, has no zone or is over
+    `MAX_START_AHEAD` away."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    example = "e.g. 2026-12-24T09:00:00+01:00 or 2026-12-24T08:00:00Z"
+    if isinstance(value, str):
+        try:
+            moment = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return Problem(
+                "invalid_start_at",
+                f"start_at “{value.strip()}” is not an ISO 8601 date and time ({example}).",
+            )
+    else:
+        moment = value
+    if moment.utcoffset() is None:
+        return Problem(
+            "invalid_start_at",
+            f"start_at “{value}” has no time zone, so it could mean any of 24 hours: add one "
+            f"({example}).",
+        )
+    if moment <= now:
+        return None
+    latest = now + MAX_START_AHEAD
+    if moment > latest:
+        return Problem(
+            "invalid_start_at",
+            f"start_at “{value}” is more than {MAX_START_AHEAD.days} days ahead; the latest "
+            f"start is {latest:%Y-%m-%d %H:%M} UTC.",
+        )
+    return moment.astimezone(UTC)
 
 
 def request_fingerprint(
@@ -56,11 +95,13 @@ def request_fingerprint(
     description: str,
     mode: str,
     files: Sequence[tuple[str, str]],
+    start_at: str | datetime | None = None,
 ) -> str:
     """What makes two submissions the same request, as a SHA-256: the parsed form values
     (normalised as `batch_create` stores them) and the files in order, each as (shown filename,
-    SHA-256). Never the raw multipart bytes: their boundary changes on every honest retry."""
-    canonical = {
+    SHA-256). Never the raw multipart bytes: their boundary changes on every honest retry.
+    `start_at` as it was asked (a retry may come after the time, which then means "now")."""
+    canonical: dict[str, object] = {
         "prompt": (prompt or "").strip(),
         "fields": fields or [],
         "name": " ".join((name or "").split()),
@@ -68,6 +109,10 @@ def request_fingerprint(
         "mode": mode,
         "files": [list(pair) for pair in files],
     }
+    if start_at:
+        # Only when given, so that the requests made before it existed keep their fingerprint.
+        asked = start_at.isoformat() if isinstance(start_at, datetime) else start_at.strip()
+        canonical["start_at"] = asked
     text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -83,6 +128,7 @@ def batch_create(
     mode: str = BatchProcess.Mode.STANDARD,
     idempotency_key: str = "",
     trial: bool = False,
+    start_at: str | datetime | None = None,
 ) -> BatchProcess:
     """Validate a submission against the user's plan and store it whole, or store nothing.
 
@@ -90,6 +136,9 @@ def batch_create(
     the batch and all its documents exist, each file is stored under
     ``uploads/<user>/<batch>/<document>.<ext>``, and workers are kicked after commit. A `trial`
     (see `batch_trial_create`) reserves its documents but is no submission of the hour.
+
+    `start_at` (see `start_at_parse`) schedules the batch: it stays queued and its documents
+    are not due until then; quota, submission rate and plan are still taken now.
     """
     plan = user_effective_plan(user).plan
     prompt = (prompt or "").strip()
@@ -109,6 +158,10 @@ def batch_create(
         )
     if mode not in BatchProcess.Mode.values:
         problems.append(Problem("invalid", f"Unknown mode {mode!r}; use standard or economy."))
+    starts = start_at_parse(start_at, now=timezone.now())
+    if isinstance(starts, Problem):
+        problems.append(starts)
+        starts = None
     problems += limits_check_mode(plan=plan, mode=mode)
     problems += limits_check_files(plan=plan, filenames=[f.name or "" for f in files])
     uploads: list[InspectedUpload] = []
@@ -133,6 +186,7 @@ def batch_create(
         description=description,
         mode=mode,
         files=[(upload.filename, upload.sha256) for upload in uploads],
+        start_at=start_at,
     )
     fields = fields or fields_from_prompt(prompt)
     batch_id = uuid.uuid4()
@@ -161,6 +215,8 @@ def batch_create(
                     size=upload.size,
                     sha256=upload.sha256,
                     content_type=upload.kind.content_type,
+                    # Not due before the batch's start (the claim's and health's "due").
+                    **({"next_attempt_at": starts} if starts else {}),
                 )
             )
         with transaction.atomic():
@@ -183,6 +239,7 @@ def batch_create(
                 idempotency_key=idempotency_key,
                 request_fingerprint=fingerprint,
                 is_trial=trial,
+                start_at=starts,
             )
             run = run_first(batch=batch)
             for document in documents:
@@ -230,6 +287,7 @@ def batch_create_once(
     name: str = "",
     description: str = "",
     mode: str = BatchProcess.Mode.STANDARD,
+    start_at: str | datetime | None = None,
 ) -> tuple[BatchProcess, bool]:
     """`batch_create` for a client that may send the same request twice: the same key with the
     same request (`request_fingerprint`) from the same user returns the batch the first request
@@ -250,13 +308,14 @@ def batch_create_once(
             description=description,
             mode=mode,
             files=[(display_filename(f.name), file_sha256(f)) for f in files],
+            start_at=start_at,
         )
         if existing.request_fingerprint and existing.request_fingerprint != fingerprint:
             raise Rejected.one(
                 "idempotency_mismatch",
                 f"Idempotency-Key {idempotency_key!r} was already used for a different request "
                 f"(batch {existing.pk}). Send a new key for a new batch, or the same prompt, "
-                "fields, name, description, mode and files to get that batch again.",
+                "fields, name, description, mode, start_at and files to get that batch again.",
             )
         return existing, False
 
@@ -273,6 +332,7 @@ def batch_create_once(
             description=description,
             mode=mode,
             idempotency_key=idempotency_key,
+            start_at=start_at,
         )
     except IntegrityError:
         existing = BatchProcess.objects.filter(user=user, idempotency_key=idempotency_key).first()

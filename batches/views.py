@@ -61,6 +61,7 @@ def batch_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
                     name=form.cleaned_data["name"],
                     description=form.cleaned_data["description"],
                     mode=form.cleaned_data["mode"],
+                    start_at=form.cleaned_data["start_at"],
                 )
 
             draft_id = form.cleaned_data["draft"]

@@ -17,6 +17,7 @@ HTTP_STATUS = {
     "invalid_json": 400,
     "invalid_review": 400,
     "invalid_prompt": 400,
+    "invalid_start_at": 400,
     "invalid": 400,
     "not_authenticated": 401,
     "plan_limit": 403,

@@ -106,6 +106,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
             "depth": queue.depth,
             "due": queue.due,
             "paused": queue.paused,
+            "scheduled": queue.scheduled,
             "oldest_due_seconds": queue.oldest_due_seconds,
             "max_age_seconds": max_age,
         },

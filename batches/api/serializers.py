@@ -26,6 +26,13 @@ from extraction.fields import (
 # lines carry an ignore of the one error it causes.
 
 
+START_AT_HELP = (
+    "Start no earlier than this: ISO 8601 with a time zone, e.g. 2026-12-24T09:00:00+01:00, at "
+    "most 90 days ahead. The batch stays queued until then; a time already past means now; a "
+    "time without a zone is refused (invalid_start_at). Quota and plan are taken at submission."
+)
+
+
 class BatchCreateInputSerializer(serializers.Serializer[None]):
     # Lenient on purpose: `batch_create` checks files, prompt and name, so the API answers with
     # the same codes and messages as the dashboard.
@@ -51,6 +58,14 @@ class BatchCreateInputSerializer(serializers.Serializer[None]):
     )
     mode = serializers.ChoiceField(
         choices=BatchProcess.Mode.choices, default=BatchProcess.Mode.STANDARD
+    )
+    # Text, not a DateTimeField: `batch_create` reads it, so that a time without a zone, one
+    # past or one too far ahead is answered alike on every surface (`invalid_start_at`).
+    start_at = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=START_AT_HELP,
     )
 
     def validate_fields(self, value: str) -> list[FieldSpec]:
@@ -85,6 +100,11 @@ class BatchCreateDocumentedSerializer(BatchCreateInputSerializer):
     )
     prompt = serializers.CharField(max_length=MAX_PROMPT_LENGTH, help_text="What to extract.")
     name = serializers.CharField(required=False, allow_blank=True, max_length=MAX_NAME_LENGTH)
+    # Documented as what it takes; the input serializer reads it as text (see there).
+    start_at = serializers.DateTimeField(  # type: ignore[assignment]
+        required=False,
+        help_text=START_AT_HELP,
+    )
 
 
 class BatchListInputSerializer(serializers.Serializer[None]):
@@ -366,6 +386,11 @@ class BatchSummaryOutputSerializer(serializers.Serializer[BatchProcess]):
     prompt = serializers.CharField(source="extraction_prompt")
     fields = FieldSpecSerializer(many=True)  # type: ignore[assignment]  # a field, see the top
     paused_reason = serializers.CharField()
+    start_at = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the batch was told to start (it is queued and none of its documents is "
+        "due before then); null: as soon as a worker is free.",
+    )
     run = serializers.SerializerMethodField()
     counts = serializers.SerializerMethodField()
     progress_percent = serializers.SerializerMethodField()

@@ -27,7 +27,7 @@ from batches.pipeline.economy import (
     economy_submit,
 )
 from batches.pipeline.finishing import batch_refresh, refund
-from batches.selectors import documents_waiting
+from batches.selectors import before_start, documents_waiting
 from documents.models import Document
 from notifications.services import outbox_documents_failed
 
@@ -117,10 +117,13 @@ def seconds_until_next_due(
     document_ids: Collection[uuid.UUID] | None = None,
 ) -> float | None:
     """How long until a queued document (a retry in backoff) becomes due; None if none waits.
-    `batch_id` and `document_ids` narrow it as in `document_claim`."""
+    `batch_id` and `document_ids` narrow it as in `document_claim`. A batch told to start
+    later is not waited for (`batch process` would sit for days): the drain that the schedule
+    runs every minute takes it when its time comes."""
     now = now or timezone.now()
     due = (
         documents_waiting(batch_id=batch_id, document_ids=document_ids)
+        .exclude(before_start(now))
         .order_by("next_attempt_at")
         .values_list("next_attempt_at", flat=True)
         .first()

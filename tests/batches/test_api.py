@@ -24,7 +24,7 @@ PROMPT = "invoice number, date and total"
 BATCH_KEYS = {
     "id", "name", "status", "mode", "engine", "prompt", "fields", "paused_reason", "run", "counts",
     "progress_percent", "eta_seconds", "cost", "value_counts", "reviewed_documents", "created_at",
-    "started_at", "completed_at",
+    "started_at", "completed_at", "start_at",
 }  # fmt: skip
 DOCUMENT_KEYS = {
     "id",

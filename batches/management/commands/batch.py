@@ -173,6 +173,14 @@ class Command(BaseCommand):
         create.add_argument("--name", default="", help="Default: from the first file's name.")
         create.add_argument("--description", default="")
         create.add_argument("--mode", default=BatchProcess.Mode.STANDARD, help="standard|economy")
+        create.add_argument(
+            "--start-at",
+            default="",
+            metavar="TIME",
+            help="Start no earlier than TIME, ISO 8601 with a time zone (e.g. "
+            "2026-12-24T09:00+01:00), at most 90 days ahead; a past time means now. "
+            "Quota and plan are taken now.",
+        )
         create.add_argument("paths", nargs="+", metavar="PATH")
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
@@ -208,7 +216,11 @@ class Command(BaseCommand):
             self._process_dry_run(out, batch_id=batch_id, limit=limit)
             return
         pipeline.sweep()  # as every drain starts: expired leases back to the queue
-        waiting = selectors.documents_waiting(batch_id=batch_id).count()
+        waiting = (
+            selectors.documents_waiting(batch_id=batch_id)
+            .exclude(selectors.before_start(timezone.now()))
+            .count()
+        )
         tally = console.ProcessTally(
             console=out,
             total=min(waiting, limit) if limit else waiting,
@@ -375,6 +387,7 @@ class Command(BaseCommand):
         name: str,
         description: str,
         mode: str,
+        start_at: str,
         paths: list[str],
         **_: Any,
     ) -> None:
@@ -397,6 +410,7 @@ class Command(BaseCommand):
                     name=name,
                     description=description,
                     mode=mode,
+                    start_at=start_at,
                 )
             except Rejected as rejection:
                 raise _refusal(rejection) from None
