@@ -73,7 +73,10 @@ def batch_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
             except Rejected as rejection:
                 form.add_rejection(rejection)
             else:
-                messages.success(request, f"Batch “{batch.name}” is queued.")
+                queued = f"Batch “{batch.name}” is queued"
+                if batch.start_at:
+                    queued += f" to start at {batch.start_at:%Y-%m-%d %H:%M} UTC"
+                messages.success(request, f"{queued}.")
                 return redirect("batch_detail", batch_id=batch.pk)
         status = 400
     engine = engine_for_new_batch(

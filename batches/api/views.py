@@ -40,8 +40,9 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     OpenApiParameter.HEADER,
     description="Send the same key again with the same request (after a timeout, say) to get "
     "the batch the first request created, with 200, instead of a second batch. The same request "
-    "means the same prompt, fields, name, description, mode and files in the same order (by "
-    "name and content); the key with a different request answers 422 idempotency_mismatch.",
+    "means the same prompt, fields, name, description, mode, start_at and files in the same "
+    "order (by name and content); the key with a different request answers 422 "
+    "idempotency_mismatch.",
 )
 
 

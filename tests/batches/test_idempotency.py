@@ -91,6 +91,7 @@ def test_a_retry_with_another_boundary_and_part_order_returns_the_first_batch(ap
         {"name": "April"},
         {"description": "from the other inbox"},
         {"mode": "economy"},
+        {"start_at": "2099-01-01T09:00:00Z"},  # compared as asked, before it is judged
         {"files": [B, A]},
         {"files": [A]},
         {"files": [A, Pdf("b.pdf", "Invoice B-2 Total 99.00")]},
@@ -103,6 +104,7 @@ def test_a_retry_with_another_boundary_and_part_order_returns_the_first_batch(ap
         "name",
         "description",
         "mode",
+        "start-at",
         "file-order",
         "one-file-fewer",
         "same-name-other-content",
@@ -123,7 +125,7 @@ def test_the_key_with_a_different_request_is_422_and_stores_nothing(
     assert body["detail"] == (
         f"Idempotency-Key '{KEY}' was already used for a different request (batch "
         f"{first.json()['id']}). Send a new key for a new batch, or the same prompt, fields, "
-        "name, description, mode and files to get that batch again."
+        "name, description, mode, start_at and files to get that batch again."
     )
     assert str(BatchProcess.objects.get().pk) == first.json()["id"]
     assert Document.objects.count() == 2

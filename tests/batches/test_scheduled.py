@@ -320,6 +320,7 @@ def test_the_form_reads_the_time_in_the_zone_sent_with_it(alice_client, alice):
     assert created.start_at == start.replace(second=0)
     page = page_text(alice_client.get(f"/dashboard/batches/{created.pk}/"))
     when = f"{created.start_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+    assert f"Batch “invoice” is queued to start at {when}." in page
     assert f"Start at {when} (1 day, 5 hours from now)" in page
     assert f"Scheduled: starts 1 day, 5 hours from now ({when}); nothing is processed" in page
     listing = page_text(alice_client.get("/dashboard/"))
