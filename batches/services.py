@@ -61,7 +61,7 @@ def start_at_parse(value: str | datetime | None, *, now: datetime) -> datetime |
     example = "e.g. 2026-12-24T09:00:00+01:00 or 2026-12-24T08:00:00Z"
     if isinstance(value, str):
         try:
-            moment = datetime.fromisoformat(value.strip())
+            moment = datetime.fromisoformat(value.strip().upper())  # RFC 3339 allows "t", "z"
         except ValueError:
             return Problem(
                 "invalid_start_at",

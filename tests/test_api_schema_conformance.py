@@ -125,6 +125,16 @@ def adapt_webhook_registration(case) -> None:
         body["events"] = [event or "no-such-event" for event in events]
 
 
+def adapt_empty_start_at(case) -> None:
+    """The same encoder loses an upload's empty `start_at` (not a date-time: a negative case),
+    which would then be "not sent" (start at once, rightly accepted); a time that is no time
+    keeps the case negative."""
+    body = case.body
+    upload = case.operation.label == "POST /api/v1/batches/" and isinstance(body, dict)
+    if upload and body.get("start_at") == "":
+        body["start_at"] = "no time"
+
+
 @pytest.fixture(autouse=True)
 def lambda_descriptions_that_cannot_fail(monkeypatch):
     """Hypothesis parses a strategy's lambda only to describe it (a repr), deep in a draw, where
@@ -167,6 +177,7 @@ def test_every_operation_answers_as_the_schema_documents(case, api_key, alices_b
     _, secret = api_key
     point_half_the_ids_at(case, alices_batch)
     adapt_webhook_registration(case)
+    adapt_empty_start_at(case)
     excluded = []
     if case.operation.label in CONTENT_CHECKED_BY_SERVICES:
         # A schema cannot say "a real PDF", "a public address" or "a field of this batch": such

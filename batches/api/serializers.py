@@ -62,14 +62,21 @@ class BatchCreateInputSerializer(serializers.Serializer[None]):
     # Text, not a DateTimeField: `batch_create` reads it, so that a time without a zone, one
     # past or one too far ahead is answered alike on every surface (`invalid_start_at`).
     start_at = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        default="",
-        help_text=START_AT_HELP,
+        required=False, allow_blank=True, default=None, help_text=START_AT_HELP
     )
 
     def validate_fields(self, value: str) -> list[FieldSpec]:
         return fields_input(value)
+
+    def validate_start_at(self, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            # The schema promises a date-time: an empty one is a mistake, not "at once".
+            raise serializers.ValidationError(
+                "start_at is empty: leave it out to start at once, or give a time with its "
+                "zone, e.g. 2026-12-24T09:00:00+01:00.",
+                code="invalid_start_at",
+            )
+        return value
 
 
 def fields_input(value: str | list[Any]) -> list[FieldSpec]:

@@ -290,6 +290,7 @@ def test_the_api_takes_start_at_and_shows_it(alice):
         ("2030-01-01T09:00", "has no time zone"),
         ("tomorrow", "is not an ISO 8601 date and time"),
         ("2099-01-01T09:00:00Z", "is more than 90 days ahead"),
+        ("", "start_at is empty: leave it out to start at once"),
     ],
 )
 def test_the_api_refuses_a_bad_start_at_with_400(alice, media_files, start_at, message):
