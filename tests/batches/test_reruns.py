@@ -257,3 +257,83 @@ def test_the_cli_lists_reruns_and_keeps_runs(alice, finished, capsys):
         "invoice number",
         "total",
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rerun_reading_a_reviewed_value_differently_keeps_the_review_and_asks_again(
+    alice,
+    fake,  # noqa: F811
+    client,
+):
+    batch = services.batch_create(
+        user=alice,
+        files=[ContentFile(ACME.encode(), name="acme.txt")],
+        prompt="invoice number, total",
+        fields=parse_fields(FIELDS),
+    )
+    drain(budget_seconds=45)
+    document = batch.documents.get()
+    # The person corrects the total and confirms the number; nothing else needs them.
+    document_review(
+        user=alice,
+        document_id=document.pk,
+        values={"total": "1200.00"},
+        confirmed=["invoice number"],
+    )
+    batch.refresh_from_db()
+    assert services_queue(batch) == []
+
+    # The next run reads another total (and the same number): the review stands, the document
+    # is back in the review queue, its page says so.
+    fake.fabricate = {"total": ("1,243.50", "Total: 1,234.50 EUR")}
+    call_command("batch", "rerun", str(batch.pk), "--prompt", "The total due.", "--fields", FIELDS)
+    drain(budget_seconds=45)
+    document.refresh_from_db()
+    assert document.result["disagreements"] == ["total"]
+    total = (
+        bearer_for(alice)
+        .get(f"/api/v1/documents/{document.pk}/")
+        .json()["result"]["fields"]["total"]
+    )
+    assert (total["review"]["value"], total["value"]) == ("1200.00", "1243.50")
+    assert services_queue(batch) == [document.pk]
+    client.force_login(alice)
+    page = client.get(f"/dashboard/documents/{document.pk}/").content.decode()
+    assert "Run 2 read 1243.50" in page and "disagrees" in page
+
+    # Keeping their value settles it.
+    client.post(
+        f"/dashboard/documents/{document.pk}/review/",
+        {"field": "total", "action": "save", "value": "1200.00"},
+    )
+    document.refresh_from_db()
+    assert "disagreements" not in document.result
+    assert document.reviews["total"]["value"] == "1200.00"
+    assert services_queue(batch) == []
+    assert "disagreements" not in RunResult.objects.get(run__number=2, document=document).result
+
+
+def services_queue(batch: BatchProcess) -> list:
+    from batches.selectors import batch_review_queue
+
+    return batch_review_queue(batch=BatchProcess.objects.get(pk=batch.pk))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rerun_form_says_what_is_wrong_and_starts_nothing(alice, bob, finished, client):
+    client.force_login(alice)
+    url = f"/dashboard/batches/{finished.pk}/runs/"
+
+    bad = client.post(url, {"prompt": "Extract the invoice's details.", "fields": "items: table("})
+    assert bad.status_code == 400
+    assert "items" in bad.content.decode() and "Re-run with changes" in bad.content.decode()
+    empty = client.post(url, {"prompt": " ", "fields": FIELDS})
+    assert empty.status_code == 400
+    assert Run.objects.filter(batch=finished).count() == 1
+
+    assert client.get(f"/dashboard/batches/{finished.pk}/runs/2/").status_code == 404
+    client.force_login(bob)
+    assert client.post(url, {"prompt": "x", "fields": FIELDS}).status_code == 404
+    assert client.get(f"/dashboard/batches/{finished.pk}/runs/1/").status_code == 404
+    assert client.post(f"/dashboard/batches/{finished.pk}/runs/1/keep/").status_code == 404
+    assert Run.objects.filter(batch=finished).count() == 1
