@@ -28,7 +28,6 @@ from accounts.selectors import user_effective_plan
 from accounts.services import (
     limits_check_submission,
     limits_reserve_submission,
-    quota_release,
 )
 from batches.models import BatchProcess, Run, RunResult
 from batchsite.errors import Rejected
@@ -340,11 +339,9 @@ def run_abandon(*, batch: BatchProcess) -> Run | None:
         return None
     Run.objects.filter(pk=run.pk).update(canceled_at=timezone.now(), staged=False)
     # What was never sent gives its quota back; what was sent was spent.
-    unsent = Document.objects.filter(run=run, status=Document.Status.QUEUED)
-    for row in unsent.values("user_id", "quota_month").annotate(n=models.Count("id")):
-        if row["quota_month"] is not None:
-            quota_release(user_id=row["user_id"], month=row["quota_month"], documents=row["n"])
-    unsent.update(quota_month=None)
+    from batches.pipeline.finishing import quota_give_back
+
+    quota_give_back(Document.objects.filter(run=run, status=Document.Status.QUEUED))
     _show(run=batch.current_run, statuses=True, document_ids=_sent_to(run))
     _refinish(batch_id=batch.pk)
     return run

@@ -12,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, Value
+from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
@@ -90,6 +90,9 @@ def document_complete(
         )
         if done:
             _run_result_store(claim=claim, result=result, spent=spent)
+            if reused_from is not None:
+                # Never sent to an engine: it holds none of the month's documents.
+                quota_give_back(Document.objects.filter(pk=claim.document_id))
     if not done:
         return "lost"
     _settle_batch(batch_id=claim.batch_id, now=now)
@@ -290,15 +293,20 @@ def _minutes(span: timedelta) -> str:
 def refund(*, document_ids: list[uuid.UUID]) -> None:
     # Only documents that really ended failed or canceled: one that completed in the meantime
     # keeps its reservation.
-    refundable = Document.objects.filter(
-        pk__in=document_ids, status__in=Document.REFUNDED_STATUSES, quota_month__isnull=False
+    quota_give_back(
+        Document.objects.filter(pk__in=document_ids, status__in=Document.REFUNDED_STATUSES)
     )
-    rows = refundable.values("user_id", "quota_month").annotate(n=Count("id"))
+
+
+def quota_give_back(documents: QuerySet[Document]) -> None:
+    """`documents` give back the month's quota they hold, and hold none any more."""
+    holding = documents.filter(quota_month__isnull=False)
+    rows = holding.values("user_id", "quota_month").annotate(n=Count("id"))
     for row in rows:
         month = row["quota_month"]
         if month is not None:  # always, by the filter; the row's type cannot say so
             quota_release(user_id=row["user_id"], month=month, documents=row["n"])
-    refundable.update(quota_month=None)
+    holding.update(quota_month=None)
 
 
 OPEN_STATUSES = (Document.Status.QUEUED, Document.Status.PROCESSING)

@@ -337,3 +337,39 @@ def test_the_rerun_form_says_what_is_wrong_and_starts_nothing(alice, bob, finish
     assert client.get(f"/dashboard/batches/{finished.pk}/runs/1/").status_code == 404
     assert client.post(f"/dashboard/batches/{finished.pk}/runs/1/keep/").status_code == 404
     assert Run.objects.filter(batch=finished).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rerun_reuses_only_results_read_with_its_own_prompt_and_fields(
+    alice,
+    fake,  # noqa: F811
+):
+    def upload() -> BatchProcess:
+        batch = services.batch_create(
+            user=alice,
+            files=[ContentFile(ACME.encode(), name="acme.txt")],
+            prompt="invoice number, total",
+            fields=parse_fields(FIELDS),
+        )
+        drain(budget_seconds=45)
+        return batch
+
+    first, second = upload(), upload()  # the second reuses the first's result
+    assert second.documents.get().reused_from_id == first.documents.get().pk
+    calls = fake.count(MESSAGES)
+    used = MonthlyUsage.objects.get(user=alice).documents
+
+    # A new prompt: the earlier batch's result was read with the old one, so it is not reused.
+    call_command("batch", "rerun", str(second.pk), "--prompt", "The total due.", "--fields", FIELDS)
+    drain(budget_seconds=45)
+    assert fake.count(MESSAGES) == calls + 1
+    assert "reused_from" not in second.documents.get().result
+    assert MonthlyUsage.objects.get(user=alice).documents == used + 1
+
+    # The same change on the first batch reuses that result: no call, no document counted.
+    call_command("batch", "rerun", str(first.pk), "--prompt", "The total due.", "--fields", FIELDS)
+    drain(budget_seconds=45)
+    assert fake.count(MESSAGES) == calls + 1
+    reused = first.documents.get()
+    assert reused.result["reused_from"] == str(second.documents.get().pk)
+    assert MonthlyUsage.objects.get(user=alice).documents == used + 1
