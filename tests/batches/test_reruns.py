@@ -41,6 +41,18 @@ def finished(alice, settings) -> BatchProcess:
     return batch
 
 
+def acme_extracted(user) -> BatchProcess:
+    """One text invoice extracted by (fake) Claude."""
+    batch = services.batch_create(
+        user=user,
+        files=[ContentFile(ACME.encode(), name="acme.txt")],
+        prompt="invoice number, total",
+        fields=parse_fields(FIELDS),
+    )
+    drain(budget_seconds=45)
+    return batch
+
+
 def _start(client, batch, **body):
     return client.post(f"/api/v1/batches/{batch.pk}/runs/", body, content_type="application/json")
 
@@ -265,13 +277,7 @@ def test_a_rerun_reading_a_reviewed_value_differently_keeps_the_review_and_asks_
     fake,  # noqa: F811
     client,
 ):
-    batch = services.batch_create(
-        user=alice,
-        files=[ContentFile(ACME.encode(), name="acme.txt")],
-        prompt="invoice number, total",
-        fields=parse_fields(FIELDS),
-    )
-    drain(budget_seconds=45)
+    batch = acme_extracted(alice)
     document = batch.documents.get()
     # The person corrects the total and confirms the number; nothing else needs them.
     document_review(
@@ -344,17 +350,7 @@ def test_a_rerun_reuses_only_results_read_with_its_own_prompt_and_fields(
     alice,
     fake,  # noqa: F811
 ):
-    def upload() -> BatchProcess:
-        batch = services.batch_create(
-            user=alice,
-            files=[ContentFile(ACME.encode(), name="acme.txt")],
-            prompt="invoice number, total",
-            fields=parse_fields(FIELDS),
-        )
-        drain(budget_seconds=45)
-        return batch
-
-    first, second = upload(), upload()  # the second reuses the first's result
+    first, second = acme_extracted(alice), acme_extracted(alice)  # the second reuses the first
     assert second.documents.get().reused_from_id == first.documents.get().pk
     calls = fake.count(MESSAGES)
     used = MonthlyUsage.objects.get(user=alice).documents
