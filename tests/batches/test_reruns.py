@@ -17,6 +17,7 @@ from batches.reviews import document_review
 from batches.tasks import drain
 from documents.models import Document
 from extraction.fields import parse_fields
+from notifications.models import Event
 from samples.invoices import invoice
 from tests.batches.test_anthropic_engine import ACME, GLOBEX, MESSAGES, fake  # noqa: F401
 from tests.batches.test_api import bearer_for
@@ -100,6 +101,14 @@ def test_a_field_added_to_a_finished_batch_runs_on_the_text_read_and_shows_what_
     assert dict(finished.documents.values_list("pk", "read_at")) == read_at
     assert MonthlyUsage.objects.get(user=alice).documents == used + 3
     assert Submission.objects.filter(user=alice).count() == submissions + 1
+    # The batch finished (and notified) once more, naming the run it now serves.
+    finishes = Event.objects.filter(batch=finished, kind="batch.completed").order_by("created_at")
+    assert [
+        (e.payload["data"]["batch"]["finish"], e.payload["data"]["batch"]["run"]) for e in finishes
+    ] == [
+        (1, 1),
+        (2, 2),
+    ]
 
     runs = client.get(f"/api/v1/batches/{finished.pk}/runs/").json()
     assert [(r["number"], r["status"], r["current"]) for r in runs] == [
