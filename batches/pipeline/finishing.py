@@ -94,6 +94,7 @@ def document_complete(
                 # Never sent to an engine: it holds none of the month's documents.
                 quota_give_back(Document.objects.filter(pk=claim.document_id))
     if not done:
+        _paid_anyway(claim=claim, cost_usd=cost_usd, usage=usage)
         return "lost"
     _settle_batch(batch_id=claim.batch_id, now=now)
     return Document.Status.COMPLETED
@@ -107,14 +108,19 @@ def costs_added(
     what was really spent. Empty when the attempt cost nothing (a free engine)."""
     if cost_usd is None and not usage:
         return {}
-    prior_cost, prior_usage = _spent_so_far(claim)
-    tokens = dict(prior_usage or {})
-    for name, count in (usage or {}).items():
+    total, tokens = _sum_spent(_spent_so_far(claim), (cost_usd, usage))
+    return {"cost_usd": total, "usage": tokens}
+
+
+Spent = tuple[Decimal | None, dict[str, int] | None]
+
+
+def _sum_spent(before: Spent, attempt: Spent) -> tuple[Decimal, dict[str, int] | None]:
+    """A cost and token counts with an attempt's added."""
+    tokens = dict(before[1] or {})
+    for name, count in (attempt[1] or {}).items():
         tokens[name] = tokens.get(name, 0) + count
-    return {
-        "cost_usd": (prior_cost or Decimal(0)) + (cost_usd or Decimal(0)),
-        "usage": tokens or None,
-    }
+    return (before[0] or Decimal(0)) + (attempt[0] or Decimal(0)), tokens or None
 
 
 def _run_result_store(
@@ -136,7 +142,21 @@ def _run_result_store(
     )
 
 
-def _spent_so_far(claim: Claim) -> tuple[Decimal | None, dict[str, int] | None]:
+def _paid_anyway(*, claim: Claim, cost_usd: Decimal | None, usage: dict[str, int] | None) -> None:
+    """An attempt that lost its lease (a re-run canceled while it was in flight, a lease that
+    ran out) cannot store what it brought, but a paid call was paid: its cost and tokens are added
+    to the document's all the same, so the document and its batch show what was spent."""
+    if not cost_usd and not usage:
+        return
+    with transaction.atomic():
+        row = Document.objects.select_for_update().filter(pk=claim.document_id).first()
+        if row is None:
+            return  # the batch was deleted meanwhile
+        row.cost_usd, row.usage = _sum_spent((row.cost_usd, row.usage), (cost_usd, usage))
+        row.save(update_fields=["cost_usd", "usage"])
+
+
+def _spent_so_far(claim: Claim) -> Spent:
     """What the claimed document had cost before this attempt: from the row the claim read
     (only the lease holder writes it), else from the database."""
     if claim.document is not None:
@@ -226,6 +246,7 @@ def document_fail(
             **(read or {}),
         )
         if not changed:
+            _paid_anyway(claim=claim, cost_usd=error.cost_usd, usage=error.usage)
             return "lost"
         if failed:
             error_of = (changes["error_code"], changes["error_message"], changes["error_kind"])

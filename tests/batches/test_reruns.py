@@ -5,13 +5,14 @@ run can be kept again, reviewed values are the ground truth a run is scored agai
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
 
 from accounts.models import MonthlyUsage, Submission
-from batches import services
+from batches import pipeline, services
 from batches.models import BatchProcess, Run, RunResult
 from batches.reviews import document_review
 from batches.tasks import drain
@@ -378,3 +379,31 @@ def test_a_rerun_reuses_only_results_read_with_its_own_prompt_and_fields(
     reused = first.documents.get()
     assert reused.result["reused_from"] == str(second.documents.get().pk)
     assert MonthlyUsage.objects.get(user=alice).documents == used + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_in_flight_when_a_rerun_is_canceled_is_still_counted_as_spent(alice, fake):  # noqa: F811
+    batch = acme_extracted(alice)
+    document = batch.documents.get()
+    cost_before = document.cost_usd
+    assert cost_before > 0
+    call_command("batch", "rerun", str(batch.pk), "--fields", WITH_DATE)
+    claim = pipeline.document_claim(known={})
+    assert claim is not None and claim.document_id == document.pk
+
+    # The re-run is canceled while Claude answers; the answer arrives after, paid for.
+    services.batch_cancel(batch=BatchProcess.objects.get(pk=batch.pk))
+    outcome = pipeline.document_complete(
+        claim=claim,
+        result={"fields": {"invoice date": {"value": "2024-03-01"}}},
+        cost_usd=Decimal("0.0125"),
+        usage={"input_tokens": 900, "output_tokens": 40},
+    )
+
+    assert outcome == "lost"
+    document.refresh_from_db()
+    assert "invoice date" not in document.result["fields"]  # the run was canceled
+    assert document.cost_usd == cost_before + Decimal("0.0125")
+    assert document.usage["output_tokens"] > 40
+    shown = bearer_for(alice).get(f"/api/v1/batches/{batch.pk}/").json()
+    assert Decimal(str(shown["cost"]["actual_usd"])) == document.cost_usd
