@@ -331,10 +331,9 @@ def _flag_disagreements(*, run: Run, previous: Run) -> None:
 
 def run_abandon(*, batch: BatchProcess) -> Run | None:
     """Cancel the batch's staged run, if one is open: its documents show the current run's
-    outcomes again (a document in flight loses its lease: what it brings is not stored, what it cost is
-    counted),
-    and the batch finishes as it was. Returns the run, or None when there is none (the caller
-    cancels the batch itself)."""
+    outcomes again (a document in flight loses its lease: what it brings is not stored, what it
+    cost is counted), and the batch finishes as it was. Returns the run, or None when there is
+    none (the caller cancels the batch itself)."""
     run = Run.objects.filter(batch=batch, staged=True, finished_at=None, canceled_at=None).last()
     if run is None or batch.current_run is None:
         return None
