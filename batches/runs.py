@@ -30,6 +30,7 @@ from accounts.services import (
     limits_reserve_submission,
     quota_release,
 )
+from batches.checks import batch_checks_refresh
 from batches.models import BatchProcess, Run, RunResult
 from batchsite.errors import Rejected
 from documents.models import VALUE_STATUSES, Document, result_value_counts
@@ -330,6 +331,7 @@ def run_keep(*, batch: BatchProcess, number: int) -> Run:
         )
         if batch.status != BatchProcess.Status.CANCELED:
             _refinish(batch_id=batch.pk)
+        batch_checks_refresh(batch_id=batch.pk)
     logger.info("batch %s: run %d kept as current", batch.pk, number)
     batch.refresh_from_db()
     return run

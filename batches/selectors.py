@@ -327,9 +327,10 @@ def batch_outcome(*, batch: BatchProcess) -> Outcome:
 
 def documents_needing_review(*, batch: BatchProcess) -> QuerySet[Document]:
     """The batch's completed documents nobody has reviewed that have a reason to be looked at:
-    failed checks, a value invalid, not found in the text or missing, a required field without
-    a value (also one the result does not hold at all: the field was added later), or a page
-    OCR found hard to read (below SHEAF_OCR_REVIEW_BELOW)."""
+    failed checks, a possible duplicate or an outlier (the batch's checks), a value invalid,
+    not found in the text or missing, a required field without a value (also one the result
+    does not hold at all: the field was added later), or a page OCR found hard to read (below
+    SHEAF_OCR_REVIEW_BELOW)."""
     reasons = (
         Q(result__checks__status="failed")
         | Q(count_invalid__gt=0)
@@ -337,6 +338,9 @@ def documents_needing_review(*, batch: BatchProcess) -> QuerySet[Document]:
         | Q(count_missing__gt=0)
         | Q(ocr_confidence__lt=settings.SHEAF_OCR_REVIEW_BELOW)
     )
+    flagged = batch_checks_flagged(batch=batch)
+    if flagged:
+        reasons |= Q(pk__in=flagged)
     documents = batch.documents.all()
     required = [spec["name"] for spec in batch.fields if spec.get("required")]
     for number, name in enumerate(required):
@@ -349,10 +353,19 @@ def documents_needing_review(*, batch: BatchProcess) -> QuerySet[Document]:
     ).defer("text")
 
 
+def batch_checks_flagged(*, batch: BatchProcess) -> set[uuid.UUID]:
+    """The documents the batch's checks (`batches.checks`) flag: possible duplicates and
+    outliers."""
+    checks = batch.checks or {}
+    entries = [*checks.get("duplicates", []), *checks.get("outliers", [])]
+    return {uuid.UUID(entry["document"]["id"]) for entry in entries}
+
+
 def batch_review_queue(*, batch: BatchProcess) -> list[uuid.UUID]:
     """The batch's completed documents that need a person, worst first: failed checks, then
-    required values missing, invalid values, values not found in the text, missing values, a
-    page hard to read; a document a person has reviewed, or with none of these, is not in it."""
+    possible duplicates and outliers, required values missing, invalid values, values not found
+    in the text, missing values, a page hard to read; a document a person has reviewed, or with
+    none of these, is not in it."""
     required = [spec["name"] for spec in batch.fields if spec.get("required")]
     rows = (
         documents_needing_review(batch=batch)
@@ -368,6 +381,7 @@ def batch_review_queue(*, batch: BatchProcess) -> list[uuid.UUID]:
             "result" if required else "result__checks__status",
         )
     )
+    flagged = batch_checks_flagged(batch=batch)
     queue = []
     for pk, checks, invalid, unverified, missing, confidence, result in rows:
         fields = (result.get("fields") or {}) if required and isinstance(result, dict) else {}
@@ -375,6 +389,7 @@ def batch_review_queue(*, batch: BatchProcess) -> list[uuid.UUID]:
         hard_to_read = confidence is not None and confidence < settings.SHEAF_OCR_REVIEW_BELOW
         badness = (
             checks == "failed",
+            pk in flagged,
             lacking,
             invalid or 0,
             unverified or 0,
