@@ -383,6 +383,7 @@ def test_the_batch_page_shows_the_checks(alice, alice_client) -> None:
     assert '<th scope="col">supplier</th>' in heat_map
     assert heat_map.count('<span class="visually-hidden">missing</span>') == 1
     assert heat_map.count('<span class="visually-hidden">present</span>') == 7
+    assert "Values per document: supplier missing in 1 document</summary>" in page
 
 
 @pytest.mark.django_db
