@@ -135,8 +135,8 @@ def batch_checks_refresh(*, batch_id: uuid.UUID) -> dict[str, Any] | None:
                     user_id=batch.user_id,
                     batch=batch,
                     document=invoice.document,
-                    supplier_norm=invoice.supplier[:200],
-                    number_norm=invoice.number[:100],
+                    supplier_norm=invoice.supplier,
+                    number_norm=invoice.number,
                     total=invoice.total,
                     date=invoice.issued,
                 )
@@ -171,8 +171,9 @@ def _invoice(document: Document, roles: dict[str, str | None]) -> _Invoice:
         currency = cell.get("currency") if isinstance(cell, dict) else None
     return _Invoice(
         document=document,
-        supplier=normalised(value("supplier")),
-        number=normalised(value("number")),
+        # As long as InvoiceKey keeps them, so this batch and later ones compare the same keys.
+        supplier=normalised(value("supplier"))[: InvoiceKey.SUPPLIER_MAX_LENGTH],
+        number=normalised(value("number"))[: InvoiceKey.NUMBER_MAX_LENGTH],
         total=total,
         issued=_date(value("date")),
         currency=currency.strip().upper() if isinstance(currency, str) else "",

@@ -337,6 +337,9 @@ class InvoiceKey(models.Model):
     a finished batch (`batches.checks`): so a batch's duplicates are found among the user's
     earlier batches with two indexed lookups instead of reading every earlier result."""
 
+    SUPPLIER_MAX_LENGTH = 200
+    NUMBER_MAX_LENGTH = 100
+
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invoice_keys"
     )
@@ -344,8 +347,8 @@ class InvoiceKey(models.Model):
     document = models.OneToOneField(
         "documents.Document", on_delete=models.CASCADE, related_name="invoice_key"
     )
-    supplier_norm = models.CharField(max_length=200, blank=True)
-    number_norm = models.CharField(max_length=100, blank=True)
+    supplier_norm = models.CharField(max_length=SUPPLIER_MAX_LENGTH, blank=True)
+    number_norm = models.CharField(max_length=NUMBER_MAX_LENGTH, blank=True)
     total = models.DecimalField(max_digits=20, decimal_places=4, null=True, blank=True)
     date = models.DateField(null=True, blank=True)
 

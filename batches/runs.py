@@ -309,6 +309,8 @@ def run_abandon(*, batch: BatchProcess) -> Run | None:
     unsent.update(quota_month=None)
     _show(run=batch.current_run, statuses=True, document_ids=_sent_to(run))
     _refinish(batch_id=batch.pk)
+    # The current run's values again, with any review made while the run was going.
+    batch_checks_refresh(batch_id=batch.pk)
     return run
 
 
