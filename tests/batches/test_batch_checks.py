@@ -248,6 +248,20 @@ def test_a_total_far_from_the_usual_and_dates_outside_the_range_or_in_the_future
 
 
 @pytest.mark.django_db
+def test_a_wild_total_among_equal_ones_is_an_outlier(alice) -> None:
+    """Most totals the same (a subscription): their median deviation is 0, and the spread is
+    measured by the mean deviation instead."""
+    totals = ["49.00", "49.00", "49.00", "49.00", "4900.00"]
+    batch = finished_batch(
+        alice, [invoice_values(number=f"S-{n}", total=total) for n, total in enumerate(totals)]
+    )
+
+    assert [(o["document"]["filename"], o["value"]) for o in batch.checks["outliers"]] == [
+        ("5.pdf", "4900")
+    ]
+
+
+@pytest.mark.django_db
 def test_totals_and_dates_are_compared_only_from_five_documents_but_the_future_always(
     alice,
 ) -> None:
