@@ -38,6 +38,23 @@ def field_value(cell: dict[str, Any]) -> str:
 
 
 @register.filter
+def plain_value(value: Any) -> str:
+    """A value of a run's result as a person reads it (a run's diff shows values, not cells):
+    a table as its row count, a list joined, a boolean as yes/no, nothing as "—"."""
+    if value in (None, "", [], {}):
+        return "—"
+    if isinstance(value, list) and any(isinstance(item, dict) for item in value):
+        return f"{len(value)} row{'s' if len(value) != 1 else ''}"
+    return field_value({"value": value})
+
+
+@register.filter
+def percent(rate: float | None) -> str:
+    """A rate (0 to 1) as a percentage: "93.3 %"; "—" when there is none."""
+    return "—" if rate is None else f"{rate * 100:.1f} %"
+
+
+@register.filter
 def status_counts(statuses: dict[str, int]) -> str:
     """The values per status in words: "30 checked, 8 found on the page, 3 not found in the
     text, 0 invalid" (missing values are said before, with the fields that have a value)."""

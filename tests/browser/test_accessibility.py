@@ -46,6 +46,7 @@ def test_every_page_passes_axe_core(page, live_server, sign_in, alice, invoice_d
         batch,
         f"{batch}?show=review&sort=-total",
         f"{batch}review/",
+        f"{batch}runs/1/",
         f"/dashboard/documents/{invoice_document.pk}/",
         "/settings/",
         "/billing/",
