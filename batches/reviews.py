@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from batches.checks import batch_checks_refresh
 from batches.models import RunResult
 from batchsite.errors import Problem, Rejected
 from documents.models import Document
@@ -158,6 +159,9 @@ def document_review(
         document.reviewed_at = timezone.now() if reviews else None
         document.save(update_fields=["reviews", "reviewed_at", "updated_at"])
         _settle_disagreements(document, named)
+    if (values or revert) and document.batch.is_terminal:
+        # A corrected number or total can make or undo a duplicate or an outlier.
+        batch_checks_refresh(batch_id=document.batch_id)
     logger.info(
         "document %s reviewed by user %s: %d corrected, %d confirmed, %d reverted",
         document.pk,

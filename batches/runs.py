@@ -29,6 +29,7 @@ from accounts.services import (
     limits_check_submission,
     limits_reserve_submission,
 )
+from batches.checks import batch_checks_refresh
 from batches.models import BatchProcess, Run, RunResult
 from batchsite.errors import Rejected
 from documents.models import VALUE_STATUSES, Document, result_value_counts
@@ -344,6 +345,8 @@ def run_abandon(*, batch: BatchProcess) -> Run | None:
     quota_give_back(Document.objects.filter(run=run, status=Document.Status.QUEUED))
     _show(run=batch.current_run, statuses=True, document_ids=_sent_to(run))
     _refinish(batch_id=batch.pk)
+    # The current run's values again, with any review made while the run was going.
+    batch_checks_refresh(batch_id=batch.pk)
     return run
 
 
@@ -366,6 +369,7 @@ def run_keep(*, batch: BatchProcess, number: int) -> Run:
         )
         if batch.status != BatchProcess.Status.CANCELED:
             _refinish(batch_id=batch.pk)
+        batch_checks_refresh(batch_id=batch.pk)
     logger.info("batch %s: run %d kept as current", batch.pk, number)
     batch.refresh_from_db()
     return run

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.template.defaultfilters import pluralize
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -161,6 +162,19 @@ def duration(seconds: int) -> str:
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60} min"
+
+
+@register.filter
+def missing_summary(missing: dict[str, Any]) -> str:
+    """The heat map's summary: "date missing in 2 documents, total in 1", or "every value
+    present"."""
+    counts = [(name, missing["counts"].get(name, 0)) for name in missing["fields"]]
+    lacking = [(name, count) for name, count in counts if count]
+    if not lacking:
+        return "every value present"
+    (name, count), *rest = lacking
+    first = f"{name} missing in {count} document{pluralize(count)}"
+    return ", ".join([first, *(f"{name} in {count}" for name, count in rest)])
 
 
 @register.filter
