@@ -18,7 +18,8 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
-from batches import reviews, selectors, services
+from batches import reviews, runs, selectors, services
+from batches.checks import document_check_reasons
 from batches.exports import cell_status
 from batchsite.errors import Rejected
 from documents.models import Document
@@ -246,6 +247,10 @@ def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> Http
         "hard_to_read": document.ocr_confidence is not None
         and document.ocr_confidence < settings.SHEAF_OCR_REVIEW_BELOW,
         "unreviewed": [value.name for value in values if value.kind != "row" and not value.review],
+        # What the batch's current run changed in each value against the run before it.
+        "changes": runs.run_document_changes(document=document),
+        "disagreements": (document.result or {}).get("disagreements", []),
+        "check_reasons": document_check_reasons(batch=document.batch, document_id=document.pk),
     }
     return render(request, "batches/document_detail.html", context)
 

@@ -5,8 +5,9 @@ engine, cost_usd, checks``, then for each field a value column, a ``<field> curr
 when some document's value carries a currency (a number cell holds the number alone), a
 ``<field> verified`` and a ``<field> status`` column, one row per document in upload order; a
 table field's value column holds its row count. ``items.csv`` (and the XLSX ``Items`` sheet)
-has one row per line item of the batch's table fields instead. JSON keeps each document's raw
-``result``. A reviewed value (``review.value``) wins over the extracted one everywhere.
+has one row per line item of the batch's table fields instead. JSON keeps the batch's checks
+(`batches.checks`) and each document's raw ``result``. A reviewed value (``review.value``) wins
+over the extracted one everywhere.
 """
 
 from __future__ import annotations
@@ -374,6 +375,7 @@ def _json(batch: BatchProcess) -> tuple[bytes, str]:
             "fields": batch.fields,
             "created_at": batch.created_at,
             "completed_at": batch.completed_at,
+            "checks": batch.checks,
         },
         "documents": [
             {

@@ -57,6 +57,29 @@ class MultipleFileField(forms.FileField):
         return [f for f in files if f]
 
 
+def fields_field() -> forms.CharField:
+    """The `fields` box of the upload and re-run forms (fields-editor.js draws rows over it)."""
+    return forms.CharField(
+        widget=forms.Textarea(
+            attrs={
+                "rows": 4,
+                "placeholder": "invoice number\ndate:date\ntotal:number -- with currency",
+            }
+        ),
+        required=False,
+        help_text="Optional. One per line: name[:type][ -- description]; "
+        "types are string, number, date, boolean, list, or table(column; column:number; …) "
+        "for line items. name! marks a required field. Inferred from the prompt if blank.",
+    )
+
+
+def clean_fields_text(text: str) -> list[FieldSpec]:
+    try:
+        return parse_fields(text)
+    except InvalidFields as problem:
+        raise forms.ValidationError(str(problem), code="invalid_fields") from None
+
+
 # The IANA zones a browser names (Intl's "Europe/Berlin"), and UTC; not the system's own
 # aliases ("localtime", "Factory") nor the old country names ("GB", "Japan").
 TIME_ZONES = sorted(zone for zone in zoneinfo.available_timezones() if "/" in zone or zone == "UTC")
@@ -103,18 +126,7 @@ class BatchUploadForm(forms.Form):
         # `fields` and `files` are also BaseForm's own attributes (the form's fields, the files
         # sent). Declared in the class body they would hide those from the type checker
         # (typeddjango/django-stubs#1054), so they join the form here, in their place in it.
-        self.fields["fields"] = forms.CharField(
-            widget=forms.Textarea(
-                attrs={
-                    "rows": 4,
-                    "placeholder": "invoice number\ndate:date\ntotal:number -- with currency",
-                }
-            ),
-            required=False,
-            help_text="Optional. One per line: name[:type][ -- description]; "
-            "types are string, number, date, boolean, list, or table(column; column:number; …) "
-            "for line items. name! marks a required field. Inferred from the prompt if blank.",
-        )
+        self.fields["fields"] = fields_field()
         self.fields["files"] = MultipleFileField()
         order = ["name", "description", "prompt", "fields", "mode", "start_at", "start_at_zone"]
         self.order_fields([*order, "files"])
@@ -136,10 +148,7 @@ class BatchUploadForm(forms.Form):
             self.fields["start_at_zone"].widget.attrs["data-browser-zone"] = ""
 
     def clean_fields(self) -> list[FieldSpec]:
-        try:
-            return parse_fields(self.cleaned_data["fields"])
-        except InvalidFields as problem:
-            raise forms.ValidationError(str(problem), code="invalid_fields") from None
+        return clean_fields_text(self.cleaned_data["fields"])
 
     def clean(self) -> dict[str, Any]:
         """`start_at` with its zone as ISO 8601 for `batch_create`, which judges it (a time
@@ -160,3 +169,32 @@ class BatchUploadForm(forms.Form):
                 PROBLEM_FIELD.get(problem.code),
                 forms.ValidationError(problem.message, code=problem.code),
             )
+
+
+class RunForm(forms.Form):
+    """ "Re-run with changes" on a finished batch's page: the prompt and fields it starts with
+    are the current run's; a run with them unchanged extracts the documents again."""
+
+    prompt = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="What to extract, in plain language.",
+    )
+    trial = forms.BooleanField(
+        required=False,
+        label="Try on the reviewed documents first",
+        help_text="Runs only the documents you reviewed and scores the run against your values; "
+        "the batch keeps its current values.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # See BatchUploadForm: `fields` joins the form here.
+        self.fields["fields"] = fields_field()
+        self.fields["fields"].help_text = (
+            "One per line: name[:type][ -- description]. Only added fields: Sheaf asks only "
+            "for them and keeps the other values."
+        )
+        self.order_fields(["prompt", "fields", "trial"])
+
+    def clean_fields(self) -> list[FieldSpec]:
+        return clean_fields_text(self.cleaned_data["fields"])

@@ -90,6 +90,10 @@ class BatchProcess(models.Model):
     # "Try on one document" from the upload page: a one-document batch that counts against the
     # month's documents but is no submission, and is left out of the batch lists and the API.
     is_trial = models.BooleanField(default=False)
+    # What `batches.checks` found over the current values when the batch last finished (or a
+    # review changed a value): duplicates, missing values, outliers, currency mix. Null until
+    # then.
+    checks = models.JSONField(null=True, blank=True)
 
     class Meta:
         verbose_name = "batch"
@@ -340,3 +344,33 @@ class DraftFile(models.Model):
     def storage_path(*, user_id: int, draft_id: uuid.UUID, ext: str) -> str:
         """Where a draft's file is stored: never derived from the client's filename."""
         return f"uploads/{user_id}/drafts/{draft_id}/{uuid.uuid4()}.{ext}"
+
+
+class InvoiceKey(models.Model):
+    """What makes a document the same invoice as another, normalised, one row per document of
+    a finished batch (`batches.checks`): so a batch's duplicates are found among the user's
+    earlier batches with two indexed lookups instead of reading every earlier result."""
+
+    SUPPLIER_MAX_LENGTH = 200
+    NUMBER_MAX_LENGTH = 100
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="invoice_keys"
+    )
+    batch = models.ForeignKey(BatchProcess, on_delete=models.CASCADE, related_name="invoice_keys")
+    document = models.OneToOneField(
+        "documents.Document", on_delete=models.CASCADE, related_name="invoice_key"
+    )
+    supplier_norm = models.CharField(max_length=SUPPLIER_MAX_LENGTH, blank=True)
+    number_norm = models.CharField(max_length=NUMBER_MAX_LENGTH, blank=True)
+    total = models.DecimalField(max_digits=20, decimal_places=4, null=True, blank=True)
+    date = models.DateField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["user", "number_norm"], name="invoice_key_user_number"),
+            models.Index(fields=["user", "date", "total"], name="invoice_key_user_date_total"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.supplier_norm} {self.number_norm} {self.total} {self.date}"

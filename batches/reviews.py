@@ -21,6 +21,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
+from batches.checks import batch_checks_refresh
+from batches.models import RunResult
 from batchsite.errors import Problem, Rejected
 from documents.models import Document
 from extraction.fields import FieldSpec, fields_from_prompt
@@ -156,6 +158,10 @@ def document_review(
         document.reviews = reviews
         document.reviewed_at = timezone.now() if reviews else None
         document.save(update_fields=["reviews", "reviewed_at", "updated_at"])
+        _settle_disagreements(document, named)
+    if (values or revert) and document.batch.is_terminal:
+        # A corrected number or total can make or undo a duplicate or an outlier.
+        batch_checks_refresh(batch_id=document.batch_id)
     logger.info(
         "document %s reviewed by user %s: %d corrected, %d confirmed, %d reverted",
         document.pk,
@@ -165,6 +171,23 @@ def document_review(
         len(revert),
     )
     return document
+
+
+def _settle_disagreements(document: Document, names: list[str]) -> None:
+    """A re-run's reading that disagreed with a review (runs._flag_disagreements) is settled
+    once the person saves, confirms or reverts that value: the mark leaves the document's result
+    and its run's row alike."""
+    result = document.result or {}
+    left = [name for name in result.get("disagreements", []) if name not in names]
+    if left == result.get("disagreements", left):
+        return
+    result = {key: value for key, value in result.items() if key != "disagreements"}
+    if left:
+        result["disagreements"] = left
+    Document.objects.filter(pk=document.pk).update(result=result)
+    if document.run_id is not None:
+        RunResult.objects.filter(run_id=document.run_id, document=document).update(result=result)
+    document.result = result
 
 
 def document_confirm_rest(*, user: User, document_id: uuid.UUID | str) -> Document:

@@ -28,8 +28,8 @@ from accounts.selectors import user_effective_plan
 from accounts.services import (
     limits_check_submission,
     limits_reserve_submission,
-    quota_release,
 )
+from batches.checks import batch_checks_refresh
 from batches.models import BatchProcess, Run, RunResult
 from batchsite.errors import Rejected
 from documents.models import VALUE_STATUSES, Document, result_value_counts
@@ -291,6 +291,7 @@ def run_settle(*, batch_id: uuid.UUID, now: datetime) -> bool:
     if run.trial:
         _show(run=current, statuses=True, document_ids=_sent_to(run))
         return True
+    _flag_disagreements(run=run, previous=current)
     _show(run=run, statuses=False)
     BatchProcess.objects.filter(pk=batch_id).update(
         current_run=run, extraction_prompt=run.prompt, fields=run.fields
@@ -298,23 +299,61 @@ def run_settle(*, batch_id: uuid.UUID, now: datetime) -> bool:
     return False
 
 
+def _flag_disagreements(*, run: Run, previous: Run) -> None:
+    """Mark in `run`'s results each reviewed value it read differently from both the review and
+    the reading the person reviewed (`previous`'s): the review stands, and the document goes back
+    to the review queue (`result["disagreements"]`, the fields' names) until the person saves,
+    confirms or reverts that value."""
+    from batches.reviews import review_value
+
+    reviews = dict(
+        Document.objects.filter(run=run, reviewed_at__isnull=False).values_list("pk", "reviews")
+    )
+    if not reviews:
+        return
+    specs = {spec["name"]: spec for spec in run_fields(run)}
+    before = {
+        row.document_id: _values(row.result)
+        for row in RunResult.objects.filter(run=previous, document_id__in=list(reviews))
+    }
+    flagged = []
+    rows = RunResult.objects.filter(
+        run=run, carried=False, document_id__in=list(reviews), result__isnull=False
+    )
+    for row in rows:
+        after, seen = _values(row.result), before.get(row.document_id, {})
+        names = [
+            name
+            for name, review in (reviews[row.document_id] or {}).items()
+            if name in specs  # a field the run no longer has is not read differently
+            and not any(
+                _same(specs[name], expected, after.get(name), review_value)
+                for expected in (review.get("value"), seen.get(name))
+            )
+        ]
+        if names:
+            row.result = {**(row.result or {}), "disagreements": names}
+            flagged.append(row)
+    RunResult.objects.bulk_update(flagged, ["result"])
+
+
 def run_abandon(*, batch: BatchProcess) -> Run | None:
     """Cancel the batch's staged run, if one is open: its documents show the current run's
-    outcomes again (a document in flight loses its lease, and what it brings is not stored),
-    and the batch finishes as it was. Returns the run, or None when there is none (the caller
-    cancels the batch itself)."""
+    outcomes again (a document in flight loses its lease: what it brings is not stored, what it
+    cost is counted), and the batch finishes as it was. Returns the run, or None when there is
+    none (the caller cancels the batch itself)."""
     run = Run.objects.filter(batch=batch, staged=True, finished_at=None, canceled_at=None).last()
     if run is None or batch.current_run is None:
         return None
     Run.objects.filter(pk=run.pk).update(canceled_at=timezone.now(), staged=False)
     # What was never sent gives its quota back; what was sent was spent.
-    unsent = Document.objects.filter(run=run, status=Document.Status.QUEUED)
-    for row in unsent.values("user_id", "quota_month").annotate(n=models.Count("id")):
-        if row["quota_month"] is not None:
-            quota_release(user_id=row["user_id"], month=row["quota_month"], documents=row["n"])
-    unsent.update(quota_month=None)
+    from batches.pipeline.finishing import quota_give_back
+
+    quota_give_back(Document.objects.filter(run=run, status=Document.Status.QUEUED))
     _show(run=batch.current_run, statuses=True, document_ids=_sent_to(run))
     _refinish(batch_id=batch.pk)
+    # The current run's values again, with any review made while the run was going.
+    batch_checks_refresh(batch_id=batch.pk)
     return run
 
 
@@ -337,6 +376,7 @@ def run_keep(*, batch: BatchProcess, number: int) -> Run:
         )
         if batch.status != BatchProcess.Status.CANCELED:
             _refinish(batch_id=batch.pk)
+        batch_checks_refresh(batch_id=batch.pk)
     logger.info("batch %s: run %d kept as current", batch.pk, number)
     batch.refresh_from_db()
     return run
@@ -438,6 +478,15 @@ class RunSummary:
     cost_usd: Decimal
     changes: dict[str, int] | None  # same/changed/new/lost against the run before; None for 1
     score: RunScore | None  # against the reviewed values; None while nothing is reviewed
+
+    @property
+    def status(self) -> str:
+        return run_status(self.run)
+
+    @property
+    def keepable(self) -> bool:
+        """Whether `run_keep` takes it: a finished run, not a trial, that is not current."""
+        return not self.current and not self.run.trial and self.status == "finished"
 
 
 def run_list(*, batch: BatchProcess) -> list[RunSummary]:

@@ -333,9 +333,11 @@ def batch_outcome(*, batch: BatchProcess) -> Outcome:
 
 def documents_needing_review(*, batch: BatchProcess) -> QuerySet[Document]:
     """The batch's completed documents nobody has reviewed that have a reason to be looked at:
-    failed checks, a value invalid, not found in the text or missing, a required field without
-    a value (also one the result does not hold at all: the field was added later), or a page
-    OCR found hard to read (below SHEAF_OCR_REVIEW_BELOW)."""
+    failed checks, a possible duplicate or an outlier (the batch's checks), a value invalid,
+    not found in the text or missing, a required field without a value (also one the result
+    does not hold at all: the field was added later), or a page OCR found hard to read (below
+    SHEAF_OCR_REVIEW_BELOW); and a reviewed document whose current run read a reviewed value
+    differently (`result["disagreements"]`, runs._flag_disagreements)."""
     reasons = (
         Q(result__checks__status="failed")
         | Q(count_invalid__gt=0)
@@ -343,6 +345,9 @@ def documents_needing_review(*, batch: BatchProcess) -> QuerySet[Document]:
         | Q(count_missing__gt=0)
         | Q(ocr_confidence__lt=settings.SHEAF_OCR_REVIEW_BELOW)
     )
+    flagged = batch_checks_flagged(batch=batch)
+    if flagged:
+        reasons |= Q(pk__in=flagged)
     documents = batch.documents.all()
     required = [spec["name"] for spec in batch.fields if spec.get("required")]
     for number, name in enumerate(required):
@@ -351,14 +356,25 @@ def documents_needing_review(*, batch: BatchProcess) -> QuerySet[Document]:
         documents = documents.annotate(**{f"required_{number}": value})
         reasons |= Q(**{f"required_{number}__isnull": True})
     return documents.filter(
-        reasons, status=Document.Status.COMPLETED, reviewed_at__isnull=True
+        Q(reasons, reviewed_at__isnull=True) | Q(result__has_key="disagreements"),
+        status=Document.Status.COMPLETED,
     ).defer("text")
 
 
+def batch_checks_flagged(*, batch: BatchProcess) -> set[uuid.UUID]:
+    """The documents the batch's checks (`batches.checks`) flag: possible duplicates and
+    outliers."""
+    checks = batch.checks or {}
+    entries = [*checks.get("duplicates", []), *checks.get("outliers", [])]
+    return {uuid.UUID(entry["document"]["id"]) for entry in entries}
+
+
 def batch_review_queue(*, batch: BatchProcess) -> list[uuid.UUID]:
-    """The batch's completed documents that need a person, worst first: failed checks, then
-    required values missing, invalid values, values not found in the text, missing values, a
-    page hard to read; a document a person has reviewed, or with none of these, is not in it."""
+    """The batch's completed documents that need a person, worst first: a re-run disagreeing
+    with a review, failed checks, then possible duplicates and outliers, required values
+    missing, invalid values, values not found in the text, missing values, a page hard to read;
+    a document a person has reviewed (unless a re-run disagrees with it), or with none of
+    these, is not in it."""
     required = [spec["name"] for spec in batch.fields if spec.get("required")]
     rows = (
         documents_needing_review(batch=batch)
@@ -370,17 +386,21 @@ def batch_review_queue(*, batch: BatchProcess) -> list[uuid.UUID]:
             "count_unverified",
             "count_missing",
             "ocr_confidence",
+            "result__disagreements",
             # Only read when some field is required: a missing required value is a reason.
             "result" if required else "result__checks__status",
         )
     )
+    flagged = batch_checks_flagged(batch=batch)
     queue = []
-    for pk, checks, invalid, unverified, missing, confidence, result in rows:
+    for pk, checks, invalid, unverified, missing, confidence, disagreements, result in rows:
         fields = (result.get("fields") or {}) if required and isinstance(result, dict) else {}
         lacking = sum(1 for name in required if (fields.get(name) or {}).get("value") is None)
         hard_to_read = confidence is not None and confidence < settings.SHEAF_OCR_REVIEW_BELOW
         badness = (
+            bool(disagreements),
             checks == "failed",
+            pk in flagged,
             lacking,
             invalid or 0,
             unverified or 0,

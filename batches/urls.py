@@ -33,6 +33,13 @@ urlpatterns = [
     path("batches/<uuid:batch_id>/progress/", views.batch_progress, name="batch_progress"),
     path("batches/<uuid:batch_id>/cancel/", views.batch_cancel, name="batch_cancel"),
     path("batches/<uuid:batch_id>/retry/", views.batch_retry, name="batch_retry"),
+    path("batches/<uuid:batch_id>/runs/", views.batch_run_start, name="batch_run_start"),
+    path("batches/<uuid:batch_id>/runs/<int:number>/", views.batch_run, name="batch_run"),
+    path(
+        "batches/<uuid:batch_id>/runs/<int:number>/keep/",
+        views.batch_run_keep,
+        name="batch_run_keep",
+    ),
     path("batches/<uuid:batch_id>/export/<str:fmt>/", views.batch_export, name="batch_export"),
     path("documents/<uuid:document_id>/", document_views.document_detail, name="document_detail"),
     path(

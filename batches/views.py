@@ -15,12 +15,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.http import AuthenticatedHttpRequest
 from accounts.selectors import user_effective_plan, user_usage
-from batches import drafts, exports, field_views, results, selectors, services
+from batches import drafts, exports, field_views, results, runs, selectors, services
 from batches.exports import EXPORT_FORMATS
-from batches.forms import BatchUploadForm
+from batches.forms import BatchUploadForm, RunForm
 from batches.models import BatchProcess
 from batchsite.errors import Rejected
 from extraction import engine_for_new_batch, engine_summary
+from extraction.fields import fields_to_text
 
 
 @login_required
@@ -127,22 +128,104 @@ def _batch_context(request: HttpRequest, batch: BatchProcess) -> dict[str, objec
     }
 
 
+def _runs_context(batch: BatchProcess, form: RunForm | None = None) -> dict[str, object]:
+    """The batch page's runs panel: its runs with their changes and scores, and the "Re-run with
+    changes" form starting from the current prompt and fields."""
+    initial = {"prompt": batch.extraction_prompt, "fields": fields_to_text(batch.fields)}
+    return {
+        "runs": runs.run_list(batch=batch),
+        "run_form": form or RunForm(initial=initial),
+        "reviewed": batch.documents.filter(reviewed_at__isnull=False).count(),
+    }
+
+
 @login_required
 @require_GET
 def batch_detail(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponse:
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
-    return render(request, "batches/batch_detail.html", _batch_context(request, batch))
+    context = {**_batch_context(request, batch), **_runs_context(batch)}
+    return render(request, "batches/batch_detail.html", context)
 
 
 @login_required
 @require_GET
 def batch_progress(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponse:
     """The live part of the batch page, polled by htmx until the batch is finished, with the
-    status badge and dates of the page header swapped out of band."""
+    status badge and dates of the page header swapped out of band (and, in the last poll, the
+    runs panel: the run that was running has finished)."""
     batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
-    return render(
-        request, "batches/_batch_progress.html", {**_batch_context(request, batch), "oob": True}
-    )
+    context = {**_batch_context(request, batch), "oob": True}
+    if batch.is_terminal:
+        context.update(_runs_context(batch))
+    return render(request, "batches/_batch_progress.html", context)
+
+
+@login_required
+@require_POST
+def batch_run_start(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponse:
+    """ "Re-run with changes": a new run of the finished batch on the text already read."""
+    batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+    form = RunForm(request.POST)
+    if form.is_valid():
+        trial = form.cleaned_data["trial"]
+        try:
+            run = runs.run_start(
+                batch=batch,
+                prompt=form.cleaned_data["prompt"],
+                fields=form.cleaned_data["fields"],
+                trial=trial,
+            )
+        except Rejected as rejection:
+            for problem in rejection.problems:
+                field = problem.code.removeprefix("invalid_")
+                form.add_error(field if field in form.fields else None, problem.message)
+        else:
+            sent = batch.documents.filter(run=run).count()
+            what = "a try on the reviewed documents" if trial else "the batch"
+            messages.success(
+                request,
+                f"Run {run.number} started: {what}, {sent} document{pluralize(sent)}"
+                f"{', asking only ' + ', '.join(run.asked) if run.asked else ''}.",
+            )
+            return redirect("batch_detail", batch_id=batch.pk)
+    context = {**_batch_context(request, batch), **_runs_context(batch, form)}
+    return render(request, "batches/batch_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def batch_run_keep(request: AuthenticatedHttpRequest, batch_id: str, number: int) -> HttpResponse:
+    def keep(batch: BatchProcess) -> str:
+        runs.run_keep(batch=batch, number=number)
+        return f"Run {number} is the batch's current run again."
+
+    return _control(request, batch_id, keep)
+
+
+@login_required
+@require_GET
+def batch_run(request: AuthenticatedHttpRequest, batch_id: str, number: int) -> HttpResponse:
+    """One run: what it asked, what it changed per document against the run before it, and its
+    score against the reviewed values."""
+    batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+    try:
+        run = runs.run_get(batch=batch, number=number)
+    except Rejected as rejection:
+        raise Http404(rejection.problems[0].message) from None
+    diff = runs.run_diff(run=run)
+    context = {
+        "batch": batch,
+        "run": run,
+        "status": runs.run_status(run),
+        "current": run.pk == batch.current_run_id,
+        "diff": diff,
+        "changed": [d for d in diff.documents if any(v.change != "same" for v in d.values)],
+        "score": runs.run_score(run=run),
+        "current_score": runs.run_score(run=batch.current_run)
+        if run.trial and batch.current_run
+        else None,
+    }
+    return render(request, "batches/run_detail.html", context)
 
 
 def _control(

@@ -150,6 +150,13 @@ def _scalar(fields: list[FieldSpec], cells: dict[str, dict[str, Any]], group: in
     return None
 
 
+def concept_field(fields: list[FieldSpec], concept: str) -> str | None:
+    """The first scalar field asked for that means `concept`, a phrase of the vocabulary that
+    names it ("invoice number", "date", "total", "supplier", "currency"): "Rechnungsnummer" or
+    "invoice no" is the invoice number as much as "invoice number" is."""
+    return _scalar(fields, {}, KNOWN_KEYS[label_key(concept)])
+
+
 def _column(spec: FieldSpec, keys: frozenset[str]) -> str | None:
     for column in spec.get("columns", []):
         if label_key(column["name"]) in keys:

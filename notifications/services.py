@@ -73,7 +73,11 @@ def outbox_batch_finished(*, batch_id: uuid.UUID) -> Event | None:
     its values), notifies nobody. The event's key is the batch's
     finish number, so the same finish cannot be recorded twice.
     """
-    batch = BatchProcess.objects.filter(pk=batch_id, is_trial=False).first()
+    batch = (
+        BatchProcess.objects.filter(pk=batch_id, is_trial=False)
+        .select_related("current_run")
+        .first()
+    )
     if batch is None or batch.status not in (
         BatchProcess.Status.COMPLETED,
         BatchProcess.Status.COMPLETED_WITH_ERRORS,
@@ -101,6 +105,8 @@ def outbox_batch_finished(*, batch_id: uuid.UUID) -> Event | None:
             "name": batch.name,
             "status": batch.status,
             "finish": batch.finish_seq,
+            # The run whose values the batch now serves (a re-run finishes the batch again).
+            "run": batch.current_run.number if batch.current_run else None,
             "counts": counts,
             "url": batch_url(batch.pk),
             "created_at": _iso(batch.created_at),

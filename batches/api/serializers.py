@@ -382,6 +382,68 @@ class DocumentDetailOutputSerializer(DocumentOutputSerializer):
     completed_at = serializers.DateTimeField(allow_null=True)
 
 
+class CheckedDocumentSerializer(serializers.Serializer[dict[str, str]]):
+    id = serializers.UUIDField()
+    filename = serializers.CharField()
+
+
+class DuplicateOfSerializer(CheckedDocumentSerializer):
+    batch_id = serializers.UUIDField(required=False, help_text="Only in another batch.")
+    batch_name = serializers.CharField(required=False, help_text="Only in another batch.")
+
+
+class BatchDuplicateSerializer(serializers.Serializer[dict[str, Any]]):
+    document = CheckedDocumentSerializer()
+    duplicate_of = DuplicateOfSerializer(
+        help_text="The earliest invoice it repeats: in the user's earlier batches, else in "
+        "this one."
+    )
+    by = serializers.ListField(
+        child=serializers.ChoiceField(choices=["supplier_number", "total_date"]),
+        help_text="What is the same: supplier and number, total and date, or both.",
+    )
+
+
+class MissingRowSerializer(CheckedDocumentSerializer):
+    values = serializers.ListField(
+        child=serializers.ChoiceField(choices=["present", "missing", "failed"]),
+        help_text="One per field, in the order of `fields`; `failed`: the document failed.",
+    )
+
+
+class MissingMapSerializer(serializers.Serializer[dict[str, Any]]):
+    fields = serializers.ListField(child=serializers.CharField())  # type: ignore[assignment]  # a field, see the top
+    counts = serializers.DictField(
+        child=serializers.IntegerField(), help_text="Documents missing each field."
+    )
+    documents = MissingRowSerializer(many=True, help_text="Completed and failed, upload order.")
+
+
+class BatchOutlierSerializer(serializers.Serializer[dict[str, Any]]):
+    document = CheckedDocumentSerializer()
+    field = serializers.ChoiceField(choices=["total", "date"], help_text="The role, not a name.")
+    value = serializers.CharField(help_text="A decimal string, or a date as YYYY-MM-DD.")
+    message = serializers.CharField()
+
+
+class BatchChecksSerializer(serializers.Serializer[dict[str, Any]]):
+    """Checks over the current values of a finished batch (README "Batch checks")."""
+
+    computed_at = serializers.DateTimeField()
+    roles = serializers.DictField(
+        child=serializers.CharField(allow_null=True),
+        help_text="The field read as each of supplier, number, total, date and currency; null "
+        "when no field means it.",
+    )
+    duplicates = BatchDuplicateSerializer(many=True)
+    missing = MissingMapSerializer()
+    outliers = BatchOutlierSerializer(many=True)
+    currency_mix = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Documents per currency; empty unless there is more than one currency.",
+    )
+
+
 class BatchSummaryOutputSerializer(serializers.Serializer[BatchProcess]):
     """A batch without its documents (the list)."""
 
@@ -405,6 +467,7 @@ class BatchSummaryOutputSerializer(serializers.Serializer[BatchProcess]):
     cost = serializers.SerializerMethodField()
     value_counts = serializers.SerializerMethodField()
     reviewed_documents = serializers.SerializerMethodField()
+    checks = serializers.SerializerMethodField()
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
@@ -454,6 +517,11 @@ class BatchSummaryOutputSerializer(serializers.Serializer[BatchProcess]):
         """Documents of the batch with at least one value a person corrected or confirmed."""
         return self._costs(batch).values.reviewed_documents
 
+    @extend_schema_field(BatchChecksSerializer(allow_null=True))
+    def get_checks(self, batch: BatchProcess) -> dict[str, Any] | None:
+        """Null until the batch first finishes."""
+        return batch.checks
+
 
 class BatchOutputSerializer(BatchSummaryOutputSerializer):
     """A batch with its documents, in upload order."""
@@ -481,6 +549,7 @@ class ResultsBatchSerializer(serializers.Serializer[dict[str, Any]]):
     fields = FieldSpecSerializer(many=True)  # type: ignore[assignment]  # a field, see the top
     created_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
+    checks = BatchChecksSerializer(allow_null=True)
 
 
 class ResultsJsonSerializer(serializers.Serializer[dict[str, Any]]):

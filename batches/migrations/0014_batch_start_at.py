@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('batches', '0013_run_history'),
+        ('batches', '0014_batch_checks'),
     ]
 
     operations = [

@@ -12,13 +12,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q, Value
+from django.db.models import Count, F, Q, QuerySet, Value
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from accounts.services import (
     quota_release,
 )
+from batches.checks import batch_checks_refresh
 from batches.models import BatchProcess
 from batches.pipeline.circuits import pause_for_provider
 from batches.pipeline.claims import Claim, held
@@ -90,7 +91,11 @@ def document_complete(
         )
         if done:
             _run_result_store(claim=claim, result=result, spent=spent)
+            if reused_from is not None:
+                # Never sent to an engine: it holds none of the month's documents.
+                quota_give_back(Document.objects.filter(pk=claim.document_id))
     if not done:
+        _paid_anyway(claim=claim, cost_usd=cost_usd, usage=usage)
         return "lost"
     _settle_batch(batch_id=claim.batch_id, now=now)
     return Document.Status.COMPLETED
@@ -104,14 +109,19 @@ def costs_added(
     what was really spent. Empty when the attempt cost nothing (a free engine)."""
     if cost_usd is None and not usage:
         return {}
-    prior_cost, prior_usage = _spent_so_far(claim)
-    tokens = dict(prior_usage or {})
-    for name, count in (usage or {}).items():
+    total, tokens = _sum_spent(_spent_so_far(claim), (cost_usd, usage))
+    return {"cost_usd": total, "usage": tokens}
+
+
+Spent = tuple[Decimal | None, dict[str, int] | None]
+
+
+def _sum_spent(before: Spent, attempt: Spent) -> tuple[Decimal, dict[str, int] | None]:
+    """A cost and token counts with an attempt's added."""
+    tokens = dict(before[1] or {})
+    for name, count in (attempt[1] or {}).items():
         tokens[name] = tokens.get(name, 0) + count
-    return {
-        "cost_usd": (prior_cost or Decimal(0)) + (cost_usd or Decimal(0)),
-        "usage": tokens or None,
-    }
+    return (before[0] or Decimal(0)) + (attempt[0] or Decimal(0)), tokens or None
 
 
 def _run_result_store(
@@ -133,7 +143,21 @@ def _run_result_store(
     )
 
 
-def _spent_so_far(claim: Claim) -> tuple[Decimal | None, dict[str, int] | None]:
+def _paid_anyway(*, claim: Claim, cost_usd: Decimal | None, usage: dict[str, int] | None) -> None:
+    """An attempt that lost its lease (a re-run canceled while it was in flight, a lease that
+    ran out) cannot store what it brought, but a paid call was paid: its cost and tokens are added
+    to the document's all the same, so the document and its batch show what was spent."""
+    if not cost_usd and not usage:
+        return
+    with transaction.atomic():
+        row = Document.objects.select_for_update().filter(pk=claim.document_id).first()
+        if row is None:
+            return  # the batch was deleted meanwhile
+        row.cost_usd, row.usage = _sum_spent((row.cost_usd, row.usage), (cost_usd, usage))
+        row.save(update_fields=["cost_usd", "usage"])
+
+
+def _spent_so_far(claim: Claim) -> Spent:
     """What the claimed document had cost before this attempt: from the row the claim read
     (only the lease holder writes it), else from the database."""
     if claim.document is not None:
@@ -223,6 +247,7 @@ def document_fail(
             **(read or {}),
         )
         if not changed:
+            _paid_anyway(claim=claim, cost_usd=error.cost_usd, usage=error.usage)
             return "lost"
         if failed:
             error_of = (changes["error_code"], changes["error_message"], changes["error_kind"])
@@ -290,15 +315,20 @@ def _minutes(span: timedelta) -> str:
 def refund(*, document_ids: list[uuid.UUID]) -> None:
     # Only documents that really ended failed or canceled: one that completed in the meantime
     # keeps its reservation.
-    refundable = Document.objects.filter(
-        pk__in=document_ids, status__in=Document.REFUNDED_STATUSES, quota_month__isnull=False
+    quota_give_back(
+        Document.objects.filter(pk__in=document_ids, status__in=Document.REFUNDED_STATUSES)
     )
-    rows = refundable.values("user_id", "quota_month").annotate(n=Count("id"))
+
+
+def quota_give_back(documents: QuerySet[Document]) -> None:
+    """`documents` give back the month's quota they hold, and hold none any more."""
+    holding = documents.filter(quota_month__isnull=False)
+    rows = holding.values("user_id", "quota_month").annotate(n=Count("id"))
     for row in rows:
         month = row["quota_month"]
         if month is not None:  # always, by the filter; the row's type cannot say so
             quota_release(user_id=row["user_id"], month=month, documents=row["n"])
-    refundable.update(quota_month=None)
+    holding.update(quota_month=None)
 
 
 OPEN_STATUSES = (Document.Status.QUEUED, Document.Status.PROCESSING)
@@ -389,8 +419,20 @@ def batch_refresh(*, batch_id: uuid.UUID, unless_busy: bool = False) -> str | No
     updated = BatchProcess.objects.filter(pk=batch_id, status=status).update(**changes)
     if updated and "status" in changes:
         outbox_batch_finished(batch_id=batch_id)  # in this transaction; dispatched after commit
+        _checks_refresh(batch_id=batch_id)
     outcome: str = changes.get("status", status)
     return outcome
+
+
+def _checks_refresh(*, batch_id: uuid.UUID) -> None:
+    """The finished batch's checks, in the transaction that finishes it, so that nobody sees it
+    finished without them. One read of its results and two indexed lookups: small beside the
+    finish. A fault in them is logged and never keeps the batch from finishing."""
+    try:
+        with transaction.atomic():
+            batch_checks_refresh(batch_id=batch_id)
+    except Exception:
+        logger.exception("batch %s: its checks could not be computed", batch_id)
 
 
 def _counts(batch_id: uuid.UUID) -> dict[str, int]:

@@ -13,7 +13,7 @@ from django.conf import settings
 from batches.pipeline.claims import Claim, held
 from batches.pipeline.economy import defer_to_economy, wants_economy
 from batches.pipeline.finishing import document_complete, document_fail, settled
-from batches.pipeline.reading import extraction_request
+from batches.pipeline.reading import document_run, extraction_request
 from documents import sandbox
 from documents.models import Document
 from extraction import get_engine, running
@@ -107,16 +107,17 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
 
 
 def _earlier_identical(document: Document, engine: Engine) -> Document | None:
-    """A completed document of the same user with the same bytes, prompt, fields and model,
-    whose result can be reused instead of paying for the same extraction twice."""
-    batch = document.batch
+    """A completed document of the same user with the same bytes, prompt, fields and model
+    (those of the run the document was sent to), whose result can be reused instead of paying
+    for the same extraction twice. A candidate's result is its batch's current run's."""
+    run = document_run(document)
     candidates = (
         Document.objects.filter(
             user_id=document.user_id,
             sha256=document.sha256,
             status=Document.Status.COMPLETED,
-            batch__extraction_prompt=batch.extraction_prompt,
-            batch__engine=batch.engine,
+            batch__extraction_prompt=run.prompt,
+            batch__engine=document.batch.engine,
         )
         .exclude(pk=document.pk)
         .exclude(result=None)
@@ -125,7 +126,7 @@ def _earlier_identical(document: Document, engine: Engine) -> Document | None:
     )
     for candidate in candidates[:20]:
         result = candidate.result or {}
-        if candidate.batch.fields == batch.fields and result.get("model") == engine.model:
+        if candidate.batch.fields == run.fields and result.get("model") == engine.model:
             return candidate
     return None
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.template.defaultfilters import pluralize
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -34,6 +35,23 @@ def field_value(cell: dict[str, Any]) -> str:
     if cell.get("currency"):
         text = f"{text} {cell['currency']}"
     return text
+
+
+@register.filter
+def plain_value(value: Any) -> str:
+    """A value of a run's result as a person reads it (a run's diff shows values, not cells):
+    a table as its row count, a list joined, a boolean as yes/no, nothing as "—"."""
+    if value in (None, "", [], {}):
+        return "—"
+    if isinstance(value, list) and any(isinstance(item, dict) for item in value):
+        return f"{len(value)} row{'s' if len(value) != 1 else ''}"
+    return field_value({"value": value})
+
+
+@register.filter
+def percent(rate: float | None) -> str:
+    """A rate (0 to 1) as a percentage: "93.3 %"; "—" when there is none."""
+    return "—" if rate is None else f"{rate * 100:.1f} %"
 
 
 @register.filter
@@ -144,6 +162,19 @@ def duration(seconds: int) -> str:
     if minutes < 60:
         return f"{minutes} min"
     return f"{minutes // 60} h {minutes % 60} min"
+
+
+@register.filter
+def missing_summary(missing: dict[str, Any]) -> str:
+    """The heat map's summary: "date missing in 2 documents, total in 1", or "every value
+    present"."""
+    counts = [(name, missing["counts"].get(name, 0)) for name in missing["fields"]]
+    lacking = [(name, count) for name, count in counts if count]
+    if not lacking:
+        return "every value present"
+    (name, count), *rest = lacking
+    first = f"{name} missing in {count} document{pluralize(count)}"
+    return ", ".join([first, *(f"{name} in {count}" for name, count in rest)])
 
 
 @register.filter

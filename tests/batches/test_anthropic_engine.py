@@ -684,6 +684,8 @@ def test_an_identical_document_of_the_same_user_reuses_the_result_at_no_cost(ali
     assert reused.result["fields"] == original.result["fields"]
     again.refresh_from_db()
     assert again.status == BatchProcess.Status.COMPLETED
+    # Never sent to an engine, it does not count against the month's documents either.
+    assert user_usage(alice).documents_this_month == 1
 
     # Bob's identical file is his own: it is extracted (and paid for) for him.
     bobs = _batch(bob, {"acme.txt": ACME})

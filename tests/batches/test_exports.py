@@ -289,6 +289,7 @@ def test_json_carries_the_batch_and_each_documents_raw_result(batch: BatchProces
         "fields": FIELDS,
         "created_at": data["batch"]["created_at"],
         "completed_at": None,
+        "checks": None,
     }
     assert data["batch"]["created_at"].startswith(str(batch.created_at.date()))
     completed, failed, queued = data["documents"]

@@ -5,18 +5,20 @@ run can be kept again, reviewed values are the ground truth a run is scored agai
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
 
 from accounts.models import MonthlyUsage, Submission
-from batches import services
+from batches import pipeline, services
 from batches.models import BatchProcess, Run, RunResult
 from batches.reviews import document_review
 from batches.tasks import drain
 from documents.models import Document
 from extraction.fields import parse_fields
+from notifications.models import Event
 from samples.invoices import invoice
 from tests.batches.test_anthropic_engine import ACME, GLOBEX, MESSAGES, fake  # noqa: F401
 from tests.batches.test_api import bearer_for
@@ -38,6 +40,18 @@ def finished(alice, settings) -> BatchProcess:
     drain(budget_seconds=120)
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED
+    return batch
+
+
+def acme_extracted(user) -> BatchProcess:
+    """One text invoice extracted by (fake) Claude."""
+    batch = services.batch_create(
+        user=user,
+        files=[ContentFile(ACME.encode(), name="acme.txt")],
+        prompt="invoice number, total",
+        fields=parse_fields(FIELDS),
+    )
+    drain(budget_seconds=45)
     return batch
 
 
@@ -88,6 +102,14 @@ def test_a_field_added_to_a_finished_batch_runs_on_the_text_read_and_shows_what_
     assert dict(finished.documents.values_list("pk", "read_at")) == read_at
     assert MonthlyUsage.objects.get(user=alice).documents == used + 3
     assert Submission.objects.filter(user=alice).count() == submissions + 1
+    # The batch finished (and notified) once more, naming the run it now serves.
+    finishes = Event.objects.filter(batch=finished, kind="batch.completed").order_by("created_at")
+    assert [
+        (e.payload["data"]["batch"]["finish"], e.payload["data"]["batch"]["run"]) for e in finishes
+    ] == [
+        (1, 1),
+        (2, 2),
+    ]
 
     runs = client.get(f"/api/v1/batches/{finished.pk}/runs/").json()
     assert [(r["number"], r["status"], r["current"]) for r in runs] == [
@@ -257,3 +279,131 @@ def test_the_cli_lists_reruns_and_keeps_runs(alice, finished, capsys):
         "invoice number",
         "total",
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rerun_reading_a_reviewed_value_differently_keeps_the_review_and_asks_again(
+    alice,
+    fake,  # noqa: F811
+    client,
+):
+    batch = acme_extracted(alice)
+    document = batch.documents.get()
+    # The person corrects the total and confirms the number; nothing else needs them.
+    document_review(
+        user=alice,
+        document_id=document.pk,
+        values={"total": "1200.00"},
+        confirmed=["invoice number"],
+    )
+    batch.refresh_from_db()
+    assert services_queue(batch) == []
+
+    # The next run reads another total (and the same number): the review stands, the document
+    # is back in the review queue, its page says so.
+    fake.fabricate = {"total": ("1,243.50", "Total: 1,234.50 EUR")}
+    call_command("batch", "rerun", str(batch.pk), "--prompt", "The total due.", "--fields", FIELDS)
+    drain(budget_seconds=45)
+    document.refresh_from_db()
+    assert document.result["disagreements"] == ["total"]
+    total = (
+        bearer_for(alice)
+        .get(f"/api/v1/documents/{document.pk}/")
+        .json()["result"]["fields"]["total"]
+    )
+    assert (total["review"]["value"], total["value"]) == ("1200.00", "1243.50")
+    assert services_queue(batch) == [document.pk]
+    client.force_login(alice)
+    page = client.get(f"/dashboard/documents/{document.pk}/").content.decode()
+    assert "Run 2 read 1243.50" in page and "disagrees" in page
+
+    # Keeping their value settles it.
+    client.post(
+        f"/dashboard/documents/{document.pk}/review/",
+        {"field": "total", "action": "save", "value": "1200.00"},
+    )
+    document.refresh_from_db()
+    assert "disagreements" not in document.result
+    assert document.reviews["total"]["value"] == "1200.00"
+    assert services_queue(batch) == []
+    assert "disagreements" not in RunResult.objects.get(run__number=2, document=document).result
+
+
+def services_queue(batch: BatchProcess) -> list:
+    from batches.selectors import batch_review_queue
+
+    return batch_review_queue(batch=BatchProcess.objects.get(pk=batch.pk))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_rerun_form_says_what_is_wrong_and_starts_nothing(alice, bob, finished, client):
+    client.force_login(alice)
+    url = f"/dashboard/batches/{finished.pk}/runs/"
+
+    bad = client.post(url, {"prompt": "Extract the invoice's details.", "fields": "items: table("})
+    assert bad.status_code == 400
+    assert "items" in bad.content.decode() and "Re-run with changes" in bad.content.decode()
+    empty = client.post(url, {"prompt": " ", "fields": FIELDS})
+    assert empty.status_code == 400
+    assert Run.objects.filter(batch=finished).count() == 1
+
+    assert client.get(f"/dashboard/batches/{finished.pk}/runs/2/").status_code == 404
+    client.force_login(bob)
+    assert client.post(url, {"prompt": "x", "fields": FIELDS}).status_code == 404
+    assert client.get(f"/dashboard/batches/{finished.pk}/runs/1/").status_code == 404
+    assert client.post(f"/dashboard/batches/{finished.pk}/runs/1/keep/").status_code == 404
+    assert Run.objects.filter(batch=finished).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rerun_reuses_only_results_read_with_its_own_prompt_and_fields(
+    alice,
+    fake,  # noqa: F811
+):
+    first, second = acme_extracted(alice), acme_extracted(alice)  # the second reuses the first
+    assert second.documents.get().reused_from_id == first.documents.get().pk
+    calls = fake.count(MESSAGES)
+    used = MonthlyUsage.objects.get(user=alice).documents
+
+    # A new prompt: the earlier batch's result was read with the old one, so it is not reused.
+    call_command("batch", "rerun", str(second.pk), "--prompt", "The total due.", "--fields", FIELDS)
+    drain(budget_seconds=45)
+    assert fake.count(MESSAGES) == calls + 1
+    assert "reused_from" not in second.documents.get().result
+    assert MonthlyUsage.objects.get(user=alice).documents == used + 1
+
+    # The same change on the first batch reuses that result: no call, no document counted.
+    call_command("batch", "rerun", str(first.pk), "--prompt", "The total due.", "--fields", FIELDS)
+    drain(budget_seconds=45)
+    assert fake.count(MESSAGES) == calls + 1
+    reused = first.documents.get()
+    assert reused.result["reused_from"] == str(second.documents.get().pk)
+    assert MonthlyUsage.objects.get(user=alice).documents == used + 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_in_flight_when_a_rerun_is_canceled_is_still_counted_as_spent(alice, fake):  # noqa: F811
+    batch = acme_extracted(alice)
+    document = batch.documents.get()
+    cost_before = document.cost_usd
+    assert cost_before > 0
+    call_command("batch", "rerun", str(batch.pk), "--fields", WITH_DATE)
+    claim = pipeline.document_claim(known={})
+    assert claim is not None and claim.document_id == document.pk
+
+    # The re-run is canceled while Claude answers; the answer arrives after, paid for.
+    services.batch_cancel(batch=BatchProcess.objects.get(pk=batch.pk))
+    outcome = pipeline.document_complete(
+        claim=claim,
+        result={"fields": {"invoice date": {"value": "2024-03-01"}}},
+        cost_usd=Decimal("0.0125"),
+        usage={"input_tokens": 900, "output_tokens": 40},
+    )
+
+    assert outcome == "lost"
+    document.refresh_from_db()
+    assert "invoice date" not in document.result["fields"]  # the run was canceled
+    assert document.cost_usd == cost_before + Decimal("0.0125")
+    assert document.usage["output_tokens"] > 40
+    shown = bearer_for(alice).get(f"/api/v1/batches/{batch.pk}/").json()
+    assert Decimal(str(shown["cost"]["actual_usd"])) == document.cost_usd

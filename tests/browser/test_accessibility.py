@@ -6,6 +6,13 @@ from __future__ import annotations
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.core.files.base import ContentFile
+
+from batches import services
+from batches.models import BatchProcess
+from batches.tasks import drain
+from extraction.fields import parse_fields
+from samples.invoices import invoice
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -39,6 +46,7 @@ def test_every_page_passes_axe_core(page, live_server, sign_in, alice, invoice_d
         batch,
         f"{batch}?show=review&sort=-total",
         f"{batch}review/",
+        f"{batch}runs/1/",
         f"/dashboard/documents/{invoice_document.pk}/",
         "/settings/",
         "/billing/",
@@ -72,3 +80,30 @@ def test_the_batch_page_passes_axe_core_on_a_phone(
     assert (
         violations(page, f"{live_server.url}/dashboard/batches/{invoice_document.batch_id}/") == []
     )
+
+
+def test_the_batch_checks_pass_axe_core(page, live_server, sign_in, alice, settings):
+    """The Checks panel with a duplicate listed, its heat map, and the duplicate's page saying
+    why it needs review."""
+    settings.SHEAF_EXTRACTION_ENGINE = "local"
+    same = invoice(1).pdf
+    batch = services.batch_create(
+        user=alice,
+        files=[ContentFile(same, name="a.pdf"), ContentFile(same, name="b.pdf")],
+        prompt="The invoice's details.",
+        fields=parse_fields("supplier\ninvoice number\ndate:date\ntotal:number"),
+    )
+    drain(budget_seconds=60)
+    batch.refresh_from_db()
+    assert batch.status == BatchProcess.Status.COMPLETED
+    assert batch.checks["duplicates"]
+    duplicate = batch.documents.get(original_filename="b.pdf")
+    sign_in(alice)
+
+    problems = violations(page, f"{live_server.url}/dashboard/batches/{batch.pk}/")
+    assert page.get_by_role("heading", name="Checks").is_visible()
+    assert page.get_by_role("table").filter(has_text="a.pdf").first.is_visible()
+    problems += violations(page, f"{live_server.url}/dashboard/documents/{duplicate.pk}/")
+    assert page.get_by_text("Possible duplicate of a.pdf").is_visible()
+
+    assert not problems, "\n".join(problems)

@@ -63,6 +63,7 @@ def test_batch_completed_is_received_once_signed_with_the_endpoints_secret(
         "name": "March",
         "status": "completed_with_errors",
         "finish": 1,
+        "run": 1,
         "counts": {"total": 2, "completed": 1, "failed": 1, "canceled": 0},
         "url": f"https://sheaf.example.com/dashboard/batches/{batch.pk}/",
         "created_at": batch.created_at.isoformat(),
