@@ -7,6 +7,7 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -26,6 +27,7 @@ from accounts.services import (
     quota_reserve,
 )
 from batches.models import BatchProcess, FieldTemplate
+from batches.pipeline.budgets import budget_set
 from batches.pipeline.claims import kick_workers
 from batches.pipeline.finishing import batch_refresh
 from batches.runs import queued_again, run_abandon, run_first, run_reopened, run_start
@@ -40,6 +42,7 @@ logger = logging.getLogger(__name__)
 
 MAX_PROMPT_LENGTH = 10_000
 MAX_NAME_LENGTH = 200
+MAX_BUDGET_USD = Decimal(1_000_000)
 
 
 def _default_name(uploads: Sequence[InspectedUpload]) -> str:
@@ -56,6 +59,7 @@ def request_fingerprint(
     description: str,
     mode: str,
     files: Sequence[tuple[str, str]],
+    budget_usd: Decimal | None = None,
 ) -> str:
     """What makes two submissions the same request, as a SHA-256: the parsed form values
     (normalised as `batch_create` stores them) and the files in order, each as (shown filename,
@@ -68,6 +72,8 @@ def request_fingerprint(
         "mode": mode,
         "files": [list(pair) for pair in files],
     }
+    if budget_usd is not None:  # left out without one: keys sent before budgets still match
+        canonical["budget_usd"] = str(budget_usd)
     text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -83,6 +89,7 @@ def batch_create(
     mode: str = BatchProcess.Mode.STANDARD,
     idempotency_key: str = "",
     trial: bool = False,
+    budget_usd: Decimal | None = None,
 ) -> BatchProcess:
     """Validate a submission against the user's plan and store it whole, or store nothing.
 
@@ -90,6 +97,7 @@ def batch_create(
     the batch and all its documents exist, each file is stored under
     ``uploads/<user>/<batch>/<document>.<ext>``, and workers are kicked after commit. A `trial`
     (see `batch_trial_create`) reserves its documents but is no submission of the hour.
+    Without a `budget_usd` the batch gets the plan's `default_budget_usd`, if any.
     """
     plan = user_effective_plan(user).plan
     prompt = (prompt or "").strip()
@@ -110,6 +118,8 @@ def batch_create(
     if mode not in BatchProcess.Mode.values:
         problems.append(Problem("invalid", f"Unknown mode {mode!r}; use standard or economy."))
     problems += limits_check_mode(plan=plan, mode=mode)
+    if budget_usd is not None and (problem := budget_problem(budget_usd)) is not None:
+        problems.append(problem)
     problems += limits_check_files(plan=plan, filenames=[f.name or "" for f in files])
     uploads: list[InspectedUpload] = []
     if not problems:
@@ -133,6 +143,7 @@ def batch_create(
         description=description,
         mode=mode,
         files=[(upload.filename, upload.sha256) for upload in uploads],
+        budget_usd=budget_usd,
     )
     fields = fields or fields_from_prompt(prompt)
     batch_id = uuid.uuid4()
@@ -183,6 +194,7 @@ def batch_create(
                 idempotency_key=idempotency_key,
                 request_fingerprint=fingerprint,
                 is_trial=trial,
+                budget_usd=plan.default_budget_usd if budget_usd is None else budget_usd,
             )
             run = run_first(batch=batch)
             for document in documents:
@@ -230,6 +242,7 @@ def batch_create_once(
     name: str = "",
     description: str = "",
     mode: str = BatchProcess.Mode.STANDARD,
+    budget_usd: Decimal | None = None,
 ) -> tuple[BatchProcess, bool]:
     """`batch_create` for a client that may send the same request twice: the same key with the
     same request (`request_fingerprint`) from the same user returns the batch the first request
@@ -250,6 +263,7 @@ def batch_create_once(
             description=description,
             mode=mode,
             files=[(display_filename(f.name), file_sha256(f)) for f in files],
+            budget_usd=budget_usd,
         )
         if existing.request_fingerprint and existing.request_fingerprint != fingerprint:
             raise Rejected.one(
@@ -273,6 +287,7 @@ def batch_create_once(
             description=description,
             mode=mode,
             idempotency_key=idempotency_key,
+            budget_usd=budget_usd,
         )
     except IntegrityError:
         existing = BatchProcess.objects.filter(user=user, idempotency_key=idempotency_key).first()
@@ -280,6 +295,28 @@ def batch_create_once(
             raise
         return repeat_of(existing)
     return batch, True
+
+
+def budget_problem(budget_usd: Decimal) -> Problem | None:
+    """Why a budget cannot be taken, or None: more than $0, at most MAX_BUDGET_USD, cents."""
+    if not budget_usd.is_finite() or budget_usd <= 0:
+        return Problem("invalid", f"A budget is a number of dollars above 0, not {budget_usd}.")
+    if budget_usd > MAX_BUDGET_USD:
+        return Problem("invalid", f"A budget is at most ${MAX_BUDGET_USD:,} per batch.")
+    if budget_usd != budget_usd.quantize(Decimal("0.01")):
+        return Problem("invalid", f"A budget is in whole cents, e.g. 5.00, not {budget_usd}.")
+    return None
+
+
+def batch_budget_set(*, batch: BatchProcess, budget_usd: Decimal | None) -> BatchProcess:
+    """Set, raise or lower a batch's budget (None removes it). Raising it above what the batch
+    spent and has in flight resumes a batch its budget paused; below, it stays paused. A
+    finished or canceled batch keeps its budget for its next run. Raises Rejected `invalid`."""
+    if budget_usd is not None and (problem := budget_problem(budget_usd)) is not None:
+        raise Rejected([problem])
+    budget_set(batch_id=batch.pk, budget_usd=budget_usd, now=timezone.now())
+    batch.refresh_from_db()
+    return batch
 
 
 def batch_delete(*, batch: BatchProcess) -> None:
@@ -316,7 +353,12 @@ def batch_cancel(*, batch: BatchProcess) -> BatchProcess:
             return batch
         changed = BatchProcess.objects.filter(
             pk=batch.pk, status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING]
-        ).update(status=BatchProcess.Status.CANCELED, completed_at=now, paused_reason="")
+        ).update(
+            status=BatchProcess.Status.CANCELED,
+            completed_at=now,
+            paused_reason="",
+            budget_paused_at=None,
+        )
         if not changed:
             raise Rejected.one("conflict", f"Batch “{batch.name}” has already finished.")
         batch_refresh(batch_id=batch.pk)  # cancels the queued documents and refunds them

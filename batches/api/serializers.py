@@ -26,6 +26,19 @@ from extraction.fields import (
 # lines carry an ignore of the one error it causes.
 
 
+class BudgetField(serializers.DecimalField):
+    """A budget in dollars; its bounds are checked by the service (`budget_problem`), so every
+    surface answers alike. Not a number: 400 `invalid`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "help_text",
+            "Dollars, e.g. 5.00: dispatching stops when what the batch spent plus the estimates "
+            "of its documents in flight reaches it (the plan's default_budget_usd when left out).",
+        )
+        super().__init__(max_digits=None, decimal_places=None, **kwargs)
+
+
 class BatchCreateInputSerializer(serializers.Serializer[None]):
     # Lenient on purpose: `batch_create` checks files, prompt and name, so the API answers with
     # the same codes and messages as the dashboard.
@@ -52,6 +65,7 @@ class BatchCreateInputSerializer(serializers.Serializer[None]):
     mode = serializers.ChoiceField(
         choices=BatchProcess.Mode.choices, default=BatchProcess.Mode.STANDARD
     )
+    budget_usd = BudgetField(required=False, allow_null=True, default=None)
 
     def validate_fields(self, value: str) -> list[FieldSpec]:
         return fields_input(value)
@@ -85,6 +99,14 @@ class BatchCreateDocumentedSerializer(BatchCreateInputSerializer):
     )
     prompt = serializers.CharField(max_length=MAX_PROMPT_LENGTH, help_text="What to extract.")
     name = serializers.CharField(required=False, allow_blank=True, max_length=MAX_NAME_LENGTH)
+
+
+class BatchUpdateInputSerializer(serializers.Serializer[None]):
+    budget_usd = BudgetField(
+        allow_null=True,
+        help_text="The new budget in dollars (null: none). Above what the batch spent and has in "
+        "flight, a batch its budget paused resumes; below, it stays paused.",
+    )
 
 
 class BatchListInputSerializer(serializers.Serializer[None]):
@@ -366,6 +388,13 @@ class BatchSummaryOutputSerializer(serializers.Serializer[BatchProcess]):
     prompt = serializers.CharField(source="extraction_prompt")
     fields = FieldSpecSerializer(many=True)  # type: ignore[assignment]  # a field, see the top
     paused_reason = serializers.CharField()
+    budget_usd = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text="Dispatching stops when the batch's spent cost plus its documents in flight "
+        'reach it; paused_reason then says "budget reached" with the figures.',
+    )
     run = serializers.SerializerMethodField()
     counts = serializers.SerializerMethodField()
     progress_percent = serializers.SerializerMethodField()

@@ -22,6 +22,7 @@ from batches.api.serializers import (
     BatchListInputSerializer,
     BatchOutputSerializer,
     BatchSummaryOutputSerializer,
+    BatchUpdateInputSerializer,
     DocumentDetailOutputSerializer,
     DocumentReviewOutputSerializer,
     ResultsInputSerializer,
@@ -101,6 +102,21 @@ class BatchDetailApi(APIView):
     )
     def get(self, request: AuthenticatedRequest, batch_id: str) -> Response:
         batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id, trials=False)
+        return Response(BatchOutputSerializer(batch).data)
+
+    @extend_schema(
+        operation_id="batches_partial_update",
+        request=BatchUpdateInputSerializer,
+        responses={200: BatchOutputSerializer, **error_responses(400, 401, 404, 405)},
+        description="Set, raise or lower the batch's budget. A batch its budget paused resumes "
+        "when the new budget is above what it spent and has in flight; below, it stays paused "
+        "(no second notification). A budget not above 0 or not a number answers 400 invalid.",
+    )
+    def patch(self, request: AuthenticatedRequest, batch_id: str) -> Response:
+        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id, trials=False)
+        data = BatchUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        batch = services.batch_budget_set(batch=batch, budget_usd=data.validated_data["budget_usd"])
         return Response(BatchOutputSerializer(batch).data)
 
 

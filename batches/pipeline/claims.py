@@ -18,6 +18,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from batches.models import BatchProcess
+from batches.pipeline.budgets import budget_admits
 from batches.selectors import documents_waiting
 from documents.models import Document
 
@@ -78,6 +79,27 @@ def document_claim(
     """
     if document_ids is not None and not document_ids:
         return None  # narrowed to nothing (a runner whose limit is reserved by other threads)
+    known = {} if known is None else known
+    # A document its batch's budget holds back pauses that batch, whose documents are then not
+    # due: the next claim finds another batch's document (a race with a raise may repeat it).
+    for _ in range(BUDGET_REFUSALS):
+        claim = _claim_next(now=now, batch_id=batch_id, document_ids=document_ids, known=known)
+        if claim is not REFUSED:
+            return claim
+    return None
+
+
+BUDGET_REFUSALS = 3
+REFUSED = Claim(uuid.UUID(int=0), uuid.UUID(int=0), uuid.UUID(int=0), 0)
+
+
+def _claim_next(
+    *,
+    now: datetime | None,
+    batch_id: uuid.UUID | None,
+    document_ids: Collection[uuid.UUID] | None,
+    known: dict[uuid.UUID, BatchProcess],
+) -> Claim | None:
     now = now or timezone.now()
     token = uuid.uuid4()
     if batch_id is None and document_ids is None:
@@ -89,13 +111,21 @@ def document_claim(
     document = _lease_first(candidate, params, token=token, now=now)
     if document is None:
         return None
-    known = {} if known is None else known
     batch = known.get(document.batch_id)
-    if batch is None:
+    if batch is not None:
+        # A budget can be set or changed at any time: never taken from a known batch.
+        batch.budget_usd = (
+            BatchProcess.objects.filter(pk=batch.pk).values_list("budget_usd", flat=True).first()
+        )
+    else:
         batch = BatchProcess.objects.filter(pk=document.batch_id).first()
     if batch is None:
         # The batch was deleted meanwhile, with our document; processing will say "lost".
         return Claim(document.pk, document.batch_id, token, document.attempts)
+    if batch.budget_usd is not None and not budget_admits(
+        document=document, batch=batch, token=token, now=now
+    ):
+        return REFUSED
     stamped = batch.last_claimed_at
     if batch.status == BatchProcess.Status.QUEUED or (
         stamped is None or stamped < now - ROUND_ROBIN_TICK
