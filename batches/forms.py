@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -9,6 +10,7 @@ from django.utils.datastructures import MultiValueDict
 
 from accounts.plans import Plan
 from batches.models import BatchProcess
+from batches.services import MAX_BUDGET_USD
 from batchsite.errors import Rejected
 from documents.uploads import ACCEPT, SUPPORTED
 from extraction.fields import FieldSpec, InvalidFields, parse_fields
@@ -70,6 +72,14 @@ class BatchUploadForm(forms.Form):
         help_text="In plain language, what to pull out of every document.",
     )
     mode = forms.ChoiceField(choices=BatchProcess.Mode.choices, initial=BatchProcess.Mode.STANDARD)
+    budget_usd = forms.DecimalField(
+        label="Budget (USD)",
+        required=False,
+        min_value=Decimal("0.01"),
+        max_value=MAX_BUDGET_USD,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+    )
     # Set by upload.js: the files were sent one by one into this draft (batches.drafts), and
     # the batch is made of them instead of files sent with the form.
     draft = forms.UUIDField(required=False, widget=forms.HiddenInput)
@@ -92,7 +102,9 @@ class BatchUploadForm(forms.Form):
             "for line items. name! marks a required field. Inferred from the prompt if blank.",
         )
         self.fields["files"] = MultipleFileField()
-        self.order_fields(["name", "description", "prompt", "fields", "mode", "files"])
+        self.order_fields(
+            ["name", "description", "prompt", "fields", "mode", "budget_usd", "files"]
+        )
         self.plan = plan
         self.fields["mode"].help_text = (
             "Economy sends documents through Anthropic's batch API: about half the price, "
@@ -100,6 +112,14 @@ class BatchUploadForm(forms.Form):
         )
         if not plan.economy_lane:
             self.fields["mode"].help_text += " It comes with the Growth plan."
+        default = plan.default_budget_usd
+        self.fields["budget_usd"].help_text = (
+            "Optional. Sheaf stops sending documents when what the batch cost plus what is in "
+            "flight reaches it; raise it to go on."
+            + (f" Your plan's default: ${default:,}." if default is not None else "")
+        )
+        if default is not None:
+            self.fields["budget_usd"].widget.attrs["placeholder"] = f"{default}"
         # Free renders one picker; the server still reads (and refuses) any extra files.
         widget = self.fields["files"].widget
         widget.attrs["accept"] = ACCEPT

@@ -20,7 +20,7 @@ from batches.exports import EXPORT_FORMATS
 from batches.forms import BatchUploadForm
 from batches.models import BatchProcess
 from batchsite.errors import Rejected
-from extraction import engine_for_new_batch, engine_summary
+from extraction import engine_estimate_rates, engine_for_new_batch, engine_summary
 
 
 @login_required
@@ -61,6 +61,7 @@ def batch_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
                     name=form.cleaned_data["name"],
                     description=form.cleaned_data["description"],
                     mode=form.cleaned_data["mode"],
+                    budget_usd=form.cleaned_data["budget_usd"],
                 )
 
             draft_id = form.cleaned_data["draft"]
@@ -83,6 +84,7 @@ def batch_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
         "plan": plan,
         "usage": user_usage(request.user),
         "engine_summary": engine_summary(engine),
+        "estimate_rates": engine_estimate_rates(engine),
         "templates": selectors.field_template_list_for_user(user=request.user),
         # A refused submission of a draft keeps its files: the page lists them again.
         "draft_files": drafts.draft_files_for_user(

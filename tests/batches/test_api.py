@@ -22,7 +22,8 @@ from tests.support.documents import invoice_upload, invoice_uploads, report_uplo
 
 PROMPT = "invoice number, date and total"
 BATCH_KEYS = {
-    "id", "name", "status", "mode", "engine", "prompt", "fields", "paused_reason", "run", "counts",
+    "id", "name", "status", "mode", "engine", "prompt", "fields", "paused_reason", "budget_usd",
+    "run", "counts",
     "progress_percent", "eta_seconds", "cost", "value_counts", "reviewed_documents", "created_at",
     "started_at", "completed_at",
 }  # fmt: skip
