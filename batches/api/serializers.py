@@ -103,9 +103,11 @@ class BatchCreateDocumentedSerializer(BatchCreateInputSerializer):
 
 class BatchUpdateInputSerializer(serializers.Serializer[None]):
     budget_usd = BudgetField(
+        required=False,
         allow_null=True,
-        help_text="The new budget in dollars (null: none). Above what the batch spent and has in "
-        "flight, a batch its budget paused resumes; below, it stays paused.",
+        help_text="The new budget in dollars (null: none; left out: unchanged). Above what the "
+        "batch spent and has in flight, a batch its budget paused resumes; below, it stays "
+        "paused.",
     )
 
 

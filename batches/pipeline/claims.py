@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -112,13 +113,12 @@ def _claim_next(
     if document is None:
         return None
     batch = known.get(document.batch_id)
-    if batch is not None:
-        # A budget can be set or changed at any time: never taken from a known batch.
-        batch.budget_usd = (
-            BatchProcess.objects.filter(pk=batch.pk).values_list("budget_usd", flat=True).first()
-        )
-    else:
+    if batch is None:
         batch = BatchProcess.objects.filter(pk=document.batch_id).first()
+    else:
+        # A budget can be set or changed at any time: a known batch's is the one the claim read.
+        budget = getattr(document, "batch_budget_usd", None)
+        batch.budget_usd = None if budget is None else Decimal(str(budget))
     if batch is None:
         # The batch was deleted meanwhile, with our document; processing will say "lost".
         return Claim(document.pk, document.batch_id, token, document.attempts)
@@ -155,7 +155,8 @@ _LEASE_FIRST_SQL = """
 UPDATE {documents} SET status = %s, lease_token = %s, lease_expires_at = %s,
     attempts = attempts + 1, started_at = COALESCE(started_at, %s), updated_at = %s
 WHERE id = ({candidate}) AND status = %s
-RETURNING {columns}
+RETURNING {columns},
+    (SELECT {budget} FROM {batches} WHERE {batches}.id = {documents}.batch_id) AS batch_budget_usd
 """
 
 
@@ -186,7 +187,8 @@ def _lease_first(
     is now, or None.
 
     `UPDATE … WHERE id = (SELECT id … LIMIT 1 [FOR UPDATE OF document SKIP LOCKED])
-    RETURNING …`: in autocommit, one round trip and no read-then-write transaction. The ORM
+    RETURNING …`: in autocommit, one round trip and no read-then-write transaction. It also
+    returns the batch's budget as it is now (`batch_budget_usd`), which may change any time. The ORM
     compiles the candidate query (the order lives in `documents_waiting`), and `raw()` turns
     the returned row into a model with the fields' converters applied.
     """
@@ -196,6 +198,10 @@ def _lease_first(
         candidate += " " + ops.for_update_sql(skip_locked=True, of=(documents,))
     sql = _LEASE_FIRST_SQL.format(
         documents=documents,
+        batches=ops.quote_name(BatchProcess._meta.db_table),
+        budget=ops.quote_name(
+            BatchProcess._meta.get_field("budget_usd").get_attname_column()[1] or ""
+        ),
         candidate=candidate,
         columns=", ".join(ops.quote_name(f.column) for f in meta.concrete_fields if f.column),
     )
