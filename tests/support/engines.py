@@ -129,3 +129,17 @@ class PricedEngine(Engine):
 
     def estimate(self, *, characters: int, pages: int | None, fields: int) -> Decimal:
         return self.PRICE
+
+
+class PricedCountingEngine(CountingEngine):
+    """The counting engine (every call logged, for a cluster test) at PricedEngine's price."""
+
+    name = "priced-counting"
+    costs_money = True
+
+    def extract(self, request: ExtractionRequest) -> ExtractionResult:
+        outcome = super().extract(request)
+        return ExtractionResult(result=outcome.result, cost_usd=PricedEngine.PRICE)
+
+    def estimate(self, *, characters: int, pages: int | None, fields: int) -> Decimal:
+        return PricedEngine.PRICE
