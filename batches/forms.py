@@ -56,6 +56,22 @@ class MultipleFileField(forms.FileField):
         return [f for f in files if f]
 
 
+def budget_field(*, required: bool) -> forms.DecimalField:
+    """A batch's budget in dollars, as the upload form and the batch page take it."""
+    return forms.DecimalField(
+        label="Budget (USD)",
+        required=required,
+        min_value=Decimal("0.01"),
+        max_value=MAX_BUDGET_USD,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+    )
+
+
+class BudgetForm(forms.Form):
+    budget_usd = budget_field(required=True)
+
+
 class BatchUploadForm(forms.Form):
     # What the page says it takes ("PDF, CSV, … or TIFF") and the pickers' accept attribute.
     supported = SUPPORTED
@@ -72,14 +88,7 @@ class BatchUploadForm(forms.Form):
         help_text="In plain language, what to pull out of every document.",
     )
     mode = forms.ChoiceField(choices=BatchProcess.Mode.choices, initial=BatchProcess.Mode.STANDARD)
-    budget_usd = forms.DecimalField(
-        label="Budget (USD)",
-        required=False,
-        min_value=Decimal("0.01"),
-        max_value=MAX_BUDGET_USD,
-        decimal_places=2,
-        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
-    )
+    budget_usd = budget_field(required=False)
     # Set by upload.js: the files were sent one by one into this draft (batches.drafts), and
     # the batch is made of them instead of files sent with the form.
     draft = forms.UUIDField(required=False, widget=forms.HiddenInput)

@@ -33,6 +33,7 @@ urlpatterns = [
     path("batches/<uuid:batch_id>/progress/", views.batch_progress, name="batch_progress"),
     path("batches/<uuid:batch_id>/cancel/", views.batch_cancel, name="batch_cancel"),
     path("batches/<uuid:batch_id>/retry/", views.batch_retry, name="batch_retry"),
+    path("batches/<uuid:batch_id>/budget/", views.batch_budget, name="batch_budget"),
     path("batches/<uuid:batch_id>/export/<str:fmt>/", views.batch_export, name="batch_export"),
     path("documents/<uuid:document_id>/", document_views.document_detail, name="document_detail"),
     path(

@@ -17,8 +17,9 @@ from accounts.http import AuthenticatedHttpRequest
 from accounts.selectors import user_effective_plan, user_usage
 from batches import drafts, exports, field_views, results, selectors, services
 from batches.exports import EXPORT_FORMATS
-from batches.forms import BatchUploadForm
+from batches.forms import BatchUploadForm, BudgetForm
 from batches.models import BatchProcess
+from batches.pipeline.budgets import dollars
 from batchsite.errors import Rejected
 from extraction import engine_estimate_rates, engine_for_new_batch, engine_summary
 
@@ -176,6 +177,24 @@ def batch_retry(request: AuthenticatedHttpRequest, batch_id: str) -> HttpRespons
         return done
 
     return _control(request, batch_id, retry)
+
+
+@login_required
+@require_POST
+def batch_budget(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponse:
+    def set_budget(batch: BatchProcess) -> str:
+        form = BudgetForm(request.POST)
+        if not form.is_valid():
+            problems = " ".join(str(error) for error in form.errors["budget_usd"])
+            raise Rejected.one("invalid", f"Budget: {problems}")
+        budget = form.cleaned_data["budget_usd"]
+        batch = services.batch_budget_set(batch=batch, budget_usd=budget)
+        done = f"Budget set to {dollars(budget)}"
+        if batch.budget_paused_at is not None:
+            return f"{done}; the batch stays paused ({batch.paused_reason})."
+        return f"{done}."
+
+    return _control(request, batch_id, set_budget)
 
 
 @login_required

@@ -388,3 +388,37 @@ def test_the_cli_creates_a_batch_with_a_budget_and_raises_it(alice, settings, tm
     call_command("batch", "budget", str(batch.pk), "none")
     batch.refresh_from_db()
     assert batch.budget_usd is None
+
+
+@pytest.mark.django_db
+def test_the_batch_page_shows_the_pause_and_raises_the_budget(
+    alice, alice_client, bob_client, client, priced
+):
+    batch = _budgeted_batch(alice, budget="1.00", documents=2)
+    claim = pipeline.document_claim()
+    pipeline.document_complete(claim=claim, result={"fields": {}}, cost_usd=Decimal("1.00"))
+    assert pipeline.document_claim() is None
+    page = f"/dashboard/batches/{batch.pk}/"
+    url = f"{page}budget/"
+
+    shown = alice_client.get(page).content.decode()
+    assert "budget reached: $1.00 spent and $0.00 in flight of $1.00" in shown
+    assert f'action="{url}"' in shown
+    assert bob_client.post(url, {"budget_usd": "9"}).status_code == 404
+    assert client.post(url, {"budget_usd": "9"}).status_code == 302  # to the login page
+    assert alice_client.get(url).status_code == 405
+    refused = alice_client.post(url, {"budget_usd": "-2"}, follow=True).content.decode()
+    assert "Budget: Ensure this value is greater than or equal to 0.01." in refused
+    batch.refresh_from_db()
+    assert batch.budget_usd == Decimal("1.00") and batch.budget_paused_at is not None
+
+    done = alice_client.post(url, {"budget_usd": "9"}, follow=True).content.decode()
+
+    assert "Budget set to $9.00." in done
+    assert "budget reached" not in done
+    batch.refresh_from_db()
+    assert (batch.budget_usd, batch.paused_reason, batch.budget_paused_at) == (
+        Decimal("9.00"),
+        "",
+        None,
+    )
