@@ -78,3 +78,23 @@ def test_with_the_offline_engine_the_estimate_says_it_is_free(
     expect(estimate).to_have_text("2 files, 4 pages. The offline engine is free: $0.")
     shots("offline-estimate")
     assert page.evaluate("window.cspViolations") == []
+
+
+def test_the_one_file_form_of_free_estimates_its_file_too(
+    page, live_server, sign_in, frank, settings
+):
+    from playwright.sync_api import expect
+
+    settings.SHEAF_EXTRACTION_ENGINE = "auto"
+    settings.ANTHROPIC_API_KEY = "sk-ant-test"
+    settings.SHEAF_ANTHROPIC_MODEL = "claude-opus-4-5"
+    sign_in(frank)
+    page.goto(f"{live_server.url}/dashboard/batch-upload/")
+    page.fill("[name=prompt]", "invoice number, total")
+
+    page.set_input_files("input[name=files]", [FILES[1]])
+
+    expect(page.locator("[data-estimate-text]")).to_have_text(
+        "1 file, 3 pages: about 5,350 tokens, about $0.03 (economy lane: about $0.02)."
+    )
+    assert page.evaluate("window.cspViolations") == []
