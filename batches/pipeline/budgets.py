@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import F, Q, Sum, Value
+from django.db.models import Case, F, Q, Sum, Value, When
 from django.db.models.functions import Greatest
 
 from batches.models import BatchProcess
@@ -112,6 +112,8 @@ def budget_admits(
         held.update(
             status=Document.Status.QUEUED,
             attempts=Greatest(F("attempts") - 1, Value(0)),
+            # Never sent: a document on its first attempt has not started either.
+            started_at=Case(When(attempts__lte=1, then=Value(None)), default=F("started_at")),
             lease_token=None,
             lease_expires_at=None,
             in_flight_usd=None,

@@ -165,6 +165,7 @@ def test_workers_claiming_at_once_overshoot_the_budget_by_at_most_one_estimate(a
     queued = batch.documents.filter(status=Document.Status.QUEUED)
     assert queued.count() == 6 and {d.attempts for d in queued} == {0}
     assert {d.lease_token for d in queued} == {None}
+    assert {d.started_at for d in queued} == {None}
 
 
 @pytest.mark.django_db
