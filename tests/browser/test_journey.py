@@ -186,7 +186,7 @@ def test_a_new_user_signs_up_upgrades_runs_a_batch_retries_and_reads_the_api_doc
     assert page.evaluate("window.sheafNoReload") is True
     swaps = page.evaluate("window.sheafPercents")
     assert swaps and swaps[-1] == "100%", swaps
-    scan_row = page.locator("#batch-progress tbody tr", has_text=SCAN).first
+    scan_row = page.locator("#results tbody tr", has_text=SCAN).first
     expect(scan_row.locator("[data-label=Status]")).to_have_text("Failed")
     expect(scan_row.locator("[data-label=Error]")).to_contain_text("no_text_layer")
 
