@@ -35,6 +35,20 @@ VAR_DIR = Path(env_str("SHEAF_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
 
+# /metrics sums what every web and worker process counted (batchsite/metrics.py): the client's
+# multiprocess mode keeps those counts in files in this directory, which it reads from the
+# environment when it is first imported, so it is set here, before any app imports it.
+PROMETHEUS_MULTIPROC_DIR = Path(
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str((VAR_DIR / "prometheus").absolute()))
+)
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+# A Bearer token for Prometheus's scrapes of /metrics; without one, only staff see it.
+SHEAF_METRICS_TOKEN = env_str("SHEAF_METRICS_TOKEN")
+if SHEAF_METRICS_TOKEN and len(SHEAF_METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured(
+        "SHEAF_METRICS_TOKEN must be at least 32 characters (e.g. `openssl rand -hex 32`)"
+    )
+
 
 def _development_secret_key() -> str:
     """A random key kept in var/, so sessions survive restarts of `make run`."""
