@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -31,6 +32,7 @@ from tests.notifications.conftest import (
     run_documents,
     run_queued_notifications,
 )
+from tests.support.cluster import Cluster
 from tests.support.fake_anthropic import FAKE_API_KEY, FakeAnthropic
 
 TOKEN = "metrics-token-for-tests-0123456789abcdef"
@@ -128,6 +130,18 @@ def test_without_a_configured_token_only_staff_may_look(
     # An empty token configured is no token: "Bearer " alone opens nothing.
     assert client.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 403
     assert staff_client.get("/metrics").status_code == 200
+
+
+def test_a_short_token_stops_the_process_at_start_up():
+    started = subprocess.run(
+        [sys.executable, "-c", "import batchsite.settings"],
+        env={**os.environ, "SHEAF_METRICS_TOKEN": "secret"},
+        capture_output=True,
+        text=True,
+    )
+
+    assert started.returncode != 0
+    assert "SHEAF_METRICS_TOKEN must be at least 32 characters" in started.stderr
 
 
 def test_only_reads_are_allowed(client):
@@ -319,3 +333,34 @@ def test_observe_event_delivery_records_other_channels_in_their_own_series():
         return _value(families, "sheaf_event_delivery_lag_seconds_count", channel="websocket")
 
     assert count(after) - count(before) == 1
+
+
+@pytest.mark.cluster
+@pytest.mark.django_db(transaction=True)
+def test_a_webhook_delivered_by_a_real_worker_is_counted_in_the_web_process(
+    alice, receiver, settings, tmp_path
+):
+    """The count is made in a django-q2 worker process, and this process's scrape sums it."""
+    settings.SHEAF_EXTRACTION_ENGINE = "local"
+    webhook_endpoint_create(user=alice, url=receiver.url(), events=["batch.completed"])
+    services.batch_create(
+        user=alice,
+        files=[ContentFile(b"Invoice number: INV-1\nTotal: 1.00 EUR\n", name="1.txt")],
+        prompt="invoice number, total",
+    )
+    metrics_files_sweep()  # as the cluster will when it starts: the sums before hold
+    before = _scrape()
+    cluster = Cluster(tmp_path / "cluster.log", SHEAF_WEBHOOK_ALLOW_PRIVATE="1")
+    try:
+        cluster.start()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and not receiver.requests:
+            time.sleep(0.5)
+        time.sleep(1)  # the worker records the delivery after the answer
+    finally:
+        cluster.stop()
+
+    assert WebhookDelivery.objects.get().status == "delivered"
+    after = _scrape()
+    assert _lag(after, "_count") - _lag(before, "_count") == 1
+    assert _value(after, "sheaf_documents", status="completed", error_kind="") == 1
