@@ -20,8 +20,15 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from batches import pipeline, services
 from batches.models import BatchProcess
-from batchsite.metrics import metrics_directory, metrics_files_sweep, observe_event_delivery
+from batchsite.metrics import (
+    CALL_STATUSES,
+    metrics_directory,
+    metrics_files_sweep,
+    observe_event_delivery,
+)
 from extraction.claude import governor
+from extraction.claude.engine import AnthropicEngine
+from extraction.contract import ExtractionError
 from extraction.fields import parse_fields
 from notifications.models import Event, WebhookDelivery
 from notifications.services import webhook_endpoint_create
@@ -269,6 +276,39 @@ def test_claude_calls_are_counted_by_outcome_and_documents_by_error_kind(alice, 
     assert _value(after, "sheaf_queue_depth") == 0
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED_WITH_ERRORS
+
+
+BATCH = "/v1/messages/batches/*"
+
+
+@pytest.mark.parametrize(
+    ("answer", "api", "status"),
+    [
+        ({"status": 429}, "messages", "rate_limited"),
+        ({"status": 500}, "messages", "server_error"),
+        ({"status": 401, "error_type": "authentication_error"}, "messages", "refused"),
+        ({"status": 429, "error_code": "enforced_spend_limit_reached"}, "messages", "refused"),
+        ({"status": 200, "disconnect": True}, "messages", "connection_error"),
+        ({"status": 200, "delay": 2.5}, "messages", "timeout"),
+        ({"status": 529, "path": BATCH, "method": "GET"}, "message_batches", "overloaded"),
+    ],
+)
+def test_each_outcome_of_a_call_is_counted_under_its_status(claude, settings, answer, api, status):
+    settings.SHEAF_ANTHROPIC_TIMEOUT_SECONDS = 1
+    claude.script(**answer)
+    engine = AnthropicEngine()
+    before = _scrape()
+
+    with pytest.raises(ExtractionError):
+        engine.batch_results("msgbatch_01") if api == "message_batches" else engine.probe()
+
+    after = _scrape()
+    assert _calls(after, status, api) - _calls(before, status, api) == 1
+    assert (
+        sum(_calls(after, s, api) for s in CALL_STATUSES)
+        - sum(_calls(before, s, api) for s in CALL_STATUSES)
+        == 1
+    )
 
 
 def test_a_count_made_in_another_process_is_summed_until_that_process_is_swept():
