@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from typing import Any
 
@@ -46,6 +47,8 @@ class Plan:
     priority: int
     economy_lane: bool
     webhooks: bool
+    # A batch submitted without a budget gets this one (dollars); None: no budget.
+    default_budget_usd: Decimal | None = None
 
     @property
     def max_file_size_mb(self) -> int:
@@ -117,6 +120,9 @@ def _apply_overrides(plan: Plan, overrides: object) -> Plan:
             raise ImproperlyConfigured(
                 f"SHEAF_PLAN_LIMITS[{str(plan.key)!r}] has unknown limit {name!r}; known: {allowed}"
             )
+        if name == "default_budget_usd":
+            changes[name] = _budget(plan, value)
+            continue
         expected = bool if _OVERRIDABLE[name] == "bool" else int
         if type(value) is not expected:
             raise ImproperlyConfigured(
@@ -124,6 +130,24 @@ def _apply_overrides(plan: Plan, overrides: object) -> Plan:
             )
         changes[name] = value
     return dataclasses.replace(plan, **changes)
+
+
+def _budget(plan: Plan, value: object) -> Decimal | None:
+    """A default budget from SHEAF_PLAN_LIMITS: a positive number of dollars, or null."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise InvalidOperation
+        budget = Decimal(str(value))
+    except InvalidOperation:
+        budget = Decimal(0)
+    if not budget.is_finite() or budget <= 0:
+        raise ImproperlyConfigured(
+            f"SHEAF_PLAN_LIMITS[{str(plan.key)!r}]['default_budget_usd'] must be a positive "
+            "number of dollars, or null"
+        )
+    return budget.quantize(Decimal("0.01"))
 
 
 def all_plans() -> list[Plan]:

@@ -184,6 +184,10 @@ class BatchProcessAdmin(admin.ModelAdmin[BatchProcess]):
         "total_documents",
         "processed_documents",
         "failed_documents",
+        # Set through the service (`manage.py batch budget`, the API, the batch page), which
+        # resumes a paused batch; a plain save would not.
+        "budget_usd",
+        "budget_paused_at",
         "created_at",
         "updated_at",
         "start_at",  # its documents' next_attempt_at was set from it at creation

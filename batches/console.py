@@ -25,6 +25,7 @@ from rich.table import Table
 
 from batches.models import BatchProcess
 from batches.pipeline import Claim
+from batches.pipeline.budgets import dollars
 from batches.runs import RunSummary, run_status
 from batches.selectors import Outcome
 from batches.selectors import Progress as BatchProgress
@@ -399,10 +400,20 @@ def batch_canceled(batch: BatchProcess, *, before: BatchProgress, after: BatchPr
 
 def batch_created(batch: BatchProcess, *, owner_email: str) -> str:
     scheduled = f"; {starts(batch.start_at)}" if batch.start_at else ""
+    budget = f", budget {dollars(batch.budget_usd)}" if batch.budget_usd is not None else ""
     return (
         f"Batch “{batch.name}” queued for {owner_email}: {documents(batch.total_documents)}, "
-        f"engine {batch.engine}{scheduled}."
+        f"engine {batch.engine}{budget}{scheduled}."
     )
+
+
+def batch_budget(batch: BatchProcess) -> str:
+    budget = "no budget" if batch.budget_usd is None else f"budget {dollars(batch.budget_usd)}"
+    if batch.budget_paused_at:
+        state = f"still paused ({batch.paused_reason})"
+    else:
+        state = f"status {batch.status}" if batch.is_terminal else "dispatching"
+    return f"Batch {batch.pk} ({batch.name}): {budget}; {state}."
 
 
 def left_out_note(folder: Path, count: int) -> str:

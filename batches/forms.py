@@ -3,6 +3,7 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -11,6 +12,7 @@ from django.utils.datastructures import MultiValueDict
 
 from accounts.plans import Plan
 from batches.models import BatchProcess
+from batches.services import MAX_BUDGET_USD
 from batchsite.errors import Rejected
 from documents.uploads import ACCEPT, SUPPORTED
 from extraction.fields import FieldSpec, InvalidFields, parse_fields
@@ -85,6 +87,22 @@ def clean_fields_text(text: str) -> list[FieldSpec]:
 TIME_ZONES = sorted(zone for zone in zoneinfo.available_timezones() if "/" in zone or zone == "UTC")
 
 
+def budget_field(*, required: bool) -> forms.DecimalField:
+    """A batch's budget in dollars, as the upload form and the batch page take it."""
+    return forms.DecimalField(
+        label="Budget (USD)",
+        required=required,
+        min_value=Decimal("0.01"),
+        max_value=MAX_BUDGET_USD,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"}),
+    )
+
+
+class BudgetForm(forms.Form):
+    budget_usd = budget_field(required=True)
+
+
 class BatchUploadForm(forms.Form):
     # What the page says it takes ("PDF, CSV, … or TIFF") and the pickers' accept attribute.
     supported = SUPPORTED
@@ -101,6 +119,7 @@ class BatchUploadForm(forms.Form):
         help_text="In plain language, what to pull out of every document.",
     )
     mode = forms.ChoiceField(choices=BatchProcess.Mode.choices, initial=BatchProcess.Mode.STANDARD)
+    budget_usd = budget_field(required=False)
     # The time as the browser's datetime-local input writes it, and the zone it is in: start-at.js
     # picks the browser's zone; without JavaScript the user picks it (UTC preselected).
     start_at = forms.CharField(
@@ -128,8 +147,8 @@ class BatchUploadForm(forms.Form):
         # (typeddjango/django-stubs#1054), so they join the form here, in their place in it.
         self.fields["fields"] = fields_field()
         self.fields["files"] = MultipleFileField()
-        order = ["name", "description", "prompt", "fields", "mode", "start_at", "start_at_zone"]
-        self.order_fields([*order, "files"])
+        order = ["name", "description", "prompt", "fields", "mode", "budget_usd", "start_at"]
+        self.order_fields([*order, "start_at_zone", "files"])
         self.plan = plan
         self.fields["mode"].help_text = (
             "Economy sends documents through Anthropic's batch API: about half the price, "
@@ -137,6 +156,14 @@ class BatchUploadForm(forms.Form):
         )
         if not plan.economy_lane:
             self.fields["mode"].help_text += " It comes with the Growth plan."
+        default = plan.default_budget_usd
+        self.fields["budget_usd"].help_text = (
+            "Optional. Sheaf stops sending documents when what the batch cost plus what is in "
+            "flight reaches it; raise it to go on."
+            + (f" Your plan's default: ${default:,}." if default is not None else "")
+        )
+        if default is not None:
+            self.fields["budget_usd"].widget.attrs["placeholder"] = f"{default}"
         # Free renders one picker; the server still reads (and refuses) any extra files.
         widget = self.fields["files"].widget
         widget.attrs["accept"] = ACCEPT

@@ -134,7 +134,11 @@ def batches_with_health(
     failed = Q(documents__status=Status.FAILED)
     permanent = failed & Q(documents__error_kind=Document.ErrorKind.PERMANENT)
     gave_up = failed & Q(documents__error_kind=Document.ErrorKind.GAVE_UP)
-    due = Q(documents__status=Status.QUEUED, documents__next_attempt_at__lte=now)
+    due = Q(
+        documents__status=Status.QUEUED,
+        documents__next_attempt_at__lte=now,
+        budget_paused_at__isnull=True,
+    )
     annotated = batches.annotate(
         n_total=_count(),
         n_completed=_count(_in(Status.COMPLETED)),
@@ -263,7 +267,7 @@ def batch_top_error_codes(batch: BatchWithHealth) -> list[str]:
 class QueueState:
     depth: int  # queued documents of running batches
     due: int  # of which a worker could take now
-    paused: int  # of which wait for an engine whose circuit is open
+    paused: int  # of which wait for an engine whose circuit is open, or for a budget
     oldest_due_seconds: float | None  # how long the longest-waiting due document has waited
     oldest_queued_seconds: float | None  # age of the oldest queued document since upload
     scheduled: int = 0  # of the queued documents, those whose batch starts later
@@ -272,7 +276,9 @@ class QueueState:
 def queue_state(*, now: datetime | None = None) -> QueueState:
     """One aggregate over the queued documents (the `document_claimable` index serves it)."""
     now = now or timezone.now()
-    paused = Q(batch__engine__in=EngineCircuit.objects.values("engine"))
+    paused = Q(batch__engine__in=EngineCircuit.objects.values("engine")) | Q(
+        batch__budget_paused_at__isnull=False
+    )
     due = Q(next_attempt_at__lte=now) & ~paused
     scheduled = before_start(now)
     row = Document.objects.filter(status=Status.QUEUED, batch__status__in=RUNNING).aggregate(

@@ -57,6 +57,12 @@ class BatchProcess(models.Model):
     mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.STANDARD)
     engine = models.CharField(max_length=16, choices=Engine.choices)
     paused_reason = models.CharField(max_length=200, blank=True)
+    # Dispatching stops when what the batch spent plus the estimates of its documents in flight
+    # reaches this (`batches.pipeline.budgets`); null: no budget.
+    budget_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    # Set while the budget holds the batch: its queued documents are not due. Each pause is one
+    # notification (its time names it).
+    budget_paused_at = models.DateTimeField(null=True, blank=True)
     # Derived from document states by `batch_refresh_counts`, never incremented blindly.
     total_documents = models.PositiveIntegerField(default=0)
     processed_documents = models.PositiveIntegerField(default=0)

@@ -122,13 +122,15 @@ def documents_waiting(
 ) -> QuerySet[Document]:
     """Queued documents a worker will take, due now or once their backoff ends, in the order
     workers claim them: plan priority, then the batch served longest ago (round-robin), then
-    age. Documents of a paused engine (open circuit) are not waiting for a worker.
+    age. Documents of a paused engine (open circuit) or of a batch its budget paused are not
+    waiting for a worker.
 
     `batch_id` and `document_ids` narrow the queue to one batch or to given documents.
     """
     waiting = Document.objects.filter(
         status=Document.Status.QUEUED,
         batch__status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING],
+        batch__budget_paused_at__isnull=True,
     ).exclude(batch__engine__in=EngineCircuit.objects.values("engine"))
     if batch_id is not None:
         waiting = waiting.filter(batch_id=batch_id)

@@ -8,6 +8,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -27,6 +28,7 @@ from accounts.services import (
     quota_reserve,
 )
 from batches.models import BatchProcess, FieldTemplate
+from batches.pipeline.budgets import budget_set
 from batches.pipeline.claims import kick_workers
 from batches.pipeline.finishing import batch_refresh
 from batches.runs import queued_again, run_abandon, run_first, run_reopened, run_start
@@ -43,6 +45,7 @@ MAX_PROMPT_LENGTH = 10_000
 MAX_NAME_LENGTH = 200
 # How far ahead a batch may be scheduled (`start_at`).
 MAX_START_AHEAD = timedelta(days=90)
+MAX_BUDGET_USD = Decimal(1_000_000)
 
 
 def _default_name(uploads: Sequence[InspectedUpload]) -> str:
@@ -96,6 +99,7 @@ def request_fingerprint(
     mode: str,
     files: Sequence[tuple[str, str]],
     start_at: str | datetime | None = None,
+    budget_usd: Decimal | None = None,
 ) -> str:
     """What makes two submissions the same request, as a SHA-256: the parsed form values
     (normalised as `batch_create` stores them) and the files in order, each as (shown filename,
@@ -113,6 +117,8 @@ def request_fingerprint(
         # Only when given, so that the requests made before it existed keep their fingerprint.
         asked = start_at.isoformat() if isinstance(start_at, datetime) else start_at.strip()
         canonical["start_at"] = asked
+    if budget_usd is not None:  # left out without one: keys sent before budgets still match
+        canonical["budget_usd"] = str(budget_usd)
     text = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -129,6 +135,7 @@ def batch_create(
     idempotency_key: str = "",
     trial: bool = False,
     start_at: str | datetime | None = None,
+    budget_usd: Decimal | None = None,
 ) -> BatchProcess:
     """Validate a submission against the user's plan and store it whole, or store nothing.
 
@@ -139,6 +146,8 @@ def batch_create(
 
     `start_at` (see `start_at_parse`) schedules the batch: it stays queued and its documents
     are not due until then; quota, submission rate and plan are still taken now.
+
+    Without a `budget_usd` the batch gets the plan's `default_budget_usd`, if any.
     """
     plan = user_effective_plan(user).plan
     prompt = (prompt or "").strip()
@@ -163,6 +172,8 @@ def batch_create(
         problems.append(starts)
         starts = None
     problems += limits_check_mode(plan=plan, mode=mode)
+    if budget_usd is not None and (problem := budget_problem(budget_usd)) is not None:
+        problems.append(problem)
     problems += limits_check_files(plan=plan, filenames=[f.name or "" for f in files])
     uploads: list[InspectedUpload] = []
     if not problems:
@@ -187,6 +198,7 @@ def batch_create(
         mode=mode,
         files=[(upload.filename, upload.sha256) for upload in uploads],
         start_at=start_at,
+        budget_usd=budget_usd,
     )
     fields = fields or fields_from_prompt(prompt)
     batch_id = uuid.uuid4()
@@ -240,6 +252,7 @@ def batch_create(
                 request_fingerprint=fingerprint,
                 is_trial=trial,
                 start_at=starts,
+                budget_usd=plan.default_budget_usd if budget_usd is None else budget_usd,
             )
             run = run_first(batch=batch)
             for document in documents:
@@ -288,6 +301,7 @@ def batch_create_once(
     description: str = "",
     mode: str = BatchProcess.Mode.STANDARD,
     start_at: str | datetime | None = None,
+    budget_usd: Decimal | None = None,
 ) -> tuple[BatchProcess, bool]:
     """`batch_create` for a client that may send the same request twice: the same key with the
     same request (`request_fingerprint`) from the same user returns the batch the first request
@@ -309,13 +323,15 @@ def batch_create_once(
             mode=mode,
             files=[(display_filename(f.name), file_sha256(f)) for f in files],
             start_at=start_at,
+            budget_usd=budget_usd,
         )
         if existing.request_fingerprint and existing.request_fingerprint != fingerprint:
             raise Rejected.one(
                 "idempotency_mismatch",
                 f"Idempotency-Key {idempotency_key!r} was already used for a different request "
                 f"(batch {existing.pk}). Send a new key for a new batch, or the same prompt, "
-                "fields, name, description, mode, start_at and files to get that batch again.",
+                "fields, name, description, mode, budget_usd, start_at and files to get that batch "
+                "again.",
             )
         return existing, False
 
@@ -333,6 +349,7 @@ def batch_create_once(
             mode=mode,
             idempotency_key=idempotency_key,
             start_at=start_at,
+            budget_usd=budget_usd,
         )
     except IntegrityError:
         existing = BatchProcess.objects.filter(user=user, idempotency_key=idempotency_key).first()
@@ -340,6 +357,28 @@ def batch_create_once(
             raise
         return repeat_of(existing)
     return batch, True
+
+
+def budget_problem(budget_usd: Decimal) -> Problem | None:
+    """Why a budget cannot be taken, or None: more than $0, at most MAX_BUDGET_USD, cents."""
+    if not budget_usd.is_finite() or budget_usd <= 0:
+        return Problem("invalid", f"A budget is a number of dollars above 0, not {budget_usd}.")
+    if budget_usd > MAX_BUDGET_USD:
+        return Problem("invalid", f"A budget is at most ${MAX_BUDGET_USD:,} per batch.")
+    if budget_usd != budget_usd.quantize(Decimal("0.01")):
+        return Problem("invalid", f"A budget is in whole cents, e.g. 5.00, not {budget_usd}.")
+    return None
+
+
+def batch_budget_set(*, batch: BatchProcess, budget_usd: Decimal | None) -> BatchProcess:
+    """Set, raise or lower a batch's budget (None removes it). Raising it above what the batch
+    spent and has in flight resumes a batch its budget paused; below, it stays paused. A
+    finished or canceled batch keeps its budget for its next run. Raises Rejected `invalid`."""
+    if budget_usd is not None and (problem := budget_problem(budget_usd)) is not None:
+        raise Rejected([problem])
+    budget_set(batch_id=batch.pk, budget_usd=budget_usd, now=timezone.now())
+    batch.refresh_from_db()
+    return batch
 
 
 def batch_delete(*, batch: BatchProcess) -> None:
@@ -376,7 +415,12 @@ def batch_cancel(*, batch: BatchProcess) -> BatchProcess:
             return batch
         changed = BatchProcess.objects.filter(
             pk=batch.pk, status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING]
-        ).update(status=BatchProcess.Status.CANCELED, completed_at=now, paused_reason="")
+        ).update(
+            status=BatchProcess.Status.CANCELED,
+            completed_at=now,
+            paused_reason="",
+            budget_paused_at=None,
+        )
         if not changed:
             raise Rejected.one("conflict", f"Batch “{batch.name}” has already finished.")
         batch_refresh(batch_id=batch.pk)  # cancels the queued documents and refunds them

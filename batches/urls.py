@@ -40,6 +40,7 @@ urlpatterns = [
         views.batch_run_keep,
         name="batch_run_keep",
     ),
+    path("batches/<uuid:batch_id>/budget/", views.batch_budget, name="batch_budget"),
     path("batches/<uuid:batch_id>/export/<str:fmt>/", views.batch_export, name="batch_export"),
     path("documents/<uuid:document_id>/", document_views.document_detail, name="document_detail"),
     path(

@@ -17,10 +17,11 @@ from accounts.http import AuthenticatedHttpRequest
 from accounts.selectors import user_effective_plan, user_usage
 from batches import drafts, exports, field_views, results, runs, selectors, services
 from batches.exports import EXPORT_FORMATS
-from batches.forms import BatchUploadForm, RunForm
+from batches.forms import BatchUploadForm, BudgetForm, RunForm
 from batches.models import BatchProcess
+from batches.pipeline.budgets import dollars
 from batchsite.errors import Rejected
-from extraction import engine_for_new_batch, engine_summary
+from extraction import engine_estimate_rates, engine_for_new_batch, engine_summary
 from extraction.fields import fields_to_text
 
 
@@ -63,6 +64,7 @@ def batch_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
                     description=form.cleaned_data["description"],
                     mode=form.cleaned_data["mode"],
                     start_at=form.cleaned_data["start_at"],
+                    budget_usd=form.cleaned_data["budget_usd"],
                 )
 
             draft_id = form.cleaned_data["draft"]
@@ -88,6 +90,7 @@ def batch_upload(request: AuthenticatedHttpRequest) -> HttpResponse:
         "plan": plan,
         "usage": user_usage(request.user),
         "engine_summary": engine_summary(engine),
+        "estimate_rates": engine_estimate_rates(engine),
         "templates": selectors.field_template_list_for_user(user=request.user),
         # A refused submission of a draft keeps its files: the page lists them again.
         "draft_files": drafts.draft_files_for_user(
@@ -261,6 +264,24 @@ def batch_retry(request: AuthenticatedHttpRequest, batch_id: str) -> HttpRespons
         return done
 
     return _control(request, batch_id, retry)
+
+
+@login_required
+@require_POST
+def batch_budget(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponse:
+    def set_budget(batch: BatchProcess) -> str:
+        form = BudgetForm(request.POST)
+        if not form.is_valid():
+            problems = " ".join(str(error) for error in form.errors["budget_usd"])
+            raise Rejected.one("invalid", f"Budget: {problems}")
+        budget = form.cleaned_data["budget_usd"]
+        batch = services.batch_budget_set(batch=batch, budget_usd=budget)
+        done = f"Budget set to {dollars(budget)}"
+        if batch.budget_paused_at is not None:
+            return f"{done}; the batch stays paused ({batch.paused_reason})."
+        return f"{done}."
+
+    return _control(request, batch_id, set_budget)
 
 
 @login_required

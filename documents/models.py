@@ -151,6 +151,14 @@ class Document(models.Model):
     estimated_cost_usd = models.DecimalField(
         max_digits=12, decimal_places=6, null=True, blank=True, help_text="Set once it is read."
     )
+    in_flight_usd = models.DecimalField(
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="What its current attempt is expected to cost, set when a batch with a budget "
+        "dispatches it; counts against the budget while it is processing.",
+    )
     usage = models.JSONField(null=True, blank=True, help_text="Tokens the engine reported.")
     provider_batch_id = models.CharField(
         max_length=100,

@@ -74,6 +74,20 @@ def engine_summary(name: str) -> str:
     return ENGINE_SUMMARIES.get(name, f"The {name!r} engine.")
 
 
+def engine_estimate_rates(name: str) -> dict[str, str] | None:
+    """What the upload page prices files with before they are sent (see
+    `extraction.claude.pricing.estimate_rates`): None for a free engine, empty for a paid one
+    whose model has no price configured (the page then counts tokens only)."""
+    if name != "anthropic":
+        return None
+    from extraction.claude.pricing import estimate_rates
+
+    try:
+        return estimate_rates(settings.SHEAF_ANTHROPIC_MODEL)
+    except ExtractionError:
+        return {}
+
+
 def engine_for_new_batch(choice: str, *, api_key: str) -> str:
     """The engine a new batch uses: SHEAF_EXTRACTION_ENGINE, where auto means Claude when an
     Anthropic key is set, else the offline engine."""

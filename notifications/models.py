@@ -10,6 +10,7 @@ from django.db import models
 class EventKind(models.TextChoices):
     BATCH_COMPLETED = "batch.completed"
     BATCH_FAILED = "batch.failed"
+    BATCH_PAUSED = "batch.paused"
     DOCUMENT_FAILED = "document.failed"
 
 
@@ -21,7 +22,8 @@ class Event(models.Model):
 
     kind = models.CharField(max_length=32, choices=Kind.choices)
     # What makes the event happen once: "batch:<id>:finish:<finish_seq>" for a batch finish,
-    # "document:<id>:failed:<completed_at>" for a document that failed for good.
+    # "document:<id>:failed:<completed_at>" for a document that failed for good,
+    # "batch:<id>:paused:<budget_paused_at>" for a batch its budget paused.
     key = models.CharField(max_length=160, unique=True)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_events"

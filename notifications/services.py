@@ -41,7 +41,7 @@ from notifications.signing import signature_header
 
 logger = logging.getLogger(__name__)
 
-EMAIL_KINDS = (EventKind.BATCH_COMPLETED, EventKind.BATCH_FAILED)
+EMAIL_KINDS = (EventKind.BATCH_COMPLETED, EventKind.BATCH_FAILED, EventKind.BATCH_PAUSED)
 # A dispatcher that died holding an event lets it go after this; the sweep then retries it.
 # Longer than a django-q2 task may run (its timeout), so a live dispatcher is never overtaken.
 DISPATCH_CLAIM = timedelta(minutes=10)
@@ -118,6 +118,35 @@ def outbox_batch_finished(*, batch_id: uuid.UUID) -> Event | None:
     return _record(
         kind=kind,
         key=f"batch:{batch.pk}:finish:{batch.finish_seq}",
+        user_id=batch.user_id,
+        batch_id=batch.pk,
+        document_id=None,
+        data=data,
+    )
+
+
+def outbox_batch_paused(*, batch_id: uuid.UUID) -> Event | None:
+    """Record that a batch's budget has just paused it; call it in the transaction that paused
+    it. The pause's time is in the key, so one pause is recorded once."""
+    batch = BatchProcess.objects.filter(
+        pk=batch_id, is_trial=False, budget_paused_at__isnull=False
+    ).first()
+    if batch is None or batch.budget_paused_at is None:
+        return None
+    data = {
+        "batch": {
+            "id": str(batch.pk),
+            "name": batch.name,
+            "status": batch.status,
+            "paused_reason": batch.paused_reason,
+            "budget_usd": str(batch.budget_usd) if batch.budget_usd is not None else None,
+            "paused_at": _iso(batch.budget_paused_at),
+            "url": batch_url(batch.pk),
+        }
+    }
+    return _record(
+        kind=EventKind.BATCH_PAUSED,
+        key=f"batch:{batch.pk}:paused:{batch.budget_paused_at.isoformat()}",
         user_id=batch.user_id,
         batch_id=batch.pk,
         document_id=None,
@@ -239,13 +268,21 @@ def event_dispatch(*, event_id: int, now: datetime | None = None) -> bool:
 
 
 def _email_owner(event: Event) -> bool:
-    """Tell the batch's owner it finished (unless they turned it off). True when sent."""
+    """Tell the batch's owner it finished or its budget paused it (unless they turned batch
+    emails off). True when sent."""
     user: User = event.user
     if not user.is_active or not user.notify_batch_email:
         return False
     batch = event.payload["data"]["batch"]
-    counts = batch["counts"]
     name = batch["name"]
+    if event.kind == EventKind.BATCH_PAUSED:
+        subject = f"{settings.ACCOUNT_EMAIL_SUBJECT_PREFIX}Batch “{name}” paused: budget reached"
+        body = render_to_string(
+            "notifications/batch_paused_email.txt",
+            {"batch": batch, "settings_url": _settings_url()},
+        )
+        return _send(to=user.email, subject=subject, body=body)
+    counts = batch["counts"]
     if batch["status"] == BatchProcess.Status.FAILED:
         outcome = "failed"
     elif counts["failed"]:
@@ -257,11 +294,15 @@ def _email_owner(event: Event) -> bool:
         "notifications/batch_finished_email.txt",
         {"batch": batch, "counts": counts, "outcome": outcome, "settings_url": _settings_url()},
     )
+    return _send(to=user.email, subject=subject, body=body)
+
+
+def _send(*, to: str, subject: str, body: str) -> bool:
     message = EmailMessage(
         subject=subject,
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[user.email],
+        to=[to],
         headers={"Auto-Submitted": "auto-generated"},
     )
     message.send()

@@ -30,6 +30,7 @@ from tests.factories import BatchFactory, DocumentFactory
 
 CONTENT_CHECKED_BY_SERVICES = {
     "POST /api/v1/batches/",
+    "PATCH /api/v1/batches/{batch_id}/",  # a budget's bounds (above 0, cents)
     "POST /api/v1/webhooks/",
     "PATCH /api/v1/documents/{document_id}/review/",
     "PUT /api/v1/documents/{document_id}/original/",

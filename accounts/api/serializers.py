@@ -35,6 +35,12 @@ class LimitsOutputSerializer(serializers.Serializer[dict[str, Any]]):
     priority = serializers.IntegerField()
     economy_lane = serializers.BooleanField()
     webhooks = serializers.BooleanField()
+    default_budget_usd = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text="The budget a batch submitted without one gets; null: none.",
+    )
 
 
 class UsageOutputSerializer(serializers.Serializer[dict[str, Any]]):

@@ -33,6 +33,19 @@ START_AT_HELP = (
 )
 
 
+class BudgetField(serializers.DecimalField):
+    """A budget in dollars; its bounds are checked by the service (`budget_problem`), so every
+    surface answers alike. Not a number: 400 `invalid`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "help_text",
+            "Dollars, e.g. 5.00: dispatching stops when what the batch spent plus the estimates "
+            "of its documents in flight reaches it (the plan's default_budget_usd when left out).",
+        )
+        super().__init__(max_digits=None, decimal_places=None, **kwargs)
+
+
 class BatchCreateInputSerializer(serializers.Serializer[None]):
     # Lenient on purpose: `batch_create` checks files, prompt and name, so the API answers with
     # the same codes and messages as the dashboard.
@@ -64,6 +77,7 @@ class BatchCreateInputSerializer(serializers.Serializer[None]):
     start_at = serializers.CharField(
         required=False, allow_blank=True, default=None, help_text=START_AT_HELP
     )
+    budget_usd = BudgetField(required=False, allow_null=True, default=None)
 
     def validate_fields(self, value: str) -> list[FieldSpec]:
         return fields_input(value)
@@ -111,6 +125,16 @@ class BatchCreateDocumentedSerializer(BatchCreateInputSerializer):
     start_at = serializers.DateTimeField(  # type: ignore[assignment]
         required=False,
         help_text=START_AT_HELP,
+    )
+
+
+class BatchUpdateInputSerializer(serializers.Serializer[None]):
+    budget_usd = BudgetField(
+        required=False,
+        allow_null=True,
+        help_text="The new budget in dollars (null: none; left out: unchanged). Above what the "
+        "batch spent and has in flight, a batch its budget paused resumes; below, it stays "
+        "paused.",
     )
 
 
@@ -459,6 +483,13 @@ class BatchSummaryOutputSerializer(serializers.Serializer[BatchProcess]):
         allow_null=True,
         help_text="When the batch was told to start (it is queued and none of its documents is "
         "due before then); null: as soon as a worker is free.",
+    )
+    budget_usd = serializers.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        allow_null=True,
+        help_text="Dispatching stops when the batch's spent cost plus its documents in flight "
+        'reach it; paused_reason then says "budget reached" with the figures.',
     )
     run = serializers.SerializerMethodField()
     counts = serializers.SerializerMethodField()

@@ -22,6 +22,7 @@ from batches.api.serializers import (
     BatchListInputSerializer,
     BatchOutputSerializer,
     BatchSummaryOutputSerializer,
+    BatchUpdateInputSerializer,
     DocumentDetailOutputSerializer,
     DocumentReviewOutputSerializer,
     ResultsInputSerializer,
@@ -31,6 +32,7 @@ from batches.api.serializers import (
 from batches.exports import EXPORT_FORMATS
 from batchsite.api import error_responses, paginate, paginated
 from batchsite.errors import Rejected
+from batchsite.parsers import BoundedJSONParser
 
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
 
@@ -96,12 +98,31 @@ class BatchListCreateApi(APIView):
 
 
 class BatchDetailApi(APIView):
+    parser_classes = [BoundedJSONParser]  # a budget's null (no budget) needs JSON
+
     @extend_schema(
         operation_id="batches_retrieve",
         responses={200: BatchOutputSerializer, **error_responses(401, 404, 405)},
     )
     def get(self, request: AuthenticatedRequest, batch_id: str) -> Response:
         batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id, trials=False)
+        return Response(BatchOutputSerializer(batch).data)
+
+    @extend_schema(
+        operation_id="batches_partial_update",
+        request=BatchUpdateInputSerializer,
+        responses={200: BatchOutputSerializer, **error_responses(400, 401, 404, 405, 415)},
+        description="Set, raise or lower the batch's budget. A batch its budget paused resumes "
+        "when the new budget is above what it spent and has in flight; below, it stays paused "
+        "(no second notification). A budget not above 0 or not a number answers 400 invalid.",
+    )
+    def patch(self, request: AuthenticatedRequest, batch_id: str) -> Response:
+        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id, trials=False)
+        data = BatchUpdateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        if "budget_usd" in data.validated_data:
+            budget = data.validated_data["budget_usd"]
+            batch = services.batch_budget_set(batch=batch, budget_usd=budget)
         return Response(BatchOutputSerializer(batch).data)
 
 

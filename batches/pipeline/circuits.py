@@ -62,7 +62,9 @@ def circuit_open(*, engine: str, reason: str, now: datetime | None = None) -> No
         defaults={"reason": reason, "next_probe_at": now + timedelta(seconds=PROBE_FIRST_SECONDS)},
     )
     BatchProcess.objects.filter(
-        engine=engine, status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING]
+        engine=engine,
+        status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING],
+        budget_paused_at__isnull=True,  # its budget's reason stands: raising it is the way on
     ).update(paused_reason=PAUSED_REASON)
     if created:
         logger.error("engine %s paused: %s", engine, reason)

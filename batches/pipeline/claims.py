@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from batches.models import BatchProcess
+from batches.pipeline.budgets import budget_admits
 from batches.selectors import documents_waiting
 from documents.models import Document
 
@@ -78,6 +80,27 @@ def document_claim(
     """
     if document_ids is not None and not document_ids:
         return None  # narrowed to nothing (a runner whose limit is reserved by other threads)
+    known = {} if known is None else known
+    # A document its batch's budget holds back pauses that batch, whose documents are then not
+    # due: the next claim finds another batch's document (a race with a raise may repeat it).
+    for _ in range(BUDGET_REFUSALS):
+        claim = _claim_next(now=now, batch_id=batch_id, document_ids=document_ids, known=known)
+        if claim is not REFUSED:
+            return claim
+    return None
+
+
+BUDGET_REFUSALS = 3
+REFUSED = Claim(uuid.UUID(int=0), uuid.UUID(int=0), uuid.UUID(int=0), 0)
+
+
+def _claim_next(
+    *,
+    now: datetime | None,
+    batch_id: uuid.UUID | None,
+    document_ids: Collection[uuid.UUID] | None,
+    known: dict[uuid.UUID, BatchProcess],
+) -> Claim | None:
     now = now or timezone.now()
     token = uuid.uuid4()
     if batch_id is None and document_ids is None:
@@ -89,13 +112,20 @@ def document_claim(
     document = _lease_first(candidate, params, token=token, now=now)
     if document is None:
         return None
-    known = {} if known is None else known
     batch = known.get(document.batch_id)
     if batch is None:
         batch = BatchProcess.objects.filter(pk=document.batch_id).first()
+    else:
+        # A budget can be set or changed at any time: a known batch's is the one the claim read.
+        budget = getattr(document, "batch_budget_usd", None)
+        batch.budget_usd = None if budget is None else Decimal(str(budget))
     if batch is None:
         # The batch was deleted meanwhile, with our document; processing will say "lost".
         return Claim(document.pk, document.batch_id, token, document.attempts)
+    if batch.budget_usd is not None and not budget_admits(
+        document=document, batch=batch, token=token, now=now
+    ):
+        return REFUSED
     stamped = batch.last_claimed_at
     if batch.status == BatchProcess.Status.QUEUED or (
         stamped is None or stamped < now - ROUND_ROBIN_TICK
@@ -125,7 +155,8 @@ _LEASE_FIRST_SQL = """
 UPDATE {documents} SET status = %s, lease_token = %s, lease_expires_at = %s,
     attempts = attempts + 1, started_at = COALESCE(started_at, %s), updated_at = %s
 WHERE id = ({candidate}) AND status = %s
-RETURNING {columns}
+RETURNING {columns},
+    (SELECT {budget} FROM {batches} WHERE {batches}.id = {documents}.batch_id) AS batch_budget_usd
 """
 
 
@@ -156,7 +187,8 @@ def _lease_first(
     is now, or None.
 
     `UPDATE … WHERE id = (SELECT id … LIMIT 1 [FOR UPDATE OF document SKIP LOCKED])
-    RETURNING …`: in autocommit, one round trip and no read-then-write transaction. The ORM
+    RETURNING …`: in autocommit, one round trip and no read-then-write transaction. It also
+    returns the batch's budget as it is now (`batch_budget_usd`), which may change any time. The ORM
     compiles the candidate query (the order lives in `documents_waiting`), and `raw()` turns
     the returned row into a model with the fields' converters applied.
     """
@@ -166,6 +198,10 @@ def _lease_first(
         candidate += " " + ops.for_update_sql(skip_locked=True, of=(documents,))
     sql = _LEASE_FIRST_SQL.format(
         documents=documents,
+        batches=ops.quote_name(BatchProcess._meta.db_table),
+        budget=ops.quote_name(
+            BatchProcess._meta.get_field("budget_usd").get_attname_column()[1] or ""
+        ),
         candidate=candidate,
         columns=", ".join(ops.quote_name(f.column) for f in meta.concrete_fields if f.column),
     )

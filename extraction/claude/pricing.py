@@ -105,9 +105,39 @@ def cacheable(*, characters: int, model: str) -> bool:
     return characters // CHARACTERS_PER_TOKEN >= cache_minimum(model)
 
 
+# The estimate's guesses: a page without text read yet (a scan, or a PDF before it is read) is
+# about this many tokens; instructions and answers add these.
+TOKENS_PER_PAGE = 1500
+INSTRUCTION_TOKENS = 600
+ANSWER_TOKENS = 50
+TOKENS_PER_FIELD = 100
+
+
 def estimate_cost(*, characters: int, pages: int | None, fields: int, model: str) -> Decimal:
     """What a document will probably cost before it is sent: ~4 characters a token for text,
     ~1,500 tokens a page for a scanned PDF, ~100 output tokens a field."""
-    input_tokens = characters // CHARACTERS_PER_TOKEN if characters else (pages or 1) * 1500
-    usage = Usage(input_tokens=input_tokens + 600, output_tokens=100 * fields + 50)
+    if characters:
+        input_tokens = characters // CHARACTERS_PER_TOKEN
+    else:
+        input_tokens = (pages or 1) * TOKENS_PER_PAGE
+    usage = Usage(
+        input_tokens=input_tokens + INSTRUCTION_TOKENS,
+        output_tokens=TOKENS_PER_FIELD * fields + ANSWER_TOKENS,
+    )
     return cost_of(usage, model=model)
+
+
+def estimate_rates(model: str) -> dict[str, str]:
+    """What the upload page's estimate (static/js/estimate.js) needs to compute `estimate_cost`
+    for files not sent yet, as the page's data attributes. The economy lane costs half."""
+    price = price_of(model)
+    return {
+        "input-per-million": str(price["input"]),
+        "output-per-million": str(price["output"]),
+        "characters-per-token": str(CHARACTERS_PER_TOKEN),
+        "tokens-per-page": str(TOKENS_PER_PAGE),
+        "instruction-tokens": str(INSTRUCTION_TOKENS),
+        "answer-tokens": str(ANSWER_TOKENS),
+        "tokens-per-field": str(TOKENS_PER_FIELD),
+        "economy-factor": "0.5",
+    }

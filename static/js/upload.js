@@ -343,7 +343,18 @@
       blocked.textContent = reason;
       blocked.hidden = !reason;
       if (submit) submit.disabled = !!reason;
+      form.dispatchEvent(new CustomEvent("sheaf:files"));
     }
+
+    // The files the batch will be made of, for the estimate (estimate.js): {name, size, file?}
+    // (a file kept in the draft from a refused submission has no File here).
+    form.sheafListedFiles = function () {
+      return entries
+        .filter(function (entry) {
+          return entry.status !== "refused" && entry.status !== "over" && !entry.removing;
+        })
+        .map(function (entry) { return { name: entry.name, size: entry.size, file: entry.file }; });
+    };
 
     // The files chosen here and not refused, for "Try on one document" (fields-editor.js).
     form.sheafChosenFiles = function () {

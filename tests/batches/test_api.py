@@ -22,9 +22,9 @@ from tests.support.documents import invoice_upload, invoice_uploads, report_uplo
 
 PROMPT = "invoice number, date and total"
 BATCH_KEYS = {
-    "id", "name", "status", "mode", "engine", "prompt", "fields", "paused_reason", "run", "counts",
-    "progress_percent", "eta_seconds", "cost", "value_counts", "reviewed_documents", "checks",
-    "created_at", "started_at", "completed_at", "start_at",
+    "id", "name", "status", "mode", "engine", "prompt", "fields", "paused_reason", "budget_usd",
+    "run", "counts", "progress_percent", "eta_seconds", "cost", "value_counts",
+    "reviewed_documents", "checks", "created_at", "started_at", "completed_at", "start_at",
 }  # fmt: skip
 DOCUMENT_KEYS = {
     "id",

@@ -125,7 +125,7 @@ def test_the_key_with_a_different_request_is_422_and_stores_nothing(
     assert body["detail"] == (
         f"Idempotency-Key '{KEY}' was already used for a different request (batch "
         f"{first.json()['id']}). Send a new key for a new batch, or the same prompt, fields, "
-        "name, description, mode, start_at and files to get that batch again."
+        "name, description, mode, budget_usd, start_at and files to get that batch again."
     )
     assert str(BatchProcess.objects.get().pk) == first.json()["id"]
     assert Document.objects.count() == 2

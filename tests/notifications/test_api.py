@@ -64,7 +64,12 @@ def test_events_left_out_subscribe_to_all_of_them(alice, settings):
     response = bearer(alice).post("/api/v1/webhooks/", {"url": "http://127.0.0.1:9/"})
 
     assert response.status_code == 201
-    assert response.json()["events"] == ["batch.completed", "batch.failed", "document.failed"]
+    assert response.json()["events"] == [
+        "batch.completed",
+        "batch.failed",
+        "batch.paused",
+        "document.failed",
+    ]
 
 
 def test_an_unknown_event_is_refused(alice, settings):
@@ -80,7 +85,7 @@ def test_an_unknown_event_is_refused(alice, settings):
     assert response.json() == {
         "code": "invalid",
         "detail": "Unknown event 'batch.exploded'; choose from batch.completed, batch.failed, "
-        "document.failed.",
+        "batch.paused, document.failed.",
     }
     assert not WebhookEndpoint.objects.exists()
 

@@ -99,3 +99,47 @@ class RecordingLocalEngine(Engine):
 
         self.fields_asked[request.document_id] = [spec["name"] for spec in request.fields]
         return LocalEngine().extract(request)
+
+
+class PricedEngine(Engine):
+    """The offline engine at a price: every call costs, and is estimated at, `PRICE` dollars, so
+    budgets can be reached without a provider. A document whose name starts with "broken" fails
+    for good after its call was paid (as an answer that does not fit would). Calls are counted
+    per document, class-wide (the pipeline makes an engine per configuration and process)."""
+
+    name = "priced"
+    title = "priced engine"
+    costs_money = True
+    PRICE = Decimal("1.00")
+    calls: ClassVar[dict[str, int]] = defaultdict(int)
+
+    def extract(self, request: ExtractionRequest) -> ExtractionResult:
+        from extraction.contract import ExtractionError
+        from extraction.local.engine import LocalEngine
+
+        self.calls[request.document_id] += 1
+        if request.filename.startswith("broken"):
+            raise ExtractionError(
+                "invalid_output",
+                f"{request.filename}: the answer did not fit the fields.",
+                cost_usd=self.PRICE,
+            )
+        outcome = LocalEngine().extract(request)
+        return ExtractionResult(result={**outcome.result, "engine": self.name}, cost_usd=self.PRICE)
+
+    def estimate(self, *, characters: int, pages: int | None, fields: int) -> Decimal:
+        return self.PRICE
+
+
+class PricedCountingEngine(CountingEngine):
+    """The counting engine (every call logged, for a cluster test) at PricedEngine's price."""
+
+    name = "priced-counting"
+    costs_money = True
+
+    def extract(self, request: ExtractionRequest) -> ExtractionResult:
+        outcome = super().extract(request)
+        return ExtractionResult(result=outcome.result, cost_usd=PricedEngine.PRICE)
+
+    def estimate(self, *, characters: int, pages: int | None, fields: int) -> Decimal:
+        return PricedEngine.PRICE

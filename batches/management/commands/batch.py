@@ -12,6 +12,7 @@ import time
 import uuid
 from contextlib import ExitStack
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,20 @@ def _non_negative(value: str) -> int:
     return number
 
 
+def _dollars(value: str) -> Decimal:
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise ValueError(value) from None
+    if not amount.is_finite():
+        raise ValueError(value)
+    return amount
+
+
+def _dollars_or_none(value: str) -> Decimal | None:
+    return None if value.lower() == "none" else _dollars(value)
+
+
 def _refusal(rejection: Rejected) -> CommandError:
     return CommandError(console.refusal(rejection))
 
@@ -68,7 +83,10 @@ def _with_progress(
 
 
 class Command(BaseCommand):
-    help = "Process, report, monitor, retry, cancel, create and re-run batches from a terminal."
+    help = (
+        "Process, report, monitor, retry, cancel, create, budget and re-run batches from a "
+        "terminal."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -181,7 +199,22 @@ class Command(BaseCommand):
             "2026-12-24T09:00+01:00), at most 90 days ahead; a past time means now. "
             "Quota and plan are taken now.",
         )
+        create.add_argument(
+            "--budget-usd",
+            type=_dollars,
+            metavar="N",
+            help="Stop dispatching when the batch's cost reaches N dollars (default: the plan's).",
+        )
         create.add_argument("paths", nargs="+", metavar="PATH")
+
+        budget = actions.add_parser(
+            "budget",
+            help="Set, raise or remove a batch's budget; raising it resumes a paused batch.",
+        )
+        budget.add_argument("batch", metavar="ID")
+        budget.add_argument(
+            "amount", type=_dollars_or_none, metavar="N", help="Dollars, or 'none' to remove it."
+        )
 
     def handle(self, *args: Any, action: str, **options: Any) -> None:
         getattr(self, f"_{action}")(**options)
@@ -376,6 +409,16 @@ class Command(BaseCommand):
             raise _refusal(rejection) from None
         self.stdout.write(console.run_kept(target, number=number))
 
+    # --- budget -----------------------------------------------------------------------------
+
+    def _budget(self, *, batch: str, amount: Decimal | None, **_: Any) -> None:
+        target = self._batch(batch)
+        try:
+            target = services.batch_budget_set(batch=target, budget_usd=amount)
+        except Rejected as rejection:
+            raise _refusal(rejection) from None
+        self.stdout.write(console.batch_budget(target))
+
     # --- create -----------------------------------------------------------------------------
 
     def _create(
@@ -389,6 +432,7 @@ class Command(BaseCommand):
         mode: str,
         start_at: str,
         paths: list[str],
+        budget_usd: Decimal | None,
         **_: Any,
     ) -> None:
         owner = user_get_by_email(email=user)
@@ -411,6 +455,7 @@ class Command(BaseCommand):
                     description=description,
                     mode=mode,
                     start_at=start_at,
+                    budget_usd=budget_usd,
                 )
             except Rejected as rejection:
                 raise _refusal(rejection) from None
