@@ -35,6 +35,20 @@ VAR_DIR = Path(env_str("SHEAF_VAR_DIR", str(BASE_DIR / "var")))
 
 DEBUG = env_bool("DEBUG", False)
 
+# /metrics sums what every web and worker process counted (batchsite/metrics.py): the client's
+# multiprocess mode keeps those counts in files in this directory, which it reads from the
+# environment when it is first imported, so it is set here, before any app imports it.
+PROMETHEUS_MULTIPROC_DIR = Path(
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str((VAR_DIR / "prometheus").absolute()))
+)
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+# A Bearer token for Prometheus's scrapes of /metrics; without one, only staff see it.
+SHEAF_METRICS_TOKEN = env_str("SHEAF_METRICS_TOKEN")
+if SHEAF_METRICS_TOKEN and len(SHEAF_METRICS_TOKEN) < 32:
+    raise ImproperlyConfigured(
+        "SHEAF_METRICS_TOKEN must be at least 32 characters (e.g. `openssl rand -hex 32`)"
+    )
+
 
 def _development_secret_key() -> str:
     """A random key kept in var/, so sessions survive restarts of `make run`."""
@@ -252,8 +266,10 @@ DATA_UPLOAD_MAX_NUMBER_FILES = 1000
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-# Load balancers probe /healthz over plain HTTP; a redirect would read as "down".
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Load balancers probe /healthz over plain HTTP; a redirect would read as "down". Prometheus
+# scrapes each web node's /metrics on its own address, behind the TLS proxy (a redirect would
+# not keep the token from going out in the clear: the first request carries it).
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_HSTS_SECONDS = 0 if DEBUG else env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG

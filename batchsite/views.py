@@ -1,7 +1,8 @@
-"""Site-wide operations views: the staff overview page and the health check."""
+"""Site-wide operations views: the staff overview page, the health check and the metrics."""
 
 from __future__ import annotations
 
+import hmac
 import logging
 from time import perf_counter
 
@@ -16,7 +17,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from batches.health import daily_throughput, database_write_probe, open_circuits, queue_state
+from batches.metrics import DatabaseCollector
 from batchsite.charts import percent_line, stacked_bars
+from batchsite.metrics import CONTENT_TYPE, exposition
 
 logger = logging.getLogger(__name__)
 
@@ -112,3 +115,39 @@ def healthz(request: HttpRequest) -> JsonResponse:
         },
     }
     return JsonResponse(body, status=503 if failing else 200)
+
+
+@require_safe
+@never_cache
+def metrics(request: HttpRequest) -> HttpResponse:
+    """Prometheus's scrape (README, "Operations: metrics"): for `Authorization: Bearer
+    <SHEAF_METRICS_TOKEN>` or a signed-in staff user. Otherwise 401, or 403 when no token is
+    configured (then only staff may look, and no token can help)."""
+    token = settings.SHEAF_METRICS_TOKEN
+    offered = _bearer_token(request)
+    allowed = (
+        token and offered is not None and hmac.compare_digest(offered.encode(), token.encode())
+    ) or (request.user.is_active and request.user.is_staff)
+    if not allowed and not token:
+        detail = (
+            "Metrics are for staff: sign in as a staff user, or set SHEAF_METRICS_TOKEN and "
+            "send it as `Authorization: Bearer <token>`."
+        )
+        return JsonResponse({"code": "permission_denied", "detail": detail}, status=403)
+    if not allowed:
+        detail = (
+            "Send `Authorization: Bearer <SHEAF_METRICS_TOKEN>`, or sign in as a staff user."
+            if offered is None
+            else "The Bearer token is not SHEAF_METRICS_TOKEN."
+        )
+        response = JsonResponse({"code": "not_authenticated", "detail": detail}, status=401)
+        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return response
+    return HttpResponse(exposition(DatabaseCollector()), content_type=CONTENT_TYPE)
+
+
+def _bearer_token(request: HttpRequest) -> str | None:
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials.strip():
+        return None
+    return credentials.strip()

@@ -32,6 +32,7 @@ from accounts.models import User
 from accounts.selectors import user_effective_plan
 from batches.models import BatchProcess
 from batchsite.errors import Rejected
+from batchsite.metrics import observe_event_delivery
 from documents.models import Document
 from notifications import egress
 from notifications.models import Event, EventKind, WebhookDelivery, WebhookEndpoint
@@ -387,13 +388,16 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
         pk=delivery.pk, status=WebhookDelivery.Status.PENDING, attempts=delivery.attempts
     )
     if response_status is not None and 200 <= response_status < 300:
-        held.update(
+        delivered_at = timezone.now()
+        if held.update(
             status=WebhookDelivery.Status.DELIVERED,
             response_status=response_status,
             error="",
             next_attempt_at=None,
-            delivered_at=timezone.now(),
-        )
+            delivered_at=delivered_at,
+        ):
+            lag = delivered_at - delivery.event.created_at
+            observe_event_delivery(lag.total_seconds(), "webhook")
         return WebhookDelivery.Status.DELIVERED
     if response_status is not None:
         error = f"The endpoint answered HTTP {response_status}" + (

@@ -19,6 +19,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -30,6 +31,7 @@ from anthropic.types.message_create_params import MessageCreateParamsNonStreamin
 from anthropic.types.messages.batch_create_params import Request
 from django.conf import settings
 
+from batchsite.metrics import observe_provider_call
 from extraction.claude.answers import is_invalid, output_schema, parse_answer
 from extraction.claude.governor import MAX_RETRY_AFTER, governor
 from extraction.claude.images import IMAGE_TYPES, image_blocks
@@ -174,6 +176,38 @@ def translate(exc: anthropic.AnthropicError, *, filename: str) -> ExtractionErro
     return ExtractionError(
         "provider_error", f"{filename}: Claude rejected the request ({exc.status_code}: {detail})."
     )
+
+
+# Outcomes of a call for /metrics by HTTP status, beside ok, refused (the account: key, credit,
+# spend limit), server_error (other 5xx), client_error (other 4xx), timeout and
+# connection_error (no answer).
+CALL_STATUSES = {408: "timeout", 429: "rate_limited", 529: "overloaded"}
+
+
+def call_status(exc: anthropic.AnthropicError) -> str:
+    """How a failed call is counted in `sheaf_provider_calls_total`."""
+    if isinstance(exc, anthropic.APITimeoutError):
+        return "timeout"
+    if isinstance(exc, anthropic.APIConnectionError):
+        return "connection_error"
+    if not isinstance(exc, anthropic.APIStatusError):
+        return "error"
+    if translate(exc, filename="call").kind == ErrorKind.CRITICAL:
+        return "refused"
+    if exc.status_code in CALL_STATUSES:
+        return CALL_STATUSES[exc.status_code]
+    return "server_error" if exc.status_code >= 500 else "client_error"
+
+
+@contextmanager
+def _counted(api: str) -> Iterator[None]:
+    """Count the call made inside by its outcome; `api` is "messages" or "message_batches"."""
+    try:
+        yield
+    except anthropic.AnthropicError as exc:
+        observe_provider_call(provider="anthropic", api=api, status=call_status(exc))
+        raise
+    observe_provider_call(provider="anthropic", api=api, status="ok")
 
 
 def _batch_api_error(exc: anthropic.AnthropicError, *, what: str) -> ExtractionError:
@@ -450,7 +484,8 @@ class AnthropicEngine(Engine, EconomyLane):
         gate = governor()
         gate.acquire()
         try:
-            raw = self.client.messages.with_raw_response.create(**params)
+            with _counted("messages"):
+                raw = self.client.messages.with_raw_response.create(**params)
         except anthropic.RateLimitError as exc:
             error = translate(exc, filename=filename)
             gate.release(headers=exc.response.headers, throttled_for=error.retry_after or 1.0)
@@ -483,12 +518,15 @@ class AnthropicEngine(Engine, EconomyLane):
         so a request still on its way then could be paid for twice. A permanent error is a
         definite refusal (a 4xx): no batch was made."""
         try:
-            batch = self._submitter.messages.batches.create(
-                requests=[
-                    Request(custom_id=cid, params=cast("MessageCreateParamsNonStreaming", params))
-                    for cid, params in requests
-                ]
-            )
+            with _counted("message_batches"):
+                batch = self._submitter.messages.batches.create(
+                    requests=[
+                        Request(
+                            custom_id=cid, params=cast("MessageCreateParamsNonStreaming", params)
+                        )
+                        for cid, params in requests
+                    ]
+                )
         except anthropic.AnthropicError as exc:
             raise _batch_api_error(exc, what="economy batch") from None
         return batch.id
@@ -496,11 +534,14 @@ class AnthropicEngine(Engine, EconomyLane):
     def batch_results(self, batch_id: str) -> list[EconomyOutcome] | None:
         """The outcomes of an ended message batch, or None while it is still running."""
         try:
-            batch = self.client.messages.batches.retrieve(batch_id)
+            with _counted("message_batches"):
+                batch = self.client.messages.batches.retrieve(batch_id)
             if batch.processing_status != "ended":
                 return None
             outcomes = []
-            for item in self.client.messages.batches.results(batch_id):
+            with _counted("message_batches"):
+                items = list(self.client.messages.batches.results(batch_id))
+            for item in items:
                 result = item.result
                 if result.type == "succeeded":
                     outcomes.append(EconomyOutcome(item.custom_id, result.message, None))
@@ -519,7 +560,9 @@ class AnthropicEngine(Engine, EconomyLane):
         newest first, so paging stops at the first older one)."""
         found = []
         try:
-            for batch in self.client.messages.batches.list(limit=100):
+            with _counted("message_batches"):
+                listing = self.client.messages.batches.list(limit=100)
+            for batch in listing:
                 if batch.created_at < since:
                     break
                 counts = batch.request_counts
@@ -559,11 +602,12 @@ class AnthropicEngine(Engine, EconomyLane):
         credit: the circuit would close, every worker's next calls would get the refusal, and
         it would reopen with its backoff started over, every 30 seconds."""
         try:
-            self.client.messages.create(
-                model=self.model,
-                max_tokens=1,
-                messages=[{"role": "user", "content": "Reply with OK."}],
-            )
+            with _counted("messages"):
+                self.client.messages.create(
+                    model=self.model,
+                    max_tokens=1,
+                    messages=[{"role": "user", "content": "Reply with OK."}],
+                )
         except anthropic.NotFoundError:
             return  # the key works; the model name is a separate problem
         except anthropic.AnthropicError as exc:

@@ -13,6 +13,7 @@ from typing import Any
 from django_q.management.commands.qcluster import Command as QclusterCommand
 
 from batches.cluster import Cluster
+from batchsite.metrics import metrics_files_sweep
 
 
 class Command(QclusterCommand):  # type: ignore[misc]  # django-q2 is untyped
@@ -24,6 +25,8 @@ class Command(QclusterCommand):  # type: ignore[misc]  # django-q2 is untyped
     def handle(self, *args: Any, **options: Any) -> None:
         if options.get("cluster_name"):
             os.environ["Q_CLUSTER_NAME"] = options["cluster_name"]
+        # The counts of processes that ended before this start leave /metrics (a reset).
+        metrics_files_sweep()
         cluster = Cluster()
         cluster.start()
         if options.get("run_once"):
