@@ -167,14 +167,17 @@ def duration(seconds: int) -> str:
 @register.filter
 def missing_summary(missing: dict[str, Any]) -> str:
     """The heat map's summary: "date missing in 2 documents, total in 1", or "every value
-    present"."""
+    present", and how many documents failed (they have no values at all)."""
     counts = [(name, missing["counts"].get(name, 0)) for name in missing["fields"]]
     lacking = [(name, count) for name, count in counts if count]
+    failed = sum(1 for row in missing["documents"] if "failed" in row["values"])
     if not lacking:
-        return "every value present"
-    (name, count), *rest = lacking
-    first = f"{name} missing in {count} document{pluralize(count)}"
-    return ", ".join([first, *(f"{name} in {count}" for name, count in rest)])
+        summary = "every value present" + (" in the documents read" if failed else "")
+    else:
+        (name, count), *rest = lacking
+        first = f"{name} missing in {count} document{pluralize(count)}"
+        summary = ", ".join([first, *(f"{name} in {count}" for name, count in rest)])
+    return summary + (f"; {failed} document{pluralize(failed)} failed" if failed else "")
 
 
 @register.filter

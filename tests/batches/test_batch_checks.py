@@ -443,3 +443,15 @@ def test_an_extracted_batch_flags_its_duplicates_and_keeping_a_run_recomputes_th
 
     batch.refresh_from_db()
     assert [d["document"]["filename"] for d in batch.checks["duplicates"]] == ["b.pdf"]
+
+
+@pytest.mark.django_db
+def test_the_heat_maps_summary_counts_the_documents_that_failed(alice, alice_client) -> None:
+    batch = finished_batch(alice, [invoice_values(number="A-1"), None])
+
+    page = alice_client.get(f"/dashboard/batches/{batch.pk}/").content.decode()
+
+    assert (
+        "Values per document: every value present in the documents read; 1 document failed"
+        "</summary>"
+    ) in page
