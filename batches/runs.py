@@ -151,7 +151,9 @@ def run_start(
         )
         from batches.pipeline.claims import kick_workers
         from batches.pipeline.finishing import batch_refresh
+        from notifications.services import outbox_batch_started
 
+        outbox_batch_started(batch_id=batch.pk, run=run.number)
         batch_refresh(batch_id=batch.pk)
         transaction.on_commit(kick_workers)
     logger.info(

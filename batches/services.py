@@ -38,6 +38,8 @@ from documents.services import document_stored_files
 from documents.uploads import InspectedUpload, display_filename, file_sha256, inspect_upload
 from extraction import engine_for_new_batch
 from extraction.fields import FieldSpec, fields_from_prompt
+from notifications.models import EventKind
+from notifications.services import outbox_batch_state
 
 logger = logging.getLogger(__name__)
 
@@ -424,6 +426,7 @@ def batch_cancel(*, batch: BatchProcess) -> BatchProcess:
         if not changed:
             raise Rejected.one("conflict", f"Batch “{batch.name}” has already finished.")
         batch_refresh(batch_id=batch.pk)  # cancels the queued documents and refunds them
+        outbox_batch_state(batch_id=batch.pk, kind=EventKind.BATCH_CANCELED)
     batch.refresh_from_db()
     return batch
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 from django import forms
 
 from batchsite.forms import InputForm
-from notifications.models import EventKind
+from notifications.models import DEFAULT_WEBHOOK_EVENTS
 
 
 class WebhookEndpointForm(InputForm):
-    # Unbound, the form offers every event; bound, the page shows back what was sent.
+    # Unbound, the form checks the default events (every one is offered); bound, the page shows
+    # back what was sent.
     url = forms.CharField(required=False, initial="")
     events = forms.Field(
-        required=False, initial=EventKind.values, widget=forms.CheckboxSelectMultiple
+        required=False, initial=list(DEFAULT_WEBHOOK_EVENTS), widget=forms.CheckboxSelectMultiple
     )

@@ -8,10 +8,28 @@ from django.db import models
 
 
 class EventKind(models.TextChoices):
+    """The catalogue of events: what webhooks subscribe to and live clients receive (the README's
+    "Events" lists each one's payload)."""
+
+    BATCH_STARTED = "batch.started"
+    BATCH_PROGRESS = "batch.progress"
+    DOCUMENT_COMPLETED = "document.completed"
+    DOCUMENT_FAILED = "document.failed"
+    BATCH_PAUSED = "batch.paused"
+    BATCH_RESUMED = "batch.resumed"
     BATCH_COMPLETED = "batch.completed"
     BATCH_FAILED = "batch.failed"
-    BATCH_PAUSED = "batch.paused"
-    DOCUMENT_FAILED = "document.failed"
+    BATCH_CANCELED = "batch.canceled"
+
+
+# What a webhook endpoint gets when it names no events: the outcomes a person acts on, not the
+# stream of progress and per-document completions (those it can subscribe to by name).
+DEFAULT_WEBHOOK_EVENTS = (
+    EventKind.BATCH_COMPLETED,
+    EventKind.BATCH_FAILED,
+    EventKind.BATCH_PAUSED,
+    EventKind.DOCUMENT_FAILED,
+)
 
 
 class Event(models.Model):
@@ -50,6 +68,8 @@ class Event(models.Model):
                 condition=models.Q(dispatched_at__isnull=True),
                 name="event_undispatched",
             ),
+            # A live client resuming after `last_event_id`: its user's events since.
+            models.Index(fields=["user", "id"], name="event_user_since"),
         ]
 
     def __str__(self) -> str:

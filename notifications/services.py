@@ -35,7 +35,13 @@ from batchsite.errors import Rejected
 from batchsite.metrics import observe_event_delivery
 from documents.models import Document
 from notifications import egress
-from notifications.models import Event, EventKind, WebhookDelivery, WebhookEndpoint
+from notifications.models import (
+    DEFAULT_WEBHOOK_EVENTS,
+    Event,
+    EventKind,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from notifications.selectors import webhook_endpoint_get_for_user
 from notifications.signing import signature_header
 
@@ -100,28 +106,17 @@ def outbox_batch_finished(*, batch_id: uuid.UUID) -> Event | None:
         "total": sum(by_status.values()),
         **{s: by_status.get(s, 0) for s in ("completed", "failed", "canceled")},
     }
-    data = {
-        "batch": {
-            "id": str(batch.pk),
-            "name": batch.name,
-            "status": batch.status,
-            "finish": batch.finish_seq,
-            # The run whose values the batch now serves (a re-run finishes the batch again).
-            "run": batch.current_run.number if batch.current_run else None,
-            "counts": counts,
-            "url": batch_url(batch.pk),
-            "created_at": _iso(batch.created_at),
-            "completed_at": _iso(batch.completed_at),
-        }
-    }
     logger.info("batch %s finished (%s, finish %d)", batch.pk, batch.status, batch.finish_seq)
-    return _record(
+    return _record_batch(
+        batch,
         kind=kind,
-        key=f"batch:{batch.pk}:finish:{batch.finish_seq}",
-        user_id=batch.user_id,
-        batch_id=batch.pk,
-        document_id=None,
-        data=data,
+        key=f"finish:{batch.finish_seq}",
+        finish=batch.finish_seq,
+        # The run whose values the batch now serves (a re-run finishes the batch again).
+        run=batch.current_run.number if batch.current_run else None,
+        counts=counts,
+        created_at=_iso(batch.created_at),
+        completed_at=_iso(batch.completed_at),
     )
 
 
@@ -133,24 +128,13 @@ def outbox_batch_paused(*, batch_id: uuid.UUID) -> Event | None:
     ).first()
     if batch is None or batch.budget_paused_at is None:
         return None
-    data = {
-        "batch": {
-            "id": str(batch.pk),
-            "name": batch.name,
-            "status": batch.status,
-            "paused_reason": batch.paused_reason,
-            "budget_usd": str(batch.budget_usd) if batch.budget_usd is not None else None,
-            "paused_at": _iso(batch.budget_paused_at),
-            "url": batch_url(batch.pk),
-        }
-    }
-    return _record(
+    return _record_batch(
+        batch,
         kind=EventKind.BATCH_PAUSED,
-        key=f"batch:{batch.pk}:paused:{batch.budget_paused_at.isoformat()}",
-        user_id=batch.user_id,
-        batch_id=batch.pk,
-        document_id=None,
-        data=data,
+        key=f"paused:{batch.budget_paused_at.isoformat()}",
+        paused_reason=batch.paused_reason,
+        budget_usd=str(batch.budget_usd) if batch.budget_usd is not None else None,
+        paused_at=_iso(batch.budget_paused_at),
     )
 
 
@@ -192,6 +176,109 @@ def outbox_documents_failed(*, document_ids: list[uuid.UUID], failed_at: datetim
     return recorded
 
 
+def outbox_batch_started(*, batch_id: uuid.UUID, run: int | None = None) -> Event | None:
+    """Record that a batch (or a re-run of it, `run`) started; call it in the transaction that
+    moved it to processing."""
+    batch = BatchProcess.objects.filter(pk=batch_id, is_trial=False).first()
+    if batch is None:
+        return None
+    run = run or 1
+    return _record_batch(
+        batch,
+        kind=EventKind.BATCH_STARTED,
+        key=f"started:{run}",
+        run=run,
+        total=batch.total_documents,
+        started_at=_iso(batch.started_at),
+    )
+
+
+def outbox_batch_progress(*, batch_id: uuid.UUID, counts: dict[str, int]) -> Event | None:
+    """Record a running batch's progress (`counts` of its documents: total, open, completed,
+    failed); called where its counters are refreshed, at most once a second."""
+    batch = BatchProcess.objects.filter(pk=batch_id, is_trial=False).first()
+    if batch is None:
+        return None
+    from batches.selectors import batch_costs, batch_progress
+
+    progress = batch_progress(batch=batch)
+    return _record_batch(
+        batch,
+        kind=EventKind.BATCH_PROGRESS,
+        key=f"progress:{timezone.now().isoformat()}",
+        counts={
+            "total": counts["total"],
+            "queued": progress.queued,
+            "processing": progress.processing,
+            "completed": counts["completed"],
+            "failed": counts["failed"],
+        },
+        percent=progress.percent,
+        eta_seconds=progress.eta_seconds,
+        cost_usd=str(batch_costs(batch=batch).actual_usd),
+    )
+
+
+def outbox_document_completed(
+    *, document: Document, statuses: dict[str, int], completed_at: datetime
+) -> Event | None:
+    """Record that a document was extracted, with its values' count per status; call it in the
+    transaction that stored the result."""
+    data = {
+        "document": {
+            "id": str(document.pk),
+            "filename": document.original_filename,
+            "status": Document.Status.COMPLETED,
+            "values": statuses,
+            "completed_at": _iso(completed_at),
+        },
+        "batch": {"id": str(document.batch_id)},
+    }
+    return _record(
+        kind=EventKind.DOCUMENT_COMPLETED,
+        key=f"document:{document.pk}:completed:{completed_at.isoformat()}",
+        user_id=document.user_id,
+        batch_id=document.batch_id,
+        document_id=document.pk,
+        data=data,
+    )
+
+
+def outbox_batch_state(*, batch_id: uuid.UUID, kind: str, reason: str = "") -> Event | None:
+    """Record `batch.canceled` or `batch.resumed` (with why it had paused: `reason`); call it in
+    the transaction that changed the batch."""
+    batch = BatchProcess.objects.filter(pk=batch_id, is_trial=False).first()
+    if batch is None:
+        return None
+    extra = {"resumed_from": reason} if kind == EventKind.BATCH_RESUMED else {}
+    now = timezone.now()
+    return _record_batch(
+        batch, kind=kind, key=f"{kind.removeprefix('batch.')}:{now.isoformat()}", **extra
+    )
+
+
+def _record_batch(batch: BatchProcess, *, kind: str, key: str, **fields: Any) -> Event | None:
+    """An event about `batch`: `data.batch` is its id, name, status and page's url with
+    `fields`; its key `batch:<id>:<key>`."""
+    data = {
+        "batch": {
+            "id": str(batch.pk),
+            "name": batch.name,
+            "status": batch.status,
+            **fields,
+            "url": batch_url(batch.pk),
+        }
+    }
+    return _record(
+        kind=kind,
+        key=f"batch:{batch.pk}:{key}",
+        user_id=batch.user_id,
+        batch_id=batch.pk,
+        document_id=None,
+        data=data,
+    )
+
+
 def _record(
     *,
     kind: str,
@@ -201,7 +288,12 @@ def _record(
     document_id: uuid.UUID | None,
     data: dict[str, Any],
 ) -> Event | None:
-    payload = {"type": kind, "created_at": timezone.now().isoformat(), "data": data}
+    """One event, in the caller's transaction. Dispatched after commit (email, webhooks) only
+    when something is to be sent; the rest (progress, completions nobody subscribed to) are
+    there for live clients, marked dispatched at once."""
+    now = timezone.now()
+    payload = {"type": kind, "created_at": now.isoformat(), "data": data}
+    sent = kind in EMAIL_KINDS or kind in DEFAULT_WEBHOOK_EVENTS or _subscribed(user_id, kind)
     try:
         with transaction.atomic():  # a savepoint: a duplicate must not spoil the caller's work
             event = Event.objects.create(
@@ -211,12 +303,36 @@ def _record(
                 batch_id=batch_id,
                 document_id=document_id,
                 payload=payload,
+                dispatched_at=None if sent else now,
             )
     except IntegrityError:
         logger.warning("notification %s was already recorded", key)
         return None
-    transaction.on_commit(partial(_enqueue_dispatch, event.pk))
+    if sent:
+        transaction.on_commit(partial(_enqueue_dispatch, event.pk))
     return event
+
+
+# Which event kinds each user's webhook endpoints take, as a worker last read them: the frequent
+# kinds (a completion per document) ask it for every event. An endpoint made or changed shows
+# here within SUBSCRIPTIONS_FOR seconds.
+SUBSCRIPTIONS_FOR = 5.0
+_subscriptions: dict[int, tuple[float, frozenset[str]]] = {}
+
+
+def _subscribed(user_id: int, kind: str) -> bool:
+    known = _subscriptions.get(user_id)
+    if known is None or known[0] < time.monotonic():
+        kinds = frozenset(
+            kind
+            for events in WebhookEndpoint.objects.filter(user_id=user_id).values_list(
+                "events", flat=True
+            )
+            for kind in events
+        )
+        known = (time.monotonic() + SUBSCRIPTIONS_FOR, kinds)
+        _subscriptions[user_id] = known
+    return kind in known[1]
 
 
 def _enqueue_dispatch(event_id: int) -> None:
@@ -419,7 +535,7 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
 
 def notifications_sweep(*, now: datetime | None = None) -> dict[str, int]:
     """Dispatch events nobody dispatched (the worker died after commit, or the email server was
-    down) and queue deliveries whose retry is due."""
+    down), queue deliveries whose retry is due, and forget old events that notified nobody."""
     now = now or timezone.now()
     dispatched = 0
     pending = _claimable_events(now).order_by("created_at").values_list("pk", flat=True)
@@ -436,7 +552,24 @@ def notifications_sweep(*, now: datetime | None = None) -> dict[str, int]:
     due_ids = list(due.values_list("pk", flat=True)[:SWEEP_DELIVERIES])
     for delivery_id in due_ids:
         _enqueue_delivery(delivery_id)
-    return {"events": dispatched, "deliveries": len(due_ids)}
+    return {"events": dispatched, "deliveries": len(due_ids), "forgotten": _events_forget(now)}
+
+
+# Live clients resume within the last hour (notifications.live.RESUME_WINDOW); an event that
+# notified nobody is forgotten a day after (the outcomes people are told of stay, with their
+# deliveries), at most this many per sweep.
+FORGET_AFTER = timedelta(days=1)
+FORGET_AT_MOST = 10_000
+
+
+def _events_forget(now: datetime) -> int:
+    stale = Event.objects.filter(
+        created_at__lt=now - FORGET_AFTER, dispatched_at__isnull=False, emailed_at__isnull=True
+    ).exclude(kind__in=DEFAULT_WEBHOOK_EVENTS)
+    ids = list(stale.filter(deliveries__isnull=True).values_list("pk", flat=True)[:FORGET_AT_MOST])
+    if ids:
+        Event.objects.filter(pk__in=ids).delete()
+    return len(ids)
 
 
 # --- Endpoints -----------------------------------------------------------------------------------
@@ -444,7 +577,7 @@ def notifications_sweep(*, now: datetime | None = None) -> dict[str, int]:
 
 def _events_check(events: list[str] | None) -> list[str]:
     if events is None:
-        return list(EventKind.values)
+        return list(DEFAULT_WEBHOOK_EVENTS)
     unknown = [e for e in events if e not in EventKind.values]
     if unknown:
         raise Rejected.one(
@@ -459,8 +592,9 @@ def _events_check(events: list[str] | None) -> list[str]:
 def webhook_endpoint_create(
     *, user: User, url: str, events: list[str] | None = None
 ) -> WebhookEndpoint:
-    """Register a URL for the user's events (all of them when `events` is None). The URL must be
-    http(s) and reach only public addresses. The endpoint's signing `secret` is shown once."""
+    """Register a URL for the user's events (DEFAULT_WEBHOOK_EVENTS when `events` is None).
+    The URL must be http(s) and reach only public addresses. The endpoint's signing `secret` is
+    shown once."""
     plan = user_effective_plan(user).plan
     if not plan.webhooks:
         raise Rejected.one(

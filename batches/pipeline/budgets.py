@@ -151,7 +151,10 @@ def budget_set(*, batch_id: uuid.UUID, budget_usd: Decimal | None, now: datetime
         BatchProcess.objects.filter(pk=batch_id).update(**changes)
         if resumed:
             from batches.pipeline.claims import kick_workers
+            from notifications.models import EventKind
+            from notifications.services import outbox_batch_state
 
+            outbox_batch_state(batch_id=batch_id, kind=EventKind.BATCH_RESUMED, reason="budget")
             transaction.on_commit(kick_workers)
     if resumed:
         logger.info("batch %s resumed: budget %s", batch_id, budget_usd)

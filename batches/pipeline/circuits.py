@@ -18,6 +18,8 @@ from batches.pipeline.claims import Claim, held, kick_workers
 from documents.models import Document
 from extraction import get_engine
 from extraction.contract import ExtractionError
+from notifications.models import EventKind
+from notifications.services import outbox_batch_state
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +100,13 @@ def circuits_probe(*, now: datetime | None = None) -> int:
             continue
         with transaction.atomic():
             EngineCircuit.objects.filter(pk=circuit.pk).delete()
-            BatchProcess.objects.filter(engine=circuit.engine, paused_reason=PAUSED_REASON).update(
-                paused_reason=""
-            )
+            paused = BatchProcess.objects.filter(engine=circuit.engine, paused_reason=PAUSED_REASON)
+            resumed = list(paused.values_list("pk", flat=True))
+            paused.update(paused_reason="")
+            for batch_id in resumed:
+                outbox_batch_state(
+                    batch_id=batch_id, kind=EventKind.BATCH_RESUMED, reason="provider"
+                )
         logger.info("engine %s resumed after %d probes", circuit.engine, circuit.probes + 1)
         closed += 1
     if closed:

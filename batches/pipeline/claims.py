@@ -13,8 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Case, F, QuerySet, Value, When
+from django.db import connection, transaction
+from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -22,6 +22,7 @@ from batches.models import BatchProcess
 from batches.pipeline.budgets import budget_admits
 from batches.selectors import documents_waiting
 from documents.models import Document
+from notifications.services import outbox_batch_started
 
 logger = logging.getLogger(__name__)
 
@@ -127,23 +128,25 @@ def _claim_next(
     ):
         return REFUSED
     stamped = batch.last_claimed_at
-    if batch.status == BatchProcess.Status.QUEUED or (
-        stamped is None or stamped < now - ROUND_ROBIN_TICK
-    ):
+    if batch.status == BatchProcess.Status.QUEUED:
         # The batch row is touched after the document's statement, never while holding its
         # lock: waiting for the batch lock with a document locked would deadlock a cancel.
-        BatchProcess.objects.filter(pk=batch.pk).update(
-            last_claimed_at=now,
-            started_at=Coalesce(F("started_at"), Value(now)),
-            status=Case(
-                When(
-                    status=BatchProcess.Status.QUEUED,
-                    then=Value(BatchProcess.Status.PROCESSING),
-                ),
-                default=F("status"),
-            ),
-        )
+        with transaction.atomic():
+            started = BatchProcess.objects.filter(
+                pk=batch.pk, status=BatchProcess.Status.QUEUED
+            ).update(
+                last_claimed_at=now,
+                started_at=Coalesce(F("started_at"), Value(now)),
+                status=BatchProcess.Status.PROCESSING,
+            )
+            if started:  # this claim started it: one worker records it
+                outbox_batch_started(batch_id=batch.pk)
+            else:  # another worker did, after this one read the batch
+                BatchProcess.objects.filter(pk=batch.pk).update(last_claimed_at=now)
         batch.last_claimed_at, batch.status = now, BatchProcess.Status.PROCESSING
+    elif stamped is None or stamped < now - ROUND_ROBIN_TICK:
+        BatchProcess.objects.filter(pk=batch.pk).update(last_claimed_at=now)
+        batch.last_claimed_at = now
     known[batch.pk] = batch
     document.batch = batch
     return Claim(document.pk, batch.pk, token, document.attempts, document)

@@ -28,7 +28,12 @@ from documents.models import Document, result_value_counts
 from extraction.contract import RATE_LIMITED, ErrorKind, ExtractionError, ExtractionRequest
 from extraction.fields import FieldSpec
 from extraction.statuses import settle
-from notifications.services import outbox_batch_finished, outbox_documents_failed
+from notifications.services import (
+    outbox_batch_finished,
+    outbox_batch_progress,
+    outbox_document_completed,
+    outbox_documents_failed,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +96,11 @@ def document_complete(
         )
         if done:
             _run_result_store(claim=claim, result=result, spent=spent)
+            document = claim.document or Document.objects.filter(pk=claim.document_id).first()
+            if document is not None and not document.batch.is_trial:
+                outbox_document_completed(
+                    document=document, statuses=counts.statuses, completed_at=now
+                )
             if reused_from is not None:
                 # Never sent to an engine: it holds none of the month's documents.
                 quota_give_back(Document.objects.filter(pk=claim.document_id))
@@ -420,6 +430,8 @@ def batch_refresh(*, batch_id: uuid.UUID, unless_busy: bool = False) -> str | No
     if updated and "status" in changes:
         outbox_batch_finished(batch_id=batch_id)  # in this transaction; dispatched after commit
         _checks_refresh(batch_id=batch_id)
+    elif updated and running and status == BatchProcess.Status.PROCESSING:
+        outbox_batch_progress(batch_id=batch_id, counts=counts)
     outcome: str = changes.get("status", status)
     return outcome
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from notifications.models import EventKind, WebhookEndpoint
+from notifications.models import DEFAULT_WEBHOOK_EVENTS, EventKind, WebhookEndpoint
 
 
 class WebhookEndpointOutputSerializer(serializers.Serializer[WebhookEndpoint]):
@@ -30,5 +30,6 @@ class WebhookEndpointCreateInputSerializer(serializers.Serializer[None]):
     events = serializers.ListField(
         child=EventNameField(),
         required=False,
-        help_text=f"Any of {', '.join(EventKind.values)}; all of them when left out.",
+        help_text=f"Any of {', '.join(EventKind.values)}; when left out: "
+        f"{', '.join(DEFAULT_WEBHOOK_EVENTS)}.",
     )

@@ -143,10 +143,10 @@ def test_completing_sets_the_result_and_finishes_the_batch_once(
 
 
 @pytest.mark.django_db
-def test_a_document_of_a_batch_the_worker_knows_costs_five_statements():
+def test_a_document_of_a_batch_the_worker_knows_costs_six_statements():
     """What a worker's throughput rests on: claiming, reading the run it was sent to (its
-    prompt and fields), completing (with its run's row, in one transaction) and checking the
-    batch, with
+    prompt and fields), completing (with its run's row and its `document.completed` event, in
+    one transaction) and checking the batch, with
     the batch not read again for every document (its counters and round-robin stamp are not due
     here: both were just written)."""
     batch = BatchFactory(status=BatchProcess.Status.PROCESSING)
@@ -162,7 +162,7 @@ def test_a_document_of_a_batch_the_worker_knows_costs_five_statements():
 
     statements = [query["sql"].split()[0] for query in queries]
     statements = [s for s in statements if s not in ("SAVEPOINT", "RELEASE")]
-    assert statements == ["UPDATE", "SELECT", "UPDATE", "INSERT", "SELECT"], (
+    assert statements == ["UPDATE", "SELECT", "UPDATE", "INSERT", "INSERT", "SELECT"], (
         queries.captured_queries
     )
     assert Document.objects.get(pk=claim.document_id).result["engine"] == "local"

@@ -19,8 +19,12 @@ from batches import pipeline
 from batches.models import BatchProcess
 from documents.models import Document
 from extraction.contract import ErrorKind, ExtractionError
+from notifications.models import DEFAULT_WEBHOOK_EVENTS
 from tests.factories import BatchFactory, DocumentFactory
 from tests.support.loopback import LoopbackHandler, LoopbackServer
+
+# The events that notify someone (the others are there for live clients).
+NOTIFYING = DEFAULT_WEBHOOK_EVENTS
 
 RESULT = {"engine": "local", "model": None, "fields": {}}
 

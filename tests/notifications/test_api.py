@@ -84,8 +84,9 @@ def test_an_unknown_event_is_refused(alice, settings):
     assert response.status_code == 400
     assert response.json() == {
         "code": "invalid",
-        "detail": "Unknown event 'batch.exploded'; choose from batch.completed, batch.failed, "
-        "batch.paused, document.failed.",
+        "detail": "Unknown event 'batch.exploded'; choose from batch.started, batch.progress, "
+        "document.completed, document.failed, batch.paused, batch.resumed, batch.completed, "
+        "batch.failed, batch.canceled.",
     }
     assert not WebhookEndpoint.objects.exists()
 
