@@ -18,7 +18,7 @@ from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from batches.models import BatchProcess
+from batches.models import BatchProcess, Run
 from batches.pipeline.budgets import budget_admits
 from batches.selectors import documents_waiting
 from documents.models import Document
@@ -159,7 +159,8 @@ UPDATE {documents} SET status = %s, lease_token = %s, lease_expires_at = %s,
     attempts = attempts + 1, started_at = COALESCE(started_at, %s), updated_at = %s
 WHERE id = ({candidate}) AND status = %s
 RETURNING {columns},
-    (SELECT {budget} FROM {batches} WHERE {batches}.id = {documents}.batch_id) AS batch_budget_usd
+    (SELECT {budget} FROM {batches} WHERE {batches}.id = {documents}.batch_id) AS batch_budget_usd,
+    (SELECT {staged} FROM {runs} WHERE {runs}.id = {documents}.run_id) AS run_staged
 """
 
 
@@ -191,7 +192,8 @@ def _lease_first(
 
     `UPDATE … WHERE id = (SELECT id … LIMIT 1 [FOR UPDATE OF document SKIP LOCKED])
     RETURNING …`: in autocommit, one round trip and no read-then-write transaction. It also
-    returns the batch's budget as it is now (`batch_budget_usd`), which may change any time. The ORM
+    returns the batch's budget as it is now (`batch_budget_usd`), which may change any time, and
+    whether the run the document was sent to is staged (`run_staged`, None without a run). The ORM
     compiles the candidate query (the order lives in `documents_waiting`), and `raw()` turns
     the returned row into a model with the fields' converters applied.
     """
@@ -205,6 +207,8 @@ def _lease_first(
         budget=ops.quote_name(
             BatchProcess._meta.get_field("budget_usd").get_attname_column()[1] or ""
         ),
+        runs=ops.quote_name(Run._meta.db_table),
+        staged=ops.quote_name(Run._meta.get_field("staged").get_attname_column()[1] or ""),
         candidate=candidate,
         columns=", ".join(ops.quote_name(f.column) for f in meta.concrete_fields if f.column),
     )

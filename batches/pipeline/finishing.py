@@ -70,18 +70,23 @@ def document_complete(
         cost_usd, usage = Decimal(0), {}
     counts = result_value_counts(result)
     spent = costs_added(claim=claim, cost_usd=cost_usd, usage=usage)
+    cached = {
+        "result": result,
+        "values_total": counts.total,
+        "values_found": counts.found,
+        "values_verified": counts.verified,
+        **{f"count_{status}": n for status, n in counts.statuses.items()},
+    }
+    # A staged run's outcome goes to its own row only. The claim read whether the run is staged
+    # (it cannot change while the document is held: a run settles after its last document);
+    # a claim made elsewhere asks the database, in the UPDATE (compiling that per column cost
+    # the worker more than the rest of a document's work).
+    staged = getattr(claim.document, "run_staged", None)
+    cached = unless_staged(cached) if staged is None else {} if staged else cached
     with transaction.atomic():
         done = held(claim).update(
             status=Document.Status.COMPLETED,
-            **unless_staged(
-                {
-                    "result": result,
-                    "values_total": counts.total,
-                    "values_found": counts.found,
-                    "values_verified": counts.verified,
-                    **{f"count_{status}": n for status, n in counts.statuses.items()},
-                }
-            ),
+            **cached,
             **spent,
             reused_from=reused_from,
             error_code="",
