@@ -11,13 +11,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, Min, Q, QuerySet, Sum
+from django.db.models import Count, F, Max, Min, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from batches.models import BatchProcess, EngineCircuit, FieldTemplate
+from batches.models import BatchProcess, EngineCircuit, FieldTemplate, Run
 from batches.shipped_templates import SHIPPED_TEMPLATES
 from documents.models import VALUE_STATUSES, Document
 from documents.readresults import ReadResult
@@ -46,6 +46,57 @@ def batch_get_for_user(
         batches = batches.filter(is_trial=False)
     try:
         return batches.select_related("current_run").get(pk=batch_id)
+    except (BatchProcess.DoesNotExist, ValueError, ValidationError) as exc:
+        raise Http404("No such batch.") from exc
+
+
+# The batch's own columns its reads show (or that change whenever those do); `status` first.
+STATE_COLUMNS = (
+    "status", "updated_at", "name", "paused_reason", "budget_usd", "budget_paused_at",
+    "start_at", "started_at", "completed_at", "current_run_id", "finish_seq", "checked_at",
+)  # fmt: skip
+
+
+def batch_state_for_user(
+    *, user: User, batch_id: uuid.UUID | str, trials: bool = True
+) -> tuple[Any, ...]:
+    """In ONE query, what the batch's reads (its page, its progress partial, its API shape)
+    are drawn from, for their ETag; Http404 as `batch_get_for_user`.
+
+    Not only `updated_at`: many writers are conditional UPDATEs that leave it alone (a circuit's
+    pause, the checks, a document's reading, a cancel's documents), so the batch's shown columns
+    are read themselves, and its documents and runs are summed up by what the pages show of
+    them (states, attempts, pages, costs, reviews, removed originals, their latest change)."""
+    batches = BatchProcess.objects.filter(user=user)
+    if not trials:
+        batches = batches.filter(is_trial=False)
+    runs = Run.objects.filter(batch=OuterRef("pk")).order_by().values("batch")
+    documents = "documents__"
+    try:
+        return tuple(
+            batches.filter(pk=batch_id)
+            .annotate(checked_at=KeyTextTransform("computed_at", "checks"))
+            .values_list(*STATE_COLUMNS)
+            .annotate(
+                state_documents=Count(documents + "id"),
+                state_changed=Max(documents + "updated_at"),
+                state_finished=Max(documents + "completed_at"),
+                state_reviewed=Max(documents + "reviewed_at"),
+                state_attempts=Sum(documents + "attempts"),
+                state_pages=Sum(documents + "page_count"),
+                state_spent=Sum(documents + "cost_usd"),
+                state_estimated=Sum(documents + "estimated_cost_usd"),
+                state_removed=Count(documents + "file_removed_at"),
+                **{
+                    f"state_{status}": Count(documents + "id", filter=Q(documents__status=status))
+                    for status in Document.Status.values
+                },
+                state_runs=Subquery(runs.annotate(n=Count("id")).values("n")),
+                state_runs_finished=Subquery(runs.annotate(at=Max("finished_at")).values("at")),
+                state_runs_canceled=Subquery(runs.annotate(at=Max("canceled_at")).values("at")),
+            )
+            .get()
+        )
     except (BatchProcess.DoesNotExist, ValueError, ValidationError) as exc:
         raise Http404("No such batch.") from exc
 
