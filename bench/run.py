@@ -3,7 +3,7 @@
     make bench                          # SQLite in a temporary directory
     .venv/bin/python bench/run.py --database postgres
     .venv/bin/python bench/run.py --only overhead      # partial runs print only
-    .venv/bin/python bench/run.py --only claude        # or upload, rss, http, read
+    .venv/bin/python bench/run.py --only claude        # or upload, rss, http, poll, read
 
 What is measured (targets from the pipeline and Claude engine issues):
 
@@ -51,6 +51,11 @@ What is measured (targets from the pipeline and Claude engine issues):
    layout, line-item measures, and documents/s; OCR pages/s of Sheaf's sandboxed OCR against
    tesserocr on the same page images, and its word recall against the born-digital twins. It
    writes its own block of BENCHMARKS.md.
+
+10. `poll`: gunicorn's CPU per poll answered 304 (the progress partial with a session cookie,
+   `GET /api/v1/batches/<id>/` with a Bearer key, each with `If-None-Match`) against a bare
+   view behind the same authentication that answers `ok` (bench/urls.py), interleaved in one
+   run; the same reads drawn in full beside them. Target: a 304 <= 1.5 x the bare view.
 
 A full run replaces its database's block of results in BENCHMARKS.md and keeps the rest of
 the file (the analysis written around it).
@@ -195,6 +200,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--http-concurrency", type=int, default=4, help="SHEAF_CONCURRENCY of that batch"
     )
+    parser.add_argument(
+        "--poll-requests", type=int, default=400, help="poll: requests a case a round"
+    )
+    parser.add_argument("--poll-rounds", type=int, default=5, help="poll: rounds (median)")
     parser.add_argument("--read-rounds", type=int, default=5, help="rounds of the read benchmark")
     parser.add_argument(
         "--read-passes", type=int, default=10, help="reads of every PDF per round and reader"

@@ -229,3 +229,11 @@ def test_every_change_a_user_sees_gives_a_new_etag(alice, settings):
     assert [field["name"] for field in kept["fields"]] == ["invoice number", "total"]
     assert len(set(seen)) == len(seen)
     assert Decimal(kept["budget_usd"]) == Decimal("5.00")
+
+
+def test_a_malformed_id_or_a_trial_is_a_404_for_the_api(alice):
+    client = bearer_for(alice)
+    trial = BatchFactory(user=alice, is_trial=True, status=BatchProcess.Status.COMPLETED)
+
+    assert client.get("/api/v1/batches/not-a-uuid/").status_code == 404
+    assert client.get(api_url(trial)).status_code == 404
