@@ -56,6 +56,7 @@ What is measured (targets from the pipeline and Claude engine issues):
    `GET /api/v1/batches/<id>/` with a Bearer key, each with `If-None-Match`) against a bare
    view behind the same authentication that answers `ok` (bench/urls.py), interleaved in one
    run; the same reads drawn in full beside them. Target: a 304 <= 1.5 x the bare view.
+   `--only poll` writes its own block of BENCHMARKS.md per database.
 
 A full run replaces its database's block of results in BENCHMARKS.md and keeps the rest of
 the file (the analysis written around it).
@@ -91,6 +92,9 @@ from bench.processes import REPO, log, stop_all
 from bench.report import results_page, standalone_page, write_report
 from tests.support.corpus import find_corpus
 
+# Pipeline benchmarks that, run alone with --only, write their own block per database (titled).
+OWN_BLOCKS = {"poll": "A 304 poll against a bare view"}
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -108,7 +112,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         choices=[*BENCHMARKS, *STANDALONE],
-        help="run one benchmark; a pipeline one prints only, quality writes its own block",
+        help="run one benchmark; a pipeline one prints only (poll, quality and read write their "
+        "own block)",
     )
     parser.add_argument("-k", "--k", type=int, default=300, help="tasks and documents per run")
     parser.add_argument("--repeats", type=int, default=5, help="overhead runs (median reported)")
@@ -306,14 +311,17 @@ def main(argv: list[str] | None = None) -> int:
             if result
             for line in BENCHMARKS[name].report(bench, result)
         ]
-        results = results_page(bench, sections, time.monotonic() - started)
+        own_block = args.only in OWN_BLOCKS
+        title = OWN_BLOCKS[args.only] if own_block else "Results"
+        results = results_page(bench, sections, time.monotonic() - started, title)
         print()
         print(results)
-        if args.no_write or args.only:
+        if args.no_write or (args.only and not own_block):
             log(f"not written to {args.output} (--no-write or --only)")
         else:
-            write_report(args.output, results, args.database)
-            log(f"wrote the {args.database} results to {args.output}")
+            block = f"{args.only}-{args.database}" if own_block else args.database
+            write_report(args.output, results, block)
+            log(f"wrote the {block} results to {args.output}")
     except BaseException as exc:
         log(f"stopped by {type(exc).__name__}: stopping the processes it started")
         raise
