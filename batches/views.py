@@ -15,7 +15,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.http import AuthenticatedHttpRequest
 from accounts.selectors import user_effective_plan, user_usage
-from batches import drafts, exports, field_views, results, runs, selectors, services
+from batches import conditional, drafts, exports, field_views, results, runs, selectors, services
 from batches.exports import EXPORT_FORMATS
 from batches.forms import BatchUploadForm, BudgetForm, RunForm
 from batches.models import BatchProcess
@@ -152,15 +152,27 @@ def batch_detail(request: AuthenticatedHttpRequest, batch_id: str) -> HttpRespon
 
 @login_required
 @require_GET
-def batch_progress(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponse:
+def batch_progress(request: AuthenticatedHttpRequest, batch_id: str) -> HttpResponseBase:
     """The live part of the batch page, polled by htmx until the batch is finished, with the
     status badge and dates of the page header swapped out of band (and, in the last poll, the
-    runs panel: the run that was running has finished)."""
-    batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
-    context = {**_batch_context(request, batch), "oob": True}
-    if batch.is_terminal:
-        context.update(_runs_context(batch))
-    return render(request, "batches/_batch_progress.html", context)
+    runs panel: the run that was running has finished). A poll while nothing changed is a 304
+    from one query (batches/conditional.py)."""
+    etag = conditional.batch_etag(
+        user=request.user,
+        batch_id=batch_id,
+        # The page and sort it draws, and the CSRF secret its forms' tokens are made from
+        # (a new session's would refuse the tokens of a copy the browser kept).
+        variant=(request.GET.urlencode(), request.META.get("CSRF_COOKIE", "")),
+    )
+
+    def respond() -> HttpResponse:
+        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id)
+        context = {**_batch_context(request, batch), "oob": True}
+        if batch.is_terminal:
+            context.update(_runs_context(batch))
+        return render(request, "batches/_batch_progress.html", context)
+
+    return conditional.respond_conditionally(request, etag=etag, respond=respond)
 
 
 @login_required

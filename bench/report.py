@@ -117,9 +117,9 @@ def _machine_table(bench: Bench, elapsed: float, *, leave_out: frozenset[str]) -
     return lines
 
 
-def results_page(bench: Bench, sections: list[str], elapsed: float) -> str:
+def results_page(bench: Bench, sections: list[str], elapsed: float, title: str = "Results") -> str:
     """One database's results: the machine and code measured, then the benchmarks' sections."""
-    lines = [f"## Results on {bench.database}", ""]
+    lines = [f"## {title} on {bench.database}", ""]
     lines += _machine_table(bench, elapsed, leave_out=frozenset())
     return "\n".join(lines + sections)
 

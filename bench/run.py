@@ -3,7 +3,7 @@
     make bench                          # SQLite in a temporary directory
     .venv/bin/python bench/run.py --database postgres
     .venv/bin/python bench/run.py --only overhead      # partial runs print only
-    .venv/bin/python bench/run.py --only claude        # or upload, rss, http, read
+    .venv/bin/python bench/run.py --only claude        # or upload, rss, http, poll, read
 
 What is measured (targets from the pipeline and Claude engine issues):
 
@@ -52,6 +52,12 @@ What is measured (targets from the pipeline and Claude engine issues):
    tesserocr on the same page images, and its word recall against the born-digital twins. It
    writes its own block of BENCHMARKS.md.
 
+10. `poll`: gunicorn's CPU per poll answered 304 (the progress partial with a session cookie,
+   `GET /api/v1/batches/<id>/` with a Bearer key, each with `If-None-Match`) against a bare
+   view behind the same authentication that answers `ok` (bench/urls.py), interleaved in one
+   run; the same reads drawn in full beside them. Target: a 304 <= 1.5 x the bare view.
+   `--only poll` writes its own block of BENCHMARKS.md per database.
+
 A full run replaces its database's block of results in BENCHMARKS.md and keeps the rest of
 the file (the analysis written around it).
 
@@ -86,6 +92,9 @@ from bench.processes import REPO, log, stop_all
 from bench.report import results_page, standalone_page, write_report
 from tests.support.corpus import find_corpus
 
+# Pipeline benchmarks that, run alone with --only, write their own block per database (titled).
+OWN_BLOCKS = {"poll": "A 304 poll against a bare view"}
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -103,7 +112,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         choices=[*BENCHMARKS, *STANDALONE],
-        help="run one benchmark; a pipeline one prints only, quality writes its own block",
+        help="run one benchmark; a pipeline one prints only (poll, quality and read write their "
+        "own block)",
     )
     parser.add_argument("-k", "--k", type=int, default=300, help="tasks and documents per run")
     parser.add_argument("--repeats", type=int, default=5, help="overhead runs (median reported)")
@@ -195,6 +205,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--http-concurrency", type=int, default=4, help="SHEAF_CONCURRENCY of that batch"
     )
+    parser.add_argument(
+        "--poll-requests", type=int, default=400, help="poll: requests a case a round"
+    )
+    parser.add_argument("--poll-rounds", type=int, default=5, help="poll: rounds (median)")
     parser.add_argument("--read-rounds", type=int, default=5, help="rounds of the read benchmark")
     parser.add_argument(
         "--read-passes", type=int, default=10, help="reads of every PDF per round and reader"
@@ -297,14 +311,17 @@ def main(argv: list[str] | None = None) -> int:
             if result
             for line in BENCHMARKS[name].report(bench, result)
         ]
-        results = results_page(bench, sections, time.monotonic() - started)
+        own_block = args.only in OWN_BLOCKS
+        title = OWN_BLOCKS[args.only] if own_block else "Results"
+        results = results_page(bench, sections, time.monotonic() - started, title)
         print()
         print(results)
-        if args.no_write or args.only:
+        if args.no_write or (args.only and not own_block):
             log(f"not written to {args.output} (--no-write or --only)")
         else:
-            write_report(args.output, results, args.database)
-            log(f"wrote the {args.database} results to {args.output}")
+            block = f"{args.only}-{args.database}" if own_block else args.database
+            write_report(args.output, results, block)
+            log(f"wrote the {block} results to {args.output}")
     except BaseException as exc:
         log(f"stopped by {type(exc).__name__}: stopping the processes it started")
         raise

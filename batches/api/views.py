@@ -3,6 +3,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.http import HttpResponse
+from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -15,7 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.http import AuthenticatedRequest
-from batches import exports, reviews, selectors, services
+from batches import conditional, exports, reviews, selectors, services
 from batches.api.serializers import (
     BatchCreateDocumentedSerializer,
     BatchCreateInputSerializer,
@@ -45,6 +46,21 @@ IDEMPOTENCY_KEY = OpenApiParameter(
     "means the same prompt, fields, name, description, mode, start_at and files in the same "
     "order (by name and content); the key with a different request answers 422 "
     "idempotency_mismatch.",
+)
+
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    description="The ETag of an earlier answer: 304 Not Modified while the batch is unchanged.",
+)
+ETAG = OpenApiParameter(
+    "ETag",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    response=[200, 304],
+    description='A weak validator, W/"…", of everything the answer shows; send it back as '
+    "If-None-Match.",
 )
 
 
@@ -102,11 +118,27 @@ class BatchDetailApi(APIView):
 
     @extend_schema(
         operation_id="batches_retrieve",
-        responses={200: BatchOutputSerializer, **error_responses(401, 404, 405)},
+        parameters=[IF_NONE_MATCH, ETAG],
+        responses={
+            200: BatchOutputSerializer,
+            304: OpenApiResponse(
+                description="Not Modified: nothing the batch shows changed since the answer "
+                "whose ETag the request's If-None-Match names. No body.",
+            ),
+            **error_responses(401, 404, 405),
+        },
+        description="Answers with an ETag. Poll with `If-None-Match: <that ETag>`: while the "
+        "batch is unchanged the answer is 304 with no body, at the cost of one query. A 304 "
+        "counts against the plan's API requests per minute like any request.",
     )
-    def get(self, request: AuthenticatedRequest, batch_id: str) -> Response:
-        batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id, trials=False)
-        return Response(BatchOutputSerializer(batch).data)
+    def get(self, request: AuthenticatedRequest, batch_id: str) -> HttpResponseBase:
+        etag = conditional.batch_etag(user=request.user, batch_id=batch_id, trials=False)
+
+        def respond() -> Response:
+            batch = selectors.batch_get_for_user(user=request.user, batch_id=batch_id, trials=False)
+            return Response(BatchOutputSerializer(batch).data)
+
+        return conditional.respond_conditionally(request._request, etag=etag, respond=respond)
 
     @extend_schema(
         operation_id="batches_partial_update",

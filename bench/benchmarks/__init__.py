@@ -6,7 +6,17 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from bench.benchmarks import claude, http, overhead, quality, read, rss, throughput, upload
+from bench.benchmarks import (
+    claude,
+    http,
+    overhead,
+    poll,
+    quality,
+    read,
+    rss,
+    throughput,
+    upload,
+)
 from bench.harness import Bench
 
 
@@ -27,6 +37,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "upload": upload,
     "rss": rss,
     "http": http,
+    "poll": poll,
 }
 
 # Measured in the bench's own process on documents it generates, with no database, cluster or
