@@ -103,7 +103,20 @@ class BudgetForm(forms.Form):
     budget_usd = budget_field(required=True)
 
 
-class BatchUploadForm(forms.Form):
+class RejectionsShown:
+    """A form that shows a service's refusal beside the field each problem is about
+    (PROBLEM_FIELD), the others above the form."""
+
+    def add_rejection(self: Any, rejection: Rejected) -> None:
+        for problem in rejection.problems:
+            field = PROBLEM_FIELD.get(problem.code)
+            self.add_error(
+                field if field in self.fields else None,
+                forms.ValidationError(problem.message, code=problem.code),
+            )
+
+
+class BatchUploadForm(RejectionsShown, forms.Form):
     # What the page says it takes ("PDF, CSV, … or TIFF") and the pickers' accept attribute.
     supported = SUPPORTED
     accept = ACCEPT
@@ -190,15 +203,8 @@ class BatchUploadForm(forms.Form):
             cleaned["start_at"] = moment.replace(tzinfo=zoneinfo.ZoneInfo(zone)).isoformat()
         return cleaned
 
-    def add_rejection(self, rejection: Rejected) -> None:
-        for problem in rejection.problems:
-            self.add_error(
-                PROBLEM_FIELD.get(problem.code),
-                forms.ValidationError(problem.message, code=problem.code),
-            )
 
-
-class RunForm(forms.Form):
+class RunForm(RejectionsShown, forms.Form):
     """ "Re-run with changes" on a finished batch's page: the prompt and fields it starts with
     are the current run's; a run with them unchanged extracts the documents again."""
 

@@ -556,6 +556,11 @@ class RunDiff:
     documents: list[DocumentChanges]
 
     @property
+    def changed(self) -> list[DocumentChanges]:
+        """The documents with a value that is not the same as before."""
+        return [d for d in self.documents if any(v.change != "same" for v in d.values)]
+
+    @property
     def counts(self) -> dict[str, int]:
         counts = dict.fromkeys(CHANGES, 0)
         for document in self.documents:

@@ -138,7 +138,6 @@ def _runs_context(batch: BatchProcess, form: RunForm | None = None) -> dict[str,
     return {
         "runs": runs.run_list(batch=batch),
         "run_form": form or RunForm(initial=initial),
-        "reviewed": batch.documents.filter(reviewed_at__isnull=False).count(),
     }
 
 
@@ -191,9 +190,7 @@ def batch_run_start(request: AuthenticatedHttpRequest, batch_id: str) -> HttpRes
                 trial=trial,
             )
         except Rejected as rejection:
-            for problem in rejection.problems:
-                field = problem.code.removeprefix("invalid_")
-                form.add_error(field if field in form.fields else None, problem.message)
+            form.add_rejection(rejection)
         else:
             sent = batch.documents.filter(run=run).count()
             what = "a try on the reviewed documents" if trial else "the batch"
@@ -234,7 +231,6 @@ def batch_run(request: AuthenticatedHttpRequest, batch_id: str, number: int) -> 
         "status": runs.run_status(run),
         "current": run.pk == batch.current_run_id,
         "diff": diff,
-        "changed": [d for d in diff.documents if any(v.change != "same" for v in d.values)],
         "score": runs.run_score(run=run),
         "current_score": runs.run_score(run=batch.current_run)
         if run.trial and batch.current_run

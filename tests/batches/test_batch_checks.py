@@ -410,14 +410,12 @@ def test_a_recompute_replaces_the_batchs_invoice_keys(alice) -> None:
     assert batch.invoice_keys.count() == 2
 
 
-@pytest.mark.django_db(transaction=True)
-def test_an_extracted_batch_flags_its_duplicates_and_keeping_a_run_recomputes_them(
-    alice, settings
-) -> None:
+def the_same_invoice_twice(user, settings) -> BatchProcess:
+    """One invoice uploaded twice (a.pdf, b.pdf), extracted by the offline engine."""
     settings.SHEAF_EXTRACTION_ENGINE = "local"
     same = invoice(1).pdf
     batch = services.batch_create(
-        user=alice,
+        user=user,
         files=[ContentFile(same, name="a.pdf"), ContentFile(same, name="b.pdf")],
         prompt="The invoice's details.",
         fields=parse_fields("supplier\ninvoice number\ndate:date\ntotal:number"),
@@ -425,6 +423,14 @@ def test_an_extracted_batch_flags_its_duplicates_and_keeping_a_run_recomputes_th
     drain(budget_seconds=120)
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED
+    return batch
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_extracted_batch_flags_its_duplicates_and_keeping_a_run_recomputes_them(
+    alice, settings
+) -> None:
+    batch = the_same_invoice_twice(alice, settings)
     assert [(d["document"]["filename"], d["duplicate_of"]["filename"]) for d in
             batch.checks["duplicates"]] == [("b.pdf", "a.pdf")]  # fmt: skip
 

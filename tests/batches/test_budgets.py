@@ -4,7 +4,6 @@ budget is raised, with nothing lost or run twice."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
@@ -13,7 +12,6 @@ from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.base import ContentFile
 from django.core.management import CommandError, call_command
-from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
@@ -25,6 +23,7 @@ from batches.models import BatchProcess, RunResult
 from batches.tasks import drain
 from documents.models import Document
 from notifications.models import Event, WebhookDelivery, WebhookEndpoint
+from tests.batches.test_pipeline import claims_at_once
 from tests.factories import BatchFactory, DocumentFactory
 from tests.notifications.conftest import receiver, run_queued_notifications  # noqa: F401
 from tests.support.engines import PricedEngine
@@ -137,21 +136,8 @@ def _budgeted_batch(user, *, budget: str, documents: int = 3) -> BatchProcess:
 def test_workers_claiming_at_once_overshoot_the_budget_by_at_most_one_estimate(alice, priced):
     batch = _budgeted_batch(alice, budget="1.50", documents=8)
     DocumentFactory.create_batch(2, batch=BatchFactory(user=alice), read_at=timezone.now())
-    barrier = threading.Barrier(6)
-    claims: list = []
 
-    def worker() -> None:
-        try:
-            barrier.wait()
-            claims.append(pipeline.document_claim())
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    claims = claims_at_once(6)
 
     budgeted = [c for c in claims if c is not None and c.batch_id == batch.pk]
     # $0 + $1.00 in flight < $1.50 admits a second; $2.00 in flight reaches it.

@@ -39,10 +39,9 @@ def _reserve(document: Document, month=None) -> None:
     Document.objects.filter(pk=document.pk).update(quota_month=month)
 
 
-@pytest.mark.django_db(transaction=True)
-def test_two_workers_claiming_one_document_exactly_one_wins():
-    document = _queued(BatchFactory())[0]
-    barrier = threading.Barrier(2)
+def claims_at_once(workers: int) -> list:
+    """What `workers` threads claim when they all ask at the same moment (None: nothing)."""
+    barrier = threading.Barrier(workers)
     claims = []
 
     def worker() -> None:
@@ -52,11 +51,19 @@ def test_two_workers_claiming_one_document_exactly_one_wins():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=worker) for _ in range(2)]
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    return claims
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_workers_claiming_one_document_exactly_one_wins():
+    document = _queued(BatchFactory())[0]
+
+    claims = claims_at_once(2)
 
     winners = [c for c in claims if c is not None]
     assert len(winners) == 1

@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from django.core.files.base import ContentFile
 
-from batches import services
-from batches.models import BatchProcess
-from batches.tasks import drain
-from extraction.fields import parse_fields
-from samples.invoices import invoice
+from tests.batches.test_batch_checks import the_same_invoice_twice
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -85,17 +80,7 @@ def test_the_batch_page_passes_axe_core_on_a_phone(
 def test_the_batch_checks_pass_axe_core(page, live_server, sign_in, alice, settings):
     """The Checks panel with a duplicate listed, its heat map, and the duplicate's page saying
     why it needs review."""
-    settings.SHEAF_EXTRACTION_ENGINE = "local"
-    same = invoice(1).pdf
-    batch = services.batch_create(
-        user=alice,
-        files=[ContentFile(same, name="a.pdf"), ContentFile(same, name="b.pdf")],
-        prompt="The invoice's details.",
-        fields=parse_fields("supplier\ninvoice number\ndate:date\ntotal:number"),
-    )
-    drain(budget_seconds=60)
-    batch.refresh_from_db()
-    assert batch.status == BatchProcess.Status.COMPLETED
+    batch = the_same_invoice_twice(alice, settings)
     assert batch.checks["duplicates"]
     duplicate = batch.documents.get(original_filename="b.pdf")
     sign_in(alice)
