@@ -14,7 +14,7 @@ REDIS_TEST_URL ?= $(or $(REDIS_URL),redis://127.0.0.1:6379/15)
 # claims and finishes under concurrent processes, which each database's locking decides.
 PG_MARKERS := not cluster and not browser
 
-.PHONY: install ocr-model run test test-sqlite test-postgres check lint typecheck format clean bench
+.PHONY: install ocr-model run superuser plan test test-sqlite test-postgres check lint typecheck format clean bench
 
 install: $(STAMP)
 
@@ -54,6 +54,19 @@ run: install ocr-model
 	DEBUG=1 $(BIN)/python manage.py runserver $(HOST):$(PORT) & web=$$!; \
 	trap 'trap "" INT TERM; kill -TERM $$worker $$web 2>/dev/null' INT TERM; \
 	until wait; do :; done
+
+# The local commands of the README's Quick start, on `make run`'s database and settings (DEBUG=1:
+# without it the settings want a production SECRET_KEY and ALLOWED_HOSTS).
+superuser: install
+	@DEBUG=1 $(BIN)/python manage.py migrate --no-input >/dev/null
+	DEBUG=1 $(BIN)/python manage.py createsuperuser
+
+# `make plan EMAIL=you@example.com PLAN=plus` sets the staff override (PLAN=auto clears it);
+# without PLAN it shows the user's plan and where it comes from.
+plan: install
+	@if [ -z "$(EMAIL)" ]; then echo "make plan needs EMAIL, e.g. make plan EMAIL=you@example.com PLAN=plus (free, plus, growth or auto)" >&2; exit 2; fi
+	@DEBUG=1 $(BIN)/python manage.py migrate --no-input >/dev/null
+	DEBUG=1 $(BIN)/python manage.py plan "$(EMAIL)" $(PLAN)
 
 # Lint and types first (a failure stops before any test runs), then every test on SQLite and,
 # side by side with it, again on PostgreSQL (with Redis as the cache) when they answer, but for

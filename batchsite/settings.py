@@ -63,12 +63,18 @@ def _development_secret_key() -> str:
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off")
+        raise ImproperlyConfigured(
+            "SECRET_KEY is required when DEBUG is off: set DEBUG=1 on your own machine "
+            "(as `make run` does), or SECRET_KEY and ALLOWED_HOSTS in production"
+        )
     SECRET_KEY = _development_secret_key()
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 if not DEBUG and not ALLOWED_HOSTS:
-    raise ImproperlyConfigured("ALLOWED_HOSTS is required when DEBUG is off")
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS is required when DEBUG is off: set DEBUG=1 on your own machine "
+        "(as `make run` does), or ALLOWED_HOSTS in production, e.g. ALLOWED_HOSTS=sheaf.example.com"
+    )
 
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
