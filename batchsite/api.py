@@ -3,11 +3,12 @@ exception handler that turns DRF's exceptions and Sheaf's `Rejected` into it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -211,3 +212,44 @@ def server_error(request: HttpRequest) -> HttpResponse:
     if request.path.startswith(API_PREFIX):
         return _api_error(500, "server_error", "Sheaf failed to answer; the error was logged.")
     return defaults.server_error(request)
+
+
+def _method_not_allowed(request: HttpRequest) -> HttpResponse:
+    return _api_error(405, "method_not_allowed", f'Method "{request.method}" not allowed.')
+
+
+# The JSON for each error status Django itself may answer an API request with.
+_API_ERRORS: dict[int, Callable[[HttpRequest], HttpResponse]] = {
+    400: lambda request: bad_request(request, Exception()),
+    403: lambda request: permission_denied(request, Exception()),
+    404: lambda request: page_not_found(request, Exception()),
+    405: _method_not_allowed,
+    500: server_error,
+}
+
+
+class ApiErrorsAsJson:
+    """Under DEBUG (`make run`), Django answers an unknown path or a crash with its debug page,
+    HTML or plain text, and never calls the handlers above; the API promises JSON whatever the
+    mode. This puts the handlers' JSON in such an answer under /api/v1/, in the same response
+    object: Django has logged the error (with its traceback, for a 500) and marked the response
+    so, and would log a new one again. Innermost in MIDDLEWARE, so the others still add their
+    headers."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponseBase]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        response = self.get_response(request)
+        as_json = _API_ERRORS.get(response.status_code)
+        if (
+            as_json is None
+            or not isinstance(response, HttpResponse)
+            or not request.path.startswith(API_PREFIX)
+            or response.get("Content-Type", "").startswith("application/json")
+        ):
+            return response
+        body = as_json(request)
+        response.content = body.content
+        response["Content-Type"] = body["Content-Type"]
+        return response

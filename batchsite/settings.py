@@ -113,6 +113,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    # Last, nearest the views: their errors under /api/v1/ as JSON even under DEBUG.
+    "batchsite.api.ApiErrorsAsJson",
 ]
 
 ROOT_URLCONF = "batchsite.urls"

@@ -125,3 +125,70 @@ def test_a_crash_outside_the_api_stays_html(alice_client):
 
     assert response.status_code == 500
     assert response["Content-Type"].startswith("text/html")
+
+
+# --- Under DEBUG (`make run`), where Django would answer with its debug pages ---------------------
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.parametrize(
+    ("method", "url", "status", "body"),
+    [
+        (
+            "get",
+            "/api/v1/nowhere/",
+            404,
+            {"code": "not_found", "detail": "Nothing at /api/v1/nowhere/; see /api/v1/docs/."},
+        ),
+        (
+            "get",
+            "/api/v1/batches/not-a-uuid/",
+            404,
+            {
+                "code": "not_found",
+                "detail": "Nothing at /api/v1/batches/not-a-uuid/; see /api/v1/docs/.",
+            },
+        ),
+        (
+            "put",
+            "/api/v1/keys/",
+            405,
+            {"code": "method_not_allowed", "detail": 'Method "PUT" not allowed.'},
+        ),
+        (
+            "get",
+            "/api/v1/broken/",
+            500,
+            {"code": "server_error", "detail": "Sheaf failed to answer; the error was logged."},
+        ),
+    ],
+)
+def test_under_debug_api_errors_are_still_json(alice, settings, method, url, status, body):
+    settings.DEBUG = True
+
+    response = getattr(bearer(alice), method)(url, HTTP_ACCEPT="text/html")
+
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == body
+
+
+@pytest.mark.urls(__name__)
+def test_under_debug_a_crash_is_still_logged_with_its_traceback(alice, settings, caplog):
+    settings.DEBUG = True
+
+    bearer(alice).get("/api/v1/broken/")
+
+    logged = [r for r in caplog.records if r.name == "django.request"]
+    assert [r.getMessage() for r in logged] == ["Internal Server Error: /api/v1/broken/"]
+    assert "RuntimeError: a bug" in caplog.text
+
+
+def test_under_debug_an_unknown_page_outside_the_api_is_djangos_debug_page(alice_client, settings):
+    settings.DEBUG = True
+
+    response = alice_client.get("/dashboard/nowhere/")
+
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+    assert b"Page not found" in response.content
