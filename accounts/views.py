@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.billing.services import billing_enabled
 from accounts.forms import AccountDeleteForm, ApiKeyForm, NotificationsForm
 from accounts.http import AuthenticatedHttpRequest
 from accounts.plans import all_plans
@@ -33,7 +34,8 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 def pricing(request: HttpRequest) -> HttpResponse:
     current = user_effective_plan(request.user).plan if request.user.is_authenticated else None
-    return render(request, "accounts/pricing.html", {"plans": all_plans(), "current": current})
+    context = {"plans": all_plans(), "current": current, "billing_enabled": billing_enabled()}
+    return render(request, "accounts/pricing.html", context)
 
 
 def settings_page(

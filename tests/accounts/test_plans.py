@@ -405,3 +405,15 @@ def test_the_pricing_page_marks_the_signed_in_users_plan(alice_client):
     assert "Your plan" in plan_section(body, "plus")
     assert "Your plan" not in plan_section(body, "free")
     assert "Your plan" not in plan_section(body, "growth")
+
+
+def test_the_pricing_page_says_how_paying_works_only_when_billing_is_on(client, db, settings):
+    settings.STRIPE_SECRET_KEY = settings.STRIPE_WEBHOOK_SECRET = ""
+    off = client.get("/pricing/").content.decode()
+    settings.STRIPE_SECRET_KEY, settings.STRIPE_WEBHOOK_SECRET = "sk_test_x", "whsec_x"
+    on = client.get("/pricing/").content.decode()
+
+    assert "billed monthly through Stripe" not in off
+    assert "billed monthly through Stripe" in on
+    for page in (off, on):
+        assert "staff" not in page.lower()
