@@ -222,6 +222,7 @@ ACCOUNT_EMAIL_VERIFICATION = env_choice(
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Sheaf] "
+ACCOUNT_FORMS = {"login": "accounts.forms.SignInForm"}
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "http" if DEBUG else "https"
 # Proxies of ours in front of the web processes (the TLS proxy: 1). Behind them every request
 # comes from a proxy's address, so allauth's per-address limits (e.g. ten failed sign-ins a

@@ -21,6 +21,7 @@ urlpatterns = [
     path("admin/overview/", site_views.staff_overview, name="staff_overview"),
     path("admin/", admin.site.urls),
     path("healthz", site_views.healthz, name="healthz"),
+    path("favicon.ico", site_views.favicon, name="favicon"),
     path("metrics", site_views.metrics, name="metrics"),
     path("api/v1/", include("batches.api.urls")),
     path("api/v1/", include("accounts.api.urls")),

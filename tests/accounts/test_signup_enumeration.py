@@ -38,7 +38,7 @@ def test_with_mandatory_verification_a_registered_address_signs_up_like_a_new_on
     assert User.objects.filter(email__iexact="alice@example.com").count() == 1
     assert Client().login(email="alice@example.com", password="correct horse battery staple")
     to_alice = [m for m in mail.outbox if m.to == ["alice@example.com"]]
-    assert [m.subject for m in to_alice] == ["[Sheaf] Account Already Exists"]
+    assert [m.subject for m in to_alice] == ["[Sheaf] You already have an account"]
 
 
 @pytest.mark.django_db
