@@ -43,7 +43,7 @@ def billing(request: AuthenticatedHttpRequest) -> HttpResponse:
 def _to_stripe(request: HttpRequest, start: Callable[[], str], failure: str) -> HttpResponse:
     """Redirect to a Stripe page made by `start`, or back to /billing/ with a message."""
     if not services.billing_enabled():
-        messages.error(request, "Billing is off on this server; staff set plans in the admin.")
+        messages.error(request, "Plans cannot be bought here yet; nothing changed.")
         return redirect("billing")
     try:
         return HttpResponseRedirect(start())

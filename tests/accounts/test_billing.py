@@ -764,11 +764,19 @@ def test_without_keys_the_billing_page_says_billing_is_off_and_shows_the_staff_p
 
     assert response.status_code == 200
     text = page_text(response)
-    assert "Billing is off on this server: staff set plans in the admin." in text
+    assert "Plans cannot be bought here yet; whoever runs this Sheaf can change yours." in text
+    assert "staff" not in text.lower().replace("set by staff", "")
     assert "Plan Plus" in text
     assert "Comes from set by staff" in text
     assert "Upgrade to" not in text
     assert "Manage billing" not in text
+
+
+def test_without_keys_staff_are_told_how_to_turn_billing_on(staff_client, billing_off):
+    text = page_text(staff_client.get(BILLING))
+
+    assert "Staff: billing is off until the STRIPE_ settings are set" in text
+    assert "make plan" in text
 
 
 @pytest.mark.parametrize("url", [CHECKOUT, PORTAL])
@@ -778,7 +786,7 @@ def test_without_keys_checkout_and_portal_redirect_with_an_error(
     response = frank_client.post(url, {"plan": "plus"}, follow=True)
 
     assert response.redirect_chain == [(BILLING, 302)]
-    assert "Billing is off on this server; staff set plans in the admin." in page_text(response)
+    assert "Plans cannot be bought here yet; nothing changed." in page_text(response)
     frank.refresh_from_db()
     assert frank.stripe_customer_id == ""
 
