@@ -122,6 +122,23 @@ def test_changing_the_password_speaks_as_sheaf_does(frank):
 
 
 @pytest.mark.django_db
+def test_the_email_addresses_page_speaks_as_sheaf_does(frank):
+    client = Client()
+    client.force_login(frank)
+
+    html = client.get("/accounts/email/").content.decode()
+    client.post("/accounts/email/", {"action_add": "", "email": "frank@mail.test"})
+
+    assert "<h1>Email addresses</h1>" in html
+    for stock in ("Email Addresses", "Make Primary", "Re-send Verification", "Add Email"):
+        assert stock not in html
+    assert EmailAddress.objects.filter(user=frank, email="frank@mail.test").exists()
+    [message] = mail.outbox
+    assert message.subject == "[Sheaf] Confirm your email address"
+    assert "This address was added to the Sheaf account of frank@example.com." in message.body
+
+
+@pytest.mark.django_db
 def test_signing_in_still_works_with_sheafs_form(frank):
     client = Client()
 

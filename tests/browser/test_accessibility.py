@@ -52,6 +52,8 @@ def test_every_page_passes_axe_core(page, live_server, sign_in, alice, invoice_d
         f"{batch}runs/1/",
         f"/dashboard/documents/{invoice_document.pk}/",
         "/settings/",
+        "/accounts/email/",
+        "/accounts/password/change/",
         "/billing/",
         "/pricing/",
     ]

@@ -55,6 +55,7 @@ def test_the_pages_run_under_their_policy_without_a_violation(
         "/dashboard/",
         "/dashboard/batch-upload/",
         "/settings/",
+        "/accounts/email/",
         "/billing/",
         "/admin/",
         "/admin/overview/",
