@@ -74,7 +74,7 @@ SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "batchsite.admin_site.SheafAdminConfig",  # django.contrib.admin, with Sheaf's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
