@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-# A list of objects (or an object of objects) is one table with a column per key, as long as it
-# stays narrow enough to read; wider ones (a Stripe object) are shown one object at a time.
+# A list of objects (or an object of several objects, like a result's fields) is one table with a
+# column per key, as long as it stays narrow enough to read; wider ones (a Stripe object) are
+# shown one object at a time.
 MAX_COLUMNS = 10
 # Deeper than this, the rest is shown as JSON text (still escaped).
 MAX_DEPTH = 6
@@ -38,7 +39,7 @@ def _render(value: object, *, depth: int) -> SafeString:
         return format_html("<code>{}</code>", json.dumps(value, default=str))
     if isinstance(value, list):
         return _list(value, depth=depth)
-    if all(isinstance(item, Mapping) for item in value.values()):
+    if len(value) > 1 and all(isinstance(item, Mapping) for item in value.values()):
         columns = _columns(value.values())
         if len(columns) <= MAX_COLUMNS:
             return _rows_table(list(value.items()), columns, depth=depth)
