@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +64,9 @@ class DocumentInline(admin.TabularInline[Document, BatchProcess]):
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # as on the document's own page
+
 
 class RunInline(admin.TabularInline[Run, BatchProcess]):
     """The batch's runs, read-only: the upload is run 1."""
@@ -85,6 +88,10 @@ def _facts(*lines: str) -> str:
         '<ul class="sheaf-facts">{}</ul>',
         format_html_join("", "<li>{}</li>", ((line,) for line in lines if line)),
     )
+
+
+def _when(moment: datetime) -> str:
+    return date_format(localtime(moment), "Y-m-d H:i")
 
 
 def _duration(value: timedelta | None) -> str:
@@ -148,9 +155,8 @@ class BatchProcessAdmin(admin.ModelAdmin[BatchProcess]):
         "health",
         "documents",
         "errors",
-        "processing_time",
         "cost",
-        "created_at",
+        "times",
     )
     list_filter = (
         "status",
@@ -232,6 +238,9 @@ class BatchProcessAdmin(admin.ModelAdmin[BatchProcess]):
     inlines = [RunInline, DocumentInline]
     actions = ["retry_failed", "cancel"]
 
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a batch is made by `batch_create`, from the dashboard, the API or the CLI
+
     def get_queryset(self, request: HttpRequest) -> QuerySet[BatchProcess]:
         batches = super().get_queryset(request).annotate(cost_usd=Sum("documents__cost_usd"))
         return batches_with_health(with_owner_plan(batches))
@@ -278,7 +287,7 @@ class BatchProcessAdmin(admin.ModelAdmin[BatchProcess]):
             batch.get_status_display(),
             ""
             if batch.computed_status == batch.status
-            else f"documents say {batch.computed_status}",
+            else f"(its documents say {batch.computed_status})",
             f"{batch.engine}, {batch.mode}",
             f"plan at submission: {batch.plan}",
         )
@@ -292,7 +301,7 @@ class BatchProcessAdmin(admin.ModelAdmin[BatchProcess]):
             f"{batch.n_total} total",
             f"{batch.n_completed} completed, {failed}",
             f"{batch.n_processing} in progress, {batch.n_queued} queued",
-            f"highest attempt: {batch.max_attempts_used or 0}",
+            f"highest attempt: {batch.max_attempts_used}" if batch.max_attempts_used else "",
         )
 
     @admin.display(description="errors", ordering="error_rate")
@@ -300,8 +309,15 @@ class BatchProcessAdmin(admin.ModelAdmin[BatchProcess]):
         latest = batch.latest_error_at
         return _facts(
             "no finished document" if batch.error_rate is None else f"{batch.error_rate:.1f}%",
-            "" if latest is None else f"latest: {date_format(localtime(latest), 'Y-m-d H:i')}",
+            "" if latest is None else f"latest: {_when(latest)}",
             ", ".join(batch_top_error_codes(batch)),
+        )
+
+    @admin.display(description="created", ordering="created_at")
+    def times(self, batch: ChangelistBatch) -> str:
+        return _facts(
+            _when(batch.created_at),
+            "" if batch.processing_time is None else f"took {_duration(batch.processing_time)}",
         )
 
     @admin.display(description="processing time", ordering="processing_time")
@@ -449,11 +465,13 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # its batch's counts and quota would not follow
+
     @admin.display(description="review page")
     def review_page(self, document: Document) -> str:
         return format_html(
-            '<a href="{}">Open its review page</a><div class="help">The owner&#x27;s page: it '
-            "opens for them only (anyone else, staff included, gets a 404).</div>",
+            '<a href="{}">Open its review page</a> (it opens for the document&#x27;s owner only)',
             reverse("document_detail", args=[document.pk]),
         )
 

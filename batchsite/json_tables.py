@@ -19,7 +19,7 @@ from django.utils.safestring import SafeString
 MAX_COLUMNS = 10
 # Deeper than this, the rest is shown as JSON text (still escaped).
 MAX_DEPTH = 6
-EMPTY = "—"
+EMPTY = "-"  # as Django shows an empty field
 
 
 def json_table(value: object) -> SafeString:

@@ -75,6 +75,7 @@ def test_a_documents_page_is_view_only(staff_client, document):
     assert "View document" in body
     assert 'name="status"' not in body
     assert 'name="_save"' not in body
+    assert "/delete/" not in body
     assert '<div class="readonly">Completed</div>' in body
 
 
@@ -104,7 +105,7 @@ def test_a_documents_result_and_reviews_show_as_escaped_tables(staff_client, doc
     assert "Invoice INV-17 &lt;script&gt;alert(&quot;owned&quot;)&lt;/script&gt;" in body
     # One row per field, a column per key of the fields' values.
     assert '<th scope="row">invoice number</th><td>INV-17</td>' in body
-    assert '<th scope="row">total</th><td><span class="sheaf-json-empty">—</span></td>' in body
+    assert '<th scope="row">total</th><td><span class="sheaf-json-empty">-</span></td>' in body
     # The review: who set which value.
     assert (
         '<th scope="row">total</th><td>12.50</td><td>alice@example.com</td><td>2026-03-01</td>'
@@ -129,3 +130,11 @@ def test_a_user_who_is_not_staff_cannot_open_a_documents_admin_page(alice_client
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
     assert Document.objects.get(pk=document.pk).status == "completed"
+
+
+def test_staff_cannot_add_a_batch_by_hand(staff_client):
+    # A batch is made by `batch_create` (its run, its documents, its quota), never by a form.
+    response = staff_client.get("/admin/batches/batchprocess/add/")
+
+    assert response.status_code == 403
+    assert "/admin/batches/batchprocess/add/" not in staff_client.get("/admin/").content.decode()
