@@ -77,7 +77,7 @@ INSTALLED_APPS = [
     # First: its `runserver` (HTTP and WebSocket on one port, through batchsite.asgi) wins over
     # Django's and whitenoise's.
     "daphne",
-    "django.contrib.admin",
+    "batchsite.admin_site.SheafAdminConfig",  # django.contrib.admin, with Sheaf's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
