@@ -60,6 +60,16 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def short(pk: uuid.UUID) -> str:
+    """An id as the tables show it: its first 8 characters."""
+    return str(pk)[:8]
+
+
+def cells(line: str) -> list[str]:
+    """The cells of one line of a table."""
+    return [cell.strip() for cell in line.strip("│ ").split("│")]
+
+
 def generated_invoices(count: int) -> list[ContentFile]:
     """Invoice PDFs in every language, laid out so the offline engine reads them."""
     return [
@@ -118,6 +128,12 @@ def _local_engine(settings) -> None:
     settings.SHEAF_EXTRACTION_ENGINE = "local"
 
 
+@pytest.fixture(autouse=True)
+def _output_to_a_file(monkeypatch) -> None:
+    """Tables laid out as for a file (200 columns), whatever terminal runs the tests."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 # --- process ----------------------------------------------------------------------------------
 
 
@@ -160,7 +176,12 @@ def test_process_exits_one_and_lists_the_encrypted_pdf_with_its_error_code(grace
     assert created.status == BatchProcess.Status.COMPLETED_WITH_ERRORS
     assert "Failed documents" in output.stdout
     failure_row = next(line for line in output.stdout.splitlines() if "encrypted-file.pdf" in line)
-    assert str(failed.pk) in failure_row and "encrypted" in failure_row.split("encrypted-file")[1]
+    assert cells(failure_row)[:4] == [
+        short(failed.pk),
+        short(created.pk),
+        "encrypted-file.pdf",
+        "encrypted",
+    ]
     assert "password-protected" in one_line(output.stdout)
     assert "1 document failed." in output.stderr
 
@@ -174,9 +195,11 @@ def test_process_verbose_prints_each_documents_outcome(alice):
 
     lines = output.stdout.splitlines()
     for name in ("generated-00.pdf", "generated-01.pdf"):
-        assert f"completed {name} ({ids[name]})" in lines
+        assert f"completed {name} ({short(ids[name])})" in lines
     assert any(
-        line.startswith(f"failed    encrypted-file.pdf ({ids['encrypted-file.pdf']}): encrypted:")
+        line.startswith(
+            f"failed    encrypted-file.pdf ({short(ids['encrypted-file.pdf'])}): encrypted:"
+        )
         for line in lines
     )
 
@@ -261,7 +284,8 @@ def test_dry_run_lists_the_queue_and_changes_nothing(alice, bob):
     assert ledger() == before
     assert list(MonthlyUsage.objects.order_by("pk").values("user_id", "documents")) == usage
     for document in Document.objects.all():
-        assert f"{document.original_filename} ({document.pk})" in output.stdout
+        row = next(line for line in output.stdout.splitlines() if short(document.pk) in line)
+        assert document.original_filename in row and short(document.batch_id) in row
     assert "3 documents would be processed." in output.stdout
     assert "1 document would be processed of 2 waiting." in limited.stdout
     assert "generated-00.pdf" in limited.stdout and "generated-01.pdf" not in limited.stdout
@@ -455,13 +479,14 @@ def test_monitor_once_shows_running_batches_with_counts_rate_and_eta(alice, bob)
 
     output = batch("monitor", "--once")
 
-    row = next(line for line in output.stdout.splitlines() if str(running.pk) in line)
-    cells = [cell.strip() for cell in row.strip("│ ").split("│")]
-    # name, owner, status, queued, processing, completed, failed; canceled, total, done, rate
-    assert cells[1:8] == ["Running", "alice@example.com", "processing", "3", "1", "4", "0"]
-    assert cells[8:12] == ["0", "8", "50%", "1.0/min"]
-    assert cells[12] in ("4m 00s", "3m 59s", "4m 01s")  # 4 left at 1 a minute
-    assert str(finished.pk) not in output.stdout
+    lines = output.stdout.splitlines()
+    at = next(n for n, line in enumerate(lines) if line.startswith(f"│ {short(running.pk)}"))
+    first, second = cells(lines[at]), cells(lines[at + 1])
+    # name, queued, processing, completed, failed, done, ETA; under them status, owner, rate
+    assert first[1:7] == ["Running", "3", "1", "4", "0", "50%"]
+    assert first[7] in ("4m 00s", "3m 59s", "4m 01s")  # 4 left at 1 a minute
+    assert (second[0], second[1], second[7]) == ("processing", "alice@example.com", "1.0/min")
+    assert short(finished.pk) not in output.stdout
 
 
 @pytest.mark.django_db
@@ -572,8 +597,8 @@ def folder(tmp_path) -> Path:
 
 def batch_rows(output: Output, batch_id: uuid.UUID) -> list[list[str]]:
     """The cells of each table's row for this batch, in the order the tables come."""
-    rows = [line for line in output.stdout.splitlines() if line.startswith(f"│ {batch_id}")]
-    return [[cell.strip() for cell in row.strip("│ ").split("│")] for row in rows]
+    rows = [line for line in output.stdout.splitlines() if line.startswith(f"│ {short(batch_id)}")]
+    return [cells(row) for row in rows]
 
 
 def summary_row(output: Output, batch_id: uuid.UUID) -> list[str]:
