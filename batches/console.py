@@ -209,9 +209,11 @@ class ProcessTally:
                 failed_n=self.counts.get(Document.Status.FAILED, 0),
             )
         if self.verbosity >= 2 and document is not None:
-            self.console.print(_outcome_line(claim, status, document))
+            # One print, so that another thread's outcome cannot come between the two.
+            shown: list[Text | Table] = [_outcome_line(claim, status, document)]
             if status == Document.Status.COMPLETED:
-                self.console.print(values_table(document.result))
+                shown.append(values_table(document.result))
+            self.console.print(*shown)
 
 
 _OUTCOME_STYLES: dict[str, tuple[str, str]] = {
