@@ -182,7 +182,7 @@ class ProcessTally:
             TextColumn("[bold]Processing"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("[green]{task.fields[completed_n]} completed[/] "),
+            TextColumn("[green]{task.fields[completed_n]} completed[/]"),
             TextColumn("[red]{task.fields[failed_n]} failed[/]"),
             TimeElapsedColumn(),
             console=self.console,

@@ -15,7 +15,7 @@ import argparse
 import re
 import time
 import uuid
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -82,7 +82,13 @@ def _verbosity_options(parser: CommandParser) -> None:
         "-q", "--quiet", dest="verbosity", action="store_const", const=0, default=given, help="0."
     )
     group.add_argument(
-        "--verbosity", dest="verbosity", type=int, choices=range(4), default=given, metavar="N"
+        "--verbosity",
+        dest="verbosity",
+        type=int,
+        choices=range(4),
+        default=given,
+        metavar="N",
+        help="0 to 3.",
     )
 
 
@@ -273,6 +279,13 @@ class Command(BaseCommand):
         with CommandLogging(verbosity) as self.logs:
             getattr(self, f"_{action}")(**options)
 
+    def _logs_above(self, out: Console, *, live: bool) -> AbstractContextManager[None]:
+        """While a live display draws on a terminal, log lines go through its console, above it,
+        not into it; elsewhere (a file, a pipe) they stay on stderr."""
+        if live and out.is_terminal:
+            return self.logs.through(console.log_handler(out))
+        return nullcontext()
+
     def _say(self, text: str) -> None:
         """A confirmation or a summary: not at verbosity 0."""
         if self.verbosity >= 1:
@@ -349,8 +362,7 @@ class Command(BaseCommand):
         )
         started = time.monotonic()
         interrupted = False
-        # Log lines from the threads go through the bar's console, above the bar, not into it.
-        with tally.progress, self.logs.through(console.log_handler(out)):
+        with tally.progress, self._logs_above(out, live=self.verbosity >= 1):
             try:
                 run.run()
             except KeyboardInterrupt:
@@ -419,7 +431,8 @@ class Command(BaseCommand):
         if once:
             out.print(self._monitor_table())
             return
-        with Live(self._monitor_table(), console=out, auto_refresh=False) as live:
+        live_table = Live(self._monitor_table(), console=out, auto_refresh=False)
+        with live_table as live, self._logs_above(out, live=True):
             try:
                 while True:
                     time.sleep(max(interval, 0.1))
