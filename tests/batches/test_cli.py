@@ -945,7 +945,7 @@ def test_every_action_takes_a_batch_ids_first_characters(alice):
 
     with pytest.raises(CommandError, match="More than one batch's id starts with abcdef12"):
         batch("retry", "abcdef12")
-    with pytest.raises(CommandError, match="No batch with id 12345678"):
+    with pytest.raises(CommandError, match="No batch has an id starting with 12345678"):
         batch("retry", "12345678")
     with pytest.raises(CommandError, match="'abc' is not a batch id"):
         batch("retry", "abc")

@@ -315,7 +315,7 @@ class Command(BaseCommand):
             )
         found = selectors.batches_with_id_prefix(prefix=value)
         if not found:
-            raise CommandError(f"No batch with id {value}….")
+            raise CommandError(f"No batch has an id starting with {value}.")
         if len(found) > 1:
             raise CommandError(f"More than one batch's id starts with {value}: give more of it.")
         return found[0]
