@@ -25,13 +25,11 @@ class JsonFormatter(logging.Formatter):
 
 # The handler of settings.LOGGING that writes to the terminal.
 CONSOLE_HANDLER = "console"
-# Sheaf's own loggers, which say more at DEBUG.
-SHEAF_LOGGERS = ("accounts", "batches", "batchsite", "documents", "extraction", "notifications")
 
 
 def verbosity_threshold(verbosity: int) -> int:
     """The lowest level a command shows at this verbosity (Django's 0 to 3): errors at 0,
-    warnings at 1 and 2, every record at 3."""
+    warnings at 1 and 2, every record LOG_LEVEL lets through at 3."""
     if verbosity <= 0:
         return logging.ERROR
     return logging.WARNING if verbosity < 3 else logging.NOTSET
@@ -51,15 +49,13 @@ class CommandLogging:
     """A management command's log lines, as its verbosity asks (see `verbosity_threshold`).
 
     Entered for the command's run: the terminal handler of settings.LOGGING drops the records
-    under the threshold (other handlers, a test's capture among them, still get them), and at
-    verbosity 3 Sheaf's loggers log at DEBUG. `through(handler)` sends the lines to another
-    handler meanwhile, such as one that prints above a progress bar.
+    under the threshold (other handlers, a test's capture among them, still get them).
+    `through(handler)` sends the lines to another handler meanwhile, such as one that prints
+    above a progress bar.
     """
 
     def __init__(self, verbosity: int) -> None:
-        self.verbosity = verbosity
         self._threshold = _Threshold(verbosity_threshold(verbosity))
-        self._levels: dict[str, int] = {}
 
     def _terminal_handlers(self) -> list[logging.Handler]:
         return [h for h in logging.getLogger().handlers if h.name == CONSOLE_HANDLER]
@@ -67,18 +63,11 @@ class CommandLogging:
     def __enter__(self) -> CommandLogging:
         for handler in self._terminal_handlers():
             handler.addFilter(self._threshold)
-        if self.verbosity >= 3:
-            for name in SHEAF_LOGGERS:
-                self._levels[name] = logging.getLogger(name).level
-                logging.getLogger(name).setLevel(logging.DEBUG)
         return self
 
     def __exit__(self, *exc: object) -> None:
         for handler in self._terminal_handlers():
             handler.removeFilter(self._threshold)
-        for name, level in self._levels.items():
-            logging.getLogger(name).setLevel(level)
-        self._levels.clear()
 
     @contextmanager
     def through(self, handler: logging.Handler) -> Iterator[None]:

@@ -46,7 +46,7 @@ VERBOSITY = (
     "Verbosity, the same in every action: -q (0) shows only errors and what was asked for (a "
     "batch id, an export, a table); no option (1) adds progress, summaries and "
     "confirmations; -v (2) adds details: each document's outcome and extracted values "
-    "(process), each file taken (create); -vv (3) adds log lines, Sheaf's at DEBUG. "
+    "(process), each file taken (create); -vv (3) adds the log lines (LOG_LEVEL's). "
     "--verbosity N (before or after the action) sets it by number."
 )
 
