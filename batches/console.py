@@ -2,7 +2,9 @@
 reports of the other actions.
 
 Nothing here reads the database or changes anything: the command gathers what the services and
-selectors return and hands it over, so the command reads as parse, call, show.
+selectors return and hands it over, so the command reads as parse, call, show. Names, messages
+and values go into tables as `Text`: rich would read a plain string as markup, and a file named
+"invoice [draft].pdf" would show as "invoice .pdf".
 """
 
 from __future__ import annotations
@@ -259,7 +261,7 @@ def values_table(result: dict[str, Any] | None) -> Table:
     table.add_column("Value", overflow="fold")
     table.add_column("Status", no_wrap=True, style="dim")
     for name, entry in fields.items():
-        table.add_row(f"  {name}", _shown(cell_value(entry)), cell_status(entry))
+        table.add_row(Text(f"  {name}"), Text(_shown(cell_value(entry))), cell_status(entry))
     return table
 
 
@@ -281,9 +283,9 @@ def print_dry_run(
         table.add_row(
             str(number),
             short(document.batch_id),
-            document.batch.name,
+            Text(document.batch.name),
             short(document.pk),
-            document.original_filename,
+            Text(document.original_filename),
             str(document.attempts),
             "now" if wait <= 0 else f"in {duration(wait)}",
         )
@@ -310,7 +312,7 @@ def print_process_summary(
     for batch, progress, _ in batches:
         table.add_row(
             short(batch.pk),
-            batch.name,
+            Text(batch.name),
             _status(batch),
             str(progress.completed),
             str(progress.failed),
@@ -340,9 +342,9 @@ def failures_table(failed: Sequence[Document]) -> Table:
         table.add_row(
             short(document.pk),
             short(document.batch_id),
-            document.original_filename,
+            Text(document.original_filename),
             document.error_code,
-            document.error_message,
+            Text(document.error_message),
         )
     return table
 
@@ -438,7 +440,7 @@ def runs_table(summaries: Sequence[RunSummary]) -> Table:
             f"{summary.cost_usd:.4f}",
             changes,
             f"{score:.0%}" if score is not None else "-",
-            fields,
+            Text(fields),
         )
     return table
 

@@ -953,3 +953,28 @@ def test_every_action_takes_a_batch_ids_first_characters(alice):
 
     assert output.stdout.startswith(f"Batch {first.pk} (First): 1 failed document queued again")
     assert first.documents.get().status == Document.Status.QUEUED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_names_and_values_in_brackets_show_as_they_are(alice):
+    locked = encrypted_file()
+    locked.name = "invoice [draft].pdf"
+    note = ContentFile(b"Invoice number: INV-[b]7\nTotal: 12.00 EUR\n", name="[b]note.txt")
+    created = queued_batch(alice, locked, note)
+    created.name = "March [final]"
+    created.save()
+
+    _, output = batch_failing("process", "--batch", str(created.pk), "-v")
+
+    lines = output.stdout.splitlines()
+    assert any(line.startswith("failed    invoice [draft].pdf (") for line in lines)
+    assert any(line.startswith("completed [b]note.txt (") for line in lines)
+    number = created.documents.get(original_filename="[b]note.txt").result["fields"]
+    assert number["invoice number"]["value"] == "INV-[b]7"
+    assert any(
+        line.split() == ["invoice", "number", "INV-[b]7", number["invoice number"]["status"]]
+        for line in lines
+    )
+    failed = next(line for line in lines if line.startswith("│") and "[draft]" in line)
+    assert cells(failed)[2] == "invoice [draft].pdf"
+    assert summary_row(output, created.pk)[1] == "March [final]"
