@@ -36,7 +36,12 @@ def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request,
         "batches/batch_list.html",
-        {"page": page, "status": status, "statuses": BatchProcess.Status.choices},
+        {
+            "page": page,
+            "status": status,
+            "statuses": BatchProcess.Status.choices,
+            "live": any(not batch.is_terminal for batch in page),
+        },
     )
 
 
