@@ -19,10 +19,15 @@ SIGNED_OUT = ["/", "/pricing/", "/accounts/login/", "/accounts/signup/", "/no-su
 def violations(page, url: str) -> list[str]:
     """Each violation of the page at `url` as "rule (impact): element", one per element."""
     page.goto(url)
+    return shown_violations(page)
+
+
+def shown_violations(page) -> list[str]:
+    """The violations of the page as it stands (after a form's redirect, with its message)."""
     page.wait_for_load_state("networkidle")
     found = Axe().run(page, options=RULES).response["violations"]
     return [
-        f"{url}: {rule['id']} ({rule['impact']}): {node['html'][:160]}"
+        f"{page.url}: {rule['id']} ({rule['impact']}): {node['html'][:160]}"
         for rule in found
         for node in rule["nodes"]
     ]
@@ -38,6 +43,7 @@ def test_every_page_passes_axe_core(page, live_server, sign_in, alice, invoice_d
     signed_in = [
         "/dashboard/",
         "/dashboard/batch-upload/",
+        "/dashboard/templates/",
         batch,
         f"{batch}?show=review&sort=-total",
         f"{batch}review/",

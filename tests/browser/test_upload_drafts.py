@@ -9,6 +9,7 @@ import re
 import pytest
 
 from batches.models import BatchProcess, DraftFile, UploadDraft
+from tests.browser.test_accessibility import shown_violations
 from tests.support.documents import HTML_PAGE, INVOICE_PDF
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -51,6 +52,7 @@ def test_the_upload_keeps_the_files_through_a_refused_file_and_a_refused_submiss
         "Remove the 1 refused file to start the batch."
     )
     shots("refused-file")
+    assert shown_violations(page) == []
     assert list(DraftFile.objects.values_list("original_filename", flat=True)) == [
         "march.pdf",
         "notes.txt",
@@ -70,6 +72,7 @@ def test_the_upload_keeps_the_files_through_a_refused_file_and_a_refused_submiss
     expect(page.locator("[data-files] .file-name")).to_have_text(["march.pdf", "notes.txt"])
     expect(page.locator("[data-files] .file-status")).to_have_text(["ready", "ready"])
     shots("refused-submission")
+    assert shown_violations(page) == []
     assert BatchProcess.objects.count() == 0
 
     fields_as_text(page).fill("total:number")
