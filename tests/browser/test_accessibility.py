@@ -72,6 +72,28 @@ def test_a_flash_message_can_be_dismissed(page, live_server, sign_in, alice, inv
     assert message.count() == 0
 
 
+def test_good_news_goes_by_itself_and_an_error_stays(
+    page, live_server, sign_in, alice, invoice_document
+):
+    page.clock.install()
+    sign_in(alice)
+    page.goto(f"{live_server.url}/dashboard/documents/{invoice_document.pk}/")
+    page.get_by_label("Correct total").fill("a lot")
+    with page.expect_navigation():
+        page.get_by_label("Correct total").press("Enter")
+    error = page.get_by_role("alert").filter(has_text="total")
+    assert error.is_visible()
+
+    page.clock.run_for(11_000)
+    assert error.is_visible()
+
+    page.goto(f"{live_server.url}/dashboard/batches/{invoice_document.batch_id}/review/")
+    news = page.get_by_role("status").filter(has_text="Nothing needs review")
+    assert news.is_visible()
+    page.clock.run_for(11_000)
+    assert news.count() == 0
+
+
 def test_the_batch_page_passes_axe_core_on_a_phone(
     page, live_server, sign_in, alice, invoice_document
 ):
