@@ -94,7 +94,7 @@ def test_good_news_goes_by_itself_and_an_error_stays(
     assert news.count() == 0
 
 
-def test_the_batch_page_passes_axe_core_on_a_phone(
+def test_on_a_phone_each_document_is_a_card_values_first_and_the_page_passes_axe_core(
     page, live_server, sign_in, alice, invoice_document
 ):
     page.set_viewport_size({"width": 390, "height": 844})
@@ -103,6 +103,14 @@ def test_the_batch_page_passes_axe_core_on_a_phone(
     assert (
         violations(page, f"{live_server.url}/dashboard/batches/{invoice_document.batch_id}/") == []
     )
+    # The document is a card: its name, then its values, then its status, one under another.
+    row = page.locator("[data-results] tbody tr").first
+    name, total, status = (
+        row.locator(cell).bounding_box()
+        for cell in ("td.cell-name", 'td[data-label="total"]', "td.cell-status")
+    )
+    assert name["y"] < total["y"] < status["y"]
+    assert total["width"] > 300
 
 
 def test_the_batch_checks_pass_axe_core(page, live_server, sign_in, alice, settings):
