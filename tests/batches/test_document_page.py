@@ -7,17 +7,21 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils import timezone
 from PIL import Image
 
+from accounts.services import user_delete
 from batches import services
 from batches.selectors import batch_review_queue
 from batches.tasks import drain
 from documents.models import Document
 from documents.pages import pages_folder
+from documents.services import originals_expire
 from extraction.fields import parse_fields
 from tests.factories import BatchFactory, DocumentFactory
 from tests.support.placed_pdfs import make_pdf, rows
@@ -139,6 +143,24 @@ def test_only_the_owner_sees_the_page_and_its_pictures_and_they_go_with_the_batc
     services.batch_delete(batch=document.batch)
 
     assert not default_storage.exists(picture)
+
+
+@pytest.mark.parametrize("removal", ["retention", "account deletion"])
+def test_the_page_pictures_go_with_the_original_under_retention_and_account_deletion(
+    alice, alice_client, removal
+):
+    document = extracted(alice, "acme.pdf", PDF)
+    alice_client.get(f"/dashboard/documents/{document.pk}/pages/1/")
+    picture = f"{pages_folder(document.file.name)}/1.png"
+    assert default_storage.exists(picture)
+
+    if removal == "retention":
+        assert originals_expire(days=0, now=timezone.now() + timedelta(seconds=1)) == 1
+    else:
+        user_delete(user=alice, confirm_email=alice.email)
+
+    assert not default_storage.exists(picture)
+    assert not default_storage.exists(document.file.name)
 
 
 def test_the_batch_page_links_each_document_to_its_page(alice, alice_client):
