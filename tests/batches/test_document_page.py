@@ -24,7 +24,7 @@ from documents.pages import pages_folder
 from documents.services import originals_expire
 from extraction.fields import parse_fields
 from tests.factories import BatchFactory, DocumentFactory
-from tests.support.placed_pdfs import make_pdf, rows
+from tests.support.placed_pdfs import forget_word_boxes, make_pdf, rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -91,6 +91,28 @@ def test_a_pdfs_values_stand_beside_its_page_with_a_box_where_each_was_found(ali
         picture.content
     )
     assert alice_client.get(f"/dashboard/documents/{document.pk}/pages/2/").status_code == 404
+
+
+def test_a_quote_without_a_box_on_its_page_is_marked_in_that_pages_text(alice, alice_client):
+    document = extracted(alice, "acme.pdf", PDF)
+    forget_word_boxes(document, "Total:", "1,234.50")
+
+    html = alice_client.get(f"/dashboard/documents/{document.pk}/").content.decode()
+
+    (svg,) = re.findall(r'<svg class="page-boxes".*?</svg>', html)
+    assert re.findall(r'<g class="quote" data-value="(\d+)">', svg) == ["0", "1"]
+    assert re.findall(r'<mark class="quote" data-value="(\d+)">([^<]*)</mark>', html) == [
+        ("2", "Total: 1,234.50 EUR")
+    ]
+    assert "Page 1's text: a quote not outlined on the picture is marked here" in html
+
+
+def test_every_quote_boxed_shows_no_page_text(alice, alice_client):
+    document = extracted(alice, "acme.pdf", PDF)
+
+    html = alice_client.get(f"/dashboard/documents/{document.pk}/").content.decode()
+
+    assert "<mark" not in html and "page-text" not in html
 
 
 def test_a_text_documents_quotes_are_marked_in_its_text(alice, alice_client):
