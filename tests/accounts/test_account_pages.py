@@ -41,7 +41,7 @@ def test_the_confirmation_email_is_sheafs_and_its_link_confirms_the_address(sett
     assert message.body.rstrip().endswith("Sheaf · batch document extraction")
     for stock in ("Hello from", "testserver!", "example.com", "Thank you for using"):
         assert stock not in message.body
-    [link] = re.findall(r"http://testserver/accounts/confirm-email/\S+/", message.body)
+    [link] = re.findall(r"https?://testserver/accounts/confirm-email/\S+/", message.body)
 
     client = Client()
     page = text_of(client.get(link).content.decode())
@@ -57,7 +57,7 @@ def test_the_password_reset_email_is_sheafs(frank):
     [message] = mail.outbox
     assert message.subject == "[Sheaf] Reset your password"
     assert "asked to reset the password of your Sheaf account" in message.body
-    assert re.search(r"http://testserver/accounts/password/reset/key/\S+/", message.body)
+    assert re.search(r"https?://testserver/accounts/password/reset/key/\S+/", message.body)
     assert "Hello from" not in message.body
 
 
