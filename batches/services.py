@@ -310,10 +310,7 @@ def batch_trial_create(
 # the same three), in three languages and both classic layouts, read with the shipped Invoice
 # template's prompt and fields.
 SAMPLE_NAME = "Sample: example invoices"
-SAMPLE_DESCRIPTION = (
-    "Three invoices Sheaf made up, to show what a batch does. A sample is outside your plan: "
-    "it counts against no limit or quota (its retries and re-runs do, as any batch's)."
-)
+SAMPLE_DESCRIPTION = "Three invoices Sheaf made up, to show what a batch does."
 SAMPLE_INVOICES = (
     (20261, "en-US", Layout.BLOCK),
     (20262, "en-GB", Layout.TABLE),
