@@ -1,6 +1,7 @@
 """In a real Chromium: a newcomer's first batch is the sample (from the empty dashboard to its
-values, read by a real django-q2 cluster), the dashboard's search and status filter, and the settings page's copy button, all
-under the page's Content-Security-Policy."""
+values, read by a real django-q2 cluster), the dashboard's search and status filter, and the
+settings page's copy button, test event and redelivery, all under the page's
+Content-Security-Policy."""
 
 from __future__ import annotations
 
@@ -131,4 +132,42 @@ def test_a_new_api_key_is_copied_with_its_button(page, live_server, sign_in, ali
     assert page.evaluate("navigator.clipboard.readText()") == key
     shots("copied")
     expect(button).to_have_text("Copy key", timeout=5_000)
+    assert page.evaluate("window.cspViolations") == []
+
+
+def test_a_test_event_is_sent_shown_with_its_payload_and_redelivered(
+    page, live_server, sign_in, alice, settings, shots
+):
+    from playwright.sync_api import expect
+
+    from notifications.services import webhook_endpoint_create
+    from tests.notifications.conftest import Receiver, run_queued_notifications
+
+    settings.SHEAF_WEBHOOK_ALLOW_PRIVATE = True
+    with Receiver() as receiver:
+        endpoint = webhook_endpoint_create(user=alice, url=receiver.url("/hook"))
+        sign_in(alice)
+        page.goto(f"{live_server.url}/settings/")
+
+        page.get_by_role("button", name=f"Send a test event to {endpoint.url}").click()
+        expect(page.get_by_text("A test event (ping) is on its way")).to_be_visible()
+        run_queued_notifications()  # the worker's part
+        page.reload()
+
+        row = page.locator("[data-delivery-log] tbody tr[data-delivery]").first
+        expect(row).to_contain_text("ping")
+        expect(row).to_contain_text("delivered")
+        page.get_by_text("Payload of this ping delivery").click()
+        payload = page.locator("[data-delivery-payload] pre").first
+        expect(payload).to_be_visible()
+        assert '"type": "ping"' in payload.inner_text()
+        assert f'"url": "{endpoint.url}"' in payload.inner_text()
+        shots("ping-delivered")
+
+        row.get_by_role("button", name="Redeliver ping").click()
+        expect(page.get_by_text("The ping delivery to")).to_be_visible()
+        run_queued_notifications()
+
+        assert [r.path for r in receiver.requests] == ["/hook", "/hook"]
+        assert receiver.requests[0].body == receiver.requests[1].body
     assert page.evaluate("window.cspViolations") == []

@@ -61,8 +61,9 @@ def test_a_ping_is_delivered_signed_to_that_one_endpoint_and_logged(
     row = re.search(rf'<tr data-delivery="{delivery.pk}">(.*?)</tr>', log, re.S)
     assert row and "<code>ping</code>" in row[1] and "delivered" in row[1]
     shown = re.search(
-        r"<details [^>]*data-delivery-payload><summary>Payload</summary><pre>(.*?)</pre>",
-        row[1],
+        rf'<tr [^>]*data-payload-of="{delivery.pk}">.*?<summary>Payload of this ping delivery'
+        r"</summary><pre>(.*?)</pre>",
+        log,
         re.S,
     )
     assert shown and json.loads(html.unescape(shown[1])) == body
