@@ -8,6 +8,7 @@ from django.http import HttpRequest
 from accounts.billing.services import event_process
 from accounts.models import MonthlyUsage, StripeEvent, Subscription, User
 from accounts.selectors import user_effective_plan
+from batchsite.json_tables import json_table
 
 
 class SubscriptionInline(admin.StackedInline[Subscription, User]):
@@ -71,16 +72,20 @@ class StripeEventAdmin(admin.ModelAdmin[StripeEvent]):
     list_display = ("event_id", "type", "status", "received_at", "processed_at")
     list_filter = ("status", "type")
     search_fields = ("event_id",)
-    readonly_fields = (
+    fields = readonly_fields = (
         "event_id",
         "type",
         "status",
         "error",
-        "payload",
+        "payload_table",
         "received_at",
         "processed_at",
     )
     actions = ["process_again"]
+
+    @admin.display(description="payload")
+    def payload_table(self, event: StripeEvent) -> str:
+        return json_table(event.payload)
 
     @admin.action(description="Process again (re-reads the subscription from Stripe)")
     def process_again(self, request: HttpRequest, queryset: QuerySet[StripeEvent]) -> None:

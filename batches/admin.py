@@ -1,15 +1,18 @@
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.utils import flatten_fieldsets
 from django.db.models import Q, QuerySet, Sum
 from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
+from django.utils.timezone import localtime
 
 from accounts.plans import PlanKey
 from batches.health import (
@@ -24,6 +27,7 @@ from batches.pipeline import circuits_probe_soon
 from batches.selectors import batch_failures_by_kind
 from batches.services import batch_cancel, batch_retry_failed
 from batchsite.errors import Rejected
+from batchsite.json_tables import json_table
 from documents.models import Document
 
 if TYPE_CHECKING:
@@ -60,6 +64,9 @@ class DocumentInline(admin.TabularInline[Document, BatchProcess]):
     def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # as on the document's own page
+
 
 class RunInline(admin.TabularInline[Run, BatchProcess]):
     """The batch's runs, read-only: the upload is run 1."""
@@ -75,14 +82,16 @@ class RunInline(admin.TabularInline[Run, BatchProcess]):
         return False
 
 
-def _metric(field: str, description: str) -> Callable[[Any, BatchProcess], object]:
-    """A sortable column showing one annotation of `batches_with_health`."""
+def _facts(*lines: str) -> str:
+    """Several short facts in one changelist cell, one per line; empty ones left out."""
+    return format_html(
+        '<ul class="sheaf-facts">{}</ul>',
+        format_html_join("", "<li>{}</li>", ((line,) for line in lines if line)),
+    )
 
-    @admin.display(description=description, ordering=field)
-    def show(self: Any, batch: BatchProcess) -> object:
-        return getattr(batch, field)
 
-    return show
+def _when(moment: datetime) -> str:
+    return date_format(localtime(moment), "Y-m-d H:i")
 
 
 def _duration(value: timedelta | None) -> str:
@@ -133,30 +142,21 @@ class OwnerPlanFilter(admin.SimpleListFilter):
 @admin.register(BatchProcess)
 class BatchProcessAdmin(admin.ModelAdmin[BatchProcess]):
     """Batch history with health metrics, all computed in the changelist's one query (see
-    `batches.health` for the definitions)."""
+    `batches.health` for the definitions). Several facts share a cell so that the columns fit
+    beside the filters.
+
+    Only the name and description are edited here: a batch's state changes through the
+    services, by the actions (retry, cancel), the dashboard, the API or `manage.py batch`."""
 
     list_display = (
         "name",
-        "user",
-        "status",
+        "owner",
+        "status_and_engine",
         "health",
-        "computed",
-        "plan",
-        "owner_plan_now",
-        "engine",
-        "total",
-        "completed",
-        "failed",
-        "permanent",
-        "in_progress",
-        "queued",
-        "max_attempts",
-        "error_rate_percent",
-        "processing_time",
-        "latest_error_at",
-        "top_errors",
+        "documents",
+        "errors",
         "cost",
-        "created_at",
+        "times",
     )
     list_filter = (
         "status",
@@ -171,40 +171,75 @@ class BatchProcessAdmin(admin.ModelAdmin[BatchProcess]):
     search_help_text = "Batch name, owner's email or a document's filename."
     list_select_related = ("user",)
     date_hierarchy = "created_at"
-    readonly_fields = (
-        "id",
-        "user",
-        "plan",
-        "priority",
-        "engine",
-        "health",
-        "computed",
-        "top_errors",
-        "processing_time",
-        "total_documents",
-        "processed_documents",
-        "failed_documents",
-        # Set through the service (`manage.py batch budget`, the API, the batch page), which
-        # resumes a paused batch; a plain save would not.
-        "budget_usd",
-        "budget_paused_at",
-        "created_at",
-        "updated_at",
-        "start_at",  # its documents' next_attempt_at was set from it at creation
-        "started_at",
-        "completed_at",
+    fieldsets = (
+        (None, {"fields": ("id", "name", "description", "user", "status", "paused_reason")}),
+        ("What to extract", {"fields": ("extraction_prompt", "fields_table")}),
+        (
+            "Health",
+            {
+                "fields": (
+                    "health",
+                    "computed",
+                    "documents",
+                    "errors",
+                    "processing_time",
+                    "checks_table",
+                )
+            },
+        ),
+        (
+            "Plan, engine and budget",
+            {
+                "fields": (
+                    "plan",
+                    "owner_plan_now",
+                    "priority",
+                    "mode",
+                    "engine",
+                    # Set through the service (`manage.py batch budget`, the API, the batch
+                    # page), which resumes a paused batch; a plain save would not.
+                    "budget_usd",
+                    "budget_paused_at",
+                )
+            },
+        ),
+        (
+            "Times",
+            {
+                "fields": (
+                    "created_at",
+                    "updated_at",
+                    "start_at",  # its documents' next_attempt_at was set from it at creation
+                    "started_at",
+                    "completed_at",
+                )
+            },
+        ),
+        (
+            "Bookkeeping",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "current_run",
+                    "finish_seq",
+                    "last_claimed_at",
+                    "is_trial",
+                    "idempotency_key",
+                    "request_fingerprint",
+                    "total_documents",
+                    "processed_documents",
+                    "failed_documents",
+                ),
+            },
+        ),
     )
+    # Everything but the name and the description.
+    readonly_fields = [f for f in flatten_fieldsets(fieldsets) if f not in ("name", "description")]
     inlines = [RunInline, DocumentInline]
     actions = ["retry_failed", "cancel"]
 
-    total = _metric("n_total", "total")
-    completed = _metric("n_completed", "completed")
-    failed = _metric("n_failed", "failed")
-    permanent = _metric("n_permanent", "permanent failures")
-    in_progress = _metric("n_processing", "in progress")
-    queued = _metric("n_queued", "queued")
-    max_attempts = _metric("max_attempts_used", "highest attempt")
-    latest_error_at = _metric("latest_error_at", "latest error")
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # a batch is made by `batch_create`, from the dashboard, the API or the CLI
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[BatchProcess]:
         batches = super().get_queryset(request).annotate(cost_usd=Sum("documents__cost_usd"))
@@ -238,25 +273,68 @@ class BatchProcessAdmin(admin.ModelAdmin[BatchProcess]):
     def computed(self, batch: ChangelistBatch) -> str:
         return batch.computed_status
 
+    @admin.display(description="owner", ordering="user__email")
+    def owner(self, batch: ChangelistBatch) -> str:
+        return _facts(str(batch.user), f"plan now: {batch.owner_plan}")
+
     @admin.display(description="owner's plan now", ordering="owner_plan")
     def owner_plan_now(self, batch: ChangelistBatch) -> str:
         return batch.owner_plan
 
-    @admin.display(description="error rate", ordering="error_rate")
-    def error_rate_percent(self, batch: ChangelistBatch) -> str:
-        return "—" if batch.error_rate is None else f"{batch.error_rate:.1f}%"
+    @admin.display(description="status", ordering="status")
+    def status_and_engine(self, batch: ChangelistBatch) -> str:
+        return _facts(
+            batch.get_status_display(),
+            ""
+            if batch.computed_status == batch.status
+            else f"(its documents say {batch.computed_status})",
+            f"{batch.engine}, {batch.mode}",
+            f"plan at submission: {batch.plan}",
+        )
+
+    @admin.display(description="documents", ordering="n_total")
+    def documents(self, batch: ChangelistBatch) -> str:
+        failed = f"{batch.n_failed} failed"
+        if batch.n_permanent:
+            failed += f" ({batch.n_permanent} permanent)"
+        return _facts(
+            f"{batch.n_total} total",
+            f"{batch.n_completed} completed, {failed}",
+            f"{batch.n_processing} in progress, {batch.n_queued} queued",
+            f"highest attempt: {batch.max_attempts_used}" if batch.max_attempts_used else "",
+        )
+
+    @admin.display(description="errors", ordering="error_rate")
+    def errors(self, batch: ChangelistBatch) -> str:
+        latest = batch.latest_error_at
+        return _facts(
+            "no finished document" if batch.error_rate is None else f"{batch.error_rate:.1f}%",
+            "" if latest is None else f"latest: {_when(latest)}",
+            ", ".join(batch_top_error_codes(batch)),
+        )
+
+    @admin.display(description="created", ordering="created_at")
+    def times(self, batch: ChangelistBatch) -> str:
+        return _facts(
+            _when(batch.created_at),
+            "" if batch.processing_time is None else f"took {_duration(batch.processing_time)}",
+        )
 
     @admin.display(description="processing time", ordering="processing_time")
     def processing_time(self, batch: ChangelistBatch) -> str:
         return _duration(batch.processing_time)
 
-    @admin.display(description="top errors")
-    def top_errors(self, batch: ChangelistBatch) -> str:
-        return ", ".join(batch_top_error_codes(batch)) or "—"
-
     @admin.display(description="cost (USD)", ordering="cost_usd")
     def cost(self, batch: ChangelistBatch) -> str:
         return "—" if batch.cost_usd is None else f"${batch.cost_usd:.4f}"
+
+    @admin.display(description="fields")
+    def fields_table(self, batch: BatchProcess) -> str:
+        return json_table(batch.fields)
+
+    @admin.display(description="checks")
+    def checks_table(self, batch: BatchProcess) -> str:
+        return json_table(batch.checks)
 
     @admin.action(description="Retry failed documents of the selected batches")
     def retry_failed(self, request: HttpRequest, queryset: QuerySet[BatchProcess]) -> None:
@@ -288,6 +366,9 @@ class BatchProcessAdmin(admin.ModelAdmin[BatchProcess]):
 
 @admin.register(Document)
 class DocumentAdmin(admin.ModelAdmin[Document]):
+    """Documents are seen here, never edited: their state changes through the services (the
+    batch's retry and cancel actions, the review page, re-runs)."""
+
     list_display = (
         "original_filename",
         "batch",
@@ -301,11 +382,110 @@ class DocumentAdmin(admin.ModelAdmin[Document]):
     list_filter = ("status", "error_kind", "error_code", "content_type", "created_at")
     search_fields = ("original_filename", "sha256", "user__email", "batch__name")
     list_select_related = ("batch", "user")
-    readonly_fields = [f.name for f in Document._meta.fields]
-    exclude = ("text",)
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "original_filename",
+                    "review_page",
+                    "batch",
+                    "user",
+                    "run",
+                    "status",
+                    "attempts",
+                    "error_code",
+                    "error_kind",
+                    "error_message",
+                )
+            },
+        ),
+        ("Result", {"fields": ("result_table", "reviews_table", "reviewed_at")}),
+        (
+            "File",
+            {
+                "fields": (
+                    "content_type",
+                    "size",
+                    "sha256",
+                    "page_count",
+                    "file",
+                    "file_removed_at",
+                    "read_at",
+                    "text_truncated",
+                    "ocr_confidence",
+                    "read_result",
+                    "reused_from",
+                )
+            },
+        ),
+        (
+            "Cost",
+            {
+                "fields": (
+                    "cost_usd",
+                    "estimated_cost_usd",
+                    "in_flight_usd",
+                    "usage_table",
+                    "provider_batch_id",
+                )
+            },
+        ),
+        (
+            "Times",
+            {"fields": ("created_at", "updated_at", "started_at", "completed_at", "quota_month")},
+        ),
+        (
+            "Bookkeeping",
+            {
+                "classes": ("collapse",),
+                "fields": (
+                    "next_attempt_at",
+                    "lease_token",
+                    "lease_expires_at",
+                    "rate_limited_since",
+                    "values_total",
+                    "values_found",
+                    "values_verified",
+                    "count_found",
+                    "count_checked",
+                    "count_unverified",
+                    "count_invalid",
+                    "count_missing",
+                    "einvoice_xml",
+                ),
+            },
+        ),
+    )
+    readonly_fields = flatten_fieldsets(fieldsets)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False  # its batch's counts and quota would not follow
+
+    @admin.display(description="review page")
+    def review_page(self, document: Document) -> str:
+        return format_html(
+            '<a href="{}">Open its review page</a> (it opens for the document&#x27;s owner only)',
+            reverse("document_detail", args=[document.pk]),
+        )
+
+    @admin.display(description="result")
+    def result_table(self, document: Document) -> str:
+        return json_table(document.result)
+
+    @admin.display(description="reviews")
+    def reviews_table(self, document: Document) -> str:
+        return json_table(document.reviews)
+
+    @admin.display(description="usage")
+    def usage_table(self, document: Document) -> str:
+        return json_table(document.usage)
 
 
 @admin.register(EngineCircuit)

@@ -2,12 +2,16 @@
 reports of the other actions.
 
 Nothing here reads the database or changes anything: the command gathers what the services and
-selectors return and hands it over, so the command reads as parse, call, show.
+selectors return and hands it over, so the command reads as parse, call, show. Names, messages
+and values go into tables as `Text`: rich would read a plain string as markup, and a file named
+"invoice [draft].pdf" would show as "invoice .pdf".
 """
 
 from __future__ import annotations
 
 import io
+import logging
+import os
 import threading
 import uuid
 from collections.abc import Sequence
@@ -20,9 +24,12 @@ from django.core.management.base import OutputWrapper
 from django.template.defaultfilters import filesizeformat, pluralize
 from django.utils import timezone
 from rich.console import Console, Group
+from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
+from batches.exports import cell_status, cell_value
 from batches.models import BatchProcess
 from batches.pipeline import Claim
 from batches.pipeline.budgets import dollars
@@ -34,8 +41,12 @@ from batchsite.errors import Rejected
 from documents.models import Document
 from documents.uploads import KINDS
 
-# A table written to a file or a pipe is laid out this wide (a terminal uses its own width).
+# A table written to a file or a pipe is laid out this wide, unless COLUMNS says otherwise (a
+# terminal uses its own width).
 PLAIN_WIDTH = 200
+# Ids in tables are cut to this many characters, as git shortens hashes; every command takes
+# such a prefix where it takes a batch id.
+SHORT_ID = 8
 
 INTERRUPTED = "Interrupted: the documents in flight were finished; the rest stay queued."
 
@@ -58,9 +69,26 @@ class _Stream(io.TextIOBase):
 
 
 def rich_console(out: OutputWrapper) -> Console:
-    """A rich console onto a command's output, as wide as the terminal or PLAIN_WIDTH."""
+    """A rich console onto a command's output, as wide as the terminal, COLUMNS or
+    PLAIN_WIDTH."""
     stream = cast(IO[str], _Stream(out))  # rich needs only write, flush and isatty
-    return Console(file=stream, width=None if out.isatty() else PLAIN_WIDTH)
+    sized = out.isatty() or os.environ.get("COLUMNS", "").isdigit()
+    return Console(file=stream, width=None if sized else PLAIN_WIDTH)
+
+
+def log_handler(console: Console) -> logging.Handler:
+    """Log lines printed by `console`, so that they go above its progress bar, not into it."""
+    return RichHandler(
+        console=console,
+        show_path=False,
+        markup=False,
+        log_time_format="[%X]",
+        omit_repeated_times=False,
+    )
+
+
+def short(pk: uuid.UUID) -> str:
+    return str(pk)[:SHORT_ID]
 
 
 def duration(seconds: float | None) -> str:
@@ -106,12 +134,12 @@ def outcome_table(batches: Sequence[tuple[BatchProcess, Outcome]]) -> Table:
     """The values of each batch's completed documents per status, and how many documents'
     checks reconciled, failed or could not run."""
     table = Table(title="Values (of completed documents) and checks")
-    table.add_column("Batch", no_wrap=True, min_width=36)
+    table.add_column("Batch", no_wrap=True)
     for column in _OUTCOME_COLUMNS:
         table.add_column(column, justify="right")
     for batch, outcome in batches:
         cells = [str(getattr(outcome, group)[key]) for group, key in _OUTCOME_COLUMNS.values()]
-        table.add_row(str(batch.pk), *cells)
+        table.add_row(short(batch.pk), *cells)
     return table
 
 
@@ -137,12 +165,13 @@ def refusal(rejection: Rejected) -> str:
 
 @dataclass
 class ProcessTally:
-    """What a `process` run saw, filled in from the worker threads, and its live display: a
-    progress bar, and one line per outcome when `verbose`."""
+    """What a `process` run saw, filled in from the worker threads, and its live display at
+    `verbosity` (Django's 0 to 3): nothing at 0, a progress bar from 1, and from 2 one line per
+    outcome with a completed document's values."""
 
     console: Console
     total: int
-    verbose: bool
+    verbosity: int
     batch_ids: list[uuid.UUID] = field(default_factory=list)
     failed: list[Document] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
@@ -155,10 +184,11 @@ class ProcessTally:
             TextColumn("[bold]Processing"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("[green]{task.fields[completed_n]} completed[/] "),
+            TextColumn("[green]{task.fields[completed_n]} completed[/]"),
             TextColumn("[red]{task.fields[failed_n]} failed[/]"),
             TimeElapsedColumn(),
             console=self.console,
+            disable=self.verbosity < 1,
         )
         self.task = self.progress.add_task("process", total=self.total, completed_n=0, failed_n=0)
 
@@ -180,27 +210,59 @@ class ProcessTally:
                 completed_n=self.counts.get(Document.Status.COMPLETED, 0),
                 failed_n=self.counts.get(Document.Status.FAILED, 0),
             )
-        if self.verbose and document is not None:
-            self.console.print(_outcome_line(claim, status, document), highlight=False)
+        if self.verbosity >= 2 and document is not None:
+            # One print, so that another thread's outcome cannot come between the two.
+            shown: list[Text | Table] = [_outcome_line(claim, status, document)]
+            if status == Document.Status.COMPLETED:
+                shown.append(values_table(document.result))
+            self.console.print(*shown)
 
 
-def _outcome_line(claim: Claim, status: str, document: Document) -> str:
-    name = f"{document.original_filename} ({document.pk})"
-    if status == Document.Status.COMPLETED:
-        return f"[green]completed[/] {name}"
-    if status == Document.Status.FAILED:
-        return f"[red]failed[/]    {name}: {document.error_code}: {document.error_message}"
+_OUTCOME_STYLES: dict[str, tuple[str, str]] = {
+    Document.Status.COMPLETED: ("completed", "green"),
+    Document.Status.FAILED: ("failed", "red"),
+    Document.Status.QUEUED: ("retry", "yellow"),
+}
+
+
+def _outcome_line(claim: Claim, status: str, document: Document) -> Text:
+    """ "failed    invoice.pdf (1a2b3c4d): encrypted: invoice.pdf is a password-protected
+    PDF…", a file's name and message as they are (Text, not markup: a name may hold [])."""
+    word, style = _OUTCOME_STYLES.get(status, (status, ""))
+    line = Text.assemble((f"{word:<9}", style), f" {document.original_filename}")
+    line.append(f" ({short(document.pk)})", style="dim")
+    if status in (Document.Status.FAILED, Document.Status.QUEUED):
+        line.append(f": {document.error_code}", style="bold")
+        line.append(f": {document.error_message}")
     if status == Document.Status.QUEUED:
         due = duration(
             None
             if document.next_attempt_at is None
             else (document.next_attempt_at - timezone.now()).total_seconds()
         )
-        return (
-            f"[yellow]retry[/]     {name}: {document.error_code}: {document.error_message} "
-            f"(attempt {claim.attempts}; next in {due})"
-        )
-    return f"{status:<9} {name}"
+        line.append(f" (attempt {claim.attempts}; next in {due})")
+    return line
+
+
+def _shown(value: Any) -> str:
+    if value is None or value == "" or value == []:
+        return "—"
+    if isinstance(value, list):  # a table field's rows
+        return f"{len(value)} row{pluralize(len(value))}"
+    return str(value)
+
+
+def values_table(result: dict[str, Any] | None) -> Table:
+    """A result's values, one field a line, indented under its document's outcome line: the
+    value (a review's when there is one) and its status."""
+    fields = (result or {}).get("fields") or {}
+    table = Table(box=None, show_header=False, padding=(0, 1), pad_edge=False)
+    table.add_column("Field", style="dim", overflow="fold", max_width=30)
+    table.add_column("Value", overflow="fold")
+    table.add_column("Status", no_wrap=True, style="dim")
+    for name, entry in fields.items():
+        table.add_row(Text(f"  {name}"), Text(_shown(cell_value(entry))), cell_status(entry))
+    return table
 
 
 def print_dry_run(
@@ -208,15 +270,22 @@ def print_dry_run(
 ) -> None:
     """The documents a run would take (`chosen`, their batches selected), of `waiting`."""
     table = Table(title="Would process (dry run: nothing was changed)")
-    for column in ("#", "Batch", "Document", "Attempts", "Due"):
-        table.add_column(column, no_wrap=True)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("Batch", no_wrap=True)
+    table.add_column("Name", overflow="fold")
+    table.add_column("Document", no_wrap=True)
+    table.add_column("File", overflow="fold")
+    table.add_column("Attempts", justify="right", no_wrap=True)
+    table.add_column("Due", no_wrap=True)
     for number, document in enumerate(chosen, start=1):
         due_at = document.next_attempt_at or now  # a waiting document always has one
         wait = (due_at - now).total_seconds()
         table.add_row(
             str(number),
-            f"{document.batch.name} ({document.batch_id})",
-            f"{document.original_filename} ({document.pk})",
+            short(document.batch_id),
+            Text(document.batch.name),
+            short(document.pk),
+            Text(document.original_filename),
             str(document.attempts),
             "now" if wait <= 0 else f"in {duration(wait)}",
         )
@@ -236,12 +305,14 @@ def print_process_summary(
     the documents that failed, the counts."""
     table = Table(title="Batches")
     table.add_column("Batch", no_wrap=True)
-    for column in ("Name", "Status", "Completed", "Failed", "Remaining"):
-        table.add_column(column, justify="right" if column[0] in "CFR" else "left")
+    table.add_column("Name", overflow="fold")
+    table.add_column("Status", overflow="fold")
+    for column in ("Completed", "Failed", "Remaining"):
+        table.add_column(column, justify="right", no_wrap=True)
     for batch, progress, _ in batches:
         table.add_row(
-            str(batch.pk),
-            batch.name,
+            short(batch.pk),
+            Text(batch.name),
             _status(batch),
             str(progress.completed),
             str(progress.failed),
@@ -251,22 +322,31 @@ def print_process_summary(
     if batches:
         console.print(outcome_table([(batch, outcome) for batch, _, outcome in batches]))
     if tally.failed:
-        failures = Table(title="Failed documents")
-        for column in ("Document", "Batch", "Error code"):
-            failures.add_column(column, no_wrap=True)
-        failures.add_column("Message")
-        for document in tally.failed:
-            failures.add_row(
-                f"{document.original_filename} ({document.pk})",
-                str(document.batch_id),
-                document.error_code,
-                document.error_message,
-            )
-        console.print(failures)
+        console.print(failures_table(tally.failed))
     counts = ", ".join(f"{n} {status}" for status, n in sorted(tally.counts.items()))
     console.print(
         f"Done in {duration(seconds)}: {counts or 'nothing to process'}.", highlight=False
     )
+
+
+def failures_table(failed: Sequence[Document]) -> Table:
+    """Failed documents: short ids, and the error's code and message, whole, however long the
+    file's name (names and messages wrap; the code does not)."""
+    table = Table(title="Failed documents")
+    table.add_column("Document", no_wrap=True)
+    table.add_column("Batch", no_wrap=True)
+    table.add_column("File", overflow="fold")
+    table.add_column("Error code", no_wrap=True)
+    table.add_column("Message", overflow="fold")
+    for document in failed:
+        table.add_row(
+            short(document.pk),
+            short(document.batch_id),
+            Text(document.original_filename),
+            document.error_code,
+            Text(document.error_message),
+        )
+    return table
 
 
 def economy_lane_note(deferred: int) -> str:
@@ -298,30 +378,28 @@ def monitor_view(
 def monitor_table(running: Sequence[tuple[BatchProcess, BatchProgress]], *, now: datetime) -> Table:
     """The running batches (their owners selected) and their progress at `now`."""
     table = Table(title=f"Running batches at {now:%Y-%m-%d %H:%M:%S} UTC")
-    columns = ("Batch", "Name", "Owner", "Status", "Queued", "Processing", "Completed")
-    # Ids and emails are for copying: whole, on one line; a long name wraps instead.
-    table.add_column("Batch", no_wrap=True, min_width=36)
-    table.add_column("Name", overflow="fold")
-    table.add_column("Owner", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
-    for column in (*columns[4:], "Failed", "Canceled", "Total", "Done", "Rate", "ETA"):
-        table.add_column(column, justify="right")
+    # Two lines a batch (its status under its id, its owner under its name, its rate under its
+    # ETA) so that the table fits a terminal of 100 columns; names, emails and statuses wrap.
+    table.add_column("Batch", overflow="fold", min_width=SHORT_ID)
+    table.add_column("Name, owner", overflow="fold")
+    for column in ("Queued", "Running", "Completed", "Failed", "Done"):
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("ETA, rate", justify="right", no_wrap=True)
     for batch, progress in running:
         rate = progress.per_minute
         table.add_row(
-            str(batch.pk),
-            batch.name,
-            batch.user.email,
-            _status(batch),
+            Text.assemble(short(batch.pk), "\n", (_status(batch), "dim")),
+            Text.assemble(batch.name, "\n", (batch.user.email, "dim")),
             str(progress.queued),
             str(progress.processing),
             str(progress.completed),
             str(progress.failed),
-            str(progress.canceled),
-            str(progress.total),
             f"{progress.percent}%",
-            "—" if rate is None else f"{rate:.1f}/min",
-            duration(progress.eta_seconds),
+            Text.assemble(
+                duration(progress.eta_seconds),
+                "\n",
+                ("—" if rate is None else f"{rate:.1f}/min", "dim"),
+            ),
         )
     if not running:
         table.caption = "No batch is running."
@@ -362,7 +440,7 @@ def runs_table(summaries: Sequence[RunSummary]) -> Table:
             f"{summary.cost_usd:.4f}",
             changes,
             f"{score:.0%}" if score is not None else "-",
-            fields,
+            Text(fields),
         )
     return table
 

@@ -232,6 +232,14 @@ def batch_get(*, batch_id: uuid.UUID) -> BatchProcess | None:
     return BatchProcess.objects.select_related("user").filter(pk=batch_id).first()
 
 
+def batches_with_id_prefix(*, prefix: str) -> list[BatchProcess]:
+    """Any user's batches whose id starts with `prefix` (hex digits, dashes as in the id), for
+    operator surfaces that show short ids; at most two, enough to tell one from several."""
+    return list(
+        BatchProcess.objects.select_related("user").filter(pk__startswith=prefix.lower())[:2]
+    )
+
+
 def document_get(*, document_id: uuid.UUID) -> Document | None:
     """Any user's document (without its text), for operator surfaces; None when there is none."""
     return Document.objects.defer("text").filter(pk=document_id).first()

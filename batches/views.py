@@ -45,6 +45,8 @@ def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         # The newcomer's first batch can be the sample (see batch_sample_new).
         "has_batches": bool(search or status or page.object_list)
         or selectors.batch_list_for_user(user=request.user).exists(),
+        # Redrawn on events (static/js/live.js) while a batch on the page runs.
+        "live": any(not batch.is_terminal for batch in page),
     }
     return render(request, "batches/batch_list.html", context)
 

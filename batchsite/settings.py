@@ -74,7 +74,10 @@ SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # First: its `runserver` (HTTP and WebSocket on one port, through batchsite.asgi) wins over
+    # Django's and whitenoise's.
+    "daphne",
+    "batchsite.admin_site.SheafAdminConfig",  # django.contrib.admin, with Sheaf's site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -87,6 +90,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "channels",
     "accounts",
     "documents",
     "batches",
@@ -183,6 +187,22 @@ else:
             "OPTIONS": {"MAX_ENTRIES": 100_000},
         }
     }
+
+# --- Live events (notifications.live, /ws/events/) ------------------------------------------------
+
+# With Redis, the process that records an event publishes it on Redis's pub/sub (one PUBLISH per
+# event, whatever the number of clients) and every web process hands it to its connections. With
+# no Redis, each web process reads the event log itself (notifications.live.Tail).
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = (
+    {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "prefix": "sheaf-live"},
+        }
+    }
+    if REDIS_URL
+    else {}
+)
 
 # --- Accounts -------------------------------------------------------------------------------------
 

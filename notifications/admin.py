@@ -8,6 +8,7 @@ from django.contrib import admin
 from django.db.models import Model
 from django.http import HttpRequest
 
+from batchsite.json_tables import json_table
 from notifications.models import Event, WebhookDelivery, WebhookEndpoint
 
 _M = TypeVar("_M", bound=Model)
@@ -27,6 +28,12 @@ class EventAdmin(ReadOnlyAdmin[Event]):
     list_filter = ("kind",)
     search_fields = ("key", "user__email")
     list_select_related = ("user",)
+    exclude = ("payload",)
+    readonly_fields = ("payload_table",)
+
+    @admin.display(description="payload")
+    def payload_table(self, event: Event) -> str:
+        return json_table(event.payload)
 
 
 @admin.register(WebhookEndpoint)
@@ -34,7 +41,12 @@ class WebhookEndpointAdmin(ReadOnlyAdmin[WebhookEndpoint]):
     list_display = ("url", "user", "events", "created_at")
     search_fields = ("url", "user__email")
     list_select_related = ("user",)
-    exclude = ("secret",)
+    exclude = ("secret", "events")
+    readonly_fields = ("events_list",)
+
+    @admin.display(description="events")
+    def events_list(self, endpoint: WebhookEndpoint) -> str:
+        return json_table(endpoint.events)
 
 
 @admin.register(WebhookDelivery)

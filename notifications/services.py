@@ -34,7 +34,7 @@ from batches.models import BatchProcess
 from batchsite.errors import Rejected
 from batchsite.metrics import observe_event_delivery
 from documents.models import Document
-from notifications import egress
+from notifications import egress, live
 from notifications.models import (
     DEFAULT_WEBHOOK_EVENTS,
     SUBSCRIBABLE_EVENTS,
@@ -314,6 +314,8 @@ def _record(
         return None
     if sent:
         transaction.on_commit(partial(_enqueue_dispatch, event.pk))
+    if settings.CHANNEL_LAYERS:
+        transaction.on_commit(partial(live.PUBLISHER.publish, event))
     return event
 
 

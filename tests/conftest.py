@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from accounts.models import User
 from accounts.plans import PlanKey
 from tests.factories import UserFactory
 from tests.support import corpus
+from tests.support.cluster import WebServer
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -123,3 +125,18 @@ def staff_client(staff: User) -> Client:
 @pytest.fixture
 def grace_client(grace: User) -> Client:
     return _client_for(grace)
+
+
+@pytest.fixture
+def asgi_server(tmp_path: Path) -> Iterator[WebServer]:
+    """daphne serving batchsite.asgi (HTTP and WebSocket) on a free loopback port, against the
+    test database: the server production runs, where the tests' live_server is WSGI."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = WebServer(tmp_path / "web.log", port=port)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

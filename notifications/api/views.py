@@ -4,6 +4,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from django.core.handlers.asgi import ASGIRequest
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -125,8 +126,10 @@ class EventStreamApi(APIView):
             raise Rejected.one(
                 "invalid", f"last_event_id must be an event id (a whole number), not {last!r}."
             ) from None
+        stream = live.event_stream(user_id=request.user.pk, batch_id=batch_id, last_id=last_id)
         response = StreamingHttpResponse(
-            live.event_stream(user_id=request.user.pk, batch_id=batch_id, last_id=last_id),
+            # An ASGI server iterates it in its event loop; a WSGI server in this thread.
+            stream if isinstance(request._request, ASGIRequest) else live.iterate_in_thread(stream),
             content_type="text/event-stream",
         )
         response["Cache-Control"] = "no-cache"

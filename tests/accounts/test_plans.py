@@ -14,6 +14,7 @@ from accounts.models import Subscription
 from accounts.plans import MB, PlanKey, Priority, all_plans, get_plan
 from accounts.selectors import user_effective_plan
 from tests.factories import UserFactory
+from tests.support.admin_forms import admin_form_data
 
 # The table in DESIGN.md, "Plans".
 DESIGN_TABLE = {
@@ -274,24 +275,6 @@ def test_the_plan_command_refuses_an_unknown_plan_and_changes_nothing(frank):
 
 
 # --- Admin ----------------------------------------------------------------------------------------
-
-
-def admin_form_data(response) -> dict[str, object]:
-    """The POST data the admin change form would send as rendered (every initial value)."""
-    data: dict[str, object] = {}
-    forms = [response.context["adminform"].form]
-    for inline in response.context["inline_admin_formsets"]:
-        formset = inline.formset
-        forms += [formset.management_form, *formset.forms]
-    for form in forms:
-        for name, field in form.fields.items():
-            if field.disabled:
-                continue
-            value = form[name].value()
-            if value is None or value is False:
-                continue
-            data[form.add_prefix(name)] = value
-    return data
 
 
 def test_staff_set_a_users_plan_in_the_admin_and_it_becomes_effective(staff_client, frank):

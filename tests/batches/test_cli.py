@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import logging
+import re
 import uuid
 from collections import Counter
 from dataclasses import dataclass
@@ -58,6 +60,16 @@ def batch_failing(*args: str) -> tuple[int, Output]:
 
 def one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def short(pk: uuid.UUID) -> str:
+    """An id as the tables show it: its first 8 characters."""
+    return str(pk)[:8]
+
+
+def cells(line: str) -> list[str]:
+    """The cells of one line of a table, empty ones included."""
+    return [cell.strip() for cell in line.strip().split("│")[1:-1]]
 
 
 def generated_invoices(count: int) -> list[ContentFile]:
@@ -118,6 +130,12 @@ def _local_engine(settings) -> None:
     settings.SHEAF_EXTRACTION_ENGINE = "local"
 
 
+@pytest.fixture(autouse=True)
+def _output_to_a_file(monkeypatch) -> None:
+    """Tables laid out as for a file (200 columns), whatever terminal runs the tests."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 # --- process ----------------------------------------------------------------------------------
 
 
@@ -160,7 +178,12 @@ def test_process_exits_one_and_lists_the_encrypted_pdf_with_its_error_code(grace
     assert created.status == BatchProcess.Status.COMPLETED_WITH_ERRORS
     assert "Failed documents" in output.stdout
     failure_row = next(line for line in output.stdout.splitlines() if "encrypted-file.pdf" in line)
-    assert str(failed.pk) in failure_row and "encrypted" in failure_row.split("encrypted-file")[1]
+    assert cells(failure_row)[:4] == [
+        short(failed.pk),
+        short(created.pk),
+        "encrypted-file.pdf",
+        "encrypted",
+    ]
     assert "password-protected" in one_line(output.stdout)
     assert "1 document failed." in output.stderr
 
@@ -174,9 +197,11 @@ def test_process_verbose_prints_each_documents_outcome(alice):
 
     lines = output.stdout.splitlines()
     for name in ("generated-00.pdf", "generated-01.pdf"):
-        assert f"completed {name} ({ids[name]})" in lines
+        assert f"completed {name} ({short(ids[name])})" in lines
     assert any(
-        line.startswith(f"failed    encrypted-file.pdf ({ids['encrypted-file.pdf']}): encrypted:")
+        line.startswith(
+            f"failed    encrypted-file.pdf ({short(ids['encrypted-file.pdf'])}): encrypted:"
+        )
         for line in lines
     )
 
@@ -261,7 +286,8 @@ def test_dry_run_lists_the_queue_and_changes_nothing(alice, bob):
     assert ledger() == before
     assert list(MonthlyUsage.objects.order_by("pk").values("user_id", "documents")) == usage
     for document in Document.objects.all():
-        assert f"{document.original_filename} ({document.pk})" in output.stdout
+        row = next(line for line in output.stdout.splitlines() if short(document.pk) in line)
+        assert document.original_filename in row and short(document.batch_id) in row
     assert "3 documents would be processed." in output.stdout
     assert "1 document would be processed of 2 waiting." in limited.stdout
     assert "generated-00.pdf" in limited.stdout and "generated-01.pdf" not in limited.stdout
@@ -455,13 +481,14 @@ def test_monitor_once_shows_running_batches_with_counts_rate_and_eta(alice, bob)
 
     output = batch("monitor", "--once")
 
-    row = next(line for line in output.stdout.splitlines() if str(running.pk) in line)
-    cells = [cell.strip() for cell in row.strip("│ ").split("│")]
-    # name, owner, status, queued, processing, completed, failed; canceled, total, done, rate
-    assert cells[1:8] == ["Running", "alice@example.com", "processing", "3", "1", "4", "0"]
-    assert cells[8:12] == ["0", "8", "50%", "1.0/min"]
-    assert cells[12] in ("4m 00s", "3m 59s", "4m 01s")  # 4 left at 1 a minute
-    assert str(finished.pk) not in output.stdout
+    lines = output.stdout.splitlines()
+    at = next(n for n, line in enumerate(lines) if line.startswith(f"│ {short(running.pk)}"))
+    first, second = cells(lines[at]), cells(lines[at + 1])
+    # name, queued, processing, completed, failed, done, ETA; under them status, owner, rate
+    assert first[1:7] == ["Running", "3", "1", "4", "0", "50%"]
+    assert first[7] in ("4m 00s", "3m 59s", "4m 01s")  # 4 left at 1 a minute
+    assert (second[0], second[1], second[7]) == ("processing", "alice@example.com", "1.0/min")
+    assert short(finished.pk) not in output.stdout
 
 
 @pytest.mark.django_db
@@ -572,8 +599,8 @@ def folder(tmp_path) -> Path:
 
 def batch_rows(output: Output, batch_id: uuid.UUID) -> list[list[str]]:
     """The cells of each table's row for this batch, in the order the tables come."""
-    rows = [line for line in output.stdout.splitlines() if line.startswith(f"│ {batch_id}")]
-    return [[cell.strip() for cell in row.strip("│ ").split("│")] for row in rows]
+    rows = [line for line in output.stdout.splitlines() if line.startswith(f"│ {short(batch_id)}")]
+    return [cells(row) for row in rows]
 
 
 def summary_row(output: Output, batch_id: uuid.UUID) -> list[str]:
@@ -747,3 +774,207 @@ def test_create_for_an_unknown_user_or_a_missing_path_is_a_command_error(alice, 
     with pytest.raises(CommandError, match="No such file or folder: /no/such/place"):
         batch("create", "--user", alice.email, "--prompt", "total", "/no/such/place")
     assert not BatchProcess.objects.exists()
+
+
+# --- how it reads: verbosity, width, log lines ------------------------------------------------
+
+
+LONG_NAME = "quarterly-supplier-invoice-from-a-vendor-whose-name-goes-on-and-on-and-on"
+
+
+@pytest.fixture
+def terminal_log(monkeypatch) -> io.StringIO:
+    """What the terminal handler of settings.LOGGING writes."""
+    written = io.StringIO()
+    (handler,) = [h for h in logging.getLogger().handlers if h.name == "console"]
+    monkeypatch.setattr(handler, "stream", written)
+    return written
+
+
+def column_text(output: str, title: str, column: int) -> str:
+    """One column of the table under `title`, its wrapped lines joined without spaces."""
+    lines = output[output.index(title) :].splitlines()
+    end = next(n for n, line in enumerate(lines) if line.startswith("└"))
+    body = [line for line in lines[:end] if line.startswith("│")]
+    return "".join("".join(cells(line)[column].split()) for line in body)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_process_at_100_columns_keeps_every_line_within_them_and_shows_the_whole_error(
+    alice, monkeypatch
+):
+    monkeypatch.setenv("COLUMNS", "100")
+    locked = encrypted_file()
+    locked.name = f"{LONG_NAME}-locked.pdf"
+    named = [
+        ContentFile(made.read(), name=f"{LONG_NAME}-{n}.pdf")
+        for n, made in enumerate(generated_invoices(2))
+    ]
+    created = queued_batch(alice, *named, locked)
+    created.name = f"March {LONG_NAME} " * 3
+    created.save()
+
+    _, output = batch_failing("process", "--batch", short(created.pk), "-v")
+
+    lines = output.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    failed = created.documents.get(status=Document.Status.FAILED)
+    row = next(line for line in lines if line.startswith(f"│ {short(failed.pk)}"))
+    assert cells(row)[1:4:2] == [short(created.pk), "encrypted"]
+    message = column_text(output.stdout, "Failed documents", 4)
+    assert message == "".join(failed.error_message.split())  # whole, over several lines
+    assert column_text(output.stdout, "Failed documents", 2) == locked.name
+
+
+@pytest.mark.django_db
+def test_monitor_and_dry_run_at_100_columns_stay_within_them(alice, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "100")
+    running = BatchFactory(
+        user=alice, name=f"March {LONG_NAME}", status=BatchProcess.Status.PROCESSING
+    )
+    add_document(running, f"{LONG_NAME}.pdf", "queued")
+    add_document(running, "done.pdf", "completed", started_at=timezone.now())
+
+    for output in (batch("monitor", "--once"), batch("process", "--dry-run")):
+        assert max(len(line) for line in output.stdout.splitlines()) <= 100
+        assert f"│ {short(running.pk)}" in output.stdout
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "verbosity", [("-v",), ("--verbosity", "2"), ("-vv",)], ids=["-v", "--verbosity 2", "-vv"]
+)
+def test_process_v_prints_each_documents_extracted_values(alice, verbosity):
+    created = queued_batch(alice, *generated_invoices(2))
+
+    output = batch("process", "--batch", str(created.pk), "--parallel", "2", *verbosity)
+
+    expected = [made.labels.invoice_number for made in invoices(2, layouts=[Layout.BLOCK])]
+    for document in created.documents.all():
+        lines = output.stdout.splitlines()
+        at = lines.index(f"completed {document.original_filename} ({short(document.pk)})")
+        indented = itertools.takewhile(lambda line: line.startswith("  "), lines[at + 1 :])
+        shown = {words[0]: words[1:] for words in (line.split() for line in indented)}
+        fields = document.result["fields"]
+        assert shown["total"] == [str(fields["total"]["value"]), fields["total"]["status"]]
+        number = " ".join(shown["invoice"][1:-1])
+        assert number == fields["invoice number"]["value"] and number in expected
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verbosity_before_the_action_means_what_it_means_after(alice):
+    created = queued_batch(alice, *generated_invoices(1))
+
+    stdout = io.StringIO()
+    call_command("batch", "--verbosity", "2", "process", "--batch", str(created.pk), stdout=stdout)
+
+    name = created.documents.get().original_filename
+    assert f"completed {name}" in stdout.getvalue() and "invoice number" in stdout.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)  # the workers are kicked on commit, in the command
+def test_create_writes_no_queue_log_lines_unless_asked(alice, folder, terminal_log):
+    args = ("create", "--user", alice.email, "--prompt", "total", str(folder))
+
+    normal = batch(*args)
+    assert OrmQ.objects.count() == settings.SHEAF_WORKERS
+    assert terminal_log.getvalue() == ""  # the workers were kicked, the lines held back
+    assert normal.stderr.count("\n") == 2  # the files left out; the batch queued
+    uuid.UUID(normal.stdout.strip())
+
+    quiet = batch(*args, "-q")
+    assert (quiet.stderr, terminal_log.getvalue()) == ("", "")
+    uuid.UUID(quiet.stdout.strip())
+
+    loud = batch(*args, "-vv")
+    assert "Enqueued" in terminal_log.getvalue() and "created by user" in terminal_log.getvalue()
+    assert "taking " in loud.stderr
+    uuid.UUID(loud.stdout.strip())
+
+
+@pytest.mark.django_db(transaction=True)
+def test_process_quiet_prints_nothing_but_says_failures_by_exit_status(alice):
+    created = queued_batch(alice, *generated_invoices(1), encrypted_file())
+
+    status, output = batch_failing("process", "--batch", str(created.pk), "-q")
+
+    assert status == 1 and output.stdout == ""
+    assert output.stderr.strip() == "1 document failed."
+    assert created.documents.filter(status=Document.Status.COMPLETED).count() == 1
+
+
+class Terminal(io.StringIO):
+    """A terminal's screen as bytes written to it: rich draws its live progress bar here."""
+
+    def isatty(self) -> bool:
+        return True
+
+    def screen(self) -> list[str]:
+        """The lines as they would show: a carriage return and an erase start a line again."""
+        ansi = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+        return [ansi.sub("", line.split("\r")[-1]) for line in self.getvalue().split("\n")]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_log_lines_during_the_progress_bar_print_above_it_not_into_it(alice, monkeypatch):
+    created = queued_batch(alice, *generated_invoices(3))
+    monkeypatch.setenv("COLUMNS", "100")
+    monkeypatch.setenv("TERM", "xterm")
+    screen = Terminal()
+    (handler,) = [h for h in logging.getLogger().handlers if h.name == "console"]
+    monkeypatch.setattr(handler, "stream", screen)  # logs and bar on one terminal
+
+    call_command("batch", "process", "--batch", str(created.pk), "-vv", stdout=screen)
+
+    lines = screen.screen()
+    assert any(line.startswith("Processing ━") for line in lines)  # the bar was drawn
+    logged = [line for line in lines if "finished" in line and str(created.pk)[:8] in line]
+    assert logged  # the batch's end, logged from a worker thread while the bar was up
+    assert not any("Processing" in line for line in logged)
+    assert max(len(line) for line in lines) <= 100
+
+
+@pytest.mark.django_db
+def test_every_action_takes_a_batch_ids_first_characters(alice):
+    first = BatchFactory(
+        id=uuid.UUID("abcdef12-0000-4000-8000-000000000001"), user=alice, name="First"
+    )
+    BatchFactory(id=uuid.UUID("abcdef12-ffff-4000-8000-000000000002"), user=alice)
+    add_document(first, "lost.pdf", "failed")
+    pipeline.batch_refresh(batch_id=first.pk)
+
+    with pytest.raises(CommandError, match="More than one batch's id starts with abcdef12"):
+        batch("retry", "abcdef12")
+    with pytest.raises(CommandError, match="No batch has an id starting with 12345678"):
+        batch("retry", "12345678")
+    with pytest.raises(CommandError, match="'abc' is not a batch id"):
+        batch("retry", "abc")
+    output = batch("retry", "ABCDEF12-0000")
+
+    assert output.stdout.startswith(f"Batch {first.pk} (First): 1 failed document queued again")
+    assert first.documents.get().status == Document.Status.QUEUED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_names_and_values_in_brackets_show_as_they_are(alice):
+    locked = encrypted_file()
+    locked.name = "invoice [draft].pdf"
+    note = ContentFile(b"Invoice number: INV-[b]7\nTotal: 12.00 EUR\n", name="[b]note.txt")
+    created = queued_batch(alice, locked, note)
+    created.name = "March [final]"
+    created.save()
+
+    _, output = batch_failing("process", "--batch", str(created.pk), "-v")
+
+    lines = output.stdout.splitlines()
+    assert any(line.startswith("failed    invoice [draft].pdf (") for line in lines)
+    assert any(line.startswith("completed [b]note.txt (") for line in lines)
+    number = created.documents.get(original_filename="[b]note.txt").result["fields"]
+    assert number["invoice number"]["value"] == "INV-[b]7"
+    assert any(
+        line.split() == ["invoice", "number", "INV-[b]7", number["invoice number"]["status"]]
+        for line in lines
+    )
+    failed = next(line for line in lines if line.startswith("│") and "[draft]" in line)
+    assert cells(failed)[2] == "invoice [draft].pdf"
+    assert summary_row(output, created.pk)[1] == "March [final]"

@@ -34,6 +34,13 @@ def two_invoices(user, settings) -> BatchProcess:
     )
 
 
+def a_finished_batch(user, settings) -> tuple[BatchProcess, list[Event]]:
+    """Two invoices of the user's, read, and the events of their batch in order."""
+    batch = two_invoices(user, settings)
+    drain(budget_seconds=120)
+    return batch, list(Event.objects.filter(batch=batch).order_by("pk"))
+
+
 class Stream:
     """A client of the events endpoint: reads one server-sent event at a time."""
 
@@ -77,15 +84,22 @@ def tail_stopped() -> Iterator[None]:
     live.TAIL.stop()
 
 
+@pytest.fixture(params=["wsgi", "asgi"])
+def server(request) -> str:
+    """The URL of a server: the tests' live server (WSGI: the stream is iterated in its request
+    thread) or daphne (ASGI: in its event loop), as production may run either."""
+    if request.param == "asgi":
+        return request.getfixturevalue("asgi_server").url
+    return request.getfixturevalue("live_server").url
+
+
 @pytest.fixture
 def key(alice) -> str:
     return api_key_create(user=alice, name="live")[1]
 
 
-def test_a_batch_tells_its_story_to_a_client_that_follows_it(
-    alice, bob, key, live_server, settings
-):
-    stream = Stream(f"{live_server.url}/api/v1/events/", key)
+def test_a_batch_tells_its_story_to_a_client_that_follows_it(alice, bob, key, server, settings):
+    stream = Stream(f"{server}/api/v1/events/", key)
     bobs = two_invoices(bob, settings)  # not alice's: never in her stream
     batch = two_invoices(alice, settings)
     drain(budget_seconds=120)
@@ -114,15 +128,13 @@ def test_a_batch_tells_its_story_to_a_client_that_follows_it(
 
 
 def test_a_client_that_reconnects_gets_what_it_missed_then_live_events(
-    alice, key, live_server, settings
+    alice, key, server, settings
 ):
-    batch = two_invoices(alice, settings)
-    drain(budget_seconds=120)
-    story = list(Event.objects.filter(batch=batch).order_by("pk"))
+    batch, story = a_finished_batch(alice, settings)
     seen = story[1]  # the client saw the start and one more, then lost its connection
 
     stream = Stream(
-        f"{live_server.url}/api/v1/events/?batch={batch.pk}", key, **{"Last-Event-ID": str(seen.pk)}
+        f"{server}/api/v1/events/?batch={batch.pk}", key, **{"Last-Event-ID": str(seen.pk)}
     )
     missed = stream.until("batch.completed")
     assert [frame["id"] for frame in missed] == [event.pk for event in story[2:]]
@@ -137,10 +149,9 @@ def test_a_client_that_reconnects_gets_what_it_missed_then_live_events(
 
 
 def test_an_id_older_than_an_hour_gets_a_resync_first(alice, key, live_server, settings):
-    batch = two_invoices(alice, settings)
-    drain(budget_seconds=120)
+    batch, story = a_finished_batch(alice, settings)
     Event.objects.filter(batch=batch).update(created_at=timezone.now() - timedelta(hours=2))
-    first = Event.objects.filter(batch=batch).order_by("pk").first()
+    first = story[0]
 
     stream = Stream(f"{live_server.url}/api/v1/events/?last_event_id={first.pk}", key)
     frames = iter(stream)

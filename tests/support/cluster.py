@@ -1,4 +1,5 @@
-"""Start and kill real django-q2 clusters (`manage.py qcluster`) against the test database."""
+"""Start and kill real django-q2 clusters (`manage.py qcluster`) and web servers (daphne)
+against the test database."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,7 +47,12 @@ def cluster_env(**extra: str) -> dict[str, str]:
     return env
 
 
-class Cluster:
+class Service:
+    """A process of Sheaf's (`command`, run by this Python) against the test database, in its
+    own session so that a kill takes every process it started."""
+
+    command: tuple[str, ...] = ()
+
     def __init__(self, log: Path, **env: str) -> None:
         self.log = log
         self.env = cluster_env(**env)
@@ -53,8 +61,8 @@ class Cluster:
 
     def start(self) -> None:
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "qcluster", "--skip-checks"],
+            self.process = subprocess.Popen(  # noqa: S603 - our own commands
+                [sys.executable, *self.command],
                 cwd=REPO,
                 env=self.env,
                 stdout=out,
@@ -64,11 +72,11 @@ class Cluster:
 
     @property
     def process_group(self) -> int | None:
-        """The cluster runs in its own session: its pid is the group id of all its processes."""
+        """The service runs in its own session: its pid is the group id of all its processes."""
         return self.process.pid if self.process is not None else None
 
     def kill(self) -> None:
-        """kill -9 the cluster and every process it started, as a crash would (recorded in
+        """kill -9 the service and every process it started, as a crash would (recorded in
         `killed`)."""
         group = self._end()
         if group is not None:
@@ -86,6 +94,44 @@ class Cluster:
         self.process.wait(timeout=30)
         self.process = None
         return group
+
+
+class Cluster(Service):
+    """A django-q2 cluster (`manage.py qcluster`)."""
+
+    command = ("manage.py", "qcluster", "--skip-checks")
+
+
+class WebServer(Service):
+    """Sheaf's web server as production runs it: daphne serving batchsite.asgi (HTTP and the
+    WebSocket) on a loopback port."""
+
+    def __init__(self, log: Path, port: int, **env: str) -> None:
+        # DEBUG: static files from the source folders, as the tests' own live server serves
+        # them (production serves collectstatic's hashed copies).
+        super().__init__(log, **{"DEBUG": "1", **env})
+        self.port = port
+        self.command = (
+            "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "batchsite.asgi:application"
+        )  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        super().start()
+        if not wait_for(self._answers, timeout=30):
+            raise AssertionError(f"the web server did not answer on {self.url} (log: {self.log})")
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/healthz", timeout=2):  # noqa: S310 - loopback
+                return True
+        except urllib.error.HTTPError:
+            return True  # an answer (503: no worker yet) is all this waits for
+        except OSError:
+            return False
 
 
 def wait_for(

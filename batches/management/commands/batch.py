@@ -4,13 +4,18 @@ Every action parses its arguments, calls the services and selectors the dashboar
 workers use (`batch_create` with the plan limits, `batch_retry_failed`, `batch_cancel`,
 `batch_export`, `batch_progress`, and the drain's thread loop in `batches.pipeline.runner`),
 and hands what they return to `batches.console` to show.
+
+Verbosity is Django's, with one meaning in every action (VERBOSITY), and may be given after the
+action: `process -v` is `--verbosity 2`, `-vv` is 3, `-q` is 0.
 """
 
 from __future__ import annotations
 
+import argparse
+import re
 import time
 import uuid
-from contextlib import ExitStack
+from contextlib import AbstractContextManager, ExitStack, nullcontext
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -31,10 +36,60 @@ from batches.pipeline import Claim
 from batches.pipeline.runner import Run
 from batches.selectors import Outcome, Progress
 from batchsite.errors import Rejected
+from batchsite.logging import CommandLogging
 from documents.uploads import KINDS
 from extraction.fields import InvalidFields, parse_fields
 
 EXIT_INTERRUPTED = 130
+
+VERBOSITY = (
+    "Verbosity, the same in every action: -q (0) shows only errors and what was asked for (a "
+    "batch id, an export, a table); no option (1) adds progress, summaries and "
+    "confirmations; -v (2) adds details: each document's outcome and extracted values "
+    "(process), each file taken (create); -vv (3) adds the log lines (LOG_LEVEL's). "
+    "--verbosity N (before or after the action) sets it by number."
+)
+
+# A batch id, or its first characters as the tables show them.
+_ID_PREFIX = re.compile(rf"[0-9a-f]{{{console.SHORT_ID}}}[0-9a-f-]{{0,28}}", re.IGNORECASE)
+
+
+class _Louder(argparse.Action):
+    """-v: one more than normal (1), each time it is given; at most 3."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        setattr(namespace, self.dest, min(getattr(namespace, self.dest, 1) + 1, 3))
+
+
+def _verbosity_options(parser: CommandParser) -> None:
+    """-v, -q and --verbosity after the action; unset, they leave Django's own (before the
+    action) as it is."""
+    group = parser.add_argument_group("verbosity", VERBOSITY)
+    given = argparse.SUPPRESS
+    group.add_argument(
+        "-v", "--verbose", dest="verbosity", action=_Louder, default=given, help="2; -vv: 3."
+    )
+    group.add_argument(
+        "-q", "--quiet", dest="verbosity", action="store_const", const=0, default=given, help="0."
+    )
+    group.add_argument(
+        "--verbosity",
+        dest="verbosity",
+        type=int,
+        choices=range(4),
+        default=given,
+        metavar="N",
+        help="0 to 3.",
+    )
 
 
 def _positive(value: str) -> int:
@@ -85,8 +140,12 @@ def _with_progress(
 class Command(BaseCommand):
     help = (
         "Process, report, monitor, retry, cancel, create, budget and re-run batches from a "
-        "terminal."
+        "terminal. Tables show the first 8 characters of ids; every action takes them for a "
+        "batch id. " + VERBOSITY
     )
+
+    verbosity = 1
+    logs: CommandLogging
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -120,9 +179,6 @@ class Command(BaseCommand):
         )
         process.add_argument(
             "--dry-run", action="store_true", help="List what would be processed; change nothing."
-        )
-        process.add_argument(
-            "-v", "--verbose", action="store_true", help="Print each document's outcome."
         )
 
         report = actions.add_parser(
@@ -215,19 +271,54 @@ class Command(BaseCommand):
         budget.add_argument(
             "amount", type=_dollars_or_none, metavar="N", help="Dollars, or 'none' to remove it."
         )
+        for each in actions.choices.values():
+            _verbosity_options(each)
 
-    def handle(self, *args: Any, action: str, **options: Any) -> None:
-        getattr(self, f"_{action}")(**options)
+    def handle(self, *args: Any, action: str, verbosity: int, **options: Any) -> None:
+        self.verbosity = verbosity
+        with CommandLogging(verbosity) as self.logs:
+            getattr(self, f"_{action}")(**options)
+
+    def _logs_above(self, out: Console, *, live: bool) -> AbstractContextManager[None]:
+        """While a live display draws on a terminal, log lines go through its console, above it,
+        not into it; elsewhere (a file, a pipe) they stay on stderr."""
+        if live and out.is_terminal:
+            return self.logs.through(console.log_handler(out))
+        return nullcontext()
+
+    def _say(self, text: str) -> None:
+        """A confirmation or a summary: not at verbosity 0."""
+        if self.verbosity >= 1:
+            self.stdout.write(text)
+
+    def _note(self, text: str) -> None:
+        """A note beside the output (stdout being an id or an export): not at verbosity 0."""
+        if self.verbosity >= 1:
+            self.stderr.write(text)
 
     def _batch(self, value: str) -> BatchProcess:
         try:
             batch_id = uuid.UUID(value)
         except ValueError:
-            raise CommandError(f"{value!r} is not a batch id (a batch id is a UUID).") from None
+            return self._batch_by_prefix(value)
         batch = selectors.batch_get(batch_id=batch_id)
         if batch is None:
             raise CommandError(f"No batch with id {batch_id}.")
         return batch
+
+    @staticmethod
+    def _batch_by_prefix(value: str) -> BatchProcess:
+        if not _ID_PREFIX.fullmatch(value):
+            raise CommandError(
+                f"{value!r} is not a batch id (a batch id is a UUID, or its first "
+                f"{console.SHORT_ID} or more characters)."
+            )
+        found = selectors.batches_with_id_prefix(prefix=value)
+        if not found:
+            raise CommandError(f"No batch has an id starting with {value}.")
+        if len(found) > 1:
+            raise CommandError(f"More than one batch's id starts with {value}: give more of it.")
+        return found[0]
 
     # --- process ----------------------------------------------------------------------------
 
@@ -239,8 +330,6 @@ class Command(BaseCommand):
         parallel: int | None,
         retries: int | None,
         dry_run: bool,
-        verbose: bool,
-        verbosity: int,
         **_: Any,
     ) -> None:
         batch_id = self._batch(batch).pk if batch else None
@@ -257,7 +346,7 @@ class Command(BaseCommand):
         tally = console.ProcessTally(
             console=out,
             total=min(waiting, limit) if limit else waiting,
-            verbose=verbose or verbosity >= 2,
+            verbosity=self.verbosity,
             batch_ids=[batch_id] if batch_id else [],
         )
 
@@ -273,15 +362,16 @@ class Command(BaseCommand):
         )
         started = time.monotonic()
         interrupted = False
-        with tally.progress:
+        with tally.progress, self._logs_above(out, live=self.verbosity >= 1):
             try:
                 run.run()
             except KeyboardInterrupt:
                 interrupted = True
-        self._process_summary(out, tally, seconds=time.monotonic() - started)
+        if self.verbosity >= 1:
+            self._process_summary(out, tally, seconds=time.monotonic() - started)
         deferred = tally.counts.get("deferred", 0)
         if deferred:
-            self.stderr.write(console.economy_lane_note(deferred))
+            self._note(console.economy_lane_note(deferred))
         if interrupted:
             self.stderr.write(console.INTERRUPTED)
             raise SystemExit(EXIT_INTERRUPTED)
@@ -318,13 +408,13 @@ class Command(BaseCommand):
         outcome = console.outcome_in_words(selectors.batch_outcome(batch=target))
         if output is None:
             self.stdout.write(export.content.decode("utf-8"), ending="")
-            self.stderr.write(outcome)  # stdout is the export, to pipe on
+            self._note(outcome)  # stdout is the export, to pipe on
             return
         try:
             Path(output).write_bytes(export.content)
         except OSError as error:
             raise CommandError(f"Cannot write {output}: {error.strerror}.") from None
-        self.stdout.write(
+        self._say(
             console.report_written(
                 output,
                 fmt=fmt,
@@ -332,7 +422,7 @@ class Command(BaseCommand):
                 document_count=target.documents.count(),
             )
         )
-        self.stdout.write(outcome)
+        self._say(outcome)
 
     # --- monitor ----------------------------------------------------------------------------
 
@@ -341,7 +431,8 @@ class Command(BaseCommand):
         if once:
             out.print(self._monitor_table())
             return
-        with Live(self._monitor_table(), console=out, auto_refresh=False) as live:
+        live_table = Live(self._monitor_table(), console=out, auto_refresh=False)
+        with live_table as live, self._logs_above(out, live=True):
             try:
                 while True:
                     time.sleep(max(interval, 0.1))
@@ -365,7 +456,7 @@ class Command(BaseCommand):
         except Rejected as rejection:
             raise _refusal(rejection) from None
         target.refresh_from_db()
-        self.stdout.write(console.batch_retried(target, count=count, before=before))
+        self._say(console.batch_retried(target, count=count, before=before))
         for left in services.batch_unretryable(batch=target):
             self.stderr.write(f"not retried, a retry cannot fix it: {left}")
 
@@ -377,7 +468,7 @@ class Command(BaseCommand):
         except Rejected as rejection:
             raise _refusal(rejection) from None
         after = selectors.batch_progress(batch=target)
-        self.stdout.write(console.batch_canceled(target, before=before, after=after))
+        self._say(console.batch_canceled(target, before=before, after=after))
 
     # --- runs -------------------------------------------------------------------------------
 
@@ -393,9 +484,7 @@ class Command(BaseCommand):
         except Rejected as rejection:
             raise _refusal(rejection) from None
         count = target.documents.filter(run=run).count()
-        self.stdout.write(
-            console.run_started(target, number=run.number, count=count, asked=run.asked)
-        )
+        self._say(console.run_started(target, number=run.number, count=count, asked=run.asked))
 
     def _runs(self, *, batch: str, **_: Any) -> None:
         target = self._batch(batch)
@@ -407,7 +496,7 @@ class Command(BaseCommand):
             runs.run_keep(batch=target, number=number)
         except Rejected as rejection:
             raise _refusal(rejection) from None
-        self.stdout.write(console.run_kept(target, number=number))
+        self._say(console.run_kept(target, number=number))
 
     # --- budget -----------------------------------------------------------------------------
 
@@ -417,7 +506,7 @@ class Command(BaseCommand):
             target = services.batch_budget_set(batch=target, budget_usd=amount)
         except Rejected as rejection:
             raise _refusal(rejection) from None
-        self.stdout.write(console.batch_budget(target))
+        self._say(console.batch_budget(target))
 
     # --- create -----------------------------------------------------------------------------
 
@@ -443,6 +532,9 @@ class Command(BaseCommand):
         except InvalidFields as problem:
             raise _refusal(Rejected.one("invalid_fields", str(problem))) from None
         files = self._collect(paths)
+        if self.verbosity >= 2:
+            for path in files:
+                self.stderr.write(f"taking {path}")
         with ExitStack() as stack:
             uploads = [File(stack.enter_context(path.open("rb")), name=path.name) for path in files]
             try:
@@ -460,7 +552,7 @@ class Command(BaseCommand):
             except Rejected as rejection:
                 raise _refusal(rejection) from None
         self.stdout.write(str(batch.pk))
-        self.stderr.write(console.batch_created(batch, owner_email=owner.email))
+        self._note(console.batch_created(batch, owner_email=owner.email))
 
     def _collect(self, paths: list[str]) -> list[Path]:
         """The files named, and those in the folders named (recursively, supported extensions
@@ -479,7 +571,7 @@ class Command(BaseCommand):
                 ]
                 kept = [p for p in visible if p.suffix.lower().lstrip(".") in KINDS]
                 if len(kept) < len(inside):
-                    self.stderr.write(console.left_out_note(path, len(inside) - len(kept)))
+                    self._note(console.left_out_note(path, len(inside) - len(kept)))
                 found.extend(kept)
             else:
                 raise CommandError(f"No such file or folder: {raw}")
