@@ -144,23 +144,28 @@ def _row_values(
     return rows
 
 
-def _page_svg(page: ReadPage, values: list[_Value]) -> SafeString:
+def _page_view(page: ReadPage, values: list[_Value]) -> dict[str, Any]:
+    """A page as the document page draws it: its number, the boxes over its picture and, when a
+    value's quote stands on it but not among its words' boxes, its text with that quote marked."""
+    on_page = [value for value in values if value.page == page.number and value.quote]
+    boxes = {value.index: quote_boxes(page, value.quote) for value in on_page}
+    unboxed = [value for value in on_page if not boxes[value.index]]
+    marked = _marked_text(page.text, unboxed) if unboxed and page.text else None
+    return {"number": page.number, "boxes": _page_svg(page, boxes), "text": marked}
+
+
+def _page_svg(page: ReadPage, boxes_of: dict[int, list[Box]]) -> SafeString:
     """Boxes over a page's picture (an SVG in the page's points, so no inline style is needed
     under the Content-Security-Policy), one group per value quoted on it."""
     groups = []
-    for value in values:
-        if value.page != page.number:
-            continue
-        boxes: list[Box] = quote_boxes(page, value.quote)
+    for index, boxes in boxes_of.items():
         if boxes:
             rects = format_html_join(
                 "",
                 '<rect x="{}" y="{}" width="{}" height="{}"></rect>',
                 ((b.x - 1, b.y - 1, b.width + 2, b.height + 2) for b in boxes),
             )
-            groups.append(
-                format_html('<g class="quote" data-value="{}">{}</g>', value.index, rects)
-            )
+            groups.append(format_html('<g class="quote" data-value="{}">{}</g>', index, rects))
     return format_html(
         '<svg class="page-boxes" viewBox="0 0 {} {}" preserveAspectRatio="none" '
         'aria-hidden="true">{}</svg>',
@@ -229,10 +234,7 @@ def document_detail(request: AuthenticatedHttpRequest, document_id: str) -> Http
     values = document_values(document)
     pictures = has_page_images(document)
     read = document_read_result(document=document) if pictures else None
-    pages = [
-        {"number": page.number, "boxes": _page_svg(page, values)}
-        for page in (read.pages if read is not None else ())
-    ]
+    pages = [_page_view(page, values) for page in (read.pages if read is not None else ())]
     queue = request.GET.get("queue") == "review"
     previous, following = _neighbours(document, queue=queue)
     context = {

@@ -501,6 +501,12 @@ def test_cancel_stops_the_queued_documents_and_the_batch(alice_client, alice, ru
     assert "2 of 5 ran (1 completed, 1 failed) · 2 canceled before they ran" in text
     assert "100%" not in text
     assert "hx-trigger" not in progress_root(page)
+    # A canceled batch is over: nothing offers a retry or a re-run that would be refused.
+    assert "Retry" not in text and "Re-run" not in text
+    later = document(running_batch, "later-1.pdf")
+    assert "Replace the original" not in text_of(
+        alice_client.get(f"/dashboard/documents/{later.pk}/")
+    )
 
 
 def test_a_second_cancel_shows_an_error_and_changes_nothing(alice_client, running_batch):

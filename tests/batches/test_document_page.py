@@ -7,20 +7,24 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.utils import timezone
 from PIL import Image
 
+from accounts.services import user_delete
 from batches import services
 from batches.selectors import batch_review_queue
 from batches.tasks import drain
 from documents.models import Document
 from documents.pages import pages_folder
+from documents.services import originals_expire
 from extraction.fields import parse_fields
 from tests.factories import BatchFactory, DocumentFactory
-from tests.support.placed_pdfs import make_pdf, rows
+from tests.support.placed_pdfs import forget_word_boxes, make_pdf, rows
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -89,6 +93,28 @@ def test_a_pdfs_values_stand_beside_its_page_with_a_box_where_each_was_found(ali
     assert alice_client.get(f"/dashboard/documents/{document.pk}/pages/2/").status_code == 404
 
 
+def test_a_quote_without_a_box_on_its_page_is_marked_in_that_pages_text(alice, alice_client):
+    document = extracted(alice, "acme.pdf", PDF)
+    forget_word_boxes(document, "Total:", "1,234.50")
+
+    html = alice_client.get(f"/dashboard/documents/{document.pk}/").content.decode()
+
+    (svg,) = re.findall(r'<svg class="page-boxes".*?</svg>', html)
+    assert re.findall(r'<g class="quote" data-value="(\d+)">', svg) == ["0", "1"]
+    assert re.findall(r'<mark class="quote" data-value="(\d+)">([^<]*)</mark>', html) == [
+        ("2", "Total: 1,234.50 EUR")
+    ]
+    assert "Page 1's text: a quote not outlined on the picture is marked here" in html
+
+
+def test_every_quote_boxed_shows_no_page_text(alice, alice_client):
+    document = extracted(alice, "acme.pdf", PDF)
+
+    html = alice_client.get(f"/dashboard/documents/{document.pk}/").content.decode()
+
+    assert "<mark" not in html and "page-text" not in html
+
+
 def test_a_text_documents_quotes_are_marked_in_its_text(alice, alice_client):
     text = "Invoice number: T-77\nDate: 2 May 2024\nTotal: 99.00 GBP\n"
     document = extracted(alice, "note.txt", text.encode())
@@ -139,6 +165,24 @@ def test_only_the_owner_sees_the_page_and_its_pictures_and_they_go_with_the_batc
     services.batch_delete(batch=document.batch)
 
     assert not default_storage.exists(picture)
+
+
+@pytest.mark.parametrize("removal", ["retention", "account deletion"])
+def test_the_page_pictures_go_with_the_original_under_retention_and_account_deletion(
+    alice, alice_client, removal
+):
+    document = extracted(alice, "acme.pdf", PDF)
+    alice_client.get(f"/dashboard/documents/{document.pk}/pages/1/")
+    picture = f"{pages_folder(document.file.name)}/1.png"
+    assert default_storage.exists(picture)
+
+    if removal == "retention":
+        assert originals_expire(days=0, now=timezone.now() + timedelta(seconds=1)) == 1
+    else:
+        user_delete(user=alice, confirm_email=alice.email)
+
+    assert not default_storage.exists(picture)
+    assert not default_storage.exists(document.file.name)
 
 
 def test_the_batch_page_links_each_document_to_its_page(alice, alice_client):

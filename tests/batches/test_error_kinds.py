@@ -4,9 +4,11 @@ error code (issue 14, item 5)."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -140,3 +142,35 @@ def test_the_admins_retry_says_how_many_had_failed_permanently(staff_client, ali
         "likely fail again)." in response.content.decode()
     )
     assert set(batch.documents.values_list("status", "error_kind")) == {("queued", "")}
+
+
+def _cli_retry(batch: BatchProcess) -> tuple[str, str]:
+    stdout, stderr = io.StringIO(), io.StringIO()
+    call_command("batch", "retry", str(batch.pk), stdout=stdout, stderr=stderr)
+    return stdout.getvalue(), stderr.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_clis_retry_leaves_permanent_failures_and_names_each_with_its_fix(alice, settings):
+    settings.SHEAF_MAX_ATTEMPTS = 1
+    batch = _batch(2, user=alice)
+    locked = _fail_next(PERMANENT)
+    overloaded = _fail_next(TRANSIENT)
+
+    stdout, stderr = _cli_retry(batch)
+
+    assert "1 failed document queued again" in stdout
+    assert stderr.strip() == (
+        f"not retried, a retry cannot fix it: {locked.original_filename} (malformed: "
+        "upload a copy that opens)"
+    )
+    locked.refresh_from_db()
+    overloaded.refresh_from_db()
+    assert (locked.status, overloaded.status) == ("failed", "queued")
+
+    # Only the permanent failure is left: nothing to retry, and nothing changes.
+    _fail_next(PERMANENT)
+    before = sorted(batch.documents.values_list("status", "error_code", "attempts"))
+    with pytest.raises(CommandError, match="A retry cannot fix the failed documents"):
+        _cli_retry(batch)
+    assert sorted(batch.documents.values_list("status", "error_code", "attempts")) == before

@@ -19,10 +19,15 @@ SIGNED_OUT = ["/", "/pricing/", "/accounts/login/", "/accounts/signup/", "/no-su
 def violations(page, url: str) -> list[str]:
     """Each violation of the page at `url` as "rule (impact): element", one per element."""
     page.goto(url)
+    return shown_violations(page)
+
+
+def shown_violations(page) -> list[str]:
+    """The violations of the page as it stands (after a form's redirect, with its message)."""
     page.wait_for_load_state("networkidle")
     found = Axe().run(page, options=RULES).response["violations"]
     return [
-        f"{url}: {rule['id']} ({rule['impact']}): {node['html'][:160]}"
+        f"{page.url}: {rule['id']} ({rule['impact']}): {node['html'][:160]}"
         for rule in found
         for node in rule["nodes"]
     ]
@@ -38,6 +43,7 @@ def test_every_page_passes_axe_core(page, live_server, sign_in, alice, invoice_d
     signed_in = [
         "/dashboard/",
         "/dashboard/batch-upload/",
+        "/dashboard/templates/",
         batch,
         f"{batch}?show=review&sort=-total",
         f"{batch}review/",
@@ -66,7 +72,29 @@ def test_a_flash_message_can_be_dismissed(page, live_server, sign_in, alice, inv
     assert message.count() == 0
 
 
-def test_the_batch_page_passes_axe_core_on_a_phone(
+def test_good_news_goes_by_itself_and_an_error_stays(
+    page, live_server, sign_in, alice, invoice_document
+):
+    page.clock.install()
+    sign_in(alice)
+    page.goto(f"{live_server.url}/dashboard/documents/{invoice_document.pk}/")
+    page.get_by_label("Correct total").fill("a lot")
+    with page.expect_navigation():
+        page.get_by_label("Correct total").press("Enter")
+    error = page.get_by_role("alert").filter(has_text="total")
+    assert error.is_visible()
+
+    page.clock.run_for(11_000)
+    assert error.is_visible()
+
+    page.goto(f"{live_server.url}/dashboard/batches/{invoice_document.batch_id}/review/")
+    news = page.get_by_role("status").filter(has_text="Nothing needs review")
+    assert news.is_visible()
+    page.clock.run_for(11_000)
+    assert news.count() == 0
+
+
+def test_on_a_phone_each_document_is_a_card_values_first_and_the_page_passes_axe_core(
     page, live_server, sign_in, alice, invoice_document
 ):
     page.set_viewport_size({"width": 390, "height": 844})
@@ -75,6 +103,14 @@ def test_the_batch_page_passes_axe_core_on_a_phone(
     assert (
         violations(page, f"{live_server.url}/dashboard/batches/{invoice_document.batch_id}/") == []
     )
+    # The document is a card: its name, then its values, then its status, one under another.
+    row = page.locator("[data-results] tbody tr").first
+    name, total, status = (
+        row.locator(cell).bounding_box()
+        for cell in ("td.cell-name", 'td[data-label="total"]', "td.cell-status")
+    )
+    assert name["y"] < total["y"] < status["y"]
+    assert total["width"] > 300
 
 
 def test_the_batch_checks_pass_axe_core(page, live_server, sign_in, alice, settings):

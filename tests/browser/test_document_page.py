@@ -12,7 +12,9 @@ import pytest
 
 from documents.models import Document
 from extraction.fields import parse_fields
+from tests.browser.test_accessibility import shown_violations
 from tests.factories import BatchFactory, DocumentFactory
+from tests.support.placed_pdfs import forget_word_boxes
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -64,6 +66,24 @@ def test_a_person_reviews_a_pdf_from_the_keyboard(
         "reviewed",
         "reviewed",
     )
+
+
+def test_a_quote_with_no_box_on_the_picture_is_marked_in_the_pages_text(
+    page, live_server, sign_in, alice, invoice_document
+):
+    forget_word_boxes(invoice_document, "Total:", "1,234.50")
+    sign_in(alice)
+    page.goto(f"{live_server.url}/dashboard/documents/{invoice_document.pk}/")
+
+    page.keyboard.press("j")
+    page.keyboard.press("j")
+
+    assert page.locator("li.value.active .value-name").inner_text() == "total"
+    assert page.locator('g.quote[data-value="2"]').count() == 0
+    marked = page.locator("mark.quote.active")
+    assert marked.inner_text() == "Total: 1,234.50 EUR"
+    assert marked.is_visible()
+    assert shown_violations(page) == []
 
 
 def test_a_person_fixes_a_line_item_from_the_keyboard_and_the_xlsx_sums(

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from batches.models import BatchProcess, DraftFile, UploadDraft
+from tests.browser.test_accessibility import shown_violations
 from tests.support.documents import HTML_PAGE, INVOICE_PDF
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -51,6 +52,7 @@ def test_the_upload_keeps_the_files_through_a_refused_file_and_a_refused_submiss
         "Remove the 1 refused file to start the batch."
     )
     shots("refused-file")
+    assert shown_violations(page) == []
     assert list(DraftFile.objects.values_list("original_filename", flat=True)) == [
         "march.pdf",
         "notes.txt",
@@ -70,6 +72,7 @@ def test_the_upload_keeps_the_files_through_a_refused_file_and_a_refused_submiss
     expect(page.locator("[data-files] .file-name")).to_have_text(["march.pdf", "notes.txt"])
     expect(page.locator("[data-files] .file-status")).to_have_text(["ready", "ready"])
     shots("refused-submission")
+    assert shown_violations(page) == []
     assert BatchProcess.objects.count() == 0
 
     fields_as_text(page).fill("total:number")
@@ -85,6 +88,55 @@ def test_the_upload_keeps_the_files_through_a_refused_file_and_a_refused_submiss
     ]
     assert not UploadDraft.objects.exists()
     assert page.evaluate("window.cspViolations") == []
+
+
+def test_the_page_holds_back_a_file_too_large_and_one_too_many_before_sending_them(
+    page, live_server, sign_in, alice, settings
+):
+    from playwright.sync_api import expect
+
+    settings.SHEAF_PLAN_LIMITS = {"plus": {"files_per_batch": 2, "max_file_size": 1024}}
+    sign_in(alice)
+    page.goto(f"{live_server.url}/dashboard/batch-upload/")
+
+    page.set_input_files(
+        "input[name=files]",
+        [
+            {"name": f"note-{n}.txt", "mimeType": "text/plain", "buffer": b"Total: 12.00 EUR\n"}
+            for n in (1, 2, 3)
+        ]
+        + [{"name": "big.txt", "mimeType": "text/plain", "buffer": b"x" * 2048}],
+    )
+    status = page.locator("[data-files] .file-status")
+    expect(status).to_have_text(
+        [
+            "ready",
+            "ready",
+            "one too many for your plan",
+            "refused: It is 2.0 KB; your plan allows files up to 1.0 KB.",
+        ]
+    )
+    start = page.get_by_role("button", name="Start batch")
+    expect(start).to_be_disabled()
+    assert list(DraftFile.objects.values_list("original_filename", flat=True)) == [
+        "note-1.txt",
+        "note-2.txt",
+    ]
+    assert shown_violations(page) == []
+
+    page.get_by_role("button", name="Remove big.txt").click()
+    expect(page.locator("[data-file-blocked]")).to_have_text(
+        "Your plan takes 2 files per batch: remove 1 file to start it."
+    )
+    expect(start).to_be_disabled()
+    page.get_by_role("button", name="Remove note-1.txt").click()
+    # The file that waited is sent now that it fits.
+    expect(status).to_have_text(["ready", "ready"])
+    expect(start).to_be_enabled()
+    assert sorted(DraftFile.objects.values_list("original_filename", flat=True)) == [
+        "note-2.txt",
+        "note-3.txt",
+    ]
 
 
 def test_the_one_file_form_checks_the_file_before_sending_it(page, live_server, sign_in, frank):

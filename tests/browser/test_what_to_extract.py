@@ -8,6 +8,7 @@ import pytest
 
 from batches.models import BatchProcess
 from batches.tasks import drain
+from tests.browser.test_accessibility import shown_violations
 from tests.support.placed_pdfs import make_pdf, rows
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -46,6 +47,7 @@ def test_the_field_editor_writes_the_text_and_lists_every_problem(upload_page, s
     fields = page.get_by_label("Fields", exact=True)
     assert fields.input_value() == "total!:number\nTotal\nitems: table()"
     shots("problems")
+    assert shown_violations(page) == []
 
     page.locator("[data-field-row]").nth(1).get_by_label("Field name").fill("tax")
     page.get_by_label("Column name").fill("amount")
@@ -94,5 +96,6 @@ def test_trying_one_document_shows_its_values_before_the_batch(upload_page, sett
     assert "1234.50" in text
     assert "This try counts as 1 of your 1,000 documents this month (1 used)" in text
     shots("tried")
+    assert shown_violations(page) == []
     assert BatchProcess.objects.get().is_trial
     assert page.evaluate("window.cspViolations") == []

@@ -7,6 +7,7 @@ offline engine both, as the PDF reader will: the text of each page and its words
 
 from __future__ import annotations
 
+import dataclasses
 import io
 from collections.abc import Sequence
 
@@ -14,6 +15,9 @@ import pypdfium2 as pdfium
 from pypdf import PdfReader
 
 from documents.layout import pdf_page_layouts
+from documents.models import Document
+from documents.selectors import document_read_result
+from documents.services import read_result_store
 from extraction.contract import ExtractionRequest
 from extraction.fields import parse_fields
 
@@ -106,4 +110,17 @@ def layout_request(data: bytes, fields: str, *, filename: str = "invoice.pdf") -
         filename=filename,
         content_type="application/pdf",
         layout=layout,
+    )
+
+
+def forget_word_boxes(document: Document, *words: str) -> None:
+    """Drop `words` from the first page of the document's kept read result, as a page whose
+    words pdfium gave no positions for: their text stays, their boxes go."""
+    read = document_read_result(document=document)
+    assert read is not None
+    page = read.pages[0]
+    kept = tuple(word for word in page.words if word[0] not in words)
+    read_result_store(
+        document=document,
+        read=dataclasses.replace(read, pages=(dataclasses.replace(page, words=kept),)),
     )
