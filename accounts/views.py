@@ -20,7 +20,7 @@ from accounts.services import (
 )
 from batchsite.errors import Rejected
 from notifications.forms import WebhookEndpointForm
-from notifications.models import EventKind
+from notifications.models import SUBSCRIBABLE_EVENTS
 from notifications.selectors import webhook_delivery_list_for_user, webhook_endpoint_list_for_user
 
 
@@ -53,7 +53,7 @@ def settings_page(
         "delete_error": "",
         "webhook_endpoints": webhook_endpoint_list_for_user(user=request.user),
         "webhook_deliveries": webhook_delivery_list_for_user(user=request.user),
-        "webhook_events": EventKind.values,
+        "webhook_events": SUBSCRIBABLE_EVENTS,
         "webhook_form": WebhookEndpointForm(),
         **shown,
     }

@@ -96,6 +96,10 @@ class BatchProcess(models.Model):
     # "Try on one document" from the upload page: a one-document batch that counts against the
     # month's documents but is no submission, and is left out of the batch lists and the API.
     is_trial = models.BooleanField(default=False)
+    # "Try it with example invoices" on the empty dashboard: a batch of invoices Sheaf draws
+    # itself (`batch_sample_create`), outside every plan limit and the month's quota; a user has
+    # at most one at a time.
+    is_sample = models.BooleanField(default=False)
     # What `batches.checks` found over the current values when the batch last finished (or a
     # review changed a value): duplicates, missing values, outliers, currency mix. Null until
     # then.
@@ -122,6 +126,11 @@ class BatchProcess(models.Model):
                 fields=["user", "idempotency_key"],
                 condition=~models.Q(idempotency_key=""),
                 name="batch_user_idempotency_key",
+            ),
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=models.Q(is_sample=True),
+                name="batch_one_sample_per_user",
             ),
         ]
 

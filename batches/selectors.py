@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,15 +18,20 @@ from django.http import Http404
 from django.utils import timezone
 
 from accounts.models import User
-from batches.models import BatchProcess, EngineCircuit, FieldTemplate, Run
+from accounts.selectors import month_start, user_effective_plan, user_usage
+from batches.models import BatchProcess, EngineCircuit, FieldTemplate, Run, RunResult
 from batches.shipped_templates import SHIPPED_TEMPLATES
 from documents.models import VALUE_STATUSES, Document
 from documents.readresults import ReadResult
 from documents.selectors import document_read_result
 
 
-def batch_list_for_user(*, user: User, status: str | None = None) -> QuerySet[BatchProcess]:
-    """The user's batches, newest first; tries on one document are not batches to them."""
+def batch_list_for_user(
+    *, user: User, status: str | None = None, search: str = ""
+) -> QuerySet[BatchProcess]:
+    """The user's batches, newest first; tries on one document are not batches to them.
+    `search` keeps those whose name, or one of whose documents' filenames, contains it (any
+    case)."""
     batches = (
         BatchProcess.objects.filter(user=user, is_trial=False)
         .select_related("current_run")
@@ -34,7 +39,50 @@ def batch_list_for_user(*, user: User, status: str | None = None) -> QuerySet[Ba
     )
     if status:
         batches = batches.filter(status=status)
+    search = search.strip()
+    if search:
+        named = Document.objects.filter(user=user, original_filename__icontains=search)
+        batches = batches.filter(Q(name__icontains=search) | Q(pk__in=named.values("batch_id")))
     return batches
+
+
+@dataclass(frozen=True)
+class MonthFigures:
+    """The dashboard's figures for this calendar month (UTC)."""
+
+    documents: int  # reserved against the month's quota, as the plan counts them
+    documents_allowed: int
+    spent_usd: Decimal  # what every extraction cost (each run's, failed attempts included)
+    finished: int  # documents that completed or failed this month
+    failed: int
+
+    @property
+    def failure_percent(self) -> int | None:
+        """Failed of finished documents, in whole percent; None before any finished."""
+        return round(100 * self.failed / self.finished) if self.finished else None
+
+
+def month_figures_for_user(*, user: User, now: datetime | None = None) -> MonthFigures:
+    """This month's documents (the quota's count), spend and failure rate of the user's
+    batches; sample batches, which are outside the plan, are left out of all three."""
+    now = now or timezone.now()
+    start = datetime.combine(month_start(now), datetime.min.time(), tzinfo=UTC)
+    spent = RunResult.objects.filter(
+        run__batch__user=user, run__batch__is_sample=False, updated_at__gte=start
+    ).aggregate(total=Sum("cost_usd"))["total"]
+    finished = Document.objects.filter(
+        user=user,
+        batch__is_sample=False,
+        completed_at__gte=start,
+        status__in=(Document.Status.COMPLETED, Document.Status.FAILED),
+    ).aggregate(finished=Count("id"), failed=Count("id", filter=Q(status=Document.Status.FAILED)))
+    return MonthFigures(
+        documents=user_usage(user, now=now).documents_this_month,
+        documents_allowed=user_effective_plan(user).plan.documents_per_month,
+        spent_usd=spent or Decimal(0),
+        finished=finished["finished"],
+        failed=finished["failed"],
+    )
 
 
 def batch_get_for_user(

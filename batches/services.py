@@ -7,12 +7,13 @@ import json
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
 from django.core.files import File
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -32,6 +33,7 @@ from batches.pipeline.budgets import budget_set
 from batches.pipeline.claims import kick_workers
 from batches.pipeline.finishing import batch_refresh
 from batches.runs import queued_again, run_abandon, run_first, run_reopened, run_start
+from batches.shipped_templates import SHIPPED_TEMPLATES
 from batchsite.errors import Problem, Rejected
 from documents.models import VALUE_STATUSES, Document
 from documents.services import document_stored_files
@@ -40,6 +42,7 @@ from extraction import engine_for_new_batch
 from extraction.fields import FieldSpec, fields_from_prompt
 from notifications.models import EventKind
 from notifications.services import outbox_batch_state
+from samples.invoices import Layout, invoice
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +139,7 @@ def batch_create(
     mode: str = BatchProcess.Mode.STANDARD,
     idempotency_key: str = "",
     trial: bool = False,
+    sample: bool = False,
     start_at: str | datetime | None = None,
     budget_usd: Decimal | None = None,
 ) -> BatchProcess:
@@ -150,6 +154,9 @@ def batch_create(
     are not due until then; quota, submission rate and plan are still taken now.
 
     Without a `budget_usd` the batch gets the plan's `default_budget_usd`, if any.
+
+    A `sample` (see `batch_sample_create`) is outside the plan's limits: no count of files, no
+    quota, no submission rate, no default budget.
     """
     plan = user_effective_plan(user).plan
     prompt = (prompt or "").strip()
@@ -176,7 +183,8 @@ def batch_create(
     problems += limits_check_mode(plan=plan, mode=mode)
     if budget_usd is not None and (problem := budget_problem(budget_usd)) is not None:
         problems.append(problem)
-    problems += limits_check_files(plan=plan, filenames=[f.name or "" for f in files])
+    if not sample:
+        problems += limits_check_files(plan=plan, filenames=[f.name or "" for f in files])
     uploads: list[InspectedUpload] = []
     if not problems:
         for given in files:
@@ -190,7 +198,8 @@ def batch_create(
 
     # A read-only look at quota and rate first, so a refused submission stores no file at all;
     # the reservation in the transaction below is what really decides.
-    limits_check_submission(user=user, plan=plan, documents=len(uploads), rate=not trial)
+    if not sample:
+        limits_check_submission(user=user, plan=plan, documents=len(uploads), rate=not trial)
 
     fingerprint = request_fingerprint(
         prompt=prompt,
@@ -234,8 +243,10 @@ def batch_create(
                 )
             )
         with transaction.atomic():
-            reserve = quota_reserve if trial else limits_reserve_submission
-            month = reserve(user=user, plan=plan, documents=len(uploads))
+            month: date | None = None
+            if not sample:
+                reserve = quota_reserve if trial else limits_reserve_submission
+                month = reserve(user=user, plan=plan, documents=len(uploads))
             batch = BatchProcess.objects.create(
                 id=batch_id,
                 user=user,
@@ -253,8 +264,11 @@ def batch_create(
                 idempotency_key=idempotency_key,
                 request_fingerprint=fingerprint,
                 is_trial=trial,
+                is_sample=sample,
                 start_at=starts,
-                budget_usd=plan.default_budget_usd if budget_usd is None else budget_usd,
+                budget_usd=budget_usd
+                if budget_usd is not None or sample
+                else plan.default_budget_usd,
             )
             run = run_first(batch=batch)
             for document in documents:
@@ -290,6 +304,54 @@ def batch_trial_create(
         trial=True,
     )
     return batch.documents.get()
+
+
+# The sample batch: invoices Sheaf draws itself (samples.invoices, seeded, so every user gets
+# the same three), in three languages and both classic layouts, read with the shipped Invoice
+# template's prompt and fields.
+SAMPLE_NAME = "Sample: example invoices"
+SAMPLE_DESCRIPTION = "Three invoices Sheaf made up, to show what a batch does."
+SAMPLE_INVOICES = (
+    (20261, "en-US", Layout.BLOCK),
+    (20262, "en-GB", Layout.TABLE),
+    (20263, "de-DE", Layout.BLOCK),
+)
+
+
+def sample_files() -> list[ContentFile[bytes]]:
+    """The sample batch's documents: PDF invoices with a text layer, named by their numbers."""
+    made = [
+        invoice(seed, language=language, layout=layout, serial=seed % 1000)
+        for seed, language, layout in SAMPLE_INVOICES
+    ]
+    return [ContentFile(one.pdf, name=one.filename) for one in made]
+
+
+def batch_sample_create(*, user: User) -> tuple[BatchProcess, bool]:
+    """ "Try it with example invoices": a batch of `sample_files()` extracted with the shipped
+    Invoice template, marked `is_sample`, outside every plan limit and quota, on every plan.
+    A user has one sample at a time (a unique constraint): while it exists, this returns it.
+    Returns (batch, created)."""
+    existing = BatchProcess.objects.filter(user=user, is_sample=True).first()
+    if existing is not None:
+        return existing, False
+    template = next(t for t in SHIPPED_TEMPLATES if t.name == "Invoice")
+    try:
+        batch = batch_create(
+            user=user,
+            files=sample_files(),
+            prompt=template.prompt,
+            fields=template.fields,
+            name=SAMPLE_NAME,
+            description=SAMPLE_DESCRIPTION,
+            sample=True,
+        )
+    except IntegrityError:  # two clicks at once: the other one made it
+        existing = BatchProcess.objects.filter(user=user, is_sample=True).first()
+        if existing is None:
+            raise
+        return existing, False
+    return batch, True
 
 
 def batch_create_once(

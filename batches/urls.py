@@ -7,6 +7,7 @@ from batches import document_views, draft_views, field_views, views
 urlpatterns = [
     path("", views.batch_list, name="dashboard"),
     path("batch-upload/", views.batch_upload, name="batch_upload"),
+    path("sample/", views.batch_sample_new, name="batch_sample_new"),
     path("batch-upload/try/", field_views.batch_trial, name="batch_trial"),
     path("trials/<uuid:document_id>/", field_views.document_trial, name="document_trial"),
     path("fields/check/", field_views.fields_check, name="fields_check"),

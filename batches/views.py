@@ -10,7 +10,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
-from django.utils.http import content_disposition_header
+from django.utils.http import content_disposition_header, urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.http import AuthenticatedHttpRequest
@@ -31,18 +31,43 @@ def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     if status not in BatchProcess.Status.values:
         status = ""
-    batches = selectors.batch_list_for_user(user=request.user, status=status or None)
+    search = request.GET.get("q", "").strip()[:MAX_SEARCH_LENGTH]
+    batches = selectors.batch_list_for_user(user=request.user, status=status or None, search=search)
     page = Paginator(batches, 20).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "batches/batch_list.html",
-        {
-            "page": page,
-            "status": status,
-            "statuses": BatchProcess.Status.choices,
-            "live": any(not batch.is_terminal for batch in page),
-        },
-    )
+    context = {
+        "page": page,
+        "status": status,
+        "search": search,
+        # What the pagination links keep of the filter.
+        "filter_query": urlencode({k: v for k, v in (("q", search), ("status", status)) if v}),
+        "statuses": BatchProcess.Status.choices,
+        "month": selectors.month_figures_for_user(user=request.user),
+        # The newcomer's first batch can be the sample (see batch_sample_new).
+        "has_batches": bool(search or status or page.object_list)
+        or selectors.batch_list_for_user(user=request.user).exists(),
+        # Redrawn on events (static/js/live.js) while a batch on the page runs.
+        "live": any(not batch.is_terminal for batch in page),
+    }
+    return render(request, "batches/batch_list.html", context)
+
+
+MAX_SEARCH_LENGTH = 200
+
+
+@login_required
+@require_POST
+def batch_sample_new(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """ "Try it with example invoices": the sample batch (made now, or the one that exists)."""
+    batch, created = services.batch_sample_create(user=request.user)
+    if created:
+        messages.success(
+            request,
+            f"Batch “{batch.name}” is queued: {batch.total_documents} example invoices, "
+            "not counted against your plan.",
+        )
+    else:
+        messages.info(request, "This is your sample batch: you have one at a time.")
+    return redirect("batch_detail", batch_id=batch.pk)
 
 
 @login_required

@@ -3,6 +3,9 @@ outgoing webhooks)."""
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -20,6 +23,13 @@ class EventKind(models.TextChoices):
     BATCH_COMPLETED = "batch.completed"
     BATCH_FAILED = "batch.failed"
     BATCH_CANCELED = "batch.canceled"
+    # "Send a test event" on the settings page: sent to one endpoint on request, never
+    # subscribed to.
+    PING = "ping"
+
+
+# What an endpoint may subscribe to: every event but `ping`.
+SUBSCRIBABLE_EVENTS = tuple(kind.value for kind in EventKind if kind != EventKind.PING)
 
 
 # What a webhook endpoint gets when it names no events: the outcomes a person acts on, not the
@@ -74,6 +84,11 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key}"
+
+    @property
+    def body(self) -> dict[str, Any]:
+        """What a webhook receiver gets: ``{"id", "type", "created_at", "data"}``."""
+        return {"id": str(self.pk), **self.payload}
 
 
 class WebhookEndpoint(models.Model):
@@ -135,3 +150,8 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event.kind} → {self.endpoint.url}"
+
+    @property
+    def payload_text(self) -> str:
+        """The JSON body it sends (the same on every attempt), indented for people to read."""
+        return json.dumps(self.event.body, indent=2, ensure_ascii=False)

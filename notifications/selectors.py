@@ -27,3 +27,14 @@ def webhook_delivery_list_for_user(*, user: User, limit: int = 20) -> list[Webho
         .select_related("endpoint", "event")
         .order_by("-created_at", "-pk")[:limit]
     )
+
+
+def webhook_delivery_get_for_user(*, user: User, delivery_id: int) -> WebhookDelivery:
+    delivery = (
+        WebhookDelivery.objects.filter(endpoint__user=user, pk=delivery_id)
+        .select_related("endpoint", "event")
+        .first()
+    )
+    if delivery is None:
+        raise Http404("No such webhook delivery.")
+    return delivery

@@ -37,12 +37,16 @@ from documents.models import Document
 from notifications import egress, live
 from notifications.models import (
     DEFAULT_WEBHOOK_EVENTS,
+    SUBSCRIBABLE_EVENTS,
     Event,
     EventKind,
     WebhookDelivery,
     WebhookEndpoint,
 )
-from notifications.selectors import webhook_endpoint_get_for_user
+from notifications.selectors import (
+    webhook_delivery_get_for_user,
+    webhook_endpoint_get_for_user,
+)
 from notifications.signing import signature_header
 
 logger = logging.getLogger(__name__)
@@ -455,8 +459,7 @@ def _deliveries_create(event: Event, *, now: datetime) -> list[int]:
 
 def webhook_body(event: Event) -> bytes:
     """What a receiver gets: ``{"id", "type", "created_at", "data"}`` as compact JSON."""
-    body = {"id": str(event.pk), **event.payload}
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return json.dumps(event.body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def retry_delay(attempts: int) -> timedelta:
@@ -513,7 +516,7 @@ def webhook_delivery_attempt(*, delivery_id: int, now: datetime | None = None) -
             error="",
             next_attempt_at=None,
             delivered_at=delivered_at,
-        ):
+        ) and (delivery.delivered_at is None):  # a redelivery's lag is no event's
             lag = delivered_at - delivery.event.created_at
             observe_event_delivery(lag.total_seconds(), "webhook")
         return WebhookDelivery.Status.DELIVERED
@@ -580,15 +583,21 @@ def _events_forget(now: datetime) -> int:
 def _events_check(events: list[str] | None) -> list[str]:
     if events is None:
         return list(DEFAULT_WEBHOOK_EVENTS)
-    unknown = [e for e in events if e not in EventKind.values]
+    if EventKind.PING in events:
+        raise Rejected.one(
+            "invalid",
+            "ping is not subscribed to: it is sent to one endpoint when you ask for it "
+            "(“Send a test event” on /settings/).",
+        )
+    unknown = [e for e in events if e not in SUBSCRIBABLE_EVENTS]
     if unknown:
         raise Rejected.one(
             "invalid",
-            f"Unknown event {unknown[0]!r}; choose from {', '.join(EventKind.values)}.",
+            f"Unknown event {unknown[0]!r}; choose from {', '.join(SUBSCRIBABLE_EVENTS)}.",
         )
     if not events:
         raise Rejected.one("invalid", "Choose at least one event to send.")
-    return [e for e in EventKind.values if e in events]
+    return [e for e in SUBSCRIBABLE_EVENTS if e in events]
 
 
 def webhook_endpoint_create(
@@ -597,12 +606,7 @@ def webhook_endpoint_create(
     """Register a URL for the user's events (DEFAULT_WEBHOOK_EVENTS when `events` is None).
     The URL must be http(s) and reach only public addresses. The endpoint's signing `secret` is
     shown once."""
-    plan = user_effective_plan(user).plan
-    if not plan.webhooks:
-        raise Rejected.one(
-            "plan_limit",
-            f"Outgoing webhooks are part of the Plus and Growth plans; your plan is {plan.name}.",
-        )
+    _webhooks_check_plan(user)
     url = (url or "").strip()
     if not url:
         raise Rejected.one("invalid_url", "Give the URL that should receive the webhooks.")
@@ -629,3 +633,75 @@ def webhook_endpoint_delete(*, user: User, endpoint_id: int) -> WebhookEndpoint:
     endpoint = webhook_endpoint_get_for_user(user=user, endpoint_id=endpoint_id)
     endpoint.delete()
     return endpoint
+
+
+def _webhooks_check_plan(user: User) -> None:
+    plan = user_effective_plan(user).plan
+    if not plan.webhooks:
+        raise Rejected.one(
+            "plan_limit",
+            f"Outgoing webhooks are part of the Plus and Growth plans; your plan is {plan.name}.",
+        )
+
+
+def webhook_ping(*, user: User, endpoint_id: int) -> WebhookDelivery:
+    """ "Send a test event": a `ping` event (``{"id", "type": "ping", "created_at", "data":
+    {"endpoint": {"id", "url"}}}``) delivered to this one endpoint of the user's (Http404 for
+    anyone else's), signed and retried like any delivery, and shown in the delivery log.
+    Raises Rejected `plan_limit` without webhooks in the plan, `conflict` while the endpoint's
+    last ping is still pending."""
+    endpoint = webhook_endpoint_get_for_user(user=user, endpoint_id=endpoint_id)
+    _webhooks_check_plan(user)
+    now = timezone.now()
+    with transaction.atomic():
+        # The endpoint's row lock serialises two clicks, so one ping waits at a time.
+        WebhookEndpoint.objects.select_for_update().filter(pk=endpoint.pk).first()
+        if WebhookDelivery.objects.filter(
+            endpoint=endpoint, event__kind=EventKind.PING, status=WebhookDelivery.Status.PENDING
+        ).exists():
+            raise Rejected.one(
+                "conflict", f"A test event to {endpoint.url} is still on its way; see the log."
+            )
+        event = Event.objects.create(
+            kind=EventKind.PING,
+            key=f"ping:{endpoint.pk}:{uuid.uuid4()}",
+            user=user,
+            payload={
+                "type": EventKind.PING.value,
+                "created_at": now.isoformat(),
+                "data": {"endpoint": {"id": endpoint.pk, "url": endpoint.url}},
+            },
+            # Nothing else to send: its one delivery is made here.
+            dispatched_at=now,
+        )
+        delivery = WebhookDelivery.objects.create(
+            endpoint=endpoint, event=event, next_attempt_at=now
+        )
+        transaction.on_commit(partial(_enqueue_delivery, delivery.pk))
+    logger.info("webhook endpoint %s: ping %s queued", endpoint.pk, event.pk)
+    return delivery
+
+
+def webhook_redeliver(*, user: User, delivery_id: int) -> WebhookDelivery:
+    """Send a delivered or failed delivery of the user's (Http404 for anyone else's) again, at
+    once: the same body and `Sheaf-Delivery` id, a fresh signature. Its attempts go on counting:
+    it is retried while it has any of its MAX_DELIVERY_ATTEMPTS left, and once they are spent
+    a redelivery is one attempt. Raises Rejected `plan_limit` without webhooks in the plan,
+    `conflict` while it is pending."""
+    delivery = webhook_delivery_get_for_user(user=user, delivery_id=delivery_id)
+    _webhooks_check_plan(user)
+    with transaction.atomic():
+        queued = WebhookDelivery.objects.filter(
+            pk=delivery.pk,
+            status__in=(WebhookDelivery.Status.DELIVERED, WebhookDelivery.Status.FAILED),
+        ).update(status=WebhookDelivery.Status.PENDING, next_attempt_at=timezone.now())
+        if not queued:
+            raise Rejected.one(
+                "conflict",
+                f"The {delivery.event.kind} delivery to {delivery.endpoint.url} is still on its "
+                "way; it is retried by itself.",
+            )
+        transaction.on_commit(partial(_enqueue_delivery, delivery.pk))
+    logger.info("webhook delivery %s: redelivery queued", delivery.pk)
+    delivery.refresh_from_db()
+    return delivery

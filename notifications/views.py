@@ -6,13 +6,19 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from accounts.http import AuthenticatedHttpRequest
 from accounts.views import settings_page
 from batchsite.errors import Rejected
 from notifications.forms import WebhookEndpointForm
-from notifications.services import webhook_endpoint_create, webhook_endpoint_delete
+from notifications.services import (
+    webhook_endpoint_create,
+    webhook_endpoint_delete,
+    webhook_ping,
+    webhook_redeliver,
+)
 
 
 @login_required
@@ -41,3 +47,34 @@ def webhook_delete(request: AuthenticatedHttpRequest, endpoint_id: int) -> HttpR
     endpoint = webhook_endpoint_delete(user=request.user, endpoint_id=endpoint_id)
     messages.success(request, f"Webhook endpoint {endpoint.url} deleted.")
     return redirect("settings")
+
+
+@login_required
+@require_POST
+def webhook_ping_send(request: AuthenticatedHttpRequest, endpoint_id: int) -> HttpResponse:
+    """ "Send a test event": a `ping` to this endpoint, its delivery in the log below."""
+    try:
+        delivery = webhook_ping(user=request.user, endpoint_id=endpoint_id)
+    except Rejected as rejection:
+        messages.error(request, rejection.problems[0].message)
+    else:
+        messages.success(
+            request,
+            f"A test event (ping) is on its way to {delivery.endpoint.url}: see the delivery log.",
+        )
+    return redirect(reverse("settings") + "#webhooks")
+
+
+@login_required
+@require_POST
+def webhook_delivery_redeliver(request: AuthenticatedHttpRequest, delivery_id: int) -> HttpResponse:
+    try:
+        delivery = webhook_redeliver(user=request.user, delivery_id=delivery_id)
+    except Rejected as rejection:
+        messages.error(request, rejection.problems[0].message)
+    else:
+        messages.success(
+            request,
+            f"The {delivery.event.kind} delivery to {delivery.endpoint.url} is sent again.",
+        )
+    return redirect(reverse("settings") + "#webhooks")

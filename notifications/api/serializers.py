@@ -3,13 +3,13 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from notifications.models import DEFAULT_WEBHOOK_EVENTS, EventKind, WebhookEndpoint
+from notifications.models import DEFAULT_WEBHOOK_EVENTS, SUBSCRIBABLE_EVENTS, WebhookEndpoint
 
 
 class WebhookEndpointOutputSerializer(serializers.Serializer[WebhookEndpoint]):
     id = serializers.IntegerField()
     url = serializers.URLField()
-    events = serializers.ListField(child=serializers.ChoiceField(choices=EventKind.values))
+    events = serializers.ListField(child=serializers.ChoiceField(choices=SUBSCRIBABLE_EVENTS))
     created_at = serializers.DateTimeField()
 
 
@@ -19,7 +19,7 @@ class WebhookEndpointCreatedOutputSerializer(WebhookEndpointOutputSerializer):
     )
 
 
-@extend_schema_field({"type": "string", "enum": EventKind.values})
+@extend_schema_field({"type": "string", "enum": list(SUBSCRIBABLE_EVENTS)})
 class EventNameField(serializers.CharField):
     """Documented as the event names; any string reaches the service, whose message lists them."""
 
@@ -30,6 +30,6 @@ class WebhookEndpointCreateInputSerializer(serializers.Serializer[None]):
     events = serializers.ListField(
         child=EventNameField(),
         required=False,
-        help_text=f"Any of {', '.join(EventKind.values)}; when left out: "
+        help_text=f"Any of {', '.join(SUBSCRIBABLE_EVENTS)}; when left out: "
         f"{', '.join(DEFAULT_WEBHOOK_EVENTS)}.",
     )

@@ -138,3 +138,46 @@ def test_the_batch_checks_pass_axe_core(page, live_server, sign_in, alice, setti
     assert page.get_by_text("Possible duplicate of a.pdf").is_visible()
 
     assert not problems, "\n".join(problems)
+
+
+def test_the_sample_the_dashboards_search_and_the_webhook_log_pass_axe_core(
+    page, live_server, sign_in, frank, alice, settings
+):
+    """The empty dashboard with its sample button, the sample batch, the dashboard's figures and
+    search, and the settings page with a copy button, a test event's delivery and its payload."""
+    from notifications.models import WebhookDelivery
+    from notifications.services import webhook_endpoint_create, webhook_ping
+
+    settings.SHEAF_EXTRACTION_ENGINE = "local"
+    settings.SHEAF_WEBHOOK_ALLOW_PRIVATE = True
+    sign_in(frank)
+    problems = violations(page, live_server.url + "/dashboard/")
+    page.get_by_role("button", name="Try it with example invoices").click()
+    page.wait_for_url("**/dashboard/batches/*/")
+    problems += violations(page, page.url)
+    problems += violations(page, live_server.url + "/dashboard/?q=invoices&status=queued")
+    problems += violations(page, live_server.url + "/dashboard/?q=zebra")
+
+    page.context.clear_cookies()
+    sign_in(alice)
+    endpoint = webhook_endpoint_create(user=alice, url=f"{live_server.url}/no-hook-here/")
+    delivery = webhook_ping(user=alice, endpoint_id=endpoint.pk)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        status="failed", attempts=6, response_status=404, error="The endpoint answered HTTP 404."
+    )
+    page.goto(live_server.url + "/settings/")
+    page.get_by_label("Name").fill("nightly import")
+    page.get_by_role("button", name="Create key").click()
+    page.locator("[data-delivery-payload] summary").first.click()
+    assert page.locator("[data-delivery-payload] pre").first.is_visible()
+    assert page.get_by_role("button", name="Copy key").is_visible()
+    assert page.get_by_role("button", name="Redeliver ping").is_visible()
+    page.wait_for_load_state("networkidle")
+    found = Axe().run(page, options=RULES).response["violations"]
+    problems += [
+        f"/settings/ (new key): {rule['id']} ({rule['impact']}): {node['html'][:160]}"
+        for rule in found
+        for node in rule["nodes"]
+    ]
+
+    assert not problems, "\n".join(problems)
