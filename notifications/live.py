@@ -42,7 +42,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from batchsite.metrics import observe_event_delivery
-from notifications.models import Event
+from notifications.models import Event, EventKind
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +151,9 @@ def events_missed(
         .first()
     )
     resync = last_id > 0 and (anchor is None or anchor < cutoff)
-    missed = Event.objects.filter(user_id=user_id, pk__gt=last_id, created_at__gte=cutoff)
+    missed = Event.objects.filter(user_id=user_id, pk__gt=last_id, created_at__gte=cutoff).exclude(
+        kind=EventKind.PING
+    )
     if batch_id is not None:
         missed = missed.filter(batch_id=batch_id)
     return resync, list(missed.order_by("pk")[:READ_AT_MOST])
@@ -225,8 +227,12 @@ class Subscriber:
     deliver: Callable[[Live], None]
 
     def wants(self, event: Event) -> bool:
-        return event.user_id == self.user_id and (
-            self.batch_id is None or event.batch_id == self.batch_id
+        """The owner's events (of the batch, when narrowed to one); a webhook's `ping` is the
+        endpoint's alone."""
+        return (
+            event.user_id == self.user_id
+            and (self.batch_id is None or event.batch_id == self.batch_id)
+            and event.kind != EventKind.PING
         )
 
 
