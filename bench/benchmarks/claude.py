@@ -17,7 +17,8 @@ from bench.processes import Process, log
 from bench.report import counts, mb, verdict
 from bench.web import PagePoller, running_web, session_cookie, web_description
 
-CLAUDE_CASES = "16:0.5:600:5,32:0.5:1200:5,16:0.5:600:1"
+# The last: issue 19's 1 x 64 in flight at 2 s a call, under no binding limit (as section 2).
+CLAUDE_CASES = "16:0.5:600:5,32:0.5:1200:5,16:0.5:600:1,64:2:100000:5"
 MESSAGES_PATH = "/v1/messages"
 
 
