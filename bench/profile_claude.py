@@ -2,11 +2,18 @@
 
     .venv/bin/python bench/profile_claude.py                      # N=16, L=0.5 s, 600/min, 5 s
     .venv/bin/python bench/profile_claude.py --burst 1 --variant paced-governor
+    .venv/bin/python bench/profile_claude.py -n 64 --latency 2 --rpm 100000 --cpu-profile 30
+    .venv/bin/python bench/profile_claude.py -n 64 --latency 2 --rpm 100000 --tracemalloc 15
 
 Same measure as `bench/run.py --only claude` (steady = least-squares slope of the completions
 between 20% and 80%, against min(N / L, R / 60); 429s among the batch's requests), but in one
-process, so that an experiment can replace a piece of the app here. The variant is an
-experiment that says how much a suspected cost weighs; it is not a fix:
+process, so that an experiment can replace a piece of the app here. The peak RSS (VmHWM) of
+this process and its children is printed with the figures. `--cpu-profile K` prints the K
+functions of the drain's threads with the most CPU time (cProfile on each thread's CPU clock,
+so the seconds a thread waits on the fake do not count); `--tracemalloc K` prints the K source
+lines holding the most Python memory half-way through the batch (every document in flight),
+and the peak that tracemalloc saw. Both slow the drain. The variant is an experiment that says
+how much a suspected cost weighs; it is not a fix:
 
 - paced-governor: `RateGovernor` keeps a client-side bucket from the last answer's
   `anthropic-ratelimit-requests-remaining` and `-limit` (refilled at limit / 60 a second) and
@@ -17,12 +24,19 @@ experiment that says how much a suspected cost weighs; it is not a fix:
 from __future__ import annotations
 
 import argparse
+import cProfile
 import itertools
+import os
+import pstats
 import shutil
 import sys
 import tempfile
+import threading
 import time
+import tracemalloc
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -30,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.benchmarks.claude import MESSAGES_PATH, window_rates
 from bench.harness import Bench, base_env, create_batch, database, setup_django
 from bench.inputs import invoices
-from bench.measurement import seconds
+from bench.measurement import seconds, tree_hwm_kb
 
 
 def main() -> int:
@@ -45,6 +59,8 @@ def main() -> int:
     parser.add_argument("--burst", type=float, default=5.0, help="seconds of the limit")
     parser.add_argument("--documents", type=int, default=250)
     parser.add_argument("--variant", action="append", default=[], choices=["paced-governor"])
+    parser.add_argument("--cpu-profile", type=int, metavar="K", help="top K functions by CPU")
+    parser.add_argument("--tracemalloc", type=int, metavar="K", help="top K lines by memory")
     args = parser.parse_args()
     from tests.support.fake_anthropic import FakeAnthropic
 
@@ -90,8 +106,10 @@ def report(bench: Bench, args: argparse.Namespace, fake) -> None:
     batch = create_batch(bench, invoices(args.documents), engine="anthropic", name="profile")
     deadline = time.monotonic() + 600
     open_ = Document.objects.filter(batch=batch, status__in=["queued", "processing"])
-    while open_.exists() and time.monotonic() < deadline:
-        tasks.drain(budget_seconds=60)
+    expected = args.documents / min(args.concurrency / args.latency, args.rpm / 60)
+    with cpu_profile(args.cpu_profile), traced(args.tracemalloc, after=expected / 2):
+        while open_.exists() and time.monotonic() < deadline:
+            tasks.drain(budget_seconds=60)
     rows = list(
         Document.objects.filter(batch=batch).values_list("status", "completed_at", "attempts")
     )
@@ -116,6 +134,69 @@ def report(bench: Bench, args: argparse.Namespace, fake) -> None:
     pause = max(b.at - a.at for a, b in itertools.pairwise(calls))
     print(f"  longest pause between requests {pause:.1f} s")
     print(f"  documents by attempts {dict(sorted(Counter(a for _, _, a in rows).items()))}")
+    print(
+        f"  peak RSS (VmHWM) of this process and its children "
+        f"{tree_hwm_kb(os.getpid()) / 1024:.0f} MB"
+    )
+
+
+@contextmanager
+def cpu_profile(top: int | None) -> Iterator[None]:
+    """cProfile around every drain thread's work, on the thread's own CPU clock."""
+    if not top:
+        yield
+        return
+    from batches.pipeline import runner
+
+    profiles: list[cProfile.Profile] = []
+    work = runner.Run._work
+
+    def profiled(run: runner.Run) -> None:
+        profile = cProfile.Profile(time.thread_time)
+        profile.enable()
+        try:
+            work(run)
+        finally:
+            profile.disable()
+            profiles.append(profile)
+
+    runner.Run._work = profiled
+    try:
+        yield
+    finally:
+        runner.Run._work = work
+    stats = pstats.Stats(*profiles)
+    print(f"\nCPU of the drain threads: {stats.total_tt:.1f} s")
+    stats.sort_stats("tottime").print_stats(top)
+    stats.sort_stats("cumulative").print_stats(top)
+
+
+@contextmanager
+def traced(top: int | None, *, after: float) -> Iterator[None]:
+    """tracemalloc over the drain; the top lines `after` seconds in, and the peak."""
+    if not top:
+        yield
+        return
+    snapshots: list[tracemalloc.Snapshot] = []
+    tracemalloc.start(10)
+    timer = threading.Timer(after, lambda: snapshots.append(tracemalloc.take_snapshot()))
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        current, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+    print(f"\ntracemalloc: peak {peak / 2**20:.1f} MB, at the end {current / 2**20:.1f} MB")
+    for snapshot in snapshots:
+        lines = snapshot.statistics("lineno")
+        total = sum(stat.size for stat in lines)
+        print(f"{after:.0f} s in: {total / 2**20:.1f} MB traced; the top {top} lines:")
+        for stat in lines[:top]:
+            print(f"  {stat}")
+        print(f"by file, the top {top}:")
+        for stat in snapshot.statistics("filename")[:top]:
+            print(f"  {stat}")
 
 
 def paced_governor(governor):

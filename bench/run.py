@@ -27,7 +27,8 @@ What is measured (targets from the pipeline and Claude engine issues):
    limit): SHEAF_CONCURRENCY=N, one batch of M distinct TXT invoices. Steady throughput (20% to
    80% of the completions) against min(N / L, R / 60), target >= 0.95 x that, and the share of
    requests answered 429, overall and in the second half of the run (after the adaptive
-   concurrency has settled).
+   concurrency has settled); the web server runs and is polled as in 3, and the peak memory of
+   web + workers is reported with the target of 3.
 5. `upload`: a 50-file batch of corpus PDFs posted to gunicorn through `POST /api/v1/batches/`
    (Bearer key) and through the dashboard's upload form (session, CSRF), until the answer is
    read (the batch and its documents are committed by then); median and p95 over the runs.
@@ -56,7 +57,8 @@ What is measured (targets from the pipeline and Claude engine issues):
    `GET /api/v1/batches/<id>/` with a Bearer key, each with `If-None-Match`) against a bare
    view behind the same authentication that answers `ok` (bench/urls.py), interleaved in one
    run; the same reads drawn in full beside them. Target: a 304 <= 1.5 x the bare view.
-   `--only poll` writes its own block of BENCHMARKS.md per database.
+   `--only poll` writes its own block of BENCHMARKS.md per database, and so does `--only claude`
+   (section 4 alone, with the cases --claude names).
 
 A full run replaces its database's block of results in BENCHMARKS.md and keeps the rest of
 the file (the analysis written around it).
@@ -93,7 +95,10 @@ from bench.report import results_page, standalone_page, write_report
 from tests.support.corpus import find_corpus
 
 # Pipeline benchmarks that, run alone with --only, write their own block per database (titled).
-OWN_BLOCKS = {"poll": "A 304 poll against a bare view"}
+OWN_BLOCKS = {
+    "poll": "A 304 poll against a bare view",
+    "claude": "Claude engine against the fake Anthropic API",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -112,8 +117,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         choices=[*BENCHMARKS, *STANDALONE],
-        help="run one benchmark; a pipeline one prints only (poll, quality and read write their "
-        "own block)",
+        help="run one benchmark; a pipeline one prints only (claude, poll, quality and read write "
+        "their own block)",
     )
     parser.add_argument("-k", "--k", type=int, default=300, help="tasks and documents per run")
     parser.add_argument("--repeats", type=int, default=5, help="overhead runs (median reported)")

@@ -185,7 +185,9 @@ class Document(models.Model):
             models.Index(fields=["status", "next_attempt_at"], name="document_claimable"),
             models.Index(fields=["batch", "status"], name="document_batch_status"),
             models.Index(fields=["user", "created_at"], name="document_user_created"),
-            models.Index(fields=["sha256"], name="document_sha256"),
+            # The check for an identical earlier document (same user, same bytes) before a paid
+            # call: with only the user's index, SQLite read every document of the user for it.
+            models.Index(fields=["user", "sha256"], name="document_user_sha256"),
         ]
         constraints = [
             models.CheckConstraint(

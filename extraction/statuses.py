@@ -27,7 +27,8 @@ class _Pages:
     def __init__(self, text: str, layout: Sequence[PageLayout]) -> None:
         self.text = text
         self.whole = QuoteChecker(text)
-        self.pages = [QuoteChecker(page) for page in text.split(PAGE_BREAK)]
+        pages = text.split(PAGE_BREAK)
+        self.pages = [QuoteChecker(page) for page in pages] if len(pages) > 1 else [self.whole]
         self.ocr_pages = {page.number for page in layout if page.ocr_confidence is not None}
 
     def locate(self, quote: str | None, page: int | None) -> tuple[bool, int | None]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.conf import settings
 
+from batches.models import Run
 from batches.pipeline.claims import Claim, held
 from batches.pipeline.economy import defer_to_economy, wants_economy
 from batches.pipeline.finishing import document_complete, document_fail, settled
@@ -48,7 +49,10 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
     try:
         engine = get_engine(batch.engine)
         paid = engine.costs_money
-        request = extraction_request(document, engine, claim, pending=None if paid else read)
+        run = document_run(document)
+        request = extraction_request(
+            document, engine, claim, pending=None if paid else read, run=run
+        )
         if request is None:
             return "lost"
         asked = request
@@ -66,7 +70,7 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
             request = xml_first.rest
         # A free engine is cheaper to run again than these two checks.
         if paid:
-            twin = _earlier_identical(document, engine)
+            twin = _earlier_identical(document, engine, run)
             if twin is not None and twin.result is not None:
                 return document_complete(
                     claim=claim, result=settled(twin.result, asked), reused_from=twin
@@ -106,11 +110,11 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
     )
 
 
-def _earlier_identical(document: Document, engine: Engine) -> Document | None:
+def _earlier_identical(document: Document, engine: Engine, run: Run) -> Document | None:
     """A completed document of the same user with the same bytes, prompt, fields and model
-    (those of the run the document was sent to), whose result can be reused instead of paying
-    for the same extraction twice. A candidate's result is its batch's current run's."""
-    run = document_run(document)
+    (those of `run`, the run the document was sent to), whose result can be reused instead of
+    paying for the same extraction twice. A candidate's result is its batch's current run's."""
+    # Only the columns the comparison needs: before every paid call, and nearly always empty.
     candidates = (
         Document.objects.filter(
             user_id=document.user_id,
@@ -121,13 +125,12 @@ def _earlier_identical(document: Document, engine: Engine) -> Document | None:
         )
         .exclude(pk=document.pk)
         .exclude(result=None)
-        .select_related("batch")
         .order_by("completed_at")
+        .values_list("pk", "batch__fields", "result")
     )
-    for candidate in candidates[:20]:
-        result = candidate.result or {}
-        if candidate.batch.fields == run.fields and result.get("model") == engine.model:
-            return candidate
+    for pk, fields, result in candidates[:20]:
+        if fields == run.fields and (result or {}).get("model") == engine.model:
+            return Document.objects.select_related("batch").filter(pk=pk).first()
     return None
 
 

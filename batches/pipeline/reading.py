@@ -28,7 +28,12 @@ logger = logging.getLogger(__name__)
 
 
 def extraction_request(
-    document: Document, engine: Engine, claim: Claim, *, pending: dict[str, Any] | None = None
+    document: Document,
+    engine: Engine,
+    claim: Claim,
+    *,
+    pending: dict[str, Any] | None = None,
+    run: Run | None = None,
 ) -> ExtractionRequest | None:
     """The engine's input, reading the file first if it was never read (the text is kept, so
     a retry does not read again). None when the lease was lost meanwhile.
@@ -38,11 +43,12 @@ def extraction_request(
     whose call costs nothing; every outcome stores it, so a retry still does not read again).
     The read result (pages, words with boxes) is written beside the original first, so the row
     never names a file that is not there; the request's `layout` comes from it, read back from
-    storage on a later attempt.
+    storage on a later attempt. `run` is the document's run (`document_run`) when the caller
+    has read it already.
     """
     from documents.readers import read_document
 
-    run = document_run(document)
+    run = run or document_run(document)
     fields = run_fields(run)
     layout: tuple[PageLayout, ...] | None = None
     if document.read_at is None:

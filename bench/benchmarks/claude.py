@@ -9,14 +9,16 @@ import statistics
 from collections import Counter
 from dataclasses import dataclass
 
-from bench.benchmarks.throughput import THROUGHPUT_TARGET
+from bench.benchmarks.throughput import RSS_TARGET_CONCURRENCY, RSS_TARGET_MB, THROUGHPUT_TARGET
 from bench.harness import Bench, create_batch, wait_batch
 from bench.inputs import invoices
-from bench.measurement import CpuMeter, MemoryPeak, MemorySampler, seconds
-from bench.processes import log
+from bench.measurement import SAMPLE_SECONDS, CpuMeter, MemoryPeak, MemorySampler, seconds
+from bench.processes import Process, log
 from bench.report import counts, mb, verdict
+from bench.web import PagePoller, running_web, session_cookie, web_description
 
-CLAUDE_CASES = "16:0.5:600:5,32:0.5:1200:5,16:0.5:600:1"
+# The last: issue 19's 1 x 64 in flight at 2 s a call, under no binding limit (as section 2).
+CLAUDE_CASES = "16:0.5:600:5,32:0.5:1200:5,16:0.5:600:1,64:2:100000:5"
 MESSAGES_PATH = "/v1/messages"
 
 
@@ -38,8 +40,8 @@ class ClaudeCase:
     verified_share: float  # of the values the fake's answers filled in
     cost_usd: float
     cpu_ms: float  # CPU of the whole cluster per document
-    others_cpus: float
-    memory: MemoryPeak
+    others_cpus: float  # average CPUs used by other processes meanwhile
+    memory: MemoryPeak  # web + cluster
 
     @property
     def bound(self) -> float:
@@ -86,11 +88,21 @@ def claude_documents(bench: Bench, n: int, latency: float, rpm: int) -> int:
     return max(10 * n, math.ceil(bench.args.claude_seconds * bound))
 
 
+@dataclass
+class Watch:
+    """What runs beside every case: the web server, polled on the batch's page, and the memory
+    sampler over the web server's and the cluster's process trees."""
+
+    web: Process
+    poller: PagePoller
+    sampler: MemorySampler
+
+
 def run_claude_case(
-    bench: Bench, sampler: MemorySampler, n: int, latency: float, rpm: int, burst: float | None
+    bench: Bench, watch: Watch, n: int, latency: float, rpm: int, burst: float | None
 ) -> ClaudeCase:
     """A cluster whose only engine call goes to a FakeAnthropic in this process (its requests
-    are then counted by their answer); one batch of M distinct TXT invoices."""
+    are then counted by their answer); one batch of M distinct TXT invoices, its page polled."""
     from batches.models import BatchProcess
     from documents.models import Document
     from tests.support.fake_anthropic import FakeAnthropic
@@ -112,20 +124,25 @@ def run_claude_case(
             wait_batch(warm, timeout=60 + latency * 4, cluster=cluster)
             fake.rate_limit(requests_per_minute=rpm, burst_seconds=burst)  # a full bucket again
             before = len(fake.requests)
-            sampler.watch({"cluster": cluster.pid})
+            watch.sampler.watch({"web": watch.web.pid, "cluster": cluster.pid})
             bound = min(n / latency, rpm / 60.0)
-            with CpuMeter([cluster.pid]) as cpu:
+            with (
+                CpuMeter([cluster.pid, watch.web.pid]) as everything,
+                CpuMeter([cluster.pid]) as cpu,
+            ):
                 batch = create_batch(
                     bench, invoices(documents), engine="anthropic", name=f"Claude N={n} R={rpm}"
                 )
+                watch.poller.watch(str(batch.pk))
                 wait_batch(
                     batch,
                     timeout=120 + documents / bound * 6,
                     cluster=cluster,
                     allowed=(BatchProcess.Status.COMPLETED_WITH_ERRORS,),
                 )
-            memory = sampler.peak()
-            sampler.watch({})
+            watch.poller.watch(None)
+            memory = watch.sampler.peak()
+            watch.sampler.watch({})
     finally:
         fake.stop()
     if fake.errors:
@@ -168,7 +185,7 @@ def run_claude_case(
         ),
         cost_usd=float(sum(row[4] or 0 for row in done)),
         cpu_ms=cpu.seconds / documents * 1000,
-        others_cpus=cpu.others,
+        others_cpus=everything.others,
         memory=memory,
     )
     log(
@@ -178,16 +195,22 @@ def run_claude_case(
         f"documents, 429: {case.share_429:.1%} (second half {case.late_share_429:.1%}); "
         f"longest pause {case.longest_pause:.1f} s; {case.failed} failed; "
         f"attempts {dict(sorted(case.attempts.items()))}; "
-        f"cluster CPU {case.cpu_ms:.1f} ms/doc; peak RSS {mb(memory.rss_kb)}"
+        f"cluster CPU {case.cpu_ms:.1f} ms/doc; peak RSS web + cluster {mb(memory.rss_kb)} "
+        f"(web {mb(memory.by_tree_kb.get('web', 0))}); others used {case.others_cpus:.2f} CPUs"
     )
     return case
 
 
 def measure(bench: Bench) -> list[ClaudeCase]:
     log("Claude engine against the rate-limited fake Anthropic API")
-    with MemorySampler() as sampler:
+    with (
+        running_web(bench) as (web, base_url),
+        MemorySampler() as sampler,
+        PagePoller(base_url, session_cookie(bench)) as poller,
+    ):
+        watch = Watch(web, poller, sampler)
         return [
-            run_claude_case(bench, sampler, n, latency, rpm, burst)
+            run_claude_case(bench, watch, n, latency, rpm, burst)
             for n, latency, rpm, burst in bench.args.claude
         ]
 
@@ -221,7 +244,7 @@ def report(bench: Bench, cases: list[ClaudeCase]) -> list[str]:
         "| N | L | R | B | M | steady docs/s (ends) | bound min(N/L, R/60) | ratio (ends) "
         "| target | result | requests per document | 429 share, all "
         "| 429 share, after settling | longest pause | failed documents | documents retried "
-        "| cluster CPU per document | peak RSS, cluster |",
+        "| cluster CPU per document | other processes' CPUs |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for case in cases:
@@ -237,7 +260,7 @@ def report(bench: Bench, cases: list[ClaudeCase]) -> list[str]:
             f"| {case.late_share_429:.1%} ({case.late_statuses[429]} of "
             f"{sum(case.late_statuses.values())}) | {case.longest_pause:.1f} s "
             f"| {case.failed} | {retried} | {case.cpu_ms:.1f} ms "
-            f"| {mb(case.memory.rss_kb)} |"
+            f"| {case.others_cpus:.2f} |"
         )
     others: Counter[int] = Counter()
     for case in cases:
@@ -251,5 +274,26 @@ def report(bench: Bench, cases: list[ClaudeCase]) -> list[str]:
         "cost it recorded for all cases (price table of `claude-haiku-4-5`): "
         f"${sum(case.cost_usd for case in cases):.4f}.",
         "",
+        f"Peak memory meanwhile: {web_description(bench)} polled every 2 s on the batch's "
+        "progress partial, as in section 3, and the cluster; every process of both trees "
+        f"sampled every {SAMPLE_SECONDS:g} s. The target of section 3 (< {RSS_TARGET_MB:.0f} MB "
+        f"at N = {RSS_TARGET_CONCURRENCY}) applies to the Claude engine too.",
+        "",
+        "| N | L | R | B | peak RSS sum | web | cluster | processes | largest process "
+        "| peak PSS sum | target | result |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
+    for case in cases:
+        memory = case.memory
+        target = case.concurrency == RSS_TARGET_CONCURRENCY
+        lines.append(
+            f"| {case.concurrency} | {case.latency:g} s | {case.rpm}/min "
+            f"| {case.burst_seconds:g} s | {mb(memory.rss_kb)} "
+            f"| {mb(memory.by_tree_kb.get('web', 0))} "
+            f"| {mb(memory.by_tree_kb.get('cluster', 0))} | {memory.processes} "
+            f"| {mb(memory.largest_kb)} | {mb(memory.pss_kb)} "
+            f"| {f'< {RSS_TARGET_MB:.0f} MB' if target else ''} "
+            f"| {verdict(memory.rss_kb / 1024 < RSS_TARGET_MB) if target else ''} |"
+        )
+    lines.append("")
     return lines

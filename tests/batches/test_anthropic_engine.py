@@ -21,7 +21,9 @@ from typing import Any
 import anthropic
 import pytest
 from django.core.files.base import ContentFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from PIL import Image
 
@@ -696,6 +698,33 @@ def test_an_identical_document_of_the_same_user_reuses_the_result_at_no_cost(ali
     assert his.reused_from_id is None
     assert "reused_from" not in his.result
     assert his.cost_usd > 0
+
+
+@pytest.mark.skipif(
+    connection.vendor != "sqlite", reason="SQLite's plan, chosen without table statistics"
+)
+@pytest.mark.django_db
+def test_the_check_for_an_identical_document_reads_only_the_users_documents_with_those_bytes(
+    alice, fake
+):
+    _batch(alice, {"acme.txt": ACME, "globex.txt": GLOBEX})
+    _run_one()
+    _run_one()
+    _batch(alice, {"initech.txt": INITECH})
+
+    with CaptureQueriesContext(connection) as queries:
+        _, status = _run_one()
+
+    assert status == Document.Status.COMPLETED
+    [twin_check] = [q["sql"] for q in queries if '"documents_document"."sha256" =' in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN QUERY PLAN {twin_check}")
+        plan = [row[-1] for row in cursor.fetchall()]
+    # Before each paid call: not every document of the user, read row by row.
+    assert (
+        "SEARCH documents_document USING INDEX document_user_sha256 (user_id=? AND sha256=?)"
+        in (plan)
+    )
 
 
 @pytest.mark.django_db
