@@ -118,6 +118,26 @@ class MemoryPeak:
     samples: int = 0
 
 
+@dataclass
+class TreeUsage:
+    rss_kb: int = 0
+    pss_kb: int = 0
+    processes: int = 0
+    largest_kb: int = 0
+
+
+def tree_usage(root: int, children: dict[int, list[int]] | None = None) -> TreeUsage:
+    """The summed VmRSS and PSS of every process under the root, now."""
+    usage = TreeUsage()
+    for pid in process_tree(root, _children_map() if children is None else children):
+        kb = _kb_field(f"/proc/{pid}/status", "VmRSS:")
+        usage.rss_kb += kb
+        usage.largest_kb = max(usage.largest_kb, kb)
+        usage.pss_kb += _kb_field(f"/proc/{pid}/smaps_rollup", "Pss:")
+        usage.processes += 1 if kb else 0
+    return usage
+
+
 class BackgroundLoop(threading.Thread):
     """A daemon thread whose loop runs from the start of a `with` block to its end: `run` returns
     once `_halt` is set."""
@@ -163,15 +183,12 @@ class MemorySampler(BackgroundLoop):
             rss = pss = count = largest = 0
             by_tree: dict[str, int] = {}
             for name, root in roots.items():
-                tree_rss = 0
-                for pid in process_tree(root, children):
-                    kb = _kb_field(f"/proc/{pid}/status", "VmRSS:")
-                    tree_rss += kb
-                    largest = max(largest, kb)
-                    pss += _kb_field(f"/proc/{pid}/smaps_rollup", "Pss:")
-                    count += 1 if kb else 0
-                by_tree[name] = tree_rss
-                rss += tree_rss
+                usage = tree_usage(root, children)
+                by_tree[name] = usage.rss_kb
+                rss += usage.rss_kb
+                pss += usage.pss_kb
+                count += usage.processes
+                largest = max(largest, usage.largest_kb)
             with self._lock:
                 if roots != self._roots:
                     continue

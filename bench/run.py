@@ -59,6 +59,13 @@ What is measured (targets from the pipeline and Claude engine issues):
    run; the same reads drawn in full beside them. Target: a 304 <= 1.5 x the bare view.
    `--only poll` writes its own block of BENCHMARKS.md per database, and so does `--only claude`
    (section 4 alone, with the cases --claude names).
+11. `live` (only with --only live): live events over `/ws/events/` on daphne, without a channel
+   layer (the log tail) and with Redis (--live-redis-url, for daphne and the cluster), side by
+   side: delivery latency p50/p95/max of `document.completed` (client read time minus the
+   event's `completed_at`) for a 1,000-document batch at ~100 documents/s (sleep engine,
+   SHEAF_CONCURRENCY=50, L=0.5 s), every document received once; and daphne's RSS/PSS idle
+   against 1,000 idle connections held 20 s. Targets: p95 <= 1 s; <= 200 MB added. It writes
+   its own block of BENCHMARKS.md per database.
 
 A full run replaces its database's block of results in BENCHMARKS.md and keeps the rest of
 the file (the analysis written around it).
@@ -86,7 +93,7 @@ from typing import Any
 # Run as a script, this file's folder is on sys.path but the checkout it belongs to is not.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.benchmarks import BENCHMARKS, STANDALONE
+from bench.benchmarks import BENCHMARKS, NAMED_ONLY, STANDALONE
 from bench.benchmarks.claude import CLAUDE_CASES
 from bench.benchmarks.throughput import SHORT_CASE_SECONDS
 from bench.harness import Bench, base_env, database, setup_django
@@ -98,6 +105,7 @@ from tests.support.corpus import find_corpus
 OWN_BLOCKS = {
     "poll": "A 304 poll against a bare view",
     "claude": "Claude engine against the fake Anthropic API",
+    "live": "Live events over WebSocket",
 }
 
 
@@ -117,8 +125,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         choices=[*BENCHMARKS, *STANDALONE],
-        help="run one benchmark; a pipeline one prints only (claude, poll, quality and read write "
-        "their own block)",
+        help="run one benchmark; a pipeline one prints only (claude, poll, live, quality and read "
+        "write their own block)",
     )
     parser.add_argument("-k", "--k", type=int, default=300, help="tasks and documents per run")
     parser.add_argument("--repeats", type=int, default=5, help="overhead runs (median reported)")
@@ -214,6 +222,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--poll-requests", type=int, default=400, help="poll: requests a case a round"
     )
     parser.add_argument("--poll-rounds", type=int, default=5, help="poll: rounds (median)")
+    parser.add_argument(
+        "--live-documents", type=int, default=1000, help="live: documents of the timed batch"
+    )
+    parser.add_argument(
+        "--live-concurrency", type=int, default=50, help="live: SHEAF_CONCURRENCY of the cluster"
+    )
+    parser.add_argument(
+        "--live-latency", type=float, default=0.5, help="live: the sleep engine's L in seconds"
+    )
+    parser.add_argument(
+        "--live-connections", type=int, default=1000, help="live: idle WebSocket connections held"
+    )
+    parser.add_argument(
+        "--live-hold", type=float, default=20.0, help="live: seconds the connections are held"
+    )
+    parser.add_argument(
+        "--live-redis-url",
+        default="redis://127.0.0.1:6379/14",
+        help="live: the Redis case's REDIS_URL (left out when nothing answers there)",
+    )
     parser.add_argument("--read-rounds", type=int, default=5, help="rounds of the read benchmark")
     parser.add_argument(
         "--read-passes", type=int, default=10, help="reads of every PDF per round and reader"
@@ -305,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             measured = {
                 name: benchmark.measure(bench)
                 for name, benchmark in BENCHMARKS.items()
-                if args.only in (None, name)
+                if args.only == name or (args.only is None and name not in NAMED_ONLY)
             }
             from django.db import connections
 

@@ -57,11 +57,29 @@ def web_description(bench: Bench, workers: int | None = None) -> str:
     )
 
 
+def daphne_argv(port: int) -> list[str]:
+    """The README's production ASGI server (HTTP and `/ws/events/` on one port), one process."""
+    return [
+        PYTHON,
+        "-m",
+        "daphne",
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "batchsite.asgi:application",
+    ]
+
+
 @contextlib.contextmanager
-def running_web(bench: Bench, *, workers: int | None = None) -> Iterator[tuple[Process, str]]:
-    """The web server on a free port, once it answers: (process, base URL); stopped after."""
+def running_web(
+    bench: Bench, *, workers: int | None = None, asgi: bool = False
+) -> Iterator[tuple[Process, str]]:
+    """The web server on a free port, once it answers: (process, base URL); stopped after.
+    `asgi`: daphne instead of the WSGI server."""
     port = free_port()
-    with Process("web", web_argv(bench, port, workers), bench.env, bench.tmp / "web.log") as web:
+    argv = daphne_argv(port) if asgi else web_argv(bench, port, workers)
+    with Process("web", argv, bench.env, bench.tmp / "web.log") as web:
         base_url = f"http://127.0.0.1:{port}"
 
         def web_up() -> bool:

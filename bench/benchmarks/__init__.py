@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from bench.benchmarks import (
     claude,
     http,
+    live,
     overhead,
     poll,
     quality,
@@ -38,7 +39,10 @@ BENCHMARKS: dict[str, Benchmark] = {
     "rss": rss,
     "http": http,
     "poll": poll,
+    "live": live,
 }
+# Run only when named with --only (a full run leaves them out): `live` wants a Redis server.
+NAMED_ONLY = frozenset({"live"})
 
 # Measured in the bench's own process on documents it generates, with no database, cluster or
 # web server: `--only NAME` runs one and writes its own block of BENCHMARKS.md, under this title.

@@ -343,8 +343,10 @@ def test_the_progress_partial_polls_itself_while_the_batch_runs(alice_client, ru
     root = progress_root(alice_client.get(url))
 
     assert f'hx-get="{url}"' in root
-    assert 'hx-trigger="every 2s"' in root
+    # Redrawn on each live event, and every 2 s while the WebSocket is closed (live.js).
+    assert 'hx-trigger="every 2s, sheaf:event from:body"' in root
     assert 'hx-swap="outerHTML"' in root
+    assert f'data-live="{running_batch.pk}"' in root
 
 
 def test_the_batch_page_starts_the_polling_too(alice_client, running_batch):
@@ -352,7 +354,7 @@ def test_the_batch_page_starts_the_polling_too(alice_client, running_batch):
 
     root = progress_root(response)
     assert f'hx-get="/dashboard/batches/{running_batch.pk}/progress/"' in root
-    assert 'hx-trigger="every 2s"' in root
+    assert 'hx-trigger="every 2s, sheaf:event from:body"' in root
 
 
 def test_a_long_batch_shows_its_documents_a_page_at_a_time_and_polls_the_page_shown(
