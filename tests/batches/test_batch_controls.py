@@ -562,7 +562,9 @@ def test_retry_requeues_only_the_failed_documents_and_reopens_the_batch(
     assert finished_batch.completed_at is None
     assert (finished_batch.processed_documents, finished_batch.failed_documents) == (1, 0)
     root = progress_root(response)
-    assert 'hx-trigger="every 2s"' in root  # the page follows the reopened batch again
+    assert (
+        'hx-trigger="every 2s, sheaf:event from:body"' in root
+    )  # the page follows the reopened batch again
     assert "2 queued" in text_of(response)
     assert documents_used(alice) == 2  # the retried documents count against the month again
 
