@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.core.files.base import ContentFile
+from django.urls import reverse
+from django.utils import timezone
 
+from batches import services
+from batches.tasks import drain
+from documents.models import Document
 from tests.batches.test_batch_checks import the_same_invoice_twice
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -179,5 +185,39 @@ def test_the_sample_the_dashboards_search_and_the_webhook_log_pass_axe_core(
         for rule in found
         for node in rule["nodes"]
     ]
+
+    assert not problems, "\n".join(problems)
+
+
+def test_a_canceled_batch_text_documents_and_a_removed_original_pass_axe_core(
+    page, live_server, sign_in, alice, settings
+):
+    settings.SHEAF_EXTRACTION_ENGINE = "local"
+    read = services.batch_create(
+        user=alice,
+        files=[
+            ContentFile(b"Invoice number: INV-7\nTotal: 12.00 EUR\n", name="invoice.txt"),
+            ContentFile(b"item,amount\nPaper,12.00\n", name="items.csv"),
+        ],
+        prompt="invoice number, total",
+    )
+    drain(budget_seconds=120)
+    text, table = read.documents.order_by("original_filename")
+    Document.objects.filter(pk=table.pk).update(file_removed_at=timezone.now())
+    canceled = services.batch_create(
+        user=alice,
+        files=[ContentFile(b"Total: 3.00 EUR\n", name="later.txt")],
+        prompt="total",
+    )
+    services.batch_cancel(batch=canceled)
+
+    sign_in(alice)
+    paths = [
+        f"/dashboard/batches/{canceled.pk}/",
+        f"/dashboard/documents/{text.pk}/",
+        f"/dashboard/documents/{table.pk}/",
+        reverse("document_original", kwargs={"document_id": table.pk}),
+    ]
+    problems = [problem for path in paths for problem in violations(page, live_server.url + path)]
 
     assert not problems, "\n".join(problems)
