@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
@@ -19,6 +22,8 @@ from notifications.services import (
     webhook_ping,
     webhook_redeliver,
 )
+
+T = TypeVar("T")
 
 
 @login_required
@@ -49,32 +54,39 @@ def webhook_delete(request: AuthenticatedHttpRequest, endpoint_id: int) -> HttpR
     return redirect("settings")
 
 
+def _on_webhooks(
+    request: AuthenticatedHttpRequest, act: Callable[[], T], said: Callable[[T], str]
+) -> HttpResponse:
+    """Do `act` and say what it did (or why it was refused) on the settings page's webhooks."""
+    try:
+        done = act()
+    except Rejected as rejection:
+        messages.error(request, rejection.problems[0].message)
+    else:
+        messages.success(request, said(done))
+    return redirect(reverse("settings") + "#webhooks")
+
+
 @login_required
 @require_POST
 def webhook_ping_send(request: AuthenticatedHttpRequest, endpoint_id: int) -> HttpResponse:
     """ "Send a test event": a `ping` to this endpoint, its delivery in the log below."""
-    try:
-        delivery = webhook_ping(user=request.user, endpoint_id=endpoint_id)
-    except Rejected as rejection:
-        messages.error(request, rejection.problems[0].message)
-    else:
-        messages.success(
-            request,
-            f"A test event (ping) is on its way to {delivery.endpoint.url}: see the delivery log.",
-        )
-    return redirect(reverse("settings") + "#webhooks")
+    return _on_webhooks(
+        request,
+        lambda: webhook_ping(user=request.user, endpoint_id=endpoint_id),
+        lambda delivery: (
+            f"A test event (ping) is on its way to {delivery.endpoint.url}: see the delivery log."
+        ),
+    )
 
 
 @login_required
 @require_POST
 def webhook_delivery_redeliver(request: AuthenticatedHttpRequest, delivery_id: int) -> HttpResponse:
-    try:
-        delivery = webhook_redeliver(user=request.user, delivery_id=delivery_id)
-    except Rejected as rejection:
-        messages.error(request, rejection.problems[0].message)
-    else:
-        messages.success(
-            request,
-            f"The {delivery.event.kind} delivery to {delivery.endpoint.url} is sent again.",
-        )
-    return redirect(reverse("settings") + "#webhooks")
+    return _on_webhooks(
+        request,
+        lambda: webhook_redeliver(user=request.user, delivery_id=delivery_id),
+        lambda delivery: (
+            f"The {delivery.event.kind} delivery to {delivery.endpoint.url} is sent again."
+        ),
+    )
