@@ -58,12 +58,18 @@ def _list(items: list[object], *, depth: int) -> SafeString:
     )
 
 
+# Columns Sheaf's own objects have, in the order a person reads them; PostgreSQL's jsonb keeps
+# keys in its own order (shortest first), so the order they appear in is not the one written.
+FIRST_COLUMNS = ("name", "type", "value", "status", "quote", "page", "by", "at")
+
+
 def _columns(mappings: Iterable[Mapping[object, object]]) -> list[str]:
-    """Every key of the objects, in the order they first appear."""
+    """Every key of the objects: FIRST_COLUMNS' first, the rest in the order they appear."""
     columns: dict[str, None] = {}
     for mapping in mappings:
         columns.update((str(key), None) for key in mapping)
-    return list(columns)
+    rank = {name: place for place, name in enumerate(FIRST_COLUMNS)}
+    return sorted(columns, key=lambda name: rank.get(name, len(FIRST_COLUMNS)))
 
 
 def _object_table(value: Mapping[object, object], *, depth: int) -> SafeString:

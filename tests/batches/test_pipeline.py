@@ -19,6 +19,7 @@ from batches.models import BatchProcess
 from batchsite.errors import Rejected
 from documents.models import Document
 from extraction.contract import ErrorKind, ExtractionError
+from notifications import live
 from tests.factories import BatchFactory, DocumentFactory
 
 RESULT = {"engine": "local", "model": None, "fields": {}}
@@ -57,6 +58,12 @@ def claims_at_once(workers: int) -> list:
     for thread in threads:
         thread.join()
     return claims
+
+
+def dispatched(callbacks: list) -> list:
+    """The after-commit callbacks that hand events on to email and webhooks: with a channel
+    layer (REDIS_URL), each event is also published to live clients."""
+    return [c for c in callbacks if getattr(c, "func", None) != live.PUBLISHER.publish]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -146,7 +153,7 @@ def test_completing_sets_the_result_and_finishes_the_batch_once(
     assert document.lease_token is None
     assert batch.status == BatchProcess.Status.COMPLETED
     assert (batch.processed_documents, batch.total_documents) == (1, 1)
-    assert len(callbacks) == 1
+    assert len(dispatched(callbacks)) == 1  # the finish, told once
 
 
 @pytest.mark.django_db
@@ -376,7 +383,7 @@ def test_retrying_failed_documents_reopens_the_batch_and_it_finishes_again_once(
         pipeline.document_complete(claim=pipeline.document_claim(), result=RESULT)
     batch.refresh_from_db()
     assert batch.status == BatchProcess.Status.COMPLETED
-    assert len(callbacks) == 1
+    assert len(dispatched(callbacks)) == 1  # the finish, told once
 
 
 @pytest.mark.django_db

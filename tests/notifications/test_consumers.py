@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -68,17 +69,24 @@ def carrier(request, settings) -> str:
 
 
 class Socket:
-    """A client of `/ws/events/`, run in an event loop of its own between the test's steps."""
+    """A client of `/ws/events/`, in an event loop of its own thread (the test's thread may
+    hold one already: Playwright's, in a run with the browser tests)."""
 
     def __init__(self, query: str = "", *, headers: list[tuple[bytes, bytes]] | None = None):
         self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
         self.communicator = WebsocketCommunicator(
             application, f"/ws/events/{query}", headers=headers or []
         )
         self.accepted, _ = self._run(self.communicator.connect(timeout=10))
 
+    def _serve(self) -> None:
+        self.loop.run_forever()
+        self.loop.close()  # here: the Redis layer flushes itself in the closing loop
+
     def _run(self, step: Any) -> Any:
-        return self.loop.run_until_complete(step)
+        return asyncio.run_coroutine_threadsafe(step, self.loop).result(timeout=60)
 
     def frame(self, timeout: float = 20) -> dict[str, Any]:
         return self._run(self.communicator.receive_json_from(timeout))
@@ -100,7 +108,8 @@ class Socket:
 
     def close(self) -> None:
         self._run(self.communicator.disconnect())
-        self.loop.close()
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
 
 
 def session_headers(user, origin: str = "http://testserver") -> list[tuple[bytes, bytes]]:

@@ -10,16 +10,17 @@ from __future__ import annotations
 import dataclasses
 import io
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pypdfium2 as pdfium
 from pypdf import PdfReader
 
 from documents.layout import pdf_page_layouts
-from documents.models import Document
-from documents.selectors import document_read_result
-from documents.services import read_result_store
 from extraction.contract import ExtractionRequest
 from extraction.fields import parse_fields
+
+if TYPE_CHECKING:
+    from documents.models import Document
 
 # (x, y, text) in points from the bottom-left corner, or (x, y, text, font size); 11 pt otherwise.
 Placed = tuple[int, int, str] | tuple[int, int, str, int]
@@ -116,6 +117,11 @@ def layout_request(data: bytes, fields: str, *, filename: str = "invoice.pdf") -
 def forget_word_boxes(document: Document, *words: str) -> None:
     """Drop `words` from the first page of the document's kept read result, as a page whose
     words pdfium gave no positions for: their text stays, their boxes go."""
+    # Imported here: the rest of this module serves processes without Django (the local
+    # engine's hash-seed test imports it).
+    from documents.selectors import document_read_result
+    from documents.services import read_result_store
+
     read = document_read_result(document=document)
     assert read is not None
     page = read.pages[0]
