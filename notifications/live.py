@@ -369,23 +369,44 @@ def iterate_in_thread(stream: AsyncGenerator[T]) -> Iterator[T]:
 
 class Publisher:
     """Sends recorded events to the channel layer (when there is one) from one thread with its
-    own event loop per process, so the worker's threads never wait for Redis: an event that
-    cannot be sent is logged, and clients still get it from the log when they reconnect."""
+    own event loop per process, so the worker's threads never wait for Redis. An event that
+    cannot be sent within SEND_SECONDS is logged, and publishing pauses for QUIET_SECONDS (one
+    warning, not one per event, while Redis is away); clients still get every event from the
+    log when they reconnect."""
 
-    def __init__(self) -> None:
+    SEND_SECONDS = 2.0
+    QUIET_SECONDS = 5.0
+
+    def __init__(self, log: logging.Logger = logger) -> None:
+        self._log = log
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pid = 0
+        self._quiet_until = 0.0  # time.monotonic() before which nothing is sent
 
     def publish(self, event: Event) -> None:
         layer = get_channel_layer()
-        if layer is None:
+        if layer is None or time.monotonic() < self._quiet_until:
             return
-        message = Live.of(event).message()
+        send = layer.group_send(group_name(event.user_id), Live.of(event).message())
         future = asyncio.run_coroutine_threadsafe(
-            layer.group_send(group_name(event.user_id), message), self._running_loop()
+            asyncio.wait_for(send, self.SEND_SECONDS), self._running_loop()
         )
-        future.add_done_callback(_log_failure)
+        future.add_done_callback(self._sent)
+
+    def _sent(self, future: Any) -> None:
+        if future.cancelled() or future.exception() is None:
+            return
+        with self._lock:
+            if time.monotonic() < self._quiet_until:
+                return  # already said
+            self._quiet_until = time.monotonic() + self.QUIET_SECONDS
+        self._log.warning(
+            "live events are not published for %.0f s (clients get them from the log when they "
+            "reconnect): %r",
+            self.QUIET_SECONDS,
+            future.exception(),
+        )
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -396,11 +417,6 @@ class Publisher:
                     target=self._loop.run_forever, name="sheaf-publisher", daemon=True
                 ).start()
             return self._loop
-
-
-def _log_failure(future: Any) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        logger.warning("a live event could not be published: %s", future.exception())
 
 
 PUBLISHER = Publisher()

@@ -7,8 +7,10 @@ settings."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -30,6 +32,7 @@ from notifications import live
 from notifications.models import Event, EventKind
 from notifications.services import outbox_batch_progress, outbox_batch_state
 from tests.notifications.test_live import a_finished_batch, two_invoices
+from tests.support.cluster import wait_for
 from tests.support.documents import encrypted_pdf, text_pdf
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -281,3 +284,34 @@ def test_a_session_from_another_site_is_refused_at_the_handshake(alice):
     socket = Socket(headers=session_headers(alice, origin="https://evil.example"))
     assert not socket.accepted
     socket.close()
+
+
+def test_an_unreachable_redis_costs_one_warning_and_no_work(settings, caplog):
+    """Events still go into the log (clients read them when they reconnect): the publisher
+    says once that Redis is away and sends nothing more for a while."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": ["redis://127.0.0.1:1/0"]},  # nothing listens there
+        }
+    }
+    publisher = live.Publisher(log=logging.getLogger("tests.publisher"))  # its own warnings
+
+    def said() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "tests.publisher"]
+
+    event = Event(
+        pk=1,
+        user_id=1,
+        payload={"type": "batch.started", "created_at": "", "data": {}},
+        created_at=timezone.now(),
+    )
+
+    with caplog.at_level("WARNING", logger="tests.publisher"):
+        publisher.publish(event)
+        assert wait_for(lambda: said(), timeout=10)
+        publisher.publish(event)
+        publisher.publish(event)
+        time.sleep(0.5)
+
+    assert len(said()) == 1
