@@ -25,10 +25,12 @@ from urllib.parse import parse_qs, urlsplit
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import BaseChannelLayer
 from django.conf import settings
+from django.http import Http404
 from django.http.request import split_domain_port, validate_host
 
+from accounts.models import User
 from accounts.services import ApiKeyInvalid, api_key_authenticate
-from batches.models import BatchProcess
+from batches import selectors
 from notifications.live import TAIL, Inbox, Live, Subscriber, database_call, follow, group_name
 
 logger = logging.getLogger(__name__)
@@ -55,30 +57,29 @@ def connection_terms(scope: dict[str, Any]) -> Terms:
     """The terms of a connection from its handshake, or Refused (reads the database)."""
     headers = {name.decode("latin-1").lower(): value for name, value in scope["headers"]}
     query = {name: values[-1] for name, values in parse_qs(scope["query_string"].decode()).items()}
-    user_id, by_key = _who(scope, headers, query)
+    user, by_key = _who(scope, headers, query)
     batch_id = None
     if query.get("batch"):
         try:
-            batch_id = uuid.UUID(query["batch"])
-        except ValueError:
+            # As the API: a try on one document is the upload page's own, not a key's.
+            batch = selectors.batch_get_for_user(
+                user=user, batch_id=query["batch"], trials=not by_key
+            )
+        except Http404:
             raise Refused(4404, "No such batch.") from None
-        batches = BatchProcess.objects.filter(user_id=user_id, pk=batch_id)
-        if by_key:
-            batches = batches.filter(is_trial=False)  # as the API: a trial is the page's own
-        if not batches.exists():
-            raise Refused(4404, "No such batch.")
+        batch_id = batch.pk
     last = query.get("last_event_id")
     try:
         last_id = int(last) if last else None
     except ValueError:
         raise Refused(4400, "last_event_id must be an event id (a whole number).") from None
-    return Terms(user_id=user_id, batch_id=batch_id, last_id=last_id)
+    return Terms(user_id=user.pk, batch_id=batch_id, last_id=last_id)
 
 
 def _who(
     scope: dict[str, Any], headers: dict[str, bytes], query: dict[str, str]
-) -> tuple[int, bool]:
-    """(user id, by an API key) of the connection."""
+) -> tuple[User, bool]:
+    """(user, by an API key) of the connection."""
     authorization = headers.get("authorization", b"").decode("latin-1").split()
     secret = query.get("key")
     if authorization:
@@ -93,7 +94,7 @@ def _who(
         )
     if secret is not None:
         try:
-            return api_key_authenticate(secret=secret).user_id, True
+            return api_key_authenticate(secret=secret).user, True
         except ApiKeyInvalid as exc:
             raise Refused(4401, str(exc)) from None
     user = scope.get("user")
@@ -101,7 +102,7 @@ def _who(
         raise Refused(4401, "Sign in, or send an API key (`Authorization: Bearer <api key>`).")
     if not _same_site(headers):
         raise Refused(4403, "Not from a page of this site.", handshake=True)
-    return int(user.pk), False
+    return user, False
 
 
 def _secure(scope: dict[str, Any], headers: dict[str, bytes]) -> bool:
