@@ -44,6 +44,7 @@ class Scored:
 
     entry: dict[str, Any]  # its labels.json entry
     values: dict[str, Any]  # field -> the engine's value (None when missing)
+    statuses: dict[str, str]  # field -> the value's status (documents.models.value_status)
     outcomes: dict[str, Outcome]
     error: str | None  # the reader's or the engine's error code
     read_seconds: float
@@ -148,6 +149,7 @@ def _extract(engine: Any, request: Any, einvoice_xml: str) -> dict[str, Any]:
 
 def measure(bench: Bench) -> QualityBench:
     from documents import sandbox
+    from documents.models import value_status
     from documents.readers import read_document
     from extraction.contract import ExtractionError, ExtractionRequest
     from extraction.local.engine import LocalEngine
@@ -161,6 +163,7 @@ def measure(bench: Bench) -> QualityBench:
         path = folder / entry["file"]
         kind = content_type(path)
         values: dict[str, Any] = {}
+        statuses: dict[str, str] = {}
         rows: RowScore | None = None
         error, extract_seconds, pages, ocr_pages = None, None, 0, 0
         started = time.perf_counter()
@@ -189,6 +192,7 @@ def measure(bench: Bench) -> QualityBench:
                 error = refused.code
             else:
                 values = {name: item.get("value") for name, item in result["fields"].items()}
+                statuses = {name: value_status(item) for name, item in result["fields"].items()}
                 extracted = _rows(values.get("line items"))
                 if extracted is not None:
                     rows = score_rows(entry["line_items"], extracted)
@@ -198,6 +202,7 @@ def measure(bench: Bench) -> QualityBench:
             Scored(
                 entry,
                 values,
+                statuses,
                 outcomes,
                 error,
                 read_seconds,
@@ -435,17 +440,22 @@ def _rows_summary(documents: list[Scored]) -> str:
 
 def _examples(result: QualityBench, limit: int = 12) -> list[str]:
     wrong = [
-        (d.entry["file"], name, d.entry["fields"][name], d.values.get(name))
+        (d.entry["file"], name, d.entry["fields"][name], d.values.get(name), d.statuses.get(name))
         for d in result.documents
         for name in SCORED
         if d.outcomes[name] is Outcome.WRONG
     ]
     if not wrong:
         return []
-    lines = [f"Wrong values (the first {min(limit, len(wrong))} of {len(wrong)}):", ""]
+    checked = sum(status == "checked" for *_, status in wrong)
+    lines = [
+        f"Wrong values (the first {min(limit, len(wrong))} of {len(wrong)}; marked `checked`: "
+        f"{checked}, which must be 0), with the status Sheaf gave each:",
+        "",
+    ]
     lines += [
-        f"- `{file}` {name}: expected `{expected}`, got `{got}`"
-        for file, name, expected, got in wrong[:limit]
+        f"- `{file}` {name}: expected `{expected}`, got `{got}` ({status})"
+        for file, name, expected, got, status in wrong[:limit]
     ]
     return [*lines, ""]
 
