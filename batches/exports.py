@@ -19,27 +19,16 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal, InvalidOperation
-from typing import TYPE_CHECKING, Any, cast
+from decimal import Decimal
+from typing import Any
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Count, Q
 from django.template.defaultfilters import pluralize
 from django.utils.text import slugify
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
-from openpyxl.styles import Font
-from openpyxl.utils import get_column_letter
 
 from batches.models import BatchProcess
 from batches.selectors import batch_documents, batch_field_names
 from documents.models import Document
-
-if TYPE_CHECKING:
-    from openpyxl.worksheet._write_only import WriteOnlyWorksheet
-    from openpyxl.worksheet.worksheet import Worksheet
 
 EXPORT_FORMATS = ("csv", "json", "md", "xlsx", "items.csv")
 
@@ -60,9 +49,6 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
 FIELD_KEYS = ("name", "type", "description")
 FIELD_TITLES = ("Field", "Type", "Description")
-
-# Excel refuses to open a workbook with a longer cell.
-XLSX_MAX_CELL_LENGTH = 32_767
 
 
 class NoTableField(ValueError):
@@ -169,13 +155,13 @@ def _result_fields(result: Any) -> dict[str, Any]:
     return fields if isinstance(fields, dict) else {}
 
 
-def _display(value: Any) -> str:
+def display_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return "; ".join(_display(item) for item in value)
+        return "; ".join(display_text(item) for item in value)
     if isinstance(value, dict):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
     if isinstance(value, Decimal):
@@ -258,7 +244,7 @@ def _row(document: Document, names: list[str], tables: set[str], priced: set[str
     return row
 
 
-def _typed_table(batch: BatchProcess) -> tuple[list[str], list[str], Iterator[list[Any]]]:
+def typed_table(batch: BatchProcess) -> tuple[list[str], list[str], Iterator[list[Any]]]:
     """The header, each column's type, and one typed row per document."""
     names = field_names(batch=batch)
     tables = {name for name, _, _ in table_fields(batch=batch)}
@@ -279,14 +265,14 @@ def _typed_table(batch: BatchProcess) -> tuple[list[str], list[str], Iterator[li
 
 def _table(batch: BatchProcess) -> Iterator[list[str]]:
     """The header, then one row per document, as display text."""
-    header, _, rows = _typed_table(batch)
+    header, _, rows = typed_table(batch)
     yield header
     for row in rows:
-        yield [_display(cell) for cell in row]
+        yield [display_text(cell) for cell in row]
 
 
 @dataclass(frozen=True)
-class _Items:
+class ItemsLayout:
     """The line-item layout: which scalar fields are repeated, which columns follow."""
 
     scalars: list[str]
@@ -300,7 +286,7 @@ class _Items:
         return ["filename", *self.scalars, *table, *self.columns, "page", "status"]
 
 
-def _items_layout(batch: BatchProcess) -> _Items:
+def items_layout(batch: BatchProcess) -> ItemsLayout:
     tables = table_fields(batch=batch)
     table_names = {name for name, _, _ in tables}
     types = {spec["name"]: spec.get("type", "string") for spec in batch.fields}
@@ -311,16 +297,16 @@ def _items_layout(batch: BatchProcess) -> _Items:
                 columns.append(name)
                 types.setdefault(name, column_types[name])
     scalars = [name for name in batch_field_names(batch=batch) if name not in table_names]
-    return _Items(scalars=scalars, tables=tables, columns=columns, types=types)
+    return ItemsLayout(scalars=scalars, tables=tables, columns=columns, types=types)
 
 
-def _item_rows(batch: BatchProcess, layout: _Items) -> Iterator[list[Any]]:
+def item_rows(batch: BatchProcess, layout: ItemsLayout) -> Iterator[list[Any]]:
     """One row per line item, values as stored (typed), in upload then row order."""
     for document in batch_documents(batch=batch).iterator():
         yield from _item_rows_of(document, layout)
 
 
-def _item_rows_of(document: Document, layout: _Items) -> Iterator[list[Any]]:
+def _item_rows_of(document: Document, layout: ItemsLayout) -> Iterator[list[Any]]:
     fields = _result_fields(document.reviewed_result)
     scalars = [cell_value(fields.get(name)) for name in layout.scalars]
     for table, _, _ in layout.tables:
@@ -345,9 +331,9 @@ def _item_rows_of(document: Document, layout: _Items) -> Iterator[list[Any]]:
 
 
 def _items_csv(batch: BatchProcess) -> tuple[bytes, str]:
-    layout = _items_layout(batch)
+    layout = items_layout(batch)
     return _csv_bytes(
-        [layout.header, *([_display(cell) for cell in row] for row in _item_rows(batch, layout))]
+        [layout.header, *([display_text(cell) for cell in row] for row in item_rows(batch, layout))]
     )
 
 
@@ -454,12 +440,12 @@ def _markdown(batch: BatchProcess) -> tuple[bytes, str]:
         for name in names:
             value, _, status = _field_cells(fields.get(name), table=name in tables)
             mark = " (reviewed)" if status == "reviewed" else ""
-            row.append(_display(value) + mark if _has_value(value) else "")
+            row.append(display_text(value) + mark if _has_value(value) else "")
             if name in priced:
                 row.append(_currency(fields.get(name)) or "")
         summary.append(row)
     lines += _md_table(header, summary)
-    layout = _items_layout(batch) if tables else None
+    layout = items_layout(batch) if tables else None
     for document in documents:
         lines += ["", f"## {_md_text(document.original_filename)}", ""]
         lines += _markdown_document(document, names, tables, layout)
@@ -467,7 +453,7 @@ def _markdown(batch: BatchProcess) -> tuple[bytes, str]:
 
 
 def _markdown_document(
-    document: Document, names: list[str], tables: set[str], layout: _Items | None
+    document: Document, names: list[str], tables: set[str], layout: ItemsLayout | None
 ) -> list[str]:
     """One document's section: its status, then its values with status, page and quote."""
     if document.status != Document.Status.COMPLETED:
@@ -483,144 +469,37 @@ def _markdown_document(
         value, _, status = _field_cells(entry, table=name in tables)
         cell = entry if isinstance(entry, dict) else {}
         if status == "reviewed":
-            machine = _display(cell.get("value")) or "no value"
+            machine = display_text(cell.get("value")) or "no value"
             review = cell.get("review") or {}
             status = f"reviewed by {review.get('by')} (extracted: {machine})"
-        shown = _display(value) + (" rows" if name in tables and _has_value(value) else "")
+        shown = display_text(value) + (" rows" if name in tables and _has_value(value) else "")
         currency = _currency(entry)
         rows.append(
             [
                 name,
                 f"{shown} {currency}" if currency else shown,
                 status,
-                _display(cell.get("page")),
-                _display(cell.get("quote")),
+                display_text(cell.get("page")),
+                display_text(cell.get("quote")),
             ]
         )
     lines += _md_table(["field", "value", "status", "page", "quote"], rows)
     if layout is not None:
         first = 1 + len(layout.scalars)
         items = [
-            [_display(cell) for cell in row[first:]] for row in _item_rows_of(document, layout)
+            [display_text(cell) for cell in row[first:]] for row in _item_rows_of(document, layout)
         ]
         lines += ["", "Line items:", ""]
         lines += _md_table(layout.header[first:], items) if items else ["No line items."]
     return lines
 
 
-def _xlsx_cell(sheet: WriteOnlyWorksheet, text: str, *, bold: bool = False) -> Cell:
-    # Control characters are stripped before neutralising, so "\x01=cmd" cannot become "=cmd".
-    text = neutralise_formula(ILLEGAL_CHARACTERS_RE.sub("", text))[:XLSX_MAX_CELL_LENGTH]
-    cell = WriteOnlyCell(sheet, value=text)
-    cell.data_type = "s"
-    if bold:
-        cell.font = Font(bold=True)
-    return cell
-
-
-def _xlsx_typed(sheet: WriteOnlyWorksheet, value: Any, kind: str) -> Cell | Any:
-    """A typed cell: numbers as numbers, dates as dates, booleans as booleans, else text."""
-    if isinstance(value, bool) or value is None:
-        return value
-    if kind == "number" or isinstance(value, int | float):
-        try:
-            return value if isinstance(value, int | float) else Decimal(str(value))
-        except InvalidOperation:
-            pass
-    if kind == "date" and isinstance(value, str):
-        try:
-            cell = WriteOnlyCell(sheet, value=datetime.strptime(value, "%Y-%m-%d"))
-        except ValueError:
-            pass
-        else:
-            cell.number_format = "yyyy-mm-dd"
-            return cell
-    return _xlsx_cell(sheet, _display(value))
-
-
-# Column widths in characters: a date or an amount fits the narrowest, a long text wraps past
-# the widest rather than pushing every other column off the screen.
-XLSX_MIN_WIDTH, XLSX_MAX_WIDTH = 10, 50
-
-
-def _xlsx_sheet(sheet: WriteOnlyWorksheet, header: list[str], rows: list[list[Any]]) -> None:
-    """A header row that stays in view and filters, each column as wide as its longest cell
-    (within bounds)."""
-    # A write-only sheet has the layout attributes of a normal one (openpyxl shares them before
-    # the first row is written); the stubs only declare them on Worksheet.
-    layout = cast("Worksheet", sheet)
-    layout.freeze_panes = "A2"
-    layout.auto_filter.ref = f"A1:{get_column_letter(len(header))}{len(rows) + 1}"
-    for index, name in enumerate(header):
-        longest = max([len(name), *(len(_display(row[index])) for row in rows)])
-        width = min(max(longest + 2, XLSX_MIN_WIDTH), XLSX_MAX_WIDTH)
-        layout.column_dimensions[get_column_letter(index + 1)].width = width
-    sheet.append([_xlsx_cell(sheet, name, bold=True) for name in header])
-
-
-def _xlsx_about(sheet: WriteOnlyWorksheet, value: str | int | datetime | None) -> Any:
-    """A value of the Batch sheet: text as text, counts as numbers, times as UTC date-times."""
-    if isinstance(value, str):
-        return _xlsx_cell(sheet, value)
-    if isinstance(value, datetime):
-        cell = WriteOnlyCell(sheet, value=value)
-        cell.number_format = "yyyy-mm-dd hh:mm"
-        return cell
-    return value
-
-
 def _xlsx(batch: BatchProcess) -> tuple[bytes, str]:
-    workbook = Workbook(write_only=True)
-    documents = workbook.create_sheet("Results")
-    header, kinds, typed = _typed_table(batch)
-    rows = list(typed)
-    _xlsx_sheet(documents, header, rows)
-    for row in rows:
-        documents.append([_xlsx_typed(documents, v, k) for v, k in zip(row, kinds, strict=True)])
+    # openpyxl (with lxml and Pillow, 20 MB of every process that imports it) comes with the
+    # export that writes a workbook, not with this module, which the workers import for checks.
+    from batches.exports_xlsx import xlsx
 
-    if table_fields(batch=batch):
-        items = workbook.create_sheet("Items")
-        layout = _items_layout(batch)
-        kinds = [layout.types.get(name, "string") for name in layout.header]
-        kinds[-2] = "number"
-        lines = list(_item_rows(batch, layout))
-        _xlsx_sheet(items, layout.header, lines)
-        for line in lines:
-            items.append([_xlsx_typed(items, v, k) for v, k in zip(line, kinds, strict=True)])
-
-    about = workbook.create_sheet("Batch")
-    for column, width in (("A", 22), ("B", 60), ("C", 40)):
-        cast("Worksheet", about).column_dimensions[column].width = width
-    counts = batch.documents.aggregate(
-        documents=Count("id"),
-        completed=Count("id", filter=Q(status=Document.Status.COMPLETED)),
-        failed=Count("id", filter=Q(status=Document.Status.FAILED)),
-        reviewed=Count("id", filter=Q(reviewed_at__isnull=False)),
-    )
-    for label, value in (
-        ("Name", batch.name),
-        ("Status", batch.get_status_display()),
-        ("Engine", batch.get_engine_display()),
-        ("Prompt", batch.extraction_prompt),
-        ("Documents", counts["documents"]),
-        ("Completed", counts["completed"]),
-        ("Failed", counts["failed"]),
-        ("Reviewed by a person", counts["reviewed"]),
-        ("Created", batch.created_at.replace(tzinfo=None)),
-        ("Finished", batch.completed_at.replace(tzinfo=None) if batch.completed_at else None),
-    ):
-        about.append([_xlsx_cell(about, label, bold=True), _xlsx_about(about, value)])
-    about.append([])
-    about.append([_xlsx_cell(about, title, bold=True) for title in FIELD_TITLES])
-    for spec in batch.fields:
-        about.append([_xlsx_cell(about, str(spec.get(key) or "")) for key in FIELD_KEYS])
-
-    buffer = io.BytesIO()
-    workbook.save(buffer)
-    return (
-        buffer.getvalue(),
-        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
+    return xlsx(batch)
 
 
 _WRITERS: dict[str, Callable[[BatchProcess], tuple[bytes, str]]] = {

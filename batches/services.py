@@ -42,7 +42,6 @@ from extraction import engine_for_new_batch
 from extraction.fields import FieldSpec, fields_from_prompt
 from notifications.models import EventKind
 from notifications.services import outbox_batch_state
-from samples.invoices import Layout, invoice
 
 logger = logging.getLogger(__name__)
 
@@ -308,20 +307,24 @@ def batch_trial_create(
 
 # The sample batch: invoices Sheaf draws itself (samples.invoices, seeded, so every user gets
 # the same three), in three languages and both classic layouts, read with the shipped Invoice
-# template's prompt and fields.
+# template's prompt and fields. Each is (seed, language, `samples.invoices.Layout` value).
 SAMPLE_NAME = "Sample: example invoices"
 SAMPLE_DESCRIPTION = "Three invoices Sheaf made up, to show what a batch does."
 SAMPLE_INVOICES = (
-    (20261, "en-US", Layout.BLOCK),
-    (20262, "en-GB", Layout.TABLE),
-    (20263, "de-DE", Layout.BLOCK),
+    (20261, "en-US", "block"),
+    (20262, "en-GB", "table"),
+    (20263, "de-DE", "block"),
 )
 
 
 def sample_files() -> list[ContentFile[bytes]]:
     """The sample batch's documents: PDF invoices with a text layer, named by their numbers."""
+    # The PDF writer (fpdf2 and fontTools, 50 MB) comes with the sample, not with this module,
+    # which every worker imports.
+    from samples.invoices import Layout, invoice
+
     made = [
-        invoice(seed, language=language, layout=layout, serial=seed % 1000)
+        invoice(seed, language=language, layout=Layout(layout), serial=seed % 1000)
         for seed, language, layout in SAMPLE_INVOICES
     ]
     return [ContentFile(one.pdf, name=one.filename) for one in made]

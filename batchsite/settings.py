@@ -80,9 +80,9 @@ SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
 
 INSTALLED_APPS = [
-    # First: its `runserver` (HTTP and WebSocket on one port, through batchsite.asgi) wins over
-    # Django's and whitenoise's.
-    "daphne",
+    # First: its `runserver` (daphne's: HTTP and WebSocket on one port, through batchsite.asgi)
+    # wins over Django's and whitenoise's; see batchsite/management/commands/runserver.py.
+    "batchsite",
     "batchsite.admin_site.SheafAdminConfig",  # django.contrib.admin, with Sheaf's site
     "django.contrib.auth",
     "django.contrib.contenttypes",

@@ -13,7 +13,7 @@ from batches.services import SAMPLE_INVOICES, batch_create, batch_retry_failed, 
 from batches.tasks import drain
 from batchsite.errors import Rejected
 from documents.models import Document
-from samples.invoices import invoice
+from samples.invoices import Layout, invoice
 from tests.support.documents import invoice_upload
 
 
@@ -66,7 +66,7 @@ def test_the_sample_is_extracted_to_the_values_its_invoices_say(frank, offline, 
     made = {
         one.filename: one.labels
         for one in (
-            invoice(seed, language=language, layout=layout, serial=seed % 1000)
+            invoice(seed, language=language, layout=Layout(layout), serial=seed % 1000)
             for seed, language, layout in SAMPLE_INVOICES
         )
     }

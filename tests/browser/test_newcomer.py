@@ -12,7 +12,7 @@ import pytest
 
 from batches.models import BatchProcess
 from batches.services import SAMPLE_INVOICES
-from samples.invoices import invoice
+from samples.invoices import Layout, invoice
 from tests.factories import BatchFactory, DocumentFactory
 from tests.support.cluster import Cluster
 
@@ -59,7 +59,7 @@ def test_a_newcomers_first_batch_is_the_sample_from_the_empty_dashboard_to_its_v
     expect(percent).to_have_text("100%", timeout=90_000)
     expect(page.locator("[data-batch-status]")).to_have_text("Completed")
     for seed, language, layout in SAMPLE_INVOICES:
-        labels = invoice(seed, language=language, layout=layout, serial=seed % 1000).labels
+        labels = invoice(seed, language=language, layout=Layout(layout), serial=seed % 1000).labels
         row = page.locator("#results tbody tr", has_text=labels.invoice_number).first
         expect(row.locator("[data-label=Status]")).to_have_text("Completed")
         expect(row.locator("[data-label='invoice number']")).to_contain_text(labels.invoice_number)
