@@ -1,27 +1,38 @@
-"""The worker cluster: django-q2's, made to stop within seconds of SIGINT or SIGTERM.
+"""The worker cluster: django-q2's, in one process fewer, made to stop within seconds of SIGINT or
+SIGTERM.
 
 `manage.py qcluster` is Sheaf's command (`batches/management/commands/qcluster.py`), which starts
-this cluster instead of django-q2's own. Three things in django-q2 kept a stopping cluster alive:
+this cluster instead of django-q2's own.
 
-- The parent's signal handler is not reentrant. Python runs a handler between any two bytecodes,
+django-q2's command forks a sentinel, which forks the pusher, the monitor and the workers and
+guards them, while the command's own process only waits for the sentinel and passes a signal on.
+Here the command's process is the sentinel: each process of a cluster holds Django and the app
+(about 60 MB resident, most of it shared after the fork but counted in each), so the cluster is
+four processes and a worker each instead of five and a worker each.
+
+Three things in django-q2 kept a stopping cluster alive, and this cluster avoids them:
+
+- django-q2's signal handler is not reentrant. Python runs a handler between any two bytecodes,
   so a second SIGINT or SIGTERM (Ctrl-C, then a SIGTERM from the Makefile or from systemd) that
   arrives while the first handler is inside `stop_event.set()` runs the handler again inside it,
-  and the second `set()` waits for the lock the first one holds: the parent hangs until SIGKILL.
-- The parent stops the guard with `stop_event.set()`, which waits until every process asleep in
-  the event's `wait()` has woken. The guard sleeps there between its rounds, so when every
-  process gets SIGTERM at once (systemd's default KillMode, `kill -TERM -<group>`) the guard dies
-  asleep, never wakes, and the parent waits for it for good.
+  and the second `set()` waits for the lock the first one holds. Here only the first signal is
+  handled, and it sets the event from a thread: the guard may be inside the event's `wait()` on
+  this very thread when the signal comes.
+- django-q2's parent stopped the guard with `stop_event.set()`, which waits until every process
+  asleep in the event's `wait()` has woken; a guard killed asleep there never woke. The guard is
+  now this process, which ignores SIGINT and SIGTERM from the first of them on.
 - On a stop the guard waits for every worker to finish its task, and a drain holds its worker for
-  up to SHEAF_DRAIN_SECONDS; nothing tells the drain that the cluster is stopping.
+  up to SHEAF_DRAIN_SECONDS; nothing told the drain that the cluster is stopping. The first signal
+  raises a flag in shared memory that every process of the cluster sees (the workers are forked
+  from the process that made it). A drain then stops taking work, gives the documents in flight
+  SHEAF_STOP_GRACE_SECONDS to finish, and returns; a document still in flight stays under its
+  lease, which the sweep requeues once it expires, as after a crash. The flag is a plain shared
+  byte with no lock: a worker killed while reading it cannot leave a lock behind.
 
-So only the first signal is handled; the parent sets the event from a thread while it waits for
-the guard to exit, however the guard exits; and the first signal raises a flag in shared memory
-that every process of the cluster sees (the guard and its workers are forked from the parent
-that made it). A drain then stops taking work, gives the documents in flight
-SHEAF_STOP_GRACE_SECONDS to finish, and returns; a document still in flight stays under its
-lease, which the sweep requeues once it expires, as after a crash. The flag is a plain shared
-byte with no lock: a worker killed while reading it cannot leave a lock behind for the parent to
-wait on.
+The pusher, the monitor and the workers keep the signal dispositions django-q2's sentinel gave
+them: SIGINT ignored (a stop reaches them through the guard and the flag) and SIGTERM's default
+(systemd's control-group stop ends them at once, which the leases make safe). Both signals are
+held while the guard forks one, so none reaches a handler half set up.
 """
 
 from __future__ import annotations
@@ -30,13 +41,22 @@ import ctypes
 import multiprocessing
 import signal
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from multiprocessing.util import register_after_fork
 from types import FrameType
 from typing import Any
 
 from django_q.cluster import Cluster as QCluster
+from django_q.cluster import Sentinel as QSentinel
 from django_q.conf import logger
 
 _stopping: ctypes.c_bool | None = None
+
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+# How long a stop waits for a worker killed by the same SIGTERM to be gone.
+KILLED_WORKER_SECONDS = 5.0
 
 
 def stop_requested() -> bool:
@@ -45,17 +65,100 @@ def stop_requested() -> bool:
     return _stopping is not None and bool(_stopping.value)
 
 
+@contextmanager
+def _sentinel_dispositions() -> Iterator[None]:
+    """SIGINT ignored and SIGTERM's default inside, with both held until this process's own
+    handlers are back: a process forked inside starts with those dispositions (and both signals
+    held until `_release_in_child` runs in it)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+    on_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    on_term = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, on_int)
+        signal.signal(signal.SIGTERM, on_term)
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+class _AfterFork:
+    """The key `multiprocessing.util.register_after_fork` needs (anything weakly referenceable)."""
+
+
+_AFTER_FORK = _AfterFork()
+
+
+def _release_in_child(_key: _AfterFork) -> None:
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+# multiprocessing runs this in every child it forks, before the child's target.
+register_after_fork(_AFTER_FORK, _release_in_child)
+
+
+class Sentinel(QSentinel):  # type: ignore[misc]  # django-q2 is untyped
+    """django-q2's sentinel, run in the command's own process."""
+
+    def spawn_process(self, target: Any, *args: Any) -> Any:
+        with _sentinel_dispositions():
+            return super().spawn_process(target, *args)
+
+    def reincarnate(self, process: Any) -> None:
+        # Under systemd's control-group stop the workers die of the same SIGTERM that stops
+        # the guard; they must not come back while it stops.
+        if stop_requested():
+            return
+        super().reincarnate(process)
+
+    def stop(self) -> None:
+        # django-q2's stop puts a poison pill for each worker of the pool into the task queue,
+        # which holds at most QUEUE_LIMIT tasks and may be full: a dead worker never makes room,
+        # and the stop would wait for good. Under systemd's control-group stop every process
+        # got the SIGTERM that stops this one, and its default ends the pusher and the workers;
+        # the pusher's exit says which stop this is (it leaves normally when told to).
+        self.event_out.set()
+        while self.pusher.is_alive():
+            time.sleep(0.1)
+        if self.pusher.exitcode == -signal.SIGTERM:
+            for process in self.pool:
+                process.join(KILLED_WORKER_SECONDS)
+            self.pool[:] = [process for process in self.pool if process.is_alive()]
+        super().stop()
+
+
 class Cluster(QCluster):  # type: ignore[misc]  # django-q2 is untyped
-    # Set by django-q2's `__init__` and `start`.
+    # Set by django-q2's `__init__`.
+    name: str
     sentinel: Any
     start_event: Any
     stop_event: Any
 
     def __init__(self, broker: Any = None) -> None:
         global _stopping
-        # Made before `start()` forks the guard, so that the guard and its workers share it.
+        # Made before the guard forks, so that every process of the cluster shares it.
         _stopping = multiprocessing.RawValue(ctypes.c_bool, False)
         super().__init__(broker)
+        self.stop_event = multiprocessing.Event()
+        self.start_event = multiprocessing.Event()
+
+    def start(self) -> int:
+        """Guard the cluster in this process until a stop (SIGINT or SIGTERM, or `stop_event`
+        set beforehand, which stops it after the first round: `qcluster --run-once`)."""
+        logger.info("Q Cluster %s starting.", self.name)
+        # django-q2's sentinel sets the dispositions its children take; this process keeps its
+        # handlers.
+        with _sentinel_dispositions():
+            self.sentinel = Sentinel(
+                self.stop_event,
+                self.start_event,
+                self.cluster_id,
+                self.broker,
+                self.timeout,
+                start=False,
+            )
+        self.sentinel.start()  # spawns the processes, guards them, and stops them
+        logger.info("Q Cluster %s has stopped.", self.name)
+        return int(self.pid)
 
     def sig_handler(self, signum: int, frame: FrameType | None) -> None:
         # From here on the kernel drops SIGINT and SIGTERM, so no second handler can start
@@ -66,16 +169,12 @@ class Cluster(QCluster):  # type: ignore[misc]  # django-q2 is untyped
         if _stopping is None or _stopping.value:
             return
         _stopping.value = True
-        super().sig_handler(signum, frame)
-
-    def stop(self) -> bool:
-        """django-q2's `stop`, but for how the guard is told (see the module's docstring)."""
-        if not self.sentinel.is_alive():
-            return False
         logger.info("Q Cluster %s stopping.", self.name)
         threading.Thread(target=self.stop_event.set, name="qcluster-stop", daemon=True).start()
-        self.sentinel.join()
-        logger.info("Q Cluster %s has stopped.", self.name)
-        self.start_event = None
-        self.stop_event = None
+
+    def stop(self) -> bool:
+        """Ask the guard to stop (what the first signal does); False if it was stopping."""
+        if stop_requested():
+            return False
+        self.sig_handler(signal.SIGTERM, None)
         return True

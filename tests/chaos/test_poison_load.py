@@ -77,7 +77,7 @@ def test_poison_pdfs_fail_alone_and_the_workers_survive(alice, settings, tmp_pat
     files += [ContentFile(data, name=name) for name, (data, _, _) in POISON.items()]
     try:
         cluster.start()
-        # Sentinel, monitor, pusher and 2 workers: wait until all are up.
+        # The guard (qcluster itself), monitor, pusher and 2 workers: wait until all are up.
         assert wait_for(lambda: "running." in log.read_text(), timeout=60), log.read_text()
         workers = _workers(cluster)
         batch = services.batch_create(user=alice, files=files, prompt="invoice number, total")

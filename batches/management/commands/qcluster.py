@@ -1,5 +1,5 @@
 """`manage.py qcluster`: django-q2's command, starting Sheaf's cluster (`batches.cluster`), which
-stops within seconds of SIGINT or SIGTERM.
+this process guards itself and which stops within seconds of SIGINT or SIGTERM.
 
 It takes the place of django-q2's command of the same name (Sheaf's apps come before `django_q`
 in INSTALLED_APPS), as staticfiles' `runserver` takes the place of Django's.
@@ -28,6 +28,6 @@ class Command(QclusterCommand):  # type: ignore[misc]  # django-q2 is untyped
         # The counts of processes that ended before this start leave /metrics (a reset).
         metrics_files_sweep()
         cluster = Cluster()
-        cluster.start()
         if options.get("run_once"):
-            cluster.stop()
+            cluster.stop_event.set()  # one round of the guard, then the stop
+        cluster.start()
