@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.db import connection
 
 from batches.models import Run
 from batches.pipeline.claims import Claim, held
@@ -25,7 +26,9 @@ from extraction.contract import (
     ExtractionRequest,
     ExtractionResult,
 )
-from extraction.einvoice import XmlFirst, prefill, stored_invoice
+
+if TYPE_CHECKING:
+    from extraction.einvoice import XmlFirst
 
 logger = logging.getLogger(__name__)
 
@@ -58,11 +61,12 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
         asked = request
         # An e-invoice's XML fills the fields it carries, exactly, before any engine runs; the
         # engine is asked only for the rest, and not at all when nothing is left.
-        xml_first = (
-            prefill(request, stored_invoice(document.einvoice_xml))
-            if document.einvoice_xml
-            else None
-        )
+        if document.einvoice_xml:
+            # The XML reader (lxml, 5 MB) comes with the first e-invoice, not into every
+            # process of the cluster.
+            from extraction.einvoice import prefill, stored_invoice
+
+            xml_first = prefill(request, stored_invoice(document.einvoice_xml))
         if xml_first is not None:
             if not xml_first.rest.fields:
                 result = settled(xml_first.result(None, engine=engine.name), asked)
@@ -81,6 +85,7 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
                 return defer_to_economy(claim=claim)
             if not held(claim).exists():
                 return "lost"  # never pay for a call whose result could not be stored
+            _release_connection()
         outcome = (
             _extract_sandboxed(engine, request) if engine.sandboxed else engine.extract(request)
         )
@@ -108,6 +113,16 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
         usage=outcome.usage,
         read=read,
     )
+
+
+def _release_connection() -> None:
+    """Close this thread's database connection while a provider answers (seconds): a worker
+    with SHEAF_CONCURRENCY documents in flight then holds connections only for the moments it
+    reads and records, not one per document for the whole call (PostgreSQL's max_connections;
+    on SQLite each connection's page and statement caches, megabytes each). The next query
+    connects again. A caller's transaction (a test, a shell) keeps its connection."""
+    if not connection.in_atomic_block:
+        connection.close()
 
 
 def _earlier_identical(document: Document, engine: Engine, run: Run) -> Document | None:

@@ -13,6 +13,7 @@ import csv
 import io
 import json
 import re
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
@@ -22,6 +23,7 @@ import anthropic
 import pytest
 from django.core.files.base import ContentFile
 from django.db import connection
+from django.db.backends.signals import connection_created
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -42,6 +44,7 @@ from extraction.claude.pricing import Usage, cost_of, estimate_cost, price_of
 from extraction.contract import ErrorKind, ExtractionError, ExtractionRequest
 from extraction.fields import parse_fields
 from extraction.statuses import settle
+from tests.support.cluster import wait_for
 from tests.support.documents import blank_pdf, image_only_pdf
 from tests.support.fake_anthropic import CREDIT_BALANCE_TOO_LOW, FAKE_API_KEY, FakeAnthropic
 
@@ -823,6 +826,46 @@ def test_a_batch_under_a_tight_rate_limit_completes_without_a_storm_of_429s(alic
         assert document.result["fields"]["invoice number"]["value"] == f"N-{n:04}"
     assert fake.count(MESSAGES, status=200) == 20
     assert fake.count(MESSAGES, status=429) < len(invoices)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_documents_waiting_for_claude_hold_no_database_connection(alice, fake, settings):
+    """A worker with many documents in flight holds no connection per document while Claude
+    answers (PostgreSQL's max_connections; each SQLite connection's caches)."""
+    in_flight = 8
+    settings.SHEAF_CONCURRENCY = in_flight
+    fake.latency = 3.0
+    opened: list[tuple[str, Any]] = []  # (thread, connection) for every connection made
+
+    def record(sender: Any, connection: Any, **kwargs: Any) -> None:
+        opened.append((threading.current_thread().name, connection))
+
+    batch = _batch(
+        alice,
+        {
+            f"invoice-{n}.txt": f"Invoice Number: N-{n}\nTotal: {n}.00 EUR\n"
+            for n in range(in_flight)
+        },
+    )
+    connection_created.connect(record)
+    worker = threading.Thread(target=drain, kwargs={"budget_seconds": DRAIN_BUDGET})
+    worker.start()
+    try:
+        # Every document's request has reached Claude, and none has been answered.
+        assert wait_for(lambda: len(_message_requests(fake)) == in_flight, timeout=30, step=0.05)
+        held = [
+            thread
+            for thread, made in opened
+            if thread.startswith("sheaf-worker") and made.connection is not None
+        ]
+    finally:
+        worker.join()
+        connection_created.disconnect(record)
+
+    assert held == []
+    batch.refresh_from_db()
+    assert batch.status == BatchProcess.Status.COMPLETED
+    assert fake.count(MESSAGES, status=200) == in_flight
 
 
 # --- Cost arithmetic ------------------------------------------------------------------------------
