@@ -22,6 +22,7 @@ from django.utils.cache import get_conditional_response, patch_cache_control
 from accounts.models import User
 from batches import selectors
 from batches.models import BatchProcess
+from batchsite.release import release
 
 # A running batch's ETA (and the page's "started 3 minutes ago") moves with the clock while
 # nothing else changes: its ETag changes this often too, so a poll shows them at most this old.
@@ -37,13 +38,14 @@ def batch_etag(
     now: float | None = None,
 ) -> str:
     """The ETag of the user's batch as its reads show it (Http404 for anyone else's batch), in
-    one query. `variant`: what else the answer depends on (the partial's page and sort)."""
+    one query. `variant`: what else the answer depends on (the partial's page and sort). The
+    code serving it is part of it too: after a deploy the same batch gets a new ETag."""
     state = selectors.batch_state_for_user(user=user, batch_id=batch_id, trials=trials)
     status = state[0]  # selectors.STATE_COLUMNS
     clock = None
     if status not in BatchProcess.TERMINAL_STATUSES:
         clock = int((time.time() if now is None else now) // CLOCK_SECONDS)
-    digest = hashlib.sha256(repr((state, clock, *variant)).encode()).hexdigest()
+    digest = hashlib.sha256(repr((release(), state, clock, *variant)).encode()).hexdigest()
     return f'W/"{digest[:32]}"'
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import hashlib
 import os
 import platform
 import shutil
@@ -14,6 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from batchsite.release import digest, source_files
 from bench.harness import Bench
 from bench.processes import REPO
 
@@ -48,15 +48,7 @@ def server_note(bench: Bench) -> str:
 def code_version(label: str | None) -> str:
     """The commit measured (and whether the tree had changes), plus a digest of the app's Python
     sources, so a figure can be tied to the code it came from."""
-    digest = hashlib.sha256()
-    packages = [
-        top
-        for top in sorted(REPO.iterdir())
-        if (top / "__init__.py").is_file() and top.name not in {"bench", "tests"}
-    ]
-    for package in packages:
-        for path in sorted(package.rglob("*.py")):
-            digest.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+    sources = digest(source_files(suffixes=(".py",)))
     if label is None:
         git = shutil.which("git")
         describe = subprocess.run(  # noqa: S603
@@ -65,7 +57,7 @@ def code_version(label: str | None) -> str:
             text=True,
         )
         label = describe.stdout.strip() or "not a git checkout"
-    return f"{label}; app sources sha256 {digest.hexdigest()[:12]}"
+    return f"{label}; app sources sha256 {sources[:12]}"
 
 
 def machine(database: str, code: str, command: str) -> list[tuple[str, str]]:

@@ -237,3 +237,21 @@ def test_a_malformed_id_or_a_trial_is_a_404_for_the_api(alice):
 
     assert client.get("/api/v1/batches/not-a-uuid/").status_code == 404
     assert client.get(api_url(trial)).status_code == 404
+
+
+@pytest.mark.parametrize("url", [api_url, partial_url])
+def test_after_a_deploy_an_unchanged_batch_is_sent_again(alice, finished_batch, monkeypatch, url):
+    """The answer depends on the code that draws it: an ETag from before a deploy must not keep
+    the old page's HTML (or the old API shape) in the client."""
+    client = bearer_for(alice) if url is api_url else Client()
+    if url is partial_url:
+        client.force_login(alice)
+    address = url(finished_batch)
+    before = etag_of(client, address)
+    assert client.get(address, HTTP_IF_NONE_MATCH=before).status_code == 304
+
+    monkeypatch.setattr(conditional, "release", lambda: "the code of the next deploy")
+    response = client.get(address, HTTP_IF_NONE_MATCH=before)
+
+    assert response.status_code == 200 and response.content
+    assert response["ETag"] != before
