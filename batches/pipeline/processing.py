@@ -116,12 +116,14 @@ def document_process(*, claim: Claim, max_attempts: int | None = None) -> str:
 
 
 def _release_connection() -> None:
-    """Close this thread's database connection while a provider answers (seconds): a worker
-    with SHEAF_CONCURRENCY documents in flight then holds connections only for the moments it
-    reads and records, not one per document for the whole call (PostgreSQL's max_connections;
-    on SQLite each connection's page and statement caches, megabytes each). The next query
-    connects again. A caller's transaction (a test, a shell) keeps its connection."""
-    if not connection.in_atomic_block:
+    """On SQLite, close this thread's database connection while a provider answers (seconds):
+    a worker with SHEAF_CONCURRENCY documents in flight then holds connections, and their page
+    and statement caches (17 MB at 64), only for the moments it reads and records. The next
+    query connects again, which on SQLite is opening a file. A PostgreSQL connection is a
+    server process, whose start per call cost more than the connection held (BENCHMARKS.md,
+    "Claude engine at 1 x 64"): a thread keeps it. A caller's transaction (a test, a shell)
+    keeps its connection."""
+    if connection.vendor == "sqlite" and not connection.in_atomic_block:
         connection.close()
 
 
