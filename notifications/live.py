@@ -96,7 +96,7 @@ class Live:
             user_id=event.user_id,
             batch_id=str(event.batch_id) if event.batch_id else None,
             created_at=event.created_at,
-            frame=event_frame(event),
+            frame=event.body,
         )
 
     def message(self) -> dict[str, Any]:
@@ -119,11 +119,6 @@ class Live:
             created_at=datetime.fromisoformat(message["created_at"]),
             frame=message["frame"],
         )
-
-
-def event_frame(event: Event) -> dict[str, Any]:
-    """An event as clients get it: `{"id", "type", "created_at", "data"}` (webhooks alike)."""
-    return {"id": event.pk, **event.payload}
 
 
 def sse(frame: dict[str, Any]) -> str:
@@ -206,7 +201,7 @@ async def follow(
             yield signal("resync")
         for event in missed:
             if fresh(event.pk):
-                yield event_frame(event)
+                yield event.body
     while True:
         live = await inbox.get(HEARTBEAT_SECONDS)
         if live is None:

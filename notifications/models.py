@@ -87,8 +87,10 @@ class Event(models.Model):
 
     @property
     def body(self) -> dict[str, Any]:
-        """What a webhook receiver gets: ``{"id", "type", "created_at", "data"}``."""
-        return {"id": str(self.pk), **self.payload}
+        """The event as webhooks, the WebSocket and server-sent events all send it:
+        ``{"id", "type", "created_at", "data"}``, the id a rising whole number (the one
+        ``last_event_id`` takes)."""
+        return {"id": self.pk, **self.payload}
 
 
 class WebhookEndpoint(models.Model):

@@ -47,7 +47,7 @@ def test_a_ping_is_delivered_signed_to_that_one_endpoint_and_logged(
     body = json.loads(sent.body)
     event = Event.objects.get(kind=EventKind.PING)
     assert body == {
-        "id": str(event.pk),
+        "id": event.pk,
         "type": "ping",
         "created_at": event.payload["created_at"],
         "data": {"endpoint": {"id": endpoint.pk, "url": endpoint.url}},
