@@ -137,7 +137,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--web",
-        choices=["gunicorn", "runserver"],
+        choices=["gunicorn", "daphne", "runserver"],
         default="gunicorn" if importlib.util.find_spec("gunicorn") else "runserver",
         help="web server during the throughput cases (default gunicorn when installed)",
     )

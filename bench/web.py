@@ -31,7 +31,10 @@ def free_port() -> int:
 
 
 def web_argv(bench: Bench, port: int, workers: int | None = None) -> list[str]:
-    """The production WSGI server (README: gunicorn batchsite.wsgi), or runserver without it."""
+    """The production WSGI server (gunicorn batchsite.wsgi), the README's ASGI server (daphne),
+    or runserver without gunicorn."""
+    if bench.args.web == "daphne":
+        return daphne_argv(port)
     if bench.args.web == "runserver":
         return [PYTHON, "manage.py", "runserver", "--noreload", f"127.0.0.1:{port}"]
     return [
@@ -47,6 +50,8 @@ def web_argv(bench: Bench, port: int, workers: int | None = None) -> list[str]:
 
 
 def web_description(bench: Bench, workers: int | None = None) -> str:
+    if bench.args.web == "daphne":
+        return "`daphne batchsite.asgi:application` (one process)"
     if bench.args.web == "runserver":
         return "`manage.py runserver --noreload` (one process)"
     workers = workers or bench.args.web_workers
