@@ -12,6 +12,7 @@ from accounts.plans import PlanKey
 from tests.factories import UserFactory, hashed_once
 from tests.support import corpus
 from tests.support.cluster import WebServer
+from tests.support.snapshot import Snapshot
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -143,3 +144,10 @@ def asgi_server(tmp_path: Path) -> Iterator[WebServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
+    """A slow fixture's rows and files, kept for the rest of its test module
+    (tests/support/snapshot.py)."""
+    return Snapshot(tmp_path_factory.mktemp("snapshot"))

@@ -6,14 +6,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 import unicodedata
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.management import call_command
 
 from accounts.plans import PlanKey, get_plan
 from batches import services
@@ -26,6 +24,7 @@ from tests.batches.test_drain import (
     assert_a_second_drain_changes_nothing,
 )
 from tests.support.corpus import corpus_file
+from tests.support.snapshot import Snapshot
 
 pytestmark = pytest.mark.corpus
 
@@ -78,23 +77,11 @@ def _normalised(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).split())
 
 
-# What the corpus's drain leaves, the first time a test asks for it: every row but those the
-# migrations make (content types and permissions, made again after each test's flush), and the
-# stored files.
-SNAPSHOT_EXCLUDES = ["contenttypes", "auth.permission", "sessions", "admin.logentry"]
-
-
-@pytest.fixture(scope="module")
-def corpus_snapshot(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("drained-corpus")
-
-
 @pytest.fixture
-def drained_corpus(request, settings, corpus_snapshot: Path) -> BatchProcess:
+def drained_corpus(request, settings, snapshot: Snapshot) -> BatchProcess:
     """A Growth batch of every corpus PDF, drained once by the real pipeline. The drain takes 5 s
-    and leaves the same rows each time, so it runs for the module's first test only; each later
-    test starts from a copy of what it left (database rows and stored files), loaded into its own
-    fresh database, so no test sees what another one did."""
+    and leaves the same rows each time: it runs for the module's first test, and the later ones
+    start from a copy of what it left (tests/support/snapshot.py)."""
     settings.SHEAF_EXTRACTION_ENGINE = "local"
     pdfs = corpus_pdfs()
     growth = get_plan(PlanKey.GROWTH)
@@ -103,10 +90,7 @@ def drained_corpus(request, settings, corpus_snapshot: Path) -> BatchProcess:
     if largest > growth.max_file_size:
         settings.SHEAF_PLAN_LIMITS = {"growth": {"max_file_size": largest}}
 
-    rows, media = corpus_snapshot / "rows.json", corpus_snapshot / "media"
-    if rows.exists():
-        shutil.copytree(media, settings.MEDIA_ROOT, dirs_exist_ok=True)
-        call_command("loaddata", str(rows), verbosity=0)
+    if snapshot.restore(settings.MEDIA_ROOT):
         return BatchProcess.objects.get(name="Corpus")
 
     batch = services.batch_create(
@@ -117,8 +101,7 @@ def drained_corpus(request, settings, corpus_snapshot: Path) -> BatchProcess:
     )
     drain(budget_seconds=DRAIN_BUDGET)
     batch.refresh_from_db()
-    shutil.copytree(settings.MEDIA_ROOT, media)
-    call_command("dumpdata", exclude=SNAPSHOT_EXCLUDES, output=str(rows), verbosity=0)
+    snapshot.take(settings.MEDIA_ROOT)
     return batch
 
 
