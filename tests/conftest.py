@@ -9,9 +9,10 @@ from django.test import Client
 
 from accounts.models import User
 from accounts.plans import PlanKey
-from tests.factories import UserFactory
+from tests.factories import UserFactory, hashed_once
 from tests.support import corpus
 from tests.support.cluster import WebServer
+from tests.support.snapshot import Snapshot
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -93,7 +94,10 @@ def grace(db) -> User:
 
 @pytest.fixture
 def staff(db) -> User:
-    return User.objects.create_superuser("staff@example.com", "correct horse battery staple")
+    staff = User.objects.create_superuser("staff@example.com")
+    staff.password = hashed_once("correct horse battery staple")  # the hash's half second, once
+    staff.save(update_fields=["password"])
+    return staff
 
 
 def _client_for(user: User) -> Client:
@@ -140,3 +144,10 @@ def asgi_server(tmp_path: Path) -> Iterator[WebServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory: pytest.TempPathFactory) -> Snapshot:
+    """A slow fixture's rows and files, kept for the rest of its test module
+    (tests/support/snapshot.py)."""
+    return Snapshot(tmp_path_factory.mktemp("snapshot"))

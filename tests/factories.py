@@ -1,12 +1,27 @@
 from __future__ import annotations
 
 import factory
+from django.conf import settings
+from django.contrib.auth.hashers import make_password
 
 from accounts.models import User
 from accounts.plans import PlanKey, get_plan
 from batches.models import BatchProcess
 from batches.runs import run_first
 from documents.models import Document
+
+_hashes: dict[tuple[str, tuple[str, ...]], str] = {}
+
+
+def hashed_once(password: str) -> str:
+    """The password hashed by the first of PASSWORD_HASHERS, once per password and hashers for
+    the whole run: the shipped hasher takes half a second a hash, and hundreds of tests make
+    users. The stored value is a real hash, so signing in still checks it with that hasher;
+    only its salt is shared between the run's users."""
+    key = (password, tuple(settings.PASSWORD_HASHERS))
+    if key not in _hashes:
+        _hashes[key] = make_password(password)
+    return _hashes[key]
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -15,7 +30,7 @@ class UserFactory(factory.django.DjangoModelFactory):
         django_get_or_create = ("email",)
 
     email = factory.Sequence(lambda n: f"user{n}@example.com")
-    password = factory.django.Password("correct horse battery staple")
+    password = factory.django.Password("correct horse battery staple", transform=hashed_once)
 
 
 class BatchFactory(factory.django.DjangoModelFactory):

@@ -30,6 +30,7 @@ from tests.support.documents import (
 )
 from tests.support.flaky import FlakyEngine
 from tests.support.pdfs import cyclic_page_tree
+from tests.support.snapshot import Snapshot
 
 DRAIN_BUDGET = 120
 
@@ -100,18 +101,23 @@ def _ledger(batch: BatchProcess) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def drained(grace, settings) -> tuple[BatchProcess, dict[str, Expected]]:
-    """A Growth batch of one PDF of each kind, drained once by the real pipeline."""
+def drained(request, settings, snapshot: Snapshot) -> tuple[BatchProcess, dict[str, Expected]]:
+    """A Growth batch of one PDF of each kind, drained once by the real pipeline: for the
+    module's first test, the later ones starting from a copy of what it left
+    (tests/support/snapshot.py)."""
     settings.SHEAF_EXTRACTION_ENGINE = "local"
     pdfs = _assorted_pdfs()
+    if snapshot.restore(settings.MEDIA_ROOT):
+        return BatchProcess.objects.get(name="Every kind of PDF"), pdfs
     batch = services.batch_create(
-        user=grace,
+        user=request.getfixturevalue("grace"),
         files=[ContentFile(data, name=name) for name, (data, *_) in pdfs.items()],
         prompt="invoice number, date, total",
         name="Every kind of PDF",
     )
     drain(budget_seconds=DRAIN_BUDGET)
     batch.refresh_from_db()
+    snapshot.take(settings.MEDIA_ROOT)
     return batch, pdfs
 
 

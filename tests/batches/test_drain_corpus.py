@@ -24,6 +24,7 @@ from tests.batches.test_drain import (
     assert_a_second_drain_changes_nothing,
 )
 from tests.support.corpus import corpus_file
+from tests.support.snapshot import Snapshot
 
 pytestmark = pytest.mark.corpus
 
@@ -77,8 +78,10 @@ def _normalised(text: str) -> str:
 
 
 @pytest.fixture
-def drained_corpus(grace, settings) -> BatchProcess:
-    """A Growth batch of every corpus PDF, drained once by the real pipeline."""
+def drained_corpus(request, settings, snapshot: Snapshot) -> BatchProcess:
+    """A Growth batch of every corpus PDF, drained once by the real pipeline. The drain takes 5 s
+    and leaves the same rows each time: it runs for the module's first test, and the later ones
+    start from a copy of what it left (tests/support/snapshot.py)."""
     settings.SHEAF_EXTRACTION_ENGINE = "local"
     pdfs = corpus_pdfs()
     growth = get_plan(PlanKey.GROWTH)
@@ -87,14 +90,18 @@ def drained_corpus(grace, settings) -> BatchProcess:
     if largest > growth.max_file_size:
         settings.SHEAF_PLAN_LIMITS = {"growth": {"max_file_size": largest}}
 
+    if snapshot.restore(settings.MEDIA_ROOT):
+        return BatchProcess.objects.get(name="Corpus")
+
     batch = services.batch_create(
-        user=grace,
+        user=request.getfixturevalue("grace"),
         files=[SimpleUploadedFile(path.name, path.read_bytes()) for path in pdfs],
         prompt="title, author, date",
         name="Corpus",
     )
     drain(budget_seconds=DRAIN_BUDGET)
     batch.refresh_from_db()
+    snapshot.take(settings.MEDIA_ROOT)
     return batch
 
 
