@@ -31,8 +31,10 @@ Three things in django-q2 kept a stopping cluster alive, and this cluster avoids
 
 The pusher, the monitor and the workers keep the signal dispositions django-q2's sentinel gave
 them: SIGINT ignored (a stop reaches them through the guard and the flag) and SIGTERM's default
-(systemd's control-group stop ends them at once, which the leases make safe). Both signals are
-held while the guard forks one, so none reaches a handler half set up.
+(systemd's control-group stop ends them at once, which the leases make safe). The guard holds
+both signals while it forks one, and the child sets its dispositions before it releases them,
+so no signal reaches a child's copy of the guard's handler; the guard's own handlers stay in
+place throughout.
 """
 
 from __future__ import annotations
@@ -66,18 +68,15 @@ def stop_requested() -> bool:
 
 
 @contextmanager
-def _sentinel_dispositions() -> Iterator[None]:
-    """SIGINT ignored and SIGTERM's default inside, with both held until this process's own
-    handlers are back: a process forked inside starts with those dispositions (and both signals
-    held until `_release_in_child` runs in it)."""
+def _signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM held (pending, not lost) on this thread inside: a process forked
+    inside starts with them held, until `_as_sentinels_child` has set its dispositions. This
+    process's handlers stay in place, so a signal that another thread takes meanwhile is
+    handled as ever."""
     held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
-    on_int = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    on_term = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, on_int)
-        signal.signal(signal.SIGTERM, on_term)
         signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
@@ -88,19 +87,23 @@ class _AfterFork:
 _AFTER_FORK = _AfterFork()
 
 
-def _release_in_child(_key: _AfterFork) -> None:
+def _as_sentinels_child(_key: _AfterFork) -> None:
+    """In each forked child: the dispositions django-q2's sentinel gave its children, then the
+    signals released (a SIGTERM sent meanwhile ends the child now; a SIGINT is dropped)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
 
 
 # multiprocessing runs this in every child it forks, before the child's target.
-register_after_fork(_AFTER_FORK, _release_in_child)
+register_after_fork(_AFTER_FORK, _as_sentinels_child)
 
 
 class Sentinel(QSentinel):  # type: ignore[misc]  # django-q2 is untyped
     """django-q2's sentinel, run in the command's own process."""
 
     def spawn_process(self, target: Any, *args: Any) -> Any:
-        with _sentinel_dispositions():
+        with _signals_held():
             return super().spawn_process(target, *args)
 
     def reincarnate(self, process: Any) -> None:
@@ -111,18 +114,24 @@ class Sentinel(QSentinel):  # type: ignore[misc]  # django-q2 is untyped
         super().reincarnate(process)
 
     def stop(self) -> None:
-        # django-q2's stop puts a poison pill for each worker of the pool into the task queue,
-        # which holds at most QUEUE_LIMIT tasks and may be full: a dead worker never makes room,
-        # and the stop would wait for good. Under systemd's control-group stop every process
-        # got the SIGTERM that stops this one, and its default ends the pusher and the workers;
-        # the pusher's exit says which stop this is (it leaves normally when told to).
         self.event_out.set()
         while self.pusher.is_alive():
             time.sleep(0.1)
+        # The pusher leaves normally when told to. Killed by SIGTERM, it is systemd's
+        # control-group stop, which sent every process of the cluster that SIGTERM, whose
+        # default ends them: django-q2's stop would put poison pills for dead workers into a
+        # task queue that may be full, and take queue locks a killed process may still hold,
+        # and wait for good. The guard waits for its children to be gone instead (and kills any
+        # left), and leaves; the leases make the documents they held safe.
         if self.pusher.exitcode == -signal.SIGTERM:
-            for process in self.pool:
+            for process in [*self.pool, self.monitor]:
                 process.join(KILLED_WORKER_SECONDS)
-            self.pool[:] = [process for process in self.pool if process.is_alive()]
+                if process.is_alive():
+                    process.kill()
+                    process.join()
+            return
+        # A worker that died otherwise takes no pill either.
+        self.pool[:] = [process for process in self.pool if process.is_alive()]
         super().stop()
 
 
@@ -137,6 +146,8 @@ class Cluster(QCluster):  # type: ignore[misc]  # django-q2 is untyped
         global _stopping
         # Made before the guard forks, so that every process of the cluster shares it.
         _stopping = multiprocessing.RawValue(ctypes.c_bool, False)
+        # Set by the first signal; a thread started with the guard passes it on to stop_event.
+        self._stop_asked = threading.Event()
         super().__init__(broker)
         self.stop_event = multiprocessing.Event()
         self.start_event = multiprocessing.Event()
@@ -145,20 +156,32 @@ class Cluster(QCluster):  # type: ignore[misc]  # django-q2 is untyped
         """Guard the cluster in this process until a stop (SIGINT or SIGTERM, or `stop_event`
         set beforehand, which stops it after the first round: `qcluster --run-once`)."""
         logger.info("Q Cluster %s starting.", self.name)
-        # django-q2's sentinel sets the dispositions its children take; this process keeps its
-        # handlers.
-        with _sentinel_dispositions():
-            self.sentinel = Sentinel(
-                self.stop_event,
-                self.start_event,
-                self.cluster_id,
-                self.broker,
-                self.timeout,
-                start=False,
-            )
+        threading.Thread(target=self._relay_stop, name="qcluster-stop", daemon=True).start()
+        # django-q2's sentinel sets SIGINT ignored and SIGTERM's default for its children as
+        # it is made; this process keeps its handlers. (A SIGINT held meanwhile is dropped.)
+        with _signals_held():
+            on_int, on_term = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+            try:
+                self.sentinel = Sentinel(
+                    self.stop_event,
+                    self.start_event,
+                    self.cluster_id,
+                    self.broker,
+                    self.timeout,
+                    start=False,
+                )
+            finally:
+                signal.signal(signal.SIGINT, on_int)
+                signal.signal(signal.SIGTERM, on_term)
         self.sentinel.start()  # spawns the processes, guards them, and stops them
         logger.info("Q Cluster %s has stopped.", self.name)
         return int(self.pid)
+
+    def _relay_stop(self) -> None:
+        # stop_event.set() waits for the lock of the event's wait(), which the guard may hold
+        # on the very thread the signal interrupted: it is set from here, not from the handler.
+        self._stop_asked.wait()
+        self.stop_event.set()
 
     def sig_handler(self, signum: int, frame: FrameType | None) -> None:
         # From here on the kernel drops SIGINT and SIGTERM, so no second handler can start
@@ -166,15 +189,15 @@ class Cluster(QCluster):  # type: ignore[misc]  # django-q2 is untyped
         # finds the flag raised and leaves the stop to it.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if _stopping is None or _stopping.value:
-            return
-        _stopping.value = True
-        logger.info("Q Cluster %s stopping.", self.name)
-        threading.Thread(target=self.stop_event.set, name="qcluster-stop", daemon=True).start()
+        if getattr(self, "stop_event", None) is None:
+            raise SystemExit(128 + signum)  # still being made: nothing runs yet
+        if self.stop():
+            logger.info("Q Cluster %s stopping.", self.name)
 
     def stop(self) -> bool:
-        """Ask the guard to stop (what the first signal does); False if it was stopping."""
-        if stop_requested():
+        """Ask the guard to stop, as the first signal does; False if it was stopping."""
+        if _stopping is None or _stopping.value:
             return False
-        self.sig_handler(signal.SIGTERM, None)
+        _stopping.value = True
+        self._stop_asked.set()
         return True
