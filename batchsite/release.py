@@ -36,10 +36,16 @@ def source_files(*, suffixes: tuple[str, ...] = ()) -> list[Path]:
 
 
 def digest(paths: list[Path]) -> str:
-    """sha256 over each file's path (from the checkout's root) and bytes."""
+    """sha256 over each file's path (from the checkout's root) and bytes. A file that cannot be
+    read (gone in the middle of a deploy, no permission) counts by its name alone: a poll must
+    not fail for it."""
     summary = hashlib.sha256()
     for path in paths:
-        summary.update(str(path.relative_to(REPO)).encode() + b"\0" + path.read_bytes())
+        try:
+            content = path.read_bytes()
+        except OSError:
+            content = b"\0unreadable"
+        summary.update(str(path.relative_to(REPO)).encode() + b"\0" + content)
     return summary.hexdigest()
 
 

@@ -17,6 +17,7 @@ from batches.models import BatchProcess
 from batches.pipeline.circuits import circuit_open
 from batches.reviews import document_review
 from batches.tasks import drain
+from batchsite import release
 from documents.models import Document
 from extraction.fields import parse_fields
 from samples.invoices import invoice
@@ -255,3 +256,12 @@ def test_after_a_deploy_an_unchanged_batch_is_sent_again(alice, finished_batch, 
 
     assert response.status_code == 200 and response.content
     assert response["ETag"] != before
+
+
+def test_a_source_file_gone_in_the_middle_of_a_deploy_still_gives_a_release():
+    """The ETag's code digest reads every source file; one that vanished (or cannot be read)
+    must not turn every poll into a 500."""
+    gone = release.REPO / "templates" / "gone-in-the-middle-of-a-deploy.html"
+    assert not gone.exists()
+
+    assert release.digest([gone]) != release.digest([])
