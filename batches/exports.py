@@ -47,9 +47,6 @@ VALUE_STATUSES = ("missing", "invalid", "unverified", "found", "checked")
 # Characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 
-FIELD_KEYS = ("name", "type", "description")
-FIELD_TITLES = ("Field", "Type", "Description")
-
 
 class NoTableField(ValueError):
     """items.csv asked of a batch whose fields include no table: there are no line items."""
@@ -156,6 +153,7 @@ def _result_fields(result: Any) -> dict[str, Any]:
 
 
 def display_text(value: Any) -> str:
+    """A cell as text (CSV, Markdown, column widths): lists joined with "; ", objects as JSON."""
     if value is None:
         return ""
     if isinstance(value, bool):

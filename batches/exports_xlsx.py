@@ -17,8 +17,6 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from batches.exports import (
-    FIELD_KEYS,
-    FIELD_TITLES,
     display_text,
     item_rows,
     items_layout,
@@ -35,6 +33,9 @@ if TYPE_CHECKING:
 
 # Excel refuses to open a workbook with a longer cell.
 XLSX_MAX_CELL_LENGTH = 32_767
+# The Batch sheet's table of the batch's fields.
+FIELD_KEYS = ("name", "type", "description")
+FIELD_TITLES = ("Field", "Type", "Description")
 
 
 def _xlsx_cell(sheet: WriteOnlyWorksheet, text: str, *, bold: bool = False) -> Cell:
