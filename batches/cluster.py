@@ -153,8 +153,8 @@ class Cluster(QCluster):  # type: ignore[misc]  # django-q2 is untyped
         self.start_event = multiprocessing.Event()
 
     def start(self) -> int:
-        """Guard the cluster in this process until a stop (SIGINT or SIGTERM, or `stop_event`
-        set beforehand, which stops it after the first round: `qcluster --run-once`)."""
+        """Guard the cluster in this process until a stop (SIGINT or SIGTERM, or `stop()`
+        called beforehand, which stops it after the first round: `qcluster --run-once`)."""
         logger.info("Q Cluster %s starting.", self.name)
         threading.Thread(target=self._relay_stop, name="qcluster-stop", daemon=True).start()
         # django-q2's sentinel sets SIGINT ignored and SIGTERM's default for its children as

@@ -29,5 +29,5 @@ class Command(QclusterCommand):  # type: ignore[misc]  # django-q2 is untyped
         metrics_files_sweep()
         cluster = Cluster()
         if options.get("run_once"):
-            cluster.stop_event.set()  # one round of the guard, then the stop
+            cluster.stop()  # asked before it starts: one round of the guard, then the stop
         cluster.start()
