@@ -5,6 +5,7 @@ that changed, and the earlier run can be kept again; all of it passes axe-core."
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from batches.tasks import drain
 from tests.batches.test_reruns import finished  # noqa: F401  (three invoices, run 1 done)
@@ -54,7 +55,7 @@ def test_a_field_added_on_the_batch_page_runs_again_shows_its_changes_and_can_be
 
     second.get_by_role("link", name="Run 2").click()
     changes = page.locator("[data-changes] tbody tr")
-    assert changes.count() == 3
+    expect(changes).to_have_count(3)  # waits for the run's page, where count() would not
     first_change = changes.first.inner_text()
     assert "invoice date" in first_change and "new" in first_change
     assert violations(page, page.url) == []
