@@ -104,7 +104,11 @@ def batch_checks_refresh(*, batch_id: uuid.UUID) -> dict[str, Any] | None:
     the batch's row lock, so two refreshes (two reviews at once) store the later values.
     None when the batch is gone."""
     with transaction.atomic():
-        batch = BatchProcess.objects.select_for_update(of=("self",)).filter(pk=batch_id).first()
+        batch = (
+            BatchProcess.objects.select_for_update(of=("self",), no_key=True)
+            .filter(pk=batch_id)
+            .first()
+        )
         if batch is None:
             return None
         fields: list[FieldSpec] = batch.fields or fields_from_prompt(batch.extraction_prompt)

@@ -121,7 +121,7 @@ def document_review(
     values, confirmed, revert = values or {}, confirmed or [], revert or []
     with transaction.atomic():
         document = (
-            Document.objects.select_for_update(of=("self",))
+            Document.objects.select_for_update(of=("self",), no_key=True)
             .select_related("batch")
             .get(pk=document_id, user=user)
         )

@@ -123,7 +123,7 @@ def run_start(
     limits_check_submission(user=batch.user, plan=plan, documents=len(chosen))
     now = timezone.now()
     with transaction.atomic():
-        locked = BatchProcess.objects.select_for_update().get(pk=batch.pk)
+        locked = BatchProcess.objects.select_for_update(no_key=True).get(pk=batch.pk)
         if not locked.is_terminal or locked.status == BatchProcess.Status.CANCELED:
             raise Rejected.one("conflict", f"Batch “{batch.name}” is running or was canceled.")
         number = (locked.runs.aggregate(n=Max("number"))["n"] or 0) + 1

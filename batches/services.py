@@ -506,7 +506,7 @@ def _requeue(*, batch: BatchProcess, documents: QuerySet[Document]) -> int:
     with transaction.atomic():
         ids = list(
             documents.filter(status__in=Document.TERMINAL_STATUSES)
-            .select_for_update()
+            .select_for_update(no_key=True)
             .values_list("pk", flat=True)
         )
         if not ids:
@@ -602,7 +602,7 @@ def document_replace_original(*, document: Document, file: File[bytes]) -> Docum
     stored = default_storage.save(path, inspected.file)
     try:
         with transaction.atomic():
-            old = Document.objects.select_for_update().get(pk=document.pk)
+            old = Document.objects.select_for_update(no_key=True).get(pk=document.pk)
             if not old.is_terminal:
                 raise Rejected.one(
                     "conflict", f"{document.original_filename} is still being processed."

@@ -77,7 +77,7 @@ def originals_expire(*, days: int | None = None, now: datetime | None = None) ->
             # next day's run sees it again once it is finished.
             rows = list(
                 expired.order_by("created_at")
-                .select_for_update(skip_locked=True)
+                .select_for_update(skip_locked=True, no_key=True)
                 .values_list("pk", "file", "read_result")[:EXPIRE_CHUNK]
             )
             if not rows:

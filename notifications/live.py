@@ -10,9 +10,10 @@ A client's events come to its connection through an `Inbox`, from one of two sou
 - Without one (the embedded default), each web process runs one `Tail` of the log: a thread
   that reads the events written since its last read every POLL_SECONDS (one query for every
   open connection of the process, not one each) and hands each to the connections of its
-  owner. PostgreSQL hands out ids when rows are inserted, not when they commit, so an event can
-  appear after one with a higher id: the tail looks again for the ids it skipped for
-  GAP_SECONDS. Server-sent events always follow the tail.
+  owner. Server-sent events always follow the tail.
+
+Ids commit in the order they rise (notifications.services._event_log_lock), so reading "after
+the last id seen" misses nothing, live or on resuming.
 
 `follow` is what every client gets: what it missed after its `last_event_id` (read from the
 log, as far back as RESUME_WINDOW; an id older than that gets a `resync` event first, telling
@@ -49,7 +50,6 @@ logger = logging.getLogger(__name__)
 RESUME_WINDOW = timedelta(hours=1)
 HEARTBEAT_SECONDS = 15.0
 POLL_SECONDS = 0.2
-GAP_SECONDS = 10.0
 READ_AT_MOST = 500
 SEEN_KEPT = 2048
 # The channel layer message type: its handler is EventsConsumer.live_event.
@@ -239,7 +239,6 @@ class Tail:
         self._subscribers: set[Subscriber] = set()
         self._thread: threading.Thread | None = None
         self._after: int | None = None  # the highest id read
-        self._gaps: dict[int, float] = {}  # skipped id -> when to stop looking for it
 
     def subscribe(
         self, *, user_id: int, batch_id: uuid.UUID | None, deliver: Callable[[Live], None]
@@ -281,7 +280,6 @@ class Tail:
                     if not self._subscribers:
                         self._thread = None
                         self._after = None  # read from the newest again when needed
-                        self._gaps.clear()
                         return
                 try:
                     found = self._read()
@@ -296,20 +294,9 @@ class Tail:
 
     def _read(self) -> int:
         """Hand the events written since the last read to their connections; the count read."""
-        after = self._after or 0
-        rows = list(Event.objects.filter(pk__gt=after).order_by("pk")[:READ_AT_MOST])
-        now = time.monotonic()
-        self._gaps = {pk: until for pk, until in self._gaps.items() if until > now}
-        if self._gaps:
-            rows += Event.objects.filter(pk__in=list(self._gaps))
-        expected = after + 1
-        for row in sorted(rows, key=lambda row: row.pk):
-            self._gaps.pop(row.pk, None)
-            if row.pk > after:
-                for missing in range(expected, row.pk):
-                    self._gaps.setdefault(missing, now + GAP_SECONDS)
-                expected = row.pk + 1
-                self._after = row.pk
+        rows = list(Event.objects.filter(pk__gt=self._after or 0).order_by("pk")[:READ_AT_MOST])
+        for row in rows:
+            self._after = row.pk
             self._hand_out(row)
         return len(rows)
 

@@ -90,7 +90,7 @@ def budget_admits(
     Call it after the claim's UPDATE has committed (the document is not locked meanwhile)."""
     with transaction.atomic():
         locked = (
-            BatchProcess.objects.select_for_update()
+            BatchProcess.objects.select_for_update(no_key=True)
             .filter(pk=batch.pk)
             .values("budget_usd", "budget_paused_at")
             .first()
@@ -138,7 +138,7 @@ def budget_set(*, batch_id: uuid.UUID, budget_usd: Decimal | None, now: datetime
     above what it spent and has in flight; otherwise it stays paused, its reason showing the new
     figures, and no second notification is sent. Returns whether it resumed."""
     with transaction.atomic():
-        locked = BatchProcess.objects.select_for_update().get(pk=batch_id)
+        locked = BatchProcess.objects.select_for_update(no_key=True).get(pk=batch_id)
         changes: dict[str, object] = {"budget_usd": budget_usd, "updated_at": now}
         resumed = False
         if locked.budget_paused_at is not None:

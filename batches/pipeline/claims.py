@@ -190,7 +190,7 @@ def _lease_first(
     """Lease the first document the `candidate` query selects to `token` and return it as it
     is now, or None.
 
-    `UPDATE … WHERE id = (SELECT id … LIMIT 1 [FOR UPDATE OF document SKIP LOCKED])
+    `UPDATE … WHERE id = (SELECT id … LIMIT 1 [FOR NO KEY UPDATE OF document SKIP LOCKED])
     RETURNING …`: in autocommit, one round trip and no read-then-write transaction. It also
     returns the batch's budget as it is now (`batch_budget_usd`), which may change any time, and
     whether the run the document was sent to is staged (`run_staged`, None without a run). The ORM
@@ -200,7 +200,7 @@ def _lease_first(
     meta, ops = Document._meta, connection.ops
     documents = ops.quote_name(meta.db_table)
     if connection.features.has_select_for_update_skip_locked:
-        candidate += " " + ops.for_update_sql(skip_locked=True, of=(documents,))
+        candidate += " " + ops.for_update_sql(skip_locked=True, of=(documents,), no_key=True)
     sql = _LEASE_FIRST_SQL.format(
         documents=documents,
         batches=ops.quote_name(BatchProcess._meta.db_table),

@@ -101,14 +101,15 @@ def document_complete(
         )
         if done:
             _run_result_store(claim=claim, result=result, spent=spent)
-            document = claim.document or Document.objects.filter(pk=claim.document_id).first()
-            if document is not None and not document.batch.is_trial:
-                outbox_document_completed(
-                    document=document, statuses=counts.statuses, completed_at=now
-                )
             if reused_from is not None:
                 # Never sent to an engine: it holds none of the month's documents.
                 quota_give_back(Document.objects.filter(pk=claim.document_id))
+            document = claim.document or Document.objects.filter(pk=claim.document_id).first()
+            if document is not None and not document.batch.is_trial:
+                # The event last: see notifications.services._event_log_lock.
+                outbox_document_completed(
+                    document=document, statuses=counts.statuses, completed_at=now
+                )
     if not done:
         _paid_anyway(claim=claim, cost_usd=cost_usd, usage=usage)
         return "lost"
@@ -165,7 +166,7 @@ def _paid_anyway(*, claim: Claim, cost_usd: Decimal | None, usage: dict[str, int
     if not cost_usd and not usage:
         return
     with transaction.atomic():
-        row = Document.objects.select_for_update().filter(pk=claim.document_id).first()
+        row = Document.objects.select_for_update(no_key=True).filter(pk=claim.document_id).first()
         if row is None:
             return  # the batch was deleted meanwhile
         row.cost_usd, row.usage = _sum_spent((row.cost_usd, row.usage), (cost_usd, usage))
@@ -379,18 +380,22 @@ def _settle_batch(*, batch_id: uuid.UUID, now: datetime) -> None:
     if row is None:
         return
     status, counters_due, open_documents = row
+    # Inside a caller's transaction, our document is not committed yet: another worker
+    # finishing the last document now would count ours as open. And the caller may hold the
+    # event log's lock (it recorded our document's event), which a worker holding the batch row
+    # may be waiting for (notifications.services._event_log_lock): never wait for that row here.
+    inside = transaction.get_connection().in_atomic_block
+    refreshed = None
     if not open_documents or status == BatchProcess.Status.CANCELED:
         with transaction.atomic():
-            batch_refresh(batch_id=batch_id)
+            refreshed = batch_refresh(batch_id=batch_id, unless_busy=inside)
     elif counters_due:
         # Only counters are due: when another worker is refreshing them right now, its
         # refresh will do, and waiting for its lock would hold up this worker and the claims.
         with transaction.atomic():
             batch_refresh(batch_id=batch_id, unless_busy=True)
-    if open_documents and transaction.get_connection().in_atomic_block:
-        # Called inside a caller's transaction, our document is not committed yet: another
-        # worker finishing the last document now would count ours as open. Look again once
-        # ours is committed.
+    if inside and (open_documents or refreshed is None):
+        # Look again once ours is committed.
         transaction.on_commit(lambda: _settle_batch(batch_id=batch_id, now=timezone.now()))
 
 
@@ -404,7 +409,7 @@ def batch_refresh(*, batch_id: uuid.UUID, unless_busy: bool = False) -> str | No
     # Lock the batch first: two workers finishing its last two documents at once would each
     # count the other's as still open (PostgreSQL), and neither would finish the batch.
     status = (
-        BatchProcess.objects.select_for_update(skip_locked=unless_busy)
+        BatchProcess.objects.select_for_update(skip_locked=unless_busy, no_key=True)
         .filter(pk=batch_id)
         .values_list("status", flat=True)
         .first()
@@ -433,8 +438,8 @@ def batch_refresh(*, batch_id: uuid.UUID, unless_busy: bool = False) -> str | No
     # The status condition keeps "finished exactly once" even without the row lock (SQLite).
     updated = BatchProcess.objects.filter(pk=batch_id, status=status).update(**changes)
     if updated and "status" in changes:
-        outbox_batch_finished(batch_id=batch_id)  # in this transaction; dispatched after commit
         _checks_refresh(batch_id=batch_id)
+        outbox_batch_finished(batch_id=batch_id)  # in this transaction, last; sent after commit
     elif updated and running and status == BatchProcess.Status.PROCESSING:
         outbox_batch_progress(batch_id=batch_id, counts=counts)
     outcome: str = changes.get("status", status)

@@ -58,7 +58,6 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
             completed_at=now,
         )
         refund(document_ids=spent_ids)
-        outbox_documents_failed(document_ids=spent_ids, failed_at=now)
         requeue = {
             "status": Document.Status.QUEUED,
             "lease_token": None,
@@ -87,6 +86,8 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
             **requeue,
             error_message="The worker processing this document stopped; it was requeued.",
         )
+        # The events last: see notifications.services._event_log_lock.
+        outbox_documents_failed(document_ids=spent_ids, failed_at=now)
     stuck = BatchProcess.objects.filter(
         status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING]
     ).exclude(documents__status__in=[Document.Status.QUEUED, Document.Status.PROCESSING])

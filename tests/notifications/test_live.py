@@ -5,6 +5,7 @@ connection; a client that reconnects with the last id it saw gets what it missed
 from __future__ import annotations
 
 import json
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.files.base import ContentFile
+from django.db import connection, transaction
 from django.utils import timezone
 
 from accounts.services import api_key_create
@@ -19,7 +21,8 @@ from batches import services
 from batches.models import BatchProcess
 from batches.tasks import drain
 from notifications import live
-from notifications.models import Event
+from notifications.models import Event, EventKind
+from notifications.services import outbox_batch_state
 from samples.invoices import invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -193,6 +196,44 @@ def test_the_stream_is_the_owners_only(alice, bob, key, live_server, settings):
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(request, timeout=10)  # noqa: S310 - loopback
     assert refused.value.code == 401
+
+
+def test_a_client_that_saw_the_newest_event_misses_none_of_those_recorded_at_once(alice, settings):
+    """Two workers record events at the same time and the first commits last. PostgreSQL hands
+    out ids when rows are inserted, not when they commit: whatever a client has seen of the log
+    meanwhile, resuming after the newest id it saw gets all the rest."""
+    batch = two_invoices(alice, settings)
+    recorded, release = threading.Event(), threading.Event()
+
+    def resume(*, hold: bool) -> None:
+        try:
+            with transaction.atomic():
+                outbox_batch_state(batch_id=batch.pk, kind=EventKind.BATCH_RESUMED, reason="budget")
+                if hold:
+                    recorded.set()
+                    release.wait(10)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=resume, kwargs={"hold": True})
+    first.start()
+    assert recorded.wait(10)
+    second = threading.Thread(target=resume, kwargs={"hold": False})
+    second.start()
+    second.join(1.0)  # out of order, it would have committed by now with the higher id
+    seen = list(Event.objects.filter(batch=batch).values_list("pk", flat=True))
+    release.set()
+    first.join(10)
+    second.join(10)
+
+    _, missed = live.events_missed(
+        user_id=alice.pk, last_id=max(seen, default=0), batch_id=batch.pk
+    )
+    recorded_ids = list(
+        Event.objects.filter(batch=batch).order_by("pk").values_list("pk", flat=True)
+    )
+    assert len(recorded_ids) == 2
+    assert sorted([*seen, *(event.pk for event in missed)]) == recorded_ids
 
 
 def test_events_that_notified_nobody_are_forgotten_after_a_day(alice, settings):
