@@ -12,7 +12,7 @@ A client's events come to its connection through an `Inbox`, from one of two sou
   open connection of the process, not one each) and hands each to the connections of its
   owner. Server-sent events always follow the tail.
 
-Ids commit in the order they rise (notifications.services._event_log_lock), so reading "after
+Ids commit in the order they rise (notifications.services._event_insert), so reading "after
 the last id seen" misses nothing, live or on resuming.
 
 `follow` is what every client gets: what it missed after its `last_event_id` (read from the

@@ -300,8 +300,7 @@ def _record(
     sent = kind in EMAIL_KINDS or kind in DEFAULT_WEBHOOK_EVENTS or _subscribed(user_id, kind)
     try:
         with transaction.atomic():  # a savepoint: a duplicate must not spoil the caller's work
-            _event_log_lock()
-            event = Event.objects.create(
+            event = _event_insert(
                 kind=kind,
                 key=key,
                 user_id=user_id,
@@ -325,13 +324,14 @@ def _record(
 EVENT_LOG_LOCK = 0x5EAF_0001
 
 
-def _event_log_lock() -> None:
-    """Record events one transaction at a time, in the order of their ids.
+def _event_insert(**fields: Any) -> Event:
+    """Insert an event, one transaction at a time, in the order of their ids.
 
     PostgreSQL hands out ids when rows are inserted, not when they commit: two transactions
     recording events at once could commit id 8 before id 7, and a client that resumes after 8
-    (`last_event_id`, or a log reader that read up to 8) would never be sent 7. Held to the end
-    of the recording transaction, this lock makes ids commit in order. So that a holder never
+    (`last_event_id`, or a log reader that read up to 8) would never be sent 7. EVENT_LOG_LOCK,
+    taken before the insert and held to the end of its transaction, makes ids commit in order.
+    So that a holder never
     waits for a row lock that a transaction waiting here could hold: every caller records its
     events last in its transaction (after its other writes), and the rows an event refers to
     (batch, document) are locked FOR NO KEY UPDATE, never FOR UPDATE, which the insert's
@@ -339,6 +339,7 @@ def _event_log_lock() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [EVENT_LOG_LOCK])
+    return Event.objects.create(**fields)
 
 
 # Which event kinds each user's webhook endpoints take, as a worker last read them: the frequent
@@ -684,8 +685,7 @@ def webhook_ping(*, user: User, endpoint_id: int) -> WebhookDelivery:
             raise Rejected.one(
                 "conflict", f"A test event to {endpoint.url} is still on its way; see the log."
             )
-        _event_log_lock()
-        event = Event.objects.create(
+        event = _event_insert(
             kind=EventKind.PING,
             key=f"ping:{endpoint.pk}:{uuid.uuid4()}",
             user=user,

@@ -106,7 +106,7 @@ def document_complete(
                 quota_give_back(Document.objects.filter(pk=claim.document_id))
             document = claim.document or Document.objects.filter(pk=claim.document_id).first()
             if document is not None and not document.batch.is_trial:
-                # The event last: see notifications.services._event_log_lock.
+                # The event last: see notifications.services._event_insert.
                 outbox_document_completed(
                     document=document, statuses=counts.statuses, completed_at=now
                 )
@@ -383,7 +383,7 @@ def _settle_batch(*, batch_id: uuid.UUID, now: datetime) -> None:
     # Inside a caller's transaction, our document is not committed yet: another worker
     # finishing the last document now would count ours as open. And the caller may hold the
     # event log's lock (it recorded our document's event), which a worker holding the batch row
-    # may be waiting for (notifications.services._event_log_lock): never wait for that row here.
+    # may be waiting for (notifications.services._event_insert): never wait for that row here.
     inside = transaction.get_connection().in_atomic_block
     refreshed = None
     if not open_documents or status == BatchProcess.Status.CANCELED:

@@ -86,7 +86,7 @@ def sweep(*, now: datetime | None = None) -> dict[str, int]:
             **requeue,
             error_message="The worker processing this document stopped; it was requeued.",
         )
-        # The events last: see notifications.services._event_log_lock.
+        # The events last: see notifications.services._event_insert.
         outbox_documents_failed(document_ids=spent_ids, failed_at=now)
     stuck = BatchProcess.objects.filter(
         status__in=[BatchProcess.Status.QUEUED, BatchProcess.Status.PROCESSING]
